@@ -1,0 +1,4 @@
+//! `marketprism-collector`: run, sink, schema, simulate, bench.
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

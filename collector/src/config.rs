@@ -1,0 +1,590 @@
+//! The collector's YAML configuration: what to collect, where to send it, how to serve probes.
+//!
+//! The operator renders this file per shard; humans write it for local runs. Every section has defaults
+//! so a minimal file works. Unknown fields are rejected, and errors name the field path and what is allowed.
+//! Secrets never live here: they come from the environment (see [`Config::apply_env`]).
+
+use crate::error::ConfigError;
+use crate::model::{DataType, Exchange, Symbol};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub collector: CollectorSection,
+    #[serde(default)]
+    pub exchanges: Vec<ExchangeConfig>,
+    #[serde(default)]
+    pub outputs: OutputsConfig,
+    /// JetStream → ClickHouse sink (`marketprism-collector sink`).
+    #[serde(default)]
+    pub sink: Option<SinkConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Run the built-in exchange simulator and point every exchange without an explicit endpoint at it.
+    #[serde(default)]
+    pub simulator: Option<SimulatorConfig>,
+    /// The shard's instance lock (set by the operator; absent for local runs).
+    #[serde(default)]
+    pub lease: Option<LeaseConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSection {
+    /// Stable name of this collector instance (pod name in Kubernetes); used in logs and Parquet file names.
+    pub instance_id: String,
+    /// Stop after this many seconds (demo runs); run until a signal when absent.
+    pub duration_s: Option<u64>,
+    /// Capacity of the bounded channel between connectors and outputs.
+    pub channel_capacity: usize,
+}
+
+impl Default for CollectorSection {
+    fn default() -> Self {
+        CollectorSection {
+            instance_id: "local".into(),
+            duration_s: None,
+            channel_capacity: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub exchange: Exchange,
+    pub symbols: Vec<Symbol>,
+    pub data_types: Vec<DataType>,
+    /// Endpoint overrides; the venue's 2026 production endpoints otherwise.
+    #[serde(default)]
+    pub endpoints: EndpointsConfig,
+    #[serde(default)]
+    pub orderbook: OrderBookConfig,
+    /// Seconds between REST polls for slow data (open interest, long/short ratios).
+    #[serde(default = "default_poll_interval_s")]
+    pub poll_interval_s: u64,
+    /// Seconds without data after which a stream is declared stale and reconnected.
+    #[serde(default = "default_stale_after_s")]
+    pub stale_after_s: u64,
+}
+
+fn default_poll_interval_s() -> u64 {
+    60
+}
+fn default_stale_after_s() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointsConfig {
+    /// WebSocket base URL (Binance USD-M: the host; `/public` and `/market` are appended).
+    pub ws_url: Option<String>,
+    pub rest_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrderBookConfig {
+    /// Levels per side kept in the local book.
+    pub depth: usize,
+    /// Levels per side published in each snapshot.
+    pub snapshot_levels: usize,
+    /// Milliseconds between published snapshots (one is also published after every resync).
+    pub snapshot_interval_ms: u64,
+    /// Verify OKX crc32 checksums when the venue still sends them (`checksum == 0` means absent).
+    pub verify_checksum: bool,
+}
+
+impl Default for OrderBookConfig {
+    fn default() -> Self {
+        OrderBookConfig {
+            depth: 400,
+            snapshot_levels: 20,
+            snapshot_interval_ms: 1_000,
+            verify_checksum: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputsConfig {
+    pub nats: Option<NatsConfig>,
+    /// Written when configured, and by default when no NATS is configured.
+    pub parquet: Option<ParquetConfig>,
+}
+
+impl OutputsConfig {
+    /// The embedded default: Parquet under `./data` when nothing else is configured.
+    pub fn effective_parquet(&self) -> Option<ParquetConfig> {
+        match (&self.nats, &self.parquet) {
+            (_, Some(p)) => Some(p.clone()),
+            (None, None) => Some(ParquetConfig::default()),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// `nats://host:port`; overridden by `MARKETPRISM_NATS_URL`.
+    pub url: String,
+    /// Credentials come only from the environment: `MARKETPRISM_NATS_USER`/`_PASSWORD` or `_TOKEN`.
+    #[serde(skip)]
+    pub credentials: Option<NatsCredentials>,
+    pub market_data_stream: StreamLimits,
+    pub orderbook_stream: StreamLimits,
+    /// Publishes awaiting their JetStream ack at once.
+    pub max_in_flight: usize,
+    /// Events buffered while NATS is unreachable; beyond it events are dropped and counted.
+    pub buffer_capacity: usize,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            credentials: None,
+            market_data_stream: StreamLimits {
+                name: "MARKET_DATA".into(),
+                max_bytes: 2 * 1024 * 1024 * 1024,
+                max_age_s: 48 * 3600,
+                duplicate_window_s: 120,
+            },
+            orderbook_stream: StreamLimits {
+                name: "ORDERBOOK_SNAP".into(),
+                max_bytes: 5 * 1024 * 1024 * 1024,
+                max_age_s: 24 * 3600,
+                duplicate_window_s: 60,
+            },
+            max_in_flight: 4_096,
+            buffer_capacity: 200_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NatsCredentials {
+    UserPassword { user: String, password: String },
+    Token(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamLimits {
+    pub name: String,
+    pub max_bytes: i64,
+    pub max_age_s: u64,
+    pub duplicate_window_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParquetConfig {
+    pub dir: PathBuf,
+    /// Milliseconds between flushes: the most a kill -9 can lose.
+    pub flush_interval_ms: u64,
+    /// Rows per partition that force a flush before the interval.
+    pub max_rows: usize,
+}
+
+impl Default for ParquetConfig {
+    fn default() -> Self {
+        ParquetConfig {
+            dir: PathBuf::from("data"),
+            flush_interval_ms: 5_000,
+            max_rows: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The JetStream to consume from (same shape as the publisher's).
+    #[serde(default)]
+    pub nats: NatsConfig,
+    pub clickhouse: ClickHouseConfig,
+    /// Durable consumer name prefix; one durable per stream.
+    #[serde(default = "default_consumer")]
+    pub consumer: String,
+    /// Per data type overrides of [`BatchConfig::default_for`].
+    #[serde(default)]
+    pub batching: BTreeMap<DataType, BatchConfig>,
+}
+
+fn default_consumer() -> String {
+    "marketprism-sink".into()
+}
+
+impl SinkConfig {
+    pub fn batch_for(&self, data_type: DataType) -> BatchConfig {
+        self.batching
+            .get(&data_type)
+            .copied()
+            .unwrap_or_else(|| BatchConfig::default_for(data_type))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// `http://host:8123`; overridden by `MARKETPRISM_CLICKHOUSE_URL`.
+    pub url: String,
+    pub hot_database: String,
+    pub cold_database: String,
+    /// Credentials only from `MARKETPRISM_CLICKHOUSE_USER` / `MARKETPRISM_CLICKHOUSE_PASSWORD`.
+    #[serde(skip)]
+    pub user: Option<String>,
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// Create databases and tables at start (DDL chosen from the server version).
+    pub create_schema: bool,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            hot_database: "marketprism_hot".into(),
+            cold_database: "marketprism_cold".into(),
+            user: None,
+            password: None,
+            create_schema: true,
+        }
+    }
+}
+
+/// When a per-type batch is flushed: at `max_rows` rows or `max_wait_ms` after its first row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_rows: usize,
+    pub max_wait_ms: u64,
+}
+
+impl BatchConfig {
+    /// High-rate types batch big (ClickHouse wants ≥1k rows per insert, not 100: TOO_MANY_PARTS);
+    /// slow types flush within a second or two so they are fresh.
+    pub fn default_for(data_type: DataType) -> BatchConfig {
+        let (max_rows, max_wait_ms) = match data_type {
+            DataType::Orderbooks | DataType::Trades => (20_000, 1_000),
+            DataType::FundingRates | DataType::OpenInterests | DataType::Liquidations => {
+                (5_000, 1_000)
+            }
+            DataType::LsrTopPositions
+            | DataType::LsrAllAccounts
+            | DataType::VolatilityIndices
+            | DataType::Gaps => (1_000, 1_000),
+        };
+        BatchConfig {
+            max_rows,
+            max_wait_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `/livez`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9100)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    pub seed: u64,
+    /// Events per second per symbol and stream.
+    pub rate_per_s: u32,
+    /// Listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            seed: 42,
+            rate_per_s: 50,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseConfig {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default = "default_lease_duration_s")]
+    pub duration_s: u64,
+    /// Holder identity; the pod name (from `POD_NAME`) when empty.
+    #[serde(default)]
+    pub holder: String,
+}
+
+fn default_lease_duration_s() -> u64 {
+    15
+}
+
+impl Config {
+    /// Read, parse, apply environment overrides and validate.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Config::from_yaml(&text)?;
+        config.apply_env(|k| std::env::var(k).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        serde_yaml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
+    /// Environment overrides: URLs, and the only place credentials come from.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        let nats_creds = match (
+            var("MARKETPRISM_NATS_USER"),
+            var("MARKETPRISM_NATS_PASSWORD"),
+            var("MARKETPRISM_NATS_TOKEN"),
+        ) {
+            (Some(user), Some(password), _) => {
+                Some(NatsCredentials::UserPassword { user, password })
+            }
+            (_, _, Some(token)) => Some(NatsCredentials::Token(token)),
+            _ => None,
+        };
+        let nats_url = var("MARKETPRISM_NATS_URL");
+        let sink_nats = self.sink.as_mut().map(|s| &mut s.nats);
+        for nats in self.outputs.nats.iter_mut().chain(sink_nats) {
+            if let Some(url) = &nats_url {
+                nats.url = url.clone();
+            }
+            nats.credentials = nats_creds.clone();
+        }
+        if let Some(sink) = &mut self.sink {
+            if let Some(url) = var("MARKETPRISM_CLICKHOUSE_URL") {
+                sink.clickhouse.url = url;
+            }
+            sink.clickhouse.user = var("MARKETPRISM_CLICKHOUSE_USER");
+            sink.clickhouse.password = var("MARKETPRISM_CLICKHOUSE_PASSWORD");
+        }
+        if let Some(lease) = &mut self.lease {
+            if lease.holder.is_empty() {
+                lease.holder = var("POD_NAME").unwrap_or_default();
+            }
+        }
+    }
+
+    /// Checks serde cannot express. Each error names the field and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: String, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        for (i, ex) in self.exchanges.iter().enumerate() {
+            let at = |f: &str| format!("exchanges[{i}].{f}");
+            if ex.symbols.is_empty() {
+                return invalid(at("symbols"), "list at least one symbol, e.g. [BTC-USDT]");
+            }
+            if ex.data_types.is_empty() {
+                return invalid(
+                    at("data_types"),
+                    "list at least one data type, e.g. [trades]",
+                );
+            }
+            if ex.data_types.contains(&DataType::Gaps) {
+                return invalid(
+                    at("data_types"),
+                    "gaps are always recorded; do not list them",
+                );
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for s in &ex.symbols {
+                if !seen.insert(s) {
+                    return invalid(at("symbols"), &format!("{s} is listed twice"));
+                }
+            }
+            let ob = &ex.orderbook;
+            if ob.depth == 0 || ob.depth > 5_000 {
+                return invalid(at("orderbook.depth"), "must be between 1 and 5000");
+            }
+            if ob.snapshot_levels == 0 || ob.snapshot_levels > ob.depth {
+                return invalid(
+                    at("orderbook.snapshot_levels"),
+                    "must be between 1 and orderbook.depth",
+                );
+            }
+            if ob.snapshot_interval_ms < 10 {
+                return invalid(at("orderbook.snapshot_interval_ms"), "must be at least 10");
+            }
+            if ex.poll_interval_s == 0 {
+                return invalid(at("poll_interval_s"), "must be at least 1");
+            }
+            if ex.stale_after_s == 0 {
+                return invalid(at("stale_after_s"), "must be at least 1");
+            }
+        }
+        if let Some(nats) = &self.outputs.nats {
+            nats.validate("outputs.nats")?;
+        }
+        if let Some(p) = &self.outputs.parquet {
+            if p.flush_interval_ms == 0 {
+                return invalid(
+                    "outputs.parquet.flush_interval_ms".into(),
+                    "must be at least 1",
+                );
+            }
+            if p.max_rows == 0 {
+                return invalid("outputs.parquet.max_rows".into(), "must be at least 1");
+            }
+        }
+        if let Some(sink) = &self.sink {
+            sink.nats.validate("sink.nats")?;
+            if !sink.clickhouse.url.starts_with("http://")
+                && !sink.clickhouse.url.starts_with("https://")
+            {
+                return invalid(
+                    "sink.clickhouse.url".into(),
+                    "must start with http:// or https://",
+                );
+            }
+            for (dt, b) in &sink.batching {
+                if b.max_rows == 0 || b.max_wait_ms == 0 {
+                    return invalid(
+                        format!("sink.batching.{dt}"),
+                        "max_rows and max_wait_ms must be at least 1",
+                    );
+                }
+            }
+        }
+        if let Some(lease) = &self.lease {
+            if lease.duration_s < 3 {
+                return invalid("lease.duration_s".into(), "must be at least 3");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NatsConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        if !self.url.starts_with("nats://") && !self.url.starts_with("tls://") {
+            return invalid("url", "must start with nats:// or tls://");
+        }
+        if self.max_in_flight == 0 {
+            return invalid("max_in_flight", "must be at least 1");
+        }
+        for (f, s) in [
+            ("market_data_stream", &self.market_data_stream),
+            ("orderbook_stream", &self.orderbook_stream),
+        ] {
+            if s.max_bytes <= 0 || s.max_age_s == 0 || s.duplicate_window_s == 0 {
+                return invalid(
+                    f,
+                    "max_bytes, max_age_s and duplicate_window_s must be positive",
+                );
+            }
+            if s.duplicate_window_s > s.max_age_s {
+                return invalid(f, "duplicate_window_s must not exceed max_age_s");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades, orderbooks]\n";
+
+    #[test]
+    fn minimal_config_defaults_to_parquet() {
+        let c = Config::from_yaml(MINIMAL).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.exchanges[0].orderbook.depth, 400);
+        assert_eq!(
+            c.outputs.effective_parquet().unwrap().dir,
+            PathBuf::from("data")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = MINIMAL.replace("trades,", "trade,");
+        let err = Config::from_yaml(&bad).unwrap_err().to_string();
+        assert!(err.contains("exchanges[0].data_types"), "{err}");
+        assert!(err.contains("trades"), "lists allowed values: {err}");
+
+        let bad = MINIMAL.replace("BTC-USDT", "btcusdt");
+        let err = Config::from_yaml(&bad).unwrap_err().to_string();
+        assert!(err.contains("exchanges[0].symbols"), "{err}");
+
+        let bad = format!("{MINIMAL}    orderbook: {{depth: 10, snapshot_levels: 20}}\n");
+        let err = Config::from_yaml(&bad)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exchanges[0].orderbook.snapshot_levels"),
+            "{err}"
+        );
+
+        let err = Config::from_yaml("bogus: 1\n").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn credentials_come_from_env_only() {
+        let yaml = format!("{MINIMAL}outputs:\n  nats:\n    url: nats://10.0.0.1:4222\n");
+        let mut c = Config::from_yaml(&yaml).unwrap();
+        let env: BTreeMap<&str, &str> = [
+            ("MARKETPRISM_NATS_USER", "u"),
+            ("MARKETPRISM_NATS_PASSWORD", "p"),
+            ("MARKETPRISM_NATS_URL", "nats://127.0.0.1:4333"),
+        ]
+        .into();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string()));
+        let nats = c.outputs.nats.as_ref().unwrap();
+        assert_eq!(nats.url, "nats://127.0.0.1:4333");
+        assert!(
+            matches!(&nats.credentials, Some(NatsCredentials::UserPassword { user, .. }) if user == "u")
+        );
+        assert!(
+            !serde_yaml::to_string(&c).unwrap().contains("p\n"),
+            "credentials never serialized"
+        );
+        let err = Config::from_yaml(&format!("{yaml}    password: x\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("password"), "{err}");
+    }
+}

@@ -1,0 +1,279 @@
+//! The normalized event and its 9 payloads (8 data types + gap), with their natural keys.
+
+use super::identity::{DataType, Exchange, MarketType, Symbol};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// One normalized market-data event. Serialized as JSON on NATS; one row in ClickHouse and Parquet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub exchange: Exchange,
+    pub market_type: MarketType,
+    pub symbol: Symbol,
+    /// Exchange event time, UTC milliseconds: the authoritative time of the event.
+    pub ts_ms: i64,
+    /// Local receive time, UTC milliseconds.
+    pub recv_ts_ms: i64,
+    pub payload: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    Orderbook(OrderBookSnapshot),
+    Trade(Trade),
+    FundingRate(FundingRate),
+    OpenInterest(OpenInterest),
+    Liquidation(Liquidation),
+    LsrTopPosition(LongShortRatio),
+    LsrAllAccount(LongShortRatio),
+    VolatilityIndex(VolatilityIndex),
+    Gap(Gap),
+}
+
+/// Taker side for trades; order side for liquidations (`Sell` = a long position was liquidated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// One price level: `[price, size]` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level(pub Decimal, pub Decimal);
+
+/// Top-N levels per side of a local L2 book, best first, after applying the update `last_update_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderBookSnapshot {
+    /// The venue's id of the last update applied (Binance `u`, OKX `seqId`, Deribit `change_id`).
+    pub last_update_id: i64,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trade {
+    /// The venue's trade id (Binance aggregate id `a` or trade id `t`, OKX `tradeId`, Deribit `trade_id`).
+    pub trade_id: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    /// Taker side.
+    pub side: Side,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FundingRate {
+    pub funding_rate: Decimal,
+    /// When the current rate settles (Binance `T`, OKX `fundingTime`), UTC ms.
+    pub funding_time_ms: i64,
+    pub next_funding_time_ms: Option<i64>,
+    pub mark_price: Option<Decimal>,
+    pub index_price: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenInterest {
+    /// In contracts (OKX `oi`) or base currency (Binance `openInterest`).
+    pub open_interest: Decimal,
+    /// In USD or quote currency, when the venue gives it.
+    pub open_interest_value: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Liquidation {
+    /// Side of the liquidation order: `Sell` closes a long.
+    pub side: Side,
+    pub price: Decimal,
+    pub quantity: Decimal,
+}
+
+/// Long/short ratio, for `lsr_top_positions` and `lsr_all_accounts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LongShortRatio {
+    /// Aggregation period as the venue names it (`5m`, `1H`, …).
+    pub period: String,
+    pub long_short_ratio: Decimal,
+    pub long_ratio: Option<Decimal>,
+    pub short_ratio: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolatilityIndex {
+    /// Index name as the venue has it (`btc_usd`).
+    pub index_name: String,
+    pub volatility: Decimal,
+}
+
+/// A stream interruption: data of `data_type` for this instrument may be missing between `start_ms` and `end_ms`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub data_type: DataType,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub cause: GapCause,
+    /// Free text: close code, expected and received sequence ids, …
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapCause {
+    /// The connection closed or failed.
+    Disconnect,
+    /// A sequence check failed (`pu`, `U/u`, `prevSeqId`, `change_id`, trade ids).
+    SequenceGap,
+    /// The stream stayed open but went silent past its watchdog.
+    Stale,
+    /// An integrity check (checksum, crossed book) failed and the book was rebuilt.
+    Integrity,
+    /// The venue announced a shutdown or maintenance.
+    ServerShutdown,
+    /// A bounded buffer overflowed and events were dropped.
+    Overflow,
+    /// This collector lost its instance lock (fencing) or was stopped.
+    Fenced,
+}
+
+impl GapCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapCause::Disconnect => "disconnect",
+            GapCause::SequenceGap => "sequence_gap",
+            GapCause::Stale => "stale",
+            GapCause::Integrity => "integrity",
+            GapCause::ServerShutdown => "server_shutdown",
+            GapCause::Overflow => "overflow",
+            GapCause::Fenced => "fenced",
+        }
+    }
+}
+
+impl Payload {
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Payload::Orderbook(_) => DataType::Orderbooks,
+            Payload::Trade(_) => DataType::Trades,
+            Payload::FundingRate(_) => DataType::FundingRates,
+            Payload::OpenInterest(_) => DataType::OpenInterests,
+            Payload::Liquidation(_) => DataType::Liquidations,
+            Payload::LsrTopPosition(_) => DataType::LsrTopPositions,
+            Payload::LsrAllAccount(_) => DataType::LsrAllAccounts,
+            Payload::VolatilityIndex(_) => DataType::VolatilityIndices,
+            Payload::Gap(_) => DataType::Gaps,
+        }
+    }
+}
+
+impl Event {
+    pub fn data_type(&self) -> DataType {
+        self.payload.data_type()
+    }
+
+    /// `{data_type}.{exchange}.{market_type}.{symbol}`, e.g. `trade.binance_spot.spot.BTC-USDT`.
+    pub fn subject(&self) -> String {
+        let mut s = String::with_capacity(48);
+        self.write_subject(&mut s);
+        s
+    }
+
+    fn write_subject(&self, s: &mut String) {
+        let _ = write!(
+            s,
+            "{}.{}.{}.{}",
+            self.data_type().subject_token(),
+            self.exchange,
+            self.market_type,
+            self.symbol
+        );
+    }
+
+    /// The natural key within the subject: equal for two copies of the same fact, different otherwise.
+    /// It is the ReplacingMergeTree key in ClickHouse and the tail of the JetStream message id.
+    pub fn natural_key(&self) -> String {
+        match &self.payload {
+            Payload::Trade(t) => t.trade_id.clone(),
+            Payload::Orderbook(b) => format!("{}:{}", self.ts_ms, b.last_update_id),
+            Payload::FundingRate(_) | Payload::OpenInterest(_) | Payload::VolatilityIndex(_) => {
+                self.ts_ms.to_string()
+            }
+            Payload::Liquidation(l) => {
+                format!(
+                    "{}:{}:{}:{}",
+                    self.ts_ms,
+                    l.side.as_str(),
+                    l.price,
+                    l.quantity
+                )
+            }
+            Payload::LsrTopPosition(r) | Payload::LsrAllAccount(r) => {
+                format!("{}:{}", r.period, self.ts_ms)
+            }
+            Payload::Gap(g) => format!("{}:{}:{}", g.data_type, g.start_ms, g.cause.as_str()),
+        }
+    }
+
+    /// Deterministic JetStream `Nats-Msg-Id`: `{subject}:{natural key}`.
+    /// Two collectors, or one collector after a reconnect, publishing the same fact get the same id,
+    /// so the server's duplicate window drops the second copy.
+    pub fn msg_id(&self) -> String {
+        let mut s = String::with_capacity(64);
+        self.write_subject(&mut s);
+        s.push(':');
+        s.push_str(&self.natural_key());
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn trade(id: &str) -> Event {
+        Event {
+            exchange: Exchange::BinanceSpot,
+            market_type: MarketType::Spot,
+            symbol: Symbol::new("BTC-USDT").unwrap(),
+            ts_ms: 1_700_000_000_123,
+            recv_ts_ms: 1_700_000_000_130,
+            payload: Payload::Trade(Trade {
+                trade_id: id.into(),
+                price: Decimal::from_str("42219.90").unwrap(),
+                quantity: Decimal::from_str("0.00000001").unwrap(),
+                side: Side::Buy,
+            }),
+        }
+    }
+
+    #[test]
+    fn subject_and_msg_id_are_deterministic() {
+        let a = trade("12345");
+        assert_eq!(a.subject(), "trade.binance_spot.spot.BTC-USDT");
+        assert_eq!(a.msg_id(), "trade.binance_spot.spot.BTC-USDT:12345");
+        let mut later = a.clone();
+        later.recv_ts_ms += 5_000; // a re-receive after reconnect is the same fact
+        assert_eq!(later.msg_id(), a.msg_id());
+        assert_ne!(trade("12346").msg_id(), a.msg_id());
+    }
+
+    #[test]
+    fn decimals_survive_json_exactly() {
+        let e = trade("1");
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains("\"42219.90\""), "{json}");
+        assert!(json.contains("\"0.00000001\""), "{json}");
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,2 @@
+//! The marketprism operator: reconciles `CollectorSet`s into collector shards.
+#![forbid(unsafe_code)]
