@@ -42,6 +42,19 @@ pub struct CollectorSection {
     pub duration_s: Option<u64>,
     /// Capacity of the bounded channel between connectors and outputs.
     pub channel_capacity: usize,
+    /// A deterministic synthetic event source (all 8 data types and gaps), for tests and benchmarks.
+    pub synthetic: Option<SyntheticConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    pub seed: u64,
+    /// Events per second (all types together).
+    pub rate_per_s: u64,
+    /// Stop producing after this many events; endless when absent.
+    #[serde(default)]
+    pub count: Option<u64>,
 }
 
 impl Default for CollectorSection {
@@ -50,6 +63,7 @@ impl Default for CollectorSection {
             instance_id: "local".into(),
             duration_s: None,
             channel_capacity: 65_536,
+            synthetic: None,
         }
     }
 }
@@ -145,6 +159,13 @@ pub struct NatsConfig {
     pub max_in_flight: usize,
     /// Events buffered while NATS is unreachable; beyond it events are dropped and counted.
     pub buffer_capacity: usize,
+    /// Prepended (with a `.`) to every subject and stream subject filter; empty in production.
+    /// Lets several deployments or test runs share one NATS server without overlapping streams.
+    pub subject_prefix: String,
+    /// Milliseconds to wait for one publish ack before retrying it (same `Nats-Msg-Id`, so it is safe).
+    pub ack_timeout_ms: u64,
+    /// At shutdown, milliseconds to keep publishing the buffer before counting the rest as dropped.
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for NatsConfig {
@@ -166,6 +187,9 @@ impl Default for NatsConfig {
             },
             max_in_flight: 4_096,
             buffer_capacity: 200_000,
+            subject_prefix: String::new(),
+            ack_timeout_ms: 5_000,
+            drain_timeout_ms: 10_000,
         }
     }
 }
@@ -218,10 +242,41 @@ pub struct SinkConfig {
     /// Per data type overrides of [`BatchConfig::default_for`].
     #[serde(default)]
     pub batching: BTreeMap<DataType, BatchConfig>,
+    /// Delivered but unacked messages per consumer. Must exceed the sum of the batches held at once
+    /// (every type's `max_rows`, twice while an insert runs), else batches only ever flush on time.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Seconds before JetStream redelivers an unacked message: above a normal insert, so healthy
+    /// batches are not redelivered; redeliveries while ClickHouse is down are deduplicated in the batch.
+    #[serde(default = "default_ack_wait_s")]
+    pub ack_wait_s: u64,
+    /// Messages per pull request.
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: usize,
+    /// Where undecodable messages go (subjects `deadletter.>` under the subject prefix).
+    #[serde(default = "default_dead_letter_stream")]
+    pub dead_letter_stream: StreamLimits,
 }
 
 fn default_consumer() -> String {
     "marketprism-sink".into()
+}
+fn default_max_ack_pending() -> i64 {
+    200_000
+}
+fn default_ack_wait_s() -> u64 {
+    60
+}
+fn default_fetch_batch() -> usize {
+    2_000
+}
+fn default_dead_letter_stream() -> StreamLimits {
+    StreamLimits {
+        name: "DEAD_LETTER".into(),
+        max_bytes: 256 * 1024 * 1024,
+        max_age_s: 7 * 24 * 3600,
+        duplicate_window_s: 120,
+    }
 }
 
 impl SinkConfig {
@@ -247,6 +302,10 @@ pub struct ClickHouseConfig {
     pub password: Option<String>,
     /// Create databases and tables at start (DDL chosen from the server version).
     pub create_schema: bool,
+    /// Days rows stay in the hot database (TTL on ClickHouse 23.8+; ignored by 18.x, which has no TTL).
+    pub hot_ttl_days: u32,
+    /// Days rows stay in the cold database (TTL on ClickHouse 23.8+).
+    pub cold_ttl_days: u32,
 }
 
 impl Default for ClickHouseConfig {
@@ -258,6 +317,8 @@ impl Default for ClickHouseConfig {
             user: None,
             password: None,
             create_schema: true,
+            hot_ttl_days: 3,
+            cold_ttl_days: 3650,
         }
     }
 }
@@ -271,18 +332,26 @@ pub struct BatchConfig {
 }
 
 impl BatchConfig {
-    /// High-rate types batch big (ClickHouse wants ≥1k rows per insert, not 100: TOO_MANY_PARTS);
-    /// slow types flush within a second or two so they are fresh.
+    /// Defaults, chosen for ClickHouse (each insert makes one part per partition; it wants about one
+    /// insert per second per table of ≥1k rows, else merges fall behind and inserts fail with TOO_MANY_PARTS):
+    /// - orderbooks, trades (hundreds to thousands per second): 20k rows or 1 s, so inserts stay
+    ///   near one per second and rows land within about a second; 20k book rows of 20 levels are ~10 MB.
+    /// - funding rates, open interest, liquidations (a few per second, liquidations bursty): 5k or 2 s.
+    /// - long/short ratios, volatility index, gaps (minutes apart): 1k or 5 s; 5 s is fresh enough for
+    ///   data polled every minute and keeps these tables at ≤ 1 tiny part per 5 s.
+    ///
+    /// The sum of `max_rows` per stream (39k for MARKET_DATA) stays well under the consumer's
+    /// default `max_ack_pending` (200k), so size-triggered flushes can happen while a batch is inserting.
     pub fn default_for(data_type: DataType) -> BatchConfig {
         let (max_rows, max_wait_ms) = match data_type {
             DataType::Orderbooks | DataType::Trades => (20_000, 1_000),
             DataType::FundingRates | DataType::OpenInterests | DataType::Liquidations => {
-                (5_000, 1_000)
+                (5_000, 2_000)
             }
             DataType::LsrTopPositions
             | DataType::LsrAllAccounts
             | DataType::VolatilityIndices
-            | DataType::Gaps => (1_000, 1_000),
+            | DataType::Gaps => (1_000, 5_000),
         };
         BatchConfig {
             max_rows,
@@ -445,6 +514,17 @@ impl Config {
                 return invalid(at("stale_after_s"), "must be at least 1");
             }
         }
+        if self.collector.channel_capacity == 0 {
+            return invalid("collector.channel_capacity".into(), "must be at least 1");
+        }
+        if let Some(syn) = &self.collector.synthetic {
+            if syn.rate_per_s == 0 {
+                return invalid(
+                    "collector.synthetic.rate_per_s".into(),
+                    "must be at least 1",
+                );
+            }
+        }
         if let Some(nats) = &self.outputs.nats {
             nats.validate("outputs.nats")?;
         }
@@ -461,6 +541,7 @@ impl Config {
         }
         if let Some(sink) = &self.sink {
             sink.nats.validate("sink.nats")?;
+            sink.clickhouse.validate("sink.clickhouse")?;
             if !sink.clickhouse.url.starts_with("http://")
                 && !sink.clickhouse.url.starts_with("https://")
             {
@@ -477,11 +558,42 @@ impl Config {
                     );
                 }
             }
+            sink.validate_consumer("sink")?;
         }
         if let Some(lease) = &self.lease {
             if lease.duration_s < 3 {
                 return invalid("lease.duration_s".into(), "must be at least 3");
             }
+        }
+        Ok(())
+    }
+}
+
+impl ClickHouseConfig {
+    fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        let is_identifier =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        // Database names are spliced into DDL, so only plain identifiers are allowed.
+        if !is_identifier(&self.hot_database) {
+            return invalid("hot_database", "letters, digits and _ only");
+        }
+        if !is_identifier(&self.cold_database) || self.cold_database == self.hot_database {
+            return invalid(
+                "cold_database",
+                "letters, digits and _ only, and not the hot database",
+            );
+        }
+        if self.hot_ttl_days == 0 || self.cold_ttl_days < self.hot_ttl_days {
+            return invalid(
+                "hot_ttl_days",
+                "must be at least 1 and not above cold_ttl_days",
+            );
         }
         Ok(())
     }
@@ -514,6 +626,71 @@ impl NatsConfig {
             if s.duplicate_window_s > s.max_age_s {
                 return invalid(f, "duplicate_window_s must not exceed max_age_s");
             }
+            if !is_nats_name(&s.name) {
+                return invalid(f, "name: letters, digits, - and _ only");
+            }
+        }
+        if self.market_data_stream.name == self.orderbook_stream.name {
+            return invalid(
+                "orderbook_stream",
+                "name must differ from market_data_stream",
+            );
+        }
+        let prefix_ok =
+            self.subject_prefix.is_empty() || self.subject_prefix.split('.').all(is_nats_name);
+        if !prefix_ok {
+            return invalid(
+                "subject_prefix",
+                "dot-separated tokens of letters, digits, - and _ (no wildcards), or empty",
+            );
+        }
+        if self.ack_timeout_ms == 0 {
+            return invalid("ack_timeout_ms", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Stream, consumer and subject-token names: no `.`, `*`, `>` or whitespace.
+fn is_nats_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl SinkConfig {
+    fn validate_consumer(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        if !is_nats_name(&self.consumer) {
+            return invalid("consumer", "letters, digits, - and _ only");
+        }
+        let held: usize = DataType::ALL
+            .into_iter()
+            .map(|d| self.batch_for(d).max_rows)
+            .sum();
+        if self.max_ack_pending < i64::try_from(held).unwrap_or(i64::MAX) {
+            return invalid(
+                "max_ack_pending",
+                &format!("must be at least the sum of the batches' max_rows ({held})"),
+            );
+        }
+        if self.ack_wait_s < 5 {
+            return invalid("ack_wait_s", "must be at least 5");
+        }
+        if self.fetch_batch == 0 {
+            return invalid("fetch_batch", "must be at least 1");
+        }
+        let dl = &self.dead_letter_stream;
+        if !is_nats_name(&dl.name) || dl.max_bytes <= 0 || dl.max_age_s == 0 {
+            return invalid(
+                "dead_letter_stream",
+                "needs a name (letters, digits, - and _) and positive max_bytes and max_age_s",
+            );
         }
         Ok(())
     }
@@ -560,6 +737,72 @@ mod tests {
 
         let err = Config::from_yaml("bogus: 1\n").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn clickhouse_section_is_validated() {
+        let base = format!("{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n");
+        let c = Config::from_yaml(&base).unwrap();
+        c.validate().unwrap();
+        let ch = &c.sink.as_ref().unwrap().clickhouse;
+        assert_eq!((ch.hot_ttl_days, ch.cold_ttl_days), (3, 3650));
+        for (extra, field) in [
+            ("    hot_ttl_days: 0\n", "sink.clickhouse.hot_ttl_days"),
+            (
+                "    hot_ttl_days: 10\n    cold_ttl_days: 5\n",
+                "sink.clickhouse.hot_ttl_days",
+            ),
+            (
+                "    hot_database: \"a;b\"\n",
+                "sink.clickhouse.hot_database",
+            ),
+            (
+                "    cold_database: marketprism_hot\n",
+                "sink.clickhouse.cold_database",
+            ),
+        ] {
+            let err = Config::from_yaml(&format!("{base}{extra}"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn stream_settings_are_validated() {
+        let base = format!(
+            "{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n  nats:\n    subject_prefix: t1.run-2\n"
+        );
+        let c = Config::from_yaml(&base).unwrap();
+        c.validate().unwrap();
+        let sink = c.sink.as_ref().unwrap();
+        assert_eq!(sink.nats.subject_prefix, "t1.run-2");
+        assert_eq!(sink.max_ack_pending, 200_000);
+        assert_eq!(sink.dead_letter_stream.name, "DEAD_LETTER");
+        for (edit, field) in [
+            (base.replace("t1.run-2", "t1.>"), "sink.nats.subject_prefix"),
+            (
+                format!("{base}  max_ack_pending: 100\n"),
+                "sink.max_ack_pending",
+            ),
+            (format!("{base}  consumer: a.b\n"), "sink.consumer"),
+            (format!("{base}  ack_wait_s: 1\n"), "sink.ack_wait_s"),
+            (
+                format!(
+                    "{base}    orderbook_stream: {{name: MARKET_DATA, max_bytes: 1, max_age_s: 9, duplicate_window_s: 1}}\n"
+                ),
+                "sink.nats.orderbook_stream",
+            ),
+        ] {
+            let err = Config::from_yaml(&edit)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{edit}: {err}");
+        }
     }
 
     #[test]

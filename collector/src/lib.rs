@@ -7,10 +7,18 @@
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod internal_events;
+pub mod lease;
 pub mod model;
+pub mod output;
+pub mod publish;
+pub mod run;
+pub mod sink;
+pub mod store;
+pub mod synthetic;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -1,1 +1,5 @@
-pub fn placeholder() {}
+//! Shared helpers of the integration tests in `tests/tests/`.
+#![forbid(unsafe_code)]
+
+pub mod servers;
+pub mod pipeline;

@@ -1,4 +1,144 @@
-//! `marketprism-collector`: run, sink, schema, simulate, bench.
+//! `marketprism-collector`: the collector pod's one binary.
+//!
+//! - `run`: collect from the configured sources into the configured outputs (Parquet by default).
+//! - `sink`: consume JetStream and batch-insert into ClickHouse.
+//! - `schema`: print the ClickHouse DDL for a server version.
+//! - `simulate`: serve the exchange simulator.
+//! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use marketprism_collector::config::Config;
+use marketprism_collector::telemetry::{self, Health};
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "marketprism-collector", version, about)]
+struct Cli {
+    /// Log as JSON lines (for log shippers) instead of text.
+    #[arg(long, global = true, env = "MARKETPRISM_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Collect market data into the configured outputs until a signal or `collector.duration_s`.
+    Run {
+        #[arg(long, short, env = "MARKETPRISM_CONFIG")]
+        config: PathBuf,
+    },
+    /// Consume JetStream and insert into ClickHouse; ack only after the rows are in.
+    Sink {
+        #[arg(long, short, env = "MARKETPRISM_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print the ClickHouse DDL for a server version (18.16 gets the legacy dialect, 23.8+ production).
+    Schema {
+        /// Server version, as `SELECT version()` prints it.
+        #[arg(long, default_value = "23.8")]
+        server_version: String,
+        /// Take database names and TTLs from this config's `sink.clickhouse`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    Ok(())
+    let cli = Cli::parse();
+    telemetry::init_logging(cli.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async_main(cli.command))
+}
+
+async fn async_main(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { config } => {
+            let config = Config::load(&config)?;
+            let (health, shutdown) = serve_probes(&config).await?;
+            let summary =
+                marketprism_collector::run::run_collector(config, health, shutdown.clone()).await?;
+            shutdown.cancel();
+            println!("{}", serde_json::to_string(&summary)?);
+            if !summary.errors.is_empty() {
+                anyhow::bail!("run ended with errors: {}", summary.errors.join("; "));
+            }
+            Ok(())
+        }
+        Command::Sink { config } => {
+            let config = Config::load(&config)?;
+            let sink = config.sink.clone().context(
+                "invalid config: sink: this command needs a `sink:` section with `clickhouse:`",
+            )?;
+            let (health, shutdown) = serve_probes(&config).await?;
+            marketprism_collector::sink::run_sink(sink, health, shutdown.clone()).await?;
+            shutdown.cancel();
+            Ok(())
+        }
+        Command::Schema {
+            server_version,
+            config,
+        } => {
+            let clickhouse = match config {
+                Some(path) => Config::load(&path)?
+                    .sink
+                    .map(|s| s.clickhouse)
+                    .unwrap_or_default(),
+                None => Default::default(),
+            };
+            let dialect =
+                marketprism_collector::store::schema::Dialect::from_version(&server_version);
+            for statement in marketprism_collector::store::schema::ddl(dialect, &clickhouse) {
+                println!("{statement};\n");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Metrics recorder, probe server, and a shutdown token cancelled by SIGTERM or ctrl-c.
+async fn serve_probes(config: &Config) -> anyhow::Result<(Health, CancellationToken)> {
+    let metrics = telemetry::install_metrics().map_err(anyhow::Error::msg)?;
+    let health = Health::new();
+    let shutdown = CancellationToken::new();
+    // The probes stay up while the process drains; they end with it.
+    let (addr, _task) = telemetry::http::serve(
+        config.http.listen,
+        health.clone(),
+        metrics,
+        CancellationToken::new(),
+    )
+    .await?;
+    tracing::info!(%addr, "probes and metrics listening");
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received: draining and flushing");
+        s.cancel();
+        // A second signal means "now": skip the drain.
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting without draining");
+        std::process::exit(130);
+    });
+    Ok((health, shutdown))
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

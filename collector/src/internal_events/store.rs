@@ -1,0 +1,112 @@
+//! Events of the stores (`store/`): ClickHouse schema and inserts, Parquet files.
+
+use super::InternalEvent;
+use crate::model::DataType;
+use std::path::PathBuf;
+
+/// The schema was created (or already existed) on a ClickHouse server.
+pub struct ClickHouseSchemaEnsured<'a> {
+    pub version: &'a str,
+    pub dialect: &'static str,
+    pub statements: usize,
+}
+
+impl InternalEvent for ClickHouseSchemaEnsured<'_> {
+    fn emit(self) {
+        tracing::info!(
+            version = self.version,
+            dialect = self.dialect,
+            statements = self.statements,
+            "ClickHouse schema ensured"
+        );
+    }
+}
+
+/// One INSERT into a hot table succeeded.
+pub struct ClickHouseRowsInserted {
+    pub data_type: DataType,
+    pub rows: usize,
+}
+
+impl InternalEvent for ClickHouseRowsInserted {
+    fn emit(self) {
+        tracing::debug!(data_type = %self.data_type, rows = self.rows, "ClickHouse insert");
+        metrics::counter!("marketprism_clickhouse_rows_inserted_total", "data_type" => self.data_type.as_str())
+            .increment(self.rows as u64);
+        metrics::counter!("marketprism_clickhouse_inserts_total", "data_type" => self.data_type.as_str())
+            .increment(1);
+    }
+}
+
+/// One INSERT failed; the caller keeps the batch and retries.
+pub struct ClickHouseInsertFailed<'a> {
+    pub data_type: DataType,
+    pub rows: usize,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for ClickHouseInsertFailed<'_> {
+    fn emit(self) {
+        tracing::warn!(data_type = %self.data_type, rows = self.rows, error = %self.error, "ClickHouse insert failed");
+        metrics::counter!("marketprism_clickhouse_insert_errors_total", "data_type" => self.data_type.as_str())
+            .increment(1);
+    }
+}
+
+/// An event could not become a row (e.g. a decimal outside `Decimal(38,18)`): counted and skipped.
+pub struct RowRejected<'a> {
+    pub output: &'static str,
+    pub data_type: DataType,
+    pub msg_id: String,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for RowRejected<'_> {
+    fn emit(self) {
+        tracing::warn!(
+            output = self.output,
+            data_type = %self.data_type,
+            msg_id = %self.msg_id,
+            error = %self.error,
+            "event rejected: cannot store it exactly"
+        );
+        metrics::counter!(
+            "marketprism_store_rows_rejected_total",
+            "output" => self.output,
+            "data_type" => self.data_type.as_str()
+        )
+        .increment(1);
+    }
+}
+
+/// A Parquet file was written, synced and renamed into place.
+pub struct ParquetFileWritten {
+    pub path: PathBuf,
+    pub data_type: DataType,
+    pub rows: usize,
+    pub bytes: u64,
+}
+
+impl InternalEvent for ParquetFileWritten {
+    fn emit(self) {
+        tracing::debug!(path = %self.path.display(), rows = self.rows, bytes = self.bytes, "Parquet file written");
+        metrics::counter!("marketprism_parquet_rows_written_total", "data_type" => self.data_type.as_str())
+            .increment(self.rows as u64);
+        metrics::counter!("marketprism_parquet_files_written_total").increment(1);
+        metrics::counter!("marketprism_parquet_bytes_written_total").increment(self.bytes);
+    }
+}
+
+/// Writing a Parquet file failed; its rows stay buffered for the next flush.
+pub struct ParquetWriteFailed<'a> {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl InternalEvent for ParquetWriteFailed<'_> {
+    fn emit(self) {
+        tracing::error!(path = %self.path.display(), rows = self.rows, error = %self.error, "Parquet write failed; will retry");
+        metrics::counter!("marketprism_parquet_write_errors_total").increment(1);
+    }
+}

@@ -1,0 +1,13 @@
+//! The collector's side of the shard lock (a `coordination.k8s.io/v1` Lease per shard).
+//!
+//! Every pod of a shard runs the connectors; only the Lease holder publishes (`may_publish`), the
+//! others stand by, ready to take over when the holder releases the Lease or it expires.
+//! [`machine`] decides (pure, clock injected), [`shell`] talks to the API server and fences on time.
+//! Readiness component `lease` is ready when active or a healthy standby; the gauge
+//! `marketprism_lease_active` is 1 only on the pod that may publish.
+
+pub mod machine;
+pub mod shell;
+
+pub use machine::{LeaseMachine, Observed, Role, Step};
+pub use shell::{run_lease, run_lease_with};

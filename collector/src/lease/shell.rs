@@ -1,0 +1,230 @@
+//! The thin async shell around [`LeaseMachine`]: read the Lease, write when told, fence on time.
+
+use super::machine::{LeaseMachine, Observed, Role, Step};
+use crate::config::LeaseConfig;
+use crate::internal_events::emit;
+use crate::internal_events::lease::{LeaseRoleChanged, LeaseWriteFailed};
+use crate::telemetry::Health;
+use crate::{Error, Result};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use kube::{Client, ResourceExt};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Hold the shard Lease named in `config`, publishing `true` on `may_publish` only while held.
+/// Uses the in-cluster Kubernetes client (the pod's ServiceAccount may get/update only this Lease).
+pub async fn run_lease(
+    config: LeaseConfig,
+    health: Health,
+    may_publish: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| Error::Other(format!("lease: no Kubernetes client: {e}")))?;
+    run_lease_with(client, config, health, may_publish, shutdown).await
+}
+
+/// [`run_lease`] with a given client (tests pass a mock API server).
+pub async fn run_lease_with(
+    client: Client,
+    config: LeaseConfig,
+    health: Health,
+    may_publish: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    if config.holder.is_empty() {
+        return Err(Error::Other(
+            "lease: holder identity is empty (set lease.holder or POD_NAME)".into(),
+        ));
+    }
+    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let readiness = health.register("lease");
+    let mut machine = LeaseMachine::new(
+        config.holder.clone(),
+        Duration::from_secs(config.duration_s),
+    );
+    let (deadline_tx, deadline_rx) = watch::channel(None);
+    let fence = tokio::spawn(fence(deadline_rx, may_publish.clone()));
+    let mut role = None;
+    while !shutdown.is_cancelled() {
+        let outcome = tick(&api, &config.name, &mut machine).await;
+        deadline_tx.send_replace(machine.deadline());
+        let now_role = machine.role(now());
+        if role != Some(now_role) {
+            emit(LeaseRoleChanged {
+                lease: &config.name,
+                holder: machine.identity(),
+                role: now_role,
+            });
+            role = Some(now_role);
+        }
+        match (&outcome, now_role) {
+            (_, Role::Active) => readiness.ready(),
+            (_, Role::Standby) => readiness.ready(),
+            (Err(reason), Role::Unknown) => readiness.not_ready(reason),
+            (Ok(()), Role::Unknown) => readiness.not_ready("lease not held and holder unknown"),
+        }
+        if let Err(reason) = outcome {
+            emit(LeaseWriteFailed {
+                lease: &config.name,
+                reason: &reason,
+            });
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(poll_interval(&machine, now_role)) => {}
+        }
+    }
+    // Stop publishing first, then hand the Lease over so a standby takes it at once.
+    let held = machine.deadline().is_some();
+    deadline_tx.send_replace(None);
+    fence.abort();
+    may_publish.send_replace(false);
+    machine.released();
+    if held {
+        if let Err(reason) = release(&api, &config.name, machine.identity()).await {
+            emit(LeaseWriteFailed {
+                lease: &config.name,
+                reason: &reason,
+            });
+        }
+    }
+    metrics::gauge!("marketprism_lease_active").set(0.0);
+    Ok(())
+}
+
+/// Active pods renew every third of the duration; standbys poll a bit more often so they
+/// notice a release quickly.
+fn poll_interval(machine: &LeaseMachine, role: Role) -> Duration {
+    match role {
+        Role::Active => machine.renew_period(),
+        Role::Standby | Role::Unknown => {
+            (machine.renew_period() / 2).max(Duration::from_millis(500))
+        }
+    }
+}
+
+/// The only writer of `may_publish`: true while the deadline is in the future, false the instant
+/// it passes, even if the main loop is stuck in a slow API call.
+async fn fence(mut deadline: watch::Receiver<Option<Instant>>, may_publish: watch::Sender<bool>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        let publish = current.is_some_and(|d| now() < d);
+        may_publish.send_if_modified(|v| std::mem::replace(v, publish) != publish);
+        metrics::gauge!("marketprism_lease_active").set(if publish { 1.0 } else { 0.0 });
+        match current.filter(|_| publish) {
+            Some(d) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(d)) => {}
+                    changed = deadline.changed() => if changed.is_err() { break },
+                }
+            }
+            None => {
+                if deadline.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    may_publish.send_replace(false);
+}
+
+/// The monotonic clock (tokio's, so tests with paused time control it).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// What the state machine may look at: holder, version and duration — never the wall-clock times.
+pub fn observed(lease: &Lease) -> Observed {
+    let spec = lease.spec.clone().unwrap_or_default();
+    Observed {
+        holder: spec.holder_identity,
+        version: lease.resource_version().unwrap_or_default(),
+        duration_s: spec
+            .lease_duration_seconds
+            .and_then(|d| u64::try_from(d).ok()),
+    }
+}
+
+/// The Lease after we acquire or renew it (the `resourceVersion` stays: optimistic concurrency).
+pub fn claimed(mut lease: Lease, identity: &str, duration: Duration) -> Lease {
+    let now = MicroTime(Timestamp::now());
+    let mut spec = lease.spec.take().unwrap_or_default();
+    let previous = spec.holder_identity.clone().filter(|h| !h.is_empty());
+    if previous.as_deref() != Some(identity) {
+        spec.acquire_time = Some(now.clone());
+        if previous.is_some() {
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+    }
+    spec.holder_identity = Some(identity.to_owned());
+    spec.renew_time = Some(now);
+    if spec.lease_duration_seconds.is_none() {
+        spec.lease_duration_seconds = i32::try_from(duration.as_secs()).ok();
+    }
+    lease.spec = Some(spec);
+    lease
+}
+
+async fn tick(api: &Api<Lease>, name: &str, machine: &mut LeaseMachine) -> Result<(), String> {
+    let limit = machine.renew_period();
+    let lease = match tokio::time::timeout(limit, api.get_opt(name)).await {
+        Ok(Ok(Some(lease))) => lease,
+        Ok(Ok(None)) => return Err(format!("Lease {name} does not exist yet")),
+        Ok(Err(e)) => return Err(format!("reading Lease {name}: {e}")),
+        Err(_) => return Err(format!("reading Lease {name}: timed out")),
+    };
+    machine.observe(observed(&lease), now());
+    match machine.next_step(now()) {
+        Step::Acquire { .. } | Step::Renew { .. } => {
+            let started = now();
+            let body = claimed(lease, machine.identity(), machine.duration());
+            match tokio::time::timeout(limit, api.replace(name, &PostParams::default(), &body))
+                .await
+            {
+                Ok(Ok(written)) => {
+                    machine.write_succeeded(
+                        started,
+                        written.resource_version().unwrap_or_default(),
+                        now(),
+                    );
+                    Ok(())
+                }
+                Ok(Err(kube::Error::Api(status))) if status.is_conflict() => {
+                    machine.write_conflicted();
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(format!("writing Lease {name}: {e}")),
+                Err(_) => Err(format!("writing Lease {name}: timed out")),
+            }
+        }
+        Step::Standby | Step::Wait => Ok(()),
+    }
+}
+
+async fn release(api: &Api<Lease>, name: &str, identity: &str) -> Result<(), String> {
+    let mut lease = api
+        .get(name)
+        .await
+        .map_err(|e| format!("reading Lease {name} to release it: {e}"))?;
+    let Some(spec) = lease.spec.as_mut() else {
+        return Ok(());
+    };
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return Ok(());
+    }
+    spec.holder_identity = None;
+    api.replace(name, &PostParams::default(), &lease)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("releasing Lease {name}: {e}"))
+}
+
+#[cfg(test)]
+#[path = "shell_tests.rs"]
+mod tests;

@@ -1,0 +1,9 @@
+//! Normalized events → NATS JetStream: stream layout (`streams`), the publisher loop (`publisher`),
+//! and the record of what could not be published (`overflow`).
+
+pub mod overflow;
+pub mod publisher;
+pub mod streams;
+
+pub use publisher::{PublishStats, run_nats_output};
+pub use streams::ensure_streams;

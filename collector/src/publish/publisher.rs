@@ -1,0 +1,400 @@
+//! The publisher loop: events from the channel → JSON → JetStream, with a bounded window of acks in flight.
+//!
+//! Never awaits one ack before sending the next: up to `max_in_flight` publishes are outstanding and
+//! their acks are collected as they come. A failed or timed-out ack puts the event back at the front
+//! of the buffer; its `Nats-Msg-Id` is unchanged, so a retry of a publish that did land is dropped by
+//! the stream's duplicate window. While NATS is unreachable events are buffered up to
+//! `buffer_capacity`; beyond that they are dropped, counted, and recorded as `overflow` gaps.
+
+use super::overflow::OverflowTracker;
+use super::streams::{connect, ensure_streams, is_connected, prefixed};
+use crate::config::NatsConfig;
+use crate::error::Result;
+use crate::internal_events::emit;
+use crate::internal_events::publish::{
+    EventsDropped, EventsPublished, NatsConnection, OverflowGapsQueued, PublishFailed,
+    PublisherState,
+};
+use crate::model::{DataType, Event, now_ms};
+use crate::telemetry::{Health, ReadinessGuard};
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, publish::PublishAck};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Counts of one publisher run (returned at its end; the same figures are metrics while it runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PublishStats {
+    pub received: u64,
+    /// Acked by JetStream (stored, or recognized as a duplicate).
+    pub acked: u64,
+    pub duplicate_acks: u64,
+    pub retries: u64,
+    /// Dropped while NATS was unreachable and the buffer was full, or unsendable at shutdown.
+    pub dropped: u64,
+    pub overflow_gaps: u64,
+}
+
+/// One serialized event waiting to be published (serialized once, however often it is retried).
+struct Outgoing {
+    subject: String,
+    msg_id: String,
+    payload: Bytes,
+    data_type: DataType,
+}
+
+type AckResult = (
+    Outgoing,
+    Result<PublishAck, async_nats::jetstream::context::PublishError>,
+);
+
+const TICK: Duration = Duration::from_millis(100);
+/// Pause after a failed publish before sending again, so a server error cannot become a hot loop.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// Events taken from the channel per wake-up.
+const RECV_BATCH: usize = 512;
+
+pub async fn run_nats_output(
+    config: NatsConfig,
+    rx: mpsc::Receiver<Event>,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<PublishStats> {
+    let readiness = health.register("nats");
+    readiness.not_ready("connecting to NATS");
+    let client = connect(&config, "marketprism-publisher").await?;
+    let js = jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(config.ack_timeout_ms))
+        .max_ack_inflight(config.max_in_flight + 1)
+        .build(client.clone());
+    let mut publisher = Publisher {
+        config,
+        client,
+        js,
+        readiness,
+        pending: VecDeque::new(),
+        in_flight: FuturesUnordered::new(),
+        overflow: OverflowTracker::default(),
+        streams_ready: false,
+        next_stream_attempt: Instant::now(),
+        paused_until: Instant::now(),
+        was_connected: false,
+        reported_ready: None,
+        acked_by_type: [0; DataType::ALL.len()],
+        dups_by_type: [0; DataType::ALL.len()],
+        dropped_by_type: [0; DataType::ALL.len()],
+        stats: PublishStats::default(),
+    };
+    publisher.run(rx, shutdown).await?;
+    Ok(publisher.stats)
+}
+
+struct Publisher {
+    config: NatsConfig,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    readiness: ReadinessGuard,
+    pending: VecDeque<Outgoing>,
+    in_flight: FuturesUnordered<BoxFuture<'static, AckResult>>,
+    overflow: OverflowTracker,
+    streams_ready: bool,
+    next_stream_attempt: Instant,
+    paused_until: Instant,
+    was_connected: bool,
+    reported_ready: Option<bool>,
+    acked_by_type: [u64; DataType::ALL.len()],
+    dups_by_type: [u64; DataType::ALL.len()],
+    dropped_by_type: [u64; DataType::ALL.len()],
+    stats: PublishStats,
+}
+
+impl Publisher {
+    async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Event>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut input_open = true;
+        let mut drain_deadline: Option<Instant> = None;
+        let mut batch = Vec::with_capacity(RECV_BATCH);
+        loop {
+            let usable = self.usable().await;
+            if usable {
+                self.queue_overflow_gaps();
+                self.fill_window().await;
+            }
+            if !input_open {
+                let deadline = *drain_deadline.get_or_insert_with(|| {
+                    Instant::now() + Duration::from_millis(self.config.drain_timeout_ms)
+                });
+                if self.pending.is_empty() && self.in_flight.is_empty() && self.overflow.is_empty()
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    self.give_up_at_shutdown();
+                    break;
+                }
+            }
+            // Connected: a full buffer pushes back on the channel. Unreachable: keep draining the
+            // channel and drop beyond the buffer, so the connectors never stall on us.
+            let accept =
+                input_open && (!usable || self.pending.len() < self.config.buffer_capacity);
+            tokio::select! {
+                biased;
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.on_ack(done);
+                    // Collect every ack already there before sending more.
+                    while let Some(Some(done)) = futures::FutureExt::now_or_never(self.in_flight.next()) {
+                        self.on_ack(done);
+                    }
+                }
+                n = rx.recv_many(&mut batch, RECV_BATCH), if accept => {
+                    if n == 0 {
+                        input_open = false;
+                    }
+                    for event in batch.drain(..) {
+                        self.admit(event, usable);
+                    }
+                }
+                _ = shutdown.cancelled(), if input_open && drain_deadline.is_none() => {
+                    // Stop intake; what is already in the channel is still published.
+                    rx.close();
+                    drain_deadline = Some(Instant::now() + Duration::from_millis(self.config.drain_timeout_ms));
+                }
+                _ = tick.tick() => self.report(),
+            }
+        }
+        self.report();
+        Ok(())
+    }
+
+    /// Connected and the streams exist; reports readiness as a side effect.
+    async fn usable(&mut self) -> bool {
+        let connected = is_connected(&self.client);
+        if connected != self.was_connected {
+            self.was_connected = connected;
+            emit(NatsConnection {
+                role: "publisher",
+                state: if connected {
+                    "connected"
+                } else {
+                    "disconnected"
+                },
+            });
+        }
+        if !connected {
+            self.streams_ready = false;
+            self.set_ready(false);
+            return false;
+        }
+        if !self.streams_ready && Instant::now() >= self.next_stream_attempt {
+            match ensure_streams(&self.js, &self.config).await {
+                Ok(()) => self.streams_ready = true,
+                Err(e) => {
+                    self.next_stream_attempt = Instant::now() + Duration::from_secs(1);
+                    self.readiness.not_ready(&e.to_string());
+                    self.reported_ready = Some(false);
+                }
+            }
+        }
+        if self.streams_ready {
+            self.set_ready(true);
+        }
+        self.streams_ready
+    }
+
+    /// Readiness is written on a change, and refreshed every tick while not ready (buffer size).
+    fn set_ready(&mut self, ready: bool) {
+        if self.reported_ready == Some(ready) {
+            return;
+        }
+        self.reported_ready = Some(ready);
+        if ready {
+            self.readiness.ready();
+        } else {
+            self.readiness.not_ready(&format!(
+                "NATS unreachable at {}; {} events buffered, {} dropped",
+                self.config.url,
+                self.pending.len(),
+                self.stats.dropped
+            ));
+        }
+    }
+
+    fn admit(&mut self, event: Event, usable: bool) {
+        self.stats.received += 1;
+        if self.pending.len() >= self.config.buffer_capacity && !usable {
+            self.drop_event(&event, "buffer_full");
+            return;
+        }
+        match self.serialize(&event) {
+            Ok(out) => self.pending.push_back(out),
+            Err(e) => {
+                tracing::error!(subject = %event.subject(), error = %e, "cannot serialize event");
+                self.drop_event(&event, "unserializable");
+            }
+        }
+    }
+
+    fn drop_event(&mut self, event: &Event, reason: &'static str) {
+        self.overflow.record(event);
+        self.stats.dropped += 1;
+        self.dropped_by_type[event.data_type() as usize] += 1;
+        if self.overflow.dropped() == 1 {
+            tracing::warn!(
+                reason,
+                capacity = self.config.buffer_capacity,
+                "publisher starts dropping events; they will be recorded as overflow gaps"
+            );
+        }
+    }
+
+    fn serialize(&self, event: &Event) -> Result<Outgoing> {
+        Ok(Outgoing {
+            subject: prefixed(&self.config.subject_prefix, &event.subject()),
+            msg_id: event.msg_id(),
+            payload: Bytes::from(serde_json::to_vec(event)?),
+            data_type: event.data_type(),
+        })
+    }
+
+    /// Once there is room again, the losses go out first, as gap events.
+    fn queue_overflow_gaps(&mut self) {
+        if self.overflow.is_empty() || self.pending.len() >= self.config.buffer_capacity {
+            return;
+        }
+        let dropped = self.overflow.dropped();
+        let gaps = self.overflow.take_gaps(now_ms());
+        emit(OverflowGapsQueued {
+            gaps: gaps.len(),
+            dropped,
+        });
+        self.stats.overflow_gaps += gaps.len() as u64;
+        for gap in gaps.iter().rev() {
+            match self.serialize(gap) {
+                Ok(out) => self.pending.push_front(out),
+                Err(e) => tracing::error!(error = %e, "cannot serialize overflow gap"),
+            }
+        }
+    }
+
+    /// Send until the window of unacked publishes is full.
+    async fn fill_window(&mut self) {
+        if Instant::now() < self.paused_until {
+            return;
+        }
+        while self.in_flight.len() < self.config.max_in_flight {
+            let Some(out) = self.pending.pop_front() else {
+                return;
+            };
+            let message = PublishMessage::build()
+                .payload(out.payload.clone())
+                .message_id(&out.msg_id);
+            match self.js.send_publish(out.subject.clone(), message).await {
+                Ok(ack) => self.in_flight.push(await_ack(out, ack)),
+                Err(e) => {
+                    self.on_failure(out, e.kind(), &e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, (out, result): AckResult) {
+        match result {
+            Ok(ack) => {
+                self.stats.acked += 1;
+                self.acked_by_type[out.data_type as usize] += 1;
+                if ack.duplicate {
+                    self.stats.duplicate_acks += 1;
+                    self.dups_by_type[out.data_type as usize] += 1;
+                }
+            }
+            Err(e) => self.on_failure(out, e.kind(), &e.to_string()),
+        }
+    }
+
+    fn on_failure(&mut self, out: Outgoing, kind: PublishErrorKind, error: &str) {
+        emit(PublishFailed {
+            subject: &out.subject,
+            error,
+        });
+        match kind {
+            // Can never fit: retrying would block the buffer for ever.
+            PublishErrorKind::MaxPayloadExceeded => {
+                tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped");
+                self.stats.dropped += 1;
+                self.dropped_by_type[out.data_type as usize] += 1;
+                return;
+            }
+            // The stream is gone (deleted, or the server lost its state): create it again.
+            PublishErrorKind::StreamNotFound => self.streams_ready = false,
+            _ => {}
+        }
+        self.stats.retries += 1;
+        self.pending.push_front(out);
+        self.paused_until = Instant::now() + RETRY_PAUSE;
+    }
+
+    fn give_up_at_shutdown(&mut self) {
+        let left = self.pending.len() + self.in_flight.len();
+        tracing::error!(
+            unsent = left,
+            overflowed = self.overflow.dropped(),
+            "shutdown drain timed out: NATS did not take these events"
+        );
+        for out in self.pending.drain(..) {
+            self.dropped_by_type[out.data_type as usize] += 1;
+        }
+        self.stats.dropped += left as u64;
+    }
+
+    /// Flush the accumulated per-type counters into metrics (cheaper than one metric call per event).
+    fn report(&mut self) {
+        if self.reported_ready == Some(false) {
+            self.reported_ready = None;
+        }
+        for (i, data_type) in DataType::ALL.into_iter().enumerate() {
+            let count = std::mem::take(&mut self.acked_by_type[i]);
+            let duplicates = std::mem::take(&mut self.dups_by_type[i]);
+            if count > 0 {
+                emit(EventsPublished {
+                    data_type,
+                    count,
+                    duplicates,
+                });
+            }
+            let dropped = std::mem::take(&mut self.dropped_by_type[i]);
+            if dropped > 0 {
+                emit(EventsDropped {
+                    data_type,
+                    count: dropped,
+                    reason: "nats_unreachable",
+                });
+            }
+        }
+        emit(PublisherState {
+            in_flight: self.in_flight.len(),
+            buffered: self.pending.len(),
+        });
+    }
+}
+
+fn await_ack(out: Outgoing, ack: PublishAckFuture) -> BoxFuture<'static, AckResult> {
+    Box::pin(async move {
+        let result = ack.await;
+        (out, result)
+    })
+}

@@ -1,0 +1,226 @@
+//! The `run` command: sources (exchange connectors, the synthetic feed) → fan-out → outputs.
+//!
+//! Shutdown order keeps every accepted event: cancel the sources, let the fan-out drain the channel,
+//! then let each output drain its own channel and flush (Parquet files renamed into place, NATS acks awaited).
+
+use crate::config::{Config, SyntheticConfig};
+use crate::error::Result;
+use crate::model::Event;
+use crate::output::{FanOutStats, OutputPort, fan_out};
+use crate::telemetry::Health;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What a run did; printed as one JSON line on exit.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub events_in: BTreeMap<String, u64>,
+    pub gaps: u64,
+    pub fenced: u64,
+    pub outputs: BTreeMap<String, serde_json::Value>,
+    pub errors: Vec<String>,
+}
+
+/// A process-unique id: start time (sortable) plus randomness, so files and ids never collide across restarts.
+pub fn new_run_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+type OutputResult = (&'static str, Result<serde_json::Value>);
+
+pub async fn run_collector(
+    config: Config,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<RunSummary> {
+    let run_id = new_run_id();
+    let capacity = config.collector.channel_capacity;
+    tracing::info!(%run_id, instance = %config.collector.instance_id, "collector starting");
+
+    // Outputs end when their channel closes; this token tells them to flush after that.
+    let outputs_done = CancellationToken::new();
+    let mut ports = Vec::new();
+    let mut outputs: JoinSet<OutputResult> = JoinSet::new();
+    if let Some(nats) = config.outputs.nats.clone() {
+        let (tx, rx) = mpsc::channel(capacity);
+        ports.push(OutputPort { name: "nats", tx });
+        let (h, done) = (health.clone(), outputs_done.clone());
+        outputs.spawn(async move {
+            let r = crate::publish::run_nats_output(nats, rx, h, done).await;
+            ("nats", r.and_then(to_json))
+        });
+    }
+    if let Some(parquet) = config.outputs.effective_parquet() {
+        let (tx, rx) = mpsc::channel(capacity);
+        ports.push(OutputPort {
+            name: "parquet",
+            tx,
+        });
+        let (id, done) = (run_id.clone(), outputs_done.clone());
+        outputs.spawn(async move {
+            let r = crate::store::parquet::run_parquet_output(parquet, id, rx, done).await;
+            ("parquet", r.and_then(to_json))
+        });
+    }
+
+    // The shard lock: without one (local runs) this instance may always publish.
+    let (may_publish_tx, may_publish) = watch::channel(config.lease.is_none());
+    let mut background = JoinSet::new();
+    if let Some(lease) = config.lease.clone() {
+        let (h, s) = (health.clone(), shutdown.clone());
+        background.spawn(async move {
+            // LEASE-WIRING: replaced by crate::lease::run_lease when the lease module lands.
+            let _ = (lease, h, may_publish_tx, s);
+        });
+    } else {
+        drop(may_publish_tx);
+    }
+
+    let sources = shutdown.child_token();
+    if let Some(secs) = config.collector.duration_s {
+        let s = sources.clone();
+        background.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(secs)) => s.cancel(),
+                _ = s.cancelled() => {}
+            }
+        });
+    }
+
+    let (tx, rx) = mpsc::channel::<Event>(capacity);
+    let source_task = tokio::spawn(run_sources_while_active(
+        config.clone(),
+        tx,
+        health.clone(),
+        may_publish.clone(),
+        sources.clone(),
+    ));
+    let fan = fan_out(rx, ports, may_publish).await;
+    let mut errors = Vec::new();
+    if let Err(e) = source_task.await {
+        errors.push(format!("sources: {e}"));
+    }
+    outputs_done.cancel();
+    let mut summary_outputs = BTreeMap::new();
+    while let Some(joined) = outputs.join_next().await {
+        match joined {
+            Ok((name, Ok(stats))) => {
+                summary_outputs.insert(name.to_owned(), stats);
+            }
+            Ok((name, Err(e))) => errors.push(format!("{name}: {e}")),
+            Err(e) => errors.push(format!("output task: {e}")),
+        }
+    }
+    sources.cancel();
+    background.abort_all();
+    let FanOutStats {
+        events_in,
+        gaps,
+        fenced,
+    } = fan;
+    Ok(RunSummary {
+        run_id,
+        events_in,
+        gaps,
+        fenced,
+        outputs: summary_outputs,
+        errors,
+    })
+}
+
+fn to_json<T: Serialize>(stats: T) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(stats)?)
+}
+
+/// Run the sources only while this instance may publish ("stream only while holding the lock"):
+/// start them when the lock is won, stop them when it is lost, until `stop`.
+async fn run_sources_while_active(
+    config: Config,
+    tx: mpsc::Sender<Event>,
+    health: Health,
+    mut may_publish: watch::Receiver<bool>,
+    stop: CancellationToken,
+) {
+    loop {
+        let active = tokio::select! {
+            r = may_publish.wait_for(|&v| v) => r.is_ok(),
+            _ = stop.cancelled() => false,
+        };
+        if !active {
+            return;
+        }
+        let term = stop.child_token();
+        let mut tasks = start_sources(&config, &tx, &health, &term);
+        let lost_lock = tokio::select! {
+            _ = lock_lost(&mut may_publish) => true,
+            _ = stop.cancelled() => false,
+            _ = drain(&mut tasks) => false,
+        };
+        term.cancel();
+        while tasks.join_next().await.is_some() {}
+        if !lost_lock {
+            return;
+        }
+        tracing::warn!("shard lock lost: sources stopped until it is won again");
+    }
+}
+
+/// Resolves when the lock is lost; never, when nothing can take it away (no lease configured).
+async fn lock_lost(may_publish: &mut watch::Receiver<bool>) {
+    if may_publish.wait_for(|&v| !v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn drain(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
+}
+
+fn start_sources(
+    config: &Config,
+    tx: &mpsc::Sender<Event>,
+    health: &Health,
+    term: &CancellationToken,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    if let Some(syn) = config.collector.synthetic.clone() {
+        tasks.spawn(synthetic_feed(syn, tx.clone(), term.clone()));
+    }
+    let _ = health;
+    tasks
+}
+
+/// Paced synthetic events; `count` bounds the total, `rate_per_s` the speed.
+pub async fn synthetic_feed(
+    cfg: SyntheticConfig,
+    tx: mpsc::Sender<Event>,
+    stop: CancellationToken,
+) {
+    const TICK: Duration = Duration::from_millis(10);
+    let per_tick = (cfg.rate_per_s / 100).max(1);
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut i = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        for _ in 0..per_tick {
+            if cfg.count.is_some_and(|n| i >= n) {
+                return;
+            }
+            let mut event = crate::synthetic::synthetic_event(cfg.seed, i);
+            event.recv_ts_ms = crate::model::now_ms();
+            if tx.send(event).await.is_err() {
+                return;
+            }
+            i += 1;
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Per data type batches of the sink: rows waiting for one INSERT, the acks to send once it succeeded,
+//! and the natural keys already held, so a redelivery of a held message adds its ack but no second row.
+//! Pure: time is passed in.
+
+use crate::config::BatchConfig;
+use crate::model::{DataType, Event};
+use crate::store::{RowError, Rows};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What became of a message offered to a batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admitted {
+    /// A new row.
+    Row,
+    /// Its natural key is already held (here or in the batch being inserted): only its ack is kept.
+    Duplicate,
+}
+
+/// Rows of one data type collected for one INSERT, with the acks of every message they came from.
+#[derive(Debug)]
+pub struct Batch<A> {
+    pub rows: Rows,
+    /// One ack per message, duplicates included: acked together after the INSERT succeeded.
+    pub acks: Vec<A>,
+    /// `recv_ts_ms` of each row, for the publish-to-row latency.
+    pub recv_ts_ms: Vec<i64>,
+    keys: HashSet<String>,
+    opened_at: Option<Instant>,
+}
+
+impl<A> Batch<A> {
+    pub fn new(data_type: DataType) -> Batch<A> {
+        Batch {
+            rows: Rows::new(data_type),
+            acks: Vec::new(),
+            recv_ts_ms: Vec::new(),
+            keys: HashSet::new(),
+            opened_at: None,
+        }
+    }
+
+    pub fn data_type(&self) -> DataType {
+        self.rows.data_type()
+    }
+
+    /// Add a decoded event. `also_held` are the keys of this type's batch already being inserted.
+    /// A row error (the event cannot be stored) leaves the batch unchanged and hands the ack back:
+    /// the caller dead-letters the message.
+    pub fn admit(
+        &mut self,
+        event: &Event,
+        ack: A,
+        also_held: &HashSet<String>,
+        now: Instant,
+    ) -> Result<Admitted, (RowError, A)> {
+        let key = event.msg_id();
+        if self.keys.contains(&key) || also_held.contains(&key) {
+            self.acks.push(ack);
+            self.opened_at.get_or_insert(now);
+            return Ok(Admitted::Duplicate);
+        }
+        if let Err(e) = self.rows.push(event) {
+            return Err((e, ack));
+        }
+        self.keys.insert(key);
+        self.acks.push(ack);
+        self.recv_ts_ms.push(event.recv_ts_ms);
+        self.opened_at.get_or_insert(now);
+        Ok(Admitted::Row)
+    }
+
+    /// Messages held (rows and duplicates).
+    pub fn messages(&self) -> usize {
+        self.acks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.acks.is_empty()
+    }
+
+    /// Full (`max_rows`) or old enough (`max_wait_ms` since its first message).
+    pub fn is_due(&self, config: &BatchConfig, now: Instant) -> bool {
+        match self.opened_at {
+            None => false,
+            Some(_) if self.rows.len() >= config.max_rows => true,
+            Some(t) => now.duration_since(t) >= Duration::from_millis(config.max_wait_ms),
+        }
+    }
+
+    /// When it becomes due by age, if it holds anything.
+    pub fn deadline(&self, config: &BatchConfig) -> Option<Instant> {
+        self.opened_at
+            .map(|t| t + Duration::from_millis(config.max_wait_ms))
+    }
+
+    /// Take everything out for an insert; returns the keys separately (they stay with the sink
+    /// to deduplicate redeliveries while the insert runs) and leaves an empty batch.
+    pub fn take(&mut self) -> (Batch<A>, HashSet<String>) {
+        let data_type = self.data_type();
+        let mut taken = std::mem::replace(self, Batch::new(data_type));
+        let keys = std::mem::take(&mut taken.keys);
+        (taken, keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::synthetic_events;
+
+    fn config() -> BatchConfig {
+        BatchConfig {
+            max_rows: 3,
+            max_wait_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn redeliveries_keep_their_ack_but_add_no_row() {
+        let trades: Vec<Event> = synthetic_events(7, 40)
+            .into_iter()
+            .filter(|e| e.data_type() == DataType::Trades)
+            .collect();
+        assert!(trades.len() >= 3);
+        let now = Instant::now();
+        let mut b: Batch<u32> = Batch::new(DataType::Trades);
+        let none = HashSet::new();
+        assert_eq!(b.admit(&trades[0], 1, &none, now), Ok(Admitted::Row));
+        assert_eq!(b.admit(&trades[0], 2, &none, now), Ok(Admitted::Duplicate));
+        // A key held by the batch being inserted is a duplicate too.
+        let in_flight: HashSet<String> = [trades[1].msg_id()].into();
+        assert_eq!(
+            b.admit(&trades[1], 3, &in_flight, now),
+            Ok(Admitted::Duplicate)
+        );
+        assert_eq!((b.rows.len(), b.messages()), (1, 3));
+        assert_eq!(b.recv_ts_ms, vec![trades[0].recv_ts_ms]);
+
+        let (taken, keys) = b.take();
+        assert!(b.is_empty() && !b.is_due(&config(), now));
+        assert_eq!(taken.acks, vec![1, 2, 3]);
+        assert_eq!(keys, [trades[0].msg_id()].into());
+    }
+
+    #[test]
+    fn due_when_full_or_old() {
+        let trades: Vec<Event> = synthetic_events(7, 60)
+            .into_iter()
+            .filter(|e| e.data_type() == DataType::Trades)
+            .collect();
+        let t0 = Instant::now();
+        let mut b: Batch<()> = Batch::new(DataType::Trades);
+        assert!(
+            !b.is_due(&config(), t0 + Duration::from_secs(10)),
+            "empty is never due"
+        );
+        assert_eq!(b.deadline(&config()), None);
+        b.admit(&trades[0], (), &HashSet::new(), t0).unwrap();
+        assert!(!b.is_due(&config(), t0 + Duration::from_millis(999)));
+        assert!(b.is_due(&config(), t0 + Duration::from_millis(1_000)));
+        assert_eq!(b.deadline(&config()), Some(t0 + Duration::from_secs(1)));
+        b.admit(&trades[1], (), &HashSet::new(), t0).unwrap();
+        b.admit(&trades[2], (), &HashSet::new(), t0).unwrap();
+        assert!(b.is_due(&config(), t0), "full is due at once");
+    }
+
+    #[test]
+    fn an_event_of_another_type_is_refused_and_changes_nothing() {
+        let events = synthetic_events(7, 20);
+        let book = events
+            .iter()
+            .find(|e| e.data_type() == DataType::Orderbooks)
+            .unwrap();
+        let mut b: Batch<()> = Batch::new(DataType::Trades);
+        assert!(b.admit(book, (), &HashSet::new(), Instant::now()).is_err());
+        assert!(b.is_empty() && b.rows.is_empty());
+    }
+}

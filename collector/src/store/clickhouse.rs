@@ -1,0 +1,173 @@
+//! `ClickHouseWriter`: RowBinary inserts into the hot database; the cold one is fed by materialized views.
+//!
+//! Validation is off (`with_validation(false)`): 18.16 knows no `RowBinaryWithNamesAndTypes`. The row
+//! types and the DDL come from one column list ([`super::columns`]), and integration tests insert into a
+//! real server, which is what keeps them in step.
+
+use super::rows::{Rows, TableRow, with_rows};
+use super::schema::{Dialect, ddl};
+use crate::config::ClickHouseConfig;
+use crate::error::{Error, Result};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::store::{
+    ClickHouseInsertFailed, ClickHouseRowsInserted, ClickHouseSchemaEnsured,
+};
+use crate::model::{DataType, Event};
+use clickhouse::Client;
+use std::time::Duration;
+
+/// Bounds one INSERT's wait for the server, so a hung server cannot stall the sink forever.
+const INSERT_END_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct ClickHouseWriter {
+    client: Client,
+    hot: Client,
+    config: ClickHouseConfig,
+    version: String,
+    dialect: Dialect,
+}
+
+impl std::fmt::Debug for ClickHouseWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client holds credentials: never print it.
+        f.debug_struct("ClickHouseWriter")
+            .field("url", &self.config.url)
+            .field("version", &self.version)
+            .field("dialect", &self.dialect)
+            .finish()
+    }
+}
+
+fn client(config: &ClickHouseConfig) -> Client {
+    let mut client = Client::default()
+        .with_url(&config.url)
+        .with_validation(false);
+    if let Some(user) = &config.user {
+        client = client.with_user(user);
+    }
+    if let Some(password) = &config.password {
+        client = client.with_password(password);
+    }
+    client
+}
+
+impl ClickHouseWriter {
+    /// Reads `SELECT version()` to pick the dialect, and creates the schema when `create_schema`.
+    pub async fn connect(config: &ClickHouseConfig) -> Result<ClickHouseWriter> {
+        let client = client(config);
+        let version: String = client.query("SELECT version()").fetch_one().await?;
+        let dialect = Dialect::from_version(&version);
+        let writer = ClickHouseWriter {
+            hot: client.clone().with_database(&config.hot_database),
+            client,
+            config: config.clone(),
+            version,
+            dialect,
+        };
+        if config.create_schema {
+            writer.create_schema().await?;
+        }
+        Ok(writer)
+    }
+
+    /// Runs every DDL statement of the server's dialect (idempotent).
+    pub async fn create_schema(&self) -> Result<()> {
+        let statements = ddl(self.dialect, &self.config);
+        for sql in &statements {
+            self.client
+                .query(sql)
+                .execute()
+                .await
+                .map_err(|e| Error::Other(format!("creating schema: {e}; statement: {sql}")))?;
+        }
+        ClickHouseSchemaEnsured {
+            version: &self.version,
+            dialect: self.dialect.as_str(),
+            statements: statements.len(),
+        }
+        .emit();
+        Ok(())
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.client.query("SELECT 1").execute().await?;
+        Ok(())
+    }
+
+    /// One INSERT (RowBinary) of `events`, all of `data_type`, into the hot table.
+    /// An event that cannot be stored exactly fails the whole call before anything is sent.
+    pub async fn insert(&self, data_type: DataType, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = Rows::from_events(data_type, events)
+            .map_err(|e| Error::Other(format!("{data_type}: {e}")))?;
+        self.insert_rows(&rows).await
+    }
+
+    /// One INSERT of already converted rows.
+    pub async fn insert_rows(&self, rows: &Rows) -> Result<()> {
+        let result = with_rows!(rows, v => self.insert_typed(v).await);
+        match &result {
+            Ok(()) => ClickHouseRowsInserted {
+                data_type: rows.data_type(),
+                rows: rows.len(),
+            }
+            .emit(),
+            Err(e) => ClickHouseInsertFailed {
+                data_type: rows.data_type(),
+                rows: rows.len(),
+                error: e,
+            }
+            .emit(),
+        }
+        result
+    }
+
+    async fn insert_typed<R: TableRow>(&self, rows: &[R]) -> Result<()> {
+        let mut insert = self
+            .hot
+            .insert::<R>(R::DATA_TYPE.as_str())
+            .await?
+            .with_timeouts(None, Some(INSERT_END_TIMEOUT));
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+
+    /// `SELECT count() FROM db.table FINAL`: rows after deduplication (tests and checks).
+    pub async fn count_final(&self, database: &str, data_type: DataType) -> Result<u64> {
+        let sql = format!("SELECT count() FROM {database}.{data_type} FINAL");
+        Ok(self.client.query(&sql).fetch_one::<u64>().await?)
+    }
+
+    /// Every row of a table after deduplication, ordered by its sort key (tests and checks).
+    pub async fn fetch_final<R: TableRow>(&self, database: &str) -> Result<Vec<R>> {
+        let names = super::columns::columns(R::DATA_TYPE)
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key = super::columns::sort_key(R::DATA_TYPE).join(", ");
+        let sql = format!(
+            "SELECT {names} FROM {database}.{} FINAL ORDER BY {key}",
+            R::DATA_TYPE
+        );
+        Ok(self.client.query(&sql).fetch_all::<R>().await?)
+    }
+
+    pub fn config(&self) -> &ClickHouseConfig {
+        &self.config
+    }
+}

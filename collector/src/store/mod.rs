@@ -1,0 +1,23 @@
+//! Where events land: ClickHouse tables (hot + cold) and Parquet files, from one set of row types.
+//!
+//! | piece | module |
+//! |---|---|
+//! | column definitions (names, types, sort keys) | [`columns`] |
+//! | exact decimals as `Decimal(38,18)` | [`decimal`] |
+//! | one row struct per table, from/to `Event` | [`rows`] |
+//! | DDL per ClickHouse dialect, `INSERT … VALUES` text | [`schema`] |
+//! | RowBinary writer | [`clickhouse`] |
+//! | Parquet files, atomically renamed | [`parquet`] |
+
+pub mod clickhouse;
+pub mod columns;
+pub mod decimal;
+pub mod parquet;
+pub mod rows;
+pub mod schema;
+
+pub use self::clickhouse::ClickHouseWriter;
+pub use self::parquet::{ParquetStats, new_run_id, run_parquet_output};
+pub use decimal::Dec18;
+pub use rows::{RowError, Rows, TableRow};
+pub use schema::{Dialect, ddl};

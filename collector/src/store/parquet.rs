@@ -1,0 +1,421 @@
+//! Parquet output, the embedded default when no NATS is configured.
+//!
+//! Layout: `<dir>/date=YYYY-MM-DD/exchange=<exchange>/data_type=<data_type>/part-<run_id>-<seq>.parquet`,
+//! the date being the UTC day of `ts_ms`. Columns are the ClickHouse row types' ([`super::columns`]),
+//! decimals as `Decimal128(38,18)`, times as `Timestamp(ms, UTC)`, zstd-compressed.
+//!
+//! Durability: a file is written as `.part-….parquet.tmp` in its final directory, fsynced, then linked to
+//! its final name (a rename that refuses to replace an existing file) and the directory fsynced. Readers
+//! therefore only ever see complete files, and no file is ever overwritten: `run_id` is new on every
+//! process start (start time + 32 random bits) and `seq` climbs within the run.
+//!
+//! Loss window: events are flushed every `flush_interval_ms`, when a partition reaches `max_rows`, and on
+//! shutdown after the channel is drained. A `kill -9` loses at most the events received since the last
+//! flush, i.e. about `flush_interval_ms` of data (plus what was still queued in the channel). A flush
+//! writes all its temporaries before committing any, so what survives a kill is whole flushes: with
+//! `max_rows` not reached, a prefix of the event stream.
+
+use super::columns::{ColumnType, columns};
+use super::decimal::{PRECISION, SCALE};
+use super::rows::{Rows, TableRow, with_rows};
+use crate::config::ParquetConfig;
+use crate::error::{Error, Result};
+use crate::internal_events::InternalEvent;
+use crate::internal_events::store::{ParquetFileWritten, ParquetWriteFailed, RowRejected};
+use crate::model::{DataType, Event, Exchange};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType as ArrowType, Field, FieldRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::Receiver;
+use tokio_util::sync::CancellationToken;
+
+/// After shutdown, how long producers get to finish and drop their senders before the channel is closed.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the Parquet output did, returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ParquetStats {
+    pub events_received: u64,
+    pub rows_written: u64,
+    pub files_written: u64,
+    /// Events that cannot be stored exactly (e.g. a decimal outside `Decimal(38,18)`): logged and skipped.
+    pub rows_rejected: u64,
+    pub write_errors: u64,
+}
+
+/// A new run id: `YYYYMMDDTHHMMSSZ-<8 hex>`, unique per process start.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        rand::random::<u32>()
+    )
+}
+
+/// `YYYY-MM-DD`, the UTC day of `ts_ms`.
+pub fn utc_date(ts_ms: i64) -> String {
+    let secs = ts_ms.div_euclid(1000);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+        Err(_) => "invalid-date".to_owned(),
+    }
+}
+
+/// One output file's partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub date: String,
+    pub exchange: Exchange,
+    pub data_type: DataType,
+}
+
+impl PartitionKey {
+    pub fn of(event: &Event) -> PartitionKey {
+        PartitionKey {
+            date: utc_date(event.ts_ms),
+            exchange: event.exchange,
+            data_type: event.data_type(),
+        }
+    }
+
+    pub fn dir(&self, root: &Path) -> PathBuf {
+        root.join(format!("date={}", self.date))
+            .join(format!("exchange={}", self.exchange))
+            .join(format!("data_type={}", self.data_type))
+    }
+}
+
+/// `part-<run_id>-<seq>.parquet`; `seq` zero-padded so names sort in write order.
+pub fn file_name(run_id: &str, seq: u64) -> String {
+    format!("part-{run_id}-{seq:010}.parquet")
+}
+
+/// The hidden temporary name a file is written under before it is linked into place.
+pub fn temp_name(final_name: &str) -> String {
+    format!(".{final_name}.tmp")
+}
+
+fn decimal_type() -> ArrowType {
+    ArrowType::Decimal128(PRECISION as u8, SCALE as i8)
+}
+
+/// The Arrow fields of a table, from the same column list as the ClickHouse DDL.
+pub fn arrow_fields(data_type: DataType) -> Vec<FieldRef> {
+    columns(data_type)
+        .iter()
+        .map(|c| {
+            let (ty, nullable) = match c.ty {
+                ColumnType::Label | ColumnType::Text => (ArrowType::Utf8, false),
+                ColumnType::TimeMs | ColumnType::NullableTimeMs => (
+                    ArrowType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                    c.ty == ColumnType::NullableTimeMs,
+                ),
+                ColumnType::Int64 => (ArrowType::Int64, false),
+                ColumnType::Decimal | ColumnType::NullableDecimal => {
+                    (decimal_type(), c.ty == ColumnType::NullableDecimal)
+                }
+                ColumnType::DecimalArray => (
+                    ArrowType::List(Arc::new(Field::new("element", decimal_type(), false))),
+                    false,
+                ),
+            };
+            Arc::new(Field::new(c.name, ty, nullable))
+        })
+        .collect()
+}
+
+fn parquet_err(e: impl std::fmt::Display) -> Error {
+    Error::Parquet(e.to_string())
+}
+
+fn record_batch<R: TableRow>(rows: &[R]) -> Result<RecordBatch> {
+    serde_arrow::to_record_batch(&arrow_fields(R::DATA_TYPE), &rows).map_err(parquet_err)
+}
+
+/// Writes `rows` to the hidden temporary of `dir/name` and fsyncs it; returns its size. Blocking.
+pub fn write_temp(dir: &Path, name: &str, rows: &Rows) -> Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let batch = with_rows!(rows, v => record_batch(v))?;
+    let temp_path = dir.join(temp_name(name));
+    let result = (|| -> Result<u64> {
+        let mut file = std::fs::File::create(&temp_path)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).map_err(parquet_err)?;
+        writer.write(&batch).map_err(parquet_err)?;
+        writer.close().map_err(parquet_err)?;
+        file.sync_all()?;
+        Ok(file.metadata()?.len())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp_path);
+    }
+    result
+}
+
+/// Moves a temporary written by [`write_temp`] to `dir/name`: link + unlink, a rename that fails instead
+/// of replacing an existing file. The caller fsyncs `dir` afterwards. Blocking.
+pub fn commit_temp(dir: &Path, name: &str) -> Result<()> {
+    let temp_path = dir.join(temp_name(name));
+    let linked = std::fs::hard_link(&temp_path, dir.join(name));
+    // The temporary goes either way: committed under its final name, or refused.
+    std::fs::remove_file(&temp_path)?;
+    Ok(linked?)
+}
+
+/// [`write_temp`] + [`commit_temp`] + directory fsync: one complete file, durably, never replacing one.
+pub fn write_file(dir: &Path, name: &str, rows: &Rows) -> Result<u64> {
+    let bytes = write_temp(dir, name, rows)?;
+    commit_temp(dir, name)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(bytes)
+}
+
+/// One partition's rows on their way to one file.
+struct Pending {
+    key: PartitionKey,
+    dir: PathBuf,
+    name: String,
+    rows: Rows,
+    result: Result<u64>,
+}
+
+/// Writes every pending file's temporary first (the slow part), then commits them all, then fsyncs their
+/// directories: a flush becomes visible nearly at once, so a kill leaves whole flushes, not half of one.
+fn write_all(mut pending: Vec<Pending>) -> Vec<Pending> {
+    for p in &mut pending {
+        p.result = write_temp(&p.dir, &p.name, &p.rows);
+    }
+    for p in &mut pending {
+        if p.result.is_ok() {
+            if let Err(e) = commit_temp(&p.dir, &p.name) {
+                p.result = Err(e);
+            }
+        }
+    }
+    let dirs: std::collections::BTreeSet<&PathBuf> = pending
+        .iter()
+        .filter(|p| p.result.is_ok())
+        .map(|p| &p.dir)
+        .collect();
+    let mut synced = Ok(());
+    for dir in dirs {
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            synced = Err(e);
+        }
+    }
+    if let Err(e) = synced {
+        // Renamed but maybe not durable: report it; the rows are in readable files, so not re-written.
+        tracing::error!(error = %e, "fsync of a Parquet directory failed");
+    }
+    pending
+}
+
+/// Reads a file written by [`write_file`] back into rows of its table.
+pub fn read_file(path: &Path, data_type: DataType) -> Result<Rows> {
+    fn read<R: TableRow>(path: &Path) -> Result<Vec<R>> {
+        let file = std::fs::File::open(path)?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(parquet_err)?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(parquet_err)?;
+            let rows: Vec<R> = serde_arrow::from_record_batch(&batch).map_err(parquet_err)?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+    let mut rows = Rows::new(data_type);
+    with_rows!(&mut rows, v => *v = read(path)?);
+    Ok(rows)
+}
+
+/// Buffers rows per partition and writes them out as files.
+struct PartWriter {
+    root: PathBuf,
+    run_id: String,
+    max_rows: usize,
+    seq: u64,
+    buffers: BTreeMap<PartitionKey, Rows>,
+    stats: ParquetStats,
+}
+
+impl PartWriter {
+    /// Buffers the event; returns its partition when that reached `max_rows`.
+    fn push(&mut self, event: &Event) -> Option<PartitionKey> {
+        self.stats.events_received += 1;
+        let key = PartitionKey::of(event);
+        let rows = self
+            .buffers
+            .entry(key.clone())
+            .or_insert_with(|| Rows::new(key.data_type));
+        if let Err(error) = rows.push(event) {
+            self.stats.rows_rejected += 1;
+            RowRejected {
+                output: "parquet",
+                data_type: key.data_type,
+                msg_id: event.msg_id(),
+                error: &error,
+            }
+            .emit();
+            return None;
+        }
+        (rows.len() >= self.max_rows).then_some(key)
+    }
+
+    async fn flush_all(&mut self) {
+        let keys: Vec<PartitionKey> = self.buffers.keys().cloned().collect();
+        self.flush(keys).await;
+    }
+
+    /// Writes each partition's rows to a new file; rows whose file failed stay buffered for the next flush.
+    async fn flush(&mut self, keys: Vec<PartitionKey>) {
+        let mut pending = Vec::new();
+        for key in keys {
+            let Some(rows) = self.buffers.remove(&key).filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            pending.push(Pending {
+                dir: key.dir(&self.root),
+                name: file_name(&self.run_id, self.seq),
+                key,
+                rows,
+                result: Ok(0),
+            });
+            self.seq += 1;
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let done = match tokio::task::spawn_blocking(move || write_all(pending)).await {
+            Ok(done) => done,
+            Err(e) => {
+                // Only a panic in the writer gets here; the rows went with it.
+                self.stats.write_errors += 1;
+                tracing::error!(error = %e, "Parquet writer task failed");
+                return;
+            }
+        };
+        for p in done {
+            match p.result {
+                Ok(bytes) => {
+                    self.stats.rows_written += p.rows.len() as u64;
+                    self.stats.files_written += 1;
+                    ParquetFileWritten {
+                        path: p.dir.join(p.name),
+                        data_type: p.key.data_type,
+                        rows: p.rows.len(),
+                        bytes,
+                    }
+                    .emit();
+                }
+                Err(error) => {
+                    self.stats.write_errors += 1;
+                    ParquetWriteFailed {
+                        path: p.dir.join(p.name),
+                        rows: p.rows.len(),
+                        error: &error,
+                    }
+                    .emit();
+                    self.buffers.insert(p.key, p.rows);
+                }
+            }
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffers.values().map(Rows::len).sum()
+    }
+}
+
+/// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
+/// [`DRAIN_GRACE`] to drop their senders), flushes, and returns the counts. An error means rows that
+/// could not be written at the final flush.
+pub async fn run_parquet_output(
+    config: ParquetConfig,
+    run_id: String,
+    mut rx: Receiver<Event>,
+    shutdown: CancellationToken,
+) -> Result<ParquetStats> {
+    let mut writer = PartWriter {
+        root: config.dir.clone(),
+        run_id,
+        max_rows: config.max_rows.max(1),
+        seq: 0,
+        buffers: BTreeMap::new(),
+        stats: ParquetStats::default(),
+    };
+    let period = Duration::from_millis(config.flush_interval_ms.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => writer.flush_all().await,
+            event = rx.recv() => match event {
+                Some(event) => {
+                    if let Some(full) = writer.push(&event) {
+                        writer.flush(vec![full]).await;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    drain(&mut writer, &mut rx).await;
+    writer.flush_all().await;
+    let left = writer.buffered();
+    if left > 0 {
+        return Err(Error::Parquet(format!(
+            "{left} rows could not be written at shutdown (see the errors above)"
+        )));
+    }
+    Ok(writer.stats)
+}
+
+/// Receives until every sender is gone, or until the grace period ends and the channel is closed.
+async fn drain(writer: &mut PartWriter, rx: &mut Receiver<Event>) {
+    let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(event)) => {
+                if let Some(full) = writer.push(&event) {
+                    writer.flush(vec![full]).await;
+                }
+            }
+            Ok(None) => return,
+            Err(_) => {
+                tracing::warn!(
+                    "Parquet output: producers still running after the drain grace; closing the channel"
+                );
+                rx.close();
+                while let Some(event) = rx.recv().await {
+                    writer.push(&event);
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "parquet_tests.rs"]
+mod tests;

@@ -1,0 +1,252 @@
+//! Pure builders: a `CollectorSet` plus its shard plan → every child object, no I/O.
+//!
+//! # Layout, and why resharding loses and duplicates nothing
+//!
+//! * One **collector Deployment per shard** (`<set>-<shard>`, `replicasPerShard` pods). All pods of a
+//!   shard connect to the venues; only the holder of the shard **Lease** publishes (the others stand by
+//!   and take over when the Lease expires or is released). A pod stops publishing as soon as its own
+//!   monotonic deadline passes without a renewal, before anyone else can acquire, so two pods never
+//!   publish the same shard for longer than a JetStream duplicate window (and what they overlap is
+//!   deduplicated anyway, below).
+//! * One **sink Deployment per CollectorSet** (`<set>-sink`) whose pods share one durable JetStream
+//!   consumer. Sinks are stateless and not tied to shards: resharding never touches them, and any sink
+//!   pod can take any message.
+//! * Nothing is lost or duplicated across resharding, scaling and restarts because (1) every event has
+//!   a deterministic `Nats-Msg-Id` from its natural key, so when a symbol moves shard (or a standby takes
+//!   over) and both old and new publisher send the same event inside the duplicate window, JetStream
+//!   stores it once; (2) a sink acks a message only after the ClickHouse insert succeeded, so a sink
+//!   killed mid-batch leaves its messages unacked and they are redelivered to another sink; (3) a
+//!   redelivered message inserted twice lands in a `ReplacingMergeTree` keyed by the natural key, which
+//!   keeps one row. A symbol that moves shard is published by both the old and the new shard while
+//!   their Deployments roll (maxUnavailable 0, so an old pod runs until its successor is ready): the
+//!   handover is an overlap removed by (1), not a gap. Within a shard, a stopping active pod releases
+//!   the Lease so a warm standby takes over at once; what that handover cannot cover, the collector
+//!   records as a `Gap` event instead of losing it silently.
+
+mod objects;
+mod pod;
+
+pub use objects::*;
+pub use pod::*;
+
+use crate::crd::CollectorSet;
+use crate::planner::Shard;
+use crate::render::{self, Rendered};
+use crate::{Error, Result};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Resource;
+use kube::api::ObjectMeta;
+use std::collections::BTreeMap;
+
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_INSTANCE: &str = "app.kubernetes.io/instance";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_SET: &str = "marketprism.io/collectorset";
+pub const LABEL_SHARD: &str = "marketprism.io/shard";
+pub const ANNOTATION_CONFIG_HASH: &str = "marketprism.io/config-hash";
+pub const MANAGED_BY: &str = "marketprism-operator";
+
+/// Knobs that come from the operator, not the spec.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Collector image when `spec.image` is empty.
+    pub default_image: String,
+}
+
+/// What a Deployment runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Collector,
+    Sink,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Collector => "collector",
+            Component::Sink => "sink",
+        }
+    }
+}
+
+/// Every object a CollectorSet should own right now.
+#[derive(Debug, Clone, Default)]
+pub struct Children {
+    pub config_maps: Vec<ConfigMap>,
+    pub deployments: Vec<Deployment>,
+    pub leases: Vec<Lease>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
+    pub services: Vec<Service>,
+}
+
+/// Identity of the owning set, shared by every builder.
+#[derive(Debug, Clone)]
+pub struct Owner<'a> {
+    pub set: &'a CollectorSet,
+    pub name: &'a str,
+    pub namespace: &'a str,
+}
+
+impl<'a> Owner<'a> {
+    pub fn of(set: &'a CollectorSet) -> Result<Owner<'a>> {
+        Ok(Owner {
+            set,
+            name: set
+                .metadata
+                .name
+                .as_deref()
+                .ok_or(Error::MissingField("metadata.name"))?,
+            namespace: set
+                .metadata
+                .namespace
+                .as_deref()
+                .ok_or(Error::MissingField("metadata.namespace"))?,
+        })
+    }
+
+    /// Labels every child carries; `shard` is `None` for set-wide objects.
+    pub fn labels(&self, component: Component, shard: Option<&str>) -> BTreeMap<String, String> {
+        let mut labels = self.selector(component, shard);
+        labels.insert(LABEL_NAME.into(), "marketprism-collector".into());
+        labels.insert(LABEL_INSTANCE.into(), self.name.into());
+        labels.insert(LABEL_MANAGED_BY.into(), MANAGED_BY.into());
+        labels
+    }
+
+    /// The immutable Deployment selector: set, component and shard.
+    pub fn selector(&self, component: Component, shard: Option<&str>) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::from([
+            (LABEL_SET.to_owned(), self.name.to_owned()),
+            (LABEL_COMPONENT.to_owned(), component.as_str().to_owned()),
+        ]);
+        if let Some(shard) = shard {
+            labels.insert(LABEL_SHARD.into(), shard.into());
+        }
+        labels
+    }
+
+    /// Name, namespace, labels and the controller owner reference.
+    pub fn meta(&self, name: &str, labels: BTreeMap<String, String>) -> Result<ObjectMeta> {
+        let owner = self
+            .set
+            .controller_owner_ref(&())
+            .ok_or(Error::MissingField("metadata.uid"))?;
+        Ok(ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(self.namespace.to_owned()),
+            labels: Some(labels),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        })
+    }
+
+    /// `<set>-<shard>`: the name of every per-shard object (and of the shard Lease).
+    pub fn shard_object(&self, shard: &str) -> String {
+        format!("{}-{shard}", self.name)
+    }
+
+    pub fn sink_object(&self) -> String {
+        format!("{}-sink", self.name)
+    }
+
+    pub fn metrics_service(&self) -> String {
+        format!("{}-metrics", self.name)
+    }
+}
+
+/// Label selector matching everything the operator created for `set_name`.
+pub fn owned_selector(set_name: &str) -> String {
+    format!("{LABEL_SET}={set_name},{LABEL_MANAGED_BY}={MANAGED_BY}")
+}
+
+/// Build every child object for `set` under `plan`.
+pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> Result<Children> {
+    let owner = Owner::of(set)?;
+    let spec = &set.spec;
+    let mut out = Children::default();
+    for shard in plan {
+        let object = owner.shard_object(&shard.name);
+        let config = render::shard_config(spec, shard, &object, owner.namespace)?;
+        let labels = owner.labels(Component::Collector, Some(&shard.name));
+        out.config_maps
+            .push(config_map(&owner, &object, labels.clone(), &config)?);
+        out.service_accounts
+            .push(service_account(&owner, &object, labels.clone())?);
+        out.roles.push(lease_role(&owner, &object, labels.clone())?);
+        out.role_bindings
+            .push(role_binding(&owner, &object, labels.clone())?);
+        out.leases.push(lease(&owner, &object, labels.clone())?);
+        out.deployments.push(deployment(
+            &owner,
+            &object,
+            Component::Collector,
+            Some(&shard.name),
+            spec.replicas_per_shard,
+            &config,
+            options,
+        )?);
+        out.pod_disruption_budgets.push(pod_disruption_budget(
+            &owner,
+            &object,
+            Component::Collector,
+            Some(&shard.name),
+        )?);
+    }
+    if let Some(config) = render::sink_config(spec, &owner.sink_object())? {
+        let object = owner.sink_object();
+        let labels = owner.labels(Component::Sink, None);
+        out.config_maps
+            .push(config_map(&owner, &object, labels, &config)?);
+        out.deployments.push(deployment(
+            &owner,
+            &object,
+            Component::Sink,
+            None,
+            spec.sink.replicas,
+            &config,
+            options,
+        )?);
+        out.pod_disruption_budgets.push(pod_disruption_budget(
+            &owner,
+            &object,
+            Component::Sink,
+            None,
+        )?);
+    }
+    out.services.push(metrics_service(&owner)?);
+    Ok(out)
+}
+
+/// The ConfigMap's contents and the hash annotation value are the same rendering.
+fn config_map(
+    owner: &Owner<'_>,
+    name: &str,
+    labels: BTreeMap<String, String>,
+    config: &Rendered,
+) -> Result<ConfigMap> {
+    let mut meta = owner.meta(name, labels)?;
+    meta.annotations = Some(BTreeMap::from([(
+        ANNOTATION_CONFIG_HASH.to_owned(),
+        config.hash.clone(),
+    )]));
+    Ok(ConfigMap {
+        metadata: meta,
+        data: Some(BTreeMap::from([(
+            render::CONFIG_KEY.to_owned(),
+            config.yaml.clone(),
+        )])),
+        ..ConfigMap::default()
+    })
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

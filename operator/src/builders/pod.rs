@@ -1,0 +1,260 @@
+//! The pod template shared by collector shards and the sink: hardened, probed, secrets from refs.
+
+use super::{ANNOTATION_CONFIG_HASH, BuildOptions, Component, Owner};
+use crate::render::{CONFIG_DIR, CONFIG_KEY, METRICS_PORT, Rendered};
+use k8s_openapi::api::core::v1::{
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
+use std::collections::BTreeMap;
+
+/// Non-root uid/gid the image runs as (distroless `nonroot`).
+pub const RUN_AS: i64 = 65532;
+pub const METRICS_PORT_NAME: &str = "metrics";
+
+/// Pod template for `component`; `object` names the ConfigMap and (collector) the ServiceAccount.
+pub fn pod_template(
+    owner: &Owner<'_>,
+    object: &str,
+    component: Component,
+    shard: Option<&str>,
+    config: &Rendered,
+    options: &BuildOptions,
+) -> PodTemplateSpec {
+    let spec = &owner.set.spec;
+    let subcommand = match component {
+        Component::Collector => "run",
+        Component::Sink => "sink",
+    };
+    let container = Container {
+        name: component.as_str().to_owned(),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| options.default_image.clone()),
+        ),
+        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
+        command: Some(vec!["marketprism-collector".into()]),
+        args: Some(vec![
+            subcommand.into(),
+            "--config".into(),
+            format!("{CONFIG_DIR}/{CONFIG_KEY}"),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some(METRICS_PORT_NAME.into()),
+            container_port: i32::from(METRICS_PORT),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env(owner, component)),
+        liveness_probe: Some(probe("/livez", 10, 3)),
+        readiness_probe: Some(probe("/readyz", 5, 2)),
+        resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    };
+    let (service_account, automount) = match component {
+        // Collectors read and renew their shard Lease; sinks never talk to the Kubernetes API.
+        Component::Collector => (Some(object.to_owned()), true),
+        Component::Sink => (None, false),
+    };
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(owner.labels(component, shard)),
+            annotations: Some(BTreeMap::from([(
+                ANNOTATION_CONFIG_HASH.to_owned(),
+                config.hash.clone(),
+            )])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![container],
+            service_account_name: service_account,
+            automount_service_account_token: Some(automount),
+            security_context: Some(pod_security_context()),
+            termination_grace_period_seconds: Some(30),
+            node_selector: spec.node_selector.clone(),
+            tolerations: spec.tolerations.clone(),
+            affinity: Some(
+                spec.affinity
+                    .clone()
+                    .unwrap_or_else(|| spread_replicas(owner.selector(component, shard))),
+            ),
+            volumes: Some(vec![
+                Volume {
+                    name: "config".into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: object.to_owned(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                Volume {
+                    name: "tmp".into(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        size_limit: Some(Quantity("64Mi".into())),
+                        ..EmptyDirVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+            ]),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// `POD_NAME`/`POD_NAMESPACE` from the downward API; credentials only as Secret key references.
+fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
+    let field = |name: &str, path: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    // Optional keys: a Secret may hold user+password or a token, not necessarily both.
+    let secret = |name: &str, secret: &str, key: &str| EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(true),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    let spec = &owner.set.spec;
+    let mut env = vec![
+        field("POD_NAME", "metadata.name"),
+        field("POD_NAMESPACE", "metadata.namespace"),
+    ];
+    if let Some(r) = &spec.nats.credentials_secret_ref {
+        env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
+        env.push(secret("MARKETPRISM_NATS_PASSWORD", &r.name, &r.password_key));
+        env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
+    }
+    if component == Component::Sink {
+        if let Some(r) = spec
+            .clickhouse
+            .as_ref()
+            .and_then(|c| c.credentials_secret_ref.as_ref())
+        {
+            env.push(secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key));
+            env.push(secret(
+                "MARKETPRISM_CLICKHOUSE_PASSWORD",
+                &r.name,
+                &r.password_key,
+            ));
+        }
+    }
+    env
+}
+
+fn probe(path: &str, period_s: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String(METRICS_PORT_NAME.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_s),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}
+
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("100m".into())),
+            ("memory".to_owned(), Quantity("256Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity("1Gi".into()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
+
+fn seccomp() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        ..SeccompProfile::default()
+    }
+}
+
+pub fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(seccomp()),
+        ..PodSecurityContext::default()
+    }
+}
+
+pub fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        privileged: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        seccomp_profile: Some(seccomp()),
+        ..SecurityContext::default()
+    }
+}
+
+/// Prefer active and standby on different nodes, so one node loss does not stop a shard.
+fn spread_replicas(selector: BTreeMap<String, String>) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(selector),
+                            ..LabelSelector::default()
+                        }),
+                        topology_key: "kubernetes.io/hostname".into(),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}

@@ -1,0 +1,255 @@
+//! Pure status computation: what the reconcile saw → `CollectorSetStatus` and the Events to emit.
+
+use crate::crd::{
+    CollectorSetSpec, CollectorSetStatus, DEGRADED, PAUSED, PROGRESSING, READY, ShardStatus,
+};
+use crate::planner::{self, Shard};
+use crate::validate::FieldError;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use std::collections::BTreeSet;
+
+/// What a collector shard looked like in the apply responses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardObservation {
+    pub ready_replicas: i32,
+    /// The Deployment has rolled out its current spec on every replica.
+    pub rolled_out: bool,
+    pub lock_holder: Option<String>,
+}
+
+/// How the reconcile went, as far as status is concerned.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Invalid(Vec<FieldError>),
+    Paused,
+    Applied {
+        shards: Vec<(Shard, ShardObservation)>,
+        /// `Some(ready)` when a sink runs.
+        sink_ready: Option<bool>,
+        /// Objects of shards no longer planned that still wait for the new plan to roll out.
+        stale_waiting: usize,
+    },
+}
+
+/// An Event to publish on the CollectorSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+/// The new status: shards and totals from the outcome; conditions keep their transition time
+/// unless their status flips.
+pub fn compute(
+    spec: &CollectorSetSpec,
+    generation: Option<i64>,
+    previous: &CollectorSetStatus,
+    outcome: &Outcome,
+    now: &Time,
+) -> CollectorSetStatus {
+    let mut status = CollectorSetStatus {
+        observed_generation: generation,
+        conditions: previous.conditions.clone(),
+        shards: previous.shards.clone(),
+        exchanges: spec.exchanges.len() as i32,
+        symbols: spec.exchanges.iter().map(|e| e.symbols.len() as i32).sum(),
+        ..CollectorSetStatus::default()
+    };
+    let mut set = |type_: &str, on: bool, reason: &str, message: String| {
+        set_condition(
+            &mut status.conditions,
+            type_,
+            on,
+            reason,
+            message,
+            generation,
+            now,
+        )
+    };
+    match outcome {
+        Outcome::Invalid(errors) => {
+            let message = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            set(READY, false, "InvalidSpec", message.clone());
+            set(DEGRADED, true, "InvalidSpec", message);
+            set(
+                PROGRESSING,
+                false,
+                "InvalidSpec",
+                "fix the spec to continue".into(),
+            );
+            set(PAUSED, false, "NotPaused", String::new());
+        }
+        Outcome::Paused => {
+            let message = "spec.paused is true: child objects are left as they are".to_owned();
+            set(PAUSED, true, "Paused", message.clone());
+            set(PROGRESSING, false, "Paused", message);
+        }
+        Outcome::Applied {
+            shards,
+            sink_ready,
+            stale_waiting,
+        } => {
+            status.shards = planner::to_status(
+                &shards.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .zip(shards)
+            .map(|(s, (_, seen))| ShardStatus {
+                ready_replicas: seen.ready_replicas,
+                lock_holder: seen.lock_holder.clone(),
+                ..s
+            })
+            .collect();
+            let serving = |o: &ShardObservation| o.ready_replicas > 0 && o.lock_holder.is_some();
+            let ready_shards = shards.iter().filter(|(_, o)| serving(o)).count();
+            let rolling = shards.iter().filter(|(_, o)| !o.rolled_out).count();
+            let broken: Vec<&str> = shards
+                .iter()
+                .filter(|(_, o)| o.rolled_out && o.ready_replicas == 0)
+                .map(|(s, _)| s.name.as_str())
+                .collect();
+            let all_ready = ready_shards == shards.len() && sink_ready.unwrap_or(true);
+            set(
+                READY,
+                all_ready,
+                if all_ready { "AllShardsServing" } else { "ShardsNotServing" },
+                format!(
+                    "{ready_shards}/{} shards have a ready pod holding the shard lock{}",
+                    shards.len(),
+                    match sink_ready {
+                        Some(false) => "; sink not ready",
+                        _ => "",
+                    }
+                ),
+            );
+            let progressing = rolling > 0 || *stale_waiting > 0;
+            set(
+                PROGRESSING,
+                progressing,
+                if progressing { "RollingOut" } else { "RolledOut" },
+                format!(
+                    "{rolling} shard Deployments rolling out, {stale_waiting} retired objects awaiting removal"
+                ),
+            );
+            let degraded = !broken.is_empty();
+            set(
+                DEGRADED,
+                degraded,
+                if degraded { "ShardsUnavailable" } else { "AsExpected" },
+                if degraded {
+                    format!("no ready pod in shards {}", broken.join(", "))
+                } else {
+                    String::new()
+                },
+            );
+            set(PAUSED, false, "NotPaused", String::new());
+            status.shard_count = shards.len() as i32;
+            status.ready_shards = ready_shards as i32;
+        }
+    }
+    if !matches!(outcome, Outcome::Applied { .. }) {
+        // Keep the last observed numbers while nothing is applied.
+        status.shard_count = previous.shard_count;
+        status.ready_shards = previous.ready_shards;
+    }
+    status.ready = format!("{}/{}", status.ready_shards, status.shard_count);
+    status
+}
+
+fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    on: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = if on { "True" } else { "False" };
+    let last_transition_time = match conditions.iter().find(|c| c.type_ == type_) {
+        Some(old) if old.status == status => old.last_transition_time.clone(),
+        _ => now.clone(),
+    };
+    conditions.retain(|c| c.type_ != type_);
+    conditions.push(Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        last_transition_time,
+        observed_generation: generation,
+    });
+    conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+}
+
+fn is_true(status: &CollectorSetStatus, type_: &str) -> bool {
+    status.condition(type_).is_some_and(|c| c.status == "True")
+}
+
+/// Events worth telling a human: readiness flips, pause/resume, invalid spec, resharding.
+pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> Vec<Transition> {
+    let mut out = Vec::new();
+    let reason_of = |s: &CollectorSetStatus, t: &str| s.condition(t).map(|c| c.reason.clone());
+    if reason_of(after, DEGRADED).as_deref() == Some("InvalidSpec")
+        && reason_of(before, DEGRADED).as_deref() != Some("InvalidSpec")
+    {
+        out.push(Transition {
+            warning: true,
+            reason: "InvalidSpec",
+            note: after
+                .condition(DEGRADED)
+                .map(|c| c.message.clone())
+                .unwrap_or_default(),
+        });
+    }
+    match (is_true(before, PAUSED), is_true(after, PAUSED)) {
+        (false, true) => out.push(Transition {
+            warning: false,
+            reason: "Paused",
+            note: "reconciliation paused; child objects left as they are".into(),
+        }),
+        (true, false) => out.push(Transition {
+            warning: false,
+            reason: "Resumed",
+            note: "reconciliation resumed".into(),
+        }),
+        _ => {}
+    }
+    let names = |s: &CollectorSetStatus| -> BTreeSet<String> {
+        s.shards.iter().map(|s| s.name.clone()).collect()
+    };
+    let (old, new) = (names(before), names(after));
+    if old != new && !is_true(after, PAUSED) {
+        let added: Vec<_> = new.difference(&old).cloned().collect();
+        let removed: Vec<_> = old.difference(&new).cloned().collect();
+        out.push(Transition {
+            warning: false,
+            reason: "Resharded",
+            note: format!(
+                "{} shards; added [{}], retired [{}]",
+                new.len(),
+                added.join(", "),
+                removed.join(", ")
+            ),
+        });
+    }
+    let ready_before = is_true(before, READY);
+    let ready_after = is_true(after, READY);
+    if ready_before != ready_after || (before.conditions.is_empty() && !after.conditions.is_empty()) {
+        let message = after
+            .condition(READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        out.push(Transition {
+            warning: !ready_after,
+            reason: if ready_after { "Ready" } else { "NotReady" },
+            note: message,
+        });
+    }
+    out
+}

@@ -1,0 +1,350 @@
+//! Reconciler tests against a fake API server on a tower-test mock service (no cluster).
+//!
+//! The fake answers like the apiserver would for the calls the reconciler makes (apply echoes the
+//! object, list returns what the test says exists, delete succeeds) and records every request,
+//! so tests assert on what the operator asked the cluster to do.
+
+use super::*;
+use crate::crd::{CollectorSetStatus, ShardStatus, Venue};
+use crate::fixtures::{collector_set, exchange, spec, symbols};
+use http::{Method, Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+#[derive(Debug, Clone)]
+struct Call {
+    method: Method,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+impl Call {
+    /// Last path segment before `/status`, e.g. `deployments` for an apply, or the object name.
+    fn resource(&self) -> &str {
+        let parts: Vec<&str> = self.path.split('/').collect();
+        match self.method {
+            Method::PATCH | Method::DELETE => parts[parts.len() - 2],
+            _ => parts[parts.len() - 1],
+        }
+    }
+    fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// What the fake cluster contains and reports.
+#[derive(Clone)]
+struct World {
+    set: CollectorSet,
+    /// Objects returned by label-selected lists, by resource plural.
+    existing: BTreeMap<&'static str, Vec<Value>>,
+    /// Whether applied Deployments report a finished rollout with ready pods.
+    deployments_ready: bool,
+    lease_holder: Option<&'static str>,
+    /// Answer the first apply with HTTP 500.
+    fail_first_apply: bool,
+}
+
+impl World {
+    fn new(set: CollectorSet) -> World {
+        World {
+            set,
+            existing: BTreeMap::new(),
+            deployments_ready: true,
+            lease_holder: Some("pod-a"),
+            fail_first_apply: false,
+        }
+    }
+
+    fn respond(&mut self, call: &Call) -> (u16, Value) {
+        match call.method {
+            Method::PATCH if call.path.ends_with("/status") => {
+                let mut set = serde_json::to_value(&self.set).unwrap();
+                set["status"] = call.body["status"].clone();
+                (200, set)
+            }
+            Method::PATCH => {
+                if std::mem::take(&mut self.fail_first_apply) {
+                    return (500, status_body(500, "etcd unavailable"));
+                }
+                let mut object = call.body.clone();
+                object["metadata"]["resourceVersion"] = "1".into();
+                object["metadata"]["generation"] = 1.into();
+                if object["kind"] == "Deployment" {
+                    let n = object["spec"]["replicas"].clone();
+                    let ready = if self.deployments_ready { n.clone() } else { 0.into() };
+                    object["status"] = json!({
+                        "observedGeneration": if self.deployments_ready { 1 } else { 0 },
+                        "replicas": n, "updatedReplicas": ready, "readyReplicas": ready,
+                    });
+                }
+                if object["kind"] == "Lease" {
+                    if let Some(holder) = self.lease_holder {
+                        object["spec"]["holderIdentity"] = holder.into();
+                    }
+                }
+                (200, object)
+            }
+            Method::GET => {
+                let items = self.existing.get(call.resource()).cloned().unwrap_or_default();
+                (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}))
+            }
+            Method::DELETE => (200, status_body(200, "deleted")),
+            Method::POST => (201, call.body.clone()),
+            _ => (405, status_body(405, "unexpected")),
+        }
+    }
+}
+
+fn status_body(code: u16, message: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": if code < 300 { "Success" } else { "Failure" },
+           "message": message, "reason": "", "code": code})
+}
+
+/// Serve requests until every client is dropped; return what was asked.
+async fn serve(mut handle: Handle, mut world: World) -> Vec<Call> {
+    let mut calls = Vec::new();
+    while let Some((request, send)) = handle.next_request().await {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let call = Call {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        let (code, value) = world.respond(&call);
+        calls.push(call);
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&value).unwrap()))
+                .unwrap(),
+        );
+    }
+    calls
+}
+
+/// Run one reconcile against `world`; return its result and the recorded calls.
+async fn reconcile_in(world: World) -> (Result<Action>, Vec<Call>) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let set = Arc::new(world.set.clone());
+    let server = tokio::spawn(serve(handle, world));
+    let client = Client::new(service, "default");
+    let ctx = Arc::new(Context::new(
+        client,
+        BuildOptions {
+            default_image: "collector:test".into(),
+        },
+        Some("operator-0".into()),
+    ));
+    let result = reconcile(set, ctx).await;
+    (result, server.await.unwrap())
+}
+
+fn prod() -> CollectorSet {
+    collector_set(
+        "prod",
+        spec(vec![exchange(Venue::BinanceSpot, symbols(30))], 10),
+    )
+}
+
+fn applied<'a>(calls: &'a [Call], resource: &str) -> Vec<&'a str> {
+    calls
+        .iter()
+        .filter(|c| c.method == Method::PATCH && c.resource() == resource)
+        .map(Call::name)
+        .collect()
+}
+
+fn status_patch(calls: &[Call]) -> CollectorSetStatus {
+    let call = calls
+        .iter()
+        .find(|c| c.method == Method::PATCH && c.path.ends_with("/status"))
+        .expect("status is written every reconcile");
+    serde_json::from_value(call.body["status"].clone()).unwrap()
+}
+
+fn condition(status: &CollectorSetStatus, type_: &str) -> (String, String) {
+    let c = status.condition(type_).unwrap();
+    (c.status.clone(), c.reason.clone())
+}
+
+fn events(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.method == Method::POST && c.path.ends_with("/events"))
+        .map(|c| c.body["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn applies_every_child_with_one_field_manager_and_writes_status() {
+    let (result, calls) = reconcile_in(World::new(prod())).await;
+    assert_eq!(result.unwrap(), Action::requeue(RESYNC));
+    assert_eq!(applied(&calls, "deployments"), ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]);
+    for kind in ["configmaps"] {
+        assert_eq!(applied(&calls, kind), ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]);
+    }
+    for kind in ["leases", "roles", "rolebindings", "serviceaccounts"] {
+        assert_eq!(applied(&calls, kind), ["prod-s0", "prod-s1", "prod-s2"], "{kind}");
+    }
+    assert_eq!(applied(&calls, "services"), ["prod-metrics"]);
+    assert_eq!(applied(&calls, "poddisruptionbudgets").len(), 4);
+    for c in calls.iter().filter(|c| c.method == Method::PATCH) {
+        assert!(c.query.contains("fieldManager=marketprism-operator"), "{}", c.query);
+        assert!(c.query.contains("force=true"), "{}", c.query);
+        assert!(c.path.contains("/namespaces/markets/"), "{}", c.path);
+    }
+    let status = status_patch(&calls);
+    assert_eq!(status.observed_generation, Some(3));
+    assert_eq!((status.shard_count, status.ready_shards), (3, 3));
+    assert_eq!(status.ready, "3/3");
+    assert_eq!(status.shards[0].lock_holder.as_deref(), Some("pod-a"));
+    assert_eq!(status.shards[0].symbols.len(), 10);
+    assert_eq!(condition(&status, "Ready"), ("True".into(), "AllShardsServing".into()));
+    assert_eq!(condition(&status, "Progressing").0, "False");
+    let ev = events(&calls);
+    assert!(ev.contains(&"Resharded".to_owned()) && ev.contains(&"Ready".to_owned()), "{ev:?}");
+}
+
+fn stale_shard_objects() -> BTreeMap<&'static str, Vec<Value>> {
+    let object = |name: &str| json!({"metadata": {"name": name, "namespace": "markets"}});
+    let mut existing = BTreeMap::new();
+    existing.insert("deployments", vec![object("prod-s0"), object("prod-s7")]);
+    existing.insert("configmaps", vec![object("prod-s7"), object("prod-sink")]);
+    existing.insert("leases", vec![object("prod-s7")]);
+    existing
+}
+
+#[tokio::test]
+async fn deletes_objects_of_shards_no_longer_planned() {
+    let mut world = World::new(prod());
+    world.existing = stale_shard_objects();
+    let (result, calls) = reconcile_in(world).await;
+    result.unwrap();
+    let deleted: Vec<(&str, &str)> = calls
+        .iter()
+        .filter(|c| c.method == Method::DELETE)
+        .map(|c| (c.resource(), c.name()))
+        .collect();
+    assert_eq!(
+        deleted,
+        [("deployments", "prod-s7"), ("leases", "prod-s7"), ("configmaps", "prod-s7")]
+    );
+    let list = calls
+        .iter()
+        .find(|c| c.method == Method::GET && c.resource() == "deployments")
+        .unwrap();
+    assert!(
+        list.query.contains("labelSelector=marketprism.io%2Fcollectorset%3Dprod"),
+        "{}",
+        list.query
+    );
+}
+
+#[tokio::test]
+async fn retires_stale_shards_only_after_the_new_plan_rolled_out() {
+    let mut set = prod();
+    set.status = Some(CollectorSetStatus {
+        shards: vec![ShardStatus {
+            name: "s7".into(),
+            symbols: vec!["binance_spot/S1-USDT".into()],
+            ..ShardStatus::default()
+        }],
+        ..CollectorSetStatus::default()
+    });
+    let mut world = World::new(set);
+    world.existing = stale_shard_objects();
+    world.deployments_ready = false;
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(ROLLOUT_POLL));
+    assert!(calls.iter().all(|c| c.method != Method::DELETE), "nothing deleted before rollout");
+    let status = status_patch(&calls);
+    assert_eq!(condition(&status, "Progressing"), ("True".into(), "RollingOut".into()));
+    assert_eq!(condition(&status, "Ready").0, "False");
+    assert!(
+        status.shards.iter().any(|s| s.name == "s7"),
+        "the sticky planner kept the previous shard name: {:?}",
+        status.shards.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn paused_changes_nothing_but_status() {
+    let mut set = prod();
+    set.spec.paused = true;
+    let mut world = World::new(set);
+    world.existing = stale_shard_objects();
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(IDLE_RESYNC));
+    let writes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.method != Method::POST && c.method != Method::GET)
+        .map(|c| c.path.clone())
+        .collect();
+    assert_eq!(writes.len(), 1, "only the status patch: {writes:?}");
+    assert!(writes[0].ends_with("/collectorsets/prod/status"));
+    let status = status_patch(&calls);
+    assert_eq!(condition(&status, "Paused"), ("True".into(), "Paused".into()));
+    assert!(events(&calls).contains(&"Paused".to_owned()));
+}
+
+#[tokio::test]
+async fn invalid_spec_is_reported_in_status_and_not_applied() {
+    let mut set = prod();
+    set.spec.exchanges[0].symbols[1] = "S0-USDT".into();
+    let (result, calls) = reconcile_in(World::new(set)).await;
+    result.unwrap();
+    assert!(applied(&calls, "deployments").is_empty());
+    let status = status_patch(&calls);
+    let degraded = status.condition("Degraded").unwrap();
+    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "InvalidSpec"));
+    assert!(degraded.message.contains("spec.exchanges[0].symbols"), "{}", degraded.message);
+    assert!(events(&calls).contains(&"InvalidSpec".to_owned()));
+}
+
+#[tokio::test]
+async fn api_failures_are_errors_with_growing_backoff() {
+    let mut world = World::new(prod());
+    world.fail_first_apply = true;
+    let (result, calls) = reconcile_in(world).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.reason(), "ApiError");
+    assert!(events(&calls).contains(&"ReconcileFailed".to_owned()));
+    assert!(
+        calls.iter().all(|c| !c.path.ends_with("/status")),
+        "no half-baked status after a failed apply"
+    );
+    assert_eq!(backoff(1), Duration::from_secs(5));
+    assert_eq!(backoff(3), Duration::from_secs(20));
+    assert_eq!(backoff(50), IDLE_RESYNC);
+}
+
+#[tokio::test]
+async fn error_policy_backs_off_per_object_and_resets_on_success() {
+    let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let ctx = Arc::new(Context::new(
+        Client::new(service, "default"),
+        BuildOptions {
+            default_image: "x".into(),
+        },
+        None,
+    ));
+    let set = Arc::new(prod());
+    let err = Error::MissingField("metadata.uid");
+    let first = error_policy(set.clone(), &err, ctx.clone());
+    let second = error_policy(set.clone(), &err, ctx.clone());
+    assert_eq!(first, Action::requeue(Duration::from_secs(5)));
+    assert_eq!(second, Action::requeue(Duration::from_secs(10)));
+    ctx.failures().remove(&key(&set));
+    assert_eq!(
+        error_policy(set, &err, ctx),
+        Action::requeue(Duration::from_secs(5))
+    );
+}

@@ -1,0 +1,58 @@
+//! `CollectorSet.status`: what the operator last planned and observed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use serde::{Deserialize, Serialize};
+
+/// Condition types the operator maintains.
+pub const READY: &str = "Ready";
+pub const PROGRESSING: &str = "Progressing";
+pub const DEGRADED: &str = "Degraded";
+pub const PAUSED: &str = "Paused";
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectorSetStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing`, `Degraded`, `Paused`.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The current shard plan; also the memory that keeps symbols on their shard across changes.
+    #[serde(default)]
+    pub shards: Vec<ShardStatus>,
+    /// Venues configured.
+    #[serde(default)]
+    pub exchanges: i32,
+    /// Venue+symbol pairs configured.
+    #[serde(default)]
+    pub symbols: i32,
+    #[serde(default)]
+    pub shard_count: i32,
+    /// Shards with at least one ready pod and a lock holder.
+    #[serde(default)]
+    pub ready_shards: i32,
+    /// `readyShards/shardCount`, for the printer column.
+    #[serde(default)]
+    pub ready: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardStatus {
+    /// Shard name (`s<N>` planned, `g-<group>` explicit); objects are named `<collectorset>-<shard>`.
+    pub name: String,
+    /// `venue/SYMBOL` pairs served by the shard.
+    pub symbols: Vec<String>,
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Pod currently holding the shard Lease (the one publishing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_holder: Option<String>,
+}
+
+impl CollectorSetStatus {
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+}

@@ -1,0 +1,254 @@
+//! The collector config YAML each shard (and the sink) gets, rendered from the spec.
+//!
+//! These structs mirror the parts of `marketprism_collector::config::Config` the operator sets; the
+//! operator does not link the collector crate (it would pull Arrow, Parquet and ClickHouse into the
+//! operator image). `tests/tests/operator_config.rs` parses every rendering with the collector's own
+//! `Config::from_yaml` + `validate`, so the two cannot drift. Secrets are never rendered: the pods get
+//! them as environment variables from Secret references.
+
+use crate::crd::{CollectorSetSpec, StreamLimitsSpec};
+use crate::planner::{Shard, fnv1a64};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Port of `/livez`, `/readyz` and `/metrics` in collector and sink pods.
+pub const METRICS_PORT: u16 = 9100;
+/// Where the ConfigMap is mounted; the key is `config.yaml`.
+pub const CONFIG_DIR: &str = "/etc/marketprism";
+pub const CONFIG_KEY: &str = "config.yaml";
+/// Seconds a shard Lease stays valid without renewal.
+pub const LEASE_DURATION_S: u64 = 15;
+
+#[derive(Serialize)]
+struct CollectorConfig<'a> {
+    collector: CollectorSection,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exchanges: Vec<ExchangeConfig<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outputs: Option<Outputs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sink: Option<SinkConfig>,
+    http: HttpConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease: Option<LeaseConfig>,
+}
+
+#[derive(Serialize)]
+struct CollectorSection {
+    instance_id: String,
+}
+
+#[derive(Serialize)]
+struct ExchangeConfig<'a> {
+    exchange: &'static str,
+    symbols: Vec<&'a str>,
+    data_types: Vec<crate::crd::DataTypeName>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    orderbook: BTreeMap<&'static str, i64>,
+}
+
+#[derive(Serialize)]
+struct Outputs {
+    nats: NatsConfig,
+}
+
+#[derive(Serialize)]
+struct NatsConfig {
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    market_data_stream: Option<StreamLimits>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orderbook_stream: Option<StreamLimits>,
+}
+
+#[derive(Serialize)]
+struct StreamLimits {
+    name: &'static str,
+    max_bytes: i64,
+    max_age_s: i64,
+    duplicate_window_s: i64,
+}
+
+#[derive(Serialize)]
+struct SinkConfig {
+    nats: NatsConfig,
+    clickhouse: ClickHouseConfig,
+    consumer: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    batching: BTreeMap<&'static str, Batch>,
+}
+
+#[derive(Serialize)]
+struct ClickHouseConfig {
+    url: String,
+    hot_database: String,
+    cold_database: String,
+    create_schema: bool,
+}
+
+#[derive(Serialize)]
+struct Batch {
+    max_rows: i64,
+    max_wait_ms: i64,
+}
+
+#[derive(Serialize)]
+struct HttpConfig {
+    listen: String,
+}
+
+#[derive(Serialize)]
+struct LeaseConfig {
+    name: String,
+    namespace: String,
+    duration_s: u64,
+}
+
+/// A rendered config file and the hash that rolls pods when it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub yaml: String,
+    pub hash: String,
+}
+
+impl Rendered {
+    fn new(config: &CollectorConfig<'_>) -> Result<Rendered> {
+        let body = serde_yaml::to_string(config).map_err(|e| Error::Serialize {
+            what: "collector config",
+            reason: e.to_string(),
+        })?;
+        let yaml = format!("# Rendered by marketprism-operator; edits are overwritten.\n{body}");
+        let hash = format!("{:016x}", fnv1a64(yaml.as_bytes()));
+        Ok(Rendered { yaml, hash })
+    }
+}
+
+/// The collector config for one shard: only its symbols, NATS output, the shard Lease.
+pub fn shard_config(
+    spec: &CollectorSetSpec,
+    shard: &Shard,
+    object_name: &str,
+    namespace: &str,
+) -> Result<Rendered> {
+    let exchanges = spec
+        .exchanges
+        .iter()
+        .filter_map(|ex| {
+            let symbols: Vec<&str> = shard
+                .units
+                .iter()
+                .filter(|u| u.venue == ex.venue)
+                .map(|u| u.symbol.as_str())
+                .collect();
+            if symbols.is_empty() {
+                return None;
+            }
+            let ob = ex.orderbook.clone().unwrap_or_default();
+            let orderbook = [
+                ("depth", ob.depth.map(i64::from)),
+                ("snapshot_levels", ob.snapshot_levels.map(i64::from)),
+                ("snapshot_interval_ms", ob.snapshot_interval_ms),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+            Some(ExchangeConfig {
+                exchange: ex.venue.as_str(),
+                symbols,
+                data_types: ex.data_types.clone(),
+                orderbook,
+            })
+        })
+        .collect();
+    Rendered::new(&CollectorConfig {
+        collector: CollectorSection {
+            instance_id: object_name.to_owned(),
+        },
+        exchanges,
+        outputs: Some(Outputs {
+            nats: nats_config(spec),
+        }),
+        sink: None,
+        http: http_config(),
+        lease: Some(LeaseConfig {
+            name: object_name.to_owned(),
+            namespace: namespace.to_owned(),
+            duration_s: LEASE_DURATION_S,
+        }),
+    })
+}
+
+/// The sink config: consume the CollectorSet's streams into ClickHouse. `None` without ClickHouse.
+pub fn sink_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<Rendered>> {
+    let Some(ch) = &spec.clickhouse else {
+        return Ok(None);
+    };
+    let batching = spec
+        .sink
+        .batching
+        .entries()
+        .into_iter()
+        .map(|(k, b)| {
+            (
+                k,
+                Batch {
+                    max_rows: b.max_rows,
+                    max_wait_ms: b.max_wait_ms,
+                },
+            )
+        })
+        .collect();
+    Rendered::new(&CollectorConfig {
+        collector: CollectorSection {
+            instance_id: object_name.to_owned(),
+        },
+        exchanges: Vec::new(),
+        outputs: None,
+        sink: Some(SinkConfig {
+            nats: nats_config(spec),
+            clickhouse: ClickHouseConfig {
+                url: ch.url.clone(),
+                hot_database: ch.hot_database.clone(),
+                cold_database: ch.cold_database.clone(),
+                create_schema: ch.create_schema,
+            },
+            consumer: spec.sink.consumer.clone(),
+            batching,
+        }),
+        http: http_config(),
+        lease: None,
+    })
+    .map(Some)
+}
+
+fn http_config() -> HttpConfig {
+    HttpConfig {
+        listen: format!("0.0.0.0:{METRICS_PORT}"),
+    }
+}
+
+fn nats_config(spec: &CollectorSetSpec) -> NatsConfig {
+    // The collector's defaults fill any limit the spec leaves out (a stream block must be complete).
+    let limits = |name, defaults: (i64, i64, i64), s: &Option<StreamLimitsSpec>| {
+        s.as_ref().map(|s| StreamLimits {
+            name,
+            max_bytes: s.max_bytes.unwrap_or(defaults.0),
+            max_age_s: s.max_age_s.unwrap_or(defaults.1),
+            duplicate_window_s: s.duplicate_window_s.unwrap_or(defaults.2),
+        })
+    };
+    NatsConfig {
+        url: spec.nats.url.clone(),
+        market_data_stream: limits(
+            "MARKET_DATA",
+            (2 << 30, 48 * 3600, 120),
+            &spec.nats.market_data_stream,
+        ),
+        orderbook_stream: limits(
+            "ORDERBOOK_SNAP",
+            (5 << 30, 24 * 3600, 60),
+            &spec.nats.orderbook_stream,
+        ),
+    }
+}

@@ -1,0 +1,222 @@
+//! The CRD's schema and CEL rules, repeated as a pure function.
+//!
+//! The apiserver enforces the schema on admission; this copy lets the reconciler explain a bad spec
+//! in status (objects created before a rule existed, or clusters without CEL) and lets tests prove
+//! samples valid without an apiserver. Tests check both agree on the same inputs.
+
+use crate::crd::{
+    CollectorSetSpec, GROUP_NAME_PATTERN, MAX_SHARDS, OrderBookSpec, StreamLimitsSpec, Venue,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// One violated rule: the field path (as in the CRD) and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// True for the collector's normalized symbol form (`^[A-Z0-9]+-[A-Z0-9]+(-[A-Z0-9]+)*$`).
+pub fn is_symbol(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    s.len() <= 40
+        && parts.len() >= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        })
+}
+
+/// True for a DNS-label fragment (`GROUP_NAME_PATTERN`).
+pub fn is_group_name(s: &str) -> bool {
+    debug_assert_eq!(GROUP_NAME_PATTERN, "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
+    let b = s.as_bytes();
+    let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 20
+        && inner(&b[0])
+        && inner(&b[b.len() - 1])
+        && b.iter().all(|c| inner(c) || *c == b'-')
+}
+
+/// Every violated rule, in field order; empty when the spec is valid.
+pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut fail = |field: String, message: &str| {
+        errors.push(FieldError {
+            field,
+            message: message.to_owned(),
+        })
+    };
+
+    if spec.exchanges.is_empty() || spec.exchanges.len() > 5 {
+        fail("spec.exchanges".into(), "list 1 to 5 venues");
+    }
+    let mut venues = BTreeSet::new();
+    let mut declared: BTreeMap<Venue, BTreeSet<&str>> = BTreeMap::new();
+    for (i, ex) in spec.exchanges.iter().enumerate() {
+        let at = |f: &str| format!("spec.exchanges[{i}].{f}");
+        if !venues.insert(ex.venue) {
+            fail(at("venue"), "each venue may be listed only once");
+        }
+        if ex.symbols.is_empty() || ex.symbols.len() > 200 {
+            fail(at("symbols"), "list 1 to 200 symbols");
+        }
+        let mut seen = BTreeSet::new();
+        for s in &ex.symbols {
+            if !is_symbol(s) {
+                fail(
+                    at("symbols"),
+                    &format!("{s:?} is not BASE-QUOTE in upper case, e.g. BTC-USDT"),
+                );
+            }
+            if !seen.insert(s.as_str()) {
+                fail(at("symbols"), &format!("{s} is listed twice"));
+            }
+        }
+        declared.entry(ex.venue).or_default().extend(seen);
+        let types: BTreeSet<_> = ex.data_types.iter().collect();
+        if ex.data_types.is_empty() {
+            fail(at("dataTypes"), "list at least one data type");
+        } else if types.len() != ex.data_types.len() {
+            fail(at("dataTypes"), "a data type is listed twice");
+        }
+        if let Some(ob) = &ex.orderbook {
+            validate_orderbook(ob, &at("orderbook"), &mut fail);
+        }
+    }
+
+    let sharding = &spec.sharding;
+    if !(1..=1000).contains(&sharding.max_symbols_per_shard) {
+        fail(
+            "spec.sharding.maxSymbolsPerShard".into(),
+            "must be between 1 and 1000",
+        );
+    }
+    let total: usize = spec.exchanges.iter().map(|e| e.symbols.len()).sum();
+    if total as i64 > i64::from(MAX_SHARDS) * i64::from(sharding.max_symbols_per_shard) {
+        fail(
+            "spec".into(),
+            "too many symbols for maxSymbolsPerShard: at most 64 shards are planned",
+        );
+    }
+    if sharding.groups.len() > 8 {
+        fail("spec.sharding.groups".into(), "at most 8 groups");
+    }
+    let mut group_names = BTreeSet::new();
+    let mut grouped = BTreeSet::new();
+    for (g, group) in sharding.groups.iter().enumerate() {
+        let at = |f: &str| format!("spec.sharding.groups[{g}].{f}");
+        if !is_group_name(&group.name) {
+            fail(
+                at("name"),
+                "lower case letters, digits and '-', at most 20 characters",
+            );
+        }
+        if !group_names.insert(group.name.as_str()) {
+            fail("spec.sharding.groups".into(), "group names must be unique");
+        }
+        if group.members.is_empty() || group.members.len() > 5 {
+            fail(at("members"), "list 1 to 5 members");
+        }
+        for (m, member) in group.members.iter().enumerate() {
+            let symbols_at = format!("spec.sharding.groups[{g}].members[{m}].symbols");
+            if member.symbols.is_empty() || member.symbols.len() > 32 {
+                fail(symbols_at.clone(), "list 1 to 32 symbols");
+            }
+            for s in &member.symbols {
+                let is_declared = declared
+                    .get(&member.venue)
+                    .is_some_and(|d| d.contains(s.as_str()));
+                if !is_declared {
+                    fail(
+                        "spec".into(),
+                        "sharding.groups may only name symbols declared under exchanges for the same venue",
+                    );
+                }
+                if !grouped.insert((member.venue, s.as_str())) {
+                    fail(
+                        symbols_at.clone(),
+                        &format!("{}/{s} is already in a group", member.venue.as_str()),
+                    );
+                }
+            }
+        }
+    }
+
+    if !(1..=3).contains(&spec.replicas_per_shard) {
+        fail(
+            "spec.replicasPerShard".into(),
+            "must be between 1 and 3 (one active, the rest standby)",
+        );
+    }
+    if !(1..=10).contains(&spec.sink.replicas) {
+        fail("spec.sink.replicas".into(), "must be between 1 and 10");
+    }
+    if !(spec.nats.url.starts_with("nats://") || spec.nats.url.starts_with("tls://")) {
+        fail("spec.nats.url".into(), "must start with nats:// or tls://");
+    }
+    for (name, limits) in [
+        ("marketDataStream", &spec.nats.market_data_stream),
+        ("orderbookStream", &spec.nats.orderbook_stream),
+    ] {
+        if let Some(limits) = limits {
+            validate_stream(limits, &format!("spec.nats.{name}"), &mut fail);
+        }
+    }
+    if let Some(ch) = &spec.clickhouse {
+        if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
+            fail(
+                "spec.clickhouse.url".into(),
+                "must start with http:// or https://",
+            );
+        }
+    }
+    for (name, batch) in spec.sink.batching.entries() {
+        if batch.max_rows < 1 || batch.max_wait_ms < 1 {
+            fail(
+                format!("spec.sink.batching.{name}"),
+                "maxRows and maxWaitMs must be at least 1",
+            );
+        }
+    }
+    errors
+}
+
+fn validate_orderbook(ob: &OrderBookSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
+    if ob.depth.is_some_and(|d| !(1..=5000).contains(&d)) {
+        fail(format!("{at}.depth"), "must be between 1 and 5000");
+    }
+    // The collector's defaults (20 levels of 400) apply to the unset side.
+    if ob.snapshot_levels.unwrap_or(20) > ob.depth.unwrap_or(400) {
+        fail(
+            at.to_owned(),
+            "snapshotLevels must not exceed depth (defaults: 20 levels, depth 400)",
+        );
+    }
+    if ob.snapshot_levels.is_some_and(|l| l < 1) {
+        fail(format!("{at}.snapshotLevels"), "must be at least 1");
+    }
+    if ob.snapshot_interval_ms.is_some_and(|ms| ms < 10) {
+        fail(format!("{at}.snapshotIntervalMs"), "must be at least 10");
+    }
+}
+
+fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
+    if s.max_age_s.is_some_and(|a| a < 300) {
+        fail(format!("{at}.maxAgeS"), "must be at least 300");
+    }
+    if let (Some(window), Some(age)) = (s.duplicate_window_s, s.max_age_s) {
+        if window > age {
+            fail(at.to_owned(), "duplicateWindowS must not exceed maxAgeS");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Harness of the pipeline tests (`tests/tests/pipeline_*.rs`): one isolated run per test (its own
+//! subject prefix, streams, consumer and databases on the shared servers), publishing, and row counts.
+
+use crate::servers::{env_or_skip, unique_name};
+use async_nats::jetstream;
+use marketprism_collector::config::{
+    BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits,
+};
+use marketprism_collector::model::{DataType, Event};
+use marketprism_collector::publish::{PublishStats, run_nats_output};
+use marketprism_collector::telemetry::Health;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// `MARKETPRISM_TEST_CLICKHOUSE_CTL`: a script taking `stop` / `start` for the test ClickHouse server.
+pub const CLICKHOUSE_CTL: &str = "MARKETPRISM_TEST_CLICKHOUSE_CTL";
+
+pub fn clickhouse_ctl(test: &str) -> Option<String> {
+    env_or_skip(CLICKHOUSE_CTL, test)
+}
+
+pub type Counts = BTreeMap<DataType, u64>;
+
+pub struct Run {
+    pub name: String,
+    pub nats: NatsConfig,
+    pub sink: SinkConfig,
+    pub js: jetstream::Context,
+    pub ch: clickhouse::Client,
+}
+
+impl Run {
+    /// A run with unique names; every batch flushes after `max_wait_ms` (tests want rows quickly).
+    pub async fn new(tag: &str, nats_url: &str, clickhouse_url: &str, max_wait_ms: u64) -> Run {
+        let name = unique_name(tag);
+        let upper = name.to_ascii_uppercase();
+        let limits = |s: &str| StreamLimits {
+            name: format!("{upper}_{s}"),
+            max_bytes: 256 * 1024 * 1024,
+            max_age_s: 3_600,
+            duplicate_window_s: 120,
+        };
+        let nats = NatsConfig {
+            url: nats_url.to_owned(),
+            market_data_stream: limits("MARKET_DATA"),
+            orderbook_stream: limits("ORDERBOOK_SNAP"),
+            subject_prefix: name.clone(),
+            ..NatsConfig::default()
+        };
+        let batching = DataType::ALL
+            .into_iter()
+            .map(|d| {
+                (
+                    d,
+                    BatchConfig {
+                        max_rows: 5_000,
+                        max_wait_ms,
+                    },
+                )
+            })
+            .collect();
+        let sink = SinkConfig {
+            nats: nats.clone(),
+            clickhouse: ClickHouseConfig {
+                url: clickhouse_url.to_owned(),
+                hot_database: format!("{name}_hot"),
+                cold_database: format!("{name}_cold"),
+                ..ClickHouseConfig::default()
+            },
+            consumer: format!("{name}-sink"),
+            batching,
+            max_ack_pending: 100_000,
+            ack_wait_s: 5,
+            fetch_batch: 1_000,
+            dead_letter_stream: limits("DEAD_LETTER"),
+        };
+        let client = async_nats::connect(nats_url)
+            .await
+            .expect("connect to the test NATS server");
+        let ch = clickhouse::Client::default()
+            .with_url(clickhouse_url)
+            .with_validation(false);
+        Run {
+            name,
+            nats,
+            sink,
+            js: jetstream::new(client),
+            ch,
+        }
+    }
+
+    /// Publish `events` through the real publisher and wait until it has them all acked.
+    pub async fn publish(&self, events: Vec<Event>) -> PublishStats {
+        self.publish_with(self.nats.clone(), events).await
+    }
+
+    pub async fn publish_with(&self, nats: NatsConfig, events: Vec<Event>) -> PublishStats {
+        let (tx, rx) = mpsc::channel(1_024);
+        let publisher = tokio::spawn(run_nats_output(
+            nats,
+            rx,
+            Health::new(),
+            CancellationToken::new(),
+        ));
+        for e in events {
+            tx.send(e).await.expect("publisher alive");
+        }
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(60), publisher)
+            .await
+            .expect("publisher finishes within 60 s")
+            .expect("publisher task")
+            .expect("publisher result")
+    }
+
+    /// `count()` per table, with or without FINAL; a table that does not exist yet counts 0.
+    pub async fn counts(&self, with_final: bool) -> Counts {
+        let mut counts = Counts::new();
+        for d in DataType::ALL {
+            let sql = format!(
+                "SELECT count() FROM {}_hot.{d}{}",
+                self.name,
+                if with_final { " FINAL" } else { "" }
+            );
+            let n = self.ch.query(&sql).fetch_one::<u64>().await.unwrap_or(0);
+            counts.insert(d, n);
+        }
+        counts
+    }
+
+    /// Wait until `count() FINAL` per table equals `expected`; panics with the last counts otherwise.
+    pub async fn wait_for_counts(&self, expected: &Counts, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self.counts(true).await;
+            if &got == expected {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("rows after {timeout:?}: got {got:?}, expected {expected:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    pub async fn consumer_info(&self, stream: &str) -> jetstream::consumer::Info {
+        let durable = format!("{}-{stream}", self.sink.consumer);
+        let mut consumer: jetstream::consumer::PullConsumer = self
+            .js
+            .get_consumer_from_stream(&durable, stream)
+            .await
+            .expect("consumer exists");
+        consumer.info().await.expect("consumer info").clone()
+    }
+
+    /// Delete the run's streams and databases (best effort).
+    pub async fn cleanup(&self) {
+        for s in [
+            &self.nats.market_data_stream.name,
+            &self.nats.orderbook_stream.name,
+            &self.sink.dead_letter_stream.name,
+        ] {
+            let _ = self.js.delete_stream(s).await;
+        }
+        for db in ["hot", "cold"] {
+            let _ = self
+                .ch
+                .query(&format!("DROP DATABASE IF EXISTS {}_{db}", self.name))
+                .execute()
+                .await;
+        }
+    }
+}
+
+/// Rows expected per table for `events` (each natural key once).
+pub fn expected_counts(events: &[Event]) -> Counts {
+    let mut keys: BTreeMap<DataType, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for e in events {
+        keys.entry(e.data_type()).or_default().insert(e.msg_id());
+    }
+    DataType::ALL
+        .into_iter()
+        .map(|d| (d, keys.get(&d).map_or(0, |k| k.len() as u64)))
+        .collect()
+}
+
+/// Poll `check` every 100 ms until it is true; panics with `what` after `timeout`.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, timeout: Duration, mut check: F) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,155 @@
+//! The committed CRD and RBAC files match the code, and every sample is valid by both the Rust
+//! rules and the CRD's own CEL rules (evaluated client-side, as the apiserver would).
+
+use kube::CustomResourceExt;
+use marketprism_operator::crd::{CollectorSet, crd_yaml};
+use marketprism_operator::validate::validate;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn samples() -> Vec<(PathBuf, String)> {
+    let dir = root().join("config/samples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect()
+}
+
+/// Evaluate the CRD's `x-kubernetes-validations` on a raw object (schema defaults applied first).
+fn cel_errors(object: &Value) -> Vec<String> {
+    let crd = CollectorSet::crd();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    match kube::core::cel::Validator::new().validate(&schema, object, None) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+const DRIFT: &str = "run `cargo run -p marketprism-operator --bin crdgen -- --write`";
+
+#[test]
+fn committed_crd_matches_the_rust_types() {
+    assert!(read("crds/collectorset.yaml") == crd_yaml(), "crds/collectorset.yaml drifted: {DRIFT}");
+}
+
+#[test]
+fn committed_rbac_matches_the_rules_in_code() {
+    for (path, yaml) in marketprism_operator::rbac::rbac_files() {
+        assert!(read(path) == yaml, "{path} drifted: {DRIFT}");
+    }
+}
+
+#[test]
+fn crd_is_namespaced_with_status_and_a_free_short_name() {
+    let crd = CollectorSet::crd();
+    assert_eq!(crd.spec.scope, "Namespaced");
+    assert_eq!(crd.spec.names.short_names, Some(vec!["mpcs".to_owned()]));
+    let v = &crd.spec.versions[0];
+    assert!(v.subresources.as_ref().unwrap().status.is_some());
+    let columns: Vec<_> = v
+        .additional_printer_columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    for c in ["Exchanges", "Shards", "Ready", "Age"] {
+        assert!(columns.contains(&c), "{c} column");
+    }
+    let yaml = crd_yaml();
+    assert!(yaml.contains("pattern: ^[A-Z0-9]+-[A-Z0-9]+(-[A-Z0-9]+)*$"));
+    assert!(!yaml.contains("$ref"), "structural: everything inlined");
+    assert!(!yaml.contains("anyOf") || !yaml.contains("oneOf"));
+    for word in ["password:", "token:"] {
+        assert!(!yaml.contains(word), "credentials never inline in the spec ({word})");
+    }
+}
+
+#[test]
+fn every_sample_is_valid() {
+    let samples = samples();
+    assert!(samples.len() >= 2, "a minimal and a full sample");
+    for (path, text) in samples {
+        let set: CollectorSet =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let errors = validate(&set.spec);
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        let raw: Value = serde_yaml::from_str(&text).unwrap();
+        let cel = cel_errors(&raw);
+        assert!(cel.is_empty(), "{}: {cel:?}", path.display());
+        // Round trip: what the operator writes back is still valid.
+        assert!(cel_errors(&serde_json::to_value(&set).unwrap()).is_empty());
+    }
+}
+
+/// Each case breaks one cross-field rule; the Rust rules and the CEL rules must both reject it.
+#[test]
+fn rust_rules_and_cel_rules_reject_the_same_specs() {
+    let full = std::fs::read_to_string(root().join("config/samples/collectorset-full.yaml")).unwrap();
+    let base: Value = serde_yaml::from_str(&full).unwrap();
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 8] = [
+        ("duplicate symbol", |v| {
+            v["spec"]["exchanges"][0]["symbols"][1] = "BTC-USDT".into()
+        }),
+        ("duplicate venue", |v| {
+            v["spec"]["exchanges"][1]["venue"] = "binance_spot".into()
+        }),
+        ("duplicate data type", |v| {
+            v["spec"]["exchanges"][2]["dataTypes"] = serde_json::json!(["trades", "trades"])
+        }),
+        ("group names an undeclared symbol", |v| {
+            v["spec"]["sharding"]["groups"][0]["members"][0]["symbols"][0] = "PEPE-USDT".into()
+        }),
+        ("group names a symbol of another venue", |v| {
+            v["spec"]["sharding"]["groups"][0]["members"][0]["venue"] = "deribit_derivatives".into()
+        }),
+        ("snapshot levels above depth", |v| {
+            v["spec"]["exchanges"][0]["orderbook"]["snapshotLevels"] = 2000.into()
+        }),
+        ("duplicate window above max age", |v| {
+            v["spec"]["nats"]["orderbookStream"]["duplicateWindowS"] = 90000.into()
+        }),
+        ("more than 64 shards", |v| {
+            v["spec"]["sharding"]["maxSymbolsPerShard"] = 1.into();
+            let many: Vec<String> = (0..70).map(|i| format!("C{i}-USDT")).collect();
+            v["spec"]["exchanges"][0]["symbols"] = serde_json::json!(many);
+        }),
+    ];
+    for (what, edit) in cases {
+        let mut v = base.clone();
+        edit(&mut v);
+        assert!(!cel_errors(&v).is_empty(), "CEL accepted: {what}");
+        let set: CollectorSet = serde_json::from_value(v).unwrap();
+        assert!(!validate(&set.spec).is_empty(), "Rust rules accepted: {what}");
+    }
+    let mut long_name = base.clone();
+    long_name["metadata"]["name"] = "x".repeat(41).into();
+    assert!(!cel_errors(&long_name).is_empty(), "name length rule");
+}
