@@ -456,10 +456,10 @@ impl Config {
             sink.clickhouse.user = var("MARKETPRISM_CLICKHOUSE_USER");
             sink.clickhouse.password = var("MARKETPRISM_CLICKHOUSE_PASSWORD");
         }
-        if let Some(lease) = &mut self.lease {
-            if lease.holder.is_empty() {
-                lease.holder = var("POD_NAME").unwrap_or_default();
-            }
+        if let Some(lease) = &mut self.lease
+            && lease.holder.is_empty()
+        {
+            lease.holder = var("POD_NAME").unwrap_or_default();
         }
     }
 
@@ -560,10 +560,10 @@ impl Config {
             }
             sink.validate_consumer("sink")?;
         }
-        if let Some(lease) = &self.lease {
-            if lease.duration_s < 3 {
-                return invalid("lease.duration_s".into(), "must be at least 3");
-            }
+        if let Some(lease) = &self.lease
+            && lease.duration_s < 3
+        {
+            return invalid("lease.duration_s".into(), "must be at least 3");
         }
         Ok(())
     }

@@ -73,10 +73,7 @@ pub async fn run_collector(
     let mut background = JoinSet::new();
     if let Some(lease) = config.lease.clone() {
         let (h, s) = (health.clone(), shutdown.clone());
-        background.spawn(async move {
-            // LEASE-WIRING: replaced by crate::lease::run_lease when the lease module lands.
-            let _ = (lease, h, may_publish_tx, s);
-        });
+        background.spawn(hold_lease(lease, h, may_publish_tx, s));
     } else {
         drop(may_publish_tx);
     }
@@ -131,6 +128,37 @@ pub async fn run_collector(
         outputs: summary_outputs,
         errors,
     })
+}
+
+/// Run the lease task and mirror its verdict into `may_publish`; whatever way the task ends,
+/// the instance is fenced afterwards (a dead lock keeper must never leave publishing on).
+async fn hold_lease(
+    lease: crate::config::LeaseConfig,
+    health: Health,
+    may_publish: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    let (lease_tx, mut lease_rx) = watch::channel(false);
+    let keeper = crate::lease::run_lease(lease, health, lease_tx, shutdown);
+    tokio::pin!(keeper);
+    loop {
+        tokio::select! {
+            ended = &mut keeper => {
+                if let Err(e) = ended {
+                    tracing::error!(error = %e, "lease task ended: this instance is fenced");
+                }
+                break;
+            }
+            changed = lease_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let active = *lease_rx.borrow_and_update();
+                may_publish.send_replace(active);
+            }
+        }
+    }
+    may_publish.send_replace(false);
 }
 
 fn to_json<T: Serialize>(stats: T) -> Result<serde_json::Value> {

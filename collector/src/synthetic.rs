@@ -61,7 +61,7 @@ fn decimal(mantissa: u64, scale: u32) -> Decimal {
 /// A price around 42 000 with 2 decimals, or a rare large one.
 fn price(seed: u64, i: u64, salt: u64) -> Decimal {
     let r = mix(seed, i, salt);
-    if r % 50 == 0 {
+    if r.is_multiple_of(50) {
         Decimal::from_i128_with_scale(12_345_678_901_234_567_890_123, 9) // 20 integer digits max is 1e20
     } else {
         decimal(4_000_000 + r % 400_000, 2)
@@ -71,7 +71,7 @@ fn price(seed: u64, i: u64, salt: u64) -> Decimal {
 /// A size with 8 decimals, sometimes the smallest step `0.00000001`.
 fn size(seed: u64, i: u64, salt: u64) -> Decimal {
     let r = mix(seed, i, salt);
-    if r % 7 == 0 {
+    if r.is_multiple_of(7) {
         decimal(1, 8)
     } else {
         decimal(1 + r % 500_000_000, 8)
@@ -120,7 +120,11 @@ pub fn synthetic_event(seed: u64, i: u64) -> Event {
 
 fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
     let r = mix(seed, i, 1);
-    let side = if r % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if r.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
     let ratio = |salt| decimal(5_000 + mix(seed, i, salt) % 10_000, 4);
     match data_type {
         DataType::Orderbooks => {
@@ -150,14 +154,14 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
         DataType::FundingRates => Payload::FundingRate(FundingRate {
             funding_rate: Decimal::new((r % 2_000) as i64 - 1_000, 8),
             funding_time_ms: ts_ms - ts_ms.rem_euclid(28_800_000) + 28_800_000,
-            next_funding_time_ms: (r % 3 != 0)
+            next_funding_time_ms: (!r.is_multiple_of(3))
                 .then_some(ts_ms - ts_ms.rem_euclid(28_800_000) + 57_600_000),
             mark_price: Some(price(seed, i, 4)),
-            index_price: (r % 4 != 0).then(|| price(seed, i, 5)),
+            index_price: (!r.is_multiple_of(4)).then(|| price(seed, i, 5)),
         }),
         DataType::OpenInterests => Payload::OpenInterest(OpenInterest {
             open_interest: decimal(r % 10_000_000_000, 3),
-            open_interest_value: (r % 3 != 0)
+            open_interest_value: (!r.is_multiple_of(3))
                 .then(|| decimal(mix(seed, i, 6) % 1_000_000_000_000, 2)),
         }),
         DataType::Liquidations => Payload::Liquidation(Liquidation {
@@ -169,8 +173,8 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
             let lsr = LongShortRatio {
                 period: pick(&PERIODS, r).to_owned(),
                 long_short_ratio: ratio(9),
-                long_ratio: (r % 5 != 0).then(|| ratio(10)),
-                short_ratio: (r % 5 != 0).then(|| ratio(11)),
+                long_ratio: (!r.is_multiple_of(5)).then(|| ratio(10)),
+                short_ratio: (!r.is_multiple_of(5)).then(|| ratio(11)),
             };
             if data_type == DataType::LsrTopPositions {
                 Payload::LsrTopPosition(lsr)

@@ -119,9 +119,14 @@ fn plan_auto(units: &[Unit], capacity: usize, previous: &[ShardStatus]) -> Vec<S
         }
         next += 1;
     }
-    let names: Vec<String> = indices.iter().map(|i| format!("{AUTO_PREFIX}{i}")).collect();
-    let mut load: BTreeMap<&str, BTreeSet<Unit>> =
-        names.iter().map(|n| (n.as_str(), BTreeSet::new())).collect();
+    let names: Vec<String> = indices
+        .iter()
+        .map(|i| format!("{AUTO_PREFIX}{i}"))
+        .collect();
+    let mut load: BTreeMap<&str, BTreeSet<Unit>> = names
+        .iter()
+        .map(|n| (n.as_str(), BTreeSet::new()))
+        .collect();
     let mut placed = BTreeSet::new();
     for index in &indices {
         let name = format!("{AUTO_PREFIX}{index}");
@@ -129,7 +134,9 @@ fn plan_auto(units: &[Unit], capacity: usize, previous: &[ShardStatus]) -> Vec<S
         // If capacity shrank, keep the units that rank this shard highest.
         kept.sort_by_key(|u| std::cmp::Reverse(score(u, &name)));
         kept.truncate(capacity);
-        let slot = load.get_mut(name.as_str()).expect("every kept index is named");
+        let slot = load
+            .get_mut(name.as_str())
+            .expect("every kept index is named");
         for unit in kept {
             placed.insert(unit.clone());
             slot.insert(unit);

@@ -55,7 +55,9 @@ fn growing_past_capacity_opens_a_shard_without_moving_others() {
     let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(20))], 10);
     let first = plan(&s, &[]);
     assert_eq!(first.len(), 2);
-    s.exchanges[0].symbols.extend(["X-USDT".to_string(), "Y-USDT".to_string()]);
+    s.exchanges[0]
+        .symbols
+        .extend(["X-USDT".to_string(), "Y-USDT".to_string()]);
     let second = plan(&s, &to_status(&first));
     assert_eq!(second.len(), 3);
     let (a, b) = (owner_of(&first), owner_of(&second));
@@ -105,7 +107,10 @@ fn previous_plan_with_unknown_or_stale_entries_is_tolerated() {
     let p = plan(&s, &previous);
     assert_covers_once(&s, &p);
     assert_eq!(p.len(), 1);
-    assert_eq!(p[0].name, "s7", "the shard that still holds a live unit is kept");
+    assert_eq!(
+        p[0].name, "s7",
+        "the shard that still holds a live unit is kept"
+    );
 }
 
 #[test]
@@ -151,7 +156,11 @@ fn explicit_groups_get_their_own_shard() {
             Unit::new(Venue::BinanceDerivatives, "S0-USDT"),
         ]
     );
-    assert_eq!(p.len(), 3, "13 ungrouped units in 2 automatic shards + 1 group");
+    assert_eq!(
+        p.len(),
+        3,
+        "13 ungrouped units in 2 automatic shards + 1 group"
+    );
 }
 
 #[test]
@@ -159,7 +168,13 @@ fn fresh_plans_spread_symbols_over_shards() {
     let s = spec(vec![exchange(Venue::BinanceSpot, symbols(100))], 10);
     let p = plan(&s, &[]);
     assert_eq!(p.len(), 10);
-    assert!(p.iter().all(|s| s.units.len() == 10), "full shards when exact");
-    assert_eq!(Unit::parse("okx_spot/BTC-USDT").unwrap().to_string(), "okx_spot/BTC-USDT");
+    assert!(
+        p.iter().all(|s| s.units.len() == 10),
+        "full shards when exact"
+    );
+    assert_eq!(
+        Unit::parse("okx_spot/BTC-USDT").unwrap().to_string(),
+        "okx_spot/BTC-USDT"
+    );
     assert_eq!(Unit::parse("nope/BTC-USDT"), None);
 }

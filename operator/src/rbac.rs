@@ -29,7 +29,11 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 pub fn operator_rules() -> Vec<PolicyRule> {
     let apply_and_prune = ["list", "create", "patch", "delete"];
     vec![
-        rule("marketprism.io", &["collectorsets"], &["get", "list", "watch"]),
+        rule(
+            "marketprism.io",
+            &["collectorsets"],
+            &["get", "list", "watch"],
+        ),
         rule("marketprism.io", &["collectorsets/status"], &["patch"]),
         rule("marketprism.io", &["collectorsets/finalizers"], &["update"]),
         rule(
@@ -158,8 +162,10 @@ mod tests {
             assert!(!all.contains(forbidden), "{forbidden} granted");
         }
         assert!(
-            r.iter()
-                .all(|r| r.resources.as_ref().is_some_and(|rs| !rs.contains(&"*".into()))),
+            r.iter().all(|r| r
+                .resources
+                .as_ref()
+                .is_some_and(|rs| !rs.contains(&"*".into()))),
             "no wildcard resources"
         );
     }
@@ -180,6 +186,9 @@ mod tests {
         let r = collector_rules("prod-s3");
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].resource_names, Some(vec!["prod-s3".to_owned()]));
-        assert_eq!(verbs(&r, "coordination.k8s.io", "leases"), set(&["get", "update"]));
+        assert_eq!(
+            verbs(&r, "coordination.k8s.io", "leases"),
+            set(&["get", "update"])
+        );
     }
 }

@@ -172,13 +172,12 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
             validate_stream(limits, &format!("spec.nats.{name}"), &mut fail);
         }
     }
-    if let Some(ch) = &spec.clickhouse {
-        if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
-            fail(
-                "spec.clickhouse.url".into(),
-                "must start with http:// or https://",
-            );
-        }
+    let http = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    if spec.clickhouse.as_ref().is_some_and(|ch| !http(&ch.url)) {
+        fail(
+            "spec.clickhouse.url".into(),
+            "must start with http:// or https://",
+        );
     }
     for (name, batch) in spec.sink.batching.entries() {
         if batch.max_rows < 1 || batch.max_wait_ms < 1 {
@@ -214,9 +213,9 @@ fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String,
     if s.max_age_s.is_some_and(|a| a < 300) {
         fail(format!("{at}.maxAgeS"), "must be at least 300");
     }
-    if let (Some(window), Some(age)) = (s.duplicate_window_s, s.max_age_s) {
-        if window > age {
-            fail(at.to_owned(), "duplicateWindowS must not exceed maxAgeS");
-        }
+    if let (Some(window), Some(age)) = (s.duplicate_window_s, s.max_age_s)
+        && window > age
+    {
+        fail(at.to_owned(), "duplicateWindowS must not exceed maxAgeS");
     }
 }

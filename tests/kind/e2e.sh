@@ -165,28 +165,11 @@ wait_for "CollectorSet Ready after failover" \
     "${KCTL[@]}" -n "$NS" wait "collectorset/$CS" --for=condition=Ready --timeout=5s
 
 section "no trade id missing (contiguous or covered by a gap row)"
-trade_holes=$(ch "
-SELECT symbol, prev_id, id, toInt64(toUnixTimestamp64Milli(prev_ts)), toInt64(toUnixTimestamp64Milli(ts)) FROM (
-  SELECT symbol, toUInt64OrZero(trade_id) AS id, ts_ms AS ts,
-         lagInFrame(toUInt64OrZero(trade_id)) OVER w AS prev_id, lagInFrame(ts_ms) OVER w AS prev_ts
-  FROM marketprism_hot.trades FINAL
-  WHERE exchange = 'binance_derivatives'
-  WINDOW w AS (PARTITION BY symbol ORDER BY toUInt64OrZero(trade_id) ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
-) WHERE prev_id != 0 AND id != prev_id + 1")
-gaps=$(ch "SELECT symbol, toInt64(toUnixTimestamp64Milli(start_ms)), toInt64(toUnixTimestamp64Milli(end_ms)), cause
-           FROM marketprism_hot.gaps FINAL WHERE exchange = 'binance_derivatives' AND data_type = 'trades'")
+trade_holes=$(ch "$(cat tests/kind/sql/trade_holes.sql)")
+gaps=$(ch "$(cat tests/kind/sql/trade_gaps.sql)")
 trade_count=$(ch "SELECT count() FROM marketprism_hot.trades FINAL WHERE exchange = 'binance_derivatives'")
 echo "  trades: $trade_count, holes in ids: $(grep -c . <<<"$trade_holes" || true), trade gap rows: $(grep -c . <<<"$gaps" || true)"
-python3 - "$trade_holes" "$gaps" <<'EOF' || fail "trade ids missing without a recorded gap"
-import sys
-holes = [l.split("\t") for l in sys.argv[1].splitlines() if l.strip()]
-gaps = [l.split("\t") for l in sys.argv[2].splitlines() if l.strip()]
-uncovered = [h for h in holes
-             if not any(g[0] == h[0] and int(g[1]) <= int(h[4]) and int(g[2]) >= int(h[3]) for g in gaps)]
-for h in uncovered:
-    print(f"  {h[0]}: ids {h[1]} -> {h[2]} skipped between {h[3]} and {h[4]} ms, no gap row", file=sys.stderr)
-sys.exit(1 if uncovered else 0)
-EOF
+python3 tests/kind/uncovered_holes.py "$trade_holes" "$gaps" || fail "trade ids missing without a recorded gap"
 dupes=$(ch "SELECT count() - uniqExact(symbol, trade_id) FROM marketprism_hot.trades FINAL")
 [[ $dupes == 0 ]] || fail "$dupes duplicate trades after FINAL"
 

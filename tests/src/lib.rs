@@ -1,5 +1,6 @@
 //! Shared helpers of the integration tests in `tests/tests/`.
 #![forbid(unsafe_code)]
 
-pub mod servers;
 pub mod pipeline;
+pub mod servers;
+pub mod store_capture;

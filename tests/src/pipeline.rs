@@ -146,13 +146,20 @@ impl Run {
     }
 
     pub async fn consumer_info(&self, stream: &str) -> jetstream::consumer::Info {
+        self.try_consumer_info(stream)
+            .await
+            .expect("the sink's durable consumer exists")
+    }
+
+    /// The sink's durable consumer on `stream`, if the sink created it already.
+    pub async fn try_consumer_info(&self, stream: &str) -> Option<jetstream::consumer::Info> {
         let durable = format!("{}-{stream}", self.sink.consumer);
-        let mut consumer: jetstream::consumer::PullConsumer = self
+        let consumer: jetstream::consumer::PullConsumer = self
             .js
             .get_consumer_from_stream(&durable, stream)
             .await
-            .expect("consumer exists");
-        consumer.info().await.expect("consumer info").clone()
+            .ok()?;
+        consumer.get_info().await.ok()
     }
 
     /// Delete the run's streams and databases (best effort).

@@ -25,7 +25,9 @@ pub fn env_or_skip(var: &str, test: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ if servers_required() => {
-            panic!("{test}: {var} is not set, and CI/MARKETPRISM_REQUIRE_SERVERS requires it (run tests/run.sh)")
+            panic!(
+                "{test}: {var} is not set, and CI/MARKETPRISM_REQUIRE_SERVERS requires it (run tests/run.sh)"
+            )
         }
         _ => {
             eprintln!("SKIPPED {test}: {var} is not set (run tests/run.sh to provide the servers)");

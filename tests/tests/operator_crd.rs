@@ -51,11 +51,50 @@ fn cel_errors(object: &Value) -> Vec<String> {
     }
 }
 
+/// The apiserver's structural-schema rules: every node has a `type` (or is int-or-string /
+/// preserve-unknown-fields), no `$ref`, and no logical junctors that could change the shape.
+fn assert_structural(node: &Value, at: &str) {
+    let Some(obj) = node.as_object() else { return };
+    for banned in ["$ref", "anyOf", "oneOf", "allOf", "not", "definitions"] {
+        assert!(
+            !obj.contains_key(banned),
+            "{at}: {banned} is not structural"
+        );
+    }
+    let exempt = obj.contains_key("x-kubernetes-int-or-string")
+        || obj.contains_key("x-kubernetes-preserve-unknown-fields");
+    assert!(exempt || obj.contains_key("type"), "{at}: no type");
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        assert_eq!(
+            obj.get("type").and_then(Value::as_str),
+            Some("object"),
+            "{at}"
+        );
+        for (name, child) in props {
+            assert_structural(child, &format!("{at}.{name}"));
+        }
+    }
+    if let Some(items) = obj.get("items") {
+        assert_eq!(
+            obj.get("type").and_then(Value::as_str),
+            Some("array"),
+            "{at}"
+        );
+        assert_structural(items, &format!("{at}[]"));
+    }
+    if let Some(extra) = obj.get("additionalProperties").filter(|v| v.is_object()) {
+        assert_structural(extra, &format!("{at}{{}}"));
+    }
+}
+
 const DRIFT: &str = "run `cargo run -p marketprism-operator --bin crdgen -- --write`";
 
 #[test]
 fn committed_crd_matches_the_rust_types() {
-    assert!(read("crds/collectorset.yaml") == crd_yaml(), "crds/collectorset.yaml drifted: {DRIFT}");
+    assert!(
+        read("crds/collectorset.yaml") == crd_yaml(),
+        "crds/collectorset.yaml drifted: {DRIFT}"
+    );
 }
 
 #[test]
@@ -84,10 +123,21 @@ fn crd_is_namespaced_with_status_and_a_free_short_name() {
     }
     let yaml = crd_yaml();
     assert!(yaml.contains("pattern: ^[A-Z0-9]+-[A-Z0-9]+(-[A-Z0-9]+)*$"));
-    assert!(!yaml.contains("$ref"), "structural: everything inlined");
-    assert!(!yaml.contains("anyOf") || !yaml.contains("oneOf"));
+    let schema = serde_json::to_value(
+        v.schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_structural(&schema, "openAPIV3Schema");
     for word in ["password:", "token:"] {
-        assert!(!yaml.contains(word), "credentials never inline in the spec ({word})");
+        assert!(
+            !yaml.contains(word),
+            "credentials never inline in the spec ({word})"
+        );
     }
 }
 
@@ -111,7 +161,8 @@ fn every_sample_is_valid() {
 /// Each case breaks one cross-field rule; the Rust rules and the CEL rules must both reject it.
 #[test]
 fn rust_rules_and_cel_rules_reject_the_same_specs() {
-    let full = std::fs::read_to_string(root().join("config/samples/collectorset-full.yaml")).unwrap();
+    let full =
+        std::fs::read_to_string(root().join("config/samples/collectorset-full.yaml")).unwrap();
     let base: Value = serde_yaml::from_str(&full).unwrap();
     type Edit = fn(&mut Value);
     let cases: [(&str, Edit); 8] = [
@@ -147,7 +198,10 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
         edit(&mut v);
         assert!(!cel_errors(&v).is_empty(), "CEL accepted: {what}");
         let set: CollectorSet = serde_json::from_value(v).unwrap();
-        assert!(!validate(&set.spec).is_empty(), "Rust rules accepted: {what}");
+        assert!(
+            !validate(&set.spec).is_empty(),
+            "Rust rules accepted: {what}"
+        );
     }
     let mut long_name = base.clone();
     long_name["metadata"]["name"] = "x".repeat(41).into();

@@ -46,18 +46,15 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
         run.js.send_publish(subject, msg).await.unwrap().await.unwrap();
     }
     let md = run.nats.market_data_stream.name.clone();
-    let mut info = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let info = loop {
         let i = run.consumer_info(&md).await;
         if i.num_pending == 0 && i.num_ack_pending == 0 && i.delivered.stream_sequence >= 1_650 {
-            info = Some(i);
-            break;
+            break i;
         }
         assert!(tokio::time::Instant::now() < deadline, "consumer never caught up: {i:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let info = info.unwrap();
+    };
     assert_eq!(info.delivered.stream_sequence, 1_600 + 50, "1600 originals + 50 replays stored");
     run.wait_for_counts(&expected, Duration::from_secs(30)).await;
     let raw = run.counts(false).await;

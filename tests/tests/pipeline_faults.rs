@@ -27,6 +27,7 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_rest() {
     let health = Health::new();
     let stop = CancellationToken::new();
     let sink = tokio::spawn(run_sink(run.sink.clone(), health.clone(), stop.clone()));
+    eventually("sink ready (streams exist)", Duration::from_secs(30), || health.is_ready()).await;
 
     let events = synthetic_events(31, 900);
     let trade_subject = format!("{}.trade.okx_spot.spot.BTC-USDT", run.name);

@@ -117,7 +117,11 @@ async fn every_table_deduplicates_and_feeds_the_cold_database() {
     for dt in DataType::ALL {
         let mine = by_type(&events, dt);
         for db in [schema.hot(), schema.cold()] {
-            assert_eq!(schema.raw_count(db, dt).await, 240, "{db}.{dt}: both copies stored");
+            assert_eq!(
+                schema.raw_count(db, dt).await,
+                240,
+                "{db}.{dt}: both copies stored"
+            );
             assert_eq!(
                 schema.writer.count_final(db, dt).await.unwrap(),
                 120,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 const SEED: u64 = 77;
 const RATE_PER_S: u64 = 2_000;
 
-/// The collector binary: `MARKETPRISM_TEST_COLLECTOR_BIN`, or built into this target directory.
+/// The collector binary: `MARKETPRISM_TEST_COLLECTOR_BIN`, else the one in this target directory when it is
+/// newer than every collector source (as after `cargo test --workspace`), else built now.
 fn collector_bin() -> PathBuf {
     if let Ok(path) = std::env::var("MARKETPRISM_TEST_COLLECTOR_BIN") {
         return PathBuf::from(path);
@@ -21,15 +22,43 @@ fn collector_bin() -> PathBuf {
     // target/<profile>/deps/<this test> → target/<profile>/marketprism-collector
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let target_dir = profile_dir.parent().unwrap();
+    let bin = profile_dir.join("marketprism-collector");
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../collector");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    if built.is_some_and(|b| newest_mtime(&sources) <= b) {
+        return bin;
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-p", "marketprism-collector", "--bin", "marketprism-collector"])
+        .args([
+            "build",
+            "-p",
+            "marketprism-collector",
+            "--bin",
+            "marketprism-collector",
+        ])
         .arg("--target-dir")
-        .arg(target_dir)
+        .arg(profile_dir.parent().unwrap())
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building marketprism-collector failed");
-    profile_dir.join("marketprism-collector")
+    bin
+}
+
+fn newest_mtime(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(newest)
+        };
+        newest = newest.max(t);
+    }
+    newest
 }
 
 fn write_config(dir: &Path, flush_interval_ms: u64) -> PathBuf {
@@ -85,7 +114,13 @@ fn parquet_files(root: &Path) -> Vec<PathBuf> {
 }
 
 fn data_type_of(path: &Path) -> DataType {
-    let dir = path.parent().unwrap().file_name().unwrap().to_str().unwrap();
+    let dir = path
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     DataType::parse(dir.strip_prefix("data_type=").unwrap()).unwrap()
 }
 
@@ -179,7 +214,9 @@ fn sigterm_flushes_every_counted_event_and_restart_never_overwrites() {
         .filter(|f| !files.contains(f))
         .collect();
     assert!(!new_files.is_empty());
-    let counted_again = second["outputs"]["parquet"]["rows_written"].as_u64().unwrap();
+    let counted_again = second["outputs"]["parquet"]["rows_written"]
+        .as_u64()
+        .unwrap();
     assert_eq!(
         assert_contiguous_prefix(&events_by_index(&new_files)),
         counted_again

@@ -45,6 +45,35 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Benchmarks on the local servers; results as JSON on stdout.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// N synthetic events through publisher → JetStream → sink → ClickHouse: events/s, latency, CPU, RSS, lost, duplicated.
+    Pipeline {
+        #[arg(long, default_value_t = 500_000)]
+        events: usize,
+        /// Offered events per second; as fast as the publisher takes them when absent.
+        #[arg(long)]
+        rate: Option<u64>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, env = "MARKETPRISM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        #[arg(long, env = "MARKETPRISM_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+        clickhouse_url: String,
+        /// Override every data type's batch max wait (ms).
+        #[arg(long)]
+        max_wait_ms: Option<u64>,
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+        /// Keep the run's streams and databases for inspection.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +126,27 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             for statement in marketprism_collector::store::schema::ddl(dialect, &clickhouse) {
                 println!("{statement};\n");
             }
+            Ok(())
+        }
+        Command::Bench(Bench::Pipeline {
+            events,
+            rate,
+            seed,
+            nats_url,
+            clickhouse_url,
+            max_wait_ms,
+            timeout_s,
+            keep,
+        }) => {
+            use marketprism_collector::bench::pipeline::{PipelineBenchOptions, run_pipeline_bench};
+            let mut opts = PipelineBenchOptions::new(events, &nats_url, &clickhouse_url);
+            opts.rate_per_s = rate;
+            opts.seed = seed;
+            opts.max_wait_ms = max_wait_ms;
+            opts.timeout_s = timeout_s;
+            opts.cleanup = !keep;
+            let report = run_pipeline_bench(opts).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
     }

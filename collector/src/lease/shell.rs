@@ -86,13 +86,11 @@ pub async fn run_lease_with(
     fence.abort();
     may_publish.send_replace(false);
     machine.released();
-    if held {
-        if let Err(reason) = release(&api, &config.name, machine.identity()).await {
-            emit(LeaseWriteFailed {
-                lease: &config.name,
-                reason: &reason,
-            });
-        }
+    if held && let Err(reason) = release(&api, &config.name, machine.identity()).await {
+        emit(LeaseWriteFailed {
+            lease: &config.name,
+            reason: &reason,
+        });
     }
     metrics::gauge!("marketprism_lease_active").set(0.0);
     Ok(())

@@ -1,5 +1,8 @@
 //! Per data type batches of the sink: rows waiting for one INSERT, the acks to send once it succeeded,
-//! and the natural keys already held, so a redelivery of a held message adds its ack but no second row.
+//! and the natural keys already held, so a redelivery of a held message adds no second row.
+//! Acks are kept once per stream sequence: JetStream acks a message by its stream sequence whichever
+//! delivery's reply subject is used, so a redelivery (same sequence) needs no second ack, while a copy
+//! stored twice (another sequence, same natural key) does. That bounds memory during a long outage.
 //! Pure: time is passed in.
 
 use crate::config::BatchConfig;
@@ -16,6 +19,15 @@ pub enum Admitted {
     Row,
     /// Its natural key is already held (here or in the batch being inserted): only its ack is kept.
     Duplicate,
+    /// A redelivery of a message already held: nothing is kept (the held ack covers it).
+    Redelivery,
+}
+
+/// Natural keys and stream sequences of a batch being inserted or held for retry.
+#[derive(Debug, Default)]
+pub struct HeldKeys {
+    keys: HashSet<String>,
+    seqs: HashSet<u64>,
 }
 
 /// Rows of one data type collected for one INSERT, with the acks of every message they came from.
@@ -26,7 +38,7 @@ pub struct Batch<A> {
     pub acks: Vec<A>,
     /// `recv_ts_ms` of each row, for the publish-to-row latency.
     pub recv_ts_ms: Vec<i64>,
-    keys: HashSet<String>,
+    held: HeldKeys,
     opened_at: Option<Instant>,
 }
 
@@ -36,7 +48,7 @@ impl<A> Batch<A> {
             rows: Rows::new(data_type),
             acks: Vec::new(),
             recv_ts_ms: Vec::new(),
-            keys: HashSet::new(),
+            held: HeldKeys::default(),
             opened_at: None,
         }
     }
@@ -45,18 +57,23 @@ impl<A> Batch<A> {
         self.rows.data_type()
     }
 
-    /// Add a decoded event. `also_held` are the keys of this type's batch already being inserted.
+    /// Add a decoded event stored at `stream_seq`. `also_held` is this type's batch being inserted.
     /// A row error (the event cannot be stored) leaves the batch unchanged and hands the ack back:
     /// the caller dead-letters the message.
     pub fn admit(
         &mut self,
         event: &Event,
+        stream_seq: u64,
         ack: A,
-        also_held: &HashSet<String>,
+        also_held: &HeldKeys,
         now: Instant,
     ) -> Result<Admitted, (RowError, A)> {
+        if self.held.seqs.contains(&stream_seq) || also_held.seqs.contains(&stream_seq) {
+            return Ok(Admitted::Redelivery);
+        }
         let key = event.msg_id();
-        if self.keys.contains(&key) || also_held.contains(&key) {
+        if self.held.keys.contains(&key) || also_held.keys.contains(&key) {
+            self.held.seqs.insert(stream_seq);
             self.acks.push(ack);
             self.opened_at.get_or_insert(now);
             return Ok(Admitted::Duplicate);
@@ -64,7 +81,8 @@ impl<A> Batch<A> {
         if let Err(e) = self.rows.push(event) {
             return Err((e, ack));
         }
-        self.keys.insert(key);
+        self.held.keys.insert(key);
+        self.held.seqs.insert(stream_seq);
         self.acks.push(ack);
         self.recv_ts_ms.push(event.recv_ts_ms);
         self.opened_at.get_or_insert(now);
@@ -97,11 +115,11 @@ impl<A> Batch<A> {
 
     /// Take everything out for an insert; returns the keys separately (they stay with the sink
     /// to deduplicate redeliveries while the insert runs) and leaves an empty batch.
-    pub fn take(&mut self) -> (Batch<A>, HashSet<String>) {
+    pub fn take(&mut self) -> (Batch<A>, HeldKeys) {
         let data_type = self.data_type();
         let mut taken = std::mem::replace(self, Batch::new(data_type));
-        let keys = std::mem::take(&mut taken.keys);
-        (taken, keys)
+        let held = std::mem::take(&mut taken.held);
+        (taken, held)
     }
 }
 
@@ -118,30 +136,35 @@ mod tests {
     }
 
     #[test]
-    fn redeliveries_keep_their_ack_but_add_no_row() {
+    fn redeliveries_and_copies_add_no_row_and_acks_stay_one_per_stream_message() {
         let trades: Vec<Event> = synthetic_events(7, 40)
             .into_iter()
             .filter(|e| e.data_type() == DataType::Trades)
             .collect();
         assert!(trades.len() >= 3);
         let now = Instant::now();
+        let none = HeldKeys::default();
+        let mut in_flight: Batch<u32> = Batch::new(DataType::Trades);
+        assert_eq!(in_flight.admit(&trades[1], 20, 0, &none, now), Ok(Admitted::Row));
+        let (_, in_flight) = in_flight.take();
+
         let mut b: Batch<u32> = Batch::new(DataType::Trades);
-        let none = HashSet::new();
-        assert_eq!(b.admit(&trades[0], 1, &none, now), Ok(Admitted::Row));
-        assert_eq!(b.admit(&trades[0], 2, &none, now), Ok(Admitted::Duplicate));
-        // A key held by the batch being inserted is a duplicate too.
-        let in_flight: HashSet<String> = [trades[1].msg_id()].into();
-        assert_eq!(
-            b.admit(&trades[1], 3, &in_flight, now),
-            Ok(Admitted::Duplicate)
-        );
+        assert_eq!(b.admit(&trades[0], 10, 1, &none, now), Ok(Admitted::Row));
+        // Redelivered (same stream sequence): neither a row nor another ack.
+        assert_eq!(b.admit(&trades[0], 10, 2, &none, now), Ok(Admitted::Redelivery));
+        // Stored twice (another sequence, same key): its own ack, no row.
+        assert_eq!(b.admit(&trades[0], 11, 3, &none, now), Ok(Admitted::Duplicate));
+        // Keys and sequences of the batch being inserted count too.
+        assert_eq!(b.admit(&trades[1], 20, 4, &in_flight, now), Ok(Admitted::Redelivery));
+        assert_eq!(b.admit(&trades[1], 21, 5, &in_flight, now), Ok(Admitted::Duplicate));
         assert_eq!((b.rows.len(), b.messages()), (1, 3));
         assert_eq!(b.recv_ts_ms, vec![trades[0].recv_ts_ms]);
 
-        let (taken, keys) = b.take();
+        let (taken, held) = b.take();
         assert!(b.is_empty() && !b.is_due(&config(), now));
-        assert_eq!(taken.acks, vec![1, 2, 3]);
-        assert_eq!(keys, [trades[0].msg_id()].into());
+        assert_eq!(taken.acks, vec![1, 3, 5]);
+        assert_eq!(held.keys, [trades[0].msg_id()].into(), "keys of rows only");
+        assert_eq!(held.seqs, [10, 11, 21].into());
     }
 
     #[test]
@@ -157,12 +180,13 @@ mod tests {
             "empty is never due"
         );
         assert_eq!(b.deadline(&config()), None);
-        b.admit(&trades[0], (), &HashSet::new(), t0).unwrap();
+        let none = HeldKeys::default();
+        b.admit(&trades[0], 1, (), &none, t0).unwrap();
         assert!(!b.is_due(&config(), t0 + Duration::from_millis(999)));
         assert!(b.is_due(&config(), t0 + Duration::from_millis(1_000)));
         assert_eq!(b.deadline(&config()), Some(t0 + Duration::from_secs(1)));
-        b.admit(&trades[1], (), &HashSet::new(), t0).unwrap();
-        b.admit(&trades[2], (), &HashSet::new(), t0).unwrap();
+        b.admit(&trades[1], 2, (), &none, t0).unwrap();
+        b.admit(&trades[2], 3, (), &none, t0).unwrap();
         assert!(b.is_due(&config(), t0), "full is due at once");
     }
 
@@ -174,7 +198,7 @@ mod tests {
             .find(|e| e.data_type() == DataType::Orderbooks)
             .unwrap();
         let mut b: Batch<()> = Batch::new(DataType::Trades);
-        assert!(b.admit(book, (), &HashSet::new(), Instant::now()).is_err());
+        assert!(b.admit(book, 1, (), &HeldKeys::default(), Instant::now()).is_err());
         assert!(b.is_empty() && b.rows.is_empty());
     }
 }

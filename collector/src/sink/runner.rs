@@ -5,7 +5,7 @@
 
 use super::InsertReport;
 use super::backoff::retry_delay;
-use super::batch::{Admitted, Batch};
+use super::batch::{Admitted, Batch, HeldKeys};
 use super::dead_letter::dead_letter;
 use super::decode::decode;
 use super::setup::{PullConsumer, SinkParts};
@@ -23,7 +23,7 @@ use crate::telemetry::{Health, ReadinessGuard};
 use async_nats::jetstream::{self, message::Acker};
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::{Id, JoinSet};
@@ -40,7 +40,7 @@ struct TypeState {
     config: BatchConfig,
     open: Batch<Acker>,
     /// Keys of the batch being inserted or held for retry.
-    busy_keys: Option<HashSet<String>>,
+    busy_keys: Option<HeldKeys>,
     running: bool,
     held: Option<Held>,
 }
@@ -328,7 +328,13 @@ impl Runner {
                 return;
             }
         };
-        let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+        let (delivered, stream_seq) = match message.info() {
+            Ok(i) => (i.delivered, i.stream_sequence),
+            Err(e) => {
+                emit(PullError { error: &format!("message without JetStream metadata: {e}") });
+                return;
+            }
+        };
         let (message, acker) = message.split();
         let prefix = &self.config.nats.subject_prefix;
         let subject = message.subject.as_str();
@@ -353,10 +359,10 @@ impl Runner {
             self.redelivered[data_type as usize] += 1;
         }
         let t = &mut self.types[data_type as usize];
-        let empty = HashSet::new();
+        let empty = HeldKeys::default();
         let busy = t.busy_keys.as_ref().unwrap_or(&empty);
-        match t.open.admit(&event, acker, busy, Instant::now()) {
-            Ok(Admitted::Row) => {}
+        match t.open.admit(&event, stream_seq, acker, busy, Instant::now()) {
+            Ok(Admitted::Row | Admitted::Redelivery) => {}
             Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
             Err((row_error, acker)) => {
                 // Decodable but not storable exactly (e.g. a decimal beyond the column's range).

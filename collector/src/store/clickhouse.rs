@@ -19,6 +19,24 @@ use std::time::Duration;
 /// Bounds one INSERT's wait for the server, so a hung server cannot stall the sink forever.
 const INSERT_END_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// One `INSERT INTO <table>(…) FORMAT RowBinary` of `rows` through `client` (whose database is the hot one).
+/// Public so tests can capture the exact bytes the writer sends.
+pub async fn insert_rowbinary(client: &Client, rows: &Rows) -> Result<()> {
+    with_rows!(rows, v => insert_typed(client, v).await)
+}
+
+async fn insert_typed<R: TableRow>(client: &Client, rows: &[R]) -> Result<()> {
+    let mut insert = client
+        .insert::<R>(R::DATA_TYPE.as_str())
+        .await?
+        .with_timeouts(None, Some(INSERT_END_TIMEOUT));
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct ClickHouseWriter {
     client: Client,
@@ -116,7 +134,7 @@ impl ClickHouseWriter {
 
     /// One INSERT of already converted rows.
     pub async fn insert_rows(&self, rows: &Rows) -> Result<()> {
-        let result = with_rows!(rows, v => self.insert_typed(v).await);
+        let result = insert_rowbinary(&self.hot, rows).await;
         match &result {
             Ok(()) => ClickHouseRowsInserted {
                 data_type: rows.data_type(),
@@ -131,19 +149,6 @@ impl ClickHouseWriter {
             .emit(),
         }
         result
-    }
-
-    async fn insert_typed<R: TableRow>(&self, rows: &[R]) -> Result<()> {
-        let mut insert = self
-            .hot
-            .insert::<R>(R::DATA_TYPE.as_str())
-            .await?
-            .with_timeouts(None, Some(INSERT_END_TIMEOUT));
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await?;
-        Ok(())
     }
 
     /// `SELECT count() FROM db.table FINAL`: rows after deduplication (tests and checks).

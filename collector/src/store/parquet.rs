@@ -203,10 +203,10 @@ fn write_all(mut pending: Vec<Pending>) -> Vec<Pending> {
         p.result = write_temp(&p.dir, &p.name, &p.rows);
     }
     for p in &mut pending {
-        if p.result.is_ok() {
-            if let Err(e) = commit_temp(&p.dir, &p.name) {
-                p.result = Err(e);
-            }
+        if p.result.is_ok()
+            && let Err(e) = commit_temp(&p.dir, &p.name)
+        {
+            p.result = Err(e);
         }
     }
     let dirs: std::collections::BTreeSet<&PathBuf> = pending

@@ -1,1 +1,121 @@
-fn main() {}
+//! `marketprism-operator run`: elect a leader, then reconcile CollectorSets until SIGTERM.
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use marketprism_operator::builders::BuildOptions;
+use marketprism_operator::leader::{LeaderConfig, run_as_leader};
+use marketprism_operator::{controller, http};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(version, about = "Reconciles CollectorSets into collector shards")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// `/metrics`, `/healthz`, `/readyz`.
+    #[arg(
+        long,
+        env = "MARKETPRISM_OPERATOR_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    listen: SocketAddr,
+    /// Watch only this namespace (all namespaces when unset).
+    #[arg(long, env = "MARKETPRISM_OPERATOR_NAMESPACE")]
+    namespace: Option<String>,
+    /// Name of the leader-election Lease, created in `POD_NAMESPACE`.
+    #[arg(
+        long,
+        env = "MARKETPRISM_OPERATOR_LEADER_LEASE",
+        default_value = "marketprism-operator"
+    )]
+    leader_lease: String,
+    /// Collector image for CollectorSets that do not set `spec.image`.
+    #[arg(
+        long,
+        env = "MARKETPRISM_COLLECTOR_IMAGE",
+        default_value = concat!("ghcr.io/marketprism/marketprism-collector:", env!("CARGO_PKG_VERSION"))
+    )]
+    collector_image: String,
+    /// This replica's identity (downward API `metadata.name`).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: String,
+    /// The namespace the operator runs in (downward API `metadata.namespace`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pod_namespace: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let Command::Run(args) = Cli::parse().command;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let api_ok = Arc::new(AtomicBool::new(false));
+    http::serve(args.listen, metrics, api_ok.clone()).await?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let leader = LeaderConfig {
+        namespace: args.pod_namespace.clone(),
+        name: args.leader_lease.clone(),
+        identity: args.pod_name.clone(),
+        duration: Duration::from_secs(15),
+    };
+    let options = BuildOptions {
+        default_image: args.collector_image.clone(),
+    };
+    let work = {
+        let client = client.clone();
+        move || {
+            controller::run(
+                client,
+                args.namespace,
+                options,
+                Some(args.pod_name),
+                shutdown_signal(),
+            )
+        }
+    };
+    tokio::select! {
+        result = run_as_leader(client.clone(), leader.clone(), api_ok, work) => result.context("leadership")?,
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            marketprism_operator::leader::release(client, &leader).await;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}

@@ -155,22 +155,24 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
     ];
     if let Some(r) = &spec.nats.credentials_secret_ref {
         env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
-        env.push(secret("MARKETPRISM_NATS_PASSWORD", &r.name, &r.password_key));
+        env.push(secret(
+            "MARKETPRISM_NATS_PASSWORD",
+            &r.name,
+            &r.password_key,
+        ));
         env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
     }
-    if component == Component::Sink {
-        if let Some(r) = spec
-            .clickhouse
-            .as_ref()
-            .and_then(|c| c.credentials_secret_ref.as_ref())
-        {
-            env.push(secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key));
-            env.push(secret(
-                "MARKETPRISM_CLICKHOUSE_PASSWORD",
-                &r.name,
-                &r.password_key,
-            ));
-        }
+    let clickhouse = spec
+        .clickhouse
+        .as_ref()
+        .and_then(|c| c.credentials_secret_ref.as_ref());
+    if let (Component::Sink, Some(r)) = (component, clickhouse) {
+        env.push(secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key));
+        env.push(secret(
+            "MARKETPRISM_CLICKHOUSE_PASSWORD",
+            &r.name,
+            &r.password_key,
+        ));
     }
     env
 }

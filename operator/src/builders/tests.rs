@@ -31,8 +31,16 @@ fn container(d: &Deployment) -> &Container {
 }
 
 fn hash_of(d: &Deployment) -> String {
-    d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.as_ref().unwrap()
-        [ANNOTATION_CONFIG_HASH]
+    d.spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap()[ANNOTATION_CONFIG_HASH]
         .clone()
 }
 
@@ -41,7 +49,12 @@ fn one_set_of_objects_per_shard_plus_sink_and_service() {
     let c = build(&sample());
     let names = |v: Vec<Option<String>>| v.into_iter().map(Option::unwrap).collect::<Vec<_>>();
     assert_eq!(
-        names(c.deployments.iter().map(|d| d.metadata.name.clone()).collect()),
+        names(
+            c.deployments
+                .iter()
+                .map(|d| d.metadata.name.clone())
+                .collect()
+        ),
         ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]
     );
     assert_eq!(c.leases.len(), 3, "sink holds no lock");
@@ -64,7 +77,10 @@ fn pods_are_hardened() {
         let pod = pod_spec(&d);
         let psc = pod.security_context.as_ref().unwrap();
         assert_eq!(psc.run_as_non_root, Some(true));
-        assert_eq!(psc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+        assert_eq!(
+            psc.seccomp_profile.as_ref().unwrap().type_,
+            "RuntimeDefault"
+        );
         let sc = container(&d).security_context.as_ref().unwrap();
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(sc.read_only_root_filesystem, Some(true));
@@ -81,13 +97,28 @@ fn pods_are_hardened() {
 fn probes_hit_livez_and_readyz_on_the_metrics_port() {
     let c = build(&sample());
     let ctr = container(&c.deployments[0]);
-    let live = ctr.liveness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
-    let ready = ctr.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap();
+    let live = ctr
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
+    let ready = ctr
+        .readiness_probe
+        .as_ref()
+        .unwrap()
+        .http_get
+        .as_ref()
+        .unwrap();
     assert_eq!(live.path.as_deref(), Some("/livez"));
     assert_eq!(ready.path.as_deref(), Some("/readyz"));
     assert_eq!(live.port, IntOrString::String("metrics".into()));
     let port = &ctr.ports.as_ref().unwrap()[0];
-    assert_eq!((port.name.as_deref(), port.container_port), (Some("metrics"), 9100));
+    assert_eq!(
+        (port.name.as_deref(), port.container_port),
+        (Some("metrics"), 9100)
+    );
     assert_eq!(
         ctr.args.as_ref().unwrap(),
         &["run", "--config", "/etc/marketprism/config.yaml"]
@@ -112,22 +143,40 @@ fn credentials_come_from_secret_refs_and_pod_name_from_downward_api() {
     };
     let collector = env(&c.deployments[0]);
     let pod_name = collector["POD_NAME"].value_from.as_ref().unwrap();
-    assert_eq!(pod_name.field_ref.as_ref().unwrap().field_path, "metadata.name");
-    let user = collector["MARKETPRISM_NATS_USER"].value_from.as_ref().unwrap();
+    assert_eq!(
+        pod_name.field_ref.as_ref().unwrap().field_path,
+        "metadata.name"
+    );
+    let user = collector["MARKETPRISM_NATS_USER"]
+        .value_from
+        .as_ref()
+        .unwrap();
     let key = user.secret_key_ref.as_ref().unwrap();
-    assert_eq!((key.name.as_str(), key.key.as_str()), ("nats-creds", "user"));
+    assert_eq!(
+        (key.name.as_str(), key.key.as_str()),
+        ("nats-creds", "user")
+    );
     assert!(collector.contains_key("MARKETPRISM_NATS_TOKEN"));
     assert!(
         !collector.contains_key("MARKETPRISM_CLICKHOUSE_PASSWORD"),
         "collectors never see ClickHouse credentials"
     );
-    assert!(collector.values().all(|e| e.value.is_none()), "no literal values");
+    assert!(
+        collector.values().all(|e| e.value.is_none()),
+        "no literal values"
+    );
     let sink = env(&c.deployments[3]);
-    let pw = sink["MARKETPRISM_CLICKHOUSE_PASSWORD"].value_from.as_ref().unwrap();
+    let pw = sink["MARKETPRISM_CLICKHOUSE_PASSWORD"]
+        .value_from
+        .as_ref()
+        .unwrap();
     assert_eq!(pw.secret_key_ref.as_ref().unwrap().name, "ch-creds");
     for cm in &c.config_maps {
         let yaml = &cm.data.as_ref().unwrap()["config.yaml"];
-        assert!(!yaml.contains("password") && !yaml.contains("ch-creds"), "{yaml}");
+        assert!(
+            !yaml.contains("password") && !yaml.contains("ch-creds"),
+            "{yaml}"
+        );
     }
 }
 
@@ -141,14 +190,22 @@ fn config_hash_changes_only_with_the_shard_config() {
         ..Default::default()
     });
     let after = build(&changed);
-    assert_ne!(hash_of(&before.deployments[0]), hash_of(&after.deployments[0]));
+    assert_ne!(
+        hash_of(&before.deployments[0]),
+        hash_of(&after.deployments[0])
+    );
     assert_eq!(
         hash_of(&before.deployments[3]),
         hash_of(&after.deployments[3]),
         "sink config does not depend on order book depth"
     );
-    assert_eq!(hash_of(&before.deployments[0]), hash_of(&build(&set).deployments[0]));
-    let cm_hash = before.config_maps[0].metadata.annotations.as_ref().unwrap()[ANNOTATION_CONFIG_HASH].clone();
+    assert_eq!(
+        hash_of(&before.deployments[0]),
+        hash_of(&build(&set).deployments[0])
+    );
+    let cm_hash = before.config_maps[0].metadata.annotations.as_ref().unwrap()
+        [ANNOTATION_CONFIG_HASH]
+        .clone();
     assert_eq!(cm_hash, hash_of(&before.deployments[0]));
 }
 
@@ -163,7 +220,10 @@ fn each_shard_gets_its_own_lease_role_and_account() {
         pod_spec(&c.deployments[1]).service_account_name.as_deref(),
         Some("prod-s1")
     );
-    assert_eq!(pod_spec(&c.deployments[3]).automount_service_account_token, Some(false));
+    assert_eq!(
+        pod_spec(&c.deployments[3]).automount_service_account_token,
+        Some(false)
+    );
     let binding = &c.role_bindings[1];
     assert_eq!(binding.role_ref.name, "prod-s1");
     assert_eq!(binding.subjects.as_ref().unwrap()[0].name, "prod-s1");
@@ -181,7 +241,10 @@ fn no_sink_without_clickhouse_and_image_defaults() {
     set.spec.image = Some("registry.local/mp:dev".into());
     let c = build(&set);
     assert_eq!(c.deployments.len(), 3);
-    assert_eq!(container(&c.deployments[0]).image.as_deref(), Some("registry.local/mp:dev"));
+    assert_eq!(
+        container(&c.deployments[0]).image.as_deref(),
+        Some("registry.local/mp:dev")
+    );
     assert_eq!(
         container(&build(&sample()).deployments[0]).image.as_deref(),
         Some("ghcr.io/marketprism/marketprism-collector:0.1.0")

@@ -176,16 +176,12 @@ async fn apply_plan(
             (shard, seen)
         })
         .collect();
-    let sink_ready = set
-        .spec
-        .clickhouse
-        .as_ref()
-        .map(|_| {
-            applied
-                .deployments
-                .get(&owner.sink_object())
-                .is_some_and(|o| o.ready_replicas > 0)
-        });
+    let sink_ready = set.spec.clickhouse.as_ref().map(|_| {
+        applied
+            .deployments
+            .get(&owner.sink_object())
+            .is_some_and(|o| o.ready_replicas > 0)
+    });
     // Make before break: symbols of a retired shard keep flowing from it until the shards that
     // took them over are rolled out; JetStream deduplicates the overlap.
     let rolled_out = shards.iter().all(|(_, o)| o.rolled_out);

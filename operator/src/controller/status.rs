@@ -94,17 +94,16 @@ pub fn compute(
             sink_ready,
             stale_waiting,
         } => {
-            status.shards = planner::to_status(
-                &shards.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
-            )
-            .into_iter()
-            .zip(shards)
-            .map(|(s, (_, seen))| ShardStatus {
-                ready_replicas: seen.ready_replicas,
-                lock_holder: seen.lock_holder.clone(),
-                ..s
-            })
-            .collect();
+            status.shards =
+                planner::to_status(&shards.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>())
+                    .into_iter()
+                    .zip(shards)
+                    .map(|(s, (_, seen))| ShardStatus {
+                        ready_replicas: seen.ready_replicas,
+                        lock_holder: seen.lock_holder.clone(),
+                        ..s
+                    })
+                    .collect();
             let serving = |o: &ShardObservation| o.ready_replicas > 0 && o.lock_holder.is_some();
             let ready_shards = shards.iter().filter(|(_, o)| serving(o)).count();
             let rolling = shards.iter().filter(|(_, o)| !o.rolled_out).count();
@@ -117,7 +116,11 @@ pub fn compute(
             set(
                 READY,
                 all_ready,
-                if all_ready { "AllShardsServing" } else { "ShardsNotServing" },
+                if all_ready {
+                    "AllShardsServing"
+                } else {
+                    "ShardsNotServing"
+                },
                 format!(
                     "{ready_shards}/{} shards have a ready pod holding the shard lock{}",
                     shards.len(),
@@ -131,7 +134,11 @@ pub fn compute(
             set(
                 PROGRESSING,
                 progressing,
-                if progressing { "RollingOut" } else { "RolledOut" },
+                if progressing {
+                    "RollingOut"
+                } else {
+                    "RolledOut"
+                },
                 format!(
                     "{rolling} shard Deployments rolling out, {stale_waiting} retired objects awaiting removal"
                 ),
@@ -140,7 +147,11 @@ pub fn compute(
             set(
                 DEGRADED,
                 degraded,
-                if degraded { "ShardsUnavailable" } else { "AsExpected" },
+                if degraded {
+                    "ShardsUnavailable"
+                } else {
+                    "AsExpected"
+                },
                 if degraded {
                     format!("no ready pod in shards {}", broken.join(", "))
                 } else {
@@ -240,7 +251,8 @@ pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> V
     }
     let ready_before = is_true(before, READY);
     let ready_after = is_true(after, READY);
-    if ready_before != ready_after || (before.conditions.is_empty() && !after.conditions.is_empty()) {
+    if ready_before != ready_after || (before.conditions.is_empty() && !after.conditions.is_empty())
+    {
         let message = after
             .condition(READY)
             .map(|c| c.message.clone())

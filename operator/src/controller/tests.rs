@@ -76,22 +76,31 @@ impl World {
                 object["metadata"]["generation"] = 1.into();
                 if object["kind"] == "Deployment" {
                     let n = object["spec"]["replicas"].clone();
-                    let ready = if self.deployments_ready { n.clone() } else { 0.into() };
+                    let ready = if self.deployments_ready {
+                        n.clone()
+                    } else {
+                        0.into()
+                    };
                     object["status"] = json!({
                         "observedGeneration": if self.deployments_ready { 1 } else { 0 },
                         "replicas": n, "updatedReplicas": ready, "readyReplicas": ready,
                     });
                 }
-                if object["kind"] == "Lease" {
-                    if let Some(holder) = self.lease_holder {
-                        object["spec"]["holderIdentity"] = holder.into();
-                    }
+                if let (true, Some(holder)) = (object["kind"] == "Lease", self.lease_holder) {
+                    object["spec"]["holderIdentity"] = holder.into();
                 }
                 (200, object)
             }
             Method::GET => {
-                let items = self.existing.get(call.resource()).cloned().unwrap_or_default();
-                (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}))
+                let items = self
+                    .existing
+                    .get(call.resource())
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
             }
             Method::DELETE => (200, status_body(200, "deleted")),
             Method::POST => (201, call.body.clone()),
@@ -187,17 +196,29 @@ fn events(calls: &[Call]) -> Vec<String> {
 async fn applies_every_child_with_one_field_manager_and_writes_status() {
     let (result, calls) = reconcile_in(World::new(prod())).await;
     assert_eq!(result.unwrap(), Action::requeue(RESYNC));
-    assert_eq!(applied(&calls, "deployments"), ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]);
-    for kind in ["configmaps"] {
-        assert_eq!(applied(&calls, kind), ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]);
-    }
+    assert_eq!(
+        applied(&calls, "deployments"),
+        ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]
+    );
+    assert_eq!(
+        applied(&calls, "configmaps"),
+        ["prod-s0", "prod-s1", "prod-s2", "prod-sink"]
+    );
     for kind in ["leases", "roles", "rolebindings", "serviceaccounts"] {
-        assert_eq!(applied(&calls, kind), ["prod-s0", "prod-s1", "prod-s2"], "{kind}");
+        assert_eq!(
+            applied(&calls, kind),
+            ["prod-s0", "prod-s1", "prod-s2"],
+            "{kind}"
+        );
     }
     assert_eq!(applied(&calls, "services"), ["prod-metrics"]);
     assert_eq!(applied(&calls, "poddisruptionbudgets").len(), 4);
     for c in calls.iter().filter(|c| c.method == Method::PATCH) {
-        assert!(c.query.contains("fieldManager=marketprism-operator"), "{}", c.query);
+        assert!(
+            c.query.contains("fieldManager=marketprism-operator"),
+            "{}",
+            c.query
+        );
         assert!(c.query.contains("force=true"), "{}", c.query);
         assert!(c.path.contains("/namespaces/markets/"), "{}", c.path);
     }
@@ -207,10 +228,16 @@ async fn applies_every_child_with_one_field_manager_and_writes_status() {
     assert_eq!(status.ready, "3/3");
     assert_eq!(status.shards[0].lock_holder.as_deref(), Some("pod-a"));
     assert_eq!(status.shards[0].symbols.len(), 10);
-    assert_eq!(condition(&status, "Ready"), ("True".into(), "AllShardsServing".into()));
+    assert_eq!(
+        condition(&status, "Ready"),
+        ("True".into(), "AllShardsServing".into())
+    );
     assert_eq!(condition(&status, "Progressing").0, "False");
     let ev = events(&calls);
-    assert!(ev.contains(&"Resharded".to_owned()) && ev.contains(&"Ready".to_owned()), "{ev:?}");
+    assert!(
+        ev.contains(&"Resharded".to_owned()) && ev.contains(&"Ready".to_owned()),
+        "{ev:?}"
+    );
 }
 
 fn stale_shard_objects() -> BTreeMap<&'static str, Vec<Value>> {
@@ -235,14 +262,19 @@ async fn deletes_objects_of_shards_no_longer_planned() {
         .collect();
     assert_eq!(
         deleted,
-        [("deployments", "prod-s7"), ("leases", "prod-s7"), ("configmaps", "prod-s7")]
+        [
+            ("deployments", "prod-s7"),
+            ("leases", "prod-s7"),
+            ("configmaps", "prod-s7")
+        ]
     );
     let list = calls
         .iter()
         .find(|c| c.method == Method::GET && c.resource() == "deployments")
         .unwrap();
     assert!(
-        list.query.contains("labelSelector=marketprism.io%2Fcollectorset%3Dprod"),
+        list.query
+            .contains("labelSelector=marketprism.io%2Fcollectorset%3Dprod"),
         "{}",
         list.query
     );
@@ -264,9 +296,15 @@ async fn retires_stale_shards_only_after_the_new_plan_rolled_out() {
     world.deployments_ready = false;
     let (result, calls) = reconcile_in(world).await;
     assert_eq!(result.unwrap(), Action::requeue(ROLLOUT_POLL));
-    assert!(calls.iter().all(|c| c.method != Method::DELETE), "nothing deleted before rollout");
+    assert!(
+        calls.iter().all(|c| c.method != Method::DELETE),
+        "nothing deleted before rollout"
+    );
     let status = status_patch(&calls);
-    assert_eq!(condition(&status, "Progressing"), ("True".into(), "RollingOut".into()));
+    assert_eq!(
+        condition(&status, "Progressing"),
+        ("True".into(), "RollingOut".into())
+    );
     assert_eq!(condition(&status, "Ready").0, "False");
     assert!(
         status.shards.iter().any(|s| s.name == "s7"),
@@ -291,7 +329,10 @@ async fn paused_changes_nothing_but_status() {
     assert_eq!(writes.len(), 1, "only the status patch: {writes:?}");
     assert!(writes[0].ends_with("/collectorsets/prod/status"));
     let status = status_patch(&calls);
-    assert_eq!(condition(&status, "Paused"), ("True".into(), "Paused".into()));
+    assert_eq!(
+        condition(&status, "Paused"),
+        ("True".into(), "Paused".into())
+    );
     assert!(events(&calls).contains(&"Paused".to_owned()));
 }
 
@@ -304,8 +345,15 @@ async fn invalid_spec_is_reported_in_status_and_not_applied() {
     assert!(applied(&calls, "deployments").is_empty());
     let status = status_patch(&calls);
     let degraded = status.condition("Degraded").unwrap();
-    assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "InvalidSpec"));
-    assert!(degraded.message.contains("spec.exchanges[0].symbols"), "{}", degraded.message);
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "InvalidSpec")
+    );
+    assert!(
+        degraded.message.contains("spec.exchanges[0].symbols"),
+        "{}",
+        degraded.message
+    );
     assert!(events(&calls).contains(&"InvalidSpec".to_owned()));
 }
 

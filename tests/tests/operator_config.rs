@@ -1,0 +1,172 @@
+//! The operator renders collector configs with its own structs; the collector must accept every
+//! rendering, and the environment the pods get must be exactly what the collector reads.
+
+use marketprism_collector::config::{Config, NatsCredentials};
+use marketprism_operator::builders::{self, BuildOptions, Children};
+use marketprism_operator::crd::CollectorSet;
+use marketprism_operator::planner;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn sample(name: &str) -> CollectorSet {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config/samples")
+        .join(name);
+    let mut set: CollectorSet =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    set.metadata
+        .namespace
+        .get_or_insert_with(|| "markets".into());
+    set.metadata.uid = Some("00000000-0000-4000-8000-000000000000".into());
+    set
+}
+
+fn children(set: &CollectorSet) -> Children {
+    let plan = planner::plan(&set.spec, &[]);
+    builders::children(
+        set,
+        &plan,
+        &BuildOptions {
+            default_image: "collector:test".into(),
+        },
+    )
+    .unwrap()
+}
+
+fn rendered(c: &Children) -> Vec<(String, Config)> {
+    c.config_maps
+        .iter()
+        .map(|cm| {
+            let yaml = &cm.data.as_ref().unwrap()["config.yaml"];
+            let config = Config::from_yaml(yaml)
+                .unwrap_or_else(|e| panic!("{:?}: {e}\n{yaml}", cm.metadata.name));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{:?}: {e}\n{yaml}", cm.metadata.name));
+            (cm.metadata.name.clone().unwrap(), config)
+        })
+        .collect()
+}
+
+#[test]
+fn every_rendered_config_parses_and_validates_in_the_collector() {
+    for name in ["collectorset-minimal.yaml", "collectorset-full.yaml"] {
+        let set = sample(name);
+        let configs = rendered(&children(&set));
+        assert!(!configs.is_empty(), "{name}");
+        // Every declared venue+symbol is collected by exactly one shard.
+        let mut seen = BTreeMap::new();
+        for (object, config) in &configs {
+            for ex in &config.exchanges {
+                for s in &ex.symbols {
+                    let previous =
+                        seen.insert((ex.exchange.to_string(), s.to_string()), object.clone());
+                    assert!(previous.is_none(), "{}/{s} in two shards", ex.exchange);
+                }
+            }
+        }
+        let declared: usize = set.spec.exchanges.iter().map(|e| e.symbols.len()).sum();
+        assert_eq!(seen.len(), declared, "{name}");
+    }
+}
+
+#[test]
+fn shard_configs_carry_their_lease_and_overrides_and_the_sink_its_batching() {
+    let set = sample("collectorset-full.yaml");
+    let configs = rendered(&children(&set));
+    let (object, shard) = configs
+        .iter()
+        .find(|(n, _)| n == "production-g-btc")
+        .unwrap();
+    let lease = shard.lease.as_ref().expect("collector shards hold a lease");
+    assert_eq!(
+        (lease.name.as_str(), lease.namespace.as_str()),
+        (object.as_str(), "marketprism")
+    );
+    let spot = shard
+        .exchanges
+        .iter()
+        .find(|e| e.exchange.as_str() == "binance_spot")
+        .unwrap();
+    assert_eq!(
+        (
+            spot.orderbook.depth,
+            spot.orderbook.snapshot_levels,
+            spot.orderbook.snapshot_interval_ms
+        ),
+        (1000, 50, 500)
+    );
+    let nats = shard.outputs.nats.as_ref().unwrap();
+    assert_eq!(nats.market_data_stream.max_bytes, 4_294_967_296);
+    assert!(shard.sink.is_none());
+
+    let (_, sink) = configs
+        .iter()
+        .find(|(n, _)| n == "production-sink")
+        .unwrap();
+    let sink = sink.sink.as_ref().expect("sink section");
+    assert_eq!(
+        sink.clickhouse.url,
+        "http://clickhouse.marketprism.svc:8123"
+    );
+    let trades = sink.batch_for(marketprism_collector::model::DataType::Trades);
+    assert_eq!((trades.max_rows, trades.max_wait_ms), (50_000, 1_000));
+}
+
+#[test]
+fn pod_environment_is_what_the_collector_reads() {
+    let set = sample("collectorset-full.yaml");
+    let c = children(&set);
+    let sink_deployment = c
+        .deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some("production-sink"))
+        .unwrap();
+    let env: Vec<String> = sink_deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    // Pretend the kubelet resolved every variable, then let the collector read them.
+    let values: BTreeMap<String, String> = env
+        .iter()
+        .map(|n| (n.clone(), format!("value-of-{n}")))
+        .collect();
+    let configs = rendered(&c);
+    let (_, sink_config) = configs
+        .iter()
+        .find(|(n, _)| n == "production-sink")
+        .unwrap();
+    let mut sink_config = sink_config.clone();
+    sink_config.apply_env(|k| values.get(k).cloned());
+    let sink = sink_config.sink.as_ref().unwrap();
+    assert_eq!(
+        sink.clickhouse.password.as_deref(),
+        Some("value-of-MARKETPRISM_CLICKHOUSE_PASSWORD")
+    );
+    assert!(
+        matches!(&sink.nats.credentials, Some(NatsCredentials::UserPassword { user, .. }) if user == "value-of-MARKETPRISM_NATS_USER")
+    );
+
+    let (_, shard) = configs
+        .iter()
+        .find(|(n, _)| n == "production-g-btc")
+        .unwrap();
+    let mut shard = shard.clone();
+    shard.apply_env(|k| (k == "POD_NAME").then(|| "production-g-btc-7d9f-abcde".to_owned()));
+    assert_eq!(
+        shard.lease.unwrap().holder,
+        "production-g-btc-7d9f-abcde",
+        "holder from the downward API"
+    );
+}
