@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod internal_events;
 pub mod model;
+pub mod simulator;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -1,0 +1,6 @@
+//! Wire-level tests of the exchange simulator with a plain WebSocket/HTTP client.
+
+mod binance;
+mod common;
+mod deribit;
+mod okx;
