@@ -149,11 +149,11 @@ impl DeribitConn {
             "public/unsubscribe" => {
                 let mut removed = Vec::new();
                 for name in Self::channels(&params) {
-                    if let Some(ch) = parse_channel(&name) {
-                        if self.subs.remove(&ch) {
-                            cx.detach(&market_key(&ch));
-                            removed.push(name);
-                        }
+                    if let Some(ch) = parse_channel(&name)
+                        && self.subs.remove(&ch)
+                    {
+                        cx.detach(&market_key(&ch));
+                        removed.push(name);
                     }
                 }
                 vec![Self::reply(&id, json!(removed))]

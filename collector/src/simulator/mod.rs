@@ -238,6 +238,17 @@ pub(crate) fn publish(m: &Market, event: MarketEvent) {
 
 pub struct Simulator;
 
+/// `(price, quantity)` text levels, best first.
+pub type Levels = Vec<(String, String)>;
+
+/// The top of a simulated book and the update id it reflects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookTop {
+    pub last_id: u64,
+    pub bids: Levels,
+    pub asks: Levels,
+}
+
 impl Simulator {
     /// Bind the listener, create the default instruments and start serving.
     pub async fn start(config: SimulatorConfig) -> Result<SimulatorHandle> {
@@ -388,14 +399,9 @@ impl SimulatorHandle {
         }
     }
 
-    /// The simulator's true book: `(last update id, bids best first, asks best first)` as `(price, qty)` text,
-    /// formatted like OKX (trailing zeros trimmed) so tests compare numbers, not strings of one venue.
-    pub fn book_top(
-        &self,
-        exchange: Exchange,
-        symbol: &str,
-        n: usize,
-    ) -> (u64, Vec<(String, String)>, Vec<(String, String)>) {
+    /// The simulator's true book at this instant, formatted like OKX (trailing zeros trimmed):
+    /// compare numbers (normalized decimals), not one venue's strings.
+    pub fn book_top(&self, exchange: Exchange, symbol: &str, n: usize) -> BookTop {
         let m = self.shared.market(exchange, symbol);
         let m = lock(&m);
         let f = |v: Vec<(i64, i64)>| {
@@ -408,11 +414,11 @@ impl SimulatorHandle {
                 })
                 .collect()
         };
-        (
-            m.last_id(),
-            f(m.book().top_bids(n)),
-            f(m.book().top_asks(n)),
-        )
+        BookTop {
+            last_id: m.last_id(),
+            bids: f(m.book().top_bids(n)),
+            asks: f(m.book().top_asks(n)),
+        }
     }
 
     /// Freeze (or resume) every market, so a test can drain and compare books at a fixed update id.

@@ -58,9 +58,8 @@ async fn handle(stream: TcpStream, shared: Arc<Shared>) {
         return;
     };
     if is_upgrade {
-        match tokio_tungstenite::accept_async(stream).await {
-            Ok(ws) => conn::run(ws, exchange, Venue::new(exchange, &rel, &shared), shared).await,
-            Err(_) => (),
+        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+            conn::run(ws, exchange, Venue::new(exchange, &rel, &shared), shared).await;
         }
     } else {
         let mut stream = stream;

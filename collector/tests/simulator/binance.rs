@@ -143,7 +143,8 @@ async fn spot_rest_snapshot_plus_diffs_rebuild_the_true_book() {
             .push(next_matching(&mut c, |v| v["stream"] == "ethusdt@depth").await["data"].clone());
     }
     sim.set_paused(true);
-    let (sim_last, sim_bids, sim_asks) = sim.book_top(Exchange::BinanceSpot, "ETHUSDT", 20);
+    let top = sim.book_top(Exchange::BinanceSpot, "ETHUSDT", 20);
+    let (sim_last, sim_bids, sim_asks) = (top.last_id, top.bids, top.asks);
     let mut first = true;
     loop {
         let d = if buffered.is_empty() {
@@ -306,9 +307,8 @@ async fn keepalive_cuts_a_silent_client_and_not_a_ponging_one() {
     // The active client reads (tungstenite answers pings with pongs while reading); the silent one does not.
     let until = tokio::time::Instant::now() + Duration::from_millis(1_500);
     while tokio::time::Instant::now() < until {
-        match next(&mut active, Duration::from_millis(200)).await {
-            Got::Closed(c) => panic!("active client was cut: {c:?}"),
-            _ => {}
+        if let Got::Closed(c) = next(&mut active, Duration::from_millis(200)).await {
+            panic!("active client was cut: {c:?}");
         }
     }
     let mut closed = false;

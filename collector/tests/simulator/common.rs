@@ -8,6 +8,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub use marketprism_collector::simulator::Levels;
+
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Fast timings so every test takes seconds.
@@ -122,7 +124,7 @@ impl TextBook {
         }
     }
 
-    pub fn top(&self, n: usize) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn top(&self, n: usize) -> (Levels, Levels) {
         (
             self.bids.values().rev().take(n).cloned().collect(),
             self.asks.values().take(n).cloned().collect(),
@@ -130,7 +132,7 @@ impl TextBook {
     }
 
     /// Levels as normalized decimals, for comparing books sent in different number formats.
-    pub fn normalized(&self, n: usize) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub fn normalized(&self, n: usize) -> (Levels, Levels) {
         let norm = |(p, q): &(String, String)| {
             (
                 p.parse::<rust_decimal::Decimal>()

@@ -107,7 +107,8 @@ async fn legacy_books_snapshot_checksums_and_seq_chain() {
         seq = d["seqId"].as_u64().unwrap();
     }
     sim.set_paused(true);
-    let (last, bids, asks) = sim.book_top(Exchange::OkxDerivatives, "BTC-USDT-SWAP", 25);
+    let top = sim.book_top(Exchange::OkxDerivatives, "BTC-USDT-SWAP", 25);
+    let (last, bids, asks) = (top.last_id, top.bids, top.asks);
     while seq < last {
         let d = next_matching(&mut c, |v| v["arg"]["channel"] == "books").await["data"][0].clone();
         assert_eq!(d["prevSeqId"].as_u64(), Some(seq));
@@ -203,7 +204,8 @@ async fn rest_snapshot_mode_rebuilds_the_book() {
     let mut seq = snap_seq;
     let mut first = true;
     sim.set_paused(true);
-    let (last, bids, asks) = sim.book_top(Exchange::OkxSpot, "ETH-USDT", 50);
+    let top = sim.book_top(Exchange::OkxSpot, "ETH-USDT", 50);
+    let (last, bids, asks) = (top.last_id, top.bids, top.asks);
     while seq < last {
         let d = if buffered.is_empty() {
             next_matching(&mut c, |v| v["arg"]["channel"] == "books").await["data"][0].clone()
