@@ -543,3 +543,122 @@ async fn spot_inbound_message_limit_cuts_a_flooding_client() {
     );
     sim.stop().await;
 }
+
+/// Malformed frames are really broken, stale connections stay open without data, dropped ones end without a close frame;
+/// a per-connection target hits only that connection.
+#[tokio::test]
+async fn malformed_stale_and_drop_faults() {
+    use marketprism_collector::simulator::Malformation;
+    let sim = Simulator::start(fast_config(13)).await.unwrap();
+    let url = format!("{}/ws/btcusdt@trade", ws(&sim, Exchange::BinanceSpot));
+    let mut a = connect(&url).await;
+    let mut b = connect(&url).await;
+    next_matching(&mut a, |v| v["e"] == "trade").await;
+    next_matching(&mut b, |v| v["e"] == "trade").await;
+    let ids = sim.connections(Exchange::BinanceSpot);
+    assert_eq!(ids.len(), 2);
+    let venue = Target::venue(Exchange::BinanceSpot);
+    for kind in [
+        Malformation::InvalidJson,
+        Malformation::Truncated,
+        Malformation::WrongTypes,
+    ] {
+        sim.inject(Fault::Malformed {
+            target: venue.clone().with_connection(ids[0]),
+            kind,
+            messages: 1,
+        });
+    }
+    let mut broken = 0;
+    for _ in 0..200 {
+        let Got::Text(t) = next(&mut a, Duration::from_secs(2)).await else {
+            panic!("closed")
+        };
+        match serde_json::from_str::<Value>(&t) {
+            Err(_) => broken += 1,
+            Ok(v) if v["e"] == json!(true) => broken += 1,
+            Ok(_) => {}
+        }
+        if broken == 3 {
+            break;
+        }
+    }
+    assert_eq!(broken, 3);
+    assert_eq!(
+        sim.stats()
+            .channel_total(Exchange::BinanceSpot, "trades")
+            .malformed,
+        3
+    );
+
+    sim.inject(Fault::Stale {
+        target: venue.clone().with_connection(ids[1]),
+        duration_ms: 60_000,
+    });
+    // Drain what was queued before the fault, then silence while the socket stays open.
+    let mut silent = false;
+    for _ in 0..1_000 {
+        match next(&mut b, Duration::from_millis(400)).await {
+            Got::Text(_) => continue,
+            Got::Timeout => {
+                silent = true;
+                break;
+            }
+            Got::Closed(c) => panic!("stale must not close: {c:?}"),
+        }
+    }
+    assert!(silent);
+    assert!(
+        sim.stats()
+            .channel_total(Exchange::BinanceSpot, "trades")
+            .suppressed
+            > 0
+    );
+    // The other connection keeps flowing.
+    next_matching(&mut a, |v| v["e"] == "trade").await;
+
+    assert_eq!(
+        sim.inject(Fault::DropConnections(venue.with_connection(ids[0]))),
+        1
+    );
+    let mut ended = None;
+    for _ in 0..10_000 {
+        if let Got::Closed(code) = next(&mut a, Duration::from_secs(2)).await {
+            ended = Some(code);
+            break;
+        }
+    }
+    assert_eq!(ended, Some(None), "dropped without a close frame");
+    assert_eq!(sim.stats().venue(Exchange::BinanceSpot).dropped, 1);
+    assert_eq!(sim.connections(Exchange::BinanceSpot), vec![ids[1]]);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn slow_rest_still_answers() {
+    let sim = Simulator::start(fast_config(14)).await.unwrap();
+    sim.inject(Fault::SlowRest {
+        exchange: Exchange::BinanceSpot,
+        delay_ms: 300,
+        requests: 1,
+    });
+    let url = format!(
+        "{}/api/v3/depth?symbol=BTCUSDT&limit=5",
+        rest(&sim, Exchange::BinanceSpot)
+    );
+    let started = std::time::Instant::now();
+    let (status, _, body) = http_get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["bids"].as_array().unwrap().len(), 5);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the delay was applied"
+    );
+    let (status, _, _) = http_get(&format!(
+        "{}/api/v3/depth?symbol=btc-usdt",
+        rest(&sim, Exchange::BinanceSpot)
+    ))
+    .await;
+    assert_eq!(status, 400, "invalid symbol is an error, not a crash");
+    sim.stop().await;
+}
