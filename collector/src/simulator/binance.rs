@@ -58,6 +58,55 @@ pub(crate) fn parse_stream(name: &str) -> Option<(Option<String>, Kind)> {
     Some((Some(symbol.to_ascii_uppercase()), kind))
 }
 
+/// Push cadence of a depth stream in ms (0 = every change), or None if the venue has no such stream (pure).
+/// Plain `@depth` is 1000 ms on spot and 250 ms on USD-M.
+pub(crate) fn depth_cadence_ms(spot: bool, name: &str) -> Option<u64> {
+    let suffix = name.split_once("@depth")?.1;
+    match (spot, suffix) {
+        (true, "") | (true, "@1000ms") => Some(1_000),
+        (true, "@100ms") => Some(100),
+        (false, "") | (false, "@250ms") => Some(250),
+        (false, "@0ms") => Some(0),
+        (false, "@100ms") => Some(100),
+        (false, "@500ms") => Some(500),
+        _ => None,
+    }
+}
+
+/// Diffs merged over one cadence window: ids `first..=last`, `prev` = the `u` before `first`, latest quantity wins.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DepthWindow {
+    pub first: u64,
+    pub last: u64,
+    pub prev: u64,
+    pub bids: BTreeMap<i64, i64>,
+    pub asks: BTreeMap<i64, i64>,
+}
+
+impl DepthWindow {
+    pub fn merge(window: &mut Option<DepthWindow>, d: &super::market::BookDiff) {
+        let w = window.get_or_insert_with(|| DepthWindow {
+            first: d.first_id,
+            prev: d.prev_id,
+            ..DepthWindow::default()
+        });
+        w.last = d.last_id;
+        for c in &d.bids {
+            w.bids.insert(c.price, c.qty);
+        }
+        for c in &d.asks {
+            w.asks.insert(c.price, c.qty);
+        }
+    }
+}
+
+struct DepthAgg {
+    cadence: Duration,
+    next_flush: std::time::Instant,
+    symbol: std::sync::Arc<str>,
+    window: Option<DepthWindow>,
+}
+
 /// Whether a stream of `kind` delivers data on a connection with `route` (pure; the URL-split rule).
 pub(crate) fn delivers(route: Route, kind: Kind) -> bool {
     let public = matches!(kind, Kind::Depth | Kind::Trade | Kind::BookTicker);
@@ -115,6 +164,8 @@ pub(crate) struct BinanceConn {
     initial: Vec<String>,
     /// Subscribed stream names → (symbol, kind), in name order for LIST_SUBSCRIPTIONS.
     subs: BTreeMap<String, (Option<String>, Kind)>,
+    /// Throttled depth streams (cadence > 0) by stream name.
+    aggs: BTreeMap<String, DepthAgg>,
     ping_interval: Duration,
     pong_timeout: Duration,
     max_inbound: u32,
@@ -131,6 +182,7 @@ impl BinanceConn {
             combined,
             initial,
             subs: BTreeMap::new(),
+            aggs: BTreeMap::new(),
             ping_interval: ms(if spot {
                 config.binance_spot_ping_interval_ms
             } else {
@@ -156,6 +208,26 @@ impl BinanceConn {
         if self.subs.contains_key(name) {
             return true;
         }
+        if kind == Kind::Depth {
+            let Some(cadence) = depth_cadence_ms(self.exchange == Exchange::BinanceSpot, name)
+            else {
+                return false;
+            };
+            if cadence > 0
+                && let Some(s) = &symbol
+            {
+                let cadence = Duration::from_millis(cadence);
+                self.aggs.insert(
+                    name.to_owned(),
+                    DepthAgg {
+                        cadence,
+                        next_flush: std::time::Instant::now() + cadence,
+                        symbol: s.as_str().into(),
+                        window: None,
+                    },
+                );
+            }
+        }
         match &symbol {
             Some(s) => {
                 cx.attach(s, 0);
@@ -172,6 +244,7 @@ impl BinanceConn {
     }
 
     fn unsubscribe(&mut self, name: &str, cx: &mut ConnCtx) {
+        self.aggs.remove(name);
         match self.subs.remove(name) {
             Some((Some(s), _)) => cx.detach(&s),
             Some((None, _)) => {
@@ -308,6 +381,29 @@ pub(crate) fn payload(
     }
 }
 
+/// A depthUpdate for a merged window (pure): bids best first, asks best first.
+pub(crate) fn window_payload(spot: bool, symbol: &str, w: &DepthWindow, ts: i64) -> Value {
+    let scale = super::market::instrument_params(symbol).0;
+    let (pd, qd) = (scale.price_decimals, scale.qty_decimals);
+    let bids: Vec<[String; 2]> = w
+        .bids
+        .iter()
+        .rev()
+        .map(|(p, q)| [px(*p, pd), px(*q, qd)])
+        .collect();
+    let asks: Vec<[String; 2]> = w
+        .asks
+        .iter()
+        .map(|(p, q)| [px(*p, pd), px(*q, qd)])
+        .collect();
+    let mut o = json!({"e": "depthUpdate", "E": ts, "s": symbol, "U": w.first, "u": w.last, "b": bids, "a": asks});
+    if !spot {
+        o["T"] = json!(ts);
+        o["pu"] = json!(w.prev);
+    }
+    o
+}
+
 fn channel_of(kind: Kind) -> &'static str {
     match kind {
         Kind::Depth => "book",
@@ -329,6 +425,31 @@ impl Protocol for BinanceConn {
 
     fn max_inbound_per_s(&self) -> u32 {
         self.max_inbound
+    }
+
+    fn flush(&mut self, now: std::time::Instant, _cx: &mut ConnCtx) -> Vec<DataFrame> {
+        let spot = self.exchange == Exchange::BinanceSpot;
+        let mut out = Vec::new();
+        let names: Vec<String> = self.aggs.keys().cloned().collect();
+        for name in names {
+            let Some(agg) = self.aggs.get_mut(&name) else {
+                continue;
+            };
+            if now < agg.next_flush {
+                continue;
+            }
+            agg.next_flush = now + agg.cadence;
+            let Some(w) = agg.window.take() else { continue };
+            let symbol = agg.symbol.clone();
+            let data = window_payload(spot, &symbol, &w, super::now_ms());
+            out.push(DataFrame {
+                channel: "book",
+                symbol,
+                class: FrameClass::Book,
+                text: self.wrap(&name, data),
+            });
+        }
+        out
     }
 
     fn open(&mut self, cx: &mut ConnCtx) -> Vec<Out> {
@@ -363,6 +484,10 @@ impl Protocol for BinanceConn {
         for (name, (symbol, kind)) in &self.subs {
             let for_this = symbol.as_deref().is_none_or(|s| s == &*ev.symbol);
             if !for_this || !delivers(self.route, *kind) {
+                continue;
+            }
+            if let (Some(agg), MarketEvent::Book(d)) = (self.aggs.get_mut(name), &ev.event) {
+                DepthWindow::merge(&mut agg.window, d);
                 continue;
             }
             for (class, data) in payload(spot, *kind, ev, scale) {
@@ -409,5 +534,50 @@ mod tests {
         );
         assert_eq!(parse_stream("BTCUSDT@trade"), None, "symbols are lowercase");
         assert_eq!(parse_stream("btcusdt@nope"), None);
+        assert_eq!(depth_cadence_ms(true, "btcusdt@depth"), Some(1_000));
+        assert_eq!(depth_cadence_ms(false, "btcusdt@depth"), Some(250));
+        assert_eq!(depth_cadence_ms(false, "btcusdt@depth@0ms"), Some(0));
+        assert_eq!(
+            depth_cadence_ms(true, "btcusdt@depth@0ms"),
+            None,
+            "no unthrottled spot depth"
+        );
+        assert_eq!(depth_cadence_ms(true, "btcusdt@depth@500ms"), None);
+    }
+
+    #[test]
+    fn merged_window_keeps_latest_quantity_and_id_range() {
+        use crate::simulator::book::LevelChange;
+        use crate::simulator::market::BookDiff;
+        let diff = |prev: u64, last: u64, bids: Vec<(i64, i64)>| BookDiff {
+            prev_id: prev,
+            first_id: prev + 1,
+            last_id: last,
+            bids: bids
+                .into_iter()
+                .map(|(price, qty)| LevelChange {
+                    price,
+                    qty,
+                    existed: true,
+                })
+                .collect(),
+            asks: Vec::new(),
+            okx_checksum: 0,
+            best_bid: (0, 0),
+            best_ask: (0, 0),
+        };
+        let mut w = None;
+        DepthWindow::merge(&mut w, &diff(10, 12, vec![(100, 5), (99, 1)]));
+        DepthWindow::merge(&mut w, &diff(12, 13, vec![(100, 0)]));
+        let w = w.unwrap();
+        assert_eq!((w.prev, w.first, w.last), (10, 11, 13));
+        let p = window_payload(false, "BTCUSDT", &w, 1);
+        assert_eq!(
+            (p["U"].clone(), p["u"].clone(), p["pu"].clone()),
+            (json!(11), json!(13), json!(10))
+        );
+        assert_eq!(p["b"][0][1], "0.00000000", "the later delete wins");
+        assert_eq!(p["b"].as_array().unwrap().len(), 2);
+        assert!(window_payload(true, "BTCUSDT", &w, 1).get("pu").is_none());
     }
 }

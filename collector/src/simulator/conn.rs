@@ -81,6 +81,10 @@ pub(crate) trait Protocol: Send {
     fn on_tick(&mut self, _now: Instant, _cx: &mut ConnCtx) -> Vec<Out> {
         Vec::new()
     }
+    /// Data held back for a push cadence (Binance throttled depth), due now.
+    fn flush(&mut self, _now: Instant, _cx: &mut ConnCtx) -> Vec<DataFrame> {
+        Vec::new()
+    }
 }
 
 pub(crate) struct Venue;
@@ -492,6 +496,13 @@ async fn serve(
                         }
                     }
                     KeepAlive::Protocol => {}
+                }
+                for frame in proto.flush(now, cx) {
+                    for text in faults.apply(frame, now, exchange, &shared) {
+                        if sink.feed(Message::Text(text.into())).await.is_err() {
+                            return Ending::Abrupt("write failed");
+                        }
+                    }
                 }
                 let outs = proto.on_tick(now, cx);
                 if outs.iter().any(|o| matches!(o, Out::Close(..))) {

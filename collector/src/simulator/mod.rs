@@ -180,7 +180,7 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
             _ = shared.shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if shared.paused.load(Ordering::Relaxed) {
+        if shared.paused.load(Ordering::SeqCst) {
             (start, done) = (Instant::now(), 0);
             next_slow = Instant::now() + slow;
             continue;
@@ -198,6 +198,10 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
         if !is_index {
             for _ in 0..steps {
                 let mut m = lock(&market);
+                // Checked under the lock: once `set_paused(true)` returns, no further step can start.
+                if shared.paused.load(Ordering::SeqCst) {
+                    break;
+                }
                 let diff = if std::mem::take(&mut m.reset_pending) {
                     m.step_book_after_reset()
                 } else {
@@ -423,7 +427,11 @@ impl SimulatorHandle {
 
     /// Freeze (or resume) every market, so a test can drain and compare books at a fixed update id.
     pub fn set_paused(&self, paused: bool) {
-        self.shared.paused.store(paused, Ordering::Relaxed);
+        self.shared.paused.store(paused, Ordering::SeqCst);
+        // Wait out a step that holds a market lock right now.
+        for m in lock(&self.shared.markets).values() {
+            drop(lock(m));
+        }
     }
 
     /// Ids of the open connections of a venue (targets for per-connection faults).

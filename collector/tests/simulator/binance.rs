@@ -67,7 +67,7 @@ async fn spot_live_subscribe_ack_list_and_errors() {
     sim.stop().await;
 }
 
-/// Spot diffs: U/u, no `pu`, each U = previous u + 1; a gap fault breaks the chain exactly once per injection.
+/// Spot diffs (100 ms windows): U/u, no `pu`, each U = previous u + 1; a gap fault breaks the chain exactly once per injection.
 #[tokio::test]
 async fn spot_depth_chain_is_continuous_and_breaks_only_at_injected_gaps() {
     let sim = Simulator::start(fast_config(2)).await.unwrap();
@@ -78,8 +78,8 @@ async fn spot_depth_chain_is_continuous_and_breaks_only_at_injected_gaps() {
     .await;
     let mut prev_u: Option<u64> = None;
     let mut breaks = 0;
-    for i in 0..300 {
-        if i == 100 || i == 200 {
+    for i in 0..60 {
+        if i == 20 || i == 40 {
             let n = sim.inject(Fault::SequenceGap {
                 target: Target::symbol(Exchange::BinanceSpot, "BTCUSDT"),
                 messages: 3,
@@ -108,12 +108,12 @@ async fn spot_depth_chain_is_continuous_and_breaks_only_at_injected_gaps() {
 async fn spot_rest_snapshot_plus_diffs_rebuild_the_true_book() {
     let sim = Simulator::start(fast_config(3)).await.unwrap();
     let mut c = connect(&format!(
-        "{}/stream?streams=ethusdt@depth",
+        "{}/stream?streams=ethusdt@depth@100ms",
         ws(&sim, Exchange::BinanceSpot)
     ))
     .await;
     let mut buffered =
-        vec![next_matching(&mut c, |v| v["stream"] == "ethusdt@depth").await["data"].clone()];
+        vec![next_matching(&mut c, |v| v["stream"] == "ethusdt@depth@100ms").await["data"].clone()];
     let (status, headers, snap) = http_get(&format!(
         "{}/api/v3/depth?symbol=ETHUSDT&limit=1000",
         rest(&sim, Exchange::BinanceSpot)
@@ -138,9 +138,10 @@ async fn spot_rest_snapshot_plus_diffs_rebuild_the_true_book() {
         }
     };
     let mut local = last_update_id;
-    for _ in 0..50 {
-        buffered
-            .push(next_matching(&mut c, |v| v["stream"] == "ethusdt@depth").await["data"].clone());
+    for _ in 0..10 {
+        buffered.push(
+            next_matching(&mut c, |v| v["stream"] == "ethusdt@depth@100ms").await["data"].clone(),
+        );
     }
     sim.set_paused(true);
     let top = sim.book_top(Exchange::BinanceSpot, "ETHUSDT", 20);
@@ -148,7 +149,7 @@ async fn spot_rest_snapshot_plus_diffs_rebuild_the_true_book() {
     let mut first = true;
     loop {
         let d = if buffered.is_empty() {
-            next_matching(&mut c, |v| v["stream"] == "ethusdt@depth").await["data"].clone()
+            next_matching(&mut c, |v| v["stream"] == "ethusdt@depth@100ms").await["data"].clone()
         } else {
             buffered.remove(0)
         };
@@ -241,7 +242,7 @@ async fn usdm_routing_pu_chain_and_legacy_silence() {
 async fn usdm_gap_duplicate_and_reorder_faults_are_visible_in_pu() {
     let sim = Simulator::start(fast_config(5)).await.unwrap();
     let mut c = connect(&format!(
-        "{}/public/ws/btcusdt@depth@100ms",
+        "{}/public/ws/btcusdt@depth@0ms",
         ws(&sim, Exchange::BinanceDerivatives)
     ))
     .await;
@@ -334,7 +335,7 @@ async fn server_shutdown_event_then_close_and_short_lifetime() {
         ..fast_config(7)
     };
     let sim = Simulator::start(config).await.unwrap();
-    let url = format!("{}/ws/btcusdt@depth", ws(&sim, Exchange::BinanceSpot));
+    let url = format!("{}/ws/btcusdt@depth@100ms", ws(&sim, Exchange::BinanceSpot));
     let mut c = connect(&url).await;
     next_matching(&mut c, |v| v["e"] == "depthUpdate").await;
     sim.inject(Fault::BinanceServerShutdown(Target::venue(
@@ -485,8 +486,8 @@ async fn same_seed_same_data() {
     async fn collect(seed: u64) -> Vec<Value> {
         let sim = Simulator::start(fast_config(seed)).await.unwrap();
         let mut c = connect(&format!(
-            "{}/ws/btcusdt@depth",
-            ws(&sim, Exchange::BinanceSpot)
+            "{}/public/ws/btcusdt@depth@0ms",
+            ws(&sim, Exchange::BinanceDerivatives)
         ))
         .await;
         let mut v = Vec::new();
@@ -660,5 +661,30 @@ async fn slow_rest_still_answers() {
     ))
     .await;
     assert_eq!(status, 400, "invalid symbol is an error, not a crash");
+    sim.stop().await;
+}
+
+/// Throttled USD-M depth: each 250 ms window merges many changes; pu is the previous window's u.
+#[tokio::test]
+async fn usdm_throttled_depth_windows_chain() {
+    let sim = Simulator::start(fast_config(15)).await.unwrap();
+    let mut c = connect(&format!(
+        "{}/public/ws/ethusdt@depth",
+        ws(&sim, Exchange::BinanceDerivatives)
+    ))
+    .await;
+    let mut prev: Option<u64> = None;
+    let mut widest = 0;
+    for _ in 0..8 {
+        let d = next_matching(&mut c, |v| v["e"] == "depthUpdate").await;
+        let (first, last) = (d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap());
+        if let Some(p) = prev {
+            assert_eq!(d["pu"].as_u64(), Some(p));
+            assert_eq!(first, p + 1, "windows cover every id");
+        }
+        widest = widest.max(last - first + 1);
+        prev = Some(last);
+    }
+    assert!(widest > 5, "a window merges several diffs ({widest} ids)");
     sim.stop().await;
 }
