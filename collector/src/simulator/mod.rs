@@ -450,8 +450,8 @@ impl SimulatorHandle {
     }
 
     /// Close every connection and stop serving.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shared.shutdown.cancel();
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
     }
 }

@@ -688,3 +688,38 @@ async fn usdm_throttled_depth_windows_chain() {
     assert!(widest > 5, "a window merges several diffs ({widest} ids)");
     sim.stop().await;
 }
+
+/// Not a pass/fail check: prints how many frames one client receives at a high configured rate.
+/// `cargo test -p marketprism-collector --release --test simulator -- --ignored --nocapture throughput`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput_report() {
+    let config = SimulatorConfig {
+        rate_per_s: 50_000,
+        binance_usdm_max_inbound_per_s: 0,
+        ..fast_config(16)
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let mut c = connect(&format!(
+        "{}/public/stream?streams=btcusdt@depth@0ms/btcusdt@trade",
+        ws(&sim, Exchange::BinanceDerivatives)
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let mut frames = 0u64;
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Got::Text(_) = next(&mut c, Duration::from_secs(1)).await {
+            frames += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let s = sim.stats();
+    println!(
+        "received {frames} frames in {secs:.1} s = {:.0} frames/s; simulator sent book={} trades={}; slow-client cuts={}",
+        frames as f64 / secs,
+        s.channel_total(Exchange::BinanceDerivatives, "book").sent,
+        s.channel_total(Exchange::BinanceDerivatives, "trades").sent,
+        s.venue(Exchange::BinanceDerivatives).slow_client_cuts
+    );
+    sim.stop().await;
+}

@@ -346,3 +346,31 @@ async fn rubik_endpoints_return_distinct_series() {
     assert_eq!(body["code"], "50014");
     sim.stop().await;
 }
+
+/// 2026-06-23 state: the WS snapshot still comes (to be ignored), every checksum is 0, REST carries seqId.
+#[tokio::test]
+async fn zero_checksum_mode() {
+    let config = SimulatorConfig {
+        okx_book_mode: OkxBookMode::ZeroChecksum,
+        ..fast_config(27)
+    };
+    let sim = Simulator::start(config).await.unwrap();
+    let mut c = connect(&ws(&sim, Exchange::OkxSpot)).await;
+    subscribe(&mut c, json!([{"channel": "books", "instId": "BTC-USDT"}])).await;
+    assert_eq!(next_json(&mut c).await["event"], "subscribe");
+    let snap = next_json(&mut c).await;
+    assert_eq!(snap["action"], "snapshot");
+    assert_eq!(snap["data"][0]["checksum"], 0);
+    let mut seq = snap["data"][0]["seqId"].as_u64().unwrap();
+    for _ in 0..20 {
+        let d = next_matching(&mut c, |v| v["arg"]["channel"] == "books").await["data"][0].clone();
+        assert_eq!(d["checksum"], 0);
+        assert_eq!(d["prevSeqId"].as_u64(), Some(seq));
+        seq = d["seqId"].as_u64().unwrap();
+    }
+    let rest = sim.endpoints(Exchange::OkxSpot).rest_url.unwrap();
+    let (_, _, body) = http_get(&format!("{rest}/api/v5/market/books?instId=BTC-USDT&sz=3")).await;
+    assert!(body["data"][0]["seqId"].as_u64().unwrap() >= seq);
+    assert!(body["data"][0].get("checksum").is_none());
+    sim.stop().await;
+}
