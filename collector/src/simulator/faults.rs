@@ -93,6 +93,9 @@ pub enum Fault {
         retry_after_s: u64,
         requests: u32,
     },
+    /// Freeze the target's books now and serve that (soon too old) snapshot to the next `requests` REST calls:
+    /// its `lastUpdateId`/`seqId` falls before the events a client buffers after subscribing.
+    StaleSnapshot { target: Target, requests: u32 },
     /// From now on connections of the venue live at most `lifetime_ms` (stands in for the 24 h cut).
     ConnectionLifetime {
         exchange: Exchange,

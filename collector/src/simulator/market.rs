@@ -115,6 +115,9 @@ pub struct Market {
     dvol_bp: i64,
     /// OKX sequence reset requested: the next diff restarts the ids.
     pub reset_pending: bool,
+    /// A book frozen when a stale-snapshot fault was injected, served by REST `stale_serves` more times.
+    pub frozen: Option<BookSnapshot>,
+    pub stale_serves: u32,
     pub tx: broadcast::Sender<Arc<Stamped>>,
 }
 
@@ -163,6 +166,8 @@ impl Market {
             oi_lots: rng.range(1_000_000, 50_000_000),
             dvol_bp: rng.range(4_000, 9_000),
             reset_pending: false,
+            frozen: None,
+            stale_serves: 0,
             slow_rng: SimRng::derive(seed, &[venue, symbol, "slow"]),
             rng,
             tx,
@@ -175,6 +180,20 @@ impl Market {
 
     pub fn book(&self) -> &Book {
         &self.book
+    }
+
+    /// The REST snapshot: the frozen (stale) one while a stale-snapshot fault lasts, else the live book.
+    pub fn rest_snapshot(&mut self, depth: usize, ts_ms: i64) -> BookSnapshot {
+        if self.stale_serves > 0
+            && let Some(frozen) = &self.frozen
+        {
+            self.stale_serves -= 1;
+            let mut s = frozen.clone();
+            s.bids.truncate(depth);
+            s.asks.truncate(depth);
+            return s;
+        }
+        self.snapshot(depth, ts_ms)
     }
 
     pub fn snapshot(&self, depth: usize, ts_ms: i64) -> BookSnapshot {

@@ -392,6 +392,15 @@ impl SimulatorHandle {
                 }
                 markets.len()
             }
+            Fault::StaleSnapshot { target, requests } => {
+                let markets = s.target_markets(&target);
+                for m in &markets {
+                    let mut m = lock(m);
+                    m.frozen = Some(m.snapshot(usize::MAX, now_ms()));
+                    m.stale_serves = requests;
+                }
+                markets.len()
+            }
             Fault::OkxSequenceReset(t) => {
                 let markets = s.target_markets(&t);
                 for m in &markets {

@@ -251,8 +251,8 @@ fn binance_route(
             }
             let m = shared.market(exchange, symbol);
             let (snap, scale) = {
-                let m = lock(&m);
-                (m.snapshot(limit as usize, now_ms()), m.scale)
+                let mut m = lock(&m);
+                (m.rest_snapshot(limit as usize, now_ms()), m.scale)
             };
             let side = |v: &[(i64, i64)]| -> Vec<[String; 2]> {
                 v.iter()
@@ -339,8 +339,8 @@ fn okx_rest(
             }
             let m = shared.market(exchange, &inst_id);
             let (snap, scale) = {
-                let m = lock(&m);
-                (m.snapshot(sz, now_ms()), m.scale)
+                let mut m = lock(&m);
+                (m.rest_snapshot(sz, now_ms()), m.scale)
             };
             okx_ok(json!([okx::snapshot_data(&snap, scale, None)]))
         }

@@ -723,3 +723,34 @@ async fn throughput_report() {
     );
     sim.stop().await;
 }
+
+/// A stale REST snapshot (lastUpdateId before the first buffered U) is served once; the retry is fresh.
+#[tokio::test]
+async fn stale_snapshot_fault_forces_a_refetch() {
+    let sim = Simulator::start(fast_config(17)).await.unwrap();
+    let target = Target::symbol(Exchange::BinanceSpot, "BTCUSDT");
+    assert_eq!(
+        sim.inject(Fault::StaleSnapshot {
+            target,
+            requests: 1
+        }),
+        1
+    );
+    let mut c = connect(&format!(
+        "{}/ws/btcusdt@depth@100ms",
+        ws(&sim, Exchange::BinanceSpot)
+    ))
+    .await;
+    let first_u = next_matching(&mut c, |v| v["e"] == "depthUpdate").await["U"]
+        .as_u64()
+        .unwrap();
+    let url = format!(
+        "{}/api/v3/depth?symbol=BTCUSDT&limit=10",
+        rest(&sim, Exchange::BinanceSpot)
+    );
+    let stale = http_get(&url).await.2["lastUpdateId"].as_u64().unwrap();
+    assert!(stale < first_u, "stale: {stale} < first U {first_u}");
+    let fresh = http_get(&url).await.2["lastUpdateId"].as_u64().unwrap();
+    assert!(fresh >= first_u, "the retry is current");
+    sim.stop().await;
+}
