@@ -3,4 +3,5 @@
 mod binance;
 mod common;
 mod deribit;
+mod faults;
 mod okx;
