@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod publish;
 pub mod run;
+pub mod simulator;
 pub mod sink;
 pub mod store;
 pub mod synthetic;

@@ -160,13 +160,13 @@ async fn step(api: &Api<Lease>, config: &LeaderConfig, elector: &mut Elector) ->
     let started = now();
     let mut claimed = lease;
     let mut spec = spec;
-    let now = MicroTime(Timestamp::now());
+    let wall = MicroTime(Timestamp::now());
     if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
-        spec.acquire_time = Some(now.clone());
+        spec.acquire_time = Some(wall.clone());
         spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
     }
     spec.holder_identity = Some(config.identity.clone());
-    spec.renew_time = Some(now);
+    spec.renew_time = Some(wall);
     spec.lease_duration_seconds = i32::try_from(config.duration.as_secs()).ok();
     claimed.spec = Some(spec);
     match api

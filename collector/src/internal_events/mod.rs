@@ -18,3 +18,5 @@ pub trait InternalEvent: Sized {
 pub fn emit(event: impl InternalEvent) {
     event.emit();
 }
+
+pub mod simulator;

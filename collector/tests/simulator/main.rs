@@ -1,0 +1,7 @@
+//! Wire-level tests of the exchange simulator with a plain WebSocket/HTTP client.
+
+mod binance;
+mod common;
+mod deribit;
+mod faults;
+mod okx;
