@@ -7,8 +7,10 @@
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]
 
+pub mod book;
 pub mod config;
 pub mod error;
+pub mod exchanges;
 pub mod internal_events;
 pub mod model;
 pub mod telemetry;

@@ -3,6 +3,8 @@
 //! Call sites build the struct and call `.emit()`; the log line and the metric live together here,
 //! so they cannot drift apart. One file per area of the data path.
 
+pub mod exchanges;
+
 /// Something worth a log line and a metric.
 pub trait InternalEvent: Sized {
     fn emit(self);

@@ -1,0 +1,4 @@
+//! binance venue: frame parser, symbol mapping and connector.
+
+pub mod parse;
+pub mod symbols;

@@ -1,0 +1,4 @@
+//! okx venue: frame parser, symbol mapping and connector.
+
+pub mod parse;
+pub mod symbols;
