@@ -55,13 +55,8 @@ impl BookSide {
         self.levels.reverse();
         self.levels
             .sort_by(|a, b| if is_bid { a.0.cmp(&b.0) } else { b.0.cmp(&a.0) });
-        self.levels.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                *earlier = *later;
-            }
-            same
-        });
+        // After the reverse, the venue's last copy of a price sorts first; dedup keeps the first.
+        self.levels.dedup_by(|next, kept| next.0 == kept.0);
     }
 
     /// Keep the best `keep` levels once the side holds more than `over` (amortizes the memmove).

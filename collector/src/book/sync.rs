@@ -108,7 +108,18 @@ impl BookSync {
             // A new snapshot on a live book (OKX/Deribit resubscribe): start over from it.
             self.reset();
         }
-        if let State::Buffering { snapshot, .. } = &mut self.state {
+        if let State::Buffering {
+            snapshot,
+            first_marker,
+            ..
+        } = &mut self.state
+        {
+            // The age check compares with the first update buffered before this snapshot was taken.
+            if self.rule.snapshot_too_old(snap.last_id, *first_marker) {
+                return SyncOutcome::NeedSnapshot {
+                    reason: "snapshot older than the first buffered update",
+                };
+            }
             *snapshot = Some(snap);
         }
         self.try_sync()
@@ -148,9 +159,7 @@ impl BookSync {
     /// With a snapshot in hand, drop covered updates, check the bridge, load and replay.
     fn try_sync(&mut self) -> SyncOutcome {
         let State::Buffering {
-            buffer,
-            first_marker,
-            snapshot,
+            buffer, snapshot, ..
         } = &mut self.state
         else {
             return SyncOutcome::Applied;
@@ -159,12 +168,6 @@ impl BookSync {
             return SyncOutcome::Buffered;
         };
         let rule = self.rule;
-        if rule.snapshot_too_old(snap.last_id, *first_marker) {
-            *snapshot = None;
-            return SyncOutcome::NeedSnapshot {
-                reason: "snapshot older than the first buffered update",
-            };
-        }
         while buffer
             .front()
             .is_some_and(|u| rule.covered_by_snapshot(u, snap.last_id))
