@@ -512,13 +512,13 @@ impl Config {
                     ["http://", "https://"],
                 ),
             ] {
-                if let Some(url) = url {
-                    if !schemes.iter().any(|s| url.starts_with(s)) {
-                        return invalid(
-                            at(f),
-                            &format!("must start with {} or {}", schemes[0], schemes[1]),
-                        );
-                    }
+                if let Some(url) = url
+                    && !schemes.iter().any(|s| url.starts_with(s))
+                {
+                    return invalid(
+                        at(f),
+                        &format!("must start with {} or {}", schemes[0], schemes[1]),
+                    );
                 }
             }
         }
