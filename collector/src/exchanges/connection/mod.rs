@@ -74,12 +74,31 @@ fn start(ctx: &Arc<SessionCtx>, shutdown: &CancellationToken) -> Slot {
     }
 }
 
-async fn stop(slot: Slot) -> Option<SessionEnd> {
-    slot.cancel.cancel();
-    tokio::time::timeout(Duration::from_secs(5), slot.handle)
-        .await
-        .ok()
-        .and_then(Result::ok)
+/// Stop a session and hand back the events it had queued (they may predate the other session's start,
+/// so they are forwarded, not dropped).
+async fn retire(slot: Slot) -> Vec<Event> {
+    let Slot {
+        mut rx,
+        handle,
+        cancel,
+        ..
+    } = slot;
+    cancel.cancel();
+    let mut queued = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(SessionMsg::Event(e)) => queued.push(e),
+                Some(SessionMsg::Live) => {}
+                None => break,
+            },
+            _ = sleep_until(deadline) => break,
+        }
+    }
+    drop(rx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), handle).await;
+    queued
 }
 
 async fn recv_opt(slot: &mut Option<Slot>) -> Option<SessionMsg> {
@@ -120,14 +139,20 @@ pub async fn run_connection(
     };
     loop {
         let rotate_at = current.live_since.map(|t| t + ctx.plan.rotate_after);
-        let dedupe = next.is_some() || dedupe_until.is_some_and(|t| Instant::now() < t);
+        // Ids are remembered from shortly before a rotation until shortly after it.
+        let now = Instant::now();
+        let dedupe = next.is_some()
+            || dedupe_until.is_some_and(|t| now < t)
+            || rotate_at.is_some_and(|t| now + OVERLAP_TAIL >= t);
         if !dedupe && !recent.is_empty() {
             recent.clear();
         }
         tokio::select! {
             _ = shutdown.cancelled() => {
-                if let Some(n) = next.take() { stop(n).await; }
-                stop(current).await;
+                if let Some(n) = next.take() {
+                    for e in retire(n).await { forward(e, &mut recent, true).await; }
+                }
+                for e in retire(current).await { forward(e, &mut recent, dedupe).await; }
                 return;
             }
             msg = current.rx.recv() => match msg {
@@ -180,7 +205,9 @@ pub async fn run_connection(
                         // Subscribed and flowing: retire the old session.
                         if let Some(n) = next.take() {
                             let old = std::mem::replace(&mut current, n);
-                            stop(old).await;
+                            for e in retire(old).await {
+                                if e.data_type() != DataType::Orderbooks { forward(e, &mut recent, true).await; }
+                            }
                             dedupe_until = Some(Instant::now() + OVERLAP_TAIL);
                             tracing::info!(exchange = %exchange, name = ctx.plan.name, "connection rotated make-before-break");
                         }
@@ -188,7 +215,7 @@ pub async fn run_connection(
                 }
                 None => {
                     if let Some(n) = next.take() {
-                        let ended = stop(n).await;
+                        let ended = n.handle.await.ok();
                         tracing::warn!(exchange = %exchange, ?ended, "rotation candidate failed; retrying in 60 s");
                         current.live_since = Some(Instant::now() - ctx.plan.rotate_after + Duration::from_secs(60));
                     }
