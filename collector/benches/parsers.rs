@@ -83,6 +83,10 @@ fn bench_trades(c: &mut Criterion) {
             .unwrap()
         })
     });
+    let depth = depth_json(0, 2);
+    g.bench_function("binance_depth20", |b| {
+        b.iter(|| parse_update(black_box(&depth)))
+    });
     g.bench_function("okx_trade", |b| {
         b.iter(|| okx::parse::parse_frame(Exchange::OkxSpot, black_box(OKX_TRADE), 0).unwrap())
     });

@@ -116,8 +116,46 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
         }
         return Ok(Parsed::Events(events));
     }
+    // Fast path for the busiest frame: levels straight into borrowed lists, no second scan.
+    if body.starts_with(r#"{"e":"depthUpdate""#) {
+        return parse_depth_update(body);
+    }
     let raw: RawEvent = serde_json::from_str(body)?;
     interpret(exchange, raw, recv_ts_ms)
+}
+
+#[derive(Deserialize)]
+struct RawDepthUpdate<'a> {
+    #[serde(rename = "E")]
+    event_time: i64,
+    #[serde(borrow)]
+    s: &'a str,
+    #[serde(rename = "U")]
+    first_id: i64,
+    u: i64,
+    #[serde(default)]
+    pu: Option<i64>,
+    #[serde(borrow)]
+    b: Vec<RawLevel<'a>>,
+    #[serde(borrow)]
+    a: Vec<RawLevel<'a>>,
+}
+
+fn parse_depth_update(body: &str) -> ParseResult<Parsed> {
+    let raw: RawDepthUpdate = serde_json::from_str(body)?;
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    levels(&raw.b, &mut bids)?;
+    levels(&raw.a, &mut asks)?;
+    let update = BookUpdate {
+        first_id: raw.first_id,
+        last_id: raw.u,
+        prev_id: raw.pu,
+        ts_ms: raw.event_time,
+        bids,
+        asks,
+        checksum: None,
+    };
+    Ok(Parsed::BookUpdate(from_venue(raw.s)?, update))
 }
 
 fn interpret(exchange: Exchange, raw: RawEvent<'_>, recv_ts_ms: i64) -> ParseResult<Parsed> {
