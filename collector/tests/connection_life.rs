@@ -393,3 +393,41 @@ async fn rotation_is_make_before_break_without_duplicates_gaps_or_holes() {
     assert!(holes.is_empty(), "trades lost across rotations: {holes:?}");
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn spawn_connectors_runs_connections_and_pollers_until_shutdown() {
+    let url = serve(|_, mut ws| async move {
+        let _ = next_text(&mut ws).await;
+        ws.send(Message::text(r#"{"result":null,"id":1}"#))
+            .await
+            .unwrap();
+        ws.send(Message::text(binance_trade(5))).await.unwrap();
+        futures::future::pending::<()>().await;
+    })
+    .await;
+    let yaml = format!(
+        "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]\n    endpoints: {{ws_url: \"{url}\"}}\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT]\n    data_types: [open_interests]\n    poll_interval_s: 1\n    endpoints: {{rest_url: \"http://127.0.0.1:9\"}}\n"
+    );
+    let config = Config::from_yaml(&yaml).unwrap();
+    config.validate().unwrap();
+    let (tx, mut rx) = mpsc::channel(64);
+    let health = Health::new();
+    let shutdown = CancellationToken::new();
+    let mut set = marketprism_collector::exchanges::spawn_connectors(
+        &config.exchanges,
+        tx,
+        health.clone(),
+        shutdown.clone(),
+    );
+    assert_eq!(set.len(), 2, "one connection and one poller");
+    assert_eq!(trade_id(&next_event(&mut rx).await).as_deref(), Some("5"));
+    assert!(health.snapshot().contains_key("exchange:binance_spot"));
+    shutdown.cancel();
+    tokio::time::timeout(WAIT, async { while set.join_next().await.is_some() {} })
+        .await
+        .expect("every connector and poller stops on shutdown");
+    assert!(
+        health.snapshot().is_empty(),
+        "readiness components removed on exit"
+    );
+}
