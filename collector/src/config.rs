@@ -85,6 +85,15 @@ pub struct ExchangeConfig {
     /// Seconds without data after which a stream is declared stale and reconnected.
     #[serde(default = "default_stale_after_s")]
     pub stale_after_s: u64,
+    /// Seconds after which a connection is replaced, make-before-break, ahead of the venue's 24 h cut.
+    #[serde(default = "default_rotate_after_s")]
+    pub rotate_after_s: u64,
+    /// Seconds to wait for the venue's ack of every subscription before reconnecting.
+    #[serde(default = "default_subscribe_timeout_s")]
+    pub subscribe_timeout_s: u64,
+    /// Period of the long/short ratio polls, as the venue names it (`5m`; OKX also `1H`, ...).
+    #[serde(default = "default_lsr_period")]
+    pub lsr_period: String,
 }
 
 fn default_poll_interval_s() -> u64 {
@@ -93,11 +102,32 @@ fn default_poll_interval_s() -> u64 {
 fn default_stale_after_s() -> u64 {
     30
 }
+fn default_rotate_after_s() -> u64 {
+    // MarketPrism's figure: 24 h minus 5 min of margin for the overlap.
+    86_100
+}
+fn default_subscribe_timeout_s() -> u64 {
+    10
+}
+fn default_lsr_period() -> String {
+    "5m".into()
+}
 
+/// Endpoint overrides (the simulator, a proxy, testnet). Each is a base URL without a path:
+/// scheme, host and port (`ws://127.0.0.1:9000`, `https://fapi.binance.com`); the connector appends the
+/// venue's own paths, exactly as on the real venue:
+///
+/// | exchange | ws_url default + appended paths | rest_url default + paths |
+/// |---|---|---|
+/// | binance_spot | `wss://stream.binance.com:9443` + `/ws` | `https://api.binance.com` + `/api/v3/depth` |
+/// | binance_derivatives | `wss://fstream.binance.com` + `/public/ws` (depth) and `/market/ws` (aggTrade, markPrice, forceOrder) | `https://fapi.binance.com` + `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/…` |
+/// | okx_spot, okx_derivatives | `wss://ws.okx.com:8443` + `/ws/v5/public` | `https://www.okx.com` + `/api/v5/market/books`, `/api/v5/public/open-interest`, `/api/v5/rubik/stat/contracts/…` |
+/// | deribit_derivatives | `wss://www.deribit.com` + `/ws/api/v2` | (not used: everything is on the WebSocket) |
+///
+/// A trailing `/` on an override is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EndpointsConfig {
-    /// WebSocket base URL (Binance USD-M: the host; `/public` and `/market` are appended).
     pub ws_url: Option<String>,
     pub rest_url: Option<String>,
 }
@@ -113,6 +143,18 @@ pub struct OrderBookConfig {
     pub snapshot_interval_ms: u64,
     /// Verify OKX crc32 checksums when the venue still sends them (`checksum == 0` means absent).
     pub verify_checksum: bool,
+    /// Where OKX books start from: `rest` (`/api/v5/market/books` with `seqId`, the 2026 procedure)
+    /// or `ws` (the legacy first push of the `books` channel).
+    pub okx_snapshot: OkxSnapshotSource,
+    /// Levels asked for in a Binance REST snapshot (`limit`; its request weight grows with it).
+    pub rest_snapshot_limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OkxSnapshotSource {
+    Rest,
+    Ws,
 }
 
 impl Default for OrderBookConfig {
@@ -122,6 +164,8 @@ impl Default for OrderBookConfig {
             snapshot_levels: 20,
             snapshot_interval_ms: 1_000,
             verify_checksum: false,
+            okx_snapshot: OkxSnapshotSource::Rest,
+            rest_snapshot_limit: 1_000,
         }
     }
 }
@@ -619,6 +663,39 @@ impl Config {
             if ex.stale_after_s == 0 {
                 return invalid(at("stale_after_s"), "must be at least 1");
             }
+            if ex.rotate_after_s < 60 {
+                return invalid(at("rotate_after_s"), "must be at least 60");
+            }
+            if ex.subscribe_timeout_s == 0 {
+                return invalid(at("subscribe_timeout_s"), "must be at least 1");
+            }
+            if ![5, 10, 20, 50, 100, 500, 1000, 5000].contains(&ob.rest_snapshot_limit) {
+                return invalid(
+                    at("orderbook.rest_snapshot_limit"),
+                    "must be one of 5, 10, 20, 50, 100, 500, 1000, 5000",
+                );
+            }
+            for (f, url, schemes) in [
+                (
+                    "endpoints.ws_url",
+                    &ex.endpoints.ws_url,
+                    ["ws://", "wss://"],
+                ),
+                (
+                    "endpoints.rest_url",
+                    &ex.endpoints.rest_url,
+                    ["http://", "https://"],
+                ),
+            ] {
+                if let Some(url) = url
+                    && !schemes.iter().any(|s| url.starts_with(s))
+                {
+                    return invalid(
+                        at(f),
+                        &format!("must start with {} or {}", schemes[0], schemes[1]),
+                    );
+                }
+            }
         }
         if self.collector.channel_capacity == 0 {
             return invalid("collector.channel_capacity".into(), "must be at least 1");
@@ -940,6 +1017,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("legacy"), "lists the modes: {err}");
+    }
+
+    #[test]
+    fn exchange_connection_fields_default_and_validate() {
+        let c = Config::from_yaml(MINIMAL).unwrap();
+        let ex = &c.exchanges[0];
+        assert_eq!(
+            (
+                ex.rotate_after_s,
+                ex.subscribe_timeout_s,
+                ex.lsr_period.as_str()
+            ),
+            (86_100, 10, "5m")
+        );
+        assert_eq!(ex.orderbook.okx_snapshot, OkxSnapshotSource::Rest);
+        let check = |extra: &str| {
+            Config::from_yaml(&format!("{MINIMAL}{extra}"))
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        check("    endpoints: {ws_url: \"ws://127.0.0.1:9000\", rest_url: \"http://127.0.0.1:9000\"}\n").unwrap();
+        let err = check("    endpoints: {ws_url: \"http://127.0.0.1:9000\"}\n").unwrap_err();
+        assert!(err.contains("exchanges[0].endpoints.ws_url"), "{err}");
+        let err = check("    rotate_after_s: 5\n").unwrap_err();
+        assert!(err.contains("exchanges[0].rotate_after_s"), "{err}");
+        let err = check("    orderbook: {rest_snapshot_limit: 7}\n").unwrap_err();
+        assert!(err.contains("orderbook.rest_snapshot_limit"), "{err}");
+        let c =
+            Config::from_yaml(&format!("{MINIMAL}    orderbook: {{okx_snapshot: ws}}\n")).unwrap();
+        assert_eq!(c.exchanges[0].orderbook.okx_snapshot, OkxSnapshotSource::Ws);
     }
 
     #[test]

@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod book;
 pub mod config;
 pub mod error;
+pub mod exchanges;
 pub mod internal_events;
 pub mod lease;
 pub mod model;

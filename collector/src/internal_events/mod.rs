@@ -3,6 +3,7 @@
 //! Call sites build the struct and call `.emit()`; the log line and the metric live together here,
 //! so they cannot drift apart. One file per area of the data path.
 
+pub mod exchanges;
 pub mod lease;
 pub mod output;
 pub mod publish;

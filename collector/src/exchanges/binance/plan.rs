@@ -1,0 +1,244 @@
+//! Binance connection and poll plans. USD-M uses the 2026 routed URLs: depth on `/public`,
+//! aggTrade/markPrice/forceOrder on `/market` (a `/market` stream on `/public` is acked but silent).
+
+use super::parse::RatioKind;
+use super::symbols::{to_stream, to_venue};
+use crate::book::SyncRule;
+use crate::config::ExchangeConfig;
+use crate::exchanges::keepalive::KeepAlivePolicy;
+use crate::exchanges::plan::{
+    BookPlan, PollKind, PollPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults,
+};
+use crate::model::{DataType, Exchange, MarketType};
+use std::time::Duration;
+
+/// Streams per SUBSCRIBE request (a request is one inbound control message).
+const STREAMS_PER_REQUEST: usize = 50;
+
+/// `(path, stream suffix)` for a data type on this product line; `None` when not on the WebSocket.
+fn route(exchange: Exchange, data_type: DataType) -> Option<(&'static str, &'static str)> {
+    match (exchange, data_type) {
+        (Exchange::BinanceSpot, DataType::Trades) => Some(("/ws", "@trade")),
+        (Exchange::BinanceSpot, DataType::Orderbooks) => Some(("/ws", "@depth@100ms")),
+        (Exchange::BinanceDerivatives, DataType::Orderbooks) => {
+            Some(("/public/ws", "@depth@100ms"))
+        }
+        (Exchange::BinanceDerivatives, DataType::Trades) => Some(("/market/ws", "@aggTrade")),
+        (Exchange::BinanceDerivatives, DataType::FundingRates) => {
+            Some(("/market/ws", "@markPrice"))
+        }
+        (Exchange::BinanceDerivatives, DataType::Liquidations) => {
+            Some(("/market/ws", "@forceOrder"))
+        }
+        _ => None,
+    }
+}
+
+pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
+    let exchange = config.exchange;
+    let (ws, rest) = base_urls(config);
+    let (subscribe_timeout, rotate_after) = plan_defaults(config);
+    let market_type = if exchange == Exchange::BinanceSpot {
+        MarketType::Spot
+    } else {
+        MarketType::Perpetual
+    };
+    let stale = Duration::from_secs(config.stale_after_s);
+    let silence = if exchange == Exchange::BinanceSpot {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(600)
+    };
+    let mut plans: Vec<WsPlan> = Vec::new();
+    for &data_type in &config.data_types {
+        let Some((path, _)) = route(exchange, data_type) else {
+            continue;
+        };
+        let url = format!("{ws}{path}");
+        let idx = match plans.iter().position(|p| p.url == url) {
+            Some(i) => i,
+            None => {
+                plans.push(WsPlan {
+                    venue: Venue::Binance(exchange),
+                    name: format!("{exchange}{}", path.trim_end_matches("/ws")),
+                    url,
+                    rest_url: rest.clone(),
+                    requests: Vec::new(),
+                    request_spacing: Duration::from_millis(250),
+                    keepalive: KeepAlivePolicy::ServerPing { silence },
+                    streams: Vec::new(),
+                    book: None,
+                    subscribe_timeout,
+                    rotate_after,
+                });
+                plans.len() - 1
+            }
+        };
+        let plan = &mut plans[idx];
+        for symbol in &config.symbols {
+            let max_silence =
+                matches!(data_type, DataType::Orderbooks | DataType::FundingRates).then_some(stale);
+            plan.streams.push(Stream {
+                data_type,
+                symbol: symbol.clone(),
+                market_type,
+                max_silence,
+            });
+        }
+        if data_type == DataType::Orderbooks {
+            let rule = if exchange == Exchange::BinanceSpot {
+                SyncRule::BinanceSpot
+            } else {
+                SyncRule::BinanceFutures
+            };
+            plan.book = Some(BookPlan {
+                rule,
+                symbols: config.symbols.clone(),
+                config: config.orderbook.clone(),
+            });
+        }
+    }
+    for plan in &mut plans {
+        let names: Vec<String> = plan
+            .streams
+            .iter()
+            .filter_map(|s| {
+                route(exchange, s.data_type)
+                    .map(|(_, suffix)| format!("{}{suffix}", to_stream(&s.symbol)))
+            })
+            .collect();
+        for (i, chunk) in names.chunks(STREAMS_PER_REQUEST).enumerate() {
+            let id = i + 1;
+            let params = chunk
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            plan.requests.push(Request {
+                frame: format!(r#"{{"method":"SUBSCRIBE","params":[{params}],"id":{id}}}"#),
+                acks: vec![id.to_string()],
+            });
+        }
+    }
+    plans
+}
+
+pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
+    let (_, rest) = base_urls(config);
+    let period = &config.lsr_period;
+    let mut out = Vec::new();
+    for &data_type in &config.data_types {
+        for symbol in &config.symbols {
+            let s = to_venue(symbol);
+            let (kind, url, weight) = match data_type {
+                DataType::OpenInterests => (
+                    PollKind::BinanceOpenInterest,
+                    format!("{rest}/fapi/v1/openInterest?symbol={s}"),
+                    1,
+                ),
+                DataType::LsrTopPositions => (
+                    PollKind::BinanceRatio(RatioKind::TopPositions),
+                    format!(
+                        "{rest}/futures/data/topLongShortPositionRatio?symbol={s}&period={period}&limit=30"
+                    ),
+                    1,
+                ),
+                DataType::LsrAllAccounts => (
+                    PollKind::BinanceRatio(RatioKind::AllAccounts),
+                    format!(
+                        "{rest}/futures/data/globalLongShortAccountRatio?symbol={s}&period={period}&limit=30"
+                    ),
+                    1,
+                ),
+                _ => continue,
+            };
+            out.push(PollPlan {
+                exchange: config.exchange,
+                kind,
+                url,
+                weight,
+                period: period.clone(),
+                data_type,
+                symbol: symbol.clone(),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn config(yaml_tail: &str) -> ExchangeConfig {
+        let yaml = format!(
+            "exchanges:\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n{yaml_tail}"
+        );
+        Config::from_yaml(&yaml).unwrap().exchanges.remove(0)
+    }
+
+    #[test]
+    fn usdm_routes_depth_to_public_and_the_rest_to_market() {
+        let c = config(
+            "    data_types: [orderbooks, trades, funding_rates, liquidations, open_interests]\n",
+        );
+        let plans = ws_plans(&c);
+        let urls: Vec<_> = plans.iter().map(|p| p.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "wss://fstream.binance.com/public/ws",
+                "wss://fstream.binance.com/market/ws"
+            ]
+        );
+        assert_eq!(
+            plans[0].requests[0].frame,
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms","ethusdt@depth@100ms"],"id":1}"#
+        );
+        assert!(
+            plans[1].requests[0].frame.contains("btcusdt@aggTrade")
+                && plans[1].requests[0].frame.contains("ethusdt@forceOrder")
+        );
+        assert!(plans[1].requests[0].frame.contains("btcusdt@markPrice"));
+        assert_eq!(
+            plans[0].book.as_ref().unwrap().rule,
+            SyncRule::BinanceFutures
+        );
+        assert!(plans[1].book.is_none());
+        let polls = poll_plans(&c);
+        assert_eq!(polls.len(), 2);
+        assert_eq!(
+            polls[0].url,
+            "https://fapi.binance.com/fapi/v1/openInterest?symbol=BTCUSDT"
+        );
+    }
+
+    #[test]
+    fn endpoint_override_keeps_the_venue_paths() {
+        let c = config(
+            "    data_types: [orderbooks, lsr_top_positions]\n    endpoints: {ws_url: \"ws://127.0.0.1:9000/\", rest_url: \"http://127.0.0.1:9001\"}\n",
+        );
+        let plans = ws_plans(&c);
+        assert_eq!(plans[0].url, "ws://127.0.0.1:9000/public/ws");
+        let polls = poll_plans(&c);
+        assert_eq!(
+            polls[0].url,
+            "http://127.0.0.1:9001/futures/data/topLongShortPositionRatio?symbol=BTCUSDT&period=5m&limit=30"
+        );
+    }
+
+    #[test]
+    fn spot_uses_raw_trades_and_one_connection() {
+        let yaml = "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades, orderbooks, funding_rates]\n";
+        let c = Config::from_yaml(yaml).unwrap().exchanges.remove(0);
+        let plans = ws_plans(&c);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(plans[0].url, "wss://stream.binance.com:9443/ws");
+        assert!(plans[0].requests[0].frame.contains("btcusdt@trade\""));
+        assert_eq!(
+            crate::exchanges::plan::unsupported(&c),
+            vec![DataType::FundingRates]
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Deribit connection plan: one JSON-RPC connection on `/ws/api/v2`; `public/set_heartbeat` first,
+//! then one `public/subscribe` for DVOL, trades and books.
+
+use super::symbols::{to_index_name, to_venue};
+use crate::book::SyncRule;
+use crate::config::ExchangeConfig;
+use crate::exchanges::keepalive::KeepAlivePolicy;
+use crate::exchanges::plan::{BookPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults};
+use crate::model::{DataType, MarketType, Symbol};
+use std::time::Duration;
+
+pub const HEARTBEAT_INTERVAL_S: u64 = 30;
+
+pub fn book_channel(symbol: &Symbol) -> String {
+    format!("book.{}.100ms", to_venue(symbol))
+}
+
+pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
+    let (ws, rest) = base_urls(config);
+    let (subscribe_timeout, rotate_after) = plan_defaults(config);
+    let stale = Duration::from_secs(config.stale_after_s);
+    let mut channels = Vec::new();
+    let mut streams = Vec::new();
+    for &data_type in &config.data_types {
+        for symbol in &config.symbols {
+            let (channel, market_type, max_silence) = match data_type {
+                DataType::VolatilityIndices => (
+                    format!("deribit_volatility_index.{}", to_index_name(symbol)),
+                    MarketType::Options,
+                    Some(stale),
+                ),
+                DataType::Trades => (
+                    format!("trades.{}.100ms", to_venue(symbol)),
+                    market_of(symbol),
+                    None,
+                ),
+                DataType::Orderbooks => (book_channel(symbol), market_of(symbol), Some(stale)),
+                _ => continue,
+            };
+            channels.push(format!("\"{channel}\""));
+            streams.push(Stream {
+                data_type,
+                symbol: symbol.clone(),
+                market_type,
+                max_silence,
+            });
+        }
+    }
+    if channels.is_empty() {
+        return Vec::new();
+    }
+    let book_symbols: Vec<Symbol> = streams
+        .iter()
+        .filter(|s| s.data_type == DataType::Orderbooks)
+        .map(|s| s.symbol.clone())
+        .collect();
+    vec![WsPlan {
+        venue: Venue::Deribit,
+        name: "deribit_derivatives/api".into(),
+        url: format!("{ws}/ws/api/v2"),
+        rest_url: rest,
+        requests: vec![
+            Request {
+                frame: format!(
+                    r#"{{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{{"interval":{HEARTBEAT_INTERVAL_S}}}}}"#
+                ),
+                acks: vec!["1".into()],
+            },
+            Request {
+                frame: format!(
+                    r#"{{"jsonrpc":"2.0","id":2,"method":"public/subscribe","params":{{"channels":[{}]}}}}"#,
+                    channels.join(",")
+                ),
+                acks: vec!["2".into()],
+            },
+        ],
+        request_spacing: Duration::ZERO,
+        keepalive: KeepAlivePolicy::Heartbeat {
+            interval: Duration::from_secs(HEARTBEAT_INTERVAL_S),
+        },
+        book: (!book_symbols.is_empty()).then(|| BookPlan {
+            rule: SyncRule::Deribit,
+            symbols: book_symbols,
+            config: config.orderbook.clone(),
+        }),
+        streams,
+        subscribe_timeout,
+        rotate_after,
+    }]
+}
+
+fn market_of(symbol: &Symbol) -> MarketType {
+    if symbol.as_str().ends_with("-C") || symbol.as_str().ends_with("-P") {
+        MarketType::Options
+    } else {
+        MarketType::Perpetual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn heartbeat_then_subscribe() {
+        let yaml = "exchanges:\n  - exchange: deribit_derivatives\n    symbols: [BTC-USD]\n    data_types: [volatility_indices, orderbooks]\n";
+        let c = Config::from_yaml(yaml).unwrap().exchanges.remove(0);
+        let p = &ws_plans(&c)[0];
+        assert_eq!(p.url, "wss://www.deribit.com/ws/api/v2");
+        assert!(p.requests[0].frame.contains("public/set_heartbeat"));
+        assert!(
+            p.requests[1].frame.contains(
+                r#""channels":["deribit_volatility_index.btc_usd","book.BTC-PERPETUAL.100ms"]"#
+            ),
+            "{}",
+            p.requests[1].frame
+        );
+        assert_eq!(p.streams[0].market_type, MarketType::Options);
+        assert_eq!(p.book.as_ref().unwrap().symbols[0].as_str(), "BTC-USD");
+    }
+}

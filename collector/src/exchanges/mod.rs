@@ -1,0 +1,106 @@
+//! Exchange connectors: one folder per venue (parser, symbol mapping, plan), plus the shared
+//! connection (sessions, supervisor, books), keep-alive, rate-limit and poller pieces.
+//! Parsers and plans are pure; connectors are thin async shells around them.
+//!
+//! Entry point: [`spawn_connectors`].
+
+pub mod binance;
+pub mod connection;
+pub mod deribit;
+pub mod keepalive;
+pub mod okx;
+pub mod parse;
+pub mod plan;
+pub mod poller;
+pub mod rate_limit;
+
+pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
+
+use crate::config::ExchangeConfig;
+use crate::model::{Event, Exchange};
+use crate::telemetry::Health;
+use connection::session::SessionCtx;
+use rate_limit::RateLimiter;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// The REST budget we allow ourselves per venue and IP: (bucket capacity, refill per second), about half
+/// of the venue's published limit (Binance spot 6000/min, USD-M 2400/min weight; OKX books 40/2 s,
+/// rubik 5/2 s (weight 8 here)).
+fn rest_budget(exchange: Exchange) -> (u32, f64) {
+    match exchange {
+        Exchange::BinanceSpot => (600, 50.0),
+        Exchange::BinanceDerivatives => (400, 20.0),
+        Exchange::OkxSpot | Exchange::OkxDerivatives => (20, 10.0),
+        Exchange::DeribitDerivatives => (20, 10.0),
+    }
+}
+
+/// One limiter per venue and IP: OKX spot and derivatives share theirs.
+fn limiter_key(exchange: Exchange) -> Exchange {
+    match exchange {
+        Exchange::OkxDerivatives => Exchange::OkxSpot,
+        e => e,
+    }
+}
+
+/// Start every connection and poller for `configs`. Each task runs until `shutdown`; events go to `tx`.
+pub fn spawn_connectors(
+    configs: &[ExchangeConfig],
+    tx: mpsc::Sender<Event>,
+    health: Health,
+    shutdown: CancellationToken,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "HTTP client with timeout failed to build; using defaults");
+            reqwest::Client::new()
+        });
+    let mut limiters: HashMap<Exchange, RateLimiter> = HashMap::new();
+    for config in configs {
+        let key = limiter_key(config.exchange);
+        let limiter = limiters
+            .entry(key)
+            .or_insert_with(|| {
+                let (capacity, refill) = rest_budget(key);
+                RateLimiter::new(capacity, refill)
+            })
+            .clone();
+        let missing = plan::unsupported(config);
+        if !missing.is_empty() {
+            tracing::warn!(exchange = %config.exchange, ?missing, "data types not offered by this venue are not collected");
+        }
+        for ws in plan::ws_plans(config) {
+            let ctx = Arc::new(SessionCtx {
+                plan: ws,
+                http: http.clone(),
+                limiter: limiter.clone(),
+            });
+            set.spawn(connection::run_connection(
+                ctx,
+                tx.clone(),
+                health.clone(),
+                shutdown.clone(),
+            ));
+        }
+        for poll in plan::poll_plans(config) {
+            let every = Duration::from_secs(config.poll_interval_s);
+            set.spawn(poller::run_poller(
+                poll,
+                every,
+                http.clone(),
+                limiter.clone(),
+                tx.clone(),
+                shutdown.clone(),
+            ));
+        }
+    }
+    set
+}
