@@ -89,6 +89,22 @@ pub async fn run_collector(
         });
     }
 
+    // The built-in simulator stands in for every exchange that names no endpoint of its own.
+    let mut config = config;
+    let simulator = match config.simulator.clone() {
+        Some(sim) => {
+            let handle = crate::simulator::Simulator::start(sim).await?;
+            for ex in &mut config.exchanges {
+                if ex.endpoints == crate::config::EndpointsConfig::default() {
+                    ex.endpoints = handle.endpoints(ex.exchange);
+                }
+            }
+            tracing::info!(addr = %handle.addr(), "exchange simulator serving");
+            Some(handle)
+        }
+        None => None,
+    };
+
     let (tx, rx) = mpsc::channel::<Event>(capacity);
     let source_task = tokio::spawn(run_sources_while_active(
         config.clone(),
@@ -115,6 +131,9 @@ pub async fn run_collector(
     }
     sources.cancel();
     background.abort_all();
+    if let Some(sim) = simulator {
+        sim.stop().await;
+    }
     let FanOutStats {
         events_in,
         gaps,
@@ -219,7 +238,15 @@ fn start_sources(
     if let Some(syn) = config.collector.synthetic.clone() {
         tasks.spawn(synthetic_feed(syn, tx.clone(), term.clone()));
     }
-    let _ = health;
+    if !config.exchanges.is_empty() {
+        let mut connectors = crate::exchanges::spawn_connectors(
+            &config.exchanges,
+            tx.clone(),
+            health.clone(),
+            term.clone(),
+        );
+        tasks.spawn(async move { while connectors.join_next().await.is_some() {} });
+    }
     tasks
 }
 

@@ -45,6 +45,17 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Serve the exchange simulator (Binance, OKX, Deribit wire protocols) until a signal.
+    Simulate {
+        /// Take the `simulator:` section of this config (defaults otherwise).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Listen address (overrides the config).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Benchmarks on the local servers; results as JSON on stdout.
     #[command(subcommand)]
     Bench(Bench),
@@ -126,6 +137,38 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             for statement in marketprism_collector::store::schema::ddl(dialect, &clickhouse) {
                 println!("{statement};\n");
             }
+            Ok(())
+        }
+        Command::Simulate {
+            config,
+            listen,
+            seed,
+        } => {
+            let mut sim = match config {
+                Some(path) => Config::load(&path)?.simulator.unwrap_or_default(),
+                None => Default::default(),
+            };
+            if let Some(listen) = listen {
+                sim.listen = listen;
+            }
+            if let Some(seed) = seed {
+                sim.seed = seed;
+            }
+            let handle = marketprism_collector::simulator::Simulator::start(sim).await?;
+            let endpoints: serde_json::Map<String, serde_json::Value> =
+                marketprism_collector::model::Exchange::ALL
+                    .into_iter()
+                    .map(|ex| {
+                        let e = handle.endpoints(ex);
+                        (
+                            ex.to_string(),
+                            serde_json::json!({ "ws_url": e.ws_url, "rest_url": e.rest_url }),
+                        )
+                    })
+                    .collect();
+            println!("{}", serde_json::json!({ "addr": handle.addr().to_string(), "endpoints": endpoints }));
+            wait_for_signal().await;
+            handle.stop().await;
             Ok(())
         }
         Command::Bench(Bench::Pipeline {

@@ -300,18 +300,24 @@ impl SimulatorHandle {
         self.addr
     }
 
-    /// The URLs a connector should use for `exchange` (see the module docs for what it appends).
+    /// The base URLs a connector should use for `exchange`, as `EndpointsConfig` defines them: the
+    /// connector appends the venue's own paths (`/ws/..`, `/public/..`, `/ws/v5/public`, `/ws/api/v2`).
     pub fn endpoints(&self, exchange: Exchange) -> EndpointsConfig {
         let base = format!("{}/{}", self.addr, exchange.as_str());
-        let ws_path = match exchange {
+        EndpointsConfig {
+            ws_url: Some(format!("ws://{base}")),
+            rest_url: Some(format!("http://{base}")),
+        }
+    }
+
+    /// The full WebSocket URL of a venue's JSON endpoint (OKX, Deribit) or base (Binance), for raw clients.
+    pub fn ws_endpoint(&self, exchange: Exchange) -> String {
+        let path = match exchange {
             Exchange::BinanceSpot | Exchange::BinanceDerivatives => "",
             Exchange::OkxSpot | Exchange::OkxDerivatives => "/ws/v5/public",
             Exchange::DeribitDerivatives => "/ws/api/v2",
         };
-        EndpointsConfig {
-            ws_url: Some(format!("ws://{base}{ws_path}")),
-            rest_url: Some(format!("http://{base}")),
-        }
+        format!("ws://{}/{}{path}", self.addr, exchange.as_str())
     }
 
     /// Apply a fault; returns how many connections (or markets, or REST budgets) it reached.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 fn url(h: &SimulatorHandle) -> String {
-    h.endpoints(Exchange::DeribitDerivatives).ws_url.unwrap()
+    h.ws_endpoint(Exchange::DeribitDerivatives)
 }
 
 async fn rpc(c: &mut Ws, id: u64, method: &str, params: Value) -> Value {

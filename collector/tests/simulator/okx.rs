@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 fn ws(h: &SimulatorHandle, e: Exchange) -> String {
-    h.endpoints(e).ws_url.unwrap()
+    h.ws_endpoint(e)
 }
 
 fn apply(book: &mut TextBook, data: &Value) {
