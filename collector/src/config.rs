@@ -700,13 +700,13 @@ impl Config {
         if self.collector.channel_capacity == 0 {
             return invalid("collector.channel_capacity".into(), "must be at least 1");
         }
-        if let Some(syn) = &self.collector.synthetic {
-            if syn.rate_per_s == 0 {
-                return invalid(
-                    "collector.synthetic.rate_per_s".into(),
-                    "must be at least 1",
-                );
-            }
+        if let Some(syn) = &self.collector.synthetic
+            && syn.rate_per_s == 0
+        {
+            return invalid(
+                "collector.synthetic.rate_per_s".into(),
+                "must be at least 1",
+            );
         }
         if let Some(nats) = &self.outputs.nats {
             nats.validate("outputs.nats")?;

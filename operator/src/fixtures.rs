@@ -17,6 +17,7 @@ pub fn exchange(venue: Venue, symbols: Vec<String>) -> ExchangeSpec {
         symbols,
         data_types: vec![DataTypeName::Trades, DataTypeName::Orderbooks],
         orderbook: None,
+        endpoints: None,
     }
 }
 

@@ -46,6 +46,17 @@ struct ExchangeConfig<'a> {
     data_types: Vec<crate::crd::DataTypeName>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     orderbook: BTreeMap<&'static str, i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints: Option<Endpoints<'a>>,
+}
+
+/// The collector's `EndpointsConfig`: base URLs it appends the venue paths to.
+#[derive(Serialize)]
+struct Endpoints<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ws_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rest_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -158,6 +169,10 @@ pub fn shard_config(
                 symbols,
                 data_types: ex.data_types.clone(),
                 orderbook,
+                endpoints: ex.endpoints.as_ref().map(|e| Endpoints {
+                    ws_url: e.ws_url.as_deref(),
+                    rest_url: e.rest_url.as_deref(),
+                }),
             })
         })
         .collect();
@@ -250,5 +265,68 @@ fn nats_config(spec: &CollectorSetSpec) -> NatsConfig {
             (5 << 30, 24 * 3600, 60),
             &spec.nats.orderbook_stream,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{EndpointsSpec, Venue};
+    use crate::fixtures::{exchange, spec, symbols};
+    use crate::planner::plan;
+    use serde_yaml::Value;
+
+    fn shard_exchanges(spec: &CollectorSetSpec) -> Vec<Value> {
+        let shards = plan(spec, &[]);
+        assert_eq!(shards.len(), 1);
+        let yaml = shard_config(spec, &shards[0], "set-s0", "markets").unwrap().yaml;
+        let config: Value = serde_yaml::from_str(&yaml).unwrap();
+        config["exchanges"].as_sequence().unwrap().clone()
+    }
+
+    #[test]
+    fn endpoints_render_as_the_collector_endpoints_section() {
+        let mut s = spec(
+            vec![
+                exchange(Venue::BinanceDerivatives, symbols(2)),
+                exchange(Venue::DeribitDerivatives, symbols(1)),
+            ],
+            10,
+        );
+        s.exchanges[0].endpoints = Some(EndpointsSpec {
+            ws_url: Some("ws://sim:9200/binance_derivatives".into()),
+            rest_url: Some("http://sim:9200/binance_derivatives".into()),
+        });
+        s.exchanges[1].endpoints = Some(EndpointsSpec {
+            ws_url: Some("wss://test.deribit.com".into()),
+            rest_url: None,
+        });
+        let exchanges = shard_exchanges(&s);
+        let binance = &exchanges[0]["endpoints"];
+        assert_eq!(binance["ws_url"], "ws://sim:9200/binance_derivatives");
+        assert_eq!(binance["rest_url"], "http://sim:9200/binance_derivatives");
+        let deribit = exchanges[1]["endpoints"].as_mapping().unwrap();
+        assert_eq!(deribit.len(), 1, "an unset URL is left to the collector default");
+        assert_eq!(deribit["ws_url"], "wss://test.deribit.com");
+    }
+
+    #[test]
+    fn no_endpoints_section_without_overrides() {
+        let s = spec(vec![exchange(Venue::BinanceSpot, symbols(3))], 10);
+        let exchanges = shard_exchanges(&s);
+        assert!(exchanges[0].get("endpoints").is_none());
+    }
+
+    #[test]
+    fn changing_an_endpoint_changes_the_config_hash() {
+        let mut s = spec(vec![exchange(Venue::OkxSpot, symbols(2))], 10);
+        let shard = &plan(&s, &[])[0];
+        let before = shard_config(&s, shard, "set-s0", "markets").unwrap().hash;
+        s.exchanges[0].endpoints = Some(EndpointsSpec {
+            ws_url: None,
+            rest_url: Some("http://proxy:8080".into()),
+        });
+        let after = shard_config(&s, shard, "set-s0", "markets").unwrap().hash;
+        assert_ne!(before, after, "pods roll when their endpoints change");
     }
 }

@@ -5,7 +5,8 @@
 //! samples valid without an apiserver. Tests check both agree on the same inputs.
 
 use crate::crd::{
-    CollectorSetSpec, GROUP_NAME_PATTERN, MAX_SHARDS, OrderBookSpec, StreamLimitsSpec, Venue,
+    CollectorSetSpec, EndpointsSpec, GROUP_NAME_PATTERN, MAX_SHARDS, OrderBookSpec,
+    REST_URL_PATTERN, StreamLimitsSpec, Venue, WS_URL_PATTERN,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -91,6 +92,9 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         }
         if let Some(ob) = &ex.orderbook {
             validate_orderbook(ob, &at("orderbook"), &mut fail);
+        }
+        if let Some(endpoints) = &ex.endpoints {
+            validate_endpoints(endpoints, &at("endpoints"), &mut fail);
         }
     }
 
@@ -209,6 +213,24 @@ fn validate_orderbook(ob: &OrderBookSpec, at: &str, fail: &mut impl FnMut(String
     }
 }
 
+fn validate_endpoints(e: &EndpointsSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
+    debug_assert_eq!((WS_URL_PATTERN, REST_URL_PATTERN), ("^wss?://", "^https?://"));
+    for (field, url, schemes) in [
+        ("wsUrl", &e.ws_url, ["ws://", "wss://"]),
+        ("restUrl", &e.rest_url, ["http://", "https://"]),
+    ] {
+        let Some(url) = url else { continue };
+        if !schemes.iter().any(|s| url.starts_with(s)) {
+            fail(
+                format!("{at}.{field}"),
+                &format!("must start with {} or {}", schemes[0], schemes[1]),
+            );
+        } else if url.len() > 512 {
+            fail(format!("{at}.{field}"), "at most 512 characters");
+        }
+    }
+}
+
 fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
     if s.max_age_s.is_some_and(|a| a < 300) {
         fail(format!("{at}.maxAgeS"), "must be at least 300");
@@ -217,5 +239,50 @@ fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String,
         && window > age
     {
         fail(at.to_owned(), "duplicateWindowS must not exceed maxAgeS");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::EndpointsSpec;
+    use crate::fixtures::{exchange, spec, symbols};
+
+    fn with_endpoints(ws_url: Option<&str>, rest_url: Option<&str>) -> Vec<FieldError> {
+        let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(2))], 10);
+        s.exchanges[0].endpoints = Some(EndpointsSpec {
+            ws_url: ws_url.map(Into::into),
+            rest_url: rest_url.map(Into::into),
+        });
+        validate(&s)
+    }
+
+    #[test]
+    fn endpoint_overrides_with_the_right_schemes_are_valid() {
+        assert_eq!(
+            with_endpoints(Some("ws://sim:9200/binance_spot"), Some("http://sim:9200")),
+            []
+        );
+        assert_eq!(
+            with_endpoints(Some("wss://x.example"), Some("https://x.example")),
+            []
+        );
+        assert_eq!(with_endpoints(None, None), []);
+    }
+
+    #[test]
+    fn endpoint_overrides_with_a_wrong_scheme_name_the_field() {
+        let errors = with_endpoints(Some("http://sim:9200"), Some("ws://sim:9200"));
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.exchanges[0].endpoints.wsUrl",
+                "spec.exchanges[0].endpoints.restUrl"
+            ]
+        );
+        assert!(errors[0].message.contains("ws://"), "{}", errors[0]);
+        let long = format!("ws://{}", "a".repeat(600));
+        assert_eq!(with_endpoints(Some(&long), None).len(), 1);
     }
 }

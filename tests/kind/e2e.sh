@@ -109,10 +109,8 @@ collectorset() {
     python3 - "$symbols" "$SIMULATOR" <<'EOF'
 import json, sys
 symbols, simulator = sys.argv[1].split(","), sys.argv[2]
-WS_PATH = {"binance_spot": "", "binance_derivatives": "", "okx_spot": "/ws/v5/public",
-           "okx_derivatives": "/ws/v5/public", "deribit_derivatives": "/ws/api/v2"}
-def endpoints(venue):
-    return {"wsUrl": f"ws://{simulator}/{venue}{WS_PATH[venue]}", "restUrl": f"http://{simulator}/{venue}"}
+def endpoints(venue):  # base URLs, as SimulatorHandle::endpoints gives them; connectors append their paths
+    return {"wsUrl": f"ws://{simulator}/{venue}", "restUrl": f"http://{simulator}/{venue}"}
 spec = {
     "exchanges": [
         {"venue": "binance_derivatives", "symbols": symbols,

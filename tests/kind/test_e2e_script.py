@@ -60,7 +60,7 @@ def test_applied_collectorset_covers_all_8_data_types_with_a_standby() -> None:
     binance, deribit = cs["spec"]["exchanges"]
     assert binance["endpoints"] == {"wsUrl": "ws://sim:9200/binance_derivatives",
                                     "restUrl": "http://sim:9200/binance_derivatives"}
-    assert deribit["endpoints"]["wsUrl"] == "ws://sim:9200/deribit_derivatives/ws/api/v2"
+    assert deribit["endpoints"]["wsUrl"] == "ws://sim:9200/deribit_derivatives"
 
 
 def test_applied_collectorset_is_valid_for_the_crd() -> None:

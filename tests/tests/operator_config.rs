@@ -1,9 +1,9 @@
 //! The operator renders collector configs with its own structs; the collector must accept every
 //! rendering, and the environment the pods get must be exactly what the collector reads.
 
-use marketprism_collector::config::{Config, NatsCredentials};
+use marketprism_collector::config::{Config, EndpointsConfig, NatsCredentials};
 use marketprism_operator::builders::{self, BuildOptions, Children};
-use marketprism_operator::crd::CollectorSet;
+use marketprism_operator::crd::{CollectorSet, EndpointsSpec, Venue};
 use marketprism_operator::planner;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -169,4 +169,42 @@ fn pod_environment_is_what_the_collector_reads() {
         "production-g-btc-7d9f-abcde",
         "holder from the downward API"
     );
+}
+
+#[test]
+fn endpoint_overrides_reach_the_collector_config() {
+    let mut set = sample("collectorset-full.yaml");
+    let binance_spot = set
+        .spec
+        .exchanges
+        .iter_mut()
+        .find(|e| e.venue == Venue::BinanceSpot)
+        .unwrap();
+    binance_spot.endpoints = Some(EndpointsSpec {
+        ws_url: Some("ws://sim.marketprism.svc:9200/binance_spot".into()),
+        rest_url: Some("http://sim.marketprism.svc:9200/binance_spot".into()),
+    });
+    let configs = rendered(&children(&set)); // parses and validates every shard in the collector
+    let mut overridden = 0;
+    for (object, config) in &configs {
+        for ex in &config.exchanges {
+            if ex.exchange.as_str() == "binance_spot" {
+                overridden += 1;
+                assert_eq!(
+                    (
+                        ex.endpoints.ws_url.as_deref(),
+                        ex.endpoints.rest_url.as_deref()
+                    ),
+                    (
+                        Some("ws://sim.marketprism.svc:9200/binance_spot"),
+                        Some("http://sim.marketprism.svc:9200/binance_spot")
+                    ),
+                    "{object}"
+                );
+            } else {
+                assert_eq!(ex.endpoints, EndpointsConfig::default(), "{object}");
+            }
+        }
+    }
+    assert!(overridden > 0, "binance_spot is collected by some shard");
 }

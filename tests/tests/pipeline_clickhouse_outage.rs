@@ -12,14 +12,19 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn ctl(script: &str, action: &str) {
-    let status = std::process::Command::new(script).arg(action).status().expect("run the ClickHouse control script");
+    let status = std::process::Command::new(script)
+        .arg(action)
+        .status()
+        .expect("run the ClickHouse control script");
     assert!(status.success(), "{script} {action}: {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile() {
     let test = "clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile";
-    let (Some(nats), Some(ch), Some(script)) = (nats_url(test), clickhouse_url(test), clickhouse_ctl(test)) else {
+    let (Some(nats), Some(ch), Some(script)) =
+        (nats_url(test), clickhouse_url(test), clickhouse_ctl(test))
+    else {
         return;
     };
     let run = Run::new("pl_chdown", &nats, &ch, 200).await;
@@ -30,29 +35,48 @@ async fn clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile() {
     let events = synthetic_events(51, 1_800);
     let (before, during) = events.split_at(900);
     run.publish(before.to_vec()).await;
-    run.wait_for_counts(&expected_counts(before), Duration::from_secs(60)).await;
+    run.wait_for_counts(&expected_counts(before), Duration::from_secs(60))
+        .await;
 
     ctl(&script, "stop");
     let restarted = scopeguard(&script);
     run.publish(during.to_vec()).await;
-    eventually("sink not ready while ClickHouse is down", Duration::from_secs(30), || {
-        health.snapshot().get("clickhouse").is_some_and(|s| !s.ready && s.reason.contains("insert failing"))
-    })
+    eventually(
+        "sink not ready while ClickHouse is down",
+        Duration::from_secs(30),
+        || {
+            health
+                .snapshot()
+                .get("clickhouse")
+                .is_some_and(|s| !s.ready && s.reason.contains("insert failing"))
+        },
+    )
     .await;
     // Nothing of the second half is acked while ClickHouse is down; stay past ack_wait (5 s) so
     // redeliveries arrive and must be folded into the held batches.
     let md = run.nats.market_data_stream.name.clone();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let info = run.consumer_info(&md).await;
-    assert_eq!(info.num_ack_pending, 800, "second half held unacked: {info:?}");
-    assert!(info.num_redelivered > 0, "ack_wait passed, so JetStream redelivered: {info:?}");
+    assert_eq!(
+        info.num_ack_pending, 800,
+        "second half held unacked: {info:?}"
+    );
+    assert!(
+        info.num_redelivered > 0,
+        "ack_wait passed, so JetStream redelivered: {info:?}"
+    );
     assert!(!health.is_ready());
 
     drop(restarted); // ClickHouse starts again
-    run.wait_for_counts(&expected_counts(&events), Duration::from_secs(90)).await;
+    run.wait_for_counts(&expected_counts(&events), Duration::from_secs(90))
+        .await;
     eventually("ready again", Duration::from_secs(10), || health.is_ready()).await;
     let raw = run.counts(false).await;
-    assert_eq!(raw, expected_counts(&events), "redeliveries folded in the sink: no copies inserted");
+    assert_eq!(
+        raw,
+        expected_counts(&events),
+        "redeliveries folded in the sink: no copies inserted"
+    );
 
     stop.cancel();
     sink.await.unwrap().unwrap();

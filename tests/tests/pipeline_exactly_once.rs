@@ -21,15 +21,22 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
     let run = Run::new("pl_once", &nats, &ch, 200).await;
     let events = synthetic_events(11, 1_800);
     let expected = expected_counts(&events);
-    assert!(expected.values().all(|&n| n == 200), "all 9 tables fed: {expected:?}");
+    assert!(
+        expected.values().all(|&n| n == 200),
+        "all 9 tables fed: {expected:?}"
+    );
 
     let health = Health::new();
     let stop = CancellationToken::new();
     let sink = tokio::spawn(run_sink(run.sink.clone(), health.clone(), stop.clone()));
 
     let first = run.publish(events.clone()).await;
-    assert_eq!((first.acked, first.duplicate_acks, first.dropped), (1_800, 0, 0));
-    run.wait_for_counts(&expected, Duration::from_secs(60)).await;
+    assert_eq!(
+        (first.acked, first.duplicate_acks, first.dropped),
+        (1_800, 0, 0)
+    );
+    run.wait_for_counts(&expected, Duration::from_secs(60))
+        .await;
     assert!(health.is_ready(), "{:?}", health.snapshot());
 
     // The same events again: JetStream's duplicate window recognizes every message id.
@@ -38,12 +45,21 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
 
     // Copies that slip past JetStream dedup (another id, e.g. after the window) reach the sink;
     // the ReplacingMergeTree natural key folds them.
-    for e in events.iter().filter(|e| e.data_type() == DataType::Trades).take(50) {
+    for e in events
+        .iter()
+        .filter(|e| e.data_type() == DataType::Trades)
+        .take(50)
+    {
         let subject = format!("{}.{}", run.name, e.subject());
         let msg = PublishMessage::build()
             .payload(serde_json::to_vec(e).unwrap().into())
             .message_id(format!("{}:replayed", e.msg_id()));
-        run.js.send_publish(subject, msg).await.unwrap().await.unwrap();
+        run.js
+            .send_publish(subject, msg)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     let md = run.nats.market_data_stream.name.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -52,11 +68,19 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
         if i.num_pending == 0 && i.num_ack_pending == 0 && i.delivered.stream_sequence >= 1_650 {
             break i;
         }
-        assert!(tokio::time::Instant::now() < deadline, "consumer never caught up: {i:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumer never caught up: {i:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(info.delivered.stream_sequence, 1_600 + 50, "1600 originals + 50 replays stored");
-    run.wait_for_counts(&expected, Duration::from_secs(30)).await;
+    assert_eq!(
+        info.delivered.stream_sequence,
+        1_600 + 50,
+        "1600 originals + 50 replays stored"
+    );
+    run.wait_for_counts(&expected, Duration::from_secs(30))
+        .await;
     let raw = run.counts(false).await;
     assert!(raw[&DataType::Trades] >= 200, "{raw:?}");
 

@@ -27,28 +27,66 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_rest() {
     let health = Health::new();
     let stop = CancellationToken::new();
     let sink = tokio::spawn(run_sink(run.sink.clone(), health.clone(), stop.clone()));
-    eventually("sink ready (streams exist)", Duration::from_secs(30), || health.is_ready()).await;
+    eventually(
+        "sink ready (streams exist)",
+        Duration::from_secs(30),
+        || health.is_ready(),
+    )
+    .await;
 
     let events = synthetic_events(31, 900);
     let trade_subject = format!("{}.trade.okx_spot.spot.BTC-USDT", run.name);
     // Not JSON, and a valid funding-rate event on a trade subject: both first in the stream.
-    run.js.publish(trade_subject.clone(), "{not json".into()).await.unwrap().await.unwrap();
-    let funding = events.iter().find(|e| e.data_type() == DataType::FundingRates).unwrap();
+    run.js
+        .publish(trade_subject.clone(), "{not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let funding = events
+        .iter()
+        .find(|e| e.data_type() == DataType::FundingRates)
+        .unwrap();
     let wrong = serde_json::to_vec(funding).unwrap();
-    run.js.publish(trade_subject.clone(), wrong.into()).await.unwrap().await.unwrap();
+    run.js
+        .publish(trade_subject.clone(), wrong.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 
     let stats = run.publish(events.clone()).await;
     assert_eq!(stats.acked, 900);
-    run.wait_for_counts(&expected_counts(&events), Duration::from_secs(60)).await;
+    run.wait_for_counts(&expected_counts(&events), Duration::from_secs(60))
+        .await;
 
-    let mut dead = run.js.get_stream(&run.sink.dead_letter_stream.name).await.unwrap();
+    let mut dead = run
+        .js
+        .get_stream(&run.sink.dead_letter_stream.name)
+        .await
+        .unwrap();
     assert_eq!(dead.info().await.unwrap().state.messages, 2);
     let dl_subject = format!("{}.deadletter.trade.okx_spot.spot.BTC-USDT", run.name);
-    let last = dead.get_last_raw_message_by_subject(&dl_subject).await.unwrap();
+    let last = dead
+        .get_last_raw_message_by_subject(&dl_subject)
+        .await
+        .unwrap();
     let headers = last.headers;
-    assert_eq!(headers.get("Marketprism-Error-Kind").unwrap().as_str(), "subject_mismatch");
-    assert_eq!(headers.get("Marketprism-Original-Subject").unwrap().as_str(), trade_subject);
-    assert_eq!(last.payload.as_ref(), serde_json::to_vec(funding).unwrap().as_slice());
+    assert_eq!(
+        headers.get("Marketprism-Error-Kind").unwrap().as_str(),
+        "subject_mismatch"
+    );
+    assert_eq!(
+        headers
+            .get("Marketprism-Original-Subject")
+            .unwrap()
+            .as_str(),
+        trade_subject
+    );
+    assert_eq!(
+        last.payload.as_ref(),
+        serde_json::to_vec(funding).unwrap().as_slice()
+    );
 
     // Everything, the bad ones included, was acked: nothing waits for redelivery.
     let info = run.consumer_info(&run.nats.market_data_stream.name).await;
@@ -79,29 +117,56 @@ async fn publisher_started_without_nats_buffers_to_its_bound_and_records_drops_a
     };
     let run = Run::new("pl_down", &nats, &ch, 200).await;
     // A port where nothing listens yet.
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut config = run.nats.clone();
     config.url = format!("nats://127.0.0.1:{port}");
     config.buffer_capacity = 100;
 
     let health = Health::new();
     let (tx, rx) = mpsc::channel(1_000);
-    let publisher = tokio::spawn(run_nats_output(config, rx, health.clone(), CancellationToken::new()));
+    let publisher = tokio::spawn(run_nats_output(
+        config,
+        rx,
+        health.clone(),
+        CancellationToken::new(),
+    ));
     let events = synthetic_events(41, 300);
     for e in &events {
         tx.send(e.clone()).await.unwrap();
     }
-    eventually("publisher took all 300 events", Duration::from_secs(10), || tx.capacity() == 1_000).await;
-    eventually("not ready while NATS is unreachable", Duration::from_secs(10), || {
-        health.snapshot().get("nats").is_some_and(|s| !s.ready && s.reason.contains("unreachable"))
-    })
+    eventually(
+        "publisher took all 300 events",
+        Duration::from_secs(10),
+        || tx.capacity() == 1_000,
+    )
+    .await;
+    eventually(
+        "not ready while NATS is unreachable",
+        Duration::from_secs(10),
+        || {
+            health
+                .snapshot()
+                .get("nats")
+                .is_some_and(|s| !s.ready && s.reason.contains("unreachable"))
+        },
+    )
     .await;
 
     // NATS "comes up" on that port.
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let target = nats.trim_start_matches("nats://").to_owned();
     let forward = tokio::spawn(proxy(listener, target));
-    eventually("ready once NATS is reachable", Duration::from_secs(15), || health.is_ready()).await;
+    eventually(
+        "ready once NATS is reachable",
+        Duration::from_secs(15),
+        || health.is_ready(),
+    )
+    .await;
     drop(tx);
     let stats = tokio::time::timeout(Duration::from_secs(30), publisher)
         .await
@@ -114,7 +179,11 @@ async fn publisher_started_without_nats_buffers_to_its_bound_and_records_drops_a
     assert_eq!(stats.acked, 100 + stats.overflow_gaps, "{stats:?}");
 
     // The overflow gaps in the stream account for every dropped event, per instrument and type.
-    let stream = run.js.get_stream(&run.nats.market_data_stream.name).await.unwrap();
+    let stream = run
+        .js
+        .get_stream(&run.nats.market_data_stream.name)
+        .await
+        .unwrap();
     let reader = stream
         .create_consumer(consumer::pull::Config {
             filter_subject: format!("{}.gap.>", run.name),
@@ -122,16 +191,23 @@ async fn publisher_started_without_nats_buffers_to_its_bound_and_records_drops_a
         })
         .await
         .unwrap();
-    let mut messages = reader.fetch().max_messages(1_000).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let mut messages = reader
+        .fetch()
+        .max_messages(1_000)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
     let mut dropped_in_gaps = 0;
     let mut overflow_gaps = 0;
     while let Some(m) = messages.next().await {
         let event: Event = serde_json::from_slice(&m.unwrap().payload).unwrap();
-        if let Payload::Gap(g) = &event.payload {
-            if g.cause == GapCause::Overflow && g.detail.starts_with("publisher dropped") {
-                overflow_gaps += 1;
-                dropped_in_gaps += g.detail.split(' ').nth(2).unwrap().parse::<u64>().unwrap();
-            }
+        if let Payload::Gap(g) = &event.payload
+            && g.cause == GapCause::Overflow
+            && g.detail.starts_with("publisher dropped")
+        {
+            overflow_gaps += 1;
+            dropped_in_gaps += g.detail.split(' ').nth(2).unwrap().parse::<u64>().unwrap();
         }
     }
     assert_eq!(overflow_gaps, stats.overflow_gaps);

@@ -47,7 +47,13 @@ async fn sink_killed_mid_batch_then_restarted_lands_every_row_once() {
     let mut holding = run.sink.clone();
     for d in DataType::ALL {
         let max_rows = if d == DataType::Trades { 100 } else { 5_000 };
-        holding.batching.insert(d, BatchConfig { max_rows, max_wait_ms: 600_000 });
+        holding.batching.insert(
+            d,
+            BatchConfig {
+                max_rows,
+                max_wait_ms: 600_000,
+            },
+        );
     }
     let mut first = start_sink(&holding, dir.path(), "holding");
     let md = run.nats.market_data_stream.name.clone();
@@ -55,7 +61,9 @@ async fn sink_killed_mid_batch_then_restarted_lands_every_row_once() {
     loop {
         let trades = run.counts(true).await[&DataType::Trades];
         let info = run.try_consumer_info(&md).await;
-        let (ack_pending, pending) = info.as_ref().map_or((0, 1), |i| (i.num_ack_pending, i.num_pending));
+        let (ack_pending, pending) = info
+            .as_ref()
+            .map_or((0, 1), |i| (i.num_ack_pending, i.num_pending));
         // A first trades batch inserted and acked; everything else delivered and held unacked.
         if trades >= 100 && ack_pending as u64 == 1_600 - trades && pending == 0 {
             break;
@@ -68,21 +76,35 @@ async fn sink_killed_mid_batch_then_restarted_lands_every_row_once() {
     }
     first.kill().await.expect("SIGKILL the sink");
     let after_kill = run.counts(true).await;
-    assert_eq!(after_kill[&DataType::FundingRates], 0, "held batches were not inserted: {after_kill:?}");
+    assert_eq!(
+        after_kill[&DataType::FundingRates],
+        0,
+        "held batches were not inserted: {after_kill:?}"
+    );
 
     // Second sink, normal batching: the unacked messages are redelivered after ack_wait (5 s).
     let mut second = start_sink(&run.sink, dir.path(), "normal");
-    run.wait_for_counts(&expected, Duration::from_secs(90)).await;
+    run.wait_for_counts(&expected, Duration::from_secs(90))
+        .await;
     let raw = run.counts(false).await;
-    assert_eq!(raw, expected, "no copies either: acked trades were not redelivered");
+    assert_eq!(
+        raw, expected,
+        "no copies either: acked trades were not redelivered"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let info = run.consumer_info(&md).await;
         if info.num_ack_pending == 0 {
-            assert!(info.num_redelivered == 0, "redelivered messages are acked too: {info:?}");
+            assert!(
+                info.num_redelivered == 0,
+                "redelivered messages are acked too: {info:?}"
+            );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "messages left unacked: {info:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages left unacked: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 

@@ -72,9 +72,17 @@ enum Bench {
         rate: Option<u64>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        #[arg(long, env = "MARKETPRISM_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "MARKETPRISM_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
-        #[arg(long, env = "MARKETPRISM_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+        #[arg(
+            long,
+            env = "MARKETPRISM_CLICKHOUSE_URL",
+            default_value = "http://127.0.0.1:8123"
+        )]
         clickhouse_url: String,
         /// Override every data type's batch max wait (ms).
         #[arg(long)]
@@ -166,7 +174,10 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                         )
                     })
                     .collect();
-            println!("{}", serde_json::json!({ "addr": handle.addr().to_string(), "endpoints": endpoints }));
+            println!(
+                "{}",
+                serde_json::json!({ "addr": handle.addr().to_string(), "endpoints": endpoints })
+            );
             wait_for_signal().await;
             handle.stop().await;
             Ok(())
@@ -181,7 +192,9 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             timeout_s,
             keep,
         }) => {
-            use marketprism_collector::bench::pipeline::{PipelineBenchOptions, run_pipeline_bench};
+            use marketprism_collector::bench::pipeline::{
+                PipelineBenchOptions, run_pipeline_bench,
+            };
             let mut opts = PipelineBenchOptions::new(events, &nats_url, &clickhouse_url);
             opts.rate_per_s = rate;
             opts.seed = seed;

@@ -138,3 +138,18 @@ impl InternalEvent for EventsDropped {
             .increment(self.count);
     }
 }
+
+/// A trade the venue sent twice (same id on one connection): dropped, counted.
+pub struct DuplicateTradeDropped<'a> {
+    pub exchange: Exchange,
+    pub symbol: &'a str,
+    pub trade_id: &'a str,
+}
+
+impl InternalEvent for DuplicateTradeDropped<'_> {
+    fn emit(self) {
+        tracing::debug!(exchange = %self.exchange, symbol = self.symbol, trade_id = self.trade_id, "duplicate trade dropped");
+        metrics::counter!("marketprism_exchange_duplicate_trades_total", "exchange" => self.exchange.as_str())
+            .increment(1);
+    }
+}

@@ -145,18 +145,33 @@ mod tests {
         let now = Instant::now();
         let none = HeldKeys::default();
         let mut in_flight: Batch<u32> = Batch::new(DataType::Trades);
-        assert_eq!(in_flight.admit(&trades[1], 20, 0, &none, now), Ok(Admitted::Row));
+        assert_eq!(
+            in_flight.admit(&trades[1], 20, 0, &none, now),
+            Ok(Admitted::Row)
+        );
         let (_, in_flight) = in_flight.take();
 
         let mut b: Batch<u32> = Batch::new(DataType::Trades);
         assert_eq!(b.admit(&trades[0], 10, 1, &none, now), Ok(Admitted::Row));
         // Redelivered (same stream sequence): neither a row nor another ack.
-        assert_eq!(b.admit(&trades[0], 10, 2, &none, now), Ok(Admitted::Redelivery));
+        assert_eq!(
+            b.admit(&trades[0], 10, 2, &none, now),
+            Ok(Admitted::Redelivery)
+        );
         // Stored twice (another sequence, same key): its own ack, no row.
-        assert_eq!(b.admit(&trades[0], 11, 3, &none, now), Ok(Admitted::Duplicate));
+        assert_eq!(
+            b.admit(&trades[0], 11, 3, &none, now),
+            Ok(Admitted::Duplicate)
+        );
         // Keys and sequences of the batch being inserted count too.
-        assert_eq!(b.admit(&trades[1], 20, 4, &in_flight, now), Ok(Admitted::Redelivery));
-        assert_eq!(b.admit(&trades[1], 21, 5, &in_flight, now), Ok(Admitted::Duplicate));
+        assert_eq!(
+            b.admit(&trades[1], 20, 4, &in_flight, now),
+            Ok(Admitted::Redelivery)
+        );
+        assert_eq!(
+            b.admit(&trades[1], 21, 5, &in_flight, now),
+            Ok(Admitted::Duplicate)
+        );
         assert_eq!((b.rows.len(), b.messages()), (1, 3));
         assert_eq!(b.recv_ts_ms, vec![trades[0].recv_ts_ms]);
 
@@ -198,7 +213,10 @@ mod tests {
             .find(|e| e.data_type() == DataType::Orderbooks)
             .unwrap();
         let mut b: Batch<()> = Batch::new(DataType::Trades);
-        assert!(b.admit(book, 1, (), &HeldKeys::default(), Instant::now()).is_err());
+        assert!(
+            b.admit(book, 1, (), &HeldKeys::default(), Instant::now())
+                .is_err()
+        );
         assert!(b.is_empty() && b.rows.is_empty());
     }
 }

@@ -331,7 +331,9 @@ impl Runner {
         let (delivered, stream_seq) = match message.info() {
             Ok(i) => (i.delivered, i.stream_sequence),
             Err(e) => {
-                emit(PullError { error: &format!("message without JetStream metadata: {e}") });
+                emit(PullError {
+                    error: &format!("message without JetStream metadata: {e}"),
+                });
                 return;
             }
         };
@@ -361,7 +363,10 @@ impl Runner {
         let t = &mut self.types[data_type as usize];
         let empty = HeldKeys::default();
         let busy = t.busy_keys.as_ref().unwrap_or(&empty);
-        match t.open.admit(&event, stream_seq, acker, busy, Instant::now()) {
+        match t
+            .open
+            .admit(&event, stream_seq, acker, busy, Instant::now())
+        {
             Ok(Admitted::Row | Admitted::Redelivery) => {}
             Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
             Err((row_error, acker)) => {

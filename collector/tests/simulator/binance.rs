@@ -90,11 +90,11 @@ async fn spot_depth_chain_is_continuous_and_breaks_only_at_injected_gaps() {
         assert!(d.get("pu").is_none(), "spot has no pu: {d}");
         let (u_first, u_last) = (d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap());
         assert!(u_last >= u_first);
-        if let Some(p) = prev_u {
-            if u_first != p + 1 {
-                assert!(u_first > p + 1, "ids never go back");
-                breaks += 1;
-            }
+        if let Some(p) = prev_u
+            && u_first != p + 1
+        {
+            assert!(u_first > p + 1, "ids never go back");
+            breaks += 1;
         }
         prev_u = Some(u_last);
     }

@@ -16,6 +16,9 @@ pub const MAX_SHARDS: i32 = 64;
 pub const SYMBOL_PATTERN: &str = "^[A-Z0-9]+-[A-Z0-9]+(-[A-Z0-9]+)*$";
 /// DNS-label fragment used in object names.
 pub const GROUP_NAME_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// Endpoint override schemes, as the collector's config validation requires them.
+pub const WS_URL_PATTERN: &str = "^wss?://";
+pub const REST_URL_PATTERN: &str = "^https?://";
 
 /// A set of collector shards plus one sink, reconciled by `marketprism-operator`.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -169,6 +172,26 @@ pub struct ExchangeSpec {
     /// Order book depth and snapshot cadence overrides (collector defaults otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orderbook: Option<OrderBookSpec>,
+    /// Override the venue's production endpoints (the exchange simulator, a proxy, a testnet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<EndpointsSpec>,
+}
+
+/// Base URLs without the venue paths (`ws://simulator:9200/binance_spot`, `https://fapi.binance.com`):
+/// the collector appends the venue's own paths, as on the real venue (its `EndpointsConfig`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointsSpec {
+    /// WebSocket base URL (`ws://` or `wss://`, scheme, host, port and optional prefix); overrides
+    /// the venue's production WebSocket endpoint. The collector appends the venue's paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = WS_URL_PATTERN), length(max = 512))]
+    pub ws_url: Option<String>,
+    /// REST base URL (`http://` or `https://`); overrides the venue's production REST endpoint.
+    /// The collector appends the venue's paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = REST_URL_PATTERN), length(max = 512))]
+    pub rest_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, KubeSchema)]

@@ -18,8 +18,13 @@ async fn main() -> anyhow::Result<()> {
         Some(r) => Some(r.parse()?),
     };
     opts.max_wait_ms = args.get(2).map(|s| s.parse()).transpose()?;
+    opts.cleanup = std::env::var_os("BENCH_KEEP").is_none();
+    opts.timeout_s = 120;
     let report = run_pipeline_bench(opts).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    anyhow::ensure!(report.lost == 0 && report.duplicated == 0, "rows lost or duplicated");
+    anyhow::ensure!(
+        report.lost == 0 && report.duplicated == 0,
+        "rows lost or duplicated"
+    );
     Ok(())
 }

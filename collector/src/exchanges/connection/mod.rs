@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod books;
 pub mod session;
+pub mod trades;
 
 use self::backoff::{RecentIds, backoff, jitter};
 use self::session::{SessionCtx, SessionEnd, SessionMsg, run_session};

@@ -4,14 +4,15 @@
 
 use super::backoff::{backoff, jitter};
 use super::books::{BookAction, Books};
+use super::trades::{TradeIds, TradeVerdict};
 use crate::book::BookSnapshot;
 use crate::exchanges::keepalive::{KeepAlive, KeepAliveAction};
 use crate::exchanges::parse::{Control, Parsed};
 use crate::exchanges::plan::WsPlan;
 use crate::exchanges::rate_limit::{RateLimiter, penalty};
 use crate::internal_events::InternalEvent;
-use crate::internal_events::exchanges::{BadFrame, RestFailed};
-use crate::model::{DataType, Event, GapCause, Symbol, now_ms};
+use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped, RestFailed};
+use crate::model::{DataType, Event, GapCause, Payload, Symbol, now_ms};
 use futures::{SinkExt, StreamExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -57,6 +58,7 @@ struct Session<'a> {
     last_seen: HashMap<(DataType, Symbol), (Instant, Duration)>,
     wanted: HashSet<(DataType, Symbol)>,
     books: Option<Books>,
+    trades: TradeIds,
     fetching: HashSet<Symbol>,
     fetches: JoinSet<()>,
     snap_tx: mpsc::Sender<(Symbol, BookSnapshot)>,
@@ -121,6 +123,7 @@ pub async fn run_session(
             .book
             .clone()
             .map(|b| Books::new(plan.venue.exchange(), b, &plan.streams)),
+        trades: TradeIds::new(plan.venue.exchange()),
         fetching: HashSet::new(),
         fetches: JoinSet::new(),
         snap_tx,
@@ -365,6 +368,25 @@ impl Session<'_> {
             }
             if dt != DataType::Orderbooks && dt != DataType::Gaps {
                 self.seen(dt, &e.symbol, now);
+            }
+            match self.trades.check(&e) {
+                TradeVerdict::Keep => {}
+                TradeVerdict::Duplicate => {
+                    if let Payload::Trade(t) = &e.payload {
+                        DuplicateTradeDropped {
+                            exchange: e.exchange,
+                            symbol: e.symbol.as_str(),
+                            trade_id: &t.trade_id,
+                        }
+                        .emit();
+                    }
+                    continue;
+                }
+                TradeVerdict::KeepAfterGap(gap) => {
+                    if self.out.send(SessionMsg::Event(gap)).await.is_err() {
+                        return Some(end(GapCause::Disconnect, "supervisor gone", self));
+                    }
+                }
             }
             if self.out.send(SessionMsg::Event(e)).await.is_err() {
                 return Some(end(GapCause::Disconnect, "supervisor gone", self));

@@ -1,0 +1,190 @@
+//! Published books equal the simulator's true book at the same update id, after sync and after each
+//! kind of resync (REST snapshot refetch, stale REST snapshot, OKX sequence reset, OKX keep-alive).
+
+use crate::checks::assert_invariants;
+use crate::common::{Rig, SPOT_TYPES, gaps, sim_config, venue_symbol};
+use marketprism_collector::config::OkxBookMode;
+use marketprism_collector::model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
+use marketprism_collector::simulator::{Fault, Levels, Target};
+
+fn decimals(levels: &Levels) -> Vec<(Decimal, Decimal)> {
+    levels
+        .iter()
+        .map(|(p, q)| (p.parse().unwrap(), q.parse().unwrap()))
+        .collect()
+}
+
+fn pairs(levels: &[Level]) -> Vec<(Decimal, Decimal)> {
+    levels
+        .iter()
+        .map(|l| (l.0.normalize(), l.1.normalize()))
+        .collect()
+}
+
+fn book_at(events: &[Event], exchange: Exchange, symbol: &str, id: i64) -> Option<usize> {
+    events.iter().rposition(|e| {
+        matches!(&e.payload, Payload::Orderbook(b)
+            if e.exchange == exchange && e.symbol.as_str() == symbol && b.last_update_id == id)
+    })
+}
+
+/// Freeze the market, wait for the snapshot at the frozen update id, compare its top 10 with the
+/// simulator's, resume. Proves the local book is exactly the venue's after whatever came before.
+pub async fn assert_book_matches_sim(rig: &mut Rig, exchange: Exchange, symbol: &str) {
+    // Live first: a book published after the last recorded book gap of this symbol.
+    rig.wait_for(&format!("{exchange} {symbol} book live"), |ev| {
+        let is = |e: &Event, dt| {
+            e.exchange == exchange && e.symbol.as_str() == symbol && e.data_type() == dt
+        };
+        let last_gap = ev.iter().rposition(|e| {
+            is(e, DataType::Gaps)
+                && matches!(&e.payload, Payload::Gap(g) if g.data_type == DataType::Orderbooks)
+        });
+        ev.iter()
+            .enumerate()
+            .any(|(i, e)| is(e, DataType::Orderbooks) && last_gap.is_none_or(|g| i > g))
+    })
+    .await;
+    rig.sim.set_paused(true);
+    let top = rig
+        .sim
+        .book_top(exchange, &venue_symbol(exchange, symbol), 10);
+    let id = i64::try_from(top.last_id).unwrap();
+    rig.wait_for(&format!("{exchange} {symbol} book at id {id}"), |ev| {
+        book_at(ev, exchange, symbol, id).is_some()
+    })
+    .await;
+    let at = book_at(&rig.events, exchange, symbol, id).unwrap();
+    let Payload::Orderbook(b) = &rig.events[at].payload else {
+        unreachable!()
+    };
+    let want_bids: Vec<_> = decimals(&top.bids)
+        .into_iter()
+        .map(|(p, q)| (p.normalize(), q.normalize()))
+        .collect();
+    let want_asks: Vec<_> = decimals(&top.asks)
+        .into_iter()
+        .map(|(p, q)| (p.normalize(), q.normalize()))
+        .collect();
+    assert_eq!(
+        pairs(&b.bids),
+        want_bids,
+        "{exchange} {symbol} bids at id {id}"
+    );
+    assert_eq!(
+        pairs(&b.asks),
+        want_asks,
+        "{exchange} {symbol} asks at id {id}"
+    );
+    rig.sim.set_paused(false);
+}
+
+/// Orderbook gap events of one symbol with a cause.
+pub fn book_gaps(events: &[Event], exchange: Exchange, symbol: &str, cause: GapCause) -> usize {
+    gaps(events, exchange)
+        .iter()
+        .filter(|(s, g)| *s == symbol && g.data_type == DataType::Orderbooks && g.cause == cause)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_books_equal_the_venue_on_every_venue() {
+    let books: &[DataType] = &[DataType::Orderbooks];
+    let venues: Vec<(Exchange, &[DataType])> = Exchange::ALL.iter().map(|&e| (e, books)).collect();
+    let mut rig = Rig::start(sim_config(), &venues).await;
+    for exchange in Exchange::ALL {
+        let symbol = if exchange == Exchange::DeribitDerivatives {
+            "ETH-USD"
+        } else {
+            "ETH-USDT"
+        };
+        assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    }
+    let events = rig.stop().await;
+    assert_invariants(&events);
+    assert!(gaps(&events, Exchange::BinanceSpot).is_empty());
+}
+
+/// A REST snapshot older than the buffered updates is refused and refetched, not applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_rest_snapshots_are_refetched_until_they_bridge() {
+    for exchange in [
+        Exchange::BinanceSpot,
+        Exchange::BinanceDerivatives,
+        Exchange::OkxSpot,
+    ] {
+        let mut rig = Rig::start(sim_config(), &[(exchange, &SPOT_TYPES)]).await;
+        let symbol = "BTC-USDT";
+        rig.wait_for("first book", |ev| {
+            ev.iter().any(|e| e.data_type() == DataType::Orderbooks)
+        })
+        .await;
+        let stats = |rig: &Rig| rig.sim.stats().venue(exchange).rest_requests;
+        let before = stats(&rig);
+        let target = Target::symbol(exchange, &venue_symbol(exchange, symbol));
+        rig.sim.inject(Fault::StaleSnapshot {
+            target: target.clone(),
+            requests: 2,
+        });
+        // Force a resync: a sequence gap makes the connector fetch a snapshot, which is stale twice.
+        rig.sim.inject(Fault::SequenceGap {
+            target,
+            messages: 2,
+        });
+        rig.wait_for("sequence gap recorded", |ev| {
+            book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= 1
+        })
+        .await;
+        assert_book_matches_sim(&mut rig, exchange, symbol).await;
+        assert!(
+            stats(&rig) >= before + 3,
+            "{exchange}: two stale snapshots refused then a good one (REST calls {} -> {})",
+            before,
+            stats(&rig)
+        );
+        let events = rig.stop().await;
+        assert_invariants(&events);
+    }
+}
+
+/// OKX keep-alive messages (`seqId == prevSeqId`, empty) and sequence resets (`seqId < prevSeqId`) are
+/// normal flow, not gaps; the book stays exact through both, in every 2026 `books` mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
+    for mode in [
+        OkxBookMode::Legacy,
+        OkxBookMode::ZeroChecksum,
+        OkxBookMode::RestSnapshot,
+    ] {
+        let config = marketprism_collector::config::SimulatorConfig {
+            okx_book_mode: mode,
+            ..sim_config()
+        };
+        let mut rig = Rig::start(config, &[(Exchange::OkxDerivatives, &SPOT_TYPES)]).await;
+        let exchange = Exchange::OkxDerivatives;
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+        for _ in 0..3 {
+            rig.sim.inject(Fault::OkxKeepAlive(Target::venue(exchange)));
+        }
+        rig.sim
+            .inject(Fault::OkxSequenceReset(Target::venue(exchange)));
+        let n = rig.events.len();
+        rig.wait_for("books after the reset", |ev| {
+            ev[n..]
+                .iter()
+                .filter(|e| e.data_type() == DataType::Orderbooks)
+                .count()
+                >= 20
+        })
+        .await;
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+        assert_book_matches_sim(&mut rig, exchange, "ETH-USDT").await;
+        let events = rig.stop().await;
+        assert!(
+            gaps(&events, exchange).is_empty(),
+            "{mode:?}: {:?}",
+            gaps(&events, exchange)
+        );
+        assert_invariants(&events);
+    }
+}

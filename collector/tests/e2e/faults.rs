@@ -1,0 +1,230 @@
+//! Fault scenarios shared by every venue: inject through the simulator, then assert what the collector
+//! made observable (gap events with the right cause, type and symbol; exact books; clean trades).
+
+use crate::books::{assert_book_matches_sim, book_gaps};
+use crate::checks::assert_invariants;
+use crate::common::{Rig, bad_frames, gaps, sim_config, venue_symbol};
+use marketprism_collector::model::{DataType, Event, Exchange, GapCause, now_ms};
+use marketprism_collector::simulator::{Fault, Malformation, Target};
+use std::time::Duration;
+
+/// The first symbol of every venue.
+pub fn first_symbol(exchange: Exchange) -> &'static str {
+    if exchange == Exchange::DeribitDerivatives {
+        "BTC-USD"
+    } else {
+        "BTC-USDT"
+    }
+}
+
+/// Every WebSocket stream of the venue has a gap with `cause` ending at or after `since_ms`.
+fn all_streams_gapped(
+    rig: &Rig,
+    ev: &[Event],
+    exchange: Exchange,
+    cause: GapCause,
+    since_ms: i64,
+) -> bool {
+    rig.ws_streams(exchange).iter().all(|(dt, sym)| {
+        gaps(ev, exchange).iter().any(|(s, g)| {
+            *s == sym.as_str() && g.data_type == *dt && g.cause == cause && g.end_ms >= since_ms
+        })
+    })
+}
+
+async fn wait_all_streams_gapped(
+    rig: &mut Rig,
+    exchange: Exchange,
+    cause: GapCause,
+    since_ms: i64,
+) {
+    let streams = rig.ws_streams(exchange);
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    loop {
+        if all_streams_gapped(rig, &rig.events, exchange, cause, since_ms) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{exchange}: not every stream of {streams:?} got a {cause:?} gap; gaps: {:?}",
+            gaps(&rig.events, exchange)
+        );
+        rig.settle(Duration::from_millis(200)).await;
+    }
+}
+
+/// Abrupt TCP cuts: one `disconnect` gap per stream, data resumes, the book is rebuilt exactly.
+pub async fn drop_connections(exchange: Exchange, types: &[DataType]) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    let t0 = now_ms();
+    let hit = rig
+        .sim
+        .inject(Fault::DropConnections(Target::venue(exchange)));
+    assert!(hit >= 1, "no connection to drop");
+    wait_all_streams_gapped(&mut rig, exchange, GapCause::Disconnect, t0).await;
+    let n = rig.events.len();
+    rig.wait_streaming(exchange, n).await;
+    assert_book_matches_sim(&mut rig, exchange, first_symbol(exchange)).await;
+    let dropped = rig.sim.stats().venue(exchange).dropped;
+    assert_eq!(dropped as usize, hit);
+    let events = rig.stop().await;
+    assert_invariants(&events);
+}
+
+/// Withheld book messages: every injected gap is detected (`sequence_gap`, orderbooks, that symbol).
+pub async fn sequence_gaps(exchange: Exchange) {
+    let mut rig = Rig::start(
+        sim_config(),
+        &[(exchange, &[DataType::Orderbooks, DataType::Trades])],
+    )
+    .await;
+    rig.wait_streaming(exchange, 0).await;
+    for symbol in crate::common::symbols(exchange) {
+        let symbol = symbol.as_str();
+        for round in 1..=3 {
+            assert_book_matches_sim(&mut rig, exchange, symbol).await;
+            let target = Target::symbol(exchange, &venue_symbol(exchange, symbol));
+            rig.sim.inject(Fault::SequenceGap {
+                target,
+                messages: round,
+            });
+            rig.wait_for(&format!("{exchange} {symbol} gap {round} detected"), |ev| {
+                book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= round as usize
+            })
+            .await;
+        }
+        assert_book_matches_sim(&mut rig, exchange, symbol).await;
+        let injected = rig.counters(exchange, "book", Some(symbol)).gaps_injected;
+        assert_eq!(injected, 3, "{exchange} {symbol}: gaps injected");
+        assert_eq!(
+            book_gaps(&rig.events, exchange, symbol, GapCause::SequenceGap),
+            3,
+            "{exchange} {symbol}: one gap event per injected gap"
+        );
+    }
+    let events = rig.stop().await;
+    assert_invariants(&events);
+}
+
+/// Repeated frames: nothing emitted twice, nothing mistaken for a gap, books exact.
+pub async fn duplicates(exchange: Exchange, types: &[DataType]) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    rig.sim.inject(Fault::Duplicate {
+        target: Target::venue(exchange),
+        messages: 40,
+    });
+    rig.wait_for("40 duplicated frames", |_| true).await;
+    while rig.counters(exchange, "", None).duplicated < 40 {
+        rig.settle(Duration::from_millis(100)).await;
+    }
+    let trade_dups = ["trades", "agg_trades"].map(|c| rig.counters(exchange, c, None).duplicated);
+    assert!(
+        trade_dups.iter().sum::<u64>() > 0,
+        "trade frames duplicated too"
+    );
+    assert_book_matches_sim(&mut rig, exchange, first_symbol(exchange)).await;
+    let events = rig.stop().await;
+    assert!(
+        gaps(&events, exchange).is_empty(),
+        "duplicates are not gaps: {:?}",
+        gaps(&events, exchange)
+    );
+    assert_invariants(&events);
+}
+
+/// Swapped frames: a swapped book diff breaks the chain and is recorded as a gap, then resynced; swapped
+/// trades are all kept.
+pub async fn out_of_order(exchange: Exchange, types: &[DataType]) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    rig.sim.inject(Fault::OutOfOrder {
+        target: Target::venue(exchange),
+        messages: 8,
+    });
+    while rig.counters(exchange, "", None).reordered < 8 {
+        rig.settle(Duration::from_millis(100)).await;
+    }
+    for symbol in crate::common::symbols(exchange) {
+        let symbol = symbol.as_str();
+        if rig.counters(exchange, "book", Some(symbol)).reordered > 0 {
+            rig.wait_for(&format!("{exchange} {symbol} reorder detected"), |ev| {
+                book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= 1
+            })
+            .await;
+        }
+        assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    }
+    let events = rig.stop().await;
+    assert_invariants(&events);
+}
+
+/// An open but silent connection: the watchdog ends it, a `stale` gap per stream, data resumes.
+pub async fn stale(exchange: Exchange, types: &[DataType]) {
+    let mut rig =
+        Rig::start_with(sim_config(), &[(exchange, types)], |c| c.stale_after_s = 1).await;
+    rig.wait_streaming(exchange, 0).await;
+    let t0 = now_ms();
+    rig.sim.inject(Fault::Stale {
+        target: Target::venue(exchange),
+        duration_ms: 60_000,
+    });
+    wait_all_streams_gapped(&mut rig, exchange, GapCause::Stale, t0).await;
+    assert!(rig.counters(exchange, "", None).suppressed > 0);
+    let n = rig.events.len();
+    rig.wait_streaming(exchange, n).await;
+    assert_book_matches_sim(&mut rig, exchange, first_symbol(exchange)).await;
+    let events = rig.stop().await;
+    assert_invariants(&events);
+}
+
+/// Broken frames of each kind: counted as bad frames and skipped; the connection and its other data
+/// carry on; whatever data they carried is accounted for by a gap.
+pub async fn malformed(exchange: Exchange, types: &[DataType]) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    let connections = rig.sim.stats().venue(exchange).connections;
+    let before = bad_frames(exchange);
+    let kinds = [
+        Malformation::InvalidJson,
+        Malformation::Truncated,
+        Malformation::WrongTypes,
+    ];
+    for (i, kind) in kinds.into_iter().enumerate() {
+        rig.sim.inject(Fault::Malformed {
+            target: Target::venue(exchange),
+            kind,
+            messages: 3,
+        });
+        let want = 3 * (i as u64 + 1);
+        while rig.counters(exchange, "", None).malformed < want {
+            rig.settle(Duration::from_millis(100)).await;
+        }
+    }
+    let sent = rig.counters(exchange, "", None).malformed;
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
+    while bad_frames(exchange) - before < sent {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{exchange}: {} of {sent} malformed frames counted",
+            bad_frames(exchange) - before
+        );
+        rig.settle(Duration::from_millis(100)).await;
+    }
+    let n = rig.events.len();
+    rig.wait_streaming(exchange, n).await;
+    assert_book_matches_sim(&mut rig, exchange, first_symbol(exchange)).await;
+    assert_eq!(
+        rig.sim.stats().venue(exchange).connections,
+        connections,
+        "connection kept"
+    );
+    let events = rig.stop().await;
+    let disconnects: Vec<_> = gaps(&events, exchange)
+        .into_iter()
+        .filter(|(_, g)| g.cause == GapCause::Disconnect)
+        .collect();
+    assert!(disconnects.is_empty(), "{disconnects:?}");
+    assert_invariants(&events);
+}
