@@ -279,7 +279,9 @@ mod tests {
     fn shard_exchanges(spec: &CollectorSetSpec) -> Vec<Value> {
         let shards = plan(spec, &[]);
         assert_eq!(shards.len(), 1);
-        let yaml = shard_config(spec, &shards[0], "set-s0", "markets").unwrap().yaml;
+        let yaml = shard_config(spec, &shards[0], "set-s0", "markets")
+            .unwrap()
+            .yaml;
         let config: Value = serde_yaml::from_str(&yaml).unwrap();
         config["exchanges"].as_sequence().unwrap().clone()
     }
@@ -306,7 +308,11 @@ mod tests {
         assert_eq!(binance["ws_url"], "ws://sim:9200/binance_derivatives");
         assert_eq!(binance["rest_url"], "http://sim:9200/binance_derivatives");
         let deribit = exchanges[1]["endpoints"].as_mapping().unwrap();
-        assert_eq!(deribit.len(), 1, "an unset URL is left to the collector default");
+        assert_eq!(
+            deribit.len(),
+            1,
+            "an unset URL is left to the collector default"
+        );
         assert_eq!(deribit["ws_url"], "wss://test.deribit.com");
     }
 

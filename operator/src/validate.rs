@@ -214,7 +214,10 @@ fn validate_orderbook(ob: &OrderBookSpec, at: &str, fail: &mut impl FnMut(String
 }
 
 fn validate_endpoints(e: &EndpointsSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
-    debug_assert_eq!((WS_URL_PATTERN, REST_URL_PATTERN), ("^wss?://", "^https?://"));
+    debug_assert_eq!(
+        (WS_URL_PATTERN, REST_URL_PATTERN),
+        ("^wss?://", "^https?://")
+    );
     for (field, url, schemes) in [
         ("wsUrl", &e.ws_url, ["ws://", "wss://"]),
         ("restUrl", &e.rest_url, ["http://", "https://"]),

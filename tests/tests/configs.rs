@@ -4,7 +4,9 @@ use marketprism_collector::config::Config;
 use std::path::Path;
 
 fn load(name: &str) -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let config = Config::from_yaml(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
     config.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -35,7 +37,10 @@ fn local_points_at_the_2026_endpoints() {
         .iter()
         .find(|e| e.exchange.as_str() == "binance_derivatives")
         .unwrap();
-    assert_eq!(usdm.endpoints.ws_url.as_deref(), Some("wss://fstream.binance.com"));
+    assert_eq!(
+        usdm.endpoints.ws_url.as_deref(),
+        Some("wss://fstream.binance.com")
+    );
     assert!(c.simulator.is_none());
 }
 

@@ -62,6 +62,10 @@ const TICK: Duration = Duration::from_millis(100);
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Events taken from the channel per wake-up.
 const RECV_BATCH: usize = 512;
+/// At start, how long the channel is left to push back while the first connection is made; only
+/// after that does an unreachable NATS mean buffering and dropping (a fast source would otherwise
+/// overflow the buffer in the milliseconds a healthy connection takes).
+const INITIAL_CONNECT_GRACE: Duration = Duration::from_secs(5);
 
 pub async fn run_nats_output(
     config: NatsConfig,
@@ -128,6 +132,11 @@ impl Publisher {
         let mut input_open = true;
         let mut drain_deadline: Option<Instant> = None;
         let mut batch = Vec::with_capacity(RECV_BATCH);
+        let grace_end = Instant::now() + INITIAL_CONNECT_GRACE;
+        while !is_connected(&self.client) && Instant::now() < grace_end && !shutdown.is_cancelled()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         loop {
             let usable = self.usable().await;
             if usable {

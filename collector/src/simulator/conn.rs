@@ -375,6 +375,8 @@ async fn serve(
     let mut lifetime_end = opened + Duration::from_millis(shared.lifetime_ms(exchange));
     let keepalive = proto.keepalive();
     let (mut last_client, mut last_pong) = (opened, opened);
+    // OKX closes after 30 s with neither a client frame nor pushed data (exchange-protocols.md §3.1).
+    let mut last_pushed = opened;
     let mut next_ping = match keepalive {
         KeepAlive::ServerPing { interval, .. } => Some(opened + interval),
         _ => None,
@@ -435,9 +437,11 @@ async fn serve(
                     next = feed_rx.try_recv().ok();
                 }
                 let now = Instant::now();
+                let mut pushed = false;
                 for ev in batch {
                     for frame in proto.encode(&ev, cx) {
                         for text in faults.apply(frame, now, exchange, &shared) {
+                            pushed = true;
                             if sink.feed(Message::Text(text.into())).await.is_err() {
                                 return Ending::Abrupt("write failed");
                             }
@@ -446,6 +450,9 @@ async fn serve(
                 }
                 if sink.flush().await.is_err() {
                     return Ending::Abrupt("write failed");
+                }
+                if pushed {
+                    last_pushed = now;
                 }
             }
             Some(cmd) = cmd_rx.recv() => match cmd {
@@ -490,7 +497,7 @@ async fn serve(
                         }
                     }
                     KeepAlive::ClientIdle { timeout } => {
-                        if now.duration_since(last_client) >= timeout {
+                        if now.duration_since(last_client.max(last_pushed)) >= timeout {
                             shared.stats.venue(exchange, |v| v.keepalive_cuts += 1);
                             return Ending::Close(4004, "No data received in 30s.".into(), "idle client");
                         }

@@ -4,6 +4,7 @@
 use crate::books::{assert_book_matches_sim, book_gaps};
 use crate::checks::assert_invariants;
 use crate::common::{Rig, bad_frames, gaps, sim_config, venue_symbol};
+use marketprism_collector::config::SimulatorConfig;
 use marketprism_collector::model::{DataType, Event, Exchange, GapCause, now_ms};
 use marketprism_collector::simulator::{Fault, Malformation, Target};
 use std::time::Duration;
@@ -226,5 +227,76 @@ pub async fn malformed(exchange: Exchange, types: &[DataType]) {
         .filter(|(_, g)| g.cause == GapCause::Disconnect)
         .collect();
     assert!(disconnects.is_empty(), "{disconnects:?}");
+    assert_invariants(&events);
+}
+
+/// The venue's keep-alive rule, enforced by the simulator within seconds: the collector must satisfy it
+/// (answer pings, send its own, reply to test requests) so no connection is cut and no gap recorded.
+pub async fn keepalive_kept(
+    exchange: Exchange,
+    types: &[DataType],
+    config: SimulatorConfig,
+    hold: Duration,
+) {
+    let mut rig = Rig::start(config, &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    rig.settle(hold).await;
+    let n = rig.events.len();
+    rig.wait_streaming(exchange, n).await;
+    let venue = rig.sim.stats().venue(exchange);
+    let events = rig.stop().await;
+    assert_eq!(
+        venue.keepalive_cuts, 0,
+        "{exchange}: cut for keep-alive: {venue:?}"
+    );
+    assert!(
+        gaps(&events, exchange).is_empty(),
+        "{:?}",
+        gaps(&events, exchange)
+    );
+    assert_invariants(&events);
+}
+
+/// Connections cut by the venue's lifetime limit: each cut is a `disconnect` gap on every stream.
+pub async fn connection_lifetime(exchange: Exchange, types: &[DataType]) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    rig.sim.inject(Fault::ConnectionLifetime {
+        exchange,
+        lifetime_ms: 1_500,
+    });
+    while rig.sim.stats().venue(exchange).lifetime_cuts < 3 {
+        rig.settle(Duration::from_millis(200)).await;
+    }
+    rig.sim.inject(Fault::ConnectionLifetime {
+        exchange,
+        lifetime_ms: 3_600_000,
+    });
+    let n = rig.events.len();
+    rig.wait_streaming(exchange, n).await;
+    // Every connection cut (lifetime or otherwise) left one gap on each of its streams.
+    let cuts = rig.sim.stats().venue(exchange).lifetime_cuts as usize;
+    let plans = rig
+        .configs
+        .iter()
+        .flat_map(marketprism_collector::exchanges::plan::ws_plans)
+        .count();
+    let (dt, sym) = rig.ws_streams(exchange)[0].clone();
+    let stream_gaps = |ev: &[Event]| {
+        gaps(ev, exchange)
+            .iter()
+            .filter(|(s, g)| {
+                *s == sym.as_str() && g.data_type == dt && g.cause == GapCause::Disconnect
+            })
+            .count()
+    };
+    assert_eq!(plans, 1, "one connection, so every cut hits this stream");
+    rig.wait_for(&format!("{cuts} gaps on {dt} {sym}"), |ev| {
+        stream_gaps(ev) >= cuts
+    })
+    .await;
+    assert_book_matches_sim(&mut rig, exchange, first_symbol(exchange)).await;
+    let events = rig.stop().await;
+    assert_eq!(stream_gaps(&events), cuts, "one gap per cut, no more");
     assert_invariants(&events);
 }

@@ -7,3 +7,5 @@ mod common;
 mod coverage;
 mod faults;
 mod faults_binance;
+mod faults_deribit;
+mod faults_okx;

@@ -8,8 +8,9 @@ use super::trades::{TradeIds, TradeVerdict};
 use crate::book::BookSnapshot;
 use crate::exchanges::keepalive::{KeepAlive, KeepAliveAction};
 use crate::exchanges::parse::{Control, Parsed};
-use crate::exchanges::plan::WsPlan;
+use crate::exchanges::plan::{Stream, WsPlan};
 use crate::exchanges::rate_limit::{RateLimiter, penalty};
+use crate::exchanges::{ParseError, ParseErrorReason};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped, RestFailed};
 use crate::model::{DataType, Event, GapCause, Payload, Symbol, now_ms};
@@ -253,7 +254,7 @@ impl Session<'_> {
                     frame: text,
                 }
                 .emit();
-                return None;
+                return self.after_bad_frame(&error).await;
             }
         };
         match parsed {
@@ -349,6 +350,37 @@ impl Session<'_> {
             Control::Pong | Control::Heartbeat => {}
         }
         None
+    }
+
+    /// What a skipped frame carried is unknown: every stream that cannot notice a lost message by
+    /// itself (books and contiguous trade ids can) gets a gap at this instant.
+    async fn after_bad_frame(&mut self, error: &ParseError) -> Option<SessionEnd> {
+        if error.reason == ParseErrorReason::VenueError {
+            return None;
+        }
+        let blind: Vec<Stream> = self
+            .ctx
+            .plan
+            .streams
+            .iter()
+            .filter(|s| match s.data_type {
+                DataType::Orderbooks => false,
+                DataType::Trades => !self.trades.detects_loss(),
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let t = now_ms();
+        let detail = format!("unparsable frame skipped: {error}");
+        let gaps = super::gap_events(
+            self.ctx.plan.venue.exchange(),
+            &blind,
+            t,
+            t,
+            GapCause::Integrity,
+            &detail,
+        );
+        self.emit_all(gaps).await
     }
 
     fn seen(&mut self, dt: DataType, symbol: &Symbol, now: Instant) {

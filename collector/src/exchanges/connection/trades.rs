@@ -36,6 +36,11 @@ impl TradeIds {
         }
     }
 
+    /// True when a lost trade shows up as a jump in ids (so a skipped frame needs no gap of its own).
+    pub fn detects_loss(&self) -> bool {
+        self.contiguous
+    }
+
     pub fn check(&mut self, e: &Event) -> TradeVerdict {
         let Payload::Trade(t) = &e.payload else {
             return TradeVerdict::Keep;
