@@ -26,11 +26,6 @@ pub struct RunSummary {
     pub errors: Vec<String>,
 }
 
-/// A process-unique id: start time (sortable) plus randomness, so files and ids never collide across restarts.
-pub fn new_run_id() -> String {
-    uuid::Uuid::now_v7().simple().to_string()
-}
-
 type OutputResult = (&'static str, Result<serde_json::Value>);
 
 pub async fn run_collector(
@@ -38,7 +33,7 @@ pub async fn run_collector(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<RunSummary> {
-    let run_id = new_run_id();
+    let run_id = crate::store::new_run_id();
     let capacity = config.collector.channel_capacity;
     tracing::info!(%run_id, instance = %config.collector.instance_id, "collector starting");
 

@@ -148,7 +148,8 @@ fn plain_decimal(text: &str) -> Option<Decimal> {
         return None;
     }
     let mut d = Decimal::new(mantissa, scale.unwrap_or(0));
-    d.set_sign_negative(negative);
+    // "-0" is zero: rust_decimal's own parser drops the sign, and so must we.
+    d.set_sign_negative(negative && !d.is_zero());
     Some(d)
 }
 

@@ -66,6 +66,32 @@ pub fn new_run_id() -> String {
     )
 }
 
+/// Delete `.part-*.parquet.tmp` files under `root`: only a process killed mid-flush leaves them (run ids
+/// are unique, so no live writer owns one at our start), and their rows are not committed data.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    let mut removed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with(".part-")
+                && name.ends_with(".parquet.tmp")
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// `YYYY-MM-DD`, the UTC day of `ts_ms`.
 pub fn utc_date(ts_ms: i64) -> String {
     let secs = ts_ms.div_euclid(1000);
@@ -362,6 +388,13 @@ pub async fn run_parquet_output(
         buffers: BTreeMap::new(),
         stats: ParquetStats::default(),
     };
+    let root = config.dir.clone();
+    let removed = tokio::task::spawn_blocking(move || remove_stale_temporaries(&root))
+        .await
+        .unwrap_or(0);
+    if removed > 0 {
+        tracing::warn!(removed, dir = %config.dir.display(), "removed temporaries of an earlier run that was killed mid-flush");
+    }
     let period = Duration::from_millis(config.flush_interval_ms.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

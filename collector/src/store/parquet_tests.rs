@@ -227,3 +227,20 @@ async fn events_that_cannot_be_stored_exactly_are_counted_and_skipped() {
     );
     assert_eq!(read_all(tmp.path()), vec![synthetic_event(2, 10)]);
 }
+
+#[test]
+fn stale_temporaries_of_a_killed_run_are_removed_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = dir.path().join("date=2026-01-01/exchange=okx_spot/data_type=trades");
+    std::fs::create_dir_all(&part).unwrap();
+    std::fs::write(part.join(".part-a-0000000001.parquet.tmp"), b"half").unwrap();
+    std::fs::write(part.join("part-a-0000000000.parquet"), b"whole").unwrap();
+    std::fs::write(part.join("notes.tmp"), b"not ours").unwrap();
+    assert_eq!(remove_stale_temporaries(dir.path()), 1);
+    let mut left: Vec<_> = list_files(dir.path())
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["notes.tmp", "part-a-0000000000.parquet"]);
+}

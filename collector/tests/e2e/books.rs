@@ -160,6 +160,7 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
             okx_book_mode: mode,
             ..sim_config()
         };
+        eprintln!("okx books mode {mode:?}");
         let mut rig = Rig::start(config, &[(Exchange::OkxDerivatives, &SPOT_TYPES)]).await;
         let exchange = Exchange::OkxDerivatives;
         assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;

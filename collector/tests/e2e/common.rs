@@ -121,6 +121,10 @@ impl Rig {
         adjust: impl Fn(&mut ExchangeConfig),
     ) -> Rig {
         bad_frames(Exchange::BinanceSpot); // installs the recorder before any event is counted
+        if let Ok(filter) = std::env::var("E2E_LOG") {
+            // Debugging aid: `E2E_LOG=debug cargo test --test e2e name -- --nocapture`.
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let sim = Simulator::start(config).await.expect("simulator starts");
         let configs: Vec<ExchangeConfig> = venues
             .iter()
@@ -243,7 +247,7 @@ pub fn summary(events: &[Event]) -> String {
     let mut counts = std::collections::BTreeMap::new();
     for e in events {
         *counts
-            .entry(format!("{}/{}", e.exchange, e.data_type()))
+            .entry(format!("{}/{}/{}", e.exchange, e.data_type(), e.symbol))
             .or_insert(0u64) += 1;
     }
     format!("{counts:?}")

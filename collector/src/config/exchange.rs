@@ -1,0 +1,224 @@
+//! `exchanges[]`: which venue, symbols and data types to collect, and how to connect and keep books.
+
+use crate::error::ConfigError;
+use crate::model::{DataType, Exchange, Symbol};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub exchange: Exchange,
+    pub symbols: Vec<Symbol>,
+    pub data_types: Vec<DataType>,
+    /// Endpoint overrides; the venue's 2026 production endpoints otherwise.
+    #[serde(default)]
+    pub endpoints: EndpointsConfig,
+    #[serde(default)]
+    pub orderbook: OrderBookConfig,
+    /// Seconds between REST polls for slow data (open interest, long/short ratios).
+    #[serde(default = "default_poll_interval_s")]
+    pub poll_interval_s: u64,
+    /// Seconds without data after which a stream is declared stale and reconnected.
+    #[serde(default = "default_stale_after_s")]
+    pub stale_after_s: u64,
+    /// Seconds after which a connection is replaced, make-before-break, ahead of the venue's 24 h cut.
+    #[serde(default = "default_rotate_after_s")]
+    pub rotate_after_s: u64,
+    /// Seconds to wait for the venue's ack of every subscription before reconnecting.
+    #[serde(default = "default_subscribe_timeout_s")]
+    pub subscribe_timeout_s: u64,
+    /// Period of the long/short ratio polls, as the venue names it (`5m`; OKX also `1H`, ...).
+    #[serde(default = "default_lsr_period")]
+    pub lsr_period: String,
+}
+
+fn default_poll_interval_s() -> u64 {
+    60
+}
+fn default_stale_after_s() -> u64 {
+    30
+}
+fn default_rotate_after_s() -> u64 {
+    // MarketPrism's figure: 24 h minus 5 min of margin for the overlap.
+    86_100
+}
+fn default_subscribe_timeout_s() -> u64 {
+    10
+}
+fn default_lsr_period() -> String {
+    "5m".into()
+}
+
+/// Endpoint overrides (the simulator, a proxy, testnet). Each is a base URL without a path:
+/// scheme, host and port (`ws://127.0.0.1:9000`, `https://fapi.binance.com`); the connector appends the
+/// venue's own paths, exactly as on the real venue:
+///
+/// | exchange | ws_url default + appended paths | rest_url default + paths |
+/// |---|---|---|
+/// | binance_spot | `wss://stream.binance.com:9443` + `/ws` | `https://api.binance.com` + `/api/v3/depth` |
+/// | binance_derivatives | `wss://fstream.binance.com` + `/public/ws` (depth) and `/market/ws` (aggTrade, markPrice, forceOrder) | `https://fapi.binance.com` + `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/…` |
+/// | okx_spot, okx_derivatives | `wss://ws.okx.com:8443` + `/ws/v5/public` | `https://www.okx.com` + `/api/v5/market/books`, `/api/v5/public/open-interest`, `/api/v5/rubik/stat/contracts/…` |
+/// | deribit_derivatives | `wss://www.deribit.com` + `/ws/api/v2` | (not used: everything is on the WebSocket) |
+///
+/// A trailing `/` on an override is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EndpointsConfig {
+    pub ws_url: Option<String>,
+    pub rest_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrderBookConfig {
+    /// Levels per side kept in the local book.
+    pub depth: usize,
+    /// Levels per side published in each snapshot.
+    pub snapshot_levels: usize,
+    /// Milliseconds between published snapshots (one is also published after every resync).
+    pub snapshot_interval_ms: u64,
+    /// Verify OKX crc32 checksums when the venue still sends them (`checksum == 0` means absent).
+    pub verify_checksum: bool,
+    /// Where OKX books start from: `rest` (`/api/v5/market/books` with `seqId`, the 2026 procedure)
+    /// or `ws` (the legacy first push of the `books` channel).
+    pub okx_snapshot: OkxSnapshotSource,
+    /// Levels asked for in a Binance REST snapshot (`limit`; its request weight grows with it).
+    pub rest_snapshot_limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OkxSnapshotSource {
+    Rest,
+    Ws,
+}
+
+impl Default for OrderBookConfig {
+    fn default() -> Self {
+        OrderBookConfig {
+            depth: 400,
+            snapshot_levels: 20,
+            snapshot_interval_ms: 1_000,
+            verify_checksum: false,
+            okx_snapshot: OkxSnapshotSource::Rest,
+            rest_snapshot_limit: 1_000,
+        }
+    }
+}
+
+impl ExchangeConfig {
+    pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.symbols.is_empty() {
+            return invalid("symbols", "list at least one symbol, e.g. [BTC-USDT]");
+        }
+        if self.data_types.is_empty() {
+            return invalid("data_types", "list at least one data type, e.g. [trades]");
+        }
+        if self.data_types.contains(&DataType::Gaps) {
+            return invalid("data_types", "gaps are always recorded; do not list them");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.symbols {
+            if !seen.insert(s) {
+                return invalid("symbols", &format!("{s} is listed twice"));
+            }
+        }
+        let ob = &self.orderbook;
+        if ob.depth == 0 || ob.depth > 5_000 {
+            return invalid("orderbook.depth", "must be between 1 and 5000");
+        }
+        if ob.snapshot_levels == 0 || ob.snapshot_levels > ob.depth {
+            return invalid(
+                "orderbook.snapshot_levels",
+                "must be between 1 and orderbook.depth",
+            );
+        }
+        if ob.snapshot_interval_ms < 10 {
+            return invalid("orderbook.snapshot_interval_ms", "must be at least 10");
+        }
+        if self.poll_interval_s == 0 {
+            return invalid("poll_interval_s", "must be at least 1");
+        }
+        if self.stale_after_s == 0 {
+            return invalid("stale_after_s", "must be at least 1");
+        }
+        if self.rotate_after_s < 60 {
+            return invalid("rotate_after_s", "must be at least 60");
+        }
+        if self.subscribe_timeout_s == 0 {
+            return invalid("subscribe_timeout_s", "must be at least 1");
+        }
+        if ![5, 10, 20, 50, 100, 500, 1000, 5000].contains(&ob.rest_snapshot_limit) {
+            return invalid(
+                "orderbook.rest_snapshot_limit",
+                "must be one of 5, 10, 20, 50, 100, 500, 1000, 5000",
+            );
+        }
+        for (f, url, schemes) in [
+            (
+                "endpoints.ws_url",
+                &self.endpoints.ws_url,
+                ["ws://", "wss://"],
+            ),
+            (
+                "endpoints.rest_url",
+                &self.endpoints.rest_url,
+                ["http://", "https://"],
+            ),
+        ] {
+            if let Some(url) = url
+                && !schemes.iter().any(|s| url.starts_with(s))
+            {
+                return invalid(
+                    f,
+                    &format!("must start with {} or {}", schemes[0], schemes[1]),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::config::test_support::MINIMAL;
+
+    #[test]
+    fn exchange_connection_fields_default_and_validate() {
+        let c = Config::from_yaml(MINIMAL).unwrap();
+        let ex = &c.exchanges[0];
+        assert_eq!(
+            (
+                ex.rotate_after_s,
+                ex.subscribe_timeout_s,
+                ex.lsr_period.as_str()
+            ),
+            (86_100, 10, "5m")
+        );
+        assert_eq!(ex.orderbook.okx_snapshot, OkxSnapshotSource::Rest);
+        let check = |extra: &str| {
+            Config::from_yaml(&format!("{MINIMAL}{extra}"))
+                .unwrap()
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        check("    endpoints: {ws_url: \"ws://127.0.0.1:9000\", rest_url: \"http://127.0.0.1:9000\"}\n").unwrap();
+        let err = check("    endpoints: {ws_url: \"http://127.0.0.1:9000\"}\n").unwrap_err();
+        assert!(err.contains("exchanges[0].endpoints.ws_url"), "{err}");
+        let err = check("    rotate_after_s: 5\n").unwrap_err();
+        assert!(err.contains("exchanges[0].rotate_after_s"), "{err}");
+        let err = check("    orderbook: {rest_snapshot_limit: 7}\n").unwrap_err();
+        assert!(err.contains("orderbook.rest_snapshot_limit"), "{err}");
+        let c =
+            Config::from_yaml(&format!("{MINIMAL}    orderbook: {{okx_snapshot: ws}}\n")).unwrap();
+        assert_eq!(c.exchanges[0].orderbook.okx_snapshot, OkxSnapshotSource::Ws);
+    }
+}

@@ -1,0 +1,295 @@
+//! `sink:`: the JetStream → ClickHouse sink (`marketprism-collector sink`).
+
+use super::nats::{NatsConfig, StreamLimits, is_nats_name};
+use crate::error::ConfigError;
+use crate::model::DataType;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The JetStream to consume from (same shape as the publisher's).
+    #[serde(default)]
+    pub nats: NatsConfig,
+    pub clickhouse: ClickHouseConfig,
+    /// Durable consumer name prefix; one durable per stream.
+    #[serde(default = "default_consumer")]
+    pub consumer: String,
+    /// Per data type overrides of [`BatchConfig::default_for`].
+    #[serde(default)]
+    pub batching: BTreeMap<DataType, BatchConfig>,
+    /// Delivered but unacked messages per consumer. Must exceed the sum of the batches held at once
+    /// (every type's `max_rows`, twice while an insert runs), else batches only ever flush on time.
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Seconds before JetStream redelivers an unacked message: above a normal insert, so healthy
+    /// batches are not redelivered; redeliveries while ClickHouse is down are deduplicated in the batch.
+    #[serde(default = "default_ack_wait_s")]
+    pub ack_wait_s: u64,
+    /// Messages per pull request.
+    #[serde(default = "default_fetch_batch")]
+    pub fetch_batch: usize,
+    /// Where undecodable messages go (subjects `deadletter.>` under the subject prefix).
+    #[serde(default = "default_dead_letter_stream")]
+    pub dead_letter_stream: StreamLimits,
+}
+
+fn default_consumer() -> String {
+    "marketprism-sink".into()
+}
+fn default_max_ack_pending() -> i64 {
+    200_000
+}
+fn default_ack_wait_s() -> u64 {
+    60
+}
+fn default_fetch_batch() -> usize {
+    2_000
+}
+fn default_dead_letter_stream() -> StreamLimits {
+    StreamLimits {
+        name: "DEAD_LETTER".into(),
+        max_bytes: 256 * 1024 * 1024,
+        max_age_s: 7 * 24 * 3600,
+        duplicate_window_s: 120,
+    }
+}
+
+impl SinkConfig {
+    pub fn batch_for(&self, data_type: DataType) -> BatchConfig {
+        self.batching
+            .get(&data_type)
+            .copied()
+            .unwrap_or_else(|| BatchConfig::default_for(data_type))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// `http://host:8123`; overridden by `MARKETPRISM_CLICKHOUSE_URL`.
+    pub url: String,
+    pub hot_database: String,
+    pub cold_database: String,
+    /// Credentials only from `MARKETPRISM_CLICKHOUSE_USER` / `MARKETPRISM_CLICKHOUSE_PASSWORD`.
+    #[serde(skip)]
+    pub user: Option<String>,
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// Create databases and tables at start (DDL chosen from the server version).
+    pub create_schema: bool,
+    /// Days rows stay in the hot database (TTL on ClickHouse 23.8+; ignored by 18.x, which has no TTL).
+    pub hot_ttl_days: u32,
+    /// Days rows stay in the cold database (TTL on ClickHouse 23.8+).
+    pub cold_ttl_days: u32,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            hot_database: "marketprism_hot".into(),
+            cold_database: "marketprism_cold".into(),
+            user: None,
+            password: None,
+            create_schema: true,
+            hot_ttl_days: 3,
+            cold_ttl_days: 3650,
+        }
+    }
+}
+
+/// When a per-type batch is flushed: at `max_rows` rows or `max_wait_ms` after its first row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    pub max_rows: usize,
+    pub max_wait_ms: u64,
+}
+
+impl BatchConfig {
+    /// Defaults, chosen for ClickHouse (each insert makes one part per partition; it wants about one
+    /// insert per second per table of ≥1k rows, else merges fall behind and inserts fail with TOO_MANY_PARTS):
+    /// - orderbooks, trades (hundreds to thousands per second): 20k rows or 1 s, so inserts stay
+    ///   near one per second and rows land within about a second; 20k book rows of 20 levels are ~10 MB.
+    /// - funding rates, open interest, liquidations (a few per second, liquidations bursty): 5k or 2 s.
+    /// - long/short ratios, volatility index, gaps (minutes apart): 1k or 5 s; 5 s is fresh enough for
+    ///   data polled every minute and keeps these tables at ≤ 1 tiny part per 5 s.
+    ///
+    /// The sum of `max_rows` per stream (39k for MARKET_DATA) stays well under the consumer's
+    /// default `max_ack_pending` (200k), so size-triggered flushes can happen while a batch is inserting.
+    pub fn default_for(data_type: DataType) -> BatchConfig {
+        let (max_rows, max_wait_ms) = match data_type {
+            DataType::Orderbooks | DataType::Trades => (20_000, 1_000),
+            DataType::FundingRates | DataType::OpenInterests | DataType::Liquidations => {
+                (5_000, 2_000)
+            }
+            DataType::LsrTopPositions
+            | DataType::LsrAllAccounts
+            | DataType::VolatilityIndices
+            | DataType::Gaps => (1_000, 5_000),
+        };
+        BatchConfig {
+            max_rows,
+            max_wait_ms,
+        }
+    }
+}
+
+impl SinkConfig {
+    pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        self.nats.validate(&format!("{at}.nats"))?;
+        self.clickhouse.validate(&format!("{at}.clickhouse"))?;
+        for (dt, b) in &self.batching {
+            if b.max_rows == 0 || b.max_wait_ms == 0 {
+                return Err(ConfigError::Invalid {
+                    field: format!("{at}.batching.{dt}"),
+                    reason: "max_rows and max_wait_ms must be at least 1".to_owned(),
+                });
+            }
+        }
+        self.validate_consumer(at)
+    }
+
+    fn validate_consumer(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        if !is_nats_name(&self.consumer) {
+            return invalid("consumer", "letters, digits, - and _ only");
+        }
+        let held: usize = DataType::ALL
+            .into_iter()
+            .map(|d| self.batch_for(d).max_rows)
+            .sum();
+        if self.max_ack_pending < i64::try_from(held).unwrap_or(i64::MAX) {
+            return invalid(
+                "max_ack_pending",
+                &format!("must be at least the sum of the batches' max_rows ({held})"),
+            );
+        }
+        if self.ack_wait_s < 5 {
+            return invalid("ack_wait_s", "must be at least 5");
+        }
+        if self.fetch_batch == 0 {
+            return invalid("fetch_batch", "must be at least 1");
+        }
+        let dl = &self.dead_letter_stream;
+        if !is_nats_name(&dl.name) || dl.max_bytes <= 0 || dl.max_age_s == 0 {
+            return invalid(
+                "dead_letter_stream",
+                "needs a name (letters, digits, - and _) and positive max_bytes and max_age_s",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ClickHouseConfig {
+    pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        let is_identifier =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        // Database names are spliced into DDL, so only plain identifiers are allowed.
+        if !is_identifier(&self.hot_database) {
+            return invalid("hot_database", "letters, digits and _ only");
+        }
+        if !is_identifier(&self.cold_database) || self.cold_database == self.hot_database {
+            return invalid(
+                "cold_database",
+                "letters, digits and _ only, and not the hot database",
+            );
+        }
+        if self.hot_ttl_days == 0 || self.cold_ttl_days < self.hot_ttl_days {
+            return invalid(
+                "hot_ttl_days",
+                "must be at least 1 and not above cold_ttl_days",
+            );
+        }
+        if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
+            return invalid("url", "must start with http:// or https://");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::config::test_support::MINIMAL;
+
+    #[test]
+    fn clickhouse_section_is_validated() {
+        let base = format!("{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n");
+        let c = Config::from_yaml(&base).unwrap();
+        c.validate().unwrap();
+        let ch = &c.sink.as_ref().unwrap().clickhouse;
+        assert_eq!((ch.hot_ttl_days, ch.cold_ttl_days), (3, 3650));
+        for (extra, field) in [
+            ("    hot_ttl_days: 0\n", "sink.clickhouse.hot_ttl_days"),
+            (
+                "    hot_ttl_days: 10\n    cold_ttl_days: 5\n",
+                "sink.clickhouse.hot_ttl_days",
+            ),
+            (
+                "    hot_database: \"a;b\"\n",
+                "sink.clickhouse.hot_database",
+            ),
+            (
+                "    cold_database: marketprism_hot\n",
+                "sink.clickhouse.cold_database",
+            ),
+        ] {
+            let err = Config::from_yaml(&format!("{base}{extra}"))
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn stream_settings_are_validated() {
+        let base = format!(
+            "{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n  nats:\n    subject_prefix: t1.run-2\n"
+        );
+        let c = Config::from_yaml(&base).unwrap();
+        c.validate().unwrap();
+        let sink = c.sink.as_ref().unwrap();
+        assert_eq!(sink.nats.subject_prefix, "t1.run-2");
+        assert_eq!(sink.max_ack_pending, 200_000);
+        assert_eq!(sink.dead_letter_stream.name, "DEAD_LETTER");
+        for (edit, field) in [
+            (base.replace("t1.run-2", "t1.>"), "sink.nats.subject_prefix"),
+            (
+                format!("{base}  max_ack_pending: 100\n"),
+                "sink.max_ack_pending",
+            ),
+            (format!("{base}  consumer: a.b\n"), "sink.consumer"),
+            (format!("{base}  ack_wait_s: 1\n"), "sink.ack_wait_s"),
+            (
+                format!(
+                    "{base}    orderbook_stream: {{name: MARKET_DATA, max_bytes: 1, max_age_s: 9, duplicate_window_s: 1}}\n"
+                ),
+                "sink.nats.orderbook_stream",
+            ),
+        ] {
+            let err = Config::from_yaml(&edit)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{edit}: {err}");
+        }
+    }
+}
