@@ -231,7 +231,9 @@ async fn events_that_cannot_be_stored_exactly_are_counted_and_skipped() {
 #[test]
 fn stale_temporaries_of_a_killed_run_are_removed_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
-    let part = dir.path().join("date=2026-01-01/exchange=okx_spot/data_type=trades");
+    let part = dir
+        .path()
+        .join("date=2026-01-01/exchange=okx_spot/data_type=trades");
     std::fs::create_dir_all(&part).unwrap();
     std::fs::write(part.join(".part-a-0000000001.parquet.tmp"), b"half").unwrap();
     std::fs::write(part.join("part-a-0000000000.parquet"), b"whole").unwrap();
