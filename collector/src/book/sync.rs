@@ -130,8 +130,20 @@ impl BookSync {
             State::Buffering {
                 buffer,
                 first_marker,
-                ..
+                snapshot,
             } => {
+                // OKX sequence reset (`seqId < prevSeqId`): nothing buffered before it can bridge a
+                // snapshot taken after it, and its old ids would make every such snapshot look too old.
+                if update.prev_id.is_some_and(|p| update.last_id < p) {
+                    buffer.clear();
+                    *first_marker = None;
+                    if snapshot.take().is_some() {
+                        return SyncOutcome::NeedSnapshot {
+                            reason: "sequence reset after the snapshot",
+                        };
+                    }
+                    return SyncOutcome::Buffered;
+                }
                 if buffer.is_empty() {
                     *first_marker = self.rule.first_marker(&update);
                 }
@@ -284,5 +296,42 @@ impl BookSync {
             buffer.push_back(offending);
         }
         SyncOutcome::Resync(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::SyncRule;
+
+    fn upd(prev: i64, last: i64) -> BookUpdate {
+        BookUpdate {
+            first_id: last,
+            last_id: last,
+            prev_id: Some(prev),
+            ts_ms: last,
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        }
+    }
+
+    #[test]
+    fn okx_sequence_reset_while_buffering_does_not_stall_the_sync() {
+        let mut s = BookSync::new(SyncRule::OkxRestSnapshot, 10, false);
+        assert_eq!(s.on_update(upd(100, 101)), SyncOutcome::Buffered);
+        assert_eq!(s.on_update(upd(101, 102)), SyncOutcome::Buffered);
+        assert_eq!(s.on_update(upd(102, 3)), SyncOutcome::Buffered, "reset");
+        assert_eq!(s.on_update(upd(3, 4)), SyncOutcome::Buffered);
+        let snap = BookSnapshot {
+            last_id: 4,
+            ts_ms: Some(4),
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        };
+        assert_eq!(s.on_snapshot(snap), SyncOutcome::Buffered, "not too old");
+        assert_eq!(s.on_update(upd(4, 6)), SyncOutcome::Synced { replayed: 1 });
+        assert!(s.is_live());
     }
 }

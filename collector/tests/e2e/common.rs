@@ -123,7 +123,10 @@ impl Rig {
         bad_frames(Exchange::BinanceSpot); // installs the recorder before any event is counted
         if let Ok(filter) = std::env::var("E2E_LOG") {
             // Debugging aid: `E2E_LOG=debug cargo test --test e2e name -- --nocapture`.
-            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
         }
         let sim = Simulator::start(config).await.expect("simulator starts");
         let configs: Vec<ExchangeConfig> = venues
@@ -220,6 +223,18 @@ impl Rig {
             }
         }
         t
+    }
+
+    /// Like [`Rig::wait_for`], but gives up after `d` and says whether `pred` came true.
+    pub async fn try_wait_for(&mut self, d: Duration, pred: impl Fn(&[Event]) -> bool) -> bool {
+        let deadline = Instant::now() + d;
+        while !pred(&self.events) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(e)) => self.events.push(e),
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        true
     }
 
     /// Receive everything for `d` (to let in-flight data land before checking invariants).

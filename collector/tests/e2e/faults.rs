@@ -6,7 +6,7 @@ use crate::checks::assert_invariants;
 use crate::common::{Rig, bad_frames, gaps, sim_config, venue_symbol};
 use marketprism_collector::config::SimulatorConfig;
 use marketprism_collector::model::{DataType, Event, Exchange, GapCause, now_ms};
-use marketprism_collector::simulator::{Fault, Malformation, Target};
+use marketprism_collector::simulator::{Fault, Malformation, RestRejection, Target};
 use std::time::Duration;
 
 /// The first symbol of every venue.
@@ -33,7 +33,7 @@ fn all_streams_gapped(
     })
 }
 
-async fn wait_all_streams_gapped(
+pub async fn wait_all_streams_gapped(
     rig: &mut Rig,
     exchange: Exchange,
     cause: GapCause,
@@ -299,4 +299,42 @@ pub async fn connection_lifetime(exchange: Exchange, types: &[DataType]) {
     let events = rig.stop().await;
     assert_eq!(stream_gaps(&events), cuts, "one gap per cut, no more");
     assert_invariants(&events);
+}
+
+/// REST 429 and 418 with `Retry-After`, while a book resync needs a snapshot: pollers and the snapshot
+/// fetch back off and recover.
+pub async fn rest_rejections(exchange: Exchange) {
+    let types = [DataType::Orderbooks, DataType::OpenInterests];
+    let mut rig = Rig::start(sim_config(), &[(exchange, &types)]).await;
+    rig.wait_streaming(exchange, 0).await;
+    let mut rejected = 0;
+    for rejection in [RestRejection::RateLimited, RestRejection::IpBanned] {
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+        rig.sim.inject(Fault::RestReject {
+            exchange,
+            rejection,
+            retry_after_s: 2,
+            requests: 4,
+        });
+        let target = Target::symbol(exchange, &venue_symbol(exchange, "BTC-USDT"));
+        rig.sim.inject(Fault::SequenceGap {
+            target,
+            messages: 1,
+        });
+        rejected += 4;
+        while rig.sim.stats().venue(exchange).rest_rejected < rejected {
+            rig.settle(Duration::from_millis(200)).await;
+        }
+        let n = rig.events.len();
+        rig.wait_for(&format!("open interest after {rejection:?}"), |ev| {
+            ["BTC-USDT", "ETH-USDT"].iter().all(|s| {
+                ev[n..]
+                    .iter()
+                    .any(|e| e.data_type() == DataType::OpenInterests && e.symbol.as_str() == *s)
+            })
+        })
+        .await;
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+    }
+    assert_invariants(&rig.stop().await);
 }

@@ -90,3 +90,8 @@ async fn swap_keepalive_is_kept() {
     };
     faults::keepalive_kept(OkxDerivatives, &SWAP, config, Duration::from_secs(4)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swap_rest_rejections_are_survived() {
+    faults::rest_rejections(OkxDerivatives).await;
+}
