@@ -1,5 +1,5 @@
 //! REST pollers never die: a 418 ban with Retry-After, a 500 and a garbage body are all survived, and
-//! history endpoints emit each row once.
+//! history endpoints emit each row once; an outage whose hole the history cannot fill is a Gap.
 
 use marketprism_collector::config::Config;
 use marketprism_collector::exchanges::plan::poll_plans;
@@ -63,6 +63,8 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
             ("HTTP/1.1 200 OK", "not json".into()),
             ("HTTP/1.1 200 OK", rows(&["1000", "2000"])),
             ("HTTP/1.1 200 OK", rows(&["2000", "3000"])),
+            ("HTTP/1.1 503 Service Unavailable", "down".into()),
+            ("HTTP/1.1 200 OK", rows(&["5000", "6000"])),
         ],
         Arc::clone(&hits),
     )
@@ -94,7 +96,20 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
         [1000, 2000, 3000],
         "each history row once, oldest first"
     );
-    assert!(hits.load(Ordering::SeqCst) >= 5);
+    // An outage after data was seen, whose history no longer reaches back to 3000: a recorded gap.
+    let gap = next(&mut rx).await;
+    let Payload::Gap(g) = &gap.payload else {
+        panic!("expected the outage's gap, got {gap:?}")
+    };
+    assert_eq!(g.data_type.as_str(), "lsr_top_positions");
+    assert!(g.detail.contains("503"), "{g:?}");
+    assert!(g.start_ms <= g.end_ms);
+    let after: Vec<i64> = [next(&mut rx).await, next(&mut rx).await]
+        .iter()
+        .map(|e| e.ts_ms)
+        .collect();
+    assert_eq!(after, [5000, 6000]);
+    assert!(hits.load(Ordering::SeqCst) >= 7);
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

@@ -8,7 +8,7 @@ use super::rate_limit::{RateLimiter, penalty};
 use super::{binance, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, EventsDropped, RestFailed};
-use crate::model::{Event, now_ms};
+use crate::model::{Event, Gap, GapCause, MarketType, Payload, now_ms};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,43 @@ pub fn fresh(mut events: Vec<Event>, newest_ms: Option<i64>) -> Vec<Event> {
     events
 }
 
+/// The Gap a poll outage leaves, decided when polling recovers. A point-in-time value (open interest)
+/// missed every sample of the outage; a history endpoint (long/short ratios) lost data only when the
+/// rows it returns no longer reach back to the newest row seen before the outage.
+pub fn outage_gap(
+    plan: &PollPlan,
+    down_since_ms: i64,
+    now_ms: i64,
+    detail: &str,
+    returned: &[Event],
+    newest_before: Option<i64>,
+) -> Option<Event> {
+    let history_covers = match plan.kind {
+        PollKind::BinanceOpenInterest | PollKind::OkxOpenInterest => false,
+        PollKind::BinanceRatio(_) | PollKind::OkxRatio(..) => {
+            newest_before.is_none_or(|n| returned.iter().any(|e| e.ts_ms <= n))
+        }
+    };
+    if history_covers {
+        return None;
+    }
+    Some(Event {
+        exchange: plan.exchange,
+        // Only derivatives product lines are polled.
+        market_type: MarketType::Perpetual,
+        symbol: plan.symbol.clone(),
+        ts_ms: down_since_ms,
+        recv_ts_ms: now_ms,
+        payload: Payload::Gap(Gap {
+            data_type: plan.data_type,
+            start_ms: down_since_ms,
+            end_ms: now_ms,
+            cause: GapCause::Disconnect,
+            detail: format!("REST polls failed: {detail}"),
+        }),
+    })
+}
+
 pub async fn run_poller(
     plan: PollPlan,
     every: Duration,
@@ -46,6 +83,8 @@ pub async fn run_poller(
 ) {
     let mut newest: Option<i64> = None;
     let mut failures: u32 = 0;
+    // Start of the current outage and its last error, until a poll succeeds again.
+    let mut outage: Option<(i64, String)> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -55,6 +94,13 @@ pub async fn run_poller(
             Ok(resp) if resp.status().is_success() => match resp.text().await {
                 Ok(body) => match parse_poll(&plan, &body, now_ms()) {
                     Ok(events) => {
+                        if let Some((since, detail)) = outage.take()
+                            && let Some(gap) =
+                                outage_gap(&plan, since, now_ms(), &detail, &events, newest)
+                            && tx.send(gap).await.is_err()
+                        {
+                            return;
+                        }
                         let events = fresh(events, newest);
                         for e in events {
                             newest = Some(newest.map_or(e.ts_ms, |n| n.max(e.ts_ms)));
@@ -101,6 +147,8 @@ pub async fn run_poller(
                 every
             }
             Some((status, detail)) => {
+                let since = outage.as_ref().map_or_else(now_ms, |(since, _)| *since);
+                outage = Some((since, format!("{status:?} {detail}")));
                 let wait = backoff(failures, jitter()).min(every.max(Duration::from_secs(1)));
                 failures = failures.saturating_add(1);
                 RestFailed {
@@ -124,7 +172,7 @@ pub async fn run_poller(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Decimal, Exchange, MarketType, Payload, Symbol, Trade};
+    use crate::model::{Decimal, Exchange, Symbol, Trade};
 
     fn ev(ts: i64) -> Event {
         Event {
@@ -140,6 +188,61 @@ mod tests {
                 side: crate::model::Side::Buy,
             }),
         }
+    }
+
+    fn plan(kind: PollKind) -> PollPlan {
+        PollPlan {
+            exchange: Exchange::OkxDerivatives,
+            kind,
+            url: "http://x".into(),
+            weight: 1,
+            period: "5m".into(),
+            data_type: crate::model::DataType::OpenInterests,
+            symbol: Symbol::new("BTC-USDT").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_poll_outage_is_a_gap_unless_the_history_reaches_back() {
+        let oi = plan(PollKind::OkxOpenInterest);
+        let gap = outage_gap(&oi, 1_000, 9_000, "503", &[ev(9_000)], Some(500)).unwrap();
+        let Payload::Gap(g) = &gap.payload else {
+            panic!("not a gap: {gap:?}")
+        };
+        assert_eq!(
+            (g.start_ms, g.end_ms, g.cause),
+            (1_000, 9_000, GapCause::Disconnect)
+        );
+        assert_eq!(g.data_type, crate::model::DataType::OpenInterests);
+        assert!(g.detail.contains("503"));
+
+        let ratio = plan(PollKind::BinanceRatio(
+            binance::parse::RatioKind::TopPositions,
+        ));
+        assert!(
+            outage_gap(
+                &ratio,
+                1_000,
+                9_000,
+                "503",
+                &[ev(400), ev(8_000)],
+                Some(500)
+            )
+            .is_none(),
+            "history overlaps the last row seen: nothing lost"
+        );
+        assert!(
+            outage_gap(
+                &ratio,
+                1_000,
+                9_000,
+                "503",
+                &[ev(7_000), ev(8_000)],
+                Some(500)
+            )
+            .is_some(),
+            "history starts after the last row seen: a hole"
+        );
     }
 
     #[test]
