@@ -8,7 +8,8 @@ use marketprism_collector::exchanges::parse::Parsed;
 use marketprism_collector::model::Exchange;
 use std::hint::black_box;
 
-const AGG_TRADE: &str = r#"{"e":"aggTrade","E":1626992742291,"a":14888302,"s":"BTCUSDT","p":"29012.41","q":"0.312","f":27931348,"l":27931348,"T":1626992742134,"m":true}"#;
+mod inputs;
+use inputs::{AGG_TRADE, depth_json, snapshot_json};
 
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -32,52 +33,10 @@ fn measure(name: &str, iters: u64, mut f: impl FnMut()) {
     );
 }
 
-fn price(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
-}
-
 fn main() {
-    let side = |sign: i64| {
-        (1..=400)
-            .map(|i| {
-                format!(
-                    "[\"{}\",\"{}.{:03}\"]",
-                    price(3_000_000 + sign * i * 10),
-                    i % 7 + 1,
-                    i % 1000
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let snap_text = format!(
-        r#"{{"lastUpdateId":1000,"bids":[{}],"asks":[{}]}}"#,
-        side(-1),
-        side(1)
-    );
+    let snap_text = snapshot_json();
     let snap = binance::parse::parse_depth_snapshot(&snap_text).unwrap();
-    let depth = |variant: u32, id: i64| {
-        let lv = |sign: i64| {
-            (1..=10)
-                .map(|i| {
-                    let size = if variant == 1 && i % 5 == 0 {
-                        "0".to_owned()
-                    } else {
-                        format!("{}.{:03}", i + i64::from(variant), i)
-                    };
-                    format!("[\"{}\",\"{size}\"]", price(3_000_000 + sign * i * 10))
-                })
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        format!(
-            r#"{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":{id},"u":{id},"pu":{},"b":[{}],"a":[{}]}}"#,
-            id - 1,
-            lv(-1),
-            lv(1)
-        )
-    };
-    let frames = [depth(0, 2), depth(1, 3)];
+    let frames = [depth_json(0, 2), depth_json(1, 3)];
     measure("aggTrade parse+normalize", 1_000_000, || {
         black_box(
             binance::parse::parse_frame(Exchange::BinanceDerivatives, black_box(AGG_TRADE), 0)

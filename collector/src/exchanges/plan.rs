@@ -229,6 +229,34 @@ pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
 }
 
 /// Data types this venue cannot deliver (logged once at start, never silently dropped).
+/// One PollPlan per (data type, symbol) the venue polls: `endpoint(data_type, symbol, rest_base, period)`
+/// names the poll kind, URL and limiter weight, or `None` for a data type the venue streams instead.
+pub fn poll_plans_from(
+    config: &ExchangeConfig,
+    endpoint: impl Fn(DataType, &Symbol, &str, &str) -> Option<(PollKind, String, u32)>,
+) -> Vec<PollPlan> {
+    let (_, rest) = base_urls(config);
+    let period = &config.lsr_period;
+    let mut out = Vec::new();
+    for &data_type in &config.data_types {
+        for symbol in &config.symbols {
+            let Some((kind, url, weight)) = endpoint(data_type, symbol, &rest, period) else {
+                continue;
+            };
+            out.push(PollPlan {
+                exchange: config.exchange,
+                kind,
+                url,
+                weight,
+                period: period.clone(),
+                data_type,
+                symbol: symbol.clone(),
+            });
+        }
+    }
+    out
+}
+
 pub fn unsupported(config: &ExchangeConfig) -> Vec<DataType> {
     let served: Vec<DataType> = ws_plans(config)
         .iter()

@@ -4,7 +4,7 @@
 use super::connection::backoff::{backoff, jitter};
 use super::parse::ParseResult;
 use super::plan::{PollKind, PollPlan};
-use super::rate_limit::{RateLimiter, penalty};
+use super::rate_limit::RateLimiter;
 use super::{binance, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, EventsDropped, RestFailed};
@@ -129,14 +129,7 @@ pub async fn run_poller(
             },
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let retry = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                if let Some(p) = penalty(status, retry.as_deref()) {
-                    limiter.block_for(p);
-                }
+                limiter.honour_rejection(status, resp.headers());
                 Some((Some(status), resp.text().await.unwrap_or_default()))
             }
             Err(e) => Some((None, e.to_string())),

@@ -105,6 +105,14 @@ impl RateLimiter {
         }
     }
 
+    /// Honour a rejected REST reply: 429/418 (and 503 with Retry-After) ban the venue for as long as it says.
+    pub fn honour_rejection(&self, status: u16, headers: &reqwest::header::HeaderMap) {
+        let retry_after = headers.get("retry-after").and_then(|v| v.to_str().ok());
+        if let Some(p) = penalty(status, retry_after) {
+            self.block_for(p);
+        }
+    }
+
     pub fn block_for(&self, d: Duration) {
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         b.block_until(Instant::now() + d);

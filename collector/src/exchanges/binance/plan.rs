@@ -8,6 +8,7 @@ use crate::config::ExchangeConfig;
 use crate::exchanges::keepalive::KeepAlivePolicy;
 use crate::exchanges::plan::{
     BookPlan, PollKind, PollPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults,
+    poll_plans_from,
 };
 use crate::model::{DataType, Exchange, MarketType};
 use std::time::Duration;
@@ -124,46 +125,30 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
 }
 
 pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
-    let (_, rest) = base_urls(config);
-    let period = &config.lsr_period;
-    let mut out = Vec::new();
-    for &data_type in &config.data_types {
-        for symbol in &config.symbols {
-            let s = to_venue(symbol);
-            let (kind, url, weight) = match data_type {
-                DataType::OpenInterests => (
-                    PollKind::BinanceOpenInterest,
-                    format!("{rest}/fapi/v1/openInterest?symbol={s}"),
-                    1,
-                ),
-                DataType::LsrTopPositions => (
-                    PollKind::BinanceRatio(RatioKind::TopPositions),
-                    format!(
-                        "{rest}/futures/data/topLongShortPositionRatio?symbol={s}&period={period}&limit=30"
-                    ),
-                    1,
-                ),
-                DataType::LsrAllAccounts => (
-                    PollKind::BinanceRatio(RatioKind::AllAccounts),
-                    format!(
-                        "{rest}/futures/data/globalLongShortAccountRatio?symbol={s}&period={period}&limit=30"
-                    ),
-                    1,
-                ),
-                _ => continue,
-            };
-            out.push(PollPlan {
-                exchange: config.exchange,
-                kind,
-                url,
-                weight,
-                period: period.clone(),
-                data_type,
-                symbol: symbol.clone(),
-            });
-        }
-    }
-    out
+    poll_plans_from(config, |data_type, symbol, rest, period| {
+        let s = to_venue(symbol);
+        let futures_data = |endpoint: &str| {
+            format!("{rest}/futures/data/{endpoint}?symbol={s}&period={period}&limit=30")
+        };
+        Some(match data_type {
+            DataType::OpenInterests => (
+                PollKind::BinanceOpenInterest,
+                format!("{rest}/fapi/v1/openInterest?symbol={s}"),
+                1,
+            ),
+            DataType::LsrTopPositions => (
+                PollKind::BinanceRatio(RatioKind::TopPositions),
+                futures_data("topLongShortPositionRatio"),
+                1,
+            ),
+            DataType::LsrAllAccounts => (
+                PollKind::BinanceRatio(RatioKind::AllAccounts),
+                futures_data("globalLongShortAccountRatio"),
+                1,
+            ),
+            _ => return None,
+        })
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::book::BookSnapshot;
 use crate::exchanges::keepalive::{KeepAlive, KeepAliveAction};
 use crate::exchanges::parse::{Control, Parsed};
 use crate::exchanges::plan::{Stream, WsPlan};
-use crate::exchanges::rate_limit::{RateLimiter, penalty};
+use crate::exchanges::rate_limit::RateLimiter;
 use crate::exchanges::{ParseError, ParseErrorReason};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped, RestFailed};
@@ -500,14 +500,7 @@ impl Session<'_> {
                     },
                     Ok(resp) => {
                         let status = resp.status().as_u16();
-                        let retry = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        if let Some(p) = penalty(status, retry.as_deref()) {
-                            ctx.limiter.block_for(p);
-                        }
+                        ctx.limiter.honour_rejection(status, resp.headers());
                         (Some(status), resp.text().await.unwrap_or_default())
                     }
                     Err(e) => (None, e.to_string()),

@@ -8,6 +8,7 @@ use crate::config::{ExchangeConfig, OkxSnapshotSource};
 use crate::exchanges::keepalive::KeepAlivePolicy;
 use crate::exchanges::plan::{
     BookPlan, PollKind, PollPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults,
+    poll_plans_from,
 };
 use crate::model::{DataType, Exchange, MarketType};
 use std::time::Duration;
@@ -119,47 +120,30 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
 }
 
 pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
-    let (_, rest) = base_urls(config);
-    let period = &config.lsr_period;
-    let mut out = Vec::new();
-    for &data_type in &config.data_types {
-        for symbol in &config.symbols {
-            let inst = to_venue(config.exchange, symbol);
-            let rubik = "/api/v5/rubik/stat/contracts";
-            let (kind, url, weight) = match data_type {
-                DataType::OpenInterests => (
-                    PollKind::OkxOpenInterest,
-                    format!("{rest}/api/v5/public/open-interest?instType=SWAP&instId={inst}"),
-                    1,
-                ),
-                DataType::LsrTopPositions => (
-                    PollKind::OkxRatio(RatioKind::TopPositions, symbol.clone()),
-                    format!(
-                        "{rest}{rubik}/long-short-position-ratio-contract-top-trader?instId={inst}&period={period}"
-                    ),
-                    8,
-                ),
-                DataType::LsrAllAccounts => (
-                    PollKind::OkxRatio(RatioKind::AllAccounts, symbol.clone()),
-                    format!(
-                        "{rest}{rubik}/long-short-account-ratio-contract?instId={inst}&period={period}"
-                    ),
-                    8,
-                ),
-                _ => continue,
-            };
-            out.push(PollPlan {
-                exchange: config.exchange,
-                kind,
-                url,
-                weight,
-                period: period.clone(),
-                data_type,
-                symbol: symbol.clone(),
-            });
-        }
-    }
-    out
+    poll_plans_from(config, |data_type, symbol, rest, period| {
+        let inst = to_venue(config.exchange, symbol);
+        let rubik = |endpoint: &str| {
+            format!("{rest}/api/v5/rubik/stat/contracts/{endpoint}?instId={inst}&period={period}")
+        };
+        Some(match data_type {
+            DataType::OpenInterests => (
+                PollKind::OkxOpenInterest,
+                format!("{rest}/api/v5/public/open-interest?instType=SWAP&instId={inst}"),
+                1,
+            ),
+            DataType::LsrTopPositions => (
+                PollKind::OkxRatio(RatioKind::TopPositions, symbol.clone()),
+                rubik("long-short-position-ratio-contract-top-trader"),
+                8,
+            ),
+            DataType::LsrAllAccounts => (
+                PollKind::OkxRatio(RatioKind::AllAccounts, symbol.clone()),
+                rubik("long-short-account-ratio-contract"),
+                8,
+            ),
+            _ => return None,
+        })
+    })
 }
 
 #[cfg(test)]
