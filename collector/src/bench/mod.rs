@@ -1,6 +1,12 @@
-//! Benchmarks that need real servers: `pipeline` (publisher → JetStream → sink → ClickHouse).
+//! Benchmarks that need real servers: `pipeline` (publisher → JetStream → sink → ClickHouse, or
+//! publisher → JetStream alone), with per-stage and per-server CPU.
 
 pub mod pipeline;
 pub mod procfs;
+pub mod report;
+pub mod server_cpu;
+pub mod throughput;
+pub mod verify;
 
-pub use pipeline::{PipelineBenchOptions, PipelineBenchReport, run_pipeline_bench};
+pub use pipeline::{PipelineBenchOptions, run_pipeline_bench};
+pub use report::PipelineBenchReport;

@@ -1,4 +1,5 @@
-//! CPU time and memory of this process and of the calling thread, from `/proc` (Linux).
+//! CPU time and memory of this process, of the calling thread and of other processes (the local
+//! NATS and ClickHouse servers), and which process listens on a TCP port, from `/proc` (Linux).
 //! `USER_HZ` is 100 on every Linux this runs on (it is fixed in the kernel ABI for x86_64 and arm64).
 
 const USER_HZ: f64 = 100.0;
@@ -23,6 +24,88 @@ pub fn process_cpu_seconds() -> Option<f64> {
     cpu_seconds_from_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
 }
 
+/// CPU seconds used so far by process `pid` (all its threads).
+pub fn pid_cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_seconds_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Kernel TCP state `0A`: a listening socket.
+const TCP_LISTEN: u8 = 0x0A;
+
+/// One socket from `/proc/net/tcp` or `/proc/net/tcp6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub local_port: u16,
+    pub state: u8,
+    pub inode: u64,
+}
+
+/// Parse one line of `/proc/net/tcp{,6}`: `sl local_address rem_address st ... uid timeout inode ...`,
+/// where `local_address` is `HEXADDR:HEXPORT`. `None` for the header or a malformed line.
+pub fn parse_proc_net_tcp_line(line: &str) -> Option<TcpSocket> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if !fields.first()?.ends_with(':') {
+        return None; // the header line starts with `sl`
+    }
+    let (_, port_hex) = fields.get(1)?.rsplit_once(':')?;
+    Some(TcpSocket {
+        local_port: u16::from_str_radix(port_hex, 16).ok()?,
+        state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+        inode: fields.get(9)?.parse().ok()?,
+    })
+}
+
+/// Inode of a `/proc/<pid>/fd/<n>` symlink target such as `socket:[432745]`.
+pub fn socket_inode_of_fd_link(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Inodes of the sockets listening on TCP `port` (IPv4 and IPv6) in this network namespace.
+pub fn listening_socket_inodes(port: u16) -> Vec<u64> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .filter_map(parse_proc_net_tcp_line)
+                .filter(|s| s.state == TCP_LISTEN && s.local_port == port && s.inode != 0)
+                .map(|s| s.inode)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The process holding one of `inodes` open (scans `/proc/*/fd`; processes it may not read are skipped).
+pub fn pid_holding_socket(inodes: &[u64]) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .ok()
+                .and_then(|t| socket_inode_of_fd_link(&t.to_string_lossy()))
+                .is_some_and(|inode| inodes.contains(&inode))
+        });
+        if holds {
+            return Some(pid);
+        }
+    }
+    None
+}
+
 /// Peak resident set size of the process (`VmHWM`), in MiB.
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -41,6 +124,50 @@ mod tests {
             "1234 (tokio (rt) w) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1 2 3";
         assert_eq!(cpu_seconds_from_stat(stat), Some(3.0));
         assert_eq!(cpu_seconds_from_stat("garbage"), None);
+    }
+
+    #[test]
+    fn parses_proc_net_tcp_lines() {
+        let v4 = "   0: 0100007F:6C3E 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 432745 1 00000000e4002e80 100 0 0 10 0";
+        assert_eq!(
+            parse_proc_net_tcp_line(v4),
+            Some(TcpSocket {
+                local_port: 27710,
+                state: TCP_LISTEN,
+                inode: 432745
+            })
+        );
+        let established = "  12: 0100007F:B4E2 0100007F:54C6 01 00000000:00000000 02:000A7B1C 00000000     0        0 501233 2 0000000000000000 20 4 30 10 -1";
+        let s = parse_proc_net_tcp_line(established).unwrap();
+        assert_eq!((s.local_port, s.state, s.inode), (46306, 1, 501233));
+        let v6 = "   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 98765 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(
+            parse_proc_net_tcp_line(v6).map(|s| (s.local_port, s.state, s.inode)),
+            Some((8080, TCP_LISTEN, 98765))
+        );
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode";
+        assert_eq!(parse_proc_net_tcp_line(header), None);
+        assert_eq!(parse_proc_net_tcp_line("   3: 0100007F:ZZZZ 0 0A"), None);
+        assert_eq!(parse_proc_net_tcp_line(""), None);
+    }
+
+    #[test]
+    fn parses_socket_fd_links() {
+        assert_eq!(socket_inode_of_fd_link("socket:[432745]"), Some(432745));
+        assert_eq!(socket_inode_of_fd_link("pipe:[432745]"), None);
+        assert_eq!(socket_inode_of_fd_link("/dev/null"), None);
+    }
+
+    #[test]
+    fn finds_the_process_listening_on_a_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let inodes = listening_socket_inodes(port);
+        assert_eq!(inodes.len(), 1);
+        assert_eq!(pid_holding_socket(&inodes), Some(std::process::id()));
+        drop(listener);
+        assert!(listening_socket_inodes(port).is_empty());
+        assert!(pid_cpu_seconds(std::process::id()).is_some());
     }
 
     #[test]

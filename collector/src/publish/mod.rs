@@ -1,6 +1,7 @@
 //! Normalized events → NATS JetStream: stream layout (`streams`), the publisher loop (`publisher`),
 //! and the record of what could not be published (`overflow`).
 
+pub mod ack_window;
 pub mod overflow;
 pub mod publisher;
 pub mod streams;

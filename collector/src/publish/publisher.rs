@@ -1,15 +1,16 @@
 //! The publisher loop: events from the channel → JSON → JetStream, with a bounded window of acks in flight.
 //!
 //! Never awaits one ack before sending the next: up to `max_in_flight` publishes are outstanding and
-//! their acks are collected as they come. A failed or timed-out ack puts the event back at the front
-//! of the buffer; its `Nats-Msg-Id` is unchanged, so a retry of a publish that did land is dropped by
-//! the stream's duplicate window. While NATS is unreachable events are buffered up to
+//! their acks, all on one reply subscription ([`super::ack_window`]), are collected as they come. A
+//! failed or timed-out ack puts the event back at the front of the buffer; its `Nats-Msg-Id` is
+//! unchanged, so a retry of a publish that did land is dropped by the stream's duplicate window. While NATS is unreachable events are buffered up to
 //! `buffer_capacity`; beyond that they are dropped, counted, and recorded as `overflow` gaps.
 
+use super::ack_window::{AckOutcome, AckWindow, parse_ack, token_of};
 use super::overflow::OverflowTracker;
 use super::streams::{connect, ensure_streams, is_connected, prefixed};
 use crate::config::NatsConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::internal_events::emit;
 use crate::internal_events::publish::{
     EventsDropped, EventsPublished, NatsConnection, OverflowGapsQueued, PublishFailed,
@@ -17,13 +18,11 @@ use crate::internal_events::publish::{
 };
 use crate::model::{DataType, Event, now_ms};
 use crate::telemetry::{Health, ReadinessGuard};
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
-use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::{self, publish::PublishAck};
+use async_nats::client::PublishErrorKind;
+use async_nats::jetstream;
+use async_nats::{HeaderMap, StatusCode, Subject, Subscriber};
 use bytes::Bytes;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -46,16 +45,22 @@ pub struct PublishStats {
 
 /// One serialized event waiting to be published (serialized once, however often it is retried).
 struct Outgoing {
-    subject: String,
+    /// `Subject` rather than `String`: cloned for every send, and its clone shares the bytes.
+    subject: Subject,
     msg_id: String,
     payload: Bytes,
     data_type: DataType,
 }
 
-type AckResult = (
-    Outgoing,
-    Result<PublishAck, async_nats::jetstream::context::PublishError>,
-);
+/// Why a publish has to be sent again (or, when it can never fit, dropped).
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    Retry,
+    /// The stream is gone (deleted, or the server lost its state): create it again, then retry.
+    NoStream,
+    /// Larger than the server's max_payload: retrying would block the buffer for ever.
+    TooLarge,
+}
 
 const TICK: Duration = Duration::from_millis(100);
 /// Pause after a failed publish before sending again, so a server error cannot become a hot loop.
@@ -78,15 +83,18 @@ pub async fn run_nats_output(
     let client = connect(&config, "marketprism-publisher").await?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_millis(config.ack_timeout_ms))
-        .max_ack_inflight(config.max_in_flight + 1)
         .build(client.clone());
+    let inbox = client.new_inbox();
+    let acks = subscribe_acks(&client, &inbox).await?;
     let mut publisher = Publisher {
         config,
         client,
         js,
         readiness,
+        inbox,
+        acks,
         pending: VecDeque::new(),
-        in_flight: FuturesUnordered::new(),
+        in_flight: AckWindow::default(),
         overflow: OverflowTracker::default(),
         streams_ready: false,
         next_stream_attempt: Instant::now(),
@@ -107,8 +115,11 @@ struct Publisher {
     client: async_nats::Client,
     js: jetstream::Context,
     readiness: ReadinessGuard,
+    /// Reply subjects are `{inbox}.{token}`.
+    inbox: String,
+    acks: Subscriber,
     pending: VecDeque<Outgoing>,
-    in_flight: FuturesUnordered<BoxFuture<'static, AckResult>>,
+    in_flight: AckWindow<Outgoing>,
     overflow: OverflowTracker,
     streams_ready: bool,
     next_stream_attempt: Instant,
@@ -162,13 +173,16 @@ impl Publisher {
                 input_open && (!usable || self.pending.len() < self.config.buffer_capacity);
             tokio::select! {
                 biased;
-                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    self.on_ack(done);
-                    // Collect every ack already there before sending more.
-                    while let Some(Some(done)) = futures::FutureExt::now_or_never(self.in_flight.next()) {
-                        self.on_ack(done);
+                ack = self.acks.next() => match ack {
+                    Some(ack) => {
+                        self.on_ack(ack);
+                        // Collect every ack already there before sending more.
+                        while let Some(Some(ack)) = self.acks.next().now_or_never() {
+                            self.on_ack(ack);
+                        }
                     }
-                }
+                    None => self.acks = subscribe_acks(&self.client, &self.inbox).await?,
+                },
                 n = rx.recv_many(&mut batch, RECV_BATCH), if accept => {
                     if n == 0 {
                         input_open = false;
@@ -182,7 +196,10 @@ impl Publisher {
                     rx.close();
                     drain_deadline = Some(Instant::now() + Duration::from_millis(self.config.drain_timeout_ms));
                 }
-                _ = tick.tick() => self.report(),
+                _ = tick.tick() => {
+                    self.expire_acks();
+                    self.report();
+                }
             }
         }
         self.report();
@@ -272,7 +289,7 @@ impl Publisher {
 
     fn serialize(&self, event: &Event) -> Result<Outgoing> {
         Ok(Outgoing {
-            subject: prefixed(&self.config.subject_prefix, &event.subject()),
+            subject: Subject::from(prefixed(&self.config.subject_prefix, &event.subject())),
             msg_id: event.msg_id(),
             payload: Bytes::from(serde_json::to_vec(event)?),
             data_type: event.data_type(),
@@ -308,49 +325,73 @@ impl Publisher {
             let Some(out) = self.pending.pop_front() else {
                 return;
             };
-            let message = PublishMessage::build()
-                .payload(out.payload.clone())
-                .message_id(&out.msg_id);
-            match self.js.send_publish(out.subject.clone(), message).await {
-                Ok(ack) => self.in_flight.push(await_ack(out, ack)),
-                Err(e) => {
-                    self.on_failure(out, e.kind(), &e.to_string());
-                    return;
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", out.msg_id.as_str());
+            let (subject, payload) = (out.subject.clone(), out.payload.clone());
+            let token = self.in_flight.insert(out, Instant::now());
+            let reply = format!("{}.{token}", self.inbox);
+            let sent = self
+                .client
+                .publish_with_reply_and_headers(subject, reply, headers, payload)
+                .await;
+            if let Err(e) = sent {
+                let failure = match e.kind() {
+                    PublishErrorKind::MaxPayloadExceeded => Failure::TooLarge,
+                    _ => Failure::Retry,
+                };
+                if let Some(out) = self.in_flight.remove(token) {
+                    self.on_failure(out, failure, &e.to_string());
                 }
+                return;
             }
         }
     }
 
-    fn on_ack(&mut self, (out, result): AckResult) {
-        match result {
-            Ok(ack) => {
+    fn on_ack(&mut self, ack: async_nats::Message) {
+        // Unknown token: the ack of a publish that timed out and was sent again (its retry is acked as a duplicate).
+        let Some(out) =
+            token_of(&self.inbox, ack.subject.as_str()).and_then(|t| self.in_flight.remove(t))
+        else {
+            return;
+        };
+        match parse_ack(ack.status == Some(StatusCode::NO_RESPONDERS), &ack.payload) {
+            AckOutcome::Stored { duplicate } => {
                 self.stats.acked += 1;
                 self.acked_by_type[out.data_type as usize] += 1;
-                if ack.duplicate {
+                if duplicate {
                     self.stats.duplicate_acks += 1;
                     self.dups_by_type[out.data_type as usize] += 1;
                 }
             }
-            Err(e) => self.on_failure(out, e.kind(), &e.to_string()),
+            AckOutcome::NoStream => {
+                self.on_failure(out, Failure::NoStream, "no stream takes this subject")
+            }
+            AckOutcome::Refused(error) => self.on_failure(out, Failure::Retry, &error),
         }
     }
 
-    fn on_failure(&mut self, out: Outgoing, kind: PublishErrorKind, error: &str) {
+    /// Publishes without an ack after `ack_timeout_ms` are sent again (lost on a reconnect, or a slow server).
+    fn expire_acks(&mut self) {
+        let timeout = Duration::from_millis(self.config.ack_timeout_ms);
+        for out in self.in_flight.take_expired(Instant::now(), timeout) {
+            self.on_failure(out, Failure::Retry, "no ack within ack_timeout_ms");
+        }
+    }
+
+    fn on_failure(&mut self, out: Outgoing, failure: Failure, error: &str) {
         emit(PublishFailed {
             subject: &out.subject,
             error,
         });
-        match kind {
-            // Can never fit: retrying would block the buffer for ever.
-            PublishErrorKind::MaxPayloadExceeded => {
+        match failure {
+            Failure::TooLarge => {
                 tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped");
                 self.stats.dropped += 1;
                 self.dropped_by_type[out.data_type as usize] += 1;
                 return;
             }
-            // The stream is gone (deleted, or the server lost its state): create it again.
-            PublishErrorKind::StreamNotFound => self.streams_ready = false,
-            _ => {}
+            Failure::NoStream => self.streams_ready = false,
+            Failure::Retry => {}
         }
         self.stats.retries += 1;
         self.pending.push_front(out);
@@ -364,7 +405,8 @@ impl Publisher {
             overflowed = self.overflow.dropped(),
             "shutdown drain timed out: NATS did not take these events"
         );
-        for out in self.pending.drain(..) {
+        let in_flight = self.in_flight.drain();
+        for out in self.pending.drain(..).chain(in_flight) {
             self.dropped_by_type[out.data_type as usize] += 1;
         }
         self.stats.dropped += left as u64;
@@ -401,9 +443,9 @@ impl Publisher {
     }
 }
 
-fn await_ack(out: Outgoing, ack: PublishAckFuture) -> BoxFuture<'static, AckResult> {
-    Box::pin(async move {
-        let result = ack.await;
-        (out, result)
-    })
+async fn subscribe_acks(client: &async_nats::Client, inbox: &str) -> Result<Subscriber> {
+    client
+        .subscribe(format!("{inbox}.*"))
+        .await
+        .map_err(|e| Error::Nats(format!("cannot subscribe to publish acks: {e}")))
 }

@@ -8,7 +8,7 @@
 use crate::config::BatchConfig;
 use crate::model::{DataType, Event};
 use crate::store::{RowError, Rows};
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -57,12 +57,13 @@ impl<A> Batch<A> {
         self.rows.data_type()
     }
 
-    /// Add a decoded event stored at `stream_seq`. `also_held` is this type's batch being inserted.
-    /// A row error (the event cannot be stored) leaves the batch unchanged and hands the ack back:
-    /// the caller dead-letters the message.
+    /// Add a decoded event stored at `stream_seq`, `key` being its `msg_id`. `also_held` is this
+    /// type's batch being inserted. A row error (the event cannot be stored) leaves the batch
+    /// unchanged and hands the ack back: the caller dead-letters the message.
     pub fn admit(
         &mut self,
         event: &Event,
+        key: String,
         stream_seq: u64,
         ack: A,
         also_held: &HeldKeys,
@@ -71,7 +72,6 @@ impl<A> Batch<A> {
         if self.held.seqs.contains(&stream_seq) || also_held.seqs.contains(&stream_seq) {
             return Ok(Admitted::Redelivery);
         }
-        let key = event.msg_id();
         if self.held.keys.contains(&key) || also_held.keys.contains(&key) {
             self.held.seqs.insert(stream_seq);
             self.acks.push(ack);
@@ -146,30 +146,33 @@ mod tests {
         let none = HeldKeys::default();
         let mut in_flight: Batch<u32> = Batch::new(DataType::Trades);
         assert_eq!(
-            in_flight.admit(&trades[1], 20, 0, &none, now),
+            in_flight.admit(&trades[1], trades[1].msg_id(), 20, 0, &none, now),
             Ok(Admitted::Row)
         );
         let (_, in_flight) = in_flight.take();
 
         let mut b: Batch<u32> = Batch::new(DataType::Trades);
-        assert_eq!(b.admit(&trades[0], 10, 1, &none, now), Ok(Admitted::Row));
+        assert_eq!(
+            b.admit(&trades[0], trades[0].msg_id(), 10, 1, &none, now),
+            Ok(Admitted::Row)
+        );
         // Redelivered (same stream sequence): neither a row nor another ack.
         assert_eq!(
-            b.admit(&trades[0], 10, 2, &none, now),
+            b.admit(&trades[0], trades[0].msg_id(), 10, 2, &none, now),
             Ok(Admitted::Redelivery)
         );
         // Stored twice (another sequence, same key): its own ack, no row.
         assert_eq!(
-            b.admit(&trades[0], 11, 3, &none, now),
+            b.admit(&trades[0], trades[0].msg_id(), 11, 3, &none, now),
             Ok(Admitted::Duplicate)
         );
         // Keys and sequences of the batch being inserted count too.
         assert_eq!(
-            b.admit(&trades[1], 20, 4, &in_flight, now),
+            b.admit(&trades[1], trades[1].msg_id(), 20, 4, &in_flight, now),
             Ok(Admitted::Redelivery)
         );
         assert_eq!(
-            b.admit(&trades[1], 21, 5, &in_flight, now),
+            b.admit(&trades[1], trades[1].msg_id(), 21, 5, &in_flight, now),
             Ok(Admitted::Duplicate)
         );
         assert_eq!((b.rows.len(), b.messages()), (1, 3));
@@ -178,8 +181,12 @@ mod tests {
         let (taken, held) = b.take();
         assert!(b.is_empty() && !b.is_due(&config(), now));
         assert_eq!(taken.acks, vec![1, 3, 5]);
-        assert_eq!(held.keys, [trades[0].msg_id()].into(), "keys of rows only");
-        assert_eq!(held.seqs, [10, 11, 21].into());
+        assert_eq!(
+            held.keys,
+            HashSet::from_iter([trades[0].msg_id()]),
+            "keys of rows only"
+        );
+        assert_eq!(held.seqs, HashSet::from_iter([10, 11, 21]));
     }
 
     #[test]
@@ -196,12 +203,15 @@ mod tests {
         );
         assert_eq!(b.deadline(&config()), None);
         let none = HeldKeys::default();
-        b.admit(&trades[0], 1, (), &none, t0).unwrap();
+        b.admit(&trades[0], trades[0].msg_id(), 1, (), &none, t0)
+            .unwrap();
         assert!(!b.is_due(&config(), t0 + Duration::from_millis(999)));
         assert!(b.is_due(&config(), t0 + Duration::from_millis(1_000)));
         assert_eq!(b.deadline(&config()), Some(t0 + Duration::from_secs(1)));
-        b.admit(&trades[1], 2, (), &none, t0).unwrap();
-        b.admit(&trades[2], 3, (), &none, t0).unwrap();
+        b.admit(&trades[1], trades[1].msg_id(), 2, (), &none, t0)
+            .unwrap();
+        b.admit(&trades[2], trades[2].msg_id(), 3, (), &none, t0)
+            .unwrap();
         assert!(b.is_due(&config(), t0), "full is due at once");
     }
 
@@ -214,8 +224,15 @@ mod tests {
             .unwrap();
         let mut b: Batch<()> = Batch::new(DataType::Trades);
         assert!(
-            b.admit(book, 1, (), &HeldKeys::default(), Instant::now())
-                .is_err()
+            b.admit(
+                book,
+                book.msg_id(),
+                1,
+                (),
+                &HeldKeys::default(),
+                Instant::now()
+            )
+            .is_err()
         );
         assert!(b.is_empty() && b.rows.is_empty());
     }

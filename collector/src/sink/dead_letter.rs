@@ -4,11 +4,11 @@ use crate::internal_events::emit;
 use crate::internal_events::sink::{DeadLetterFailed, DeadLettered};
 use crate::publish::streams::dead_letter_subject;
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, message::Acker};
+use async_nats::jetstream;
 use bytes::Bytes;
 
-/// Publish `payload` to `deadletter.<subject>` (with the reason in headers) and, once stored, ack
-/// the original. If the dead letter cannot be stored the original stays unacked and comes back later.
+/// Publish `payload` to `deadletter.<subject>` (with the reason in headers); true once stored, and
+/// only then may the original be acked. If it cannot be stored the original stays unacked and comes back.
 pub async fn dead_letter(
     js: &jetstream::Context,
     prefix: &str,
@@ -16,8 +16,7 @@ pub async fn dead_letter(
     payload: Bytes,
     kind: &'static str,
     error: &str,
-    acker: Acker,
-) {
+) -> bool {
     let target = dead_letter_subject(prefix, subject);
     let mut headers = HeaderMap::new();
     headers.insert("Marketprism-Original-Subject", subject);
@@ -42,13 +41,11 @@ pub async fn dead_letter(
                 kind,
                 error,
             });
-            if let Err(e) = acker.ack().await {
-                emit(DeadLetterFailed {
-                    subject,
-                    error: &format!("dead letter stored but ack failed: {e}"),
-                });
-            }
+            true
         }
-        Err(e) => emit(DeadLetterFailed { subject, error: &e }),
+        Err(e) => {
+            emit(DeadLetterFailed { subject, error: &e });
+            false
+        }
     }
 }

@@ -3,6 +3,14 @@
 use crate::model::{DataType, Event};
 use crate::publish::streams::{data_type_of_subject, prefixed};
 
+/// A message read back: its event and the event's `msg_id` (the natural key the batch deduplicates on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub data_type: DataType,
+    pub event: Event,
+    pub msg_id: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("subject {0:?} names no data type")]
@@ -29,24 +37,30 @@ impl DecodeError {
 }
 
 /// Decode a message; the subject must be exactly the one the publisher derives from the event.
-pub fn decode(
-    prefix: &str,
-    subject: &str,
-    payload: &[u8],
-) -> Result<(DataType, Event), DecodeError> {
+pub fn decode(prefix: &str, subject: &str, payload: &[u8]) -> Result<Decoded, DecodeError> {
     let data_type = data_type_of_subject(prefix, subject)
         .ok_or_else(|| DecodeError::UnknownSubject(subject.to_owned()))?;
     let event: Event =
         serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
-    let expected = prefixed(prefix, &event.subject());
-    if expected != subject {
+    // The msg id is `{subject}:{natural key}` and no subject token holds a ':'.
+    let msg_id = event.msg_id();
+    let event_subject = msg_id.split(':').next().unwrap_or_default();
+    let unprefixed = match prefix {
+        "" => Some(subject),
+        p => subject.strip_prefix(p).and_then(|s| s.strip_prefix('.')),
+    };
+    if unprefixed != Some(event_subject) {
         return Err(DecodeError::SubjectMismatch {
             subject: subject.to_owned(),
             expected: data_type.to_string(),
-            payload: expected,
+            payload: prefixed(prefix, event_subject),
         });
     }
-    Ok((data_type, event))
+    Ok(Decoded {
+        data_type,
+        event,
+        msg_id,
+    })
 }
 
 #[cfg(test)]
@@ -59,8 +73,22 @@ mod tests {
         for event in synthetic_events(3, 9) {
             let subject = prefixed("p", &event.subject());
             let json = serde_json::to_vec(&event).unwrap();
-            let (dt, back) = decode("p", &subject, &json).unwrap();
-            assert_eq!((dt, &back), (event.data_type(), &event));
+            let back = decode("p", &subject, &json).unwrap();
+            assert_eq!(
+                back,
+                Decoded {
+                    data_type: event.data_type(),
+                    msg_id: event.msg_id(),
+                    event: event.clone(),
+                }
+            );
+            let unprefixed = decode("", &event.subject(), &json).unwrap();
+            assert_eq!(unprefixed.event, event);
+            assert_eq!(
+                decode("q", &subject, &json).unwrap_err().kind(),
+                "unknown_subject",
+                "another deployment's prefix"
+            );
 
             let err = decode("p", &subject, b"{not json").unwrap_err();
             assert_eq!(err.kind(), "json");

@@ -7,20 +7,21 @@ use super::InsertReport;
 use super::backoff::retry_delay;
 use super::batch::{Admitted, Batch, HeldKeys};
 use super::dead_letter::dead_letter;
-use super::decode::decode;
+use super::decode::{Decoded, decode};
 use super::setup::{PullConsumer, SinkParts};
 use crate::config::{BatchConfig, SinkConfig};
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
 use crate::internal_events::sink::{
-    AckFailed, BatchInserted, ConsumerLag, DuplicatesFolded, InsertRetryScheduled, PullError,
-    Redelivered,
+    AckFailed, BatchInserted, ConsumerLag, DeadLetterFailed, DuplicatesFolded,
+    InsertRetryScheduled, PullError, Redelivered,
 };
 use crate::model::{DataType, now_ms};
 use crate::publish::streams::is_connected;
 use crate::store::ClickHouseWriter;
 use crate::telemetry::{Health, ReadinessGuard};
-use async_nats::jetstream::{self, message::Acker};
+use async_nats::jetstream;
+use async_nats::{Client, Subject};
 use futures::stream::{BoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
@@ -32,13 +33,17 @@ use tokio_util::sync::CancellationToken;
 
 type Pulled = std::result::Result<jetstream::Message, String>;
 
+/// The reply subject of a delivery: an empty message published to it acks the delivery. Kept
+/// instead of an `Acker`, which clones the whole JetStream context per message.
+pub(super) type AckSubject = Subject;
+
 /// Messages handled per wake-up before looking at timers and finished inserts again.
 const PULL_BURST: usize = 1_024;
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
 struct TypeState {
     config: BatchConfig,
-    open: Batch<Acker>,
+    open: Batch<AckSubject>,
     /// Keys of the batch being inserted or held for retry.
     busy_keys: Option<HeldKeys>,
     running: bool,
@@ -46,14 +51,14 @@ struct TypeState {
 }
 
 struct Held {
-    batch: Batch<Acker>,
+    batch: Batch<AckSubject>,
     attempt: u32,
     retry_at: Instant,
 }
 
 struct InsertDone {
     data_type: DataType,
-    batch: Batch<Acker>,
+    batch: Batch<AckSubject>,
     attempt: u32,
     result: std::result::Result<Duration, String>,
 }
@@ -61,6 +66,7 @@ struct InsertDone {
 struct Runner {
     config: SinkConfig,
     writer: ClickHouseWriter,
+    client: Client,
     js: jetstream::Context,
     types: Vec<TypeState>,
     inserts: JoinSet<InsertDone>,
@@ -88,7 +94,7 @@ pub(super) async fn run(
     } = parts;
     let watch_stop = shutdown.child_token();
     let watcher = tokio::spawn(watch_nats(
-        client,
+        client.clone(),
         consumers.clone(),
         nats_ready,
         watch_stop.clone(),
@@ -106,6 +112,7 @@ pub(super) async fn run(
     let mut runner = Runner {
         config,
         writer,
+        client,
         js,
         types,
         inserts: JoinSet::new(),
@@ -231,10 +238,11 @@ impl Runner {
         wake.max(now + Duration::from_millis(1))
     }
 
-    fn spawn_insert(&mut self, batch: Batch<Acker>, attempt: u32) {
+    fn spawn_insert(&mut self, batch: Batch<AckSubject>, attempt: u32) {
         let data_type = batch.data_type();
         self.types[data_type as usize].running = true;
         let writer = self.writer.clone();
+        let client = self.client.clone();
         let observer = self.observer.clone();
         let handle = self.inserts.spawn(async move {
             let started = std::time::Instant::now();
@@ -248,7 +256,7 @@ impl Runner {
                             recv_ts_ms: batch.recv_ts_ms.clone(),
                         });
                     }
-                    ack_all(&batch.acks).await;
+                    ack_all(&client, &batch.acks).await;
                     Ok(elapsed)
                 }
                 Err(e) => Err(e.to_string()),
@@ -337,23 +345,25 @@ impl Runner {
                 return;
             }
         };
-        let (message, acker) = message.split();
+        let message = message.message;
+        let Some(ack) = message.reply.clone() else {
+            emit(PullError {
+                error: "message without a reply subject",
+            });
+            return;
+        };
         let prefix = &self.config.nats.subject_prefix;
         let subject = message.subject.as_str();
-        let (data_type, event) = match decode(prefix, subject, &message.payload) {
+        let Decoded {
+            data_type,
+            event,
+            msg_id,
+        } = match decode(prefix, subject, &message.payload) {
             Ok(decoded) => decoded,
             Err(e) => {
                 let (kind, error) = (e.kind(), e.to_string());
-                dead_letter(
-                    &self.js,
-                    prefix,
-                    subject,
-                    message.payload.clone(),
-                    kind,
-                    &error,
-                    acker,
-                )
-                .await;
+                self.reject(subject, message.payload.clone(), kind, &error, ack)
+                    .await;
                 return;
             }
         };
@@ -365,24 +375,37 @@ impl Runner {
         let busy = t.busy_keys.as_ref().unwrap_or(&empty);
         match t
             .open
-            .admit(&event, stream_seq, acker, busy, Instant::now())
+            .admit(&event, msg_id, stream_seq, ack, busy, Instant::now())
         {
             Ok(Admitted::Row | Admitted::Redelivery) => {}
             Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
-            Err((row_error, acker)) => {
+            Err((row_error, ack)) => {
                 // Decodable but not storable exactly (e.g. a decimal beyond the column's range).
                 let error = row_error.to_string();
-                dead_letter(
-                    &self.js,
-                    prefix,
-                    subject,
-                    message.payload.clone(),
-                    "unstorable",
-                    &error,
-                    acker,
-                )
-                .await;
+                self.reject(subject, message.payload.clone(), "unstorable", &error, ack)
+                    .await;
             }
+        }
+    }
+
+    /// Dead-letter a message that can never be inserted, then ack it, so it blocks nothing.
+    async fn reject(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        kind: &'static str,
+        error: &str,
+        ack: AckSubject,
+    ) {
+        let prefix = &self.config.nats.subject_prefix;
+        if !dead_letter(&self.js, prefix, subject, payload, kind, error).await {
+            return;
+        }
+        if let Err(e) = self.client.publish(ack, bytes::Bytes::new()).await {
+            emit(DeadLetterFailed {
+                subject,
+                error: &format!("dead letter stored but ack failed: {e}"),
+            });
         }
     }
 
@@ -400,11 +423,11 @@ impl Runner {
     }
 }
 
-async fn ack_all(acks: &[Acker]) {
+async fn ack_all(client: &Client, acks: &[AckSubject]) {
     let mut failed = 0;
     let mut last_error = String::new();
-    for acker in acks {
-        if let Err(e) = acker.ack().await {
+    for ack in acks {
+        if let Err(e) = client.publish(ack.clone(), bytes::Bytes::new()).await {
             failed += 1;
             last_error = e.to_string();
         }

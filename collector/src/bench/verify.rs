@@ -1,0 +1,164 @@
+//! What landed: rows in the run's ClickHouse tables, messages in its JetStream streams; and cleanup.
+//!
+//! Every answer is checked to come from the right server: the ClickHouse client decodes RowBinary
+//! without validation, so any HTTP server answering 200 (a wrong port) would otherwise give numbers.
+
+use crate::config::NatsConfig;
+use crate::error::{Error, Result};
+use crate::model::DataType;
+use std::time::Duration;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn clickhouse_client(url: &str) -> clickhouse::Client {
+    let mut client = clickhouse::Client::default()
+        .with_url(url)
+        .with_validation(false);
+    if let Ok(user) = std::env::var("MARKETPRISM_CLICKHOUSE_USER") {
+        client = client.with_user(user);
+    }
+    if let Ok(password) = std::env::var("MARKETPRISM_CLICKHOUSE_PASSWORD") {
+        client = client.with_password(password);
+    }
+    client
+}
+
+/// Whether `version` looks like a ClickHouse `version()` (`18.16.1`, `24.3.2.23`).
+pub fn is_clickhouse_version(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Fail unless `url` answers `SELECT version()` like ClickHouse. Returns the version.
+pub async fn check_clickhouse(url: &str) -> Result<String> {
+    let query = clickhouse_client(url)
+        .query("SELECT version()")
+        .fetch_one::<String>();
+    let version = tokio::time::timeout(CHECK_TIMEOUT, query)
+        .await
+        .map_err(|_| Error::Other(format!("ClickHouse at {url} did not answer in 30 s")))?
+        .map_err(|e| Error::Other(format!("ClickHouse at {url} does not answer: {e}")))?;
+    if !is_clickhouse_version(&version) {
+        return Err(Error::Other(format!(
+            "the server at {url} is not ClickHouse (SELECT version() gave {:?})",
+            version.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(version)
+}
+
+/// Row counts of the run's hot database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    /// `count() FINAL` summed over the 9 tables.
+    pub with_final: u64,
+    /// `count()` summed over the 9 tables.
+    pub raw: u64,
+}
+
+/// Count the rows of `{run}_hot`; fails (saying what) when the server, database or a query is wrong.
+pub async fn count_rows(clickhouse_url: &str, run_name: &str) -> Result<RowCounts> {
+    check_clickhouse(clickhouse_url).await?;
+    let client = clickhouse_client(clickhouse_url);
+    let db = format!("{run_name}_hot");
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        Error::Other(format!(
+            "cannot count rows in ClickHouse at {clickhouse_url}: {what}: {e}"
+        ))
+    };
+    let found = client
+        .query("SELECT name FROM system.databases WHERE name = ?")
+        .bind(&db)
+        .fetch_all::<String>()
+        .await
+        .map_err(|e| fail("listing databases", &e))?;
+    if found != [db.clone()] {
+        return Err(Error::Other(format!(
+            "database {db} is missing in ClickHouse at {clickhouse_url}: the sink did not write there"
+        )));
+    }
+    let mut counts = RowCounts {
+        with_final: 0,
+        raw: 0,
+    };
+    for d in DataType::ALL {
+        for (sql, total) in [
+            (
+                format!("SELECT count() FROM {db}.{d} FINAL"),
+                &mut counts.with_final,
+            ),
+            (format!("SELECT count() FROM {db}.{d}"), &mut counts.raw),
+        ] {
+            *total += client
+                .query(&sql)
+                .fetch_one::<u64>()
+                .await
+                .map_err(|e| fail(&sql, &e))?;
+        }
+    }
+    Ok(counts)
+}
+
+/// Connect to NATS now (no retry): the bench fails at once on a wrong URL instead of waiting.
+pub async fn connect_nats(url: &str) -> Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name("marketprism-bench")
+        .connection_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await
+        .map_err(|e| Error::Nats(format!("cannot connect to NATS at {url}: {e}")))
+}
+
+/// Messages stored in the run's two data streams (`state.messages`).
+pub async fn stored_messages(client: &async_nats::Client, nats: &NatsConfig) -> Result<u64> {
+    let js = async_nats::jetstream::new(client.clone());
+    let mut total = 0;
+    for name in [&nats.market_data_stream.name, &nats.orderbook_stream.name] {
+        let stream = js
+            .get_stream(name)
+            .await
+            .map_err(|e| Error::Nats(format!("cannot read stream {name}: {e}")))?;
+        total += stream.cached_info().state.messages;
+    }
+    Ok(total)
+}
+
+/// Delete the run's `streams` and (when it used ClickHouse) databases; failures are only logged.
+pub async fn cleanup(nats_url: &str, streams: &[&str], clickhouse: Option<(&str, &str)>) {
+    if let Some((url, run_name)) = clickhouse {
+        let client = clickhouse_client(url);
+        for db in ["hot", "cold"] {
+            let sql = format!("DROP DATABASE IF EXISTS {run_name}_{db}");
+            if let Err(e) = client.query(&sql).execute().await {
+                tracing::warn!(error = %e, "bench cleanup: {sql}");
+            }
+        }
+    }
+    match connect_nats(nats_url).await {
+        Ok(c) => {
+            let js = async_nats::jetstream::new(c);
+            for s in streams {
+                let _ = js.delete_stream(s).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "bench cleanup: streams not deleted"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_clickhouse_versions() {
+        assert!(is_clickhouse_version("18.16.1"));
+        assert!(is_clickhouse_version("24.3.2.23"));
+        assert!(!is_clickhouse_version("!DOCTYPE html>\n<html"));
+        assert!(!is_clickhouse_version("18"));
+        assert!(!is_clickhouse_version("1..2"));
+        assert!(!is_clickhouse_version(""));
+    }
+}
