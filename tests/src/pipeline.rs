@@ -71,7 +71,7 @@ impl Run {
             },
             consumer: format!("{name}-sink"),
             batching,
-            max_ack_pending: 100_000,
+            max_ack_pending: Some(100_000),
             ack_wait_s: 5,
             fetch_batch: 1_000,
             dead_letter_stream: limits("DEAD_LETTER"),

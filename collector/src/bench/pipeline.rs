@@ -4,11 +4,12 @@
 //! Each stage runs on dedicated OS threads with its own runtime, so its CPU time is that of its
 //! threads (`/proc/thread-self/stat`): `source` (event generation and pacing) and `publisher` (JSON,
 //! publish, acks, and its NATS client) on one thread each; `sink` (pull, decode, batch, RowBinary
-//! insert, acks, and its NATS and HTTP clients) on a runtime of [`SINK_WORKERS`] workers, as
-//! `marketprism-collector sink` runs on a 2-core machine (its inserts must not stall its pulls). Memory is only measurable per process: the report gives the
-//! process's peak RSS. The NATS and ClickHouse servers are separate processes: stages `nats-server`
-//! and `clickhouse-server` give their whole-process CPU over the run (see `server_cpu`), or `null`
-//! with a note when their pid is unknown (remote server).
+//! insert, acks, and its NATS and HTTP clients) on a runtime of `SINK_WORKERS` (2) workers, as
+//! `marketprism-collector sink` runs on a 2-core machine (its inserts must not stall its pulls).
+//! Memory is only measurable per process: the report gives the process's peak RSS. The NATS and
+//! ClickHouse servers are separate processes: stages `nats-server` and `clickhouse-server` give their
+//! whole-process CPU over the run (see `server_cpu`), or `null` with a note when their pid is
+//! unknown (remote server).
 //!
 //! Throughput (see `throughput`): `events_per_s` = N / (last row confirmed − first event offered),
 //! the whole run including the final batch's `max_wait_ms` tail; `sustained_events_per_s` = rows
@@ -384,7 +385,7 @@ fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
         },
         consumer: format!("{name}-sink"),
         batching: Default::default(),
-        max_ack_pending: 250_000,
+        max_ack_pending: None,
         ack_wait_s: 60,
         fetch_batch: 2_000,
         dead_letter_stream: limits("DEAD_LETTER", 3_600, 120),

@@ -21,8 +21,9 @@ pub struct SinkConfig {
     pub batching: BTreeMap<DataType, BatchConfig>,
     /// Delivered but unacked messages per consumer. Must exceed the sum of the batches held at once
     /// (every type's `max_rows`, twice while an insert runs), else batches only ever flush on time.
-    #[serde(default = "default_max_ack_pending")]
-    pub max_ack_pending: i64,
+    /// Unset: derived from the batching, see [`SinkConfig::max_ack_pending`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ack_pending: Option<i64>,
     /// Seconds before JetStream redelivers an unacked message: above a normal insert, so healthy
     /// batches are not redelivered; redeliveries while ClickHouse is down are deduplicated in the batch.
     #[serde(default = "default_ack_wait_s")]
@@ -37,9 +38,6 @@ pub struct SinkConfig {
 
 fn default_consumer() -> String {
     "marketprism-sink".into()
-}
-fn default_max_ack_pending() -> i64 {
-    250_000
 }
 fn default_ack_wait_s() -> u64 {
     60
@@ -62,6 +60,27 @@ impl SinkConfig {
             .get(&data_type)
             .copied()
             .unwrap_or_else(|| BatchConfig::default_for(data_type))
+    }
+
+    /// Sum of every type's `max_rows`: what the sink may hold unacked when every batch is full.
+    fn rows_held_when_full(&self) -> i64 {
+        let held: usize = DataType::ALL
+            .into_iter()
+            .map(|d| self.batch_for(d).max_rows)
+            .sum();
+        i64::try_from(held).unwrap_or(i64::MAX)
+    }
+
+    /// The consumers' `max_ack_pending`: as configured, else room for every batch twice (one
+    /// inserting, one filling) plus a pull, at least 250k; so batching set in a CollectorSet needs no second knob.
+    pub fn max_ack_pending(&self) -> i64 {
+        self.max_ack_pending.unwrap_or_else(|| {
+            let pull = i64::try_from(self.fetch_batch).unwrap_or(i64::MAX);
+            self.rows_held_when_full()
+                .saturating_mul(2)
+                .saturating_add(pull)
+                .max(250_000)
+        })
     }
 }
 
@@ -121,8 +140,8 @@ impl BatchConfig {
     /// `max_rows` is a ceiling for bursts, not the usual size: it is 10k even for the slow types because
     /// a burst (a replay after an outage, the benchmark's equal mix) cut into 1k-row inserts made
     /// ClickHouse spend most of its time creating part files (measured: 5 CPU-s per 300k events,
-    /// against 1.4 with 20k rows). The sum over MARKET_DATA's types (90k) is under half the consumer's
-    /// default `max_ack_pending` (250k), so a full batch can wait while the previous one inserts.
+    /// against 1.4 with 20k rows). The consumers' default `max_ack_pending` follows these (twice their
+    /// sum), so a full batch can wait while the previous one inserts.
     pub fn default_for(data_type: DataType) -> BatchConfig {
         let (max_rows, max_wait_ms) = match data_type {
             DataType::Orderbooks | DataType::Trades => (20_000, 1_000),
@@ -166,11 +185,8 @@ impl SinkConfig {
         if !is_nats_name(&self.consumer) {
             return invalid("consumer", "letters, digits, - and _ only");
         }
-        let held: usize = DataType::ALL
-            .into_iter()
-            .map(|d| self.batch_for(d).max_rows)
-            .sum();
-        if self.max_ack_pending < i64::try_from(held).unwrap_or(i64::MAX) {
+        let held = self.rows_held_when_full();
+        if self.max_ack_pending.is_some_and(|n| n < held) {
             return invalid(
                 "max_ack_pending",
                 &format!("must be at least the sum of the batches' max_rows ({held})"),
@@ -271,7 +287,21 @@ mod tests {
         c.validate().unwrap();
         let sink = c.sink.as_ref().unwrap();
         assert_eq!(sink.nats.subject_prefix, "t1.run-2");
-        assert_eq!(sink.max_ack_pending, 250_000);
+        assert_eq!(
+            sink.max_ack_pending(),
+            250_000,
+            "defaults: 2 × 110k + 2k, at least 250k"
+        );
+        let big = Config::from_yaml(&format!(
+            "{base}  batching:\n    trades: {{max_rows: 1000000, max_wait_ms: 1000}}\n"
+        ))
+        .unwrap();
+        big.validate().unwrap();
+        assert_eq!(
+            big.sink.as_ref().unwrap().max_ack_pending(),
+            2 * (1_000_000 + 20_000 + 3 * 10_000 + 4 * 10_000) + 2_000,
+            "follows the batching when unset"
+        );
         assert_eq!(sink.dead_letter_stream.name, "DEAD_LETTER");
         for (edit, field) in [
             (base.replace("t1.run-2", "t1.>"), "sink.nats.subject_prefix"),

@@ -330,20 +330,30 @@ impl Publisher {
             let (subject, payload) = (out.subject.clone(), out.payload.clone());
             let token = self.in_flight.insert(out, Instant::now());
             let reply = format!("{}.{token}", self.inbox);
-            let sent = self
-                .client
-                .publish_with_reply_and_headers(subject, reply, headers, payload)
-                .await;
-            if let Err(e) = sent {
-                let failure = match e.kind() {
-                    PublishErrorKind::MaxPayloadExceeded => Failure::TooLarge,
-                    _ => Failure::Retry,
-                };
-                if let Some(out) = self.in_flight.remove(token) {
-                    self.on_failure(out, failure, &e.to_string());
+            // Bounded: the client's queue fills when the connection drops mid-window, and the loop
+            // must go back to draining the channel (buffering, dropping with gaps) meanwhile.
+            let timeout = Duration::from_millis(self.config.ack_timeout_ms);
+            let sent = tokio::time::timeout(
+                timeout,
+                self.client
+                    .publish_with_reply_and_headers(subject, reply, headers, payload),
+            )
+            .await;
+            let failure = match sent {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    (Failure::TooLarge, e.to_string())
                 }
-                return;
+                Ok(Err(e)) => (Failure::Retry, e.to_string()),
+                Err(_) => (
+                    Failure::Retry,
+                    "the NATS client's queue stayed full for ack_timeout_ms".to_owned(),
+                ),
+            };
+            if let Some(out) = self.in_flight.remove(token) {
+                self.on_failure(out, failure.0, &failure.1);
             }
+            return;
         }
     }
 

@@ -111,7 +111,7 @@ pub fn consumer_config(config: &SinkConfig, durable: String) -> consumer::pull::
         durable_name: Some(durable),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(config.ack_wait_s),
-        max_ack_pending: config.max_ack_pending,
+        max_ack_pending: config.max_ack_pending(),
         // Unlimited: a message that cannot be inserted yet must never be given up on.
         max_deliver: -1,
         deliver_policy: consumer::DeliverPolicy::All,

@@ -372,7 +372,7 @@ impl PartWriter {
 }
 
 /// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
-/// [`DRAIN_GRACE`] to drop their senders), flushes, and returns the counts. An error means rows that
+/// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. An error means rows that
 /// could not be written at the final flush.
 pub async fn run_parquet_output(
     config: ParquetConfig,

@@ -355,7 +355,7 @@ table_row!(
     }
 );
 
-/// Rows of one table, for code that handles every table alike (see [`with_rows!`]).
+/// Rows of one table, for code that handles every table alike (see `with_rows!`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rows {
     Orderbooks(Vec<OrderbookRow>),
