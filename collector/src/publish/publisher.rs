@@ -339,7 +339,7 @@ impl Publisher {
                     .publish_with_reply_and_headers(subject, reply, headers, payload),
             )
             .await;
-            let failure = match sent {
+            let (failure, error) = match sent {
                 Ok(Ok(())) => continue,
                 Ok(Err(e)) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     (Failure::TooLarge, e.to_string())
@@ -351,14 +351,14 @@ impl Publisher {
                 ),
             };
             if let Some(out) = self.in_flight.remove(token) {
-                self.on_failure(out, failure.0, &failure.1);
+                self.on_failure(out, failure, &error);
             }
             return;
         }
     }
 
     fn on_ack(&mut self, ack: async_nats::Message) {
-        // Unknown token: the ack of a publish that timed out and was sent again (its retry is acked as a duplicate).
+        // Unknown token: a late ack of a publish already sent again (whose own ack says duplicate).
         let Some(out) =
             token_of(&self.inbox, ack.subject.as_str()).and_then(|t| self.in_flight.remove(t))
         else {
