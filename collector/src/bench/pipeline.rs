@@ -362,16 +362,21 @@ async fn collect_rows(
 fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
     let name = &opts.run_name;
     let upper = name.to_ascii_uppercase();
-    let limits = |suffix: &str, max_age_s: u64, window_s: u64| StreamLimits {
+    // JetStream reserves max_bytes up front: enough for the run (events are < 1 KiB), no more.
+    let run_bytes = i64::try_from(opts.events)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1024)
+        .max(1 << 30);
+    let limits = |suffix: &str, max_bytes: i64, window_s: u64| StreamLimits {
         name: format!("{upper}_{suffix}"),
-        max_bytes: 4 * 1024 * 1024 * 1024,
-        max_age_s,
+        max_bytes,
+        max_age_s: 3_600,
         duplicate_window_s: window_s,
     };
     let nats = NatsConfig {
         url: opts.nats_url.clone(),
-        market_data_stream: limits("MARKET_DATA", 3_600, 120),
-        orderbook_stream: limits("ORDERBOOK_SNAP", 3_600, 60),
+        market_data_stream: limits("MARKET_DATA", run_bytes, 120),
+        orderbook_stream: limits("ORDERBOOK_SNAP", run_bytes, 60),
         subject_prefix: name.clone(),
         ..NatsConfig::default()
     };
@@ -388,7 +393,7 @@ fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
         max_ack_pending: None,
         ack_wait_s: 60,
         fetch_batch: 2_000,
-        dead_letter_stream: limits("DEAD_LETTER", 3_600, 120),
+        dead_letter_stream: limits("DEAD_LETTER", 256 << 20, 120),
     };
     if let Some(wait) = opts.max_wait_ms {
         for d in DataType::ALL {
