@@ -3,6 +3,10 @@
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
+/// Most publishes awaiting an ack: the NATS client buffers 65 536 messages per subscription, and
+/// every ack of the window arrives on one.
+pub const MAX_IN_FLIGHT: usize = 65_536;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NatsConfig {
@@ -78,8 +82,12 @@ impl NatsConfig {
         if !self.url.starts_with("nats://") && !self.url.starts_with("tls://") {
             return invalid("url", "must start with nats:// or tls://");
         }
-        if self.max_in_flight == 0 {
-            return invalid("max_in_flight", "must be at least 1");
+        // Acks beyond the client's subscription buffer would be dropped as a slow consumer.
+        if self.max_in_flight == 0 || self.max_in_flight > MAX_IN_FLIGHT {
+            return invalid(
+                "max_in_flight",
+                &format!("must be between 1 and {MAX_IN_FLIGHT}"),
+            );
         }
         for (f, s) in [
             ("market_data_stream", &self.market_data_stream),
@@ -157,5 +165,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("password"), "{err}");
+    }
+
+    #[test]
+    fn the_ack_window_fits_the_ack_subscription() {
+        let yaml = format!("{MINIMAL}outputs:\n  nats:\n    url: nats://10.0.0.1:4222\n");
+        for (window, ok) in [
+            (1, true),
+            (MAX_IN_FLIGHT, true),
+            (0, false),
+            (MAX_IN_FLIGHT + 1, false),
+        ] {
+            let c = Config::from_yaml(&format!("{yaml}    max_in_flight: {window}\n")).unwrap();
+            match c.validate() {
+                Ok(()) => assert!(ok, "{window} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{window} refused: {e}");
+                    assert!(e.to_string().contains("outputs.nats.max_in_flight"), "{e}");
+                }
+            }
+        }
     }
 }

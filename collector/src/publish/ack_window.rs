@@ -31,9 +31,14 @@ impl<T> Default for AckWindow<T> {
 }
 
 impl<T> AckWindow<T> {
-    /// Record a publish sent at `now`; returns the token for its reply subject.
+    /// The token the next [`AckWindow::insert`] returns (for the reply subject of a publish not sent yet).
+    pub fn next_token(&self) -> u64 {
+        self.first_token + self.slots.len() as u64
+    }
+
+    /// Record a publish sent at `now`; returns its token.
     pub fn insert(&mut self, item: T, now: Instant) -> u64 {
-        let token = self.first_token + self.slots.len() as u64;
+        let token = self.next_token();
         self.slots.push_back(Some((now, item)));
         self.waiting += 1;
         token
@@ -78,6 +83,12 @@ impl<T> AckWindow<T> {
     /// Publishes waiting for their ack.
     pub fn len(&self) -> usize {
         self.waiting
+    }
+
+    /// Tokens from the oldest waiting publish to the newest: more than [`AckWindow::len`] when
+    /// acks came out of order behind an older publish still waiting.
+    pub fn span(&self) -> usize {
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -159,9 +170,16 @@ mod tests {
     fn acks_in_any_order_free_the_window_and_unknown_tokens_are_ignored() {
         let t0 = Instant::now();
         let mut w = AckWindow::default();
+        assert_eq!(w.next_token(), 0);
         let tokens: Vec<u64> = (0..4).map(|i| w.insert(i, t0)).collect();
         assert_eq!(tokens, vec![0, 1, 2, 3]);
+        assert_eq!(w.next_token(), 4);
         assert_eq!(w.remove(2), Some(2));
+        assert_eq!(
+            (w.len(), w.span()),
+            (3, 4),
+            "an ack behind the oldest keeps its slot"
+        );
         assert_eq!(w.remove(2), None, "an ack counts once");
         assert_eq!(w.remove(0), Some(0));
         assert_eq!(w.remove(99), None);

@@ -71,6 +71,15 @@ const RECV_BATCH: usize = 512;
 /// after that does an unreachable NATS mean buffering and dropping (a fast source would otherwise
 /// overflow the buffer in the milliseconds a healthy connection takes).
 const INITIAL_CONNECT_GRACE: Duration = Duration::from_secs(5);
+/// Bounds one send into the NATS client's queue: a queue that stays full while "connected" is a
+/// dead connection the client has not noticed yet.
+const SEND_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a send or an ack timed out while connected, NATS counts as unreachable this long (buffer,
+/// not ready), then sending is tried again.
+const STALL_PAUSE: Duration = Duration::from_secs(1);
+/// The window may span (oldest unacked to newest sent) this many times `max_in_flight`: a publish
+/// stuck at the front then stops sending until it times out, which bounds the window's memory.
+const MAX_SPAN_FACTOR: usize = 8;
 
 pub async fn run_nats_output(
     config: NatsConfig,
@@ -85,7 +94,7 @@ pub async fn run_nats_output(
         .timeout(Duration::from_millis(config.ack_timeout_ms))
         .build(client.clone());
     let inbox = client.new_inbox();
-    let acks = subscribe_acks(&client, &inbox).await?;
+    let acks = Some(subscribe_acks(&client, &inbox).await?);
     let mut publisher = Publisher {
         config,
         client,
@@ -99,6 +108,8 @@ pub async fn run_nats_output(
         streams_ready: false,
         next_stream_attempt: Instant::now(),
         paused_until: Instant::now(),
+        stalled_until: None,
+        stall_reason: String::new(),
         was_connected: false,
         reported_ready: None,
         acked_by_type: [0; DataType::ALL.len()],
@@ -117,13 +128,17 @@ struct Publisher {
     readiness: ReadinessGuard,
     /// Reply subjects are `{inbox}.{token}`.
     inbox: String,
-    acks: Subscriber,
+    /// `None` after the subscription ended; made again once the stall pause is over.
+    acks: Option<Subscriber>,
     pending: VecDeque<Outgoing>,
     in_flight: AckWindow<Outgoing>,
     overflow: OverflowTracker,
     streams_ready: bool,
     next_stream_attempt: Instant,
     paused_until: Instant,
+    /// Connected but not taking publishes (see [`STALL_PAUSE`]).
+    stalled_until: Option<Instant>,
+    stall_reason: String,
     was_connected: bool,
     reported_ready: Option<bool>,
     acked_by_type: [u64; DataType::ALL.len()],
@@ -149,6 +164,7 @@ impl Publisher {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         loop {
+            self.expire_acks();
             let usable = self.usable().await;
             if usable {
                 self.queue_overflow_gaps();
@@ -173,15 +189,19 @@ impl Publisher {
                 input_open && (!usable || self.pending.len() < self.config.buffer_capacity);
             tokio::select! {
                 biased;
-                ack = self.acks.next() => match ack {
+                ack = next_ack(&mut self.acks) => match ack {
                     Some(ack) => {
-                        self.on_ack(ack);
                         // Collect every ack already there before sending more.
-                        while let Some(Some(ack)) = self.acks.next().now_or_never() {
+                        let mut next = Some(ack);
+                        while let Some(ack) = next {
                             self.on_ack(ack);
+                            next = self.acks.as_mut().and_then(|a| a.next().now_or_never()).flatten();
                         }
                     }
-                    None => self.acks = subscribe_acks(&self.client, &self.inbox).await?,
+                    None => {
+                        self.acks = None;
+                        self.stall("the publish-ack subscription ended");
+                    }
                 },
                 n = rx.recv_many(&mut batch, RECV_BATCH), if accept => {
                     if n == 0 {
@@ -196,10 +216,7 @@ impl Publisher {
                     rx.close();
                     drain_deadline = Some(Instant::now() + Duration::from_millis(self.config.drain_timeout_ms));
                 }
-                _ = tick.tick() => {
-                    self.expire_acks();
-                    self.report();
-                }
+                _ = tick.tick() => self.report(),
             }
         }
         self.report();
@@ -222,6 +239,16 @@ impl Publisher {
         }
         if !connected {
             self.streams_ready = false;
+            self.set_ready(false);
+            return false;
+        }
+        if self.acks.is_none() && !self.is_stalled() {
+            match subscribe_acks(&self.client, &self.inbox).await {
+                Ok(acks) => self.acks = Some(acks),
+                Err(e) => self.stall(&e.to_string()),
+            }
+        }
+        if self.is_stalled() {
             self.set_ready(false);
             return false;
         }
@@ -249,14 +276,33 @@ impl Publisher {
         self.reported_ready = Some(ready);
         if ready {
             self.readiness.ready();
-        } else {
-            self.readiness.not_ready(&format!(
-                "NATS unreachable at {}; {} events buffered, {} dropped",
-                self.config.url,
-                self.pending.len(),
-                self.stats.dropped
-            ));
+            return;
         }
+        let state = if self.is_stalled() {
+            format!("not taking publishes ({})", self.stall_reason)
+        } else {
+            "unreachable".to_owned()
+        };
+        self.readiness.not_ready(&format!(
+            "NATS {state} at {}; {} events buffered, {} dropped",
+            self.config.url,
+            self.pending.len(),
+            self.stats.dropped
+        ));
+    }
+
+    fn is_stalled(&self) -> bool {
+        self.stalled_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Treat NATS as unreachable for [`STALL_PAUSE`]: connected, yet sends or acks time out.
+    fn stall(&mut self, why: &str) {
+        if !self.is_stalled() {
+            tracing::warn!(url = %self.config.url, why, "NATS is not taking publishes; buffering");
+        }
+        self.stalled_until = Some(Instant::now() + STALL_PAUSE);
+        self.stall_reason = why.to_owned();
+        self.reported_ready = None;
     }
 
     fn admit(&mut self, event: Event, usable: bool) {
@@ -321,38 +367,40 @@ impl Publisher {
         if Instant::now() < self.paused_until {
             return;
         }
-        while self.in_flight.len() < self.config.max_in_flight {
+        let max_span = self.config.max_in_flight * MAX_SPAN_FACTOR;
+        while self.in_flight.len() < self.config.max_in_flight && self.in_flight.span() < max_span {
             let Some(out) = self.pending.pop_front() else {
                 return;
             };
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", out.msg_id.as_str());
             let (subject, payload) = (out.subject.clone(), out.payload.clone());
-            let token = self.in_flight.insert(out, Instant::now());
-            let reply = format!("{}.{token}", self.inbox);
-            // Bounded: the client's queue fills when the connection drops mid-window, and the loop
-            // must go back to draining the channel (buffering, dropping with gaps) meanwhile.
-            let timeout = Duration::from_millis(self.config.ack_timeout_ms);
+            let reply = format!("{}.{}", self.inbox, self.in_flight.next_token());
+            // Bounded: the client's queue fills when the connection died unnoticed, and the loop must
+            // go back to draining the channel (buffering, dropping with gaps) meanwhile.
             let sent = tokio::time::timeout(
-                timeout,
+                SEND_TIMEOUT.min(Duration::from_millis(self.config.ack_timeout_ms)),
                 self.client
                     .publish_with_reply_and_headers(subject, reply, headers, payload),
             )
             .await;
             let (failure, error) = match sent {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => {
+                    // The ack clock starts once the publish is on its way.
+                    self.in_flight.insert(out, Instant::now());
+                    continue;
+                }
                 Ok(Err(e)) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     (Failure::TooLarge, e.to_string())
                 }
                 Ok(Err(e)) => (Failure::Retry, e.to_string()),
-                Err(_) => (
-                    Failure::Retry,
-                    "the NATS client's queue stayed full for ack_timeout_ms".to_owned(),
-                ),
+                Err(_) => {
+                    let error = "the NATS client's queue stays full";
+                    self.stall(error);
+                    (Failure::Retry, error.to_owned())
+                }
             };
-            if let Some(out) = self.in_flight.remove(token) {
-                self.on_failure(out, failure, &error);
-            }
+            self.on_failure(out, failure, &error);
             return;
         }
     }
@@ -380,10 +428,19 @@ impl Publisher {
         }
     }
 
-    /// Publishes without an ack after `ack_timeout_ms` are sent again (lost on a reconnect, or a slow server).
+    /// Publishes without an ack after `ack_timeout_ms` are sent again (lost on a reconnect, or a
+    /// server not taking them: then NATS counts as unreachable for a pause).
     fn expire_acks(&mut self) {
         let timeout = Duration::from_millis(self.config.ack_timeout_ms);
-        for out in self.in_flight.take_expired(Instant::now(), timeout) {
+        let expired = self.in_flight.take_expired(Instant::now(), timeout);
+        if expired.is_empty() {
+            return;
+        }
+        if is_connected(&self.client) {
+            self.stall("no ack within ack_timeout_ms");
+        }
+        // Pushed to the front newest first, so they go out again oldest first.
+        for out in expired.into_iter().rev() {
             self.on_failure(out, Failure::Retry, "no ack within ack_timeout_ms");
         }
     }
@@ -450,6 +507,13 @@ impl Publisher {
             in_flight: self.in_flight.len(),
             buffered: self.pending.len(),
         });
+    }
+}
+
+async fn next_ack(acks: &mut Option<Subscriber>) -> Option<async_nats::Message> {
+    match acks {
+        Some(acks) => acks.next().await,
+        None => std::future::pending().await,
     }
 }
 
