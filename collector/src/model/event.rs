@@ -235,6 +235,11 @@ impl Event {
     }
 }
 
+/// The subject part of a [`Event::msg_id`]: everything before the first ':' (no subject token holds one).
+pub fn subject_of_msg_id(msg_id: &str) -> &str {
+    msg_id.split(':').next().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +258,13 @@ mod tests {
                 quantity: Decimal::from_str("0.00000001").unwrap(),
                 side: Side::Buy,
             }),
+        }
+    }
+
+    #[test]
+    fn the_msg_id_starts_with_the_subject() {
+        for event in crate::synthetic::synthetic_events(5, 18) {
+            assert_eq!(subject_of_msg_id(&event.msg_id()), event.subject());
         }
     }
 

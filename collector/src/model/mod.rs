@@ -9,7 +9,7 @@ mod identity;
 
 pub use event::{
     Event, FundingRate, Gap, GapCause, Level, Liquidation, LongShortRatio, OpenInterest,
-    OrderBookSnapshot, Payload, Side, Trade, VolatilityIndex,
+    OrderBookSnapshot, Payload, Side, Trade, VolatilityIndex, subject_of_msg_id,
 };
 pub use identity::{DataType, Exchange, MarketType, Symbol, SymbolError};
 

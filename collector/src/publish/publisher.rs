@@ -16,7 +16,7 @@ use crate::internal_events::publish::{
     EventsDropped, EventsPublished, NatsConnection, OverflowGapsQueued, PublishFailed,
     PublisherState,
 };
-use crate::model::{DataType, Event, now_ms};
+use crate::model::{DataType, Event, now_ms, subject_of_msg_id};
 use crate::telemetry::{Health, ReadinessGuard};
 use async_nats::client::PublishErrorKind;
 use async_nats::jetstream;
@@ -334,9 +334,12 @@ impl Publisher {
     }
 
     fn serialize(&self, event: &Event) -> Result<Outgoing> {
+        // The subject is the msg id's head: formatted once, not twice per event.
+        let msg_id = event.msg_id();
+        let subject = prefixed(&self.config.subject_prefix, subject_of_msg_id(&msg_id));
         Ok(Outgoing {
-            subject: Subject::from(prefixed(&self.config.subject_prefix, &event.subject())),
-            msg_id: event.msg_id(),
+            subject: Subject::from(subject),
+            msg_id,
             payload: Bytes::from(serde_json::to_vec(event)?),
             data_type: event.data_type(),
         })

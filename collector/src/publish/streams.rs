@@ -35,26 +35,24 @@ pub fn market_data_types() -> Vec<DataType> {
         .collect()
 }
 
+/// `subject` without `{prefix}.` (the inverse of [`prefixed`]); `None` if it is not under the prefix.
+pub fn unprefixed<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
+    match prefix {
+        "" => Some(subject),
+        p => subject.strip_prefix(p)?.strip_prefix('.'),
+    }
+}
+
 /// The data type a (prefixed) subject carries, from its first token after the prefix.
 pub fn data_type_of_subject(prefix: &str, subject: &str) -> Option<DataType> {
-    let rest = if prefix.is_empty() {
-        subject
-    } else {
-        subject.strip_prefix(prefix)?.strip_prefix('.')?
-    };
+    let rest = unprefixed(prefix, subject)?;
     DataType::from_subject_token(rest.split('.').next()?)
 }
 
 /// Dead letters are kept under `{prefix.}deadletter.{original subject without prefix}`:
 /// outside both data streams' subjects, so they never loop back into the sink.
 pub fn dead_letter_subject(prefix: &str, subject: &str) -> String {
-    let rest = match prefix {
-        "" => subject,
-        p => subject
-            .strip_prefix(p)
-            .and_then(|s| s.strip_prefix('.'))
-            .unwrap_or(subject),
-    };
+    let rest = unprefixed(prefix, subject).unwrap_or(subject);
     prefixed(prefix, &format!("deadletter.{rest}"))
 }
 

@@ -1,7 +1,7 @@
 //! JetStream message → `Event`, with the checks that make a message trustworthy. Pure.
 
-use crate::model::{DataType, Event};
-use crate::publish::streams::{data_type_of_subject, prefixed};
+use crate::model::{DataType, Event, subject_of_msg_id};
+use crate::publish::streams::{data_type_of_subject, prefixed, unprefixed};
 
 /// A message read back: its event and the event's `msg_id` (the natural key the batch deduplicates on).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,14 +42,9 @@ pub fn decode(prefix: &str, subject: &str, payload: &[u8]) -> Result<Decoded, De
         .ok_or_else(|| DecodeError::UnknownSubject(subject.to_owned()))?;
     let event: Event =
         serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
-    // The msg id is `{subject}:{natural key}` and no subject token holds a ':'.
     let msg_id = event.msg_id();
-    let event_subject = msg_id.split(':').next().unwrap_or_default();
-    let unprefixed = match prefix {
-        "" => Some(subject),
-        p => subject.strip_prefix(p).and_then(|s| s.strip_prefix('.')),
-    };
-    if unprefixed != Some(event_subject) {
+    let event_subject = subject_of_msg_id(&msg_id);
+    if unprefixed(prefix, subject) != Some(event_subject) {
         return Err(DecodeError::SubjectMismatch {
             subject: subject.to_owned(),
             expected: data_type.to_string(),
