@@ -35,7 +35,7 @@ type Pulled = std::result::Result<jetstream::Message, String>;
 
 /// The reply subject of a delivery: an empty message published to it acks the delivery. Kept
 /// instead of an `Acker`, which clones the whole JetStream context per message.
-pub(super) type AckSubject = Subject;
+type AckSubject = Subject;
 
 /// Messages handled per wake-up before looking at timers and finished inserts again.
 const PULL_BURST: usize = 1_024;
@@ -346,7 +346,7 @@ impl Runner {
             }
         };
         let message = message.message;
-        let Some(ack) = message.reply.clone() else {
+        let Some(ack_subject) = message.reply.clone() else {
             emit(PullError {
                 error: "message without a reply subject",
             });
@@ -362,7 +362,7 @@ impl Runner {
             Ok(decoded) => decoded,
             Err(e) => {
                 let (kind, error) = (e.kind(), e.to_string());
-                self.reject(subject, message.payload.clone(), kind, &error, ack)
+                self.reject(subject, message.payload.clone(), kind, &error, ack_subject)
                     .await;
                 return;
             }
@@ -373,17 +373,27 @@ impl Runner {
         let t = &mut self.types[data_type as usize];
         let empty = HeldKeys::default();
         let busy = t.busy_keys.as_ref().unwrap_or(&empty);
-        match t
-            .open
-            .admit(&event, msg_id, stream_seq, ack, busy, Instant::now())
-        {
+        match t.open.admit(
+            &event,
+            msg_id,
+            stream_seq,
+            ack_subject,
+            busy,
+            Instant::now(),
+        ) {
             Ok(Admitted::Row | Admitted::Redelivery) => {}
             Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
-            Err((row_error, ack)) => {
+            Err((row_error, ack_subject)) => {
                 // Decodable but not storable exactly (e.g. a decimal beyond the column's range).
                 let error = row_error.to_string();
-                self.reject(subject, message.payload.clone(), "unstorable", &error, ack)
-                    .await;
+                self.reject(
+                    subject,
+                    message.payload.clone(),
+                    "unstorable",
+                    &error,
+                    ack_subject,
+                )
+                .await;
             }
         }
     }
@@ -395,13 +405,13 @@ impl Runner {
         payload: bytes::Bytes,
         kind: &'static str,
         error: &str,
-        ack: AckSubject,
+        ack_subject: AckSubject,
     ) {
         let prefix = &self.config.nats.subject_prefix;
         if !dead_letter(&self.js, prefix, subject, payload, kind, error).await {
             return;
         }
-        if let Err(e) = self.client.publish(ack, bytes::Bytes::new()).await {
+        if let Err(e) = ack(&self.client, ack_subject).await {
             emit(DeadLetterFailed {
                 subject,
                 error: &format!("dead letter stored but ack failed: {e}"),
@@ -423,13 +433,21 @@ impl Runner {
     }
 }
 
+/// Ack one delivery: an empty message to its reply subject.
+async fn ack(client: &Client, subject: AckSubject) -> std::result::Result<(), String> {
+    client
+        .publish(subject, bytes::Bytes::new())
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn ack_all(client: &Client, acks: &[AckSubject]) {
     let mut failed = 0;
     let mut last_error = String::new();
-    for ack in acks {
-        if let Err(e) = client.publish(ack.clone(), bytes::Bytes::new()).await {
+    for subject in acks {
+        if let Err(e) = ack(client, subject.clone()).await {
             failed += 1;
-            last_error = e.to_string();
+            last_error = e;
         }
     }
     if failed > 0 {
