@@ -94,7 +94,7 @@ pub async fn run_pipeline_bench(opts: PipelineBenchOptions) -> Result<PipelineBe
     // Fail fast on a wrong URL (and before anything is created, so there is nothing to clean).
     let nats_client = connect_nats(&opts.nats_url).await?;
     if !opts.publish_only {
-        check_clickhouse(&opts.clickhouse_url).await?;
+        check_clickhouse(&sink.clickhouse).await?;
     }
     let result = if opts.publish_only {
         publish_only(&opts, &nats, &nats_client).await
@@ -107,8 +107,7 @@ pub async fn run_pipeline_bench(opts: PipelineBenchOptions) -> Result<PipelineBe
             nats.orderbook_stream.name.as_str(),
             sink.dead_letter_stream.name.as_str(),
         ];
-        let clickhouse =
-            (!opts.publish_only).then_some((opts.clickhouse_url.as_str(), opts.run_name.as_str()));
+        let clickhouse = (!opts.publish_only).then_some((&sink.clickhouse, opts.run_name.as_str()));
         cleanup(&opts.nats_url, &streams, clickhouse).await;
     }
     result
@@ -122,6 +121,7 @@ async fn end_to_end(
 ) -> Result<PipelineBenchReport> {
     let n = opts.events;
     let process_cpu_0 = process_cpu_seconds().unwrap_or(0.0);
+    let sink_clickhouse = sink.clickhouse.clone();
 
     // Sink first, and ready (schema, streams, consumers), so start-up is not counted as latency.
     let (observer_tx, mut observer) = mpsc::unbounded_channel::<InsertReport>();
@@ -175,7 +175,7 @@ async fn end_to_end(
     sunk?;
     let process_cpu = process_cpu_seconds().unwrap_or(0.0) - process_cpu_0;
 
-    let counts = count_rows(&opts.clickhouse_url, &opts.run_name).await?;
+    let counts = count_rows(&sink_clickhouse, &opts.run_name).await?;
     let stored = stored_messages(nats_client, nats).await?;
     let elapsed = landed
         .last_row_at
@@ -380,14 +380,16 @@ fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
         subject_prefix: name.clone(),
         ..NatsConfig::default()
     };
+    let mut clickhouse = ClickHouseConfig {
+        url: opts.clickhouse_url.clone(),
+        hot_database: format!("{name}_hot"),
+        cold_database: format!("{name}_cold"),
+        ..ClickHouseConfig::default()
+    };
+    clickhouse.credentials_from_env(|k| std::env::var(k).ok());
     let mut sink = SinkConfig {
         nats: nats.clone(),
-        clickhouse: ClickHouseConfig {
-            url: opts.clickhouse_url.clone(),
-            hot_database: format!("{name}_hot"),
-            cold_database: format!("{name}_cold"),
-            ..ClickHouseConfig::default()
-        },
+        clickhouse,
         consumer: format!("{name}-sink"),
         batching: Default::default(),
         max_ack_pending: None,

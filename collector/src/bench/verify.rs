@@ -3,25 +3,13 @@
 //! Every answer is checked to come from the right server: the ClickHouse client decodes RowBinary
 //! without validation, so any HTTP server answering 200 (a wrong port) would otherwise give numbers.
 
-use crate::config::NatsConfig;
+use crate::config::{ClickHouseConfig, NatsConfig};
 use crate::error::{Error, Result};
 use crate::model::DataType;
+use crate::store::clickhouse::clickhouse_client;
 use std::time::Duration;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
-
-pub fn clickhouse_client(url: &str) -> clickhouse::Client {
-    let mut client = clickhouse::Client::default()
-        .with_url(url)
-        .with_validation(false);
-    if let Ok(user) = std::env::var("MARKETPRISM_CLICKHOUSE_USER") {
-        client = client.with_user(user);
-    }
-    if let Ok(password) = std::env::var("MARKETPRISM_CLICKHOUSE_PASSWORD") {
-        client = client.with_password(password);
-    }
-    client
-}
 
 /// Whether `version` looks like a ClickHouse `version()` (`18.16.1`, `24.3.2.23`).
 pub fn is_clickhouse_version(version: &str) -> bool {
@@ -32,9 +20,10 @@ pub fn is_clickhouse_version(version: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Fail unless `url` answers `SELECT version()` like ClickHouse. Returns the version.
-pub async fn check_clickhouse(url: &str) -> Result<String> {
-    let query = clickhouse_client(url)
+/// Fail unless the server answers `SELECT version()` like ClickHouse. Returns the version.
+pub async fn check_clickhouse(config: &ClickHouseConfig) -> Result<String> {
+    let url = &config.url;
+    let query = clickhouse_client(config)
         .query("SELECT version()")
         .fetch_one::<String>();
     let version = tokio::time::timeout(CHECK_TIMEOUT, query)
@@ -60,9 +49,10 @@ pub struct RowCounts {
 }
 
 /// Count the rows of `{run}_hot`; fails (saying what) when the server, database or a query is wrong.
-pub async fn count_rows(clickhouse_url: &str, run_name: &str) -> Result<RowCounts> {
-    check_clickhouse(clickhouse_url).await?;
-    let client = clickhouse_client(clickhouse_url);
+pub async fn count_rows(config: &ClickHouseConfig, run_name: &str) -> Result<RowCounts> {
+    check_clickhouse(config).await?;
+    let client = clickhouse_client(config);
+    let clickhouse_url = &config.url;
     let db = format!("{run_name}_hot");
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         Error::Other(format!(
@@ -127,9 +117,13 @@ pub async fn stored_messages(client: &async_nats::Client, nats: &NatsConfig) -> 
 }
 
 /// Delete the run's `streams` and (when it used ClickHouse) databases; failures are only logged.
-pub async fn cleanup(nats_url: &str, streams: &[&str], clickhouse: Option<(&str, &str)>) {
-    if let Some((url, run_name)) = clickhouse {
-        let client = clickhouse_client(url);
+pub async fn cleanup(
+    nats_url: &str,
+    streams: &[&str],
+    clickhouse: Option<(&ClickHouseConfig, &str)>,
+) {
+    if let Some((config, run_name)) = clickhouse {
+        let client = clickhouse_client(config);
         for db in ["hot", "cold"] {
             let sql = format!("DROP DATABASE IF EXISTS {run_name}_{db}");
             if let Err(e) = client.query(&sql).execute().await {

@@ -123,8 +123,7 @@ impl Config {
             if let Some(url) = var("MARKETPRISM_CLICKHOUSE_URL") {
                 sink.clickhouse.url = url;
             }
-            sink.clickhouse.user = var("MARKETPRISM_CLICKHOUSE_USER");
-            sink.clickhouse.password = var("MARKETPRISM_CLICKHOUSE_PASSWORD");
+            sink.clickhouse.credentials_from_env(&var);
         }
         if let Some(lease) = &mut self.lease
             && lease.holder.is_empty()

@@ -210,6 +210,12 @@ impl SinkConfig {
 }
 
 impl ClickHouseConfig {
+    /// Credentials come only from the environment: `MARKETPRISM_CLICKHOUSE_USER` / `_PASSWORD`.
+    pub fn credentials_from_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        self.user = var("MARKETPRISM_CLICKHOUSE_USER");
+        self.password = var("MARKETPRISM_CLICKHOUSE_PASSWORD");
+    }
+
     pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
         let invalid = |f: &str, reason: &str| {
             Err(ConfigError::Invalid {

@@ -57,7 +57,8 @@ impl std::fmt::Debug for ClickHouseWriter {
     }
 }
 
-fn client(config: &ClickHouseConfig) -> Client {
+/// A client for `config`'s server (credentials included), validation off (see the module doc).
+pub fn clickhouse_client(config: &ClickHouseConfig) -> Client {
     let mut client = Client::default()
         .with_url(&config.url)
         .with_validation(false);
@@ -73,7 +74,7 @@ fn client(config: &ClickHouseConfig) -> Client {
 impl ClickHouseWriter {
     /// Reads `SELECT version()` to pick the dialect, and creates the schema when `create_schema`.
     pub async fn connect(config: &ClickHouseConfig) -> Result<ClickHouseWriter> {
-        let client = client(config);
+        let client = clickhouse_client(config);
         let version: String = client.query("SELECT version()").fetch_one().await?;
         let dialect = Dialect::from_version(&version);
         let writer = ClickHouseWriter {
