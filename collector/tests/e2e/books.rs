@@ -44,7 +44,9 @@ pub async fn assert_book_matches_sim(rig: &mut Rig, exchange: Exchange, symbol: 
             .book_top(exchange, &venue_symbol(exchange, symbol), 10);
         let id = i64::try_from(top.last_id).unwrap();
         let seen = rig
-            .try_wait_for(Duration::from_secs(3), |ev| {
+            // Generous: under a loaded CI machine the connector may still be working through the
+            // frames sent before the freeze.
+            .try_wait_for(Duration::from_secs(10), |ev| {
                 book_at(ev, exchange, symbol, id).is_some()
             })
             .await;
