@@ -23,5 +23,6 @@ pub mod sink;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -89,6 +89,7 @@ pub async fn run_collector(
     let simulator = match config.simulator.clone() {
         Some(sim) => {
             let handle = crate::simulator::Simulator::start(sim).await?;
+            config.tls.client = handle.trusted_by(&config.tls.client)?;
             for ex in &mut config.exchanges {
                 if ex.endpoints == crate::config::EndpointsConfig::default() {
                     ex.endpoints = handle.endpoints(ex.exchange);
@@ -236,6 +237,7 @@ fn start_sources(
     if !config.exchanges.is_empty() {
         let mut connectors = crate::exchanges::spawn_connectors(
             &config.exchanges,
+            &config.tls.client,
             tx.clone(),
             health.clone(),
             term.clone(),

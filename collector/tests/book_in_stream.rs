@@ -59,6 +59,7 @@ fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
     let ctx = Arc::new(SessionCtx {
         plan,
         http: reqwest::Client::new(),
+        tls: Default::default(),
         limiter: RateLimiter::new(10, 10.0),
     });
     tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));

@@ -116,6 +116,7 @@ async fn usdm_book_over_sockets_matches_book_ticker_after_a_429() {
     let ctx = Arc::new(SessionCtx {
         plan,
         http: reqwest::Client::new(),
+        tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
     });
     tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));

@@ -65,6 +65,7 @@ fn start(plan: WsPlan) -> (mpsc::Receiver<Event>, CancellationToken, Health) {
     let ctx = Arc::new(SessionCtx {
         plan,
         http: reqwest::Client::new(),
+        tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
     });
     tokio::spawn(run_connection(ctx, tx, health.clone(), shutdown.clone()));
@@ -415,6 +416,7 @@ async fn spawn_connectors_runs_connections_and_pollers_until_shutdown() {
     let shutdown = CancellationToken::new();
     let mut set = marketprism_collector::exchanges::spawn_connectors(
         &config.exchanges,
+        &config.tls.client,
         tx,
         health.clone(),
         shutdown.clone(),

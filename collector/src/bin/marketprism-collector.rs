@@ -111,6 +111,8 @@ enum Bench {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before any client exists: the one rustls provider of the workspace (see `tls`).
+    marketprism_collector::tls::install_crypto_provider();
     telemetry::init_logging(cli.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

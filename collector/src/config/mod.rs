@@ -11,6 +11,7 @@ mod nats;
 mod parquet;
 mod simulator;
 mod sink;
+mod tls;
 
 pub use collector::{CollectorSection, SyntheticConfig};
 pub use exchange::{EndpointsConfig, ExchangeConfig, OkxSnapshotSource, OrderBookConfig};
@@ -19,6 +20,7 @@ pub use nats::{NatsConfig, NatsCredentials, StreamLimits};
 pub use parquet::ParquetConfig;
 pub use simulator::{OkxBookMode, SimulatorConfig};
 pub use sink::{BatchConfig, ClickHouseConfig, SinkConfig};
+pub use tls::TlsConfig;
 
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,9 @@ pub struct Config {
     /// The shard's instance lock (set by the operator; absent for local runs).
     #[serde(default)]
     pub lease: Option<LeaseConfig>,
+    /// Extra certificate authorities every client trusts (`tls.ca_file`).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,7 +96,23 @@ impl Config {
         let mut config = Config::from_yaml(&text)?;
         config.apply_env(|k| std::env::var(k).ok());
         config.validate()?;
+        config.resolve_tls()?;
         Ok(config)
+    }
+
+    /// Build the trust store of `tls.ca_file` once and hand it to every client section
+    /// (NATS, ClickHouse; the venue connectors take it from `tls.client`).
+    pub fn resolve_tls(&mut self) -> Result<(), ConfigError> {
+        self.tls.resolve()?;
+        let client = self.tls.client.clone();
+        if let Some(nats) = &mut self.outputs.nats {
+            nats.tls = client.clone();
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.nats.tls = client.clone();
+            sink.clickhouse.tls = client;
+        }
+        Ok(())
     }
 
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
@@ -124,6 +145,9 @@ impl Config {
                 sink.clickhouse.url = url;
             }
             sink.clickhouse.credentials_from_env(&var);
+        }
+        if let Some(ca) = var("MARKETPRISM_TLS_CA_FILE").filter(|v| !v.is_empty()) {
+            self.tls.ca_file = Some(ca.into());
         }
         if let Some(lease) = &mut self.lease
             && lease.holder.is_empty()

@@ -15,6 +15,9 @@ pub struct NatsConfig {
     /// Credentials come only from the environment: `MARKETPRISM_NATS_USER`/`_PASSWORD` or `_TOKEN`.
     #[serde(skip)]
     pub credentials: Option<NatsCredentials>,
+    /// Trust for `tls://` servers (from `tls.ca_file`; see [`crate::config::TlsConfig`]).
+    #[serde(skip)]
+    pub tls: crate::tls::ClientTls,
     pub market_data_stream: StreamLimits,
     pub orderbook_stream: StreamLimits,
     /// Publishes awaiting their JetStream ack at once.
@@ -35,6 +38,7 @@ impl Default for NatsConfig {
         NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             credentials: None,
+            tls: crate::tls::ClientTls::default(),
             market_data_stream: StreamLimits {
                 name: "MARKET_DATA".into(),
                 max_bytes: 2 * 1024 * 1024 * 1024,

@@ -12,6 +12,9 @@ pub struct SimulatorConfig {
     pub rate_per_s: u32,
     /// Listen address; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Serve `wss://` and `https://` with a CA generated at start (the CA's PEM is on the handle, and
+    /// `simulate --tls --ca-out FILE` writes it for `tls.ca_file`); plain `ws://`/`http://` otherwise.
+    pub tls: bool,
     /// Milliseconds between slow updates (mark price/funding, open interest, liquidations, DVOL).
     pub slow_interval_ms: u64,
     /// Levels per side of each simulated book.
@@ -58,6 +61,7 @@ impl Default for SimulatorConfig {
             seed: 42,
             rate_per_s: 50,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
             slow_interval_ms: 1_000,
             book_levels: 100,
             okx_book_mode: OkxBookMode::Legacy,

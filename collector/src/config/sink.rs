@@ -96,6 +96,9 @@ pub struct ClickHouseConfig {
     pub user: Option<String>,
     #[serde(skip)]
     pub password: Option<String>,
+    /// Trust for `https://` servers (from `tls.ca_file`; see [`crate::config::TlsConfig`]).
+    #[serde(skip)]
+    pub tls: crate::tls::ClientTls,
     /// Create databases and tables at start (DDL chosen from the server version).
     pub create_schema: bool,
     /// Days rows stay in the hot database (TTL on ClickHouse 23.8+; ignored by 18.x, which has no TTL).
@@ -112,6 +115,7 @@ impl Default for ClickHouseConfig {
             cold_database: "marketprism_cold".into(),
             user: None,
             password: None,
+            tls: crate::tls::ClientTls::default(),
             create_schema: true,
             hot_ttl_days: 3,
             cold_ttl_days: 3650,

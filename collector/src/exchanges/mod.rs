@@ -19,6 +19,7 @@ pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
 use crate::config::ExchangeConfig;
 use crate::model::{Event, Exchange};
 use crate::telemetry::Health;
+use crate::tls::ClientTls;
 use connection::session::SessionCtx;
 use rate_limit::RateLimiter;
 use std::collections::HashMap;
@@ -40,6 +41,13 @@ fn rest_budget(exchange: Exchange) -> (u32, f64) {
     }
 }
 
+/// The REST client of every poller and snapshot fetch: HTTP/1.1, `https://` with `tls`'s trust, 10 s per request.
+pub fn rest_client(tls: &ClientTls) -> reqwest::Client {
+    tls.reqwest_client(Duration::from_secs(10))
+        // Building fails only when the TLS backend cannot start, which a preconfigured rustls config rules out.
+        .expect("a REST client with a preconfigured rustls config builds")
+}
+
 /// One limiter per venue and IP: OKX spot and derivatives share theirs.
 fn limiter_key(exchange: Exchange) -> Exchange {
     match exchange {
@@ -51,18 +59,13 @@ fn limiter_key(exchange: Exchange) -> Exchange {
 /// Start every connection and poller for `configs`. Each task runs until `shutdown`; events go to `tx`.
 pub fn spawn_connectors(
     configs: &[ExchangeConfig],
+    tls: &ClientTls,
     tx: mpsc::Sender<Event>,
     health: Health,
     shutdown: CancellationToken,
 ) -> JoinSet<()> {
     let mut set = JoinSet::new();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "HTTP client with timeout failed to build; using defaults");
-            reqwest::Client::new()
-        });
+    let http = rest_client(tls);
     let mut limiters: HashMap<Exchange, RateLimiter> = HashMap::new();
     for config in configs {
         let key = limiter_key(config.exchange);
@@ -82,6 +85,7 @@ pub fn spawn_connectors(
                 plan: ws,
                 http: http.clone(),
                 limiter: limiter.clone(),
+                tls: tls.clone(),
             });
             set.spawn(connection::run_connection(
                 ctx,

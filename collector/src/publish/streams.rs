@@ -114,7 +114,10 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .reconnect_delay_callback(reconnect_delay);
+        .reconnect_delay_callback(reconnect_delay)
+        // Used when the URL is `tls://` or the server requires TLS; trusts `tls.ca_file` too.
+        .tls_client_config((*config.tls.rustls()).clone())
+        .require_tls(config.url.starts_with("tls://"));
     opts = match &config.credentials {
         Some(NatsCredentials::UserPassword { user, password }) => {
             opts.user_and_password(user.clone(), password.clone())

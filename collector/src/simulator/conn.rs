@@ -2,6 +2,7 @@
 
 use super::faults::{FrameFault, PendingFault, malform};
 use super::market::{BookSnapshot, Stamped};
+use super::server::BoxIo;
 use super::{Shared, SharedMarket, binance, deribit, lock, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::simulator::SimulatorConnectionClosed;
@@ -10,7 +11,6 @@ use futures::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -291,7 +291,7 @@ enum Ending {
 }
 
 pub(crate) async fn run(
-    ws: WebSocketStream<TcpStream>,
+    ws: WebSocketStream<BoxIo>,
     exchange: Exchange,
     mut proto: Box<dyn Protocol>,
     shared: Arc<Shared>,
@@ -341,8 +341,8 @@ pub(crate) async fn run(
     .emit();
 }
 
-type Sink = futures::stream::SplitSink<WebSocketStream<TcpStream>, Message>;
-type Stream = futures::stream::SplitStream<WebSocketStream<TcpStream>>;
+type Sink = futures::stream::SplitSink<WebSocketStream<BoxIo>, Message>;
+type Stream = futures::stream::SplitStream<WebSocketStream<BoxIo>>;
 
 /// Write protocol output; `Some(ending)` when it asks to close.
 async fn write_outs(sink: &mut Sink, outs: Vec<Out>) -> Result<(), Ending> {

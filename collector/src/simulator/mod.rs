@@ -22,6 +22,7 @@ mod rest;
 mod rng;
 mod server;
 mod stats;
+pub mod tls;
 
 pub use book::{fmt_fixed, fmt_trimmed, okx_checksum};
 pub use faults::{Fault, Malformation, RestRejection, Target};
@@ -259,6 +260,11 @@ impl Simulator {
         config.validate()?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let ca = if config.tls {
+            Some(tls::SimulatorCa::generate()?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             config,
             stats: Stats::default(),
@@ -279,18 +285,26 @@ impl Simulator {
         for index in DVOL_INDEXES {
             shared.market(Exchange::DeribitDerivatives, &format!("dvol:{index}"));
         }
-        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        let acceptor = ca.as_ref().map(tls::SimulatorCa::acceptor);
+        let task = tokio::spawn(server::serve(listener, acceptor, shared.clone()));
         SimulatorStarted {
             addr,
             seed: shared.config.seed,
         }
         .emit();
-        Ok(SimulatorHandle { addr, shared, task })
+        Ok(SimulatorHandle {
+            addr,
+            ca,
+            shared,
+            task,
+        })
     }
 }
 
 pub struct SimulatorHandle {
     addr: SocketAddr,
+    /// Present when serving TLS.
+    ca: Option<tls::SimulatorCa>,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -300,13 +314,35 @@ impl SimulatorHandle {
         self.addr
     }
 
+    /// The CA (PEM) clients must trust, when serving TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(tls::SimulatorCa::ca_pem)
+    }
+
+    /// `base` plus this simulator's CA when it serves TLS (`base` unchanged otherwise).
+    pub fn trusted_by(&self, base: &crate::tls::ClientTls) -> Result<crate::tls::ClientTls> {
+        match self.ca_pem() {
+            Some(pem) => Ok(base.with_extra_pem("<simulator CA>", pem)?),
+            None => Ok(base.clone()),
+        }
+    }
+
+    fn schemes(&self) -> (&'static str, &'static str) {
+        if self.ca.is_some() {
+            ("wss", "https")
+        } else {
+            ("ws", "http")
+        }
+    }
+
     /// The base URLs a connector should use for `exchange`, as `EndpointsConfig` defines them: the
     /// connector appends the venue's own paths (`/ws/..`, `/public/..`, `/ws/v5/public`, `/ws/api/v2`).
     pub fn endpoints(&self, exchange: Exchange) -> EndpointsConfig {
         let base = format!("{}/{}", self.addr, exchange.as_str());
+        let (ws, http) = self.schemes();
         EndpointsConfig {
-            ws_url: Some(format!("ws://{base}")),
-            rest_url: Some(format!("http://{base}")),
+            ws_url: Some(format!("{ws}://{base}")),
+            rest_url: Some(format!("{http}://{base}")),
         }
     }
 
@@ -317,7 +353,12 @@ impl SimulatorHandle {
             Exchange::OkxSpot | Exchange::OkxDerivatives => "/ws/v5/public",
             Exchange::DeribitDerivatives => "/ws/api/v2",
         };
-        format!("ws://{}/{}{path}", self.addr, exchange.as_str())
+        format!(
+            "{}://{}/{}{path}",
+            self.schemes().0,
+            self.addr,
+            exchange.as_str()
+        )
     }
 
     /// Apply a fault; returns how many connections (or markets, or REST budgets) it reached.

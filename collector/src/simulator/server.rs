@@ -3,13 +3,24 @@
 use super::conn::{self, Venue};
 use super::{Shared, rest};
 use crate::model::Exchange;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpListener;
 
 const MAX_HEAD: usize = 16 * 1024;
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// A byte stream the simulator serves: plain TCP or TLS over it.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+pub(crate) type BoxIo = Box<dyn Io>;
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -17,7 +28,60 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(handle(stream, shared.clone()));
+        let shared = shared.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let io: BoxIo = match tls {
+                None => Box::new(stream),
+                // A failed handshake (a client that does not trust our CA) just ends this connection.
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => Box::new(s),
+                    Err(_) => return,
+                },
+            };
+            handle(io, shared).await;
+        });
+    }
+}
+
+/// A stream whose first bytes were already read (the request head) and are replayed to the next reader,
+/// so the WebSocket handshake sees the request intact.
+struct Rewind {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: BoxIo,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -32,22 +96,24 @@ pub(crate) fn split_venue(target: &str) -> Option<(Exchange, String)> {
     Some((exchange, rest.to_owned()))
 }
 
-async fn handle(stream: TcpStream, shared: Arc<Shared>) {
-    // Peek the request head without consuming it: a WebSocket handshake must see it intact.
-    let mut buf = vec![0u8; MAX_HEAD];
-    let head = loop {
-        let n = match stream.peek(&mut buf).await {
+async fn handle(mut stream: BoxIo, shared: Arc<Shared>) {
+    // Read up to the end of the request head; the bytes after it (if any) stay with the request.
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let end = loop {
+        let n = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if let Some(end) = find_head_end(&buf[..n]) {
-            break String::from_utf8_lossy(&buf[..end]).into_owned();
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = find_head_end(&buf) {
+            break end;
         }
-        if n == MAX_HEAD {
+        if buf.len() >= MAX_HEAD {
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
     let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let is_upgrade = head.lines().any(|l| {
         l.to_ascii_lowercase().starts_with("upgrade:")
@@ -58,16 +124,15 @@ async fn handle(stream: TcpStream, shared: Arc<Shared>) {
         return;
     };
     if is_upgrade {
-        if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+        let replay: BoxIo = Box::new(Rewind {
+            prefix: buf,
+            pos: 0,
+            inner: stream,
+        });
+        if let Ok(ws) = tokio_tungstenite::accept_async(replay).await {
             conn::run(ws, exchange, Venue::new(exchange, &rel, &shared), shared).await;
         }
     } else {
-        let mut stream = stream;
-        let end = head.len();
-        let mut consumed = vec![0u8; end];
-        if stream.read_exact(&mut consumed).await.is_err() {
-            return;
-        }
         let response = rest::handle(exchange, &rel, &shared).await;
         let _ = write_response(&mut stream, response).await;
     }
@@ -106,7 +171,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-async fn write_response(stream: &mut TcpStream, r: Response) -> std::io::Result<()> {
+async fn write_response(stream: &mut BoxIo, r: Response) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
         r.status,
@@ -122,7 +187,7 @@ async fn write_response(stream: &mut TcpStream, r: Response) -> std::io::Result<
     stream.shutdown().await
 }
 
-async fn respond_plain(mut stream: TcpStream, status: u16, msg: &str) -> std::io::Result<()> {
+async fn respond_plain(mut stream: BoxIo, status: u16, msg: &str) -> std::io::Result<()> {
     write_response(
         &mut stream,
         Response::json(status, serde_json::json!({ "msg": msg }).to_string()),

@@ -58,8 +58,13 @@ impl std::fmt::Debug for ClickHouseWriter {
 }
 
 /// A client for `config`'s server (credentials included), validation off (see the module doc).
+/// `http://` and `https://` URLs both work; `https://` trusts `tls.ca_file` besides the public roots.
 pub fn clickhouse_client(config: &ClickHouseConfig) -> Client {
-    let mut client = Client::default()
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        // ClickHouse closes idle keep-alive connections after 3 s: stop reusing them before that.
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build(config.tls.https_connector());
+    let mut client = Client::with_http_client(http)
         .with_url(&config.url)
         .with_validation(false);
     if let Some(user) = &config.user {

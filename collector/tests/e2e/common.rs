@@ -9,6 +9,7 @@ use marketprism_collector::exchanges::spawn_connectors;
 use marketprism_collector::model::{DataType, Event, Exchange, Gap, Payload, Symbol};
 use marketprism_collector::simulator::{Simulator, SimulatorHandle, StreamCounters};
 use marketprism_collector::telemetry::Health;
+use marketprism_collector::tls::ClientTls;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -30,9 +31,11 @@ pub const BINANCE_DERIVATIVES_TYPES: [DataType; 7] = [
 ];
 pub const SPOT_TYPES: [DataType; 2] = [DataType::Trades, DataType::Orderbooks];
 
-/// Fast simulator timings: every keep-alive and slow stream within seconds.
+/// Fast simulator timings: every keep-alive and slow stream within seconds. Served over TLS
+/// (`wss://`, `https://`), the path production takes; the connectors trust the simulator's CA.
 pub fn sim_config() -> SimulatorConfig {
     SimulatorConfig {
+        tls: true,
         seed: 7,
         rate_per_s: 20,
         slow_interval_ms: 200,
@@ -102,6 +105,8 @@ pub fn bad_frames(exchange: Exchange) -> u64 {
 
 pub struct Rig {
     pub sim: SimulatorHandle,
+    /// The connectors' trust store: public roots plus the simulator's CA.
+    pub tls: ClientTls,
     pub configs: Vec<ExchangeConfig>,
     rx: mpsc::Receiver<Event>,
     pub events: Vec<Event>,
@@ -139,9 +144,13 @@ impl Rig {
             .collect();
         let (tx, rx) = mpsc::channel(100_000);
         let shutdown = CancellationToken::new();
-        let tasks = spawn_connectors(&configs, tx, Health::new(), shutdown.clone());
+        let tls = sim
+            .trusted_by(&ClientTls::default())
+            .expect("the simulator's CA is trusted");
+        let tasks = spawn_connectors(&configs, &tls, tx, Health::new(), shutdown.clone());
         Rig {
             sim,
+            tls,
             configs,
             rx,
             events: Vec::new(),

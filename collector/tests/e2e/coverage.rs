@@ -43,8 +43,9 @@ fn missing(events: &[Event]) -> Vec<String> {
 }
 
 /// `timestamp -> longShortRatio` of one of the simulator's ratio endpoints.
-async fn sim_ratios(url: &str) -> BTreeMap<i64, Decimal> {
-    let body: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+async fn sim_ratios(rig: &Rig, url: &str) -> BTreeMap<i64, Decimal> {
+    let http = marketprism_collector::exchanges::rest_client(&rig.tls);
+    let body: Value = http.get(url).send().await.unwrap().json().await.unwrap();
     let num = |v: &Value| -> String { v.as_str().map_or_else(|| v.to_string(), str::to_owned) };
     let rows = body.get("data").unwrap_or(&body).as_array().cloned();
     rows.unwrap_or_else(|| panic!("{url}: {body}"))
@@ -115,7 +116,7 @@ async fn assert_ratio_series(rig: &Rig, events: &[Event], exchange: Exchange) {
     ] {
         let got = published(events, exchange, dt, symbol);
         assert!(!got.is_empty(), "{exchange} {dt}: nothing published");
-        let expected = sim_ratios(&url(right)).await;
+        let expected = sim_ratios(rig, &url(right)).await;
         for (ts, ratio) in &got {
             assert_eq!(
                 expected.get(ts),
@@ -125,7 +126,7 @@ async fn assert_ratio_series(rig: &Rig, events: &[Event], exchange: Exchange) {
             );
         }
         for other in wrong {
-            let theirs = sim_ratios(&url(other)).await;
+            let theirs = sim_ratios(rig, &url(other)).await;
             assert!(
                 got.iter().any(|(ts, r)| theirs.get(ts) != Some(r)),
                 "{exchange} {dt} is indistinguishable from {other}"

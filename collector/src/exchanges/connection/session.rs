@@ -29,6 +29,8 @@ pub struct SessionCtx {
     pub plan: WsPlan,
     pub http: reqwest::Client,
     pub limiter: RateLimiter,
+    /// Trust for `wss://` venues (public roots plus `tls.ca_file`).
+    pub tls: crate::tls::ClientTls,
 }
 
 #[derive(Debug)]
@@ -82,7 +84,12 @@ pub async fn run_session(
 ) -> SessionEnd {
     let plan = &ctx.plan;
     let connect = tokio::select! {
-        r = timeout(plan.subscribe_timeout, tokio_tungstenite::connect_async(plan.url.as_str())) => r,
+        r = timeout(plan.subscribe_timeout, tokio_tungstenite::connect_async_tls_with_config(
+            plan.url.as_str(),
+            None,
+            true,
+            Some(ctx.tls.ws_connector()),
+        )) => r,
         _ = cancel.cancelled() => return SessionEnd { cause: GapCause::Disconnect, detail: "cancelled".into(), last_data_ms: None },
     };
     let mut ws: Ws = match connect {
