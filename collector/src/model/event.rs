@@ -143,6 +143,16 @@ pub enum GapCause {
     Overflow,
     /// This collector lost its instance lock (fencing) or was stopped.
     Fenced,
+    /// The venue refused the subscription or does not list the instrument: nothing was delivered.
+    Refused,
+    /// A frame or value could not be parsed or stored exactly (malformed, out of range, more digits
+    /// than the schema holds): the event was rejected and counted, and this gap marks where.
+    Rejected,
+    /// A collector task panicked (a bug); it was logged, counted and restarted with backoff.
+    Crashed,
+    /// The shard's instance lock moved to another holder: the time between the last event the
+    /// previous holder published and the first of the new one.
+    Handover,
 }
 
 impl GapCause {
@@ -155,6 +165,10 @@ impl GapCause {
             GapCause::ServerShutdown => "server_shutdown",
             GapCause::Overflow => "overflow",
             GapCause::Fenced => "fenced",
+            GapCause::Refused => "refused",
+            GapCause::Rejected => "rejected",
+            GapCause::Crashed => "crashed",
+            GapCause::Handover => "handover",
         }
     }
 }

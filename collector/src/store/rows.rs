@@ -75,6 +75,10 @@ fn parse_gap_cause(s: &str) -> Result<GapCause, RowError> {
         ServerShutdown,
         Overflow,
         Fenced,
+        Refused,
+        Rejected,
+        Crashed,
+        Handover,
     ]
     .into_iter()
     .find(|c| c.as_str() == s)
