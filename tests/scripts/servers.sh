@@ -25,7 +25,40 @@ EOF
     echo "http://127.0.0.1:$mon/healthz?js-enabled-only=true" >"$dir/ready_url"
 }
 
+# A private test CA and a server certificate for 127.0.0.1/localhost signed by it, as PEM files in $1:
+# ca.pem, server.pem, server.key. Clients trust ca.pem through `tls.ca_file`, never by disabling checks.
+mp_tls_prepare() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=marketprism test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>"$dir/openssl.log" || return 1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/server.key" \
+        -out "$dir/server.csr" 2>>"$dir/openssl.log" || return 1
+    cat >"$dir/ext.cnf" <<EOF
+subjectAltName=IP:127.0.0.1,DNS:localhost
+basicConstraints=CA:FALSE
+extendedKeyUsage=serverAuth
+EOF
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>>"$dir/openssl.log" || return 1
+    chmod 644 "$dir/server.key"
+}
+
+# Writes a NATS service dir that accepts only TLS clients. Args: dir port monitor_port (certs in $MP_TLS_DIR).
+mp_nats_tls_prepare() {
+    local dir=$1 port=$2 mon=$3 bin
+    bin=$(mp_nats_bin)
+    mkdir -p "$dir/store"
+    cat >"$dir/run" <<EOF
+echo \$\$ >"$dir/pid"
+exec "$bin" -a 127.0.0.1 -p $port -m $mon -js -sd "$dir/store" --tls --tlscert "$MP_TLS_DIR/server.pem" --tlskey "$MP_TLS_DIR/server.key"
+EOF
+    echo "http://127.0.0.1:$mon/healthz?js-enabled-only=true" >"$dir/ready_url"
+}
+
 # Writes the clickhouse service dir (config accepted by 18.16 and newer). Args: dir http_port tcp_port.
+# It also serves HTTPS on $MP_CLICKHOUSE_HTTPS_PORT with the test CA's server certificate.
 mp_clickhouse_prepare() {
     local dir=$1 http=$2 tcp=$3
     mkdir -p "$dir/data"
@@ -46,6 +79,18 @@ mp_clickhouse_prepare() {
     <timezone>UTC</timezone>
     <mlock_executable>false</mlock_executable>
     <mark_cache_size>268435456</mark_cache_size>
+    <https_port>$MP_CLICKHOUSE_HTTPS_PORT</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>$MP_TLS_DIR/server.pem</certificateFile>
+            <privateKeyFile>$MP_TLS_DIR/server.key</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
 </yandex>
 EOF
     cat >"$dir/run" <<EOF
@@ -91,8 +136,16 @@ mp_servers_start() {
     cp "$MP_REPO_ROOT/tests/scripts/serverctl.sh" "$root/serverctl.sh"
     export MARKETPRISM_TEST_SERVERS_DIR=$root
 
+    MP_TLS_DIR="$root/tls"
+    mp_tls_prepare "$MP_TLS_DIR" || {
+        mp_err "openssl could not make the test CA: $(cat "$MP_TLS_DIR/openssl.log")"
+        return 1
+    }
     mp_service_start nats "$root" mp_nats_prepare || return 1
     local nats_port=$MP_PORT_A nats_mon=$MP_PORT_B
+    mp_service_start nats-tls "$root" mp_nats_tls_prepare || return 1
+    local nats_tls_port=$MP_PORT_A
+    mp_free_port MP_CLICKHOUSE_HTTPS_PORT || return 1
     mp_service_start clickhouse "$root" mp_clickhouse_prepare || return 1
     local ch_http=$MP_PORT_A ch_tcp=$MP_PORT_B
 
@@ -104,13 +157,21 @@ export MARKETPRISM_TEST_NATS_CTL="$root/nats-ctl"
 export MARKETPRISM_TEST_CLICKHOUSE_URL="http://127.0.0.1:$ch_http"
 export MARKETPRISM_TEST_CLICKHOUSE_TCP_PORT="$ch_tcp"
 export MARKETPRISM_TEST_CLICKHOUSE_CTL="$root/clickhouse-ctl"
+export MARKETPRISM_TEST_NATS_TLS_URL="tls://127.0.0.1:$nats_tls_port"
+export MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL="https://127.0.0.1:$MP_CLICKHOUSE_HTTPS_PORT"
+export MARKETPRISM_TEST_TLS_CA_FILE="$MP_TLS_DIR/ca.pem"
 export MARKETPRISM_TEST_PYTHON="$(mp_venv_python)"
 export MARKETPRISM_TEST_CHDB_EXEC="$MP_REPO_ROOT/tests/engine/chdb_exec.py"
 export MARKETPRISM_REQUIRE_SERVERS=1
 EOF
     mp_servers_export "$root"
     mp_info "nats-server $("$(mp_nats_bin)" --version | sed 's/.* //') at $MARKETPRISM_TEST_NATS_URL (monitor $MARKETPRISM_TEST_NATS_MONITOR_URL)"
-    mp_info "clickhouse $(curl -fsS "$MARKETPRISM_TEST_CLICKHOUSE_URL/?query=SELECT%20version()") at $MARKETPRISM_TEST_CLICKHOUSE_URL (tcp $ch_tcp)"
+    mp_info "nats-server (TLS only) at $MARKETPRISM_TEST_NATS_TLS_URL"
+    mp_info "clickhouse $(curl -fsS "$MARKETPRISM_TEST_CLICKHOUSE_URL/?query=SELECT%20version()") at $MARKETPRISM_TEST_CLICKHOUSE_URL (tcp $ch_tcp, $MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL)"
+    curl -fsS --cacert "$MARKETPRISM_TEST_TLS_CA_FILE" -o /dev/null "$MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL/ping" || {
+        mp_err "clickhouse does not answer HTTPS at $MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL"
+        return 1
+    }
     mp_info "data and logs: $root   env: $root/env"
 }
 
@@ -128,7 +189,7 @@ mp_servers_tail_logs() {
 mp_servers_stop() {
     local root=${1:-${MARKETPRISM_TEST_SERVERS_DIR:-}} name
     [[ -n $root && -d $root ]] || return 0
-    for name in clickhouse nats; do
+    for name in clickhouse nats-tls nats; do
         [[ -x $root/$name-ctl ]] && "$root/$name-ctl" stop
     done
     if [[ ${MARKETPRISM_KEEP_SERVERS_DIR:-0} == 1 ]]; then
@@ -140,6 +201,7 @@ mp_servers_stop() {
         unset MARKETPRISM_TEST_SERVERS_DIR MARKETPRISM_TEST_NATS_URL MARKETPRISM_TEST_NATS_MONITOR_URL \
             MARKETPRISM_TEST_NATS_CTL MARKETPRISM_TEST_CLICKHOUSE_URL MARKETPRISM_TEST_CLICKHOUSE_TCP_PORT \
             MARKETPRISM_TEST_CLICKHOUSE_CTL MARKETPRISM_TEST_PYTHON MARKETPRISM_TEST_CHDB_EXEC \
+            MARKETPRISM_TEST_NATS_TLS_URL MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL MARKETPRISM_TEST_TLS_CA_FILE \
             MARKETPRISM_REQUIRE_SERVERS
     fi
     return 0

@@ -7,8 +7,10 @@ use marketprism_collector::config::{
     BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits,
 };
 use marketprism_collector::model::{DataType, Event};
-use marketprism_collector::publish::{PublishStats, run_nats_output};
+use marketprism_collector::publish::{PublishStats, run_nats_output, streams};
+use marketprism_collector::store::clickhouse::clickhouse_client;
 use marketprism_collector::telemetry::Health;
+use marketprism_collector::tls::ClientTls;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -34,6 +36,25 @@ pub struct Run {
 impl Run {
     /// A run with unique names; every batch flushes after `max_wait_ms` (tests want rows quickly).
     pub async fn new(tag: &str, nats_url: &str, clickhouse_url: &str, max_wait_ms: u64) -> Run {
+        Self::new_with_tls(
+            tag,
+            nats_url,
+            clickhouse_url,
+            max_wait_ms,
+            ClientTls::default(),
+        )
+        .await
+    }
+
+    /// [`Run::new`] whose clients (publisher, sink, and the test's own) trust `tls`: for `tls://` NATS
+    /// and `https://` ClickHouse URLs. Every client is built by the collector's own builders.
+    pub async fn new_with_tls(
+        tag: &str,
+        nats_url: &str,
+        clickhouse_url: &str,
+        max_wait_ms: u64,
+        tls: ClientTls,
+    ) -> Run {
         let name = unique_name(tag);
         let upper = name.to_ascii_uppercase();
         let limits = |s: &str| StreamLimits {
@@ -47,6 +68,7 @@ impl Run {
             market_data_stream: limits("MARKET_DATA"),
             orderbook_stream: limits("ORDERBOOK_SNAP"),
             subject_prefix: name.clone(),
+            tls: tls.clone(),
             ..NatsConfig::default()
         };
         let batching = DataType::ALL
@@ -67,6 +89,7 @@ impl Run {
                 url: clickhouse_url.to_owned(),
                 hot_database: format!("{name}_hot"),
                 cold_database: format!("{name}_cold"),
+                tls,
                 ..ClickHouseConfig::default()
             },
             consumer: format!("{name}-sink"),
@@ -76,12 +99,10 @@ impl Run {
             fetch_batch: 1_000,
             dead_letter_stream: limits("DEAD_LETTER"),
         };
-        let client = async_nats::connect(nats_url)
+        let client = streams::connect(&nats, "marketprism-test")
             .await
             .expect("connect to the test NATS server");
-        let ch = clickhouse::Client::default()
-            .with_url(clickhouse_url)
-            .with_validation(false);
+        let ch = clickhouse_client(&sink.clickhouse);
         Run {
             name,
             nats,

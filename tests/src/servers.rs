@@ -44,6 +44,22 @@ pub fn nats_url(test: &str) -> Option<String> {
     env_or_skip(NATS_URL, test)
 }
 
+/// `MARKETPRISM_TEST_NATS_TLS_URL`, `MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL`, `MARKETPRISM_TEST_TLS_CA_FILE`:
+/// a TLS-only NATS server, ClickHouse's HTTPS port, and the private CA (PEM) both certificates chain to.
+pub struct TlsServers {
+    pub nats_url: String,
+    pub clickhouse_url: String,
+    pub ca_file: String,
+}
+
+pub fn tls_servers(test: &str) -> Option<TlsServers> {
+    Some(TlsServers {
+        nats_url: env_or_skip("MARKETPRISM_TEST_NATS_TLS_URL", test)?,
+        clickhouse_url: env_or_skip("MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL", test)?,
+        ca_file: env_or_skip("MARKETPRISM_TEST_TLS_CA_FILE", test)?,
+    })
+}
+
 /// (python, chdb_exec.py) for the modern-engine check.
 pub fn chdb(test: &str) -> Option<(String, String)> {
     Some((env_or_skip(PYTHON, test)?, env_or_skip(CHDB_EXEC, test)?))
