@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: `bash tests/run.sh` (also what `.ci/run` runs).
 #   1. installs what is missing (clickhouse 18.16 via apt, nats-server 2.10 from Debian trixie, a Python venv)
-#   2. starts NATS (JetStream) and ClickHouse on free loopback ports with temp data dirs
+#   2. starts NATS (JetStream; and a TLS-only one) and ClickHouse (HTTP and HTTPS) on free loopback ports with
+#      temp data dirs, with a private test CA for the TLS listeners
+#   2b. builds the release binary (the smoke test runs it as separate processes)
 #   3. cargo fmt --check, cargo test --workspace --all-targets (against those real servers)
 #   4. python tests: the Helm chart (real Helm SDK), the chdb engine runner, the kind script (offline), this harness
 #   5. kind end-to-end only when MARKETPRISM_KIND=1
@@ -78,6 +80,11 @@ cargo_fmt() {
     fi
 }
 cargo_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+# The binary users run: the smoke test (tests/tests/release_smoke.rs) drives it as separate processes.
+release_build() {
+    cargo build --release -p marketprism-collector --bin marketprism-collector &&
+        export MARKETPRISM_RELEASE_BIN="$PWD/target/release/marketprism-collector"
+}
 cargo_tests() {
     local guard=()
     # In CI a hung test should fail with a message (and still stop the servers) before the job limit kills everything.
@@ -91,6 +98,7 @@ kind_e2e() { bash tests/kind/e2e.sh; }
 
 step "cargo fmt --check" cargo_fmt
 [[ ${MARKETPRISM_LINT:-0} == 1 ]] && step "cargo clippy" cargo_clippy
+step "release build" release_build
 step "cargo test" cargo_tests "$@"
 step "python (chart, engine, kind, harness)" python_tests
 if [[ ${MARKETPRISM_KIND:-0} == 1 ]]; then

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exchanges;
 pub mod internal_events;
 pub mod lease;
+pub mod ledger;
 pub mod model;
 pub mod output;
 pub mod publish;

@@ -9,6 +9,7 @@ use crate::internal_events::{
     InternalEvent,
     output::{EventFenced, EventReceived},
 };
+use crate::ledger::StreamTracker;
 use crate::model::Event;
 use std::collections::BTreeMap;
 use tokio::sync::{mpsc, watch};
@@ -29,14 +30,18 @@ pub struct FanOutStats {
 
 /// Forward every event from `rx` to every port until `rx` closes (all producers gone).
 /// Returning drops the ports' senders, which lets each output drain and flush.
+/// Every event is counted per stream in `streams` first (the run's account and readiness), which is
+/// handed back with the stats.
 pub async fn fan_out(
     mut rx: mpsc::Receiver<Event>,
     ports: Vec<OutputPort>,
     may_publish: watch::Receiver<bool>,
-) -> FanOutStats {
+    mut streams: StreamTracker,
+) -> (FanOutStats, StreamTracker) {
     let mut stats = FanOutStats::default();
     let mut live: Vec<OutputPort> = ports;
     while let Some(event) = rx.recv().await {
+        streams.record(&event);
         let data_type = event.data_type();
         if !*may_publish.borrow() {
             stats.fenced += 1;
@@ -69,7 +74,7 @@ pub async fn fan_out(
             }
         }
     }
-    stats
+    (stats, streams)
 }
 
 #[cfg(test)]
@@ -109,7 +114,9 @@ mod tests {
                 tx: b_tx,
             },
         ];
-        let task = tokio::spawn(fan_out(rx, ports, fence_rx));
+        let health = crate::telemetry::Health::new();
+        let streams = StreamTracker::new(crate::ledger::StreamLedger::default(), &health);
+        let task = tokio::spawn(fan_out(rx, ports, fence_rx, streams));
         for i in 0..5 {
             tx.send(trade(i)).await.unwrap();
         }
@@ -121,8 +128,14 @@ mod tests {
         fence_tx.send(false).unwrap();
         tx.send(trade(99)).await.unwrap();
         drop(tx);
-        let stats = task.await.unwrap();
+        let (stats, streams) = task.await.unwrap();
         assert_eq!(stats.events_in["trades"], 5);
+        let report = streams.ledger.report();
+        assert_eq!(report.len(), 1);
+        assert_eq!(
+            report[0].account.events, 6,
+            "counted per stream before fencing"
+        );
         assert_eq!(stats.fenced, 1);
         assert!(
             a_rx.recv().await.is_none(),

@@ -5,6 +5,7 @@
 
 use crate::config::{Config, SyntheticConfig};
 use crate::error::Result;
+use crate::ledger::{StreamLedger, StreamReport, StreamTracker};
 use crate::model::Event;
 use crate::output::{FanOutStats, OutputPort, fan_out};
 use crate::telemetry::Health;
@@ -23,7 +24,22 @@ pub struct RunSummary {
     pub gaps: u64,
     pub fenced: u64,
     pub outputs: BTreeMap<String, serde_json::Value>,
+    /// Every configured stream: events, gaps by cause, status (delivered, quiet, never_delivered,
+    /// refused, not_offered).
+    pub streams: Vec<StreamReport>,
+    /// Components whose last status was not ready (connections as they ended), with their reasons.
+    pub not_ready: BTreeMap<String, String>,
+    /// Configured streams that failed (never delivered, refused, not offered, crashed tasks).
+    pub problems: Vec<String>,
+    /// Outputs or tasks that failed.
     pub errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// True when the run did everything it was configured to do: the `run` command exits 0 only then.
+    pub fn succeeded(&self) -> bool {
+        self.problems.is_empty() && self.errors.is_empty()
+    }
 }
 
 type OutputResult = (&'static str, Result<serde_json::Value>);
@@ -101,6 +117,10 @@ pub async fn run_collector(
         None => None,
     };
 
+    let streams = StreamTracker::new(
+        StreamLedger::new(&config.exchanges, crate::exchanges::plan::unsupported),
+        &health,
+    );
     let (tx, rx) = mpsc::channel::<Event>(capacity);
     let source_task = tokio::spawn(run_sources_while_active(
         config.clone(),
@@ -109,7 +129,7 @@ pub async fn run_collector(
         may_publish.clone(),
         sources.clone(),
     ));
-    let fan = fan_out(rx, ports, may_publish).await;
+    let (fan, streams) = fan_out(rx, ports, may_publish, streams).await;
     let mut errors = Vec::new();
     if let Err(e) = source_task.await {
         errors.push(format!("sources: {e}"));
@@ -126,6 +146,13 @@ pub async fn run_collector(
         }
     }
     sources.cancel();
+    // Components as they last were (connections drop theirs as they end): why a stream failed.
+    let not_ready: BTreeMap<String, String> = health
+        .last_statuses()
+        .into_iter()
+        .filter(|(name, s)| !s.ready && name != "streams")
+        .map(|(name, s)| (name, s.reason))
+        .collect();
     background.abort_all();
     if let Some(sim) = simulator {
         sim.stop().await;
@@ -135,12 +162,25 @@ pub async fn run_collector(
         gaps,
         fenced,
     } = fan;
+    let mut problems = streams.ledger.problems();
+    if !problems.is_empty() {
+        // Why a connection could not deliver (refused TLS, not a WebSocket, …) is in its readiness.
+        problems.extend(
+            not_ready
+                .iter()
+                .filter(|(name, _)| name.starts_with("exchange:"))
+                .map(|(name, reason)| format!("{name}: {reason}")),
+        );
+    }
     Ok(RunSummary {
         run_id,
         events_in,
         gaps,
         fenced,
         outputs: summary_outputs,
+        streams: streams.ledger.report(),
+        not_ready,
+        problems,
         errors,
     })
 }

@@ -66,6 +66,27 @@ def test_exports_every_documented_variable_on_loopback(servers: dict[str, str]) 
         servers["MARKETPRISM_TEST_SERVERS_DIR"])
 
 
+def test_tls_listeners_present_the_test_ca_and_refuse_clients_that_do_not_trust_it(servers: dict[str, str]) -> None:
+    import socket
+    import ssl
+
+    https = servers["MARKETPRISM_TEST_CLICKHOUSE_HTTPS_URL"]
+    assert https.startswith("https://127.0.0.1:")
+    trusting = ssl.create_default_context(cafile=servers["MARKETPRISM_TEST_TLS_CA_FILE"])
+    with urllib.request.urlopen(https + "/ping", timeout=10, context=trusting) as response:
+        assert response.read().decode().strip() == "Ok."
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(https + "/ping", timeout=10, context=ssl.create_default_context())
+
+    # NATS (TLS only) sends INFO in clear, then requires the TLS handshake with the same certificate.
+    host, port = servers["MARKETPRISM_TEST_NATS_TLS_URL"].removeprefix("tls://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        info = raw.recv(4096).decode()
+        assert info.startswith("INFO ") and '"tls_required":true' in info, info
+        with trusting.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"), ("DNS", "localhost"))
+
+
 def test_clickhouse_outage_keeps_ports_and_data(servers: dict[str, str]) -> None:
     ch(servers, "CREATE TABLE IF NOT EXISTS default.harness (x UInt32) ENGINE = MergeTree ORDER BY x")
     ch(servers, "INSERT INTO default.harness VALUES (42)")

@@ -59,6 +59,12 @@ enum Command {
         listen: Option<std::net::SocketAddr>,
         #[arg(long)]
         seed: Option<u64>,
+        /// Serve `wss://` and `https://` with a CA generated at start (overrides the config).
+        #[arg(long)]
+        tls: bool,
+        /// With TLS: write the CA certificate (PEM) here, for the collector's `tls.ca_file`.
+        #[arg(long, requires = "tls")]
+        ca_out: Option<PathBuf>,
     },
     /// Benchmarks on the local servers; results as JSON on stdout.
     #[command(subcommand)]
@@ -130,8 +136,18 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 marketprism_collector::run::run_collector(config, health, shutdown.clone()).await?;
             shutdown.cancel();
             println!("{}", serde_json::to_string(&summary)?);
-            if !summary.errors.is_empty() {
-                anyhow::bail!("run ended with errors: {}", summary.errors.join("; "));
+            if !summary.succeeded() {
+                let all: Vec<&str> = summary
+                    .problems
+                    .iter()
+                    .chain(&summary.errors)
+                    .map(String::as_str)
+                    .collect();
+                anyhow::bail!(
+                    "run did not do what was configured ({} problems): {}",
+                    all.len(),
+                    all.join("; ")
+                );
             }
             Ok(())
         }
@@ -167,6 +183,8 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             config,
             listen,
             seed,
+            tls,
+            ca_out,
         } => {
             let mut sim = match config {
                 Some(path) => Config::load(&path)?.simulator.unwrap_or_default(),
@@ -178,7 +196,12 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             if let Some(seed) = seed {
                 sim.seed = seed;
             }
+            sim.tls |= tls;
             let handle = marketprism_collector::simulator::Simulator::start(sim).await?;
+            if let (Some(path), Some(pem)) = (&ca_out, handle.ca_pem()) {
+                std::fs::write(path, pem)
+                    .with_context(|| format!("cannot write the CA to {}", path.display()))?;
+            }
             let endpoints: serde_json::Map<String, serde_json::Value> =
                 marketprism_collector::model::Exchange::ALL
                     .into_iter()
@@ -192,7 +215,11 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                     .collect();
             println!(
                 "{}",
-                serde_json::json!({ "addr": handle.addr().to_string(), "endpoints": endpoints })
+                serde_json::json!({
+                    "addr": handle.addr().to_string(),
+                    "endpoints": endpoints,
+                    "ca_file": ca_out,
+                })
             );
             wait_for_signal().await;
             handle.stop().await;

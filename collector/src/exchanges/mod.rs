@@ -13,6 +13,7 @@ pub mod parse;
 pub mod plan;
 pub mod poller;
 pub mod rate_limit;
+pub mod supervise;
 
 pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
 
@@ -25,6 +26,7 @@ use rate_limit::RateLimiter;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use supervise::{TaskIdentity, supervise};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -81,28 +83,64 @@ pub fn spawn_connectors(
             tracing::warn!(exchange = %config.exchange, ?missing, "data types not offered by this venue are not collected");
         }
         for ws in plan::ws_plans(config) {
+            let identity = TaskIdentity {
+                exchange: config.exchange,
+                name: ws.name.clone(),
+                streams: ws.streams.clone(),
+            };
             let ctx = Arc::new(SessionCtx {
                 plan: ws,
                 http: http.clone(),
                 limiter: limiter.clone(),
                 tls: tls.clone(),
             });
-            set.spawn(connection::run_connection(
-                ctx,
+            let (tx2, health, stop) = (tx.clone(), health.clone(), shutdown.clone());
+            set.spawn(supervise(
+                identity,
                 tx.clone(),
-                health.clone(),
                 shutdown.clone(),
+                move || {
+                    connection::run_connection(
+                        ctx.clone(),
+                        tx2.clone(),
+                        health.clone(),
+                        stop.clone(),
+                    )
+                },
             ));
         }
         for poll in plan::poll_plans(config) {
             let every = Duration::from_secs(config.poll_interval_s);
-            set.spawn(poller::run_poller(
-                poll,
-                every,
-                http.clone(),
-                limiter.clone(),
+            let identity = TaskIdentity {
+                exchange: config.exchange,
+                name: format!(
+                    "{}/poll/{}/{}",
+                    config.exchange, poll.data_type, poll.symbol
+                ),
+                // Polled types are derivatives' (the poller labels its rows perpetual too).
+                streams: vec![plan::Stream {
+                    data_type: poll.data_type,
+                    symbol: poll.symbol.clone(),
+                    market_type: crate::model::MarketType::Perpetual,
+                    max_silence: None,
+                }],
+            };
+            let (http, limiter, tx2, stop) =
+                (http.clone(), limiter.clone(), tx.clone(), shutdown.clone());
+            set.spawn(supervise(
+                identity,
                 tx.clone(),
                 shutdown.clone(),
+                move || {
+                    poller::run_poller(
+                        poll.clone(),
+                        every,
+                        http.clone(),
+                        limiter.clone(),
+                        tx2.clone(),
+                        stop.clone(),
+                    )
+                },
             ));
         }
     }

@@ -153,3 +153,28 @@ impl InternalEvent for DuplicateTradeDropped<'_> {
             .increment(1);
     }
 }
+
+/// A connector task panicked (a bug): logged as an error with its message, counted, then restarted.
+pub struct TaskPanicked<'a> {
+    pub exchange: Exchange,
+    pub task: &'a str,
+    pub message: &'a str,
+    pub restart_in_ms: u64,
+}
+
+impl InternalEvent for TaskPanicked<'_> {
+    fn emit(self) {
+        tracing::error!(
+            exchange = %self.exchange,
+            task = self.task,
+            message = self.message,
+            restart_in_ms = self.restart_in_ms,
+            "connector task panicked; recorded as a gap and restarted"
+        );
+        metrics::counter!(
+            "marketprism_task_panics_total",
+            "exchange" => self.exchange.as_str()
+        )
+        .increment(1);
+    }
+}

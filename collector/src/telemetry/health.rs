@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     components: Arc<Mutex<BTreeMap<String, Status>>>,
+    /// The last status of components that went away (a connection task that ended): what a run's
+    /// summary reports when it explains why a stream never delivered.
+    retired: Arc<Mutex<BTreeMap<String, Status>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +60,18 @@ impl Health {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+
+    /// Every component's last status: the registered ones as now, and those that went away as they
+    /// were when they did.
+    pub fn last_statuses(&self) -> BTreeMap<String, Status> {
+        let mut all = self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        all.extend(self.snapshot());
+        all
+    }
 }
 
 /// A component's handle on its own readiness. Dropping it removes the component.
@@ -78,12 +93,19 @@ impl ReadinessGuard {
 
 impl Drop for ReadinessGuard {
     fn drop(&mut self) {
-        let mut map = self
+        let removed = self
             .health
             .components
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.remove(&self.component);
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.component);
+        if let Some(status) = removed {
+            self.health
+                .retired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(self.component.clone(), status);
+        }
     }
 }
 
@@ -106,5 +128,10 @@ mod tests {
         assert_eq!(h.snapshot()["clickhouse"].reason, "connection refused");
         drop(ch);
         assert!(h.is_ready());
+        assert_eq!(
+            h.last_statuses()["clickhouse"].reason,
+            "connection refused",
+            "a component that went away keeps its last word"
+        );
     }
 }
