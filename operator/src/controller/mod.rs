@@ -183,28 +183,29 @@ async fn apply_plan(
             .is_some_and(|o| o.ready_replicas > 0)
     });
     // Make before break: symbols of a retired shard keep flowing from it until the shards that
-    // took them over are rolled out; JetStream deduplicates the overlap.
+    // took them over are rolled out; JetStream deduplicates the overlap. What is stale is listed
+    // on every reconcile, so status says what exists, not what was planned away.
     let rolled_out = shards.iter().all(|(_, o)| o.rolled_out);
-    let stale_waiting = if rolled_out {
-        let deleted =
-            apply::prune_children(&ctx.client, owner.namespace, owner.name, &children).await?;
-        if !deleted.is_empty() {
-            tracing::info!(collectorset = %key(set), ?deleted, "retired objects of unplanned shards");
-        }
-        0
+    let stale = apply::stale_children(&ctx.client, owner.namespace, owner.name, &children).await?;
+    if rolled_out && !stale.is_empty() {
+        apply::delete_stale(&ctx.client, owner.namespace, &stale).await?;
+        tracing::info!(collectorset = %key(set), objects = stale.len(), "deleting objects of retired shards");
+    }
+    // Deleted objects can linger (pods terminating, finalizers): look again soon either way.
+    let requeue = if rolled_out && stale.is_empty() {
+        RESYNC
     } else {
-        previous
-            .shards
-            .iter()
-            .filter(|s| !shards.iter().any(|(p, _)| p.name == s.name))
-            .count()
+        ROLLOUT_POLL
     };
-    let requeue = if rolled_out { RESYNC } else { ROLLOUT_POLL };
     Ok((
         Outcome::Applied {
             shards,
             sink_ready,
-            stale_waiting,
+            retired: status::Retired {
+                objects: stale.len(),
+                shards: stale.iter().filter_map(|s| s.shard.clone()).collect(),
+                deleting: rolled_out,
+            },
         },
         requeue,
     ))

@@ -26,9 +26,19 @@ pub enum Outcome {
         shards: Vec<(Shard, ShardObservation)>,
         /// `Some(ready)` when a sink runs.
         sink_ready: Option<bool>,
-        /// Objects of shards no longer planned that still wait for the new plan to roll out.
-        stale_waiting: usize,
+        /// Objects of the set that the plan no longer contains, as listed this reconcile.
+        retired: Retired,
     },
+}
+
+/// What is left of retired shards (and of a sink no longer planned), as listed this reconcile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Retired {
+    pub objects: usize,
+    /// Their shard labels (empty for set-wide objects).
+    pub shards: BTreeSet<String>,
+    /// The new plan has rolled out and they were deleted this reconcile (they may take a while to go).
+    pub deleting: bool,
 }
 
 /// An Event to publish on the CollectorSet.
@@ -92,7 +102,7 @@ pub fn compute(
         Outcome::Applied {
             shards,
             sink_ready,
-            stale_waiting,
+            retired,
         } => {
             status.shards =
                 planner::to_status(&shards.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>())
@@ -130,7 +140,7 @@ pub fn compute(
                     }
                 ),
             );
-            let progressing = rolling > 0 || *stale_waiting > 0;
+            let progressing = rolling > 0 || retired.objects > 0;
             set(
                 PROGRESSING,
                 progressing,
@@ -139,9 +149,7 @@ pub fn compute(
                 } else {
                     "RolledOut"
                 },
-                format!(
-                    "{rolling} shard Deployments rolling out, {stale_waiting} retired objects awaiting removal"
-                ),
+                progress_message(rolling, retired),
             );
             let degraded = !broken.is_empty();
             set(
@@ -159,6 +167,7 @@ pub fn compute(
                 },
             );
             set(PAUSED, false, "NotPaused", String::new());
+            status.retired_objects = retired.objects as i32;
             status.shard_count = shards.len() as i32;
             status.ready_shards = ready_shards as i32;
         }
@@ -167,9 +176,34 @@ pub fn compute(
         // Keep the last observed numbers while nothing is applied.
         status.shard_count = previous.shard_count;
         status.ready_shards = previous.ready_shards;
+        status.retired_objects = previous.retired_objects;
     }
     status.ready = format!("{}/{}", status.ready_shards, status.shard_count);
     status
+}
+
+fn progress_message(rolling: usize, retired: &Retired) -> String {
+    let mut message = format!("{rolling} shard Deployments rolling out");
+    if retired.objects > 0 {
+        let shards = retired
+            .shards
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        message.push_str(&format!(
+            "; {} objects of retired shards [{shards}] still exist ({})",
+            retired.objects,
+            if retired.deleting {
+                "deleted, waiting for them to go"
+            } else {
+                "removed once the new plan has rolled out"
+            }
+        ));
+    } else {
+        message.push_str("; no retired objects left");
+    }
+    message
 }
 
 fn set_condition(
@@ -242,7 +276,7 @@ pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> V
             warning: false,
             reason: "Resharded",
             note: format!(
-                "{} shards; added [{}], retired [{}]",
+                "{} shards; added [{}], retiring [{}] (their objects go once the new plan has rolled out; see the Progressing condition)",
                 new.len(),
                 added.join(", "),
                 removed.join(", ")

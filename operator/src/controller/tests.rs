@@ -241,7 +241,16 @@ async fn applies_every_child_with_one_field_manager_and_writes_status() {
 }
 
 fn stale_shard_objects() -> BTreeMap<&'static str, Vec<Value>> {
-    let object = |name: &str| json!({"metadata": {"name": name, "namespace": "markets"}});
+    let object = |name: &str| {
+        let mut labels = json!({"marketprism.io/collectorset": "prod"});
+        if let Some(shard) = name
+            .strip_prefix("prod-")
+            .filter(|s| s.starts_with('s') && *s != "sink")
+        {
+            labels["marketprism.io/shard"] = shard.into();
+        }
+        json!({"metadata": {"name": name, "namespace": "markets", "labels": labels}})
+    };
     let mut existing = BTreeMap::new();
     existing.insert("deployments", vec![object("prod-s0"), object("prod-s7")]);
     existing.insert("configmaps", vec![object("prod-s7"), object("prod-sink")]);
@@ -254,7 +263,11 @@ async fn deletes_objects_of_shards_no_longer_planned() {
     let mut world = World::new(prod());
     world.existing = stale_shard_objects();
     let (result, calls) = reconcile_in(world).await;
-    result.unwrap();
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(ROLLOUT_POLL),
+        "deleted objects may linger: look again soon"
+    );
     let deleted: Vec<(&str, &str)> = calls
         .iter()
         .filter(|c| c.method == Method::DELETE)
@@ -277,6 +290,69 @@ async fn deletes_objects_of_shards_no_longer_planned() {
             .contains("labelSelector=marketprism.io%2Fcollectorset%3Dprod"),
         "{}",
         list.query
+    );
+    // They existed when listed, so status says so; the next reconcile lists again.
+    let status = status_patch(&calls);
+    assert_eq!(status.retired_objects, 3);
+    let progressing = status.condition("Progressing").unwrap();
+    assert_eq!(progressing.status, "True");
+    assert!(
+        progressing
+            .message
+            .contains("3 objects of retired shards [s7] still exist (deleted"),
+        "{}",
+        progressing.message
+    );
+}
+
+#[tokio::test]
+async fn status_counts_retired_objects_from_what_exists_on_every_reconcile() {
+    // The second reconcile after two symbols were removed: status already holds the new plan
+    // (no s7), so only listing can tell that the objects of s7 are still there.
+    let mut set = prod();
+    let (_, first) = reconcile_in(World::new(set.clone())).await;
+    set.status = Some(status_patch(&first));
+    assert!(
+        set.status
+            .as_ref()
+            .unwrap()
+            .shards
+            .iter()
+            .all(|s| s.name != "s7")
+    );
+    let mut world = World::new(set.clone());
+    world.existing = stale_shard_objects();
+    world.deployments_ready = false;
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(ROLLOUT_POLL));
+    assert!(
+        calls.iter().all(|c| c.method != Method::DELETE),
+        "nothing deleted before rollout"
+    );
+    let status = status_patch(&calls);
+    assert_eq!(
+        status.retired_objects, 3,
+        "prod-s7 Deployment, Lease and ConfigMap"
+    );
+    let progressing = status.condition("Progressing").unwrap();
+    assert_eq!(progressing.status, "True");
+    assert!(
+        progressing
+            .message
+            .contains("3 objects of retired shards [s7] still exist (removed once"),
+        "{}",
+        progressing.message
+    );
+
+    // Once they are gone, the same status says so.
+    let world = World::new(set);
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(RESYNC));
+    let status = status_patch(&calls);
+    assert_eq!(status.retired_objects, 0);
+    assert_eq!(
+        condition(&status, "Progressing"),
+        ("False".into(), "RolledOut".into())
     );
 }
 
