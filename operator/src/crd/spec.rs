@@ -66,7 +66,9 @@ pub struct CollectorSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
+    /// Kubernetes' default for the image when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "image_pull_policy_schema")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -158,7 +160,39 @@ pub enum DataTypeName {
     VolatilityIndices,
 }
 
+impl DataTypeName {
+    pub const ALL: [DataTypeName; 8] = [
+        DataTypeName::Orderbooks,
+        DataTypeName::Trades,
+        DataTypeName::FundingRates,
+        DataTypeName::OpenInterests,
+        DataTypeName::Liquidations,
+        DataTypeName::LsrTopPositions,
+        DataTypeName::LsrAllAccounts,
+        DataTypeName::VolatilityIndices,
+    ];
+
+    /// The name in the CRD and in the collector config (`funding_rates`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataTypeName::Orderbooks => "orderbooks",
+            DataTypeName::Trades => "trades",
+            DataTypeName::FundingRates => "funding_rates",
+            DataTypeName::OpenInterests => "open_interests",
+            DataTypeName::Liquidations => "liquidations",
+            DataTypeName::LsrTopPositions => "lsr_top_positions",
+            DataTypeName::LsrAllAccounts => "lsr_all_accounts",
+            DataTypeName::VolatilityIndices => "volatility_indices",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
+#[x_kube(validation = super::offers::data_types_rule(Venue::BinanceSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::BinanceDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::OkxSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::OkxDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::DeribitDerivatives))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeSpec {
     pub venue: Venue,
@@ -223,6 +257,9 @@ pub struct ShardingSpec {
     #[serde(default)]
     #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self.all(g, self.exists_one(h, h.name == g.name))").message("group names must be unique"))]
+    #[x_kube(validation = Rule::new(
+        "self.all(g, g.members.all(m, m.symbols.all(s, self.exists_one(h, h.members.exists(n, n.venue == m.venue && s in n.symbols)))))"
+    ).message("a venue's symbol may be in only one sharding group: remove it from all groups but one"))]
     pub groups: Vec<ShardGroup>,
 }
 
@@ -245,7 +282,9 @@ pub struct ShardGroup {
     /// Shard name suffix (`g-<name>`).
     #[schemars(length(min = 1, max = 20), regex(pattern = GROUP_NAME_PATTERN))]
     pub name: String,
+    /// Each venue once (with the same venue twice, merge the symbols into one member).
     #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.venue == m.venue))").message("each venue may be listed once per group: merge its symbols into one member"))]
     pub members: Vec<GroupMember>,
 }
 
@@ -253,7 +292,11 @@ pub struct ShardGroup {
 #[serde(rename_all = "camelCase")]
 pub struct GroupMember {
     pub venue: Venue,
-    #[schemars(length(min = 1, max = 32), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    /// At most 16: the rule that a symbol is in one group only compares every grouped symbol with
+    /// every other (8 groups × 5 members × 16 symbols, squared), which must stay within the
+    /// apiserver's CEL cost budget.
+    #[schemars(length(min = 1, max = 16), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t == s))").message("a symbol is listed twice"))]
     pub symbols: Vec<String>,
 }
 
@@ -442,6 +485,16 @@ pub enum ImagePullPolicy {
     Always,
     IfNotPresent,
     Never,
+}
+
+/// The three policies and nothing else: the derived schema of an `Option` enum also lists `null`,
+/// which `kubectl explain` shows as a fourth choice and the apiserver would store.
+fn image_pull_policy_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Always", "IfNotPresent", "Never"],
+        "description": "Kubernetes' default for the image when unset."
+    })
 }
 
 impl ImagePullPolicy {
