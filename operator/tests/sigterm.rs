@@ -267,13 +267,14 @@ async fn a_follower_receiving_sigterm_exits_and_leaves_the_lease_alone() {
         .expect("the follower exits promptly")
         .unwrap();
     assert!(exit.success(), "{exit:?}");
-    let f = fake.lock().unwrap();
-    assert_eq!(
-        holder_of(f.lease.as_ref().unwrap()).as_deref(),
-        Some("op-leader")
-    );
-    assert!(f.releases.is_empty(), "{:?}", f.releases);
-    drop(f);
+    {
+        let f = fake.lock().unwrap();
+        assert_eq!(
+            holder_of(f.lease.as_ref().unwrap()).as_deref(),
+            Some("op-leader")
+        );
+        assert!(f.releases.is_empty(), "{:?}", f.releases);
+    }
     sigterm(&leader);
     let _ = tokio::time::timeout(Duration::from_secs(5), leader.wait()).await;
 }

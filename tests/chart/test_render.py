@@ -42,6 +42,9 @@ def test_defaults_render_operator_rbac_and_dashboard_only(render) -> None:
         ("ServiceAccount", OPERATOR),
         ("ClusterRole", OPERATOR),
         ("ClusterRoleBinding", OPERATOR),
+        # Leases and Secret reads only in the release namespace (where CollectorSets go by default).
+        ("Role", OPERATOR),
+        ("RoleBinding", OPERATOR),
         ("Deployment", OPERATOR),
         ("Service", OPERATOR),
         ("PodDisruptionBudget", OPERATOR),

@@ -28,6 +28,7 @@ fn children(set: &CollectorSet) -> Children {
         &plan,
         &BuildOptions {
             default_image: "collector:test".into(),
+            ..BuildOptions::default()
         },
     )
     .unwrap()

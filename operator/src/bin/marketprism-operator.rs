@@ -86,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let options = BuildOptions {
         default_image: args.collector_image.clone(),
+        ..BuildOptions::default()
     };
     // One shutdown path: the signal cancels this token; the controller stops taking reconciles and
     // finishes the running ones; only then is the leader Lease released; then the process exits.

@@ -51,11 +51,32 @@ pub const LABEL_SHARD: &str = "marketprism.io/shard";
 pub const ANNOTATION_CONFIG_HASH: &str = "marketprism.io/config-hash";
 pub const MANAGED_BY: &str = "marketprism-operator";
 
-/// Knobs that come from the operator, not the spec.
-#[derive(Debug, Clone)]
+/// Knobs that come from the operator (and what it found in the cluster), not the spec.
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Collector image when `spec.image` is empty.
     pub default_image: String,
+    /// Which NATS credential keys the referenced Secret holds (the reconciler looks them up).
+    pub nats_auth: NatsAuth,
+}
+
+/// The NATS credentials a Secret holds. Only keys that exist are referenced, and not optionally:
+/// a Secret or key deleted later stops new pods from starting with a clear kubelet error instead of
+/// letting them start without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatsAuth {
+    pub user_password: bool,
+    pub token: bool,
+}
+
+impl Default for NatsAuth {
+    /// What a Secret is assumed to hold before it was looked at: user and password.
+    fn default() -> Self {
+        NatsAuth {
+            user_password: true,
+            token: false,
+        }
+    }
 }
 
 /// What a Deployment runs.

@@ -52,7 +52,7 @@ pub fn pod_template(
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        env: Some(env(owner, component)),
+        env: Some(env(owner, component, options)),
         liveness_probe: Some(probe("/livez", 10, 3)),
         readiness_probe: Some(probe("/readyz", 5, 2)),
         resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
@@ -123,7 +123,7 @@ pub fn pod_template(
 }
 
 /// `POD_NAME`/`POD_NAMESPACE` from the downward API; credentials only as Secret key references.
-fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
+fn env(owner: &Owner<'_>, component: Component, options: &BuildOptions) -> Vec<EnvVar> {
     let field = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -135,14 +135,15 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
         }),
         ..EnvVar::default()
     };
-    // Optional keys: a Secret may hold user+password or a token, not necessarily both.
+    // Never optional: a pod must not start without the credentials it was given (the reconciler
+    // checks the Secret first and references only the NATS keys it holds).
     let secret = |name: &str, secret: &str, key: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
                 name: secret.into(),
                 key: key.into(),
-                optional: Some(true),
+                optional: Some(false),
             }),
             ..EnvVarSource::default()
         }),
@@ -154,13 +155,17 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
         field("POD_NAMESPACE", "metadata.namespace"),
     ];
     if let Some(r) = &spec.nats.credentials_secret_ref {
-        env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
-        env.push(secret(
-            "MARKETPRISM_NATS_PASSWORD",
-            &r.name,
-            &r.password_key,
-        ));
-        env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
+        if options.nats_auth.user_password {
+            env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
+            env.push(secret(
+                "MARKETPRISM_NATS_PASSWORD",
+                &r.name,
+                &r.password_key,
+            ));
+        }
+        if options.nats_auth.token {
+            env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
+        }
     }
     let clickhouse = spec
         .clickhouse

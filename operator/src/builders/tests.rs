@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 fn options() -> BuildOptions {
     BuildOptions {
         default_image: "ghcr.io/marketprism/marketprism-collector:0.1.0".into(),
+        ..BuildOptions::default()
     }
 }
 
@@ -156,7 +157,15 @@ fn credentials_come_from_secret_refs_and_pod_name_from_downward_api() {
         (key.name.as_str(), key.key.as_str()),
         ("nats-creds", "user")
     );
-    assert!(collector.contains_key("MARKETPRISM_NATS_TOKEN"));
+    assert_eq!(
+        key.optional,
+        Some(false),
+        "pods never start without credentials"
+    );
+    assert!(
+        !collector.contains_key("MARKETPRISM_NATS_TOKEN"),
+        "only the keys the Secret holds (user+password unless the reconciler found a token)"
+    );
     assert!(
         !collector.contains_key("MARKETPRISM_CLICKHOUSE_PASSWORD"),
         "collectors never see ClickHouse credentials"

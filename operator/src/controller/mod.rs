@@ -5,6 +5,7 @@
 //! planned only once the new plan has rolled out (make before break), and always writes status.
 
 pub mod apply;
+pub mod secrets;
 pub mod status;
 
 use crate::builders::{self, BuildOptions, Owner};
@@ -123,7 +124,11 @@ async fn reconcile_inner(set: &CollectorSet, ctx: &Context) -> Result<Action> {
     } else if set.spec.paused {
         (Outcome::Paused, IDLE_RESYNC)
     } else {
-        apply_plan(set, &owner, &previous, ctx).await?
+        match secrets::check(&ctx.client, owner.namespace, &set.spec).await? {
+            // Secrets are not watched: look again at the resync period.
+            Err(problems) => (Outcome::MissingSecret(problems), RESYNC),
+            Ok(nats_auth) => apply_plan(set, &owner, &previous, ctx, nats_auth).await?,
+        }
     };
     let now = Time(Timestamp::now());
     let status = status::compute(
@@ -159,9 +164,14 @@ async fn apply_plan(
     owner: &Owner<'_>,
     previous: &crate::crd::CollectorSetStatus,
     ctx: &Context,
+    nats_auth: builders::NatsAuth,
 ) -> Result<(Outcome, Duration)> {
     let plan = planner::plan(&set.spec, &previous.shards);
-    let children = builders::children(set, &plan, &ctx.options)?;
+    let options = BuildOptions {
+        nats_auth,
+        ..ctx.options.clone()
+    };
+    let children = builders::children(set, &plan, &options)?;
     let applied = apply::apply_children(&ctx.client, owner.namespace, &children).await?;
     let shards: Vec<_> = plan
         .into_iter()

@@ -21,6 +21,8 @@ pub struct ShardObservation {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Invalid(Vec<FieldError>),
+    /// Referenced credential Secrets or keys that do not exist (one message each).
+    MissingSecret(Vec<String>),
     Paused,
     Applied {
         shards: Vec<(Shard, ShardObservation)>,
@@ -91,6 +93,18 @@ pub fn compute(
                 false,
                 "InvalidSpec",
                 "fix the spec to continue".into(),
+            );
+            set(PAUSED, false, "NotPaused", String::new());
+        }
+        Outcome::MissingSecret(problems) => {
+            let message = problems.join("; ");
+            set(READY, false, "MissingSecret", message.clone());
+            set(DEGRADED, true, "MissingSecret", message);
+            set(
+                PROGRESSING,
+                false,
+                "MissingSecret",
+                "create the Secret (or fix the reference) to continue; running pods are left as they are".into(),
             );
             set(PAUSED, false, "NotPaused", String::new());
         }
@@ -240,12 +254,17 @@ fn is_true(status: &CollectorSetStatus, type_: &str) -> bool {
 pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> Vec<Transition> {
     let mut out = Vec::new();
     let reason_of = |s: &CollectorSetStatus, t: &str| s.condition(t).map(|c| c.reason.clone());
-    if reason_of(after, DEGRADED).as_deref() == Some("InvalidSpec")
-        && reason_of(before, DEGRADED).as_deref() != Some("InvalidSpec")
-    {
+    let blocked = |s: &CollectorSetStatus| {
+        reason_of(s, DEGRADED).filter(|r| r == "InvalidSpec" || r == "MissingSecret")
+    };
+    if let Some(reason) = blocked(after).filter(|r| blocked(before).as_ref() != Some(r)) {
         out.push(Transition {
             warning: true,
-            reason: "InvalidSpec",
+            reason: if reason == "InvalidSpec" {
+                "InvalidSpec"
+            } else {
+                "MissingSecret"
+            },
             note: after
                 .condition(DEGRADED)
                 .map(|c| c.message.clone())
