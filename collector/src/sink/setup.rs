@@ -106,9 +106,30 @@ pub fn durable_name(config: &SinkConfig, stream: &str) -> String {
     format!("{}-{}", config.consumer, stream)
 }
 
-pub fn consumer_config(config: &SinkConfig, durable: String) -> consumer::pull::Config {
+/// The `subjects` filter of `stream` (prefixed), or `None` when the stream gets no consumer.
+/// Empty `subjects`: no filter, the whole stream.
+pub fn stream_filter(config: &SinkConfig, orderbook_stream: bool) -> Option<Vec<String>> {
+    if config.subjects.is_empty() {
+        return Some(Vec::new());
+    }
+    let filter: Vec<String> = config
+        .subjects
+        .iter()
+        .filter(|s| s.starts_with("orderbook.") == orderbook_stream)
+        .map(|s| prefixed(&config.nats.subject_prefix, s))
+        .collect();
+    (!filter.is_empty()).then_some(filter)
+}
+
+pub fn consumer_config(
+    config: &SinkConfig,
+    durable: String,
+    filter_subjects: Vec<String>,
+) -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(durable),
+        filter_subjects,
+        inactive_threshold: Duration::from_secs(config.inactive_threshold_s.unwrap_or(0)),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(config.ack_wait_s),
         max_ack_pending: config.max_ack_pending(),
@@ -132,13 +153,17 @@ async fn create_consumers(
     let mut consumers = Vec::new();
     for stream_cfg in data_stream_configs(nats) {
         ensure_stream(js, stream_cfg.clone()).await?;
+        let orderbooks = stream_cfg.name == nats.orderbook_stream.name;
+        let Some(filter) = stream_filter(config, orderbooks) else {
+            continue;
+        };
         let stream = js
             .get_stream(&stream_cfg.name)
             .await
             .map_err(|e| Error::Nats(format!("stream {}: {e}", stream_cfg.name)))?;
         let durable = durable_name(config, &stream_cfg.name);
         let consumer = stream
-            .create_consumer(consumer_config(config, durable.clone()))
+            .create_consumer(consumer_config(config, durable.clone(), filter))
             .await
             .map_err(|e| Error::Nats(format!("consumer {durable}: {e}")))?;
         tracing::info!(stream = %stream_cfg.name, consumer = %durable, "durable pull consumer ready");
