@@ -161,7 +161,7 @@ def test_service_monitors_scrape_operator_and_operator_created_services(render) 
     collectors = by_name[f"{RELEASE}-marketprism-collectors"]
     assert collectors["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/managed-by": "marketprism-operator"}
     assert collectors["spec"]["namespaceSelector"] == {"matchNames": ["market-data"]}
-    assert collectors["spec"]["endpoints"][0]["port"] == "metrics"
+    assert [e["port"] for e in collectors["spec"]["endpoints"]] == ["metrics", "sink-metrics"]
 
 
 def test_notes_give_next_steps(chart) -> None:

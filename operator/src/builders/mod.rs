@@ -8,9 +8,11 @@
 //!   monotonic deadline passes without a renewal, before anyone else can acquire, so two pods never
 //!   publish the same shard for longer than a JetStream duplicate window (and what they overlap is
 //!   deduplicated anyway, below).
-//! * One **sink Deployment per CollectorSet** (`<set>-sink`) whose pods share one durable JetStream
-//!   consumer. Sinks are stateless and not tied to shards: resharding never touches them, and any sink
-//!   pod can take any message.
+//! * The sink, with ClickHouse configured: by default a **sidecar in every collector pod**, consuming
+//!   only the shard's subjects through one durable consumer per shard, which the active and standby
+//!   pods share (each message goes to one of them, acked after its insert); or, with
+//!   `sink.placement: Deployment`, one **sink Deployment per CollectorSet** (`<set>-sink`) whose pods
+//!   share one durable consumer per stream, for sets with many shards (fewer, larger inserts).
 //! * Nothing is lost or duplicated across resharding, scaling and restarts because (1) every event has
 //!   a deterministic `Nats-Msg-Id` from its natural key, so when a symbol moves shard (or a standby takes
 //!   over) and both old and new publisher send the same event inside the duplicate window, JetStream
@@ -31,7 +33,7 @@ pub use pod::*;
 
 use crate::crd::CollectorSet;
 use crate::planner::Shard;
-use crate::render::{self, Rendered};
+use crate::render::{self, PodConfig};
 use crate::{Error, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -195,7 +197,10 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
     let mut out = Children::default();
     for shard in plan {
         let object = owner.shard_object(&shard.name);
-        let config = render::shard_config(spec, shard, &object, owner.namespace)?;
+        let config = PodConfig {
+            main: render::shard_config(spec, shard, &object, owner.namespace)?,
+            sidecar: render::sidecar_sink_config(spec, shard, &object)?,
+        };
         let labels = owner.labels(Component::Collector, Some(&shard.name));
         out.config_maps
             .push(config_map(&owner, &object, labels.clone(), &config)?);
@@ -221,8 +226,12 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
             Some(&shard.name),
         )?);
     }
-    if let Some(config) = render::sink_config(spec, &owner.sink_object())? {
+    if let Some(main) = render::sink_config(spec, &owner.sink_object())? {
         let object = owner.sink_object();
+        let config = PodConfig {
+            main,
+            sidecar: None,
+        };
         let labels = owner.labels(Component::Sink, None);
         out.config_maps
             .push(config_map(&owner, &object, labels, &config)?);
@@ -251,19 +260,20 @@ fn config_map(
     owner: &Owner<'_>,
     name: &str,
     labels: BTreeMap<String, String>,
-    config: &Rendered,
+    config: &PodConfig,
 ) -> Result<ConfigMap> {
     let mut meta = owner.meta(name, labels)?;
     meta.annotations = Some(BTreeMap::from([(
         ANNOTATION_CONFIG_HASH.to_owned(),
-        config.hash.clone(),
+        config.hash(),
     )]));
+    let mut data = BTreeMap::from([(render::CONFIG_KEY.to_owned(), config.main.yaml.clone())]);
+    if let Some(sidecar) = &config.sidecar {
+        data.insert(render::SIDECAR_CONFIG_KEY.to_owned(), sidecar.yaml.clone());
+    }
     Ok(ConfigMap {
         metadata: meta,
-        data: Some(BTreeMap::from([(
-            render::CONFIG_KEY.to_owned(),
-            config.yaml.clone(),
-        )])),
+        data: Some(data),
         ..ConfigMap::default()
     })
 }

@@ -16,11 +16,14 @@ fn build(set: &CollectorSet) -> Children {
     children(set, &plan, &options()).unwrap()
 }
 
+/// With the shared sink Deployment (`sidecar_tests.rs` covers the default, sidecars).
 fn sample() -> CollectorSet {
-    collector_set(
+    let mut set = collector_set(
         "prod",
         spec(vec![exchange(Venue::BinanceSpot, symbols(30))], 10),
-    )
+    );
+    set.spec.sink.placement = crate::crd::SinkPlacement::Deployment;
+    set
 }
 
 fn pod_spec(d: &Deployment) -> &PodSpec {
@@ -259,3 +262,6 @@ fn no_sink_without_clickhouse_and_image_defaults() {
         Some("ghcr.io/marketprism/marketprism-collector:0.1.0")
     );
 }
+
+#[path = "sidecar_tests.rs"]
+mod sidecar_tests;

@@ -186,7 +186,10 @@ async fn apply_plan(
             (shard, seen)
         })
         .collect();
-    let sink_ready = set.spec.clickhouse.as_ref().map(|_| {
+    // Sidecars are part of the shard pods' readiness; only a shared sink Deployment is separate.
+    let shared_sink = set.spec.clickhouse.is_some()
+        && set.spec.sink.placement == crate::crd::SinkPlacement::Deployment;
+    let sink_ready = shared_sink.then(|| {
         applied
             .deployments
             .get(&owner.sink_object())

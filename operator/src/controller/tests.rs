@@ -181,7 +181,14 @@ async fn reconcile_in(world: World) -> (Result<Action>, Vec<Call>) {
     (result, server.await.unwrap())
 }
 
+/// With the shared sink Deployment; `prod_with_sidecars` has the default placement.
 fn prod() -> CollectorSet {
+    let mut set = prod_with_sidecars();
+    set.spec.sink.placement = crate::crd::SinkPlacement::Deployment;
+    set
+}
+
+fn prod_with_sidecars() -> CollectorSet {
     collector_set(
         "prod",
         spec(vec![exchange(Venue::BinanceSpot, symbols(30))], 10),
@@ -499,95 +506,6 @@ async fn error_policy_backs_off_per_object_and_resets_on_success() {
     );
 }
 
-#[tokio::test]
-async fn data_types_a_venue_does_not_offer_are_reported_and_build_no_shard() {
-    // Stored before the CRD refused it (or on an apiserver without CEL): status must say it.
-    let mut set = prod();
-    set.spec.exchanges[0].data_types = vec![
-        crate::crd::DataTypeName::Trades,
-        crate::crd::DataTypeName::FundingRates,
-        crate::crd::DataTypeName::VolatilityIndices,
-    ];
-    let (result, calls) = reconcile_in(World::new(set)).await;
-    assert_eq!(result.unwrap(), Action::requeue(IDLE_RESYNC));
-    assert!(applied(&calls, "deployments").is_empty(), "no shard built");
-    let status = status_patch(&calls);
-    let degraded = status.condition("Degraded").unwrap();
-    assert_eq!(
-        (degraded.status.as_str(), degraded.reason.as_str()),
-        ("True", "InvalidSpec")
-    );
-    assert!(
-        degraded
-            .message
-            .contains("spec.exchanges[0].dataTypes: binance_spot offers only [orderbooks, trades]"),
-        "{}",
-        degraded.message
-    );
-}
-
-#[tokio::test]
-async fn a_missing_credentials_secret_is_degraded_naming_it_and_nothing_is_applied() {
-    let mut world = World::new(prod());
-    world.secrets.remove("nats-creds");
-    world.secrets.insert("ch-creds", vec!["user"]);
-    let (result, calls) = reconcile_in(world).await;
-    assert_eq!(result.unwrap(), Action::requeue(RESYNC));
-    assert!(
-        calls
-            .iter()
-            .all(|c| c.method != Method::PATCH || c.path.ends_with("/status")),
-        "no pods that would start without their credentials"
-    );
-    let status = status_patch(&calls);
-    let degraded = status.condition("Degraded").unwrap();
-    assert_eq!(
-        (degraded.status.as_str(), degraded.reason.as_str()),
-        ("True", "MissingSecret")
-    );
-    assert!(
-        degraded
-            .message
-            .contains("Secret markets/nats-creds not found"),
-        "{}",
-        degraded.message
-    );
-    assert!(
-        degraded.message.contains(
-            "Secret markets/ch-creds has no key \"password\" (spec.clickhouse.credentialsSecretRef.passwordKey)"
-        ),
-        "{}",
-        degraded.message
-    );
-    assert_eq!(condition(&status, "Ready").0, "False");
-    assert!(events(&calls).contains(&"MissingSecret".to_owned()));
-}
-
-#[tokio::test]
-async fn pods_reference_exactly_the_keys_the_secret_holds_and_never_optionally() {
-    let mut world = World::new(prod());
-    world.secrets.insert("nats-creds", vec!["token"]);
-    let (result, calls) = reconcile_in(world).await;
-    result.unwrap();
-    let deployment = calls
-        .iter()
-        .find(|c| c.method == Method::PATCH && c.resource() == "deployments")
-        .unwrap();
-    let env = deployment.body["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap();
-    let refs: Vec<(&str, &str, bool)> = env
-        .iter()
-        .filter_map(|e| {
-            let r = &e["valueFrom"]["secretKeyRef"];
-            r.is_object().then(|| {
-                (
-                    e["name"].as_str().unwrap(),
-                    r["key"].as_str().unwrap(),
-                    r["optional"].as_bool().unwrap_or(false),
-                )
-            })
-        })
-        .collect();
-    assert_eq!(refs, [("MARKETPRISM_NATS_TOKEN", "token", false)]);
-}
+// Secrets, per-venue data types and the sink placements.
+#[path = "tests_placement.rs"]
+mod placement;

@@ -394,30 +394,53 @@ fn default_true() -> bool {
     true
 }
 
-/// The JetStream → ClickHouse sink Deployment (one per CollectorSet).
+/// The JetStream → ClickHouse sink (runs only when `clickhouse` is set).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SinkSpec {
-    /// Sink pods sharing one durable consumer.
+    /// `Sidecar` (default): a sink container in every collector pod, consuming that shard's subjects
+    /// through one durable consumer per shard (active and standby pods share it). `Deployment`: one
+    /// shared sink Deployment of `replicas` pods for the whole set, for sets with many shards.
+    #[serde(default)]
+    pub placement: SinkPlacement,
+    /// Sink pods sharing one durable consumer (`placement: Deployment` only).
     #[serde(default = "default_sink_replicas")]
     #[schemars(range(min = 1, max = 10))]
     pub replicas: i32,
-    /// Durable consumer name prefix.
+    /// Durable consumer name prefix (sidecars append `-<collectorset>-<shard>`).
     #[serde(default = "default_consumer")]
     #[schemars(regex(pattern = "^[A-Za-z0-9_-]+$"), length(min = 1, max = 64))]
     pub consumer: String,
     #[serde(default)]
     pub batching: BatchingSpec,
+    /// Sink container resources; sidecars default to 50m CPU / 128Mi requested, 512Mi limit, the
+    /// Deployment to `spec.resources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for SinkSpec {
     fn default() -> Self {
         SinkSpec {
+            placement: SinkPlacement::default(),
             replicas: default_sink_replicas(),
             consumer: default_consumer(),
             batching: BatchingSpec::default(),
+            resources: None,
         }
     }
+}
+
+/// Where the sink runs.
+#[derive(
+    Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum SinkPlacement {
+    /// In every collector pod, one durable consumer per shard.
+    #[default]
+    Sidecar,
+    /// One shared Deployment per CollectorSet, one durable consumer per stream.
+    Deployment,
 }
 
 fn default_sink_replicas() -> i32 {
