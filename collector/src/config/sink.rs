@@ -347,6 +347,15 @@ mod tests {
             (format!("{base}  consumer: a.b\n"), "sink.consumer"),
             (format!("{base}  ack_wait_s: 1\n"), "sink.ack_wait_s"),
             (
+                format!("{base}  subjects: [\"trade.>\"]\n"),
+                "sink.subjects",
+            ),
+            (format!("{base}  subjects: [trade]\n"), "sink.subjects"),
+            (
+                format!("{base}  inactive_threshold_s: 10\n"),
+                "sink.inactive_threshold_s",
+            ),
+            (
                 format!(
                     "{base}    orderbook_stream: {{name: MARKET_DATA, max_bytes: 1, max_age_s: 9, duplicate_window_s: 1}}\n"
                 ),

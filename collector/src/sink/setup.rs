@@ -171,3 +171,47 @@ async fn create_consumers(
     }
     Ok(consumers)
 }
+
+#[cfg(test)]
+mod filter_tests {
+    use super::stream_filter;
+    use crate::config::Config;
+    use crate::config::test_support::MINIMAL;
+
+    #[test]
+    fn subjects_split_by_stream_and_a_stream_without_any_gets_no_consumer() {
+        let base = format!(
+            "{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n  nats:\n    subject_prefix: p1\n"
+        );
+        let all = Config::from_yaml(&base).unwrap().sink.unwrap();
+        assert_eq!(
+            stream_filter(&all, false),
+            Some(vec![]),
+            "no subjects: everything"
+        );
+        assert_eq!(stream_filter(&all, true), Some(vec![]));
+        let config = Config::from_yaml(&format!(
+            "{base}  subjects: [\"*.binance_spot.*.BTC-USDT\", \"orderbook.binance_spot.*.BTC-USDT\"]\n"
+        ))
+        .unwrap();
+        config.validate().unwrap();
+        let shard = config.sink.unwrap();
+        assert_eq!(
+            stream_filter(&shard, false),
+            Some(vec!["p1.*.binance_spot.*.BTC-USDT".to_owned()])
+        );
+        assert_eq!(
+            stream_filter(&shard, true),
+            Some(vec!["p1.orderbook.binance_spot.*.BTC-USDT".to_owned()])
+        );
+        let no_books = Config::from_yaml(&format!("{base}  subjects: [\"*.okx_spot.*.A-B\"]\n"))
+            .unwrap()
+            .sink
+            .unwrap();
+        assert_eq!(
+            stream_filter(&no_books, true),
+            None,
+            "never an unfiltered consumer"
+        );
+    }
+}

@@ -42,6 +42,7 @@ pub fn pod_template(
                 port: METRICS_PORT,
                 port_name: METRICS_PORT_NAME,
                 clickhouse_credentials: false,
+                readiness: true,
                 resources: spec.resources.clone().unwrap_or_else(default_resources),
             },
             options,
@@ -55,6 +56,7 @@ pub fn pod_template(
                 port: METRICS_PORT,
                 port_name: METRICS_PORT_NAME,
                 clickhouse_credentials: true,
+                readiness: true,
                 resources: spec
                     .sink
                     .resources
@@ -75,6 +77,7 @@ pub fn pod_template(
                 port: SIDECAR_METRICS_PORT,
                 port_name: SIDECAR_METRICS_PORT_NAME,
                 clickhouse_credentials: true,
+                readiness: false,
                 resources: spec
                     .sink
                     .resources
@@ -142,6 +145,10 @@ struct Main {
     port: u16,
     port_name: &'static str,
     clickhouse_credentials: bool,
+    /// Whether the container's readiness counts for the pod's. Not for a sink sidecar: while
+    /// ClickHouse is away JetStream buffers, and that must not stall the shard's rollouts or
+    /// mark a publishing collector unavailable (its lag shows in the sink's metrics instead).
+    readiness: bool,
     resources: ResourceRequirements,
 }
 
@@ -169,7 +176,7 @@ fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
         }]),
         env: Some(env(owner, m.clickhouse_credentials, options)),
         liveness_probe: Some(probe("/livez", m.port_name, 10, 3)),
-        readiness_probe: Some(probe("/readyz", m.port_name, 5, 2)),
+        readiness_probe: m.readiness.then(|| probe("/readyz", m.port_name, 5, 2)),
         resources: Some(m.resources),
         security_context: Some(container_security_context()),
         volume_mounts: Some(vec![

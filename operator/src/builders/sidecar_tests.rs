@@ -54,13 +54,18 @@ fn sidecar_is_the_default_and_no_sink_deployment_is_built() {
             "its own port in the shared network namespace"
         );
         let probe = sink
-            .readiness_probe
+            .liveness_probe
             .as_ref()
             .unwrap()
             .http_get
             .as_ref()
             .unwrap();
         assert_eq!(probe.port, IntOrString::String("sink-metrics".into()));
+        assert!(
+            sink.readiness_probe.is_none(),
+            "a ClickHouse outage (JetStream buffers) does not make the collector pod unready"
+        );
+        assert!(containers[0].readiness_probe.is_some());
         let env: Vec<&str> = sink
             .env
             .as_ref()
