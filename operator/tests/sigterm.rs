@@ -212,17 +212,21 @@ async fn sigterm_releases_the_leader_lease_within_a_second_every_time() {
             .unwrap();
         for line in [
             "shutdown requested",
+            "controller stopped",
             "released the leader lease",
-            "shut down",
+            "\"shut down\"",
         ] {
             assert!(
                 log.contains(line),
                 "run {run}: no {line:?} in the log:\n{log}"
             );
         }
+        let at = |line: &str| log.find(line).unwrap();
         assert!(
-            log.find("shutdown requested") < log.find("released the leader lease"),
-            "run {run}: stop first, then release:\n{log}"
+            at("shutdown requested") < at("controller stopped")
+                && at("controller stopped") < at("released the leader lease")
+                && at("released the leader lease") < at("\"shut down\""),
+            "run {run}: stop reconciling, then release, then exit:\n{log}"
         );
         handover.push(took);
     }

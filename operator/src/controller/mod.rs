@@ -283,6 +283,8 @@ pub async fn run(
             }
         })
         .await;
+    // Graceful: running reconciles have finished; the caller may now release the leader Lease.
+    tracing::info!("controller stopped");
 }
 
 #[cfg(test)]
