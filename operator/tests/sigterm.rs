@@ -179,10 +179,15 @@ async fn sigterm_releases_the_leader_lease_within_a_second_every_time() {
                 && f.watches.len() >= watches_before + 2
         })
         .await;
-        assert!(
-            leading,
-            "run {run}: {identity} never led with a running controller"
-        );
+        if !leading {
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "run {run}: {identity} never led with a running controller; its output:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         // Vary where in the renewal cycle the signal lands.
         tokio::time::sleep(Duration::from_millis(50 * run as u64)).await;
         let sent = Instant::now();

@@ -367,3 +367,51 @@ fn no_enum_offers_null_as_a_choice() {
     sample["spec"]["imagePullPolicy"] = "Sometimes".into();
     assert!(serde_json::from_value::<CollectorSet>(sample).is_err());
 }
+
+/// Every CEL rule's estimated cost (kube-cel's static estimate from the schema's maxItems and
+/// maxLength bounds) stays under the apiserver's per-rule budget, so the CRD applies.
+#[test]
+fn every_cel_rule_stays_within_the_cost_budget() {
+    use kube::core::cel::{WarningKind, compile_schema, estimate_rule_cost};
+    fn walk(node: &Value, at: &str, out: &mut Vec<String>, rules: &mut usize) {
+        let Some(map) = node.as_object() else { return };
+        if let Some(Value::Array(validations)) = map.get("x-kubernetes-validations") {
+            let compiled = compile_schema(node);
+            for v in validations {
+                let rule = v["rule"].as_str().unwrap();
+                *rules += 1;
+                for w in estimate_rule_cost(rule, &compiled) {
+                    // MissingBounds is the estimator not following `self.a.b` paths to their
+                    // bounds; it then assumes 1000 items, so passing the budget anyway is safe.
+                    if w.kind == WarningKind::CostExceeded {
+                        out.push(format!("{at}: {rule}: {}", w.message));
+                    }
+                }
+            }
+        }
+        for (k, v) in map {
+            if k == "properties" {
+                for (name, child) in v.as_object().unwrap() {
+                    walk(child, &format!("{at}.{name}"), out, rules);
+                }
+            } else if k == "items" {
+                walk(v, &format!("{at}[]"), out, rules);
+            }
+        }
+    }
+    let crd = CollectorSet::crd();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let (mut problems, mut rules) = (Vec::new(), 0);
+    walk(&schema, "", &mut problems, &mut rules);
+    assert!(rules >= 15, "the rules were found: {rules}");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
