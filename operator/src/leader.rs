@@ -16,6 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// What the elector should do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,17 +190,36 @@ async fn step(api: &Api<Lease>, config: &LeaderConfig, elector: &mut Elector) ->
     }
 }
 
-/// Wait to become leader, then run `work` while renewing. Returns `Err(LostLeadership)` when a
-/// renewal deadline passes (the caller exits so the pod restarts as a follower), or `work`'s end.
+/// How a leadership term ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown was asked for before this replica became leader: nothing to release.
+    NeverLed,
+    /// `work` stopped and the Lease was handed back (or was no longer ours to hand back).
+    Released,
+}
+
+/// How long the release may take at shutdown: the kubelet's grace period is 30 s, but a rolling
+/// upgrade waits on us, and a follower takes over at the Lease's expiry anyway if this fails.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Wait to become leader, then run `work` while renewing; one ordered path to the end.
+///
+/// `work` gets a child of `shutdown` and must return once it is cancelled (the controller stops
+/// taking new reconciles and finishes the running ones). Only after `work` has returned is the
+/// Lease released, so the next leader never overlaps a reconcile of ours; then this returns
+/// `Ok(Ended::Released)`. A renewal deadline that passes first returns `Err(LostLeadership)` (the
+/// caller exits so the pod restarts as a follower) and releases nothing: it is no longer ours.
 /// `api_ok` turns true after the first successful Lease read (readiness).
 pub async fn run_as_leader<F, Fut>(
     client: Client,
     config: LeaderConfig,
     api_ok: Arc<AtomicBool>,
+    shutdown: CancellationToken,
     work: F,
-) -> Result<()>
+) -> Result<Ended>
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(CancellationToken) -> Fut,
     Fut: Future<Output = ()>,
 {
     let api: Api<Lease> = Api::namespaced(client, &config.namespace);
@@ -207,13 +227,27 @@ where
     let poll = elector.renew_period();
     metrics::gauge!("marketprism_operator_leader").set(0.0);
     while !elector.is_leader(now()) {
-        match tokio::time::timeout(poll, step(&api, &config, &mut elector)).await {
-            Ok(Ok(())) => api_ok.store(true, Ordering::Relaxed),
-            Ok(Err(e)) => tracing::warn!(error = %e, "leader election step failed"),
-            Err(_) => tracing::warn!("leader election step timed out"),
+        let attempt = tokio::time::timeout(poll, step(&api, &config, &mut elector));
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => None,
+            r = attempt => Some(r),
+        };
+        match outcome {
+            // The dropped step may have claimed the Lease on the server just before: hand it back.
+            None => {
+                return Ok(release_at_shutdown(&api, &config)
+                    .await
+                    .map_or(Ended::NeverLed, |_| Ended::Released));
+            }
+            Some(Ok(Ok(()))) => api_ok.store(true, Ordering::Relaxed),
+            Some(Ok(Err(e))) => tracing::warn!(error = %e, "leader election step failed"),
+            Some(Err(_)) => tracing::warn!("leader election step timed out"),
         }
         if !elector.is_leader(now()) {
-            tokio::time::sleep(poll / 2).await;
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(Ended::NeverLed),
+                () = tokio::time::sleep(poll / 2) => {}
+            }
         }
     }
     tracing::info!(identity = %config.identity, lease = %config.name, "became leader");
@@ -240,32 +274,58 @@ where
             }
         }
     };
+    // Renewal continues while `work` drains after the shutdown request; a renewal racing the
+    // release below cannot happen because `hold` is dropped before it.
     let result = tokio::select! {
-        r = hold => r,
-        () = work() => Ok(()),
+        r = hold => r.map(|()| Ended::Released),
+        () = work(shutdown.child_token()) => Ok(Ended::Released),
     };
     metrics::gauge!("marketprism_operator_leader").set(0.0);
+    if result.is_ok() {
+        release_at_shutdown(&api, &config).await;
+    }
     result
 }
 
-/// Give the Lease up at shutdown (best effort) so a follower takes over without waiting it out.
-pub async fn release(client: Client, config: &LeaderConfig) {
-    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    let Ok(mut lease) = api.get(&config.name).await else {
-        return;
-    };
+/// [`release`] bounded by [`RELEASE_TIMEOUT`], logged; `Some(())` when the Lease was ours and is free now.
+async fn release_at_shutdown(api: &Api<Lease>, config: &LeaderConfig) -> Option<()> {
+    match tokio::time::timeout(RELEASE_TIMEOUT, release(api, config)).await {
+        Ok(Ok(true)) => {
+            tracing::info!(lease = %config.name, "released the leader lease");
+            Some(())
+        }
+        Ok(Ok(false)) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot release the leader lease");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("releasing the leader lease timed out");
+            None
+        }
+    }
+}
+
+/// Give the Lease up so a follower takes over without waiting it out: holder cleared and a fresh
+/// `renewTime`, written against the observed `resourceVersion` (a conflict means someone else
+/// wrote it, so it is not ours to clear). `Ok(false)` when another holder has it.
+pub async fn release(api: &Api<Lease>, config: &LeaderConfig) -> Result<bool> {
+    let mut lease = api.get(&config.name).await?;
     let Some(spec) = lease.spec.as_mut() else {
-        return;
+        return Ok(false);
     };
     if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
-        return;
+        return Ok(false);
     }
     spec.holder_identity = None;
-    if let Err(e) = api
+    spec.renew_time = Some(MicroTime(Timestamp::now()));
+    match api
         .replace(&config.name, &PostParams::default(), &lease)
         .await
     {
-        tracing::warn!(error = %e, "cannot release the leader lease");
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.is_conflict() => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -82,7 +82,8 @@ async fn two_replicas_never_both_reconcile_and_a_partitioned_leader_steps_down()
             client(store.clone(), cut.clone()),
             config(name),
             ready.clone(),
-            move || async move {
+            CancellationToken::new(),
+            move |_stop| async move {
                 let now = working.fetch_add(1, Ordering::SeqCst) + 1;
                 max_working.fetch_max(now, Ordering::SeqCst);
                 // Reconcile forever; dropped when leadership is lost.
@@ -131,4 +132,92 @@ async fn two_replicas_never_both_reconcile_and_a_partitioned_leader_steps_down()
     assert_eq!(working.load(Ordering::SeqCst), 1);
     assert_eq!(max_working.load(Ordering::SeqCst), 1, "never two at once");
     follower.2.abort();
+}
+
+fn holder(store: &Store) -> Value {
+    store.lock().unwrap().as_ref().unwrap()["spec"]["holderIdentity"].clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_the_work_first_and_then_releases_the_lease() {
+    let store: Store = Arc::new(Mutex::new(None));
+    let shutdown = CancellationToken::new();
+    let held_while_draining = Arc::new(Mutex::new(None));
+    let task = tokio::spawn(run_as_leader(
+        client(store.clone(), Arc::new(AtomicBool::new(false))),
+        config("op-a"),
+        Arc::new(AtomicBool::new(false)),
+        shutdown.clone(),
+        {
+            let (store, seen) = (store.clone(), held_while_draining.clone());
+            move |stop: CancellationToken| async move {
+                stop.cancelled().await;
+                // A reconcile still finishing: the Lease must stay ours until we return.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                *seen.lock().unwrap() = Some(holder(&store));
+            }
+        },
+    ));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(holder(&store), "op-a");
+    shutdown.cancel();
+    let ended = task.await.unwrap().unwrap();
+    assert_eq!(ended, Ended::Released);
+    assert_eq!(
+        held_while_draining.lock().unwrap().clone(),
+        Some(json!("op-a")),
+        "released only after the work returned"
+    );
+    assert_eq!(holder(&store), Value::Null, "holder cleared");
+    assert!(
+        store.lock().unwrap().as_ref().unwrap()["spec"]["renewTime"].is_string(),
+        "renewTime written with the release"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_shutting_down_leaves_the_leaders_lease_alone() {
+    let store: Store = Arc::new(Mutex::new(None));
+    let leader = tokio::spawn(run_as_leader(
+        client(store.clone(), Arc::new(AtomicBool::new(false))),
+        config("op-a"),
+        Arc::new(AtomicBool::new(false)),
+        CancellationToken::new(),
+        |_stop| std::future::pending::<()>(),
+    ));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let shutdown = CancellationToken::new();
+    let follower = tokio::spawn(run_as_leader(
+        client(store.clone(), Arc::new(AtomicBool::new(false))),
+        config("op-b"),
+        Arc::new(AtomicBool::new(false)),
+        shutdown.clone(),
+        |_stop| async { panic!("the follower never works") },
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    shutdown.cancel();
+    assert_eq!(follower.await.unwrap().unwrap(), Ended::NeverLed);
+    assert_eq!(holder(&store), "op-a");
+    leader.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_that_lost_the_lease_does_not_release_it() {
+    let store: Store = Arc::new(Mutex::new(None));
+    let cut = Arc::new(AtomicBool::new(false));
+    let task = tokio::spawn(run_as_leader(
+        client(store.clone(), cut.clone()),
+        config("op-a"),
+        Arc::new(AtomicBool::new(false)),
+        CancellationToken::new(),
+        |_stop| std::future::pending::<()>(),
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    cut.store(true, Ordering::Relaxed);
+    let result = task.await.unwrap();
+    assert!(
+        matches!(result, Err(Error::LostLeadership(_))),
+        "{result:?}"
+    );
+    assert_eq!(holder(&store), "op-a", "no write after losing the lease");
 }

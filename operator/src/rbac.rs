@@ -18,14 +18,14 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// Every verb the operator uses, and nothing else. Why each one:
+/// Every verb the operator uses wherever CollectorSets may be, and nothing else. Why each one:
 /// - `list`/`watch` on collectorsets and deployments: the controller's watches;
 /// - `create`+`patch`: server-side apply (an apply that creates is authorized as `create`);
 /// - `list`+`delete`: removing objects of shards no longer planned, found by label selector;
-/// - `get`/`create`/`update` on leases: the operator's own leader Lease; holding `get`+`update` on
-///   leases is also what lets it grant them to collectors in per-shard Roles (no `escalate` needed);
 /// - `update` on collectorsets/finalizers: owner references with `blockOwnerDeletion`;
 /// - `create`/`patch` on events: the event recorder (patch bumps a repeated event's series).
+///
+/// Leases and Secrets are not here: see [`operator_namespace_rules`].
 pub fn operator_rules() -> Vec<PolicyRule> {
     let apply_and_prune = ["list", "create", "patch", "delete"];
     vec![
@@ -52,12 +52,27 @@ pub fn operator_rules() -> Vec<PolicyRule> {
             &["roles", "rolebindings"],
             &apply_and_prune,
         ),
+        rule("events.k8s.io", &["events"], &["create", "patch"]),
+    ]
+}
+
+/// What the operator needs only in the namespaces that hold CollectorSets (the chart grants it
+/// there by Role, never cluster-wide, so not in `kube-system`):
+/// - leases: apply (`create`/`patch`) and prune (`list`/`delete`) the shard Leases; `get`+`update`
+///   are what lets it grant them to collectors in per-shard Roles (RBAC forbids granting verbs one
+///   does not hold, unless `escalate`);
+/// - secrets `get`: check that the credential Secrets a CollectorSet names exist and hold the keys
+///   (never `list`/`watch`: it reads only the Secrets it is pointed at).
+///
+/// The operator's own leader Lease is granted by name in its release namespace (chart template).
+pub fn operator_namespace_rules() -> Vec<PolicyRule> {
+    vec![
         rule(
             "coordination.k8s.io",
             &["leases"],
             &["get", "list", "create", "update", "patch", "delete"],
         ),
-        rule("events.k8s.io", &["events"], &["create", "patch"]),
+        rule("", &["secrets"], &["get"]),
     ]
 }
 
@@ -76,6 +91,17 @@ pub fn operator_cluster_role() -> ClusterRole {
         },
         rules: Some(operator_rules()),
         ..ClusterRole::default()
+    }
+}
+
+/// The Role the chart creates in each namespace holding CollectorSets.
+pub fn operator_namespace_role() -> Role {
+    Role {
+        metadata: ObjectMeta {
+            name: Some(OPERATOR_CLUSTER_ROLE.into()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(operator_namespace_rules()),
     }
 }
 
@@ -100,6 +126,10 @@ pub fn rbac_files() -> Vec<(&'static str, String)> {
         (
             "operator/rbac/operator-clusterrole.yaml",
             to_yaml(serde_yaml::to_string(&operator_cluster_role())),
+        ),
+        (
+            "operator/rbac/operator-namespace-role.yaml",
+            to_yaml(serde_yaml::to_string(&operator_namespace_role())),
         ),
         (
             "operator/rbac/collector-role.yaml",
@@ -155,7 +185,20 @@ mod tests {
             verbs(&r, "events.k8s.io", "events"),
             set(&["create", "patch"])
         );
-        assert!(verbs(&r, "", "secrets").is_empty(), "never reads Secrets");
+        assert!(
+            verbs(&r, "", "secrets").is_empty(),
+            "no Secret access cluster-wide"
+        );
+        assert!(
+            verbs(&r, "coordination.k8s.io", "leases").is_empty(),
+            "no Lease access cluster-wide (kube-system holds the control plane's)"
+        );
+        let ns = operator_namespace_rules();
+        assert_eq!(verbs(&ns, "", "secrets"), set(&["get"]), "never list/watch");
+        assert_eq!(
+            verbs(&ns, "coordination.k8s.io", "leases"),
+            set(&["get", "list", "create", "update", "patch", "delete"])
+        );
         assert!(verbs(&r, "", "pods").is_empty(), "never touches pods");
         let all: BTreeSet<String> = r.iter().flat_map(|r| r.verbs.clone()).collect();
         for forbidden in ["*", "escalate", "bind", "impersonate", "deletecollection"] {
@@ -173,7 +216,7 @@ mod tests {
     #[test]
     fn operator_holds_what_it_grants_collectors() {
         // RBAC forbids granting verbs one does not hold (without `escalate`).
-        let held = verbs(&operator_rules(), "coordination.k8s.io", "leases");
+        let held = verbs(&operator_namespace_rules(), "coordination.k8s.io", "leases");
         for r in collector_rules("x") {
             for v in &r.verbs {
                 assert!(held.contains(v), "operator cannot grant {v}");

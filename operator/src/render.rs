@@ -6,7 +6,7 @@
 //! `Config::from_yaml` + `validate`, so the two cannot drift. Secrets are never rendered: the pods get
 //! them as environment variables from Secret references.
 
-use crate::crd::{CollectorSetSpec, StreamLimitsSpec};
+use crate::crd::{CollectorSetSpec, DataTypeName, SinkPlacement, StreamLimitsSpec};
 use crate::planner::{Shard, fnv1a64};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -14,9 +14,16 @@ use std::collections::BTreeMap;
 
 /// Port of `/livez`, `/readyz` and `/metrics` in collector and sink pods.
 pub const METRICS_PORT: u16 = 9100;
-/// Where the ConfigMap is mounted; the key is `config.yaml`.
+/// The same for a sink sidecar (it shares the collector pod's network namespace).
+pub const SIDECAR_METRICS_PORT: u16 = 9101;
+/// Where the ConfigMap is mounted; the key is `config.yaml` (and `sink.yaml` for a sidecar).
 pub const CONFIG_DIR: &str = "/etc/marketprism";
 pub const CONFIG_KEY: &str = "config.yaml";
+pub const SIDECAR_CONFIG_KEY: &str = "sink.yaml";
+/// Seconds without a pull before NATS deletes a sidecar's durable consumers: longer than any
+/// outage of a whole shard should last (a shard back within it resumes where it stopped), short
+/// enough that a retired shard's consumers do not linger.
+pub const SIDECAR_CONSUMER_INACTIVE_S: u64 = 24 * 3600;
 /// Seconds a shard Lease stays valid without renewal.
 pub const LEASE_DURATION_S: u64 = 15;
 
@@ -88,6 +95,10 @@ struct SinkConfig {
     consumer: String,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     batching: BTreeMap<&'static str, Batch>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    subjects: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inactive_threshold_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -96,6 +107,7 @@ struct ClickHouseConfig {
     hot_database: String,
     cold_database: String,
     create_schema: bool,
+    async_insert: bool,
 }
 
 #[derive(Serialize)]
@@ -121,6 +133,26 @@ struct LeaseConfig {
 pub struct Rendered {
     pub yaml: String,
     pub hash: String,
+}
+
+/// What one Deployment's pods mount: their config and, for a collector with a sink sidecar, the sink's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodConfig {
+    pub main: Rendered,
+    pub sidecar: Option<Rendered>,
+}
+
+impl PodConfig {
+    /// Changes when either file changes, so pods roll for a sink change too.
+    pub fn hash(&self) -> String {
+        match &self.sidecar {
+            None => self.main.hash.clone(),
+            Some(s) => format!(
+                "{:016x}",
+                fnv1a64(format!("{}/{}", self.main.hash, s.hash).as_bytes())
+            ),
+        }
+    }
 }
 
 impl Rendered {
@@ -194,11 +226,69 @@ pub fn shard_config(
     })
 }
 
-/// The sink config: consume the CollectorSet's streams into ClickHouse. `None` without ClickHouse.
+/// The shared sink Deployment's config: the whole streams into ClickHouse, one durable consumer
+/// per stream. `None` without ClickHouse or when sinks run as sidecars.
 pub fn sink_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<Rendered>> {
-    let Some(ch) = &spec.clickhouse else {
+    if spec.sink.placement != SinkPlacement::Deployment {
+        return Ok(None);
+    }
+    let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None) else {
         return Ok(None);
     };
+    render_sink(object_name, sink, METRICS_PORT).map(Some)
+}
+
+/// A shard's sink sidecar config: only the shard's subjects (every data type and gaps of its
+/// symbols, order books from the orderbook stream), through durable consumers named after the
+/// shard, so the active and standby pods' sidecars share them and each message is inserted once.
+/// `None` without ClickHouse or with a shared sink Deployment.
+pub fn sidecar_sink_config(
+    spec: &CollectorSetSpec,
+    shard: &Shard,
+    object_name: &str,
+) -> Result<Option<Rendered>> {
+    if spec.sink.placement != SinkPlacement::Sidecar {
+        return Ok(None);
+    }
+    let consumer = format!("{}-{object_name}", spec.sink.consumer);
+    let Some(sink) = sink_section(
+        spec,
+        consumer,
+        shard_subjects(spec, shard),
+        Some(SIDECAR_CONSUMER_INACTIVE_S),
+    ) else {
+        return Ok(None);
+    };
+    render_sink(&format!("{object_name}-sink"), sink, SIDECAR_METRICS_PORT).map(Some)
+}
+
+/// `*.{venue}.*.{symbol}` (the market data stream: every type and gaps of the symbol) and, when the
+/// venue collects order books, `orderbook.{venue}.*.{symbol}`; subjects as the collector publishes
+/// them (`{type}.{exchange}.{market type}.{symbol}`), the market type left open.
+pub fn shard_subjects(spec: &CollectorSetSpec, shard: &Shard) -> Vec<String> {
+    let mut subjects = Vec::new();
+    for unit in &shard.units {
+        let venue = unit.venue.as_str();
+        subjects.push(format!("*.{venue}.*.{}", unit.symbol));
+        let books = spec
+            .exchanges
+            .iter()
+            .find(|e| e.venue == unit.venue)
+            .is_some_and(|e| e.data_types.contains(&DataTypeName::Orderbooks));
+        if books {
+            subjects.push(format!("orderbook.{venue}.*.{}", unit.symbol));
+        }
+    }
+    subjects
+}
+
+fn sink_section(
+    spec: &CollectorSetSpec,
+    consumer: String,
+    subjects: Vec<String>,
+    inactive_threshold_s: Option<u64>,
+) -> Option<SinkConfig> {
+    let ch = spec.clickhouse.as_ref()?;
     let batching = spec
         .sink
         .batching
@@ -214,27 +304,37 @@ pub fn sink_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<
             )
         })
         .collect();
+    Some(SinkConfig {
+        nats: nats_config(spec),
+        clickhouse: ClickHouseConfig {
+            url: ch.url.clone(),
+            hot_database: ch.hot_database.clone(),
+            cold_database: ch.cold_database.clone(),
+            create_schema: ch.create_schema,
+            // Many sinks (one per shard) inserting: let 23.8+ servers merge them into fewer parts,
+            // answering only after the write so the ack still follows the insert.
+            async_insert: true,
+        },
+        consumer,
+        batching,
+        subjects,
+        inactive_threshold_s,
+    })
+}
+
+fn render_sink(instance_id: &str, sink: SinkConfig, port: u16) -> Result<Rendered> {
     Rendered::new(&CollectorConfig {
         collector: CollectorSection {
-            instance_id: object_name.to_owned(),
+            instance_id: instance_id.to_owned(),
         },
         exchanges: Vec::new(),
         outputs: None,
-        sink: Some(SinkConfig {
-            nats: nats_config(spec),
-            clickhouse: ClickHouseConfig {
-                url: ch.url.clone(),
-                hot_database: ch.hot_database.clone(),
-                cold_database: ch.cold_database.clone(),
-                create_schema: ch.create_schema,
-            },
-            consumer: spec.sink.consumer.clone(),
-            batching,
-        }),
-        http: http_config(),
+        sink: Some(sink),
+        http: HttpConfig {
+            listen: format!("0.0.0.0:{port}"),
+        },
         lease: None,
     })
-    .map(Some)
 }
 
 fn http_config() -> HttpConfig {

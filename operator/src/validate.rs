@@ -4,6 +4,7 @@
 //! in status (objects created before a rule existed, or clusters without CEL) and lets tests prove
 //! samples valid without an apiserver. Tests check both agree on the same inputs.
 
+use crate::crd::offers::offers_message;
 use crate::crd::{
     CollectorSetSpec, EndpointsSpec, GROUP_NAME_PATTERN, MAX_SHARDS, OrderBookSpec,
     REST_URL_PATTERN, StreamLimitsSpec, Venue, WS_URL_PATTERN,
@@ -90,6 +91,9 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         } else if types.len() != ex.data_types.len() {
             fail(at("dataTypes"), "a data type is listed twice");
         }
+        if types.iter().any(|d| !ex.venue.offers().contains(d)) {
+            fail(at("dataTypes"), &offers_message(ex.venue));
+        }
         if let Some(ob) = &ex.orderbook {
             validate_orderbook(ob, &at("orderbook"), &mut fail);
         }
@@ -131,10 +135,17 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         if group.members.is_empty() || group.members.len() > 5 {
             fail(at("members"), "list 1 to 5 members");
         }
+        let member_venues: BTreeSet<_> = group.members.iter().map(|m| m.venue).collect();
+        if member_venues.len() != group.members.len() {
+            fail(
+                at("members"),
+                "each venue may be listed once per group: merge its symbols into one member",
+            );
+        }
         for (m, member) in group.members.iter().enumerate() {
             let symbols_at = format!("spec.sharding.groups[{g}].members[{m}].symbols");
-            if member.symbols.is_empty() || member.symbols.len() > 32 {
-                fail(symbols_at.clone(), "list 1 to 32 symbols");
+            if member.symbols.is_empty() || member.symbols.len() > 16 {
+                fail(symbols_at.clone(), "list 1 to 16 symbols");
             }
             for s in &member.symbols {
                 let is_declared = declared
@@ -149,7 +160,10 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
                 if !grouped.insert((member.venue, s.as_str())) {
                     fail(
                         symbols_at.clone(),
-                        &format!("{}/{s} is already in a group", member.venue.as_str()),
+                        &format!(
+                            "{}/{s} is already in a group: a venue's symbol may be in only one sharding group",
+                            member.venue.as_str()
+                        ),
                     );
                 }
             }
@@ -248,7 +262,7 @@ fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::EndpointsSpec;
+    use crate::crd::{DataTypeName, EndpointsSpec, GroupMember, ShardGroup};
     use crate::fixtures::{exchange, spec, symbols};
 
     fn with_endpoints(ws_url: Option<&str>, rest_url: Option<&str>) -> Vec<FieldError> {
@@ -258,6 +272,50 @@ mod tests {
             rest_url: rest_url.map(Into::into),
         });
         validate(&s)
+    }
+
+    #[test]
+    fn data_types_a_venue_does_not_offer_are_refused_with_what_it_offers() {
+        let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(2))], 10);
+        s.exchanges[0].data_types = vec![DataTypeName::Trades, DataTypeName::FundingRates];
+        let errors = validate(&s);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "spec.exchanges[0].dataTypes");
+        assert!(
+            errors[0]
+                .message
+                .contains("binance_spot offers only [orderbooks, trades]"),
+            "{}",
+            errors[0]
+        );
+        s.exchanges[0].venue = Venue::BinanceDerivatives;
+        assert_eq!(validate(&s), []);
+    }
+
+    #[test]
+    fn a_symbol_in_two_groups_is_refused() {
+        let mut s = spec(vec![exchange(Venue::OkxSpot, symbols(4))], 10);
+        let group = |name: &str, symbol: &str| ShardGroup {
+            name: name.into(),
+            members: vec![GroupMember {
+                venue: Venue::OkxSpot,
+                symbols: vec![symbol.into()],
+            }],
+        };
+        s.sharding.groups = vec![group("a", "S1-USDT"), group("b", "S2-USDT")];
+        assert_eq!(validate(&s), []);
+        s.sharding.groups[1] = group("b", "S1-USDT");
+        let errors = validate(&s);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].field,
+            "spec.sharding.groups[1].members[0].symbols"
+        );
+        assert!(
+            errors[0]
+                .message
+                .contains("okx_spot/S1-USDT is already in a group")
+        );
     }
 
     #[test]

@@ -23,8 +23,12 @@ EXPECTED_OPERATOR_VERBS: dict[tuple[str, str], set[str]] = {
     ("policy", "poddisruptionbudgets"): APPLY_AND_PRUNE,
     ("rbac.authorization.k8s.io", "roles"): APPLY_AND_PRUNE,
     ("rbac.authorization.k8s.io", "rolebindings"): APPLY_AND_PRUNE,
-    ("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "patch", "delete"},
     ("events.k8s.io", "events"): {"create", "patch"},
+}
+# Only by Role in the namespaces holding CollectorSets, never cluster-wide (not in kube-system).
+EXPECTED_NAMESPACE_VERBS: dict[tuple[str, str], set[str]] = {
+    ("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "patch", "delete"},
+    ("", "secrets"): {"get"},
 }
 
 
@@ -43,7 +47,7 @@ def test_cluster_role_grants_exactly_the_expected_verbs(render) -> None:
     assert verbs_by_resource(role["rules"]) == EXPECTED_OPERATOR_VERBS
     flat = [x for rule in role["rules"] for key in ("apiGroups", "resources", "verbs") for x in rule[key]]
     assert "*" not in flat
-    assert not any(r in ("secrets", "pods", "nodes") for rule in role["rules"] for r in rule["resources"])
+    assert not any(r in ("secrets", "leases", "pods", "nodes") for rule in role["rules"] for r in rule["resources"])
     assert not any(v in ("escalate", "bind", "impersonate") for rule in role["rules"] for v in rule["verbs"])
 
 
@@ -53,6 +57,31 @@ def test_cluster_role_matches_the_operators_generated_rbac(render) -> None:
     expected = yaml.safe_load(generated.read_text())
     role = one(render(), "ClusterRole", OPERATOR)
     assert verbs_by_resource(role["rules"]) == verbs_by_resource(expected["rules"])
+    namespaced = yaml.safe_load((REPO / "operator" / "rbac" / "operator-namespace-role.yaml").read_text())
+    assert verbs_by_resource(namespaced["rules"]) == EXPECTED_NAMESPACE_VERBS
+    assert verbs_by_resource(one(render(), "Role", OPERATOR)["rules"]) == EXPECTED_NAMESPACE_VERBS
+
+
+def test_leases_and_secrets_only_in_the_namespaces_holding_collector_sets(render) -> None:
+    # Default: the release namespace, which also holds the leader Lease (no separate Role needed).
+    objects = render()
+    roles = find(objects, "Role")
+    assert [(r["metadata"]["name"], r["metadata"]["namespace"]) for r in roles] == [(OPERATOR, NAMESPACE)]
+    assert verbs_by_resource(roles[0]["rules"]) == EXPECTED_NAMESPACE_VERBS
+    binding = one(objects, "RoleBinding", OPERATOR)
+    assert binding["roleRef"]["name"] == OPERATOR
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": NAMESPACE}]
+    # Listed namespaces: one Role each, and the leader Lease by name in the release namespace.
+    objects = render({"operator": {"collectorNamespaces": ["markets-a", "markets-b"]}})
+    placed = sorted((r["metadata"]["name"], r["metadata"]["namespace"]) for r in find(objects, "Role"))
+    assert placed == [(OPERATOR, "markets-a"), (OPERATOR, "markets-b"), (f"{OPERATOR}-leader-election", NAMESPACE)]
+    assert all(
+        verbs_by_resource(r["rules"]) == EXPECTED_NAMESPACE_VERBS
+        for r in find(objects, "Role") if r["metadata"]["name"] == OPERATOR
+    )
+    assert not any(
+        "kube-system" == o["metadata"].get("namespace") for o in objects
+    ), "nothing granted in kube-system"
 
 
 def test_cluster_role_binding_targets_the_operator_service_account(render) -> None:
@@ -68,7 +97,7 @@ def test_single_namespace_mode_uses_roles_only(render) -> None:
     assert find(objects, "ClusterRole") == [] and find(objects, "ClusterRoleBinding") == []
     watched = one(objects, "Role", OPERATOR)
     assert watched["metadata"]["namespace"] == "market-data"
-    assert verbs_by_resource(watched["rules"]) == EXPECTED_OPERATOR_VERBS
+    assert verbs_by_resource(watched["rules"]) == EXPECTED_OPERATOR_VERBS | EXPECTED_NAMESPACE_VERBS
     leader = one(objects, "Role", f"{OPERATOR}-leader-election")
     assert leader["metadata"]["namespace"] == NAMESPACE
     # Only the one leader Lease by name (create cannot be restricted by name in Kubernetes RBAC).

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import helm_python as helm
+import jsonschema
 import pytest
+import yaml
 from conftest import CHART_DIR, NAMESPACE, RELEASE, find, load_values, one, pod_specs, sample_values_files
 
 OPERATOR = f"{RELEASE}-marketprism-operator"
@@ -42,6 +45,9 @@ def test_defaults_render_operator_rbac_and_dashboard_only(render) -> None:
         ("ServiceAccount", OPERATOR),
         ("ClusterRole", OPERATOR),
         ("ClusterRoleBinding", OPERATOR),
+        # Leases and Secret reads only in the release namespace (where CollectorSets go by default).
+        ("Role", OPERATOR),
+        ("RoleBinding", OPERATOR),
         ("Deployment", OPERATOR),
         ("Service", OPERATOR),
         ("PodDisruptionBudget", OPERATOR),
@@ -155,7 +161,7 @@ def test_service_monitors_scrape_operator_and_operator_created_services(render) 
     collectors = by_name[f"{RELEASE}-marketprism-collectors"]
     assert collectors["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/managed-by": "marketprism-operator"}
     assert collectors["spec"]["namespaceSelector"] == {"matchNames": ["market-data"]}
-    assert collectors["spec"]["endpoints"][0]["port"] == "metrics"
+    assert [e["port"] for e in collectors["spec"]["endpoints"]] == ["metrics", "sink-metrics"]
 
 
 def test_notes_give_next_steps(chart) -> None:
@@ -167,6 +173,41 @@ def test_notes_give_next_steps(chart) -> None:
     assert "kubectl get collectorsets" in text
     plain = chart.render(values=None, name=RELEASE, namespace=NAMESPACE)
     assert "Dev mode" not in next(v for k, v in plain.items() if k.endswith("NOTES.txt"))
+
+
+def _dev_notes_collector_set(chart, tmp_path: Path, values: dict) -> dict:
+    """Run the dev NOTES' apply command as written (kubectl stubbed) and return what it applies."""
+    notes = chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
+    text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
+    start = text.index(f"kubectl -n {NAMESPACE} apply -f - <<'EOF'")
+    end = text.index("\nEOF\n", start) + len("\nEOF\n")
+    script = tmp_path / "apply.sh"
+    out = tmp_path / "applied.yaml"
+    script.write_text(f'set -euo pipefail\nkubectl() {{ cat > "{out}"; }}\n{text[start:end]}')
+    subprocess.run(["bash", str(script)], check=True)
+    return yaml.safe_load(out.read_text())
+
+
+@pytest.mark.parametrize("simulator", [True, False], ids=["simulator", "no-simulator"])
+def test_dev_notes_apply_a_collector_set_pointed_at_the_dev_services(chart, tmp_path: Path, simulator: bool) -> None:
+    values = {"dev": {"enabled": True, "simulator": {"enabled": simulator}}}
+    applied = _dev_notes_collector_set(chart, tmp_path, values)
+    spec = applied["spec"]
+    assert spec["nats"]["url"] == f"nats://{RELEASE}-marketprism-nats.{NAMESPACE}.svc:4222"
+    assert spec["clickhouse"]["url"] == f"http://{RELEASE}-marketprism-clickhouse.{NAMESPACE}.svc:8123"
+    endpoints = spec["exchanges"][0].get("endpoints")
+    if simulator:
+        sim = f"{RELEASE}-marketprism-simulator.{NAMESPACE}.svc:9200"
+        assert endpoints == {"wsUrl": f"ws://{sim}/binance_spot", "restUrl": f"http://{sim}/binance_spot"}
+    else:
+        assert endpoints is None
+    # Valid by the CRD's schema (structure, enums, patterns), as the apiserver checks it.
+    crd = yaml.safe_load((CHART_DIR / "crds" / "collectorset.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    jsonschema.validate(applied, schema)
+    # The repository's samples point at other services and Secrets: dev mode does not send users there.
+    notes = chart.render(values=values, name=RELEASE, namespace=NAMESPACE)
+    assert "collectorset-minimal.yaml" not in next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
 
 
 def test_package_round_trips_with_crd_and_schema(tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ impl Run {
             ack_wait_s: 5,
             fetch_batch: 1_000,
             dead_letter_stream: limits("DEAD_LETTER"),
+            subjects: Vec::new(),
+            inactive_threshold_s: None,
         };
         let client = streams::connect(&nats, "marketprism-test")
             .await

@@ -3,7 +3,7 @@
 
 use marketprism_collector::config::{Config, EndpointsConfig, NatsCredentials};
 use marketprism_operator::builders::{self, BuildOptions, Children};
-use marketprism_operator::crd::{CollectorSet, EndpointsSpec, Venue};
+use marketprism_operator::crd::{CollectorSet, EndpointsSpec, SinkPlacement, Venue};
 use marketprism_operator::planner;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,24 +28,38 @@ fn children(set: &CollectorSet) -> Children {
         &plan,
         &BuildOptions {
             default_image: "collector:test".into(),
+            ..BuildOptions::default()
         },
     )
     .unwrap()
 }
 
+/// Every config file of every ConfigMap, parsed and validated by the collector: `(name, config)`
+/// for `config.yaml`, `(name + "/sink.yaml", config)` for a sidecar's.
 fn rendered(c: &Children) -> Vec<(String, Config)> {
-    c.config_maps
-        .iter()
-        .map(|cm| {
-            let yaml = &cm.data.as_ref().unwrap()["config.yaml"];
-            let config = Config::from_yaml(yaml)
-                .unwrap_or_else(|e| panic!("{:?}: {e}\n{yaml}", cm.metadata.name));
+    let mut out = Vec::new();
+    for cm in &c.config_maps {
+        let name = cm.metadata.name.clone().unwrap();
+        for (key, yaml) in cm.data.as_ref().unwrap() {
+            let config =
+                Config::from_yaml(yaml).unwrap_or_else(|e| panic!("{name}/{key}: {e}\n{yaml}"));
             config
                 .validate()
-                .unwrap_or_else(|e| panic!("{:?}: {e}\n{yaml}", cm.metadata.name));
-            (cm.metadata.name.clone().unwrap(), config)
-        })
-        .collect()
+                .unwrap_or_else(|e| panic!("{name}/{key}: {e}\n{yaml}"));
+            let label = if key == "config.yaml" {
+                name.clone()
+            } else {
+                format!("{name}/{key}")
+            };
+            out.push((label, config));
+        }
+    }
+    out
+}
+
+fn with_shared_sink(mut set: CollectorSet) -> CollectorSet {
+    set.spec.sink.placement = SinkPlacement::Deployment;
+    set
 }
 
 #[test]
@@ -54,6 +68,7 @@ fn every_rendered_config_parses_and_validates_in_the_collector() {
         let set = sample(name);
         let configs = rendered(&children(&set));
         assert!(!configs.is_empty(), "{name}");
+        rendered(&children(&with_shared_sink(set.clone())));
         // Every declared venue+symbol is collected by exactly one shard.
         let mut seen = BTreeMap::new();
         for (object, config) in &configs {
@@ -100,11 +115,34 @@ fn shard_configs_carry_their_lease_and_overrides_and_the_sink_its_batching() {
     assert_eq!(nats.market_data_stream.max_bytes, 4_294_967_296);
     assert!(shard.sink.is_none());
 
-    let (_, sink) = configs
+    let (_, sidecar) = configs
         .iter()
-        .find(|(n, _)| n == "production-sink")
-        .unwrap();
+        .find(|(n, _)| n == "production-g-btc/sink.yaml")
+        .expect("the shard's sidecar sink config");
+    let sidecar = sidecar.sink.as_ref().expect("sink section");
+    assert_eq!(sidecar.consumer, "marketprism-sink-production-g-btc");
+    let mut subjects = sidecar.subjects.clone();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "*.binance_derivatives.*.BTC-USDT",
+            "*.binance_spot.*.BTC-USDT",
+            "*.okx_derivatives.*.BTC-USDT",
+            "orderbook.binance_derivatives.*.BTC-USDT",
+            "orderbook.binance_spot.*.BTC-USDT",
+            "orderbook.okx_derivatives.*.BTC-USDT",
+        ]
+    );
+    assert!(sidecar.clickhouse.async_insert);
+    let trades = sidecar.batch_for(marketprism_collector::model::DataType::Trades);
+    assert_eq!((trades.max_rows, trades.max_wait_ms), (50_000, 1_000));
+
+    let shared = rendered(&children(&with_shared_sink(set)));
+    let (_, sink) = shared.iter().find(|(n, _)| n == "production-sink").unwrap();
     let sink = sink.sink.as_ref().expect("sink section");
+    assert!(sink.subjects.is_empty(), "the shared sink takes everything");
+    assert_eq!(sink.inactive_threshold_s, None);
     assert_eq!(
         sink.clickhouse.url,
         "http://clickhouse.marketprism.svc:8123"
@@ -115,7 +153,7 @@ fn shard_configs_carry_their_lease_and_overrides_and_the_sink_its_batching() {
 
 #[test]
 fn pod_environment_is_what_the_collector_reads() {
-    let set = sample("collectorset-full.yaml");
+    let set = with_shared_sink(sample("collectorset-full.yaml"));
     let c = children(&set);
     let sink_deployment = c
         .deployments
@@ -186,7 +224,7 @@ fn endpoint_overrides_reach_the_collector_config() {
     });
     let configs = rendered(&children(&set)); // parses and validates every shard in the collector
     let mut overridden = 0;
-    for (object, config) in &configs {
+    for (object, config) in configs.iter().filter(|(n, _)| !n.ends_with("/sink.yaml")) {
         for ex in &config.exchanges {
             if ex.exchange.as_str() == "binance_spot" {
                 overridden += 1;
@@ -207,4 +245,49 @@ fn endpoint_overrides_reach_the_collector_config() {
         }
     }
     assert!(overridden > 0, "binance_spot is collected by some shard");
+}
+
+#[test]
+fn sidecar_environment_is_what_the_sink_reads() {
+    let set = sample("collectorset-full.yaml");
+    let c = children(&set);
+    let shard = c
+        .deployments
+        .iter()
+        .find(|d| d.metadata.name.as_deref() == Some("production-g-btc"))
+        .unwrap();
+    let containers = &shard
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers;
+    assert_eq!(containers[1].name, "sink");
+    let values: BTreeMap<String, String> = containers[1]
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|e| (e.name.clone(), format!("value-of-{}", e.name)))
+        .collect();
+    let configs = rendered(&c);
+    let (_, sidecar) = configs
+        .iter()
+        .find(|(n, _)| n == "production-g-btc/sink.yaml")
+        .unwrap();
+    let mut sidecar = sidecar.clone();
+    sidecar.apply_env(|k| values.get(k).cloned());
+    let sink = sidecar.sink.as_ref().unwrap();
+    assert_eq!(
+        sink.clickhouse.user.as_deref(),
+        Some("value-of-MARKETPRISM_CLICKHOUSE_USER")
+    );
+    assert!(matches!(
+        &sink.nats.credentials,
+        Some(NatsCredentials::UserPassword { password, .. }) if password == "value-of-MARKETPRISM_NATS_PASSWORD"
+    ));
+    assert_eq!(sidecar.http.listen.port(), 9101, "not the collector's port");
 }

@@ -207,3 +207,211 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
     long_name["metadata"]["name"] = "x".repeat(41).into();
     assert!(!cel_errors(&long_name).is_empty(), "name length rule");
 }
+
+/// Apply `edit` to the full sample; return the CEL messages and the Rust rule messages.
+fn refusals(edit: impl FnOnce(&mut Value)) -> (Vec<String>, Vec<String>) {
+    let full = read("config/samples/collectorset-full.yaml");
+    let mut v: Value = serde_yaml::from_str(&full).unwrap();
+    edit(&mut v);
+    let cel = cel_errors(&v);
+    let set: CollectorSet = serde_json::from_value(v).unwrap();
+    let rust = validate(&set.spec)
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect();
+    (cel, rust)
+}
+
+#[test]
+fn the_same_symbol_in_two_groups_is_refused_by_cel_with_what_to_change() {
+    let (cel, rust) = refusals(|v| {
+        v["spec"]["sharding"]["groups"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "eth", "members": [
+                {"venue": "okx_derivatives", "symbols": ["ETH-USDT", "BTC-USDT"]}]}));
+    });
+    assert!(
+        cel.iter().any(|e| e.contains(
+            "a venue's symbol may be in only one sharding group: remove it from all groups but one"
+        )),
+        "{cel:?}"
+    );
+    assert!(
+        rust.iter()
+            .any(|e| e.contains("okx_derivatives/BTC-USDT is already in a group")),
+        "{rust:?}"
+    );
+    // The same symbol of another venue is another unit: allowed.
+    let (cel, rust) = refusals(|v| {
+        v["spec"]["sharding"]["groups"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": "okx-spot", "members": [
+                {"venue": "okx_spot", "symbols": ["BTC-USDT"]}]}));
+    });
+    assert!(cel.is_empty() && rust.is_empty(), "{cel:?} {rust:?}");
+}
+
+#[test]
+fn a_venue_twice_in_one_group_or_a_symbol_twice_in_a_member_is_refused() {
+    let (cel, rust) = refusals(|v| {
+        v["spec"]["sharding"]["groups"][0]["members"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"venue": "binance_spot", "symbols": ["ETH-USDT"]}));
+    });
+    assert!(
+        cel.iter()
+            .any(|e| e.contains("each venue may be listed once per group")),
+        "{cel:?}"
+    );
+    assert!(!rust.is_empty());
+    let (cel, rust) = refusals(|v| {
+        v["spec"]["sharding"]["groups"][0]["members"][0]["symbols"] =
+            serde_json::json!(["BTC-USDT", "BTC-USDT"]);
+    });
+    assert!(
+        cel.iter().any(|e| e.contains("a symbol is listed twice")),
+        "{cel:?}"
+    );
+    assert!(!rust.is_empty());
+}
+
+#[test]
+fn data_types_a_venue_does_not_offer_are_refused_by_cel_naming_what_it_offers() {
+    for (venue_index, data_type, message) in [
+        (
+            0,
+            "funding_rates",
+            "binance_spot offers only [orderbooks, trades]: remove the other data types from dataTypes",
+        ),
+        (
+            0,
+            "volatility_indices",
+            "binance_spot offers only [orderbooks, trades]",
+        ),
+        (
+            2,
+            "liquidations",
+            "okx_spot offers only [orderbooks, trades]",
+        ),
+        (
+            1,
+            "volatility_indices",
+            "binance_derivatives offers only [orderbooks, trades, funding_rates, open_interests, liquidations, lsr_top_positions, lsr_all_accounts]",
+        ),
+        (
+            4,
+            "funding_rates",
+            "deribit_derivatives offers only [orderbooks, trades, volatility_indices]",
+        ),
+    ] {
+        let (cel, rust) = refusals(|v| {
+            v["spec"]["exchanges"][venue_index]["dataTypes"]
+                .as_array_mut()
+                .unwrap()
+                .push(data_type.into());
+        });
+        assert!(
+            cel.iter().any(|e| e.contains(message)),
+            "{data_type} on exchange {venue_index}: {cel:?}"
+        );
+        assert!(
+            rust.iter().any(|e| e.contains(message)),
+            "{data_type}: {rust:?}"
+        );
+    }
+    // Everything each venue offers is accepted.
+    let (cel, rust) = refusals(|v| {
+        for (i, (_, offered)) in marketprism_operator::crd::offers::OFFERS.iter().enumerate() {
+            let names: Vec<&str> = offered.iter().map(|d| d.as_str()).collect();
+            v["spec"]["exchanges"][i]["venue"] = marketprism_operator::crd::offers::OFFERS[i]
+                .0
+                .as_str()
+                .into();
+            v["spec"]["exchanges"][i]["dataTypes"] = serde_json::json!(names);
+        }
+    });
+    assert!(cel.is_empty() && rust.is_empty(), "{cel:?} {rust:?}");
+}
+
+#[test]
+fn no_enum_offers_null_as_a_choice() {
+    fn walk(node: &Value, at: &str, found: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::Array(choices)) = map.get("enum")
+                    && choices.iter().any(Value::is_null)
+                {
+                    found.push(at.to_owned());
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{at}.{k}"), found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, at, found)),
+            _ => {}
+        }
+    }
+    let crd: Value = serde_yaml::from_str(&crd_yaml()).unwrap();
+    let mut found = Vec::new();
+    walk(&crd, "crd", &mut found);
+    assert!(found.is_empty(), "enums listing null: {found:?}");
+    let yaml = crd_yaml();
+    let policy = &yaml[yaml.find("imagePullPolicy:").unwrap()..];
+    assert!(policy.contains("- Never\n"), "the three policies remain");
+    // And the apiserver still refuses anything else.
+    let mut sample: Value =
+        serde_yaml::from_str(&read("config/samples/collectorset-minimal.yaml")).unwrap();
+    sample["spec"]["imagePullPolicy"] = "Sometimes".into();
+    assert!(serde_json::from_value::<CollectorSet>(sample).is_err());
+}
+
+/// Every CEL rule's estimated cost (kube-cel's static estimate from the schema's maxItems and
+/// maxLength bounds) stays under the apiserver's per-rule budget, so the CRD applies.
+#[test]
+fn every_cel_rule_stays_within_the_cost_budget() {
+    use kube::core::cel::{WarningKind, compile_schema, estimate_rule_cost};
+    fn walk(node: &Value, at: &str, out: &mut Vec<String>, rules: &mut usize) {
+        let Some(map) = node.as_object() else { return };
+        if let Some(Value::Array(validations)) = map.get("x-kubernetes-validations") {
+            let compiled = compile_schema(node);
+            for v in validations {
+                let rule = v["rule"].as_str().unwrap();
+                *rules += 1;
+                for w in estimate_rule_cost(rule, &compiled) {
+                    // MissingBounds is the estimator not following `self.a.b` paths to their
+                    // bounds; it then assumes 1000 items, so passing the budget anyway is safe.
+                    if w.kind == WarningKind::CostExceeded {
+                        out.push(format!("{at}: {rule}: {}", w.message));
+                    }
+                }
+            }
+        }
+        for (k, v) in map {
+            if k == "properties" {
+                for (name, child) in v.as_object().unwrap() {
+                    walk(child, &format!("{at}.{name}"), out, rules);
+                }
+            } else if k == "items" {
+                walk(v, &format!("{at}[]"), out, rules);
+            }
+        }
+    }
+    let crd = CollectorSet::crd();
+    let schema = serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let (mut problems, mut rules) = (Vec::new(), 0);
+    walk(&schema, "", &mut problems, &mut rules);
+    assert!(rules >= 15, "the rules were found: {rules}");
+    assert!(problems.is_empty(), "{problems:#?}");
+}

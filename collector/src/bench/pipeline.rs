@@ -396,6 +396,8 @@ fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
         ack_wait_s: 60,
         fetch_batch: 2_000,
         dead_letter_stream: limits("DEAD_LETTER", 256 << 20, 120),
+        subjects: Vec::new(),
+        inactive_threshold_s: None,
     };
     if let Some(wait) = opts.max_wait_ms {
         for d in DataType::ALL {

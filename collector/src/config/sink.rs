@@ -34,6 +34,16 @@ pub struct SinkConfig {
     /// Where undecodable messages go (subjects `deadletter.>` under the subject prefix).
     #[serde(default = "default_dead_letter_stream")]
     pub dead_letter_stream: StreamLimits,
+    /// Consume only these subjects (without `nats.subject_prefix`; `*` wildcards allowed), e.g. one
+    /// shard's symbols when the sink runs as that shard's sidecar. `orderbook.…` subjects filter the
+    /// orderbook stream, the others the market data stream; a stream left without a subject gets no
+    /// consumer. Empty: everything in both streams.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<String>,
+    /// Seconds without a pull after which NATS deletes the durable consumers: set for per-shard
+    /// sidecars, whose consumers would otherwise outlive a retired shard and keep its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactive_threshold_s: Option<u64>,
 }
 
 fn default_consumer() -> String {
@@ -105,6 +115,10 @@ pub struct ClickHouseConfig {
     pub hot_ttl_days: u32,
     /// Days rows stay in the cold database (TTL on ClickHouse 23.8+).
     pub cold_ttl_days: u32,
+    /// On ClickHouse 23.8+, insert with `async_insert=1, wait_for_async_insert=1`: the server merges
+    /// small inserts from many sinks (one per shard as sidecars) into one part, and answers only once
+    /// the data is written, so the ack still follows the insert. Ignored on older servers.
+    pub async_insert: bool,
 }
 
 impl Default for ClickHouseConfig {
@@ -119,6 +133,7 @@ impl Default for ClickHouseConfig {
             create_schema: true,
             hot_ttl_days: 3,
             cold_ttl_days: 3650,
+            async_insert: false,
         }
     }
 }
@@ -201,6 +216,20 @@ impl SinkConfig {
         }
         if self.fetch_batch == 0 {
             return invalid("fetch_batch", "must be at least 1");
+        }
+        let token_ok = |t: &str| t == "*" || (!t.is_empty() && !t.contains(['>', ' ', '.']));
+        if self
+            .subjects
+            .iter()
+            .any(|s| s.split('.').count() < 2 || !s.split('.').all(token_ok))
+        {
+            return invalid(
+                "subjects",
+                "dot-separated tokens (at least two), `*` wildcards only, no `>`",
+            );
+        }
+        if self.inactive_threshold_s.is_some_and(|s| s < 60) {
+            return invalid("inactive_threshold_s", "must be at least 60");
         }
         let dl = &self.dead_letter_stream;
         if !is_nats_name(&dl.name) || dl.max_bytes <= 0 || dl.max_age_s == 0 {
@@ -321,6 +350,15 @@ mod tests {
             ),
             (format!("{base}  consumer: a.b\n"), "sink.consumer"),
             (format!("{base}  ack_wait_s: 1\n"), "sink.ack_wait_s"),
+            (
+                format!("{base}  subjects: [\"trade.>\"]\n"),
+                "sink.subjects",
+            ),
+            (format!("{base}  subjects: [trade]\n"), "sink.subjects"),
+            (
+                format!("{base}  inactive_threshold_s: 10\n"),
+                "sink.inactive_threshold_s",
+            ),
             (
                 format!(
                     "{base}    orderbook_stream: {{name: MARKET_DATA, max_bytes: 1, max_age_s: 9, duplicate_window_s: 1}}\n"

@@ -106,9 +106,30 @@ pub fn durable_name(config: &SinkConfig, stream: &str) -> String {
     format!("{}-{}", config.consumer, stream)
 }
 
-pub fn consumer_config(config: &SinkConfig, durable: String) -> consumer::pull::Config {
+/// The `subjects` filter of `stream` (prefixed), or `None` when the stream gets no consumer.
+/// Empty `subjects`: no filter, the whole stream.
+pub fn stream_filter(config: &SinkConfig, orderbook_stream: bool) -> Option<Vec<String>> {
+    if config.subjects.is_empty() {
+        return Some(Vec::new());
+    }
+    let filter: Vec<String> = config
+        .subjects
+        .iter()
+        .filter(|s| s.starts_with("orderbook.") == orderbook_stream)
+        .map(|s| prefixed(&config.nats.subject_prefix, s))
+        .collect();
+    (!filter.is_empty()).then_some(filter)
+}
+
+pub fn consumer_config(
+    config: &SinkConfig,
+    durable: String,
+    filter_subjects: Vec<String>,
+) -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(durable),
+        filter_subjects,
+        inactive_threshold: Duration::from_secs(config.inactive_threshold_s.unwrap_or(0)),
         ack_policy: consumer::AckPolicy::Explicit,
         ack_wait: Duration::from_secs(config.ack_wait_s),
         max_ack_pending: config.max_ack_pending(),
@@ -132,17 +153,65 @@ async fn create_consumers(
     let mut consumers = Vec::new();
     for stream_cfg in data_stream_configs(nats) {
         ensure_stream(js, stream_cfg.clone()).await?;
+        let orderbooks = stream_cfg.name == nats.orderbook_stream.name;
+        let Some(filter) = stream_filter(config, orderbooks) else {
+            continue;
+        };
         let stream = js
             .get_stream(&stream_cfg.name)
             .await
             .map_err(|e| Error::Nats(format!("stream {}: {e}", stream_cfg.name)))?;
         let durable = durable_name(config, &stream_cfg.name);
         let consumer = stream
-            .create_consumer(consumer_config(config, durable.clone()))
+            .create_consumer(consumer_config(config, durable.clone(), filter))
             .await
             .map_err(|e| Error::Nats(format!("consumer {durable}: {e}")))?;
         tracing::info!(stream = %stream_cfg.name, consumer = %durable, "durable pull consumer ready");
         consumers.push(consumer);
     }
     Ok(consumers)
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::stream_filter;
+    use crate::config::Config;
+    use crate::config::test_support::MINIMAL;
+
+    #[test]
+    fn subjects_split_by_stream_and_a_stream_without_any_gets_no_consumer() {
+        let base = format!(
+            "{MINIMAL}sink:\n  clickhouse:\n    url: http://127.0.0.1:8123\n  nats:\n    subject_prefix: p1\n"
+        );
+        let all = Config::from_yaml(&base).unwrap().sink.unwrap();
+        assert_eq!(
+            stream_filter(&all, false),
+            Some(vec![]),
+            "no subjects: everything"
+        );
+        assert_eq!(stream_filter(&all, true), Some(vec![]));
+        let config = Config::from_yaml(&format!(
+            "{base}  subjects: [\"*.binance_spot.*.BTC-USDT\", \"orderbook.binance_spot.*.BTC-USDT\"]\n"
+        ))
+        .unwrap();
+        config.validate().unwrap();
+        let shard = config.sink.unwrap();
+        assert_eq!(
+            stream_filter(&shard, false),
+            Some(vec!["p1.*.binance_spot.*.BTC-USDT".to_owned()])
+        );
+        assert_eq!(
+            stream_filter(&shard, true),
+            Some(vec!["p1.orderbook.binance_spot.*.BTC-USDT".to_owned()])
+        );
+        let no_books = Config::from_yaml(&format!("{base}  subjects: [\"*.okx_spot.*.A-B\"]\n"))
+            .unwrap()
+            .sink
+            .unwrap();
+        assert_eq!(
+            stream_filter(&no_books, true),
+            None,
+            "never an unfiltered consumer"
+        );
+    }
 }

@@ -76,14 +76,31 @@ pub fn clickhouse_client(config: &ClickHouseConfig) -> Client {
     client
 }
 
+/// Settings of every insert: `async_insert` with `wait_for_async_insert` when configured and the
+/// server is 23.8+ (older servers lack or mis-handle them), so an ack never precedes the write.
+pub fn insert_options(
+    config: &ClickHouseConfig,
+    dialect: Dialect,
+) -> Vec<(&'static str, &'static str)> {
+    if config.async_insert && dialect == Dialect::Modern {
+        vec![("async_insert", "1"), ("wait_for_async_insert", "1")]
+    } else {
+        Vec::new()
+    }
+}
+
 impl ClickHouseWriter {
     /// Reads `SELECT version()` to pick the dialect, and creates the schema when `create_schema`.
     pub async fn connect(config: &ClickHouseConfig) -> Result<ClickHouseWriter> {
         let client = clickhouse_client(config);
         let version: String = client.query("SELECT version()").fetch_one().await?;
         let dialect = Dialect::from_version(&version);
+        let mut hot = client.clone().with_database(&config.hot_database);
+        for (name, value) in insert_options(config, dialect) {
+            hot = hot.with_setting(name, value);
+        }
         let writer = ClickHouseWriter {
-            hot: client.clone().with_database(&config.hot_database),
+            hot,
             client,
             config: config.clone(),
             version,

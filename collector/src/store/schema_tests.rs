@@ -155,3 +155,22 @@ fn insert_values_text_is_exact_and_escaped() {
     let sql = insert_values_sql(Dialect::Modern, "db", &funding).unwrap();
     assert_eq!(sql.matches("VALUES (").count(), 1);
 }
+
+#[test]
+fn async_insert_waits_for_the_write_and_only_on_modern_servers() {
+    use crate::store::clickhouse::insert_options;
+    let mut c = config();
+    assert!(
+        insert_options(&c, Dialect::Modern).is_empty(),
+        "off by default"
+    );
+    c.async_insert = true;
+    assert_eq!(
+        insert_options(&c, Dialect::Modern),
+        [("async_insert", "1"), ("wait_for_async_insert", "1")]
+    );
+    assert!(
+        insert_options(&c, Dialect::Legacy).is_empty(),
+        "18.x: plain inserts"
+    );
+}

@@ -12,7 +12,11 @@ fn main() -> anyhow::Result<()> {
     }
     // The workspace root is the operator crate's parent.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files = vec![("crds/collectorset.yaml", crd)];
+    // The chart ships its own copy (Helm installs `crds/` of the chart); a chart test compares them.
+    let mut files = vec![
+        ("crds/collectorset.yaml", crd.clone()),
+        ("charts/marketprism/crds/collectorset.yaml", crd),
+    ];
     files.extend(marketprism_operator::rbac::rbac_files());
     for (path, text) in files {
         let path = root.join(path);

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(version, about = "Reconciles CollectorSets into collector shards")]
@@ -69,6 +70,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let Command::Run(args) = Cli::parse().command;
+    // One crypto provider for the process whatever else the build links: rustls panics at the
+    // first client when both ring and aws-lc-rs are compiled in and none was chosen. Err only
+    // means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Registered first: a SIGTERM from here on takes the one ordered shutdown path below.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -85,40 +93,33 @@ async fn main() -> anyhow::Result<()> {
     };
     let options = BuildOptions {
         default_image: args.collector_image.clone(),
+        ..BuildOptions::default()
     };
+    // One shutdown path: the signal cancels this token; the controller stops taking reconciles and
+    // finishes the running ones; only then is the leader Lease released; then the process exits.
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("shutdown requested: stopping the controller");
+            shutdown.cancel();
+        }
+    });
+    let namespace = args.namespace;
+    let instance = Some(args.pod_name);
     let work = {
         let client = client.clone();
-        move || {
-            controller::run(
-                client,
-                args.namespace,
-                options,
-                Some(args.pod_name),
-                shutdown_signal(),
-            )
+        move |stop: CancellationToken| {
+            controller::run(client, namespace, options, instance, stop.cancelled_owned())
         }
     };
-    tokio::select! {
-        result = run_as_leader(client.clone(), leader.clone(), api_ok, work) => result.context("leadership")?,
-        () = shutdown_signal() => {
-            tracing::info!("shutting down");
-            marketprism_operator::leader::release(client, &leader).await;
-        }
-    }
+    let ended = run_as_leader(client, leader, api_ok, shutdown, work)
+        .await
+        .context("leadership")?;
+    tracing::info!(?ended, "shut down");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }

@@ -8,9 +8,11 @@
 //!   monotonic deadline passes without a renewal, before anyone else can acquire, so two pods never
 //!   publish the same shard for longer than a JetStream duplicate window (and what they overlap is
 //!   deduplicated anyway, below).
-//! * One **sink Deployment per CollectorSet** (`<set>-sink`) whose pods share one durable JetStream
-//!   consumer. Sinks are stateless and not tied to shards: resharding never touches them, and any sink
-//!   pod can take any message.
+//! * The sink, with ClickHouse configured: by default a **sidecar in every collector pod**, consuming
+//!   only the shard's subjects through one durable consumer per shard, which the active and standby
+//!   pods share (each message goes to one of them, acked after its insert); or, with
+//!   `sink.placement: Deployment`, one **sink Deployment per CollectorSet** (`<set>-sink`) whose pods
+//!   share one durable consumer per stream, for sets with many shards (fewer, larger inserts).
 //! * Nothing is lost or duplicated across resharding, scaling and restarts because (1) every event has
 //!   a deterministic `Nats-Msg-Id` from its natural key, so when a symbol moves shard (or a standby takes
 //!   over) and both old and new publisher send the same event inside the duplicate window, JetStream
@@ -31,7 +33,7 @@ pub use pod::*;
 
 use crate::crd::CollectorSet;
 use crate::planner::Shard;
-use crate::render::{self, Rendered};
+use crate::render::{self, PodConfig};
 use crate::{Error, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -51,11 +53,32 @@ pub const LABEL_SHARD: &str = "marketprism.io/shard";
 pub const ANNOTATION_CONFIG_HASH: &str = "marketprism.io/config-hash";
 pub const MANAGED_BY: &str = "marketprism-operator";
 
-/// Knobs that come from the operator, not the spec.
-#[derive(Debug, Clone)]
+/// Knobs that come from the operator (and what it found in the cluster), not the spec.
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// Collector image when `spec.image` is empty.
     pub default_image: String,
+    /// Which NATS credential keys the referenced Secret holds (the reconciler looks them up).
+    pub nats_auth: NatsAuth,
+}
+
+/// The NATS credentials a Secret holds. Only keys that exist are referenced, and not optionally:
+/// a Secret or key deleted later stops new pods from starting with a clear kubelet error instead of
+/// letting them start without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatsAuth {
+    pub user_password: bool,
+    pub token: bool,
+}
+
+impl Default for NatsAuth {
+    /// What a Secret is assumed to hold before it was looked at: user and password.
+    fn default() -> Self {
+        NatsAuth {
+            user_password: true,
+            token: false,
+        }
+    }
 }
 
 /// What a Deployment runs.
@@ -174,7 +197,10 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
     let mut out = Children::default();
     for shard in plan {
         let object = owner.shard_object(&shard.name);
-        let config = render::shard_config(spec, shard, &object, owner.namespace)?;
+        let config = PodConfig {
+            main: render::shard_config(spec, shard, &object, owner.namespace)?,
+            sidecar: render::sidecar_sink_config(spec, shard, &object)?,
+        };
         let labels = owner.labels(Component::Collector, Some(&shard.name));
         out.config_maps
             .push(config_map(&owner, &object, labels.clone(), &config)?);
@@ -200,8 +226,12 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
             Some(&shard.name),
         )?);
     }
-    if let Some(config) = render::sink_config(spec, &owner.sink_object())? {
+    if let Some(main) = render::sink_config(spec, &owner.sink_object())? {
         let object = owner.sink_object();
+        let config = PodConfig {
+            main,
+            sidecar: None,
+        };
         let labels = owner.labels(Component::Sink, None);
         out.config_maps
             .push(config_map(&owner, &object, labels, &config)?);
@@ -230,19 +260,20 @@ fn config_map(
     owner: &Owner<'_>,
     name: &str,
     labels: BTreeMap<String, String>,
-    config: &Rendered,
+    config: &PodConfig,
 ) -> Result<ConfigMap> {
     let mut meta = owner.meta(name, labels)?;
     meta.annotations = Some(BTreeMap::from([(
         ANNOTATION_CONFIG_HASH.to_owned(),
-        config.hash.clone(),
+        config.hash(),
     )]));
+    let mut data = BTreeMap::from([(render::CONFIG_KEY.to_owned(), config.main.yaml.clone())]);
+    if let Some(sidecar) = &config.sidecar {
+        data.insert(render::SIDECAR_CONFIG_KEY.to_owned(), sidecar.yaml.clone());
+    }
     Ok(ConfigMap {
         metadata: meta,
-        data: Some(BTreeMap::from([(
-            render::CONFIG_KEY.to_owned(),
-            config.yaml.clone(),
-        )])),
+        data: Some(data),
         ..ConfigMap::default()
     })
 }

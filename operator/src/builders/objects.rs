@@ -3,7 +3,7 @@
 use super::{BuildOptions, Component, Owner, pod_template};
 use crate::Result;
 use crate::rbac;
-use crate::render::{LEASE_DURATION_S, METRICS_PORT, Rendered};
+use crate::render::{LEASE_DURATION_S, METRICS_PORT, PodConfig, SIDECAR_METRICS_PORT};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
@@ -23,7 +23,7 @@ pub fn deployment(
     component: Component,
     shard: Option<&str>,
     replicas: i32,
-    config: &Rendered,
+    config: &PodConfig,
     options: &BuildOptions,
 ) -> Result<Deployment> {
     Ok(Deployment {
@@ -133,13 +133,23 @@ pub fn metrics_service(owner: &Owner<'_>) -> Result<Service> {
                 super::LABEL_SET.to_owned(),
                 owner.name.to_owned(),
             )])),
-            ports: Some(vec![ServicePort {
-                name: Some(super::METRICS_PORT_NAME.into()),
-                port: i32::from(METRICS_PORT),
-                target_port: Some(IntOrString::String(super::METRICS_PORT_NAME.into())),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
+            // Sidecar sinks listen on their own port; pods without it just have no endpoint there.
+            ports: Some(vec![
+                ServicePort {
+                    name: Some(super::METRICS_PORT_NAME.into()),
+                    port: i32::from(METRICS_PORT),
+                    target_port: Some(IntOrString::String(super::METRICS_PORT_NAME.into())),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                },
+                ServicePort {
+                    name: Some(super::SIDECAR_METRICS_PORT_NAME.into()),
+                    port: i32::from(SIDECAR_METRICS_PORT),
+                    target_port: Some(IntOrString::String(super::SIDECAR_METRICS_PORT_NAME.into())),
+                    protocol: Some("TCP".into()),
+                    ..ServicePort::default()
+                },
+            ]),
             ..ServiceSpec::default()
         }),
         ..Service::default()

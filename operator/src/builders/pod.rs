@@ -1,7 +1,9 @@
 //! The pod template shared by collector shards and the sink: hardened, probed, secrets from refs.
 
 use super::{ANNOTATION_CONFIG_HASH, BuildOptions, Component, Owner};
-use crate::render::{CONFIG_DIR, CONFIG_KEY, METRICS_PORT, Rendered};
+use crate::render::{
+    CONFIG_DIR, CONFIG_KEY, METRICS_PORT, PodConfig, SIDECAR_CONFIG_KEY, SIDECAR_METRICS_PORT,
+};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity,
@@ -17,61 +19,74 @@ use std::collections::BTreeMap;
 /// Non-root uid/gid the image runs as (distroless `nonroot`).
 pub const RUN_AS: i64 = 65532;
 pub const METRICS_PORT_NAME: &str = "metrics";
+pub const SIDECAR_METRICS_PORT_NAME: &str = "sink-metrics";
 
 /// Pod template for `component`; `object` names the ConfigMap and (collector) the ServiceAccount.
+/// A collector whose `config` has a sidecar also runs the shard's sink next to it.
 pub fn pod_template(
     owner: &Owner<'_>,
     object: &str,
     component: Component,
     shard: Option<&str>,
-    config: &Rendered,
+    config: &PodConfig,
     options: &BuildOptions,
 ) -> PodTemplateSpec {
     let spec = &owner.set.spec;
-    let subcommand = match component {
-        Component::Collector => "run",
-        Component::Sink => "sink",
-    };
-    let container = Container {
-        name: component.as_str().to_owned(),
-        image: Some(
-            spec.image
-                .clone()
-                .unwrap_or_else(|| options.default_image.clone()),
+    let mut containers = vec![match component {
+        Component::Collector => container(
+            owner,
+            Main {
+                name: "collector",
+                subcommand: "run",
+                config_key: CONFIG_KEY,
+                port: METRICS_PORT,
+                port_name: METRICS_PORT_NAME,
+                clickhouse_credentials: false,
+                readiness: true,
+                resources: spec.resources.clone().unwrap_or_else(default_resources),
+            },
+            options,
         ),
-        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
-        command: Some(vec!["marketprism-collector".into()]),
-        args: Some(vec![
-            subcommand.into(),
-            "--config".into(),
-            format!("{CONFIG_DIR}/{CONFIG_KEY}"),
-        ]),
-        ports: Some(vec![ContainerPort {
-            name: Some(METRICS_PORT_NAME.into()),
-            container_port: i32::from(METRICS_PORT),
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
-        env: Some(env(owner, component)),
-        liveness_probe: Some(probe("/livez", 10, 3)),
-        readiness_probe: Some(probe("/readyz", 5, 2)),
-        resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
-        security_context: Some(container_security_context()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
+        Component::Sink => container(
+            owner,
+            Main {
+                name: "sink",
+                subcommand: "sink",
+                config_key: CONFIG_KEY,
+                port: METRICS_PORT,
+                port_name: METRICS_PORT_NAME,
+                clickhouse_credentials: true,
+                readiness: true,
+                resources: spec
+                    .sink
+                    .resources
+                    .clone()
+                    .or_else(|| spec.resources.clone())
+                    .unwrap_or_else(default_resources),
             },
-            VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
+            options,
+        ),
+    }];
+    if component == Component::Collector && config.sidecar.is_some() {
+        containers.push(container(
+            owner,
+            Main {
+                name: "sink",
+                subcommand: "sink",
+                config_key: SIDECAR_CONFIG_KEY,
+                port: SIDECAR_METRICS_PORT,
+                port_name: SIDECAR_METRICS_PORT_NAME,
+                clickhouse_credentials: true,
+                readiness: false,
+                resources: spec
+                    .sink
+                    .resources
+                    .clone()
+                    .unwrap_or_else(sidecar_resources),
             },
-        ]),
-        ..Container::default()
-    };
+            options,
+        ));
+    }
     let (service_account, automount) = match component {
         // Collectors read and renew their shard Lease; sinks never talk to the Kubernetes API.
         Component::Collector => (Some(object.to_owned()), true),
@@ -82,12 +97,12 @@ pub fn pod_template(
             labels: Some(owner.labels(component, shard)),
             annotations: Some(BTreeMap::from([(
                 ANNOTATION_CONFIG_HASH.to_owned(),
-                config.hash.clone(),
+                config.hash(),
             )])),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            containers: vec![container],
+            containers,
             service_account_name: service_account,
             automount_service_account_token: Some(automount),
             security_context: Some(pod_security_context()),
@@ -122,8 +137,68 @@ pub fn pod_template(
     }
 }
 
-/// `POD_NAME`/`POD_NAMESPACE` from the downward API; credentials only as Secret key references.
-fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
+/// What differs between the containers of the pods.
+struct Main {
+    name: &'static str,
+    subcommand: &'static str,
+    config_key: &'static str,
+    port: u16,
+    port_name: &'static str,
+    clickhouse_credentials: bool,
+    /// Whether the container's readiness counts for the pod's. Not for a sink sidecar: while
+    /// ClickHouse is away JetStream buffers, and that must not stall the shard's rollouts or
+    /// mark a publishing collector unavailable (its lag shows in the sink's metrics instead).
+    readiness: bool,
+    resources: ResourceRequirements,
+}
+
+fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
+    let spec = &owner.set.spec;
+    Container {
+        name: m.name.to_owned(),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| options.default_image.clone()),
+        ),
+        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
+        command: Some(vec!["marketprism-collector".into()]),
+        args: Some(vec![
+            m.subcommand.into(),
+            "--config".into(),
+            format!("{CONFIG_DIR}/{}", m.config_key),
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some(m.port_name.into()),
+            container_port: i32::from(m.port),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(env(owner, m.clickhouse_credentials, options)),
+        liveness_probe: Some(probe("/livez", m.port_name, 10, 3)),
+        readiness_probe: m.readiness.then(|| probe("/readyz", m.port_name, 5, 2)),
+        resources: Some(m.resources),
+        security_context: Some(container_security_context()),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "config".into(),
+                mount_path: CONFIG_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    }
+}
+
+/// `POD_NAME`/`POD_NAMESPACE` from the downward API; credentials only as Secret key references
+/// (ClickHouse's only for sink containers).
+fn env(owner: &Owner<'_>, clickhouse_credentials: bool, options: &BuildOptions) -> Vec<EnvVar> {
     let field = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -135,14 +210,15 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
         }),
         ..EnvVar::default()
     };
-    // Optional keys: a Secret may hold user+password or a token, not necessarily both.
+    // Never optional: a pod must not start without the credentials it was given (the reconciler
+    // checks the Secret first and references only the NATS keys it holds).
     let secret = |name: &str, secret: &str, key: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
                 name: secret.into(),
                 key: key.into(),
-                optional: Some(true),
+                optional: Some(false),
             }),
             ..EnvVarSource::default()
         }),
@@ -154,19 +230,23 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
         field("POD_NAMESPACE", "metadata.namespace"),
     ];
     if let Some(r) = &spec.nats.credentials_secret_ref {
-        env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
-        env.push(secret(
-            "MARKETPRISM_NATS_PASSWORD",
-            &r.name,
-            &r.password_key,
-        ));
-        env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
+        if options.nats_auth.user_password {
+            env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
+            env.push(secret(
+                "MARKETPRISM_NATS_PASSWORD",
+                &r.name,
+                &r.password_key,
+            ));
+        }
+        if options.nats_auth.token {
+            env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
+        }
     }
     let clickhouse = spec
         .clickhouse
         .as_ref()
         .and_then(|c| c.credentials_secret_ref.as_ref());
-    if let (Component::Sink, Some(r)) = (component, clickhouse) {
+    if let (true, Some(r)) = (clickhouse_credentials, clickhouse) {
         env.push(secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key));
         env.push(secret(
             "MARKETPRISM_CLICKHOUSE_PASSWORD",
@@ -177,11 +257,11 @@ fn env(owner: &Owner<'_>, component: Component) -> Vec<EnvVar> {
     env
 }
 
-fn probe(path: &str, period_s: i32, failures: i32) -> Probe {
+fn probe(path: &str, port_name: &str, period_s: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String(METRICS_PORT_NAME.into()),
+            port: IntOrString::String(port_name.into()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period_s),
@@ -200,6 +280,21 @@ fn default_resources() -> ResourceRequirements {
         limits: Some(BTreeMap::from([(
             "memory".to_owned(),
             Quantity("1Gi".into()),
+        )])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// A sidecar sink holds at most its shard's batches: less than a shared sink.
+fn sidecar_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("50m".into())),
+            ("memory".to_owned(), Quantity("128Mi".into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity("512Mi".into()),
         )])),
         ..ResourceRequirements::default()
     }

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 fn options() -> BuildOptions {
     BuildOptions {
         default_image: "ghcr.io/marketprism/marketprism-collector:0.1.0".into(),
+        ..BuildOptions::default()
     }
 }
 
@@ -15,11 +16,14 @@ fn build(set: &CollectorSet) -> Children {
     children(set, &plan, &options()).unwrap()
 }
 
+/// With the shared sink Deployment (`sidecar_tests.rs` covers the default, sidecars).
 fn sample() -> CollectorSet {
-    collector_set(
+    let mut set = collector_set(
         "prod",
         spec(vec![exchange(Venue::BinanceSpot, symbols(30))], 10),
-    )
+    );
+    set.spec.sink.placement = crate::crd::SinkPlacement::Deployment;
+    set
 }
 
 fn pod_spec(d: &Deployment) -> &PodSpec {
@@ -156,7 +160,15 @@ fn credentials_come_from_secret_refs_and_pod_name_from_downward_api() {
         (key.name.as_str(), key.key.as_str()),
         ("nats-creds", "user")
     );
-    assert!(collector.contains_key("MARKETPRISM_NATS_TOKEN"));
+    assert_eq!(
+        key.optional,
+        Some(false),
+        "pods never start without credentials"
+    );
+    assert!(
+        !collector.contains_key("MARKETPRISM_NATS_TOKEN"),
+        "only the keys the Secret holds (user+password unless the reconciler found a token)"
+    );
     assert!(
         !collector.contains_key("MARKETPRISM_CLICKHOUSE_PASSWORD"),
         "collectors never see ClickHouse credentials"
@@ -250,3 +262,6 @@ fn no_sink_without_clickhouse_and_image_defaults() {
         Some("ghcr.io/marketprism/marketprism-collector:0.1.0")
     );
 }
+
+#[path = "sidecar_tests.rs"]
+mod sidecar_tests;

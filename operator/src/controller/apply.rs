@@ -1,7 +1,7 @@
 //! The I/O half of a reconcile: server-side apply every child, then remove retired ones.
 
 use super::status::ShardObservation;
-use crate::builders::{Children, owned_selector};
+use crate::builders::{Children, LABEL_SHARD, owned_selector};
 use crate::{FIELD_MANAGER, Result};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -99,51 +99,119 @@ pub fn observe(d: &Deployment) -> ShardObservation {
     }
 }
 
-async fn prune<K: Child>(
+/// An object labelled as the set's that the current plan does not contain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub kind: &'static str,
+    pub name: String,
+    /// Its `marketprism.io/shard` label (set-wide objects have none).
+    pub shard: Option<String>,
+}
+
+impl std::fmt::Display for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+async fn list_stale<K: Child>(
     client: &Client,
     namespace: &str,
     selector: &str,
     keep: &BTreeSet<String>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Stale>> {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let mut deleted = Vec::new();
-    for object in api.list(&ListParams::default().labels(selector)).await? {
-        let name = object.name_any();
-        if !keep.contains(&name) {
-            api.delete(&name, &DeleteParams::background()).await?;
-            deleted.push(format!("{}/{name}", K::kind(&())));
-        }
+    let listed = api.list(&ListParams::default().labels(selector)).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|o| !keep.contains(&o.name_any()))
+        .map(|o| Stale {
+            kind: kind_of::<K>(),
+            shard: o.labels().get(LABEL_SHARD).cloned(),
+            name: o.name_any(),
+        })
+        .collect())
+}
+
+fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
+    // The kinds below are fixed; a static str keeps `Stale` cheap to copy into status.
+    match K::kind(&()).as_ref() {
+        "Deployment" => "Deployment",
+        "PodDisruptionBudget" => "PodDisruptionBudget",
+        "Service" => "Service",
+        "Lease" => "Lease",
+        "RoleBinding" => "RoleBinding",
+        "Role" => "Role",
+        "ServiceAccount" => "ServiceAccount",
+        "ConfigMap" => "ConfigMap",
+        _ => "Object",
     }
-    Ok(deleted)
 }
 
 fn names<K: Resource>(objects: &[K]) -> BTreeSet<String> {
     objects.iter().map(|o| o.name_any()).collect()
 }
 
-/// Delete every object labelled as the set's that the current plan does not contain.
-/// Returns `Kind/name` of what was deleted.
-pub async fn prune_children(
+/// Every object labelled as the set's that the current plan does not contain, as it exists now
+/// (listed on every reconcile, so status never reports from memory), workloads first.
+pub async fn stale_children(
     client: &Client,
     namespace: &str,
     set_name: &str,
     c: &Children,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Stale>> {
     let sel = owned_selector(set_name);
-    let mut deleted = Vec::new();
+    let mut stale = Vec::new();
     // Workloads first, so pods stop before their config and access disappear.
-    deleted.extend(prune::<Deployment>(client, namespace, &sel, &names(&c.deployments)).await?);
-    deleted.extend(
-        prune::<PodDisruptionBudget>(client, namespace, &sel, &names(&c.pod_disruption_budgets))
-            .await?,
+    stale.extend(list_stale::<Deployment>(client, namespace, &sel, &names(&c.deployments)).await?);
+    stale.extend(
+        list_stale::<PodDisruptionBudget>(
+            client,
+            namespace,
+            &sel,
+            &names(&c.pod_disruption_budgets),
+        )
+        .await?,
     );
-    deleted.extend(prune::<Service>(client, namespace, &sel, &names(&c.services)).await?);
-    deleted.extend(prune::<Lease>(client, namespace, &sel, &names(&c.leases)).await?);
-    deleted.extend(prune::<RoleBinding>(client, namespace, &sel, &names(&c.role_bindings)).await?);
-    deleted.extend(prune::<Role>(client, namespace, &sel, &names(&c.roles)).await?);
-    deleted.extend(
-        prune::<ServiceAccount>(client, namespace, &sel, &names(&c.service_accounts)).await?,
+    stale.extend(list_stale::<Service>(client, namespace, &sel, &names(&c.services)).await?);
+    stale.extend(list_stale::<Lease>(client, namespace, &sel, &names(&c.leases)).await?);
+    stale.extend(
+        list_stale::<RoleBinding>(client, namespace, &sel, &names(&c.role_bindings)).await?,
     );
-    deleted.extend(prune::<ConfigMap>(client, namespace, &sel, &names(&c.config_maps)).await?);
-    Ok(deleted)
+    stale.extend(list_stale::<Role>(client, namespace, &sel, &names(&c.roles)).await?);
+    stale.extend(
+        list_stale::<ServiceAccount>(client, namespace, &sel, &names(&c.service_accounts)).await?,
+    );
+    stale.extend(list_stale::<ConfigMap>(client, namespace, &sel, &names(&c.config_maps)).await?);
+    Ok(stale)
+}
+
+async fn delete<K: Child>(client: &Client, namespace: &str, name: &str) -> Result<()> {
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        // Already gone (garbage collector, a previous reconcile): what we wanted.
+        Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Delete `stale` objects in the order given.
+pub async fn delete_stale(client: &Client, namespace: &str, stale: &[Stale]) -> Result<()> {
+    for s in stale {
+        match s.kind {
+            "Deployment" => delete::<Deployment>(client, namespace, &s.name).await?,
+            "PodDisruptionBudget" => {
+                delete::<PodDisruptionBudget>(client, namespace, &s.name).await?
+            }
+            "Service" => delete::<Service>(client, namespace, &s.name).await?,
+            "Lease" => delete::<Lease>(client, namespace, &s.name).await?,
+            "RoleBinding" => delete::<RoleBinding>(client, namespace, &s.name).await?,
+            "Role" => delete::<Role>(client, namespace, &s.name).await?,
+            "ServiceAccount" => delete::<ServiceAccount>(client, namespace, &s.name).await?,
+            "ConfigMap" => delete::<ConfigMap>(client, namespace, &s.name).await?,
+            _ => {}
+        }
+    }
+    Ok(())
 }

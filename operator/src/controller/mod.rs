@@ -5,6 +5,7 @@
 //! planned only once the new plan has rolled out (make before break), and always writes status.
 
 pub mod apply;
+pub mod secrets;
 pub mod status;
 
 use crate::builders::{self, BuildOptions, Owner};
@@ -123,7 +124,11 @@ async fn reconcile_inner(set: &CollectorSet, ctx: &Context) -> Result<Action> {
     } else if set.spec.paused {
         (Outcome::Paused, IDLE_RESYNC)
     } else {
-        apply_plan(set, &owner, &previous, ctx).await?
+        match secrets::check(&ctx.client, owner.namespace, &set.spec).await? {
+            // Secrets are not watched: look again at the resync period.
+            Err(problems) => (Outcome::MissingSecret(problems), RESYNC),
+            Ok(nats_auth) => apply_plan(set, &owner, &previous, ctx, nats_auth).await?,
+        }
     };
     let now = Time(Timestamp::now());
     let status = status::compute(
@@ -159,9 +164,14 @@ async fn apply_plan(
     owner: &Owner<'_>,
     previous: &crate::crd::CollectorSetStatus,
     ctx: &Context,
+    nats_auth: builders::NatsAuth,
 ) -> Result<(Outcome, Duration)> {
     let plan = planner::plan(&set.spec, &previous.shards);
-    let children = builders::children(set, &plan, &ctx.options)?;
+    let options = BuildOptions {
+        nats_auth,
+        ..ctx.options.clone()
+    };
+    let children = builders::children(set, &plan, &options)?;
     let applied = apply::apply_children(&ctx.client, owner.namespace, &children).await?;
     let shards: Vec<_> = plan
         .into_iter()
@@ -176,35 +186,39 @@ async fn apply_plan(
             (shard, seen)
         })
         .collect();
-    let sink_ready = set.spec.clickhouse.as_ref().map(|_| {
+    // Sidecars are part of the shard pods' readiness; only a shared sink Deployment is separate.
+    let shared_sink = set.spec.clickhouse.is_some()
+        && set.spec.sink.placement == crate::crd::SinkPlacement::Deployment;
+    let sink_ready = shared_sink.then(|| {
         applied
             .deployments
             .get(&owner.sink_object())
             .is_some_and(|o| o.ready_replicas > 0)
     });
     // Make before break: symbols of a retired shard keep flowing from it until the shards that
-    // took them over are rolled out; JetStream deduplicates the overlap.
+    // took them over are rolled out; JetStream deduplicates the overlap. What is stale is listed
+    // on every reconcile, so status says what exists, not what was planned away.
     let rolled_out = shards.iter().all(|(_, o)| o.rolled_out);
-    let stale_waiting = if rolled_out {
-        let deleted =
-            apply::prune_children(&ctx.client, owner.namespace, owner.name, &children).await?;
-        if !deleted.is_empty() {
-            tracing::info!(collectorset = %key(set), ?deleted, "retired objects of unplanned shards");
-        }
-        0
+    let stale = apply::stale_children(&ctx.client, owner.namespace, owner.name, &children).await?;
+    if rolled_out && !stale.is_empty() {
+        apply::delete_stale(&ctx.client, owner.namespace, &stale).await?;
+        tracing::info!(collectorset = %key(set), objects = stale.len(), "deleting objects of retired shards");
+    }
+    // Deleted objects can linger (pods terminating, finalizers): look again soon either way.
+    let requeue = if rolled_out && stale.is_empty() {
+        RESYNC
     } else {
-        previous
-            .shards
-            .iter()
-            .filter(|s| !shards.iter().any(|(p, _)| p.name == s.name))
-            .count()
+        ROLLOUT_POLL
     };
-    let requeue = if rolled_out { RESYNC } else { ROLLOUT_POLL };
     Ok((
         Outcome::Applied {
             shards,
             sink_ready,
-            stale_waiting,
+            retired: status::Retired {
+                objects: stale.len(),
+                shards: stale.iter().filter_map(|s| s.shard.clone()).collect(),
+                deleting: rolled_out,
+            },
         },
         requeue,
     ))
@@ -269,6 +283,8 @@ pub async fn run(
             }
         })
         .await;
+    // Graceful: running reconciles have finished; the caller may now release the leader Lease.
+    tracing::info!("controller stopped");
 }
 
 #[cfg(test)]

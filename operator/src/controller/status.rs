@@ -21,14 +21,26 @@ pub struct ShardObservation {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Invalid(Vec<FieldError>),
+    /// Referenced credential Secrets or keys that do not exist (one message each).
+    MissingSecret(Vec<String>),
     Paused,
     Applied {
         shards: Vec<(Shard, ShardObservation)>,
         /// `Some(ready)` when a sink runs.
         sink_ready: Option<bool>,
-        /// Objects of shards no longer planned that still wait for the new plan to roll out.
-        stale_waiting: usize,
+        /// Objects of the set that the plan no longer contains, as listed this reconcile.
+        retired: Retired,
     },
+}
+
+/// What is left of retired shards (and of a sink no longer planned), as listed this reconcile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Retired {
+    pub objects: usize,
+    /// Their shard labels (empty for set-wide objects).
+    pub shards: BTreeSet<String>,
+    /// The new plan has rolled out and they were deleted this reconcile (they may take a while to go).
+    pub deleting: bool,
 }
 
 /// An Event to publish on the CollectorSet.
@@ -84,6 +96,18 @@ pub fn compute(
             );
             set(PAUSED, false, "NotPaused", String::new());
         }
+        Outcome::MissingSecret(problems) => {
+            let message = problems.join("; ");
+            set(READY, false, "MissingSecret", message.clone());
+            set(DEGRADED, true, "MissingSecret", message);
+            set(
+                PROGRESSING,
+                false,
+                "MissingSecret",
+                "create the Secret (or fix the reference) to continue; running pods are left as they are".into(),
+            );
+            set(PAUSED, false, "NotPaused", String::new());
+        }
         Outcome::Paused => {
             let message = "spec.paused is true: child objects are left as they are".to_owned();
             set(PAUSED, true, "Paused", message.clone());
@@ -92,7 +116,7 @@ pub fn compute(
         Outcome::Applied {
             shards,
             sink_ready,
-            stale_waiting,
+            retired,
         } => {
             status.shards =
                 planner::to_status(&shards.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>())
@@ -130,7 +154,7 @@ pub fn compute(
                     }
                 ),
             );
-            let progressing = rolling > 0 || *stale_waiting > 0;
+            let progressing = rolling > 0 || retired.objects > 0;
             set(
                 PROGRESSING,
                 progressing,
@@ -139,9 +163,7 @@ pub fn compute(
                 } else {
                     "RolledOut"
                 },
-                format!(
-                    "{rolling} shard Deployments rolling out, {stale_waiting} retired objects awaiting removal"
-                ),
+                progress_message(rolling, retired),
             );
             let degraded = !broken.is_empty();
             set(
@@ -159,6 +181,7 @@ pub fn compute(
                 },
             );
             set(PAUSED, false, "NotPaused", String::new());
+            status.retired_objects = retired.objects as i32;
             status.shard_count = shards.len() as i32;
             status.ready_shards = ready_shards as i32;
         }
@@ -167,9 +190,34 @@ pub fn compute(
         // Keep the last observed numbers while nothing is applied.
         status.shard_count = previous.shard_count;
         status.ready_shards = previous.ready_shards;
+        status.retired_objects = previous.retired_objects;
     }
     status.ready = format!("{}/{}", status.ready_shards, status.shard_count);
     status
+}
+
+fn progress_message(rolling: usize, retired: &Retired) -> String {
+    let mut message = format!("{rolling} shard Deployments rolling out");
+    if retired.objects > 0 {
+        let shards = retired
+            .shards
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        message.push_str(&format!(
+            "; {} objects of retired shards [{shards}] still exist ({})",
+            retired.objects,
+            if retired.deleting {
+                "deleted, waiting for them to go"
+            } else {
+                "removed once the new plan has rolled out"
+            }
+        ));
+    } else {
+        message.push_str("; no retired objects left");
+    }
+    message
 }
 
 fn set_condition(
@@ -206,12 +254,17 @@ fn is_true(status: &CollectorSetStatus, type_: &str) -> bool {
 pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> Vec<Transition> {
     let mut out = Vec::new();
     let reason_of = |s: &CollectorSetStatus, t: &str| s.condition(t).map(|c| c.reason.clone());
-    if reason_of(after, DEGRADED).as_deref() == Some("InvalidSpec")
-        && reason_of(before, DEGRADED).as_deref() != Some("InvalidSpec")
-    {
+    let blocked = |s: &CollectorSetStatus| {
+        reason_of(s, DEGRADED).filter(|r| r == "InvalidSpec" || r == "MissingSecret")
+    };
+    if let Some(reason) = blocked(after).filter(|r| blocked(before).as_ref() != Some(r)) {
         out.push(Transition {
             warning: true,
-            reason: "InvalidSpec",
+            reason: if reason == "InvalidSpec" {
+                "InvalidSpec"
+            } else {
+                "MissingSecret"
+            },
             note: after
                 .condition(DEGRADED)
                 .map(|c| c.message.clone())
@@ -242,7 +295,7 @@ pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> V
             warning: false,
             reason: "Resharded",
             note: format!(
-                "{} shards; added [{}], retired [{}]",
+                "{} shards; added [{}], retiring [{}] (their objects go once the new plan has rolled out; see the Progressing condition)",
                 new.len(),
                 added.join(", "),
                 removed.join(", ")

@@ -47,6 +47,8 @@ struct World {
     lease_holder: Option<&'static str>,
     /// Answer the first apply with HTTP 500.
     fail_first_apply: bool,
+    /// Secrets by name and the keys they hold (absent: 404).
+    secrets: BTreeMap<&'static str, Vec<&'static str>>,
 }
 
 impl World {
@@ -57,6 +59,10 @@ impl World {
             deployments_ready: true,
             lease_holder: Some("pod-a"),
             fail_first_apply: false,
+            secrets: BTreeMap::from([
+                ("nats-creds", vec!["user", "password"]),
+                ("ch-creds", vec!["user", "password"]),
+            ]),
         }
     }
 
@@ -91,6 +97,24 @@ impl World {
                 }
                 (200, object)
             }
+            Method::GET if call.path.contains("/secrets/") => match self.secrets.get(call.name()) {
+                Some(keys) => {
+                    let data: serde_json::Map<String, Value> = keys
+                        .iter()
+                        .map(|k| ((*k).to_owned(), "eA==".into()))
+                        .collect();
+                    (
+                        200,
+                        json!({"apiVersion": "v1", "kind": "Secret",
+                               "metadata": {"name": call.name(), "namespace": "markets"}, "data": data}),
+                    )
+                }
+                None => {
+                    let mut body = status_body(404, "secrets not found");
+                    body["reason"] = "NotFound".into();
+                    (404, body)
+                }
+            },
             Method::GET => {
                 let items = self
                     .existing
@@ -149,6 +173,7 @@ async fn reconcile_in(world: World) -> (Result<Action>, Vec<Call>) {
         client,
         BuildOptions {
             default_image: "collector:test".into(),
+            ..BuildOptions::default()
         },
         Some("operator-0".into()),
     ));
@@ -156,7 +181,14 @@ async fn reconcile_in(world: World) -> (Result<Action>, Vec<Call>) {
     (result, server.await.unwrap())
 }
 
+/// With the shared sink Deployment; `prod_with_sidecars` has the default placement.
 fn prod() -> CollectorSet {
+    let mut set = prod_with_sidecars();
+    set.spec.sink.placement = crate::crd::SinkPlacement::Deployment;
+    set
+}
+
+fn prod_with_sidecars() -> CollectorSet {
     collector_set(
         "prod",
         spec(vec![exchange(Venue::BinanceSpot, symbols(30))], 10),
@@ -241,7 +273,16 @@ async fn applies_every_child_with_one_field_manager_and_writes_status() {
 }
 
 fn stale_shard_objects() -> BTreeMap<&'static str, Vec<Value>> {
-    let object = |name: &str| json!({"metadata": {"name": name, "namespace": "markets"}});
+    let object = |name: &str| {
+        let mut labels = json!({"marketprism.io/collectorset": "prod"});
+        if let Some(shard) = name
+            .strip_prefix("prod-")
+            .filter(|s| s.starts_with('s') && *s != "sink")
+        {
+            labels["marketprism.io/shard"] = shard.into();
+        }
+        json!({"metadata": {"name": name, "namespace": "markets", "labels": labels}})
+    };
     let mut existing = BTreeMap::new();
     existing.insert("deployments", vec![object("prod-s0"), object("prod-s7")]);
     existing.insert("configmaps", vec![object("prod-s7"), object("prod-sink")]);
@@ -254,7 +295,11 @@ async fn deletes_objects_of_shards_no_longer_planned() {
     let mut world = World::new(prod());
     world.existing = stale_shard_objects();
     let (result, calls) = reconcile_in(world).await;
-    result.unwrap();
+    assert_eq!(
+        result.unwrap(),
+        Action::requeue(ROLLOUT_POLL),
+        "deleted objects may linger: look again soon"
+    );
     let deleted: Vec<(&str, &str)> = calls
         .iter()
         .filter(|c| c.method == Method::DELETE)
@@ -277,6 +322,69 @@ async fn deletes_objects_of_shards_no_longer_planned() {
             .contains("labelSelector=marketprism.io%2Fcollectorset%3Dprod"),
         "{}",
         list.query
+    );
+    // They existed when listed, so status says so; the next reconcile lists again.
+    let status = status_patch(&calls);
+    assert_eq!(status.retired_objects, 3);
+    let progressing = status.condition("Progressing").unwrap();
+    assert_eq!(progressing.status, "True");
+    assert!(
+        progressing
+            .message
+            .contains("3 objects of retired shards [s7] still exist (deleted"),
+        "{}",
+        progressing.message
+    );
+}
+
+#[tokio::test]
+async fn status_counts_retired_objects_from_what_exists_on_every_reconcile() {
+    // The second reconcile after two symbols were removed: status already holds the new plan
+    // (no s7), so only listing can tell that the objects of s7 are still there.
+    let mut set = prod();
+    let (_, first) = reconcile_in(World::new(set.clone())).await;
+    set.status = Some(status_patch(&first));
+    assert!(
+        set.status
+            .as_ref()
+            .unwrap()
+            .shards
+            .iter()
+            .all(|s| s.name != "s7")
+    );
+    let mut world = World::new(set.clone());
+    world.existing = stale_shard_objects();
+    world.deployments_ready = false;
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(ROLLOUT_POLL));
+    assert!(
+        calls.iter().all(|c| c.method != Method::DELETE),
+        "nothing deleted before rollout"
+    );
+    let status = status_patch(&calls);
+    assert_eq!(
+        status.retired_objects, 3,
+        "prod-s7 Deployment, Lease and ConfigMap"
+    );
+    let progressing = status.condition("Progressing").unwrap();
+    assert_eq!(progressing.status, "True");
+    assert!(
+        progressing
+            .message
+            .contains("3 objects of retired shards [s7] still exist (removed once"),
+        "{}",
+        progressing.message
+    );
+
+    // Once they are gone, the same status says so.
+    let world = World::new(set);
+    let (result, calls) = reconcile_in(world).await;
+    assert_eq!(result.unwrap(), Action::requeue(RESYNC));
+    let status = status_patch(&calls);
+    assert_eq!(status.retired_objects, 0);
+    assert_eq!(
+        condition(&status, "Progressing"),
+        ("False".into(), "RolledOut".into())
     );
 }
 
@@ -381,6 +489,7 @@ async fn error_policy_backs_off_per_object_and_resets_on_success() {
         Client::new(service, "default"),
         BuildOptions {
             default_image: "x".into(),
+            ..BuildOptions::default()
         },
         None,
     ));
@@ -396,3 +505,7 @@ async fn error_policy_backs_off_per_object_and_resets_on_success() {
         Action::requeue(Duration::from_secs(5))
     );
 }
+
+// Secrets, per-venue data types and the sink placements.
+#[path = "tests_placement.rs"]
+mod placement;

@@ -1,5 +1,6 @@
 //! The `CollectorSet` custom resource (`marketprism.io/v1alpha1`).
 
+pub mod offers;
 pub mod spec;
 pub mod status;
 

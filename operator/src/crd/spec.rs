@@ -66,7 +66,9 @@ pub struct CollectorSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
+    /// Kubernetes' default for the image when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "image_pull_policy_schema")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -158,7 +160,39 @@ pub enum DataTypeName {
     VolatilityIndices,
 }
 
+impl DataTypeName {
+    pub const ALL: [DataTypeName; 8] = [
+        DataTypeName::Orderbooks,
+        DataTypeName::Trades,
+        DataTypeName::FundingRates,
+        DataTypeName::OpenInterests,
+        DataTypeName::Liquidations,
+        DataTypeName::LsrTopPositions,
+        DataTypeName::LsrAllAccounts,
+        DataTypeName::VolatilityIndices,
+    ];
+
+    /// The name in the CRD and in the collector config (`funding_rates`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataTypeName::Orderbooks => "orderbooks",
+            DataTypeName::Trades => "trades",
+            DataTypeName::FundingRates => "funding_rates",
+            DataTypeName::OpenInterests => "open_interests",
+            DataTypeName::Liquidations => "liquidations",
+            DataTypeName::LsrTopPositions => "lsr_top_positions",
+            DataTypeName::LsrAllAccounts => "lsr_all_accounts",
+            DataTypeName::VolatilityIndices => "volatility_indices",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
+#[x_kube(validation = super::offers::data_types_rule(Venue::BinanceSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::BinanceDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::OkxSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::OkxDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::DeribitDerivatives))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeSpec {
     pub venue: Venue,
@@ -223,6 +257,9 @@ pub struct ShardingSpec {
     #[serde(default)]
     #[schemars(length(max = 8))]
     #[x_kube(validation = Rule::new("self.all(g, self.exists_one(h, h.name == g.name))").message("group names must be unique"))]
+    #[x_kube(validation = Rule::new(
+        "self.all(g, g.members.all(m, m.symbols.all(s, self.exists_one(h, h.members.exists(n, n.venue == m.venue && s in n.symbols)))))"
+    ).message("a venue's symbol may be in only one sharding group: remove it from all groups but one"))]
     pub groups: Vec<ShardGroup>,
 }
 
@@ -245,7 +282,9 @@ pub struct ShardGroup {
     /// Shard name suffix (`g-<name>`).
     #[schemars(length(min = 1, max = 20), regex(pattern = GROUP_NAME_PATTERN))]
     pub name: String,
+    /// Each venue once (with the same venue twice, merge the symbols into one member).
     #[schemars(length(min = 1, max = 5))]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.venue == m.venue))").message("each venue may be listed once per group: merge its symbols into one member"))]
     pub members: Vec<GroupMember>,
 }
 
@@ -253,7 +292,11 @@ pub struct ShardGroup {
 #[serde(rename_all = "camelCase")]
 pub struct GroupMember {
     pub venue: Venue,
-    #[schemars(length(min = 1, max = 32), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    /// At most 16: the rule that a symbol is in one group only compares every grouped symbol with
+    /// every other (8 groups × 5 members × 16 symbols, squared), which must stay within the
+    /// apiserver's CEL cost budget.
+    #[schemars(length(min = 1, max = 16), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t == s))").message("a symbol is listed twice"))]
     pub symbols: Vec<String>,
 }
 
@@ -351,30 +394,53 @@ fn default_true() -> bool {
     true
 }
 
-/// The JetStream → ClickHouse sink Deployment (one per CollectorSet).
+/// The JetStream → ClickHouse sink (runs only when `clickhouse` is set).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SinkSpec {
-    /// Sink pods sharing one durable consumer.
+    /// `Sidecar` (default): a sink container in every collector pod, consuming that shard's subjects
+    /// through one durable consumer per shard (active and standby pods share it). `Deployment`: one
+    /// shared sink Deployment of `replicas` pods for the whole set, for sets with many shards.
+    #[serde(default)]
+    pub placement: SinkPlacement,
+    /// Sink pods sharing one durable consumer (`placement: Deployment` only).
     #[serde(default = "default_sink_replicas")]
     #[schemars(range(min = 1, max = 10))]
     pub replicas: i32,
-    /// Durable consumer name prefix.
+    /// Durable consumer name prefix (sidecars append `-<collectorset>-<shard>`).
     #[serde(default = "default_consumer")]
     #[schemars(regex(pattern = "^[A-Za-z0-9_-]+$"), length(min = 1, max = 64))]
     pub consumer: String,
     #[serde(default)]
     pub batching: BatchingSpec,
+    /// Sink container resources; sidecars default to 50m CPU / 128Mi requested, 512Mi limit, the
+    /// Deployment to `spec.resources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
 }
 
 impl Default for SinkSpec {
     fn default() -> Self {
         SinkSpec {
+            placement: SinkPlacement::default(),
             replicas: default_sink_replicas(),
             consumer: default_consumer(),
             batching: BatchingSpec::default(),
+            resources: None,
         }
     }
+}
+
+/// Where the sink runs.
+#[derive(
+    Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, schemars::JsonSchema,
+)]
+pub enum SinkPlacement {
+    /// In every collector pod, one durable consumer per shard.
+    #[default]
+    Sidecar,
+    /// One shared Deployment per CollectorSet, one durable consumer per stream.
+    Deployment,
 }
 
 fn default_sink_replicas() -> i32 {
@@ -442,6 +508,16 @@ pub enum ImagePullPolicy {
     Always,
     IfNotPresent,
     Never,
+}
+
+/// The three policies and nothing else: the derived schema of an `Option` enum also lists `null`,
+/// which `kubectl explain` shows as a fourth choice and the apiserver would store.
+fn image_pull_policy_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["Always", "IfNotPresent", "Never"],
+        "description": "Kubernetes' default for the image when unset."
+    })
 }
 
 impl ImagePullPolicy {

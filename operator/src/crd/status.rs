@@ -32,6 +32,9 @@ pub struct CollectorSetStatus {
     /// Shards with at least one ready pod and a lock holder.
     #[serde(default)]
     pub ready_shards: i32,
+    /// Objects of retired shards that still exist (listed on every reconcile).
+    #[serde(default)]
+    pub retired_objects: i32,
     /// `readyShards/shardCount`, for the printer column.
     #[serde(default)]
     pub ready: String,
