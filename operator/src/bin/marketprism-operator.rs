@@ -70,10 +70,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let Command::Run(args) = Cli::parse().command;
-    // One crypto provider for the process whatever else the build links: rustls panics at the
-    // first client when both ring and aws-lc-rs are compiled in and none was chosen. Err only
-    // means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     // Registered first: a SIGTERM from here on takes the one ordered shutdown path below.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
