@@ -2,6 +2,7 @@
 //! and the record of what could not be published (`overflow`).
 
 pub mod ack_window;
+pub mod holds;
 pub mod overflow;
 pub mod publisher;
 pub mod streams;

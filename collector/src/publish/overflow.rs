@@ -1,6 +1,6 @@
-//! What the publisher could not keep: events dropped while NATS was unreachable and the buffer full,
-//! remembered per instrument and data type, so each loss becomes a `gap` event (cause `overflow`)
-//! once there is room again. Pure: no I/O, no clock.
+//! What the publisher could not keep: events dropped while NATS was unreachable (or their stream
+//! refused publishes) and the buffer was full, remembered per instrument and data type, so each loss
+//! becomes a `gap` event (cause `overflow`) once there is room again. Pure: no I/O, no clock.
 
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::BTreeMap;
@@ -70,7 +70,7 @@ impl OverflowTracker {
                     end_ms: lost.end_ms,
                     cause: GapCause::Overflow,
                     detail: format!(
-                        "publisher dropped {} events: NATS unreachable and buffer full",
+                        "publisher dropped {} events: NATS unreachable or stream refusing (full), and buffer full",
                         lost.count
                     ),
                 }),
