@@ -85,6 +85,23 @@ impl InternalEvent for StreamRefusing<'_> {
     }
 }
 
+/// Events dropped unsent because this instance lost (or never held) its shard lock.
+pub struct PublishFenced {
+    pub events: usize,
+}
+
+impl InternalEvent for PublishFenced {
+    fn emit(self) {
+        if self.events > 1 {
+            tracing::warn!(
+                events = self.events,
+                "shard lock lost: dropping the events buffered for NATS, unsent"
+            );
+        }
+        metrics::counter!("marketprism_publish_fenced_total").increment(self.events as u64);
+    }
+}
+
 /// Overflow gap events were queued for the subjects that lost events.
 pub struct OverflowGapsQueued {
     pub gaps: usize,

@@ -7,5 +7,5 @@ pub mod overflow;
 pub mod publisher;
 pub mod streams;
 
-pub use publisher::{PublishStats, run_nats_output};
+pub use publisher::{PublishStats, run_nats_output, run_nats_output_fenced};
 pub use streams::ensure_streams;

@@ -16,8 +16,7 @@ use crate::config::NatsConfig;
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
 use crate::internal_events::publish::{
-    EventsDropped, EventsPublished, NatsConnection, OverflowGapsQueued, PublishFailed,
-    PublisherState, StreamRefusing,
+    NatsConnection, OverflowGapsQueued, PublishFailed, PublishFenced, StreamRefusing,
 };
 use crate::model::{DataType, Event, now_ms, subject_of_msg_id};
 use crate::telemetry::{Health, ReadinessGuard};
@@ -29,7 +28,7 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +43,8 @@ pub struct PublishStats {
     /// Dropped while NATS was unreachable and the buffer was full, or unsendable at shutdown.
     pub dropped: u64,
     pub overflow_gaps: u64,
+    /// Dropped unsent because this instance lost (or never held) its shard lock.
+    pub fenced: u64,
 }
 
 /// One serialized event waiting to be published (serialized once, however often it is retried).
@@ -92,6 +93,19 @@ pub async fn run_nats_output(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<PublishStats> {
+    let (_always, may_publish) = watch::channel(true);
+    run_nats_output_fenced(config, rx, health, may_publish, shutdown).await
+}
+
+/// [`run_nats_output`] that sends only while `may_publish` (the shard lock): when it turns false,
+/// everything buffered is dropped and counted (`fenced`), and so are events still arriving.
+pub async fn run_nats_output_fenced(
+    config: NatsConfig,
+    rx: mpsc::Receiver<Event>,
+    health: Health,
+    may_publish: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) -> Result<PublishStats> {
     let readiness = health.register("nats");
     readiness.not_ready("connecting to NATS");
     let client = connect(&config, "marketprism-publisher").await?;
@@ -110,6 +124,7 @@ pub async fn run_nats_output(
         pending: VecDeque::new(),
         in_flight: AckWindow::default(),
         holds: Holds::default(),
+        may_publish,
         overflow: OverflowTracker::default(),
         streams_ready: false,
         next_stream_attempt: Instant::now(),
@@ -141,6 +156,8 @@ struct Publisher {
     in_flight: AckWindow<Outgoing>,
     /// Events of streams that refuse publishes, apart from `pending`.
     holds: Holds<Outgoing>,
+    /// The shard lock: nothing is sent while it is false.
+    may_publish: watch::Receiver<bool>,
     overflow: OverflowTracker,
     streams_ready: bool,
     next_stream_attempt: Instant,
@@ -176,6 +193,9 @@ impl Publisher {
         }
         loop {
             self.expire_acks();
+            if !*self.may_publish.borrow() {
+                self.fence();
+            }
             for probe in self.holds.probes(Instant::now()).into_iter().rev() {
                 self.pending.push_front(probe);
             }
@@ -299,40 +319,6 @@ impl Publisher {
         }
     }
 
-    /// Readiness is written on a change, and refreshed every tick while not ready (buffer size).
-    fn set_ready(&mut self, ready: bool) {
-        if self.reported_ready == Some(ready) {
-            return;
-        }
-        self.reported_ready = Some(ready);
-        if ready {
-            self.readiness.ready();
-            return;
-        }
-        let closed = self.holds.closed();
-        let state = if !self.was_connected {
-            "unreachable".to_owned()
-        } else if self.is_stalled() {
-            format!("not taking publishes ({})", self.stall_reason)
-        } else if !closed.is_empty() {
-            let streams: Vec<String> = closed
-                .iter()
-                .map(|(s, why, held)| {
-                    format!("stream {} refuses publishes ({why}; {held} events held: raise its max_bytes/max_age or free space)", self.stream_name(*s))
-                })
-                .collect();
-            streams.join(", ")
-        } else {
-            "streams not ready".to_owned()
-        };
-        self.readiness.not_ready(&format!(
-            "NATS {state} at {}; {} events buffered, {} dropped",
-            self.config.url,
-            self.buffered(),
-            self.stats.dropped
-        ));
-    }
-
     fn is_stalled(&self) -> bool {
         self.stalled_until.is_some_and(|t| Instant::now() < t)
     }
@@ -349,6 +335,11 @@ impl Publisher {
 
     fn admit(&mut self, event: Event, usable: bool) {
         self.stats.received += 1;
+        if !*self.may_publish.borrow() {
+            self.stats.fenced += 1;
+            emit(PublishFenced { events: 1 });
+            return;
+        }
         let (buffered, capacity) = (self.buffered(), self.config.buffer_capacity);
         let open = self.holds.is_open(stream_index(event.data_type()));
         if buffered >= capacity && !usable {
@@ -420,6 +411,11 @@ impl Publisher {
     /// Send until the window of unacked publishes is full.
     async fn fill_window(&mut self) {
         if Instant::now() < self.paused_until {
+            return;
+        }
+        // Checked last thing before sending: a deposed holder publishes nothing.
+        if !*self.may_publish.borrow() {
+            self.fence();
             return;
         }
         let max_span = self.config.max_in_flight * MAX_SPAN_FACTOR;
@@ -547,59 +543,6 @@ impl Publisher {
         self.pending.push_front(out);
         self.paused_until = Instant::now() + RETRY_PAUSE;
     }
-
-    fn give_up_at_shutdown(&mut self) {
-        let left = self.buffered() + self.in_flight.len();
-        tracing::error!(
-            unsent = left,
-            overflowed = self.overflow.dropped(),
-            "shutdown drain timed out: NATS did not take these events"
-        );
-        let in_flight = self.in_flight.drain();
-        let held = self.holds.drain();
-        for out in self.pending.drain(..).chain(in_flight).chain(held) {
-            self.dropped_by_type[out.data_type as usize] += 1;
-        }
-        self.stats.dropped += left as u64;
-    }
-
-    /// Flush the accumulated per-type counters into metrics (cheaper than one metric call per event).
-    fn report(&mut self) {
-        if self.reported_ready == Some(false) {
-            self.reported_ready = None;
-        }
-        for (i, data_type) in DataType::ALL.into_iter().enumerate() {
-            let count = std::mem::take(&mut self.acked_by_type[i]);
-            let duplicates = std::mem::take(&mut self.dups_by_type[i]);
-            if count > 0 {
-                emit(EventsPublished {
-                    data_type,
-                    count,
-                    duplicates,
-                });
-            }
-            let dropped = std::mem::take(&mut self.dropped_by_type[i]);
-            if dropped > 0 {
-                emit(EventsDropped {
-                    data_type,
-                    count: dropped,
-                    reason: "nats_unreachable",
-                });
-            }
-            let refused = std::mem::take(&mut self.refused_by_type[i]);
-            if refused > 0 {
-                emit(EventsDropped {
-                    data_type,
-                    count: refused,
-                    reason: "stream_refused",
-                });
-            }
-        }
-        emit(PublisherState {
-            in_flight: self.in_flight.len(),
-            buffered: self.buffered(),
-        });
-    }
 }
 
 async fn next_ack(acks: &mut Option<Subscriber>) -> Option<async_nats::Message> {
@@ -615,3 +558,6 @@ async fn subscribe_acks(client: &async_nats::Client, inbox: &str) -> Result<Subs
         .await
         .map_err(|e| Error::Nats(format!("cannot subscribe to publish acks: {e}")))
 }
+
+#[path = "publisher_state.rs"]
+mod state;

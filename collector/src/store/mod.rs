@@ -17,7 +17,7 @@ pub mod rows;
 pub mod schema;
 
 pub use self::clickhouse::ClickHouseWriter;
-pub use self::parquet::{ParquetStats, new_run_id, run_parquet_output};
+pub use self::parquet::{ParquetStats, new_run_id, run_parquet_output, run_parquet_output_with};
 pub use decimal::Dec18;
 pub use rows::{RowError, Rows, TableRow};
 pub use schema::{Dialect, ddl};

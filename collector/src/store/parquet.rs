@@ -14,6 +14,14 @@
 //! flush, i.e. about `flush_interval_ms` of data (plus what was still queued in the channel). A flush
 //! writes all its temporaries before committing any, so what survives a kill is whole flushes: with
 //! `max_rows` not reached, a prefix of the event stream.
+//!
+//! Failing writes (read-only directory, full disk): the output is not ready (component `parquet`, with
+//! the error), keeps its rows and retries every `flush_interval_ms`; beyond `max_buffered_rows` it drops
+//! new events, counts them (`marketprism_parquet_events_dropped_total`) and writes `overflow` gaps
+//! covering them once a write succeeds. A failed write leaves no file behind, not even a partial one.
+//!
+//! Fencing: while the shard lock is not held (`may_write` false) nothing is written: buffered rows
+//! are dropped and counted (`marketprism_parquet_rows_fenced_total`), and so are events still arriving.
 
 use super::columns::{ColumnType, columns};
 use super::decimal::{PRECISION, SCALE};
@@ -21,8 +29,13 @@ use super::rows::{Rows, TableRow, with_rows};
 use crate::config::ParquetConfig;
 use crate::error::{Error, Result};
 use crate::internal_events::InternalEvent;
-use crate::internal_events::store::{ParquetFileWritten, ParquetWriteFailed, RowRejected};
-use crate::model::{DataType, Event, Exchange};
+use crate::internal_events::store::{
+    ParquetEventDropped, ParquetFileWritten, ParquetOverflowGaps, ParquetRowsFenced,
+    ParquetWriteFailed, RowRejected,
+};
+use crate::model::{DataType, Event, Exchange, now_ms};
+use crate::publish::overflow::OverflowTracker;
+use crate::telemetry::{Health, ReadinessGuard};
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType as ArrowType, Field, FieldRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -35,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::Receiver;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// After shutdown, how long producers get to finish and drop their senders before the channel is closed.
@@ -49,6 +63,11 @@ pub struct ParquetStats {
     /// Events that cannot be stored exactly (e.g. a decimal outside `Decimal(38,18)`): logged and skipped.
     pub rows_rejected: u64,
     pub write_errors: u64,
+    /// Events dropped while writes failed and `max_buffered_rows` were held (recorded as gaps).
+    pub events_dropped: u64,
+    pub overflow_gaps: u64,
+    /// Rows and events dropped because this instance did not hold its shard lock.
+    pub rows_fenced: u64,
 }
 
 /// A new run id: `YYYYMMDDTHHMMSSZ-<8 hex>`, unique per process start.
@@ -273,20 +292,53 @@ pub fn read_file(path: &Path, data_type: DataType) -> Result<Rows> {
     Ok(rows)
 }
 
+/// What a pushed event makes due.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// This partition reached `max_rows`.
+    Partition(PartitionKey),
+    /// All partitions together reached `max_buffered_rows`.
+    All,
+}
+
 /// Buffers rows per partition and writes them out as files.
 struct PartWriter {
     root: PathBuf,
     run_id: String,
     max_rows: usize,
+    max_buffered: usize,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Rows>,
+    /// Rows in `buffers`.
+    buffered: usize,
+    /// The last flush's first error, while writes fail.
+    failing: Option<String>,
+    lost: OverflowTracker,
+    readiness: ReadinessGuard,
+    /// The shard lock: nothing is written while it is false.
+    may_write: watch::Receiver<bool>,
     stats: ParquetStats,
 }
 
 impl PartWriter {
-    /// Buffers the event; returns its partition when that reached `max_rows`.
-    fn push(&mut self, event: &Event) -> Option<PartitionKey> {
+    /// Buffers the event (or drops it: writes failing and the buffer full); says what became due.
+    fn push(&mut self, event: &Event) -> Option<Due> {
         self.stats.events_received += 1;
+        if self.failing.is_some() && self.buffered >= self.max_buffered {
+            self.stats.events_dropped += 1;
+            self.lost.record(event);
+            ParquetEventDropped {
+                data_type: event.data_type(),
+                first: self.lost.dropped() == 1,
+                buffered: self.buffered,
+            }
+            .emit();
+            return None;
+        }
+        self.buffer(event)
+    }
+
+    fn buffer(&mut self, event: &Event) -> Option<Due> {
         let key = PartitionKey::of(event);
         let rows = self
             .buffers
@@ -303,7 +355,41 @@ impl PartWriter {
             .emit();
             return None;
         }
-        (rows.len() >= self.max_rows).then_some(key)
+        self.buffered += 1;
+        // While writes fail, only the interval retries: a full partition must not retry per event.
+        if self.failing.is_some() {
+            None
+        } else if self.buffered >= self.max_buffered {
+            Some(Due::All)
+        } else {
+            (rows.len() >= self.max_rows).then_some(Due::Partition(key))
+        }
+    }
+
+    /// One event from the channel: dropped (fenced) without the lock, else buffered, then flushed if due.
+    async fn accept(&mut self, event: &Event) {
+        if !*self.may_write.borrow() {
+            self.stats.events_received += 1;
+            self.stats.rows_fenced += 1;
+            ParquetRowsFenced { rows: 1 }.emit();
+            return;
+        }
+        match self.push(event) {
+            Some(Due::Partition(key)) => self.flush(vec![key]).await,
+            Some(Due::All) => self.flush_all().await,
+            None => {}
+        }
+    }
+
+    /// The shard lock is lost: nothing buffered may be written any more.
+    fn fence(&mut self) {
+        let rows = self.buffered;
+        self.buffers.clear();
+        self.buffered = 0;
+        if rows > 0 {
+            self.stats.rows_fenced += rows as u64;
+            ParquetRowsFenced { rows }.emit();
+        }
     }
 
     async fn flush_all(&mut self) {
@@ -313,11 +399,17 @@ impl PartWriter {
 
     /// Writes each partition's rows to a new file; rows whose file failed stay buffered for the next flush.
     async fn flush(&mut self, keys: Vec<PartitionKey>) {
+        // Checked last thing before writing: a deposed holder writes nothing.
+        if !*self.may_write.borrow() {
+            self.fence();
+            return;
+        }
         let mut pending = Vec::new();
         for key in keys {
             let Some(rows) = self.buffers.remove(&key).filter(|r| !r.is_empty()) else {
                 continue;
             };
+            self.buffered -= rows.len();
             pending.push(Pending {
                 dir: key.dir(&self.root),
                 name: file_name(&self.run_id, self.seq),
@@ -339,6 +431,7 @@ impl PartWriter {
                 return;
             }
         };
+        let mut first_error = None;
         for p in done {
             match p.result {
                 Ok(bytes) => {
@@ -360,32 +453,89 @@ impl PartWriter {
                         error: &error,
                     }
                     .emit();
+                    first_error.get_or_insert_with(|| error.to_string());
+                    self.buffered += p.rows.len();
+                    // Nothing was pushed during the flush (same task): the partition is empty.
                     self.buffers.insert(p.key, p.rows);
                 }
             }
         }
+        self.set_failing(first_error);
     }
 
-    fn buffered(&self) -> usize {
-        self.buffers.values().map(Rows::len).sum()
+    /// Readiness follows the last flush; on recovery the drops become gap rows.
+    fn set_failing(&mut self, error: Option<String>) {
+        match error {
+            Some(error) => {
+                self.readiness.not_ready(&format!(
+                    "Parquet writes to {} fail ({error}); {} rows buffered (max_buffered_rows {}), {} events dropped",
+                    self.root.display(),
+                    self.buffered,
+                    self.max_buffered,
+                    self.stats.events_dropped
+                ));
+                self.failing = Some(error);
+            }
+            None => {
+                self.failing = None;
+                self.readiness.ready();
+                if !self.lost.is_empty() {
+                    let dropped = self.lost.dropped();
+                    let gaps = self.lost.take_gaps(now_ms());
+                    ParquetOverflowGaps {
+                        gaps: gaps.len(),
+                        dropped,
+                    }
+                    .emit();
+                    self.stats.overflow_gaps += gaps.len() as u64;
+                    for gap in &gaps {
+                        self.buffer(gap);
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
-/// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. An error means rows that
-/// could not be written at the final flush.
+/// [`run_parquet_output_with`] for a lone instance: no shard lock, readiness not reported.
 pub async fn run_parquet_output(
     config: ParquetConfig,
     run_id: String,
-    mut rx: Receiver<Event>,
+    rx: Receiver<Event>,
     shutdown: CancellationToken,
 ) -> Result<ParquetStats> {
+    let (_always, may_write) = watch::channel(true);
+    run_parquet_output_with(config, run_id, rx, Health::new(), may_write, shutdown).await
+}
+
+/// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
+/// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. Writes only while
+/// `may_write` is true (the shard lock); reports readiness as component `parquet`. An error means
+/// rows that could not be written at the final flush, or events dropped and never recorded as gaps.
+pub async fn run_parquet_output_with(
+    config: ParquetConfig,
+    run_id: String,
+    mut rx: Receiver<Event>,
+    health: Health,
+    mut may_write: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) -> Result<ParquetStats> {
+    let readiness = health.register("parquet");
+    readiness.ready();
     let mut writer = PartWriter {
         root: config.dir.clone(),
         run_id,
         max_rows: config.max_rows.max(1),
+        max_buffered: config.max_buffered_rows.max(1),
         seq: 0,
         buffers: BTreeMap::new(),
+        buffered: 0,
+        failing: None,
+        lost: OverflowTracker::new(
+            "Parquet output dropped {n} events: writes failing and max_buffered_rows reached",
+        ),
+        readiness,
+        may_write: may_write.clone(),
         stats: ParquetStats::default(),
     };
     let root = config.dir.clone();
@@ -398,27 +548,30 @@ pub async fn run_parquet_output(
     let period = Duration::from_millis(config.flush_interval_ms.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lock_watched = true;
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            changed = may_write.changed(), if lock_watched => match changed {
+                Ok(()) => if !*may_write.borrow_and_update() {
+                    writer.fence();
+                },
+                Err(_) => lock_watched = false,
+            },
             _ = tick.tick() => writer.flush_all().await,
             event = rx.recv() => match event {
-                Some(event) => {
-                    if let Some(full) = writer.push(&event) {
-                        writer.flush(vec![full]).await;
-                    }
-                }
+                Some(event) => writer.accept(&event).await,
                 None => break,
             },
         }
     }
     drain(&mut writer, &mut rx).await;
     writer.flush_all().await;
-    let left = writer.buffered();
-    if left > 0 {
+    let (left, lost) = (writer.buffered, writer.lost.dropped());
+    if left > 0 || lost > 0 {
         return Err(Error::Parquet(format!(
-            "{left} rows could not be written at shutdown (see the errors above)"
+            "{left} rows could not be written at shutdown and {lost} dropped events not recorded as gaps (see the errors above)"
         )));
     }
     Ok(writer.stats)
@@ -429,11 +582,7 @@ async fn drain(writer: &mut PartWriter, rx: &mut Receiver<Event>) {
     let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(event)) => {
-                if let Some(full) = writer.push(&event) {
-                    writer.flush(vec![full]).await;
-                }
-            }
+            Ok(Some(event)) => writer.accept(&event).await,
             Ok(None) => return,
             Err(_) => {
                 tracing::warn!(
