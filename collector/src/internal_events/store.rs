@@ -165,3 +165,27 @@ impl InternalEvent for ParquetRowsFenced {
         metrics::counter!("marketprism_parquet_rows_fenced_total").increment(self.rows as u64);
     }
 }
+
+/// A table or view of the sink's path differs from the DDL: that data type takes no inserts until fixed.
+pub struct ClickHouseSchemaMismatch<'a> {
+    pub data_type: DataType,
+    pub differences: &'a [crate::store::schema_check::Difference],
+}
+
+impl InternalEvent for ClickHouseSchemaMismatch<'_> {
+    fn emit(self) {
+        for d in self.differences {
+            tracing::error!(
+                data_type = %self.data_type,
+                table = %d.table,
+                what = %d.what,
+                found = %d.found,
+                expected = %d.expected,
+                fix = %d.fix,
+                "ClickHouse schema differs: no inserts into this table until it is fixed"
+            );
+        }
+        metrics::counter!("marketprism_clickhouse_schema_mismatches_total", "data_type" => self.data_type.as_str())
+            .increment(1);
+    }
+}
