@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod pipeline;
+pub mod process;
 pub mod servers;
 pub mod store_capture;

@@ -221,3 +221,70 @@ async fn a_view_of_another_shape_stops_the_table_before_the_hot_table_takes_rows
     let _ = sink.await;
     run.cleanup().await;
 }
+
+/// `schema --check` / `--migrate` of the binary on a config, with its exit status and stdout.
+fn schema_command(config: &std::path::Path, flag: &str) -> (bool, String) {
+    let out = std::process::Command::new(marketprism_tests::process::collector_bin())
+        .args(["schema", flag, "--config"])
+        .arg(config)
+        .output()
+        .expect("run marketprism-collector schema");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_check_names_the_differences_and_migrate_fixes_them() {
+    let test = "schema_check_names_the_differences_and_migrate_fixes_them";
+    let (Some(nats), Some(ch)) = (nats_url(test), clickhouse_url(test)) else {
+        return;
+    };
+    let run = Run::new("st_schema_cmd", &nats, &ch, 200).await;
+    let (hot, cold) = (
+        run.sink.clickhouse.hot_database.clone(),
+        run.sink.clickhouse.cold_database.clone(),
+    );
+    for sql in narrow_trades_ddl(&run, true) {
+        execute(&run, &sql).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sink.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "sink:\n  nats: {{url: '{nats}'}}\n  clickhouse: {{url: '{ch}', hot_database: {hot}, cold_database: {cold}}}\n"
+        ),
+    )
+    .unwrap();
+
+    let (ok, out) = schema_command(&config, "--check");
+    assert!(!ok, "differences fail the check: {out}");
+    assert!(
+        out.contains(&format!("{hot}.trades: column price is Decimal(38, 8), expected Decimal(38, 18); fix: ALTER TABLE {hot}.trades MODIFY COLUMN price Decimal(38, 18)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{cold}.funding_rates: table is missing")),
+        "{out}"
+    );
+    let (ok, out) = schema_command(&config, "--check");
+    assert!(!ok, "a check changes nothing: {out}");
+
+    let (ok, out) = schema_command(&config, "--migrate");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "ALTER TABLE {cold}.trades MODIFY COLUMN quantity Decimal(38, 18);"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("schema matches"), "{out}");
+    let (ok, out) = schema_command(&config, "--check");
+    assert!(
+        ok && out.contains("schema matches (legacy dialect"),
+        "{out}"
+    );
+    run.cleanup().await;
+}

@@ -129,6 +129,15 @@ impl ClickHouseWriter {
         self.dialect
     }
 
+    /// Runs one statement (migrations).
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        self.client
+            .query(sql)
+            .execute()
+            .await
+            .map_err(|e| Error::Schema(format!("{e}; statement: {sql}")))
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.client.query("SELECT 1").execute().await?;
         Ok(())

@@ -206,6 +206,41 @@ pub fn compare(expected: &Expected, found: Option<&Found>) -> Vec<Difference> {
     out
 }
 
+/// The statements `schema --migrate` runs for `differences`, in order, and the differences it cannot
+/// fix (engine, sort key: a table rebuild, by hand). Columns are added or retyped in place
+/// (`ALTER TABLE`), views of another shape dropped, then every missing table and view created.
+pub fn migration<'a>(
+    differences: &'a [Difference],
+    dialect: Dialect,
+    config: &ClickHouseConfig,
+) -> (Vec<String>, Vec<&'a Difference>) {
+    let mut alters = Vec::new();
+    let mut drops = Vec::new();
+    let mut manual = Vec::new();
+    let mut create = false;
+    for d in differences {
+        if d.fix.starts_with("ALTER TABLE ") {
+            alters.push(d.fix.clone());
+        } else if d.fix.starts_with("DROP TABLE ") {
+            let drop = format!("DROP TABLE {}", d.table);
+            if !drops.contains(&drop) {
+                drops.push(drop);
+            }
+            create = true;
+        } else if d.found == "missing" && (d.what == "table" || d.what == "view") {
+            create = true;
+        } else {
+            manual.push(d);
+        }
+    }
+    let mut statements = alters;
+    statements.extend(drops);
+    if create {
+        statements.extend(super::schema::ddl(dialect, config));
+    }
+    (statements, manual)
+}
+
 fn table_rebuild(table: &str) -> String {
     format!(
         "an engine or sort key cannot be altered: RENAME TABLE {table} TO {table}_old, let the sink create {table}, then INSERT INTO {table} SELECT … FROM {table}_old (README: schema migrations)"

@@ -116,3 +116,48 @@ fn the_modern_dialect_expects_its_own_types() {
     assert_eq!(ty("price"), "Decimal(38, 18)");
     assert_eq!(hot.sorting_key, "exchange, market_type, symbol, trade_id");
 }
+
+#[test]
+fn the_migration_alters_columns_recreates_views_and_leaves_engines_to_a_human() {
+    let cfg = config();
+    let [hot, cold, view] = expected(Dialect::Legacy, &cfg, DataType::Trades);
+    let mut narrow = as_created(&hot);
+    narrow
+        .columns
+        .iter_mut()
+        .find(|(n, _)| n == "price")
+        .unwrap()
+        .1 = "Decimal(38, 8)".into();
+    narrow.columns.retain(|(n, _)| n != "side");
+    let mut engine = as_created(&cold);
+    engine.engine = "MergeTree".into();
+    let mut view_found = as_created(&view);
+    view_found
+        .columns
+        .iter_mut()
+        .find(|(n, _)| n == "price")
+        .unwrap()
+        .1 = "Decimal(38, 8)".into();
+    let mut diffs = compare(&hot, Some(&narrow));
+    diffs.extend(compare(&cold, Some(&engine)));
+    diffs.extend(compare(&view, Some(&view_found)));
+    let (statements, manual) = migration(&diffs, Dialect::Legacy, &cfg);
+    assert_eq!(
+        statements[..3],
+        [
+            "ALTER TABLE mp_hot.trades MODIFY COLUMN price Decimal(38, 18)".to_owned(),
+            "ALTER TABLE mp_hot.trades ADD COLUMN side String".to_owned(),
+            "DROP TABLE mp_cold.trades_from_hot".to_owned(),
+        ]
+    );
+    assert_eq!(
+        statements[3..],
+        super::super::schema::ddl(Dialect::Legacy, &cfg)[..]
+    );
+    assert_eq!(manual.len(), 1);
+    assert_eq!(
+        (manual[0].table.as_str(), manual[0].what.as_str()),
+        ("mp_cold.trades", "engine")
+    );
+    assert_eq!(migration(&[], Dialect::Legacy, &cfg), (vec![], vec![]));
+}
