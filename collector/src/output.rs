@@ -14,7 +14,7 @@ use crate::internal_events::{
     InternalEvent,
     output::{EventFenced, EventReceived, HandoverGap},
 };
-use crate::lease::Takeover;
+use crate::lease::{Fence, Takeover};
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::{BTreeMap, HashSet};
 use tokio::sync::{mpsc, watch};
@@ -96,14 +96,14 @@ pub async fn fan_out(
     may_publish: watch::Receiver<bool>,
 ) -> FanOutStats {
     let (_none, takeovers) = watch::channel(None);
-    fan_out_fenced(rx, ports, may_publish, takeovers).await
+    fan_out_fenced(rx, ports, Fence::from_verdict(may_publish), takeovers).await
 }
 
 /// [`fan_out`] that also records each takeover in `takeovers` as `handover` gaps.
 pub async fn fan_out_fenced(
     mut rx: mpsc::Receiver<Event>,
     ports: Vec<OutputPort>,
-    may_publish: watch::Receiver<bool>,
+    fence: Fence,
     takeovers: watch::Receiver<Option<Takeover>>,
 ) -> FanOutStats {
     let mut stats = FanOutStats::default();
@@ -112,7 +112,7 @@ pub async fn fan_out_fenced(
     let mut active = false;
     while let Some(event) = rx.recv().await {
         let data_type = event.data_type();
-        let may = *may_publish.borrow();
+        let may = fence.may_publish();
         if may && !active {
             handover.start(takeovers.borrow().clone());
         }
@@ -241,7 +241,12 @@ mod tests {
             name: "a",
             tx: out_tx,
         }];
-        let task = tokio::spawn(fan_out_fenced(rx, ports, fence_rx, takeover_rx));
+        let task = tokio::spawn(fan_out_fenced(
+            rx,
+            ports,
+            Fence::from_verdict(fence_rx),
+            takeover_rx,
+        ));
         tx.send(trade(1)).await.unwrap();
         // The lease task reports the takeover before it lets the instance publish.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

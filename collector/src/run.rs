@@ -5,6 +5,7 @@
 
 use crate::config::{Config, SyntheticConfig};
 use crate::error::Result;
+use crate::lease::Fence;
 use crate::model::Event;
 use crate::output::{FanOutStats, OutputPort, fan_out_fenced};
 use crate::telemetry::Health;
@@ -40,6 +41,11 @@ pub async fn run_collector(
     // The shard lock: without one (local runs) this instance may always publish.
     let (may_publish_tx, may_publish) = watch::channel(config.lease.is_none());
     let (takeovers_tx, takeovers) = watch::channel(None);
+    let (deadline_tx, deadline) = watch::channel(None);
+    let fence = match config.lease {
+        Some(_) => Fence::new(may_publish.clone(), deadline),
+        None => Fence::open(),
+    };
 
     // Outputs end when their channel closes; this token tells them to flush after that.
     let outputs_done = CancellationToken::new();
@@ -48,7 +54,7 @@ pub async fn run_collector(
     if let Some(nats) = config.outputs.nats.clone() {
         let (tx, rx) = mpsc::channel(capacity);
         ports.push(OutputPort { name: "nats", tx });
-        let (h, done, lock) = (health.clone(), outputs_done.clone(), may_publish.clone());
+        let (h, done, lock) = (health.clone(), outputs_done.clone(), fence.clone());
         outputs.spawn(async move {
             let r = crate::publish::run_nats_output_fenced(nats, rx, h, lock, done).await;
             ("nats", r.and_then(to_json))
@@ -61,7 +67,7 @@ pub async fn run_collector(
             tx,
         });
         let (id, done) = (run_id.clone(), outputs_done.clone());
-        let (h, lock) = (health.clone(), may_publish.clone());
+        let (h, lock) = (health.clone(), fence.clone());
         outputs.spawn(async move {
             let r = crate::store::parquet::run_parquet_output_with(parquet, id, rx, h, lock, done)
                 .await;
@@ -77,8 +83,11 @@ pub async fn run_collector(
         Some(lease) => Some(tokio::spawn(hold_lease(
             lease,
             health.clone(),
-            may_publish_tx,
-            takeovers_tx,
+            crate::lease::Signals {
+                may_publish: may_publish_tx,
+                takeovers: takeovers_tx,
+                deadline: deadline_tx,
+            },
             lease_stop.clone(),
         ))),
         None => {
@@ -123,7 +132,7 @@ pub async fn run_collector(
         may_publish.clone(),
         sources.clone(),
     ));
-    let fan = fan_out_fenced(rx, ports, may_publish, takeovers).await;
+    let fan = fan_out_fenced(rx, ports, fence, takeovers).await;
     let mut errors = Vec::new();
     if let Err(e) = source_task.await {
         errors.push(format!("sources: {e}"));
@@ -172,12 +181,22 @@ pub async fn run_collector(
 async fn hold_lease(
     lease: crate::config::LeaseConfig,
     health: Health,
-    may_publish: watch::Sender<bool>,
-    takeovers: watch::Sender<Option<crate::lease::Takeover>>,
+    signals: crate::lease::Signals,
     shutdown: CancellationToken,
 ) {
     let (lease_tx, mut lease_rx) = watch::channel(false);
-    let keeper = crate::lease::run_lease(lease, health, lease_tx, takeovers, shutdown);
+    // The keeper's verdict goes through `lease_rx`, mirrored below, so a dead keeper fences too.
+    let crate::lease::Signals {
+        may_publish,
+        takeovers,
+        deadline,
+    } = signals;
+    let signals = crate::lease::Signals {
+        may_publish: lease_tx,
+        takeovers,
+        deadline,
+    };
+    let keeper = crate::lease::run_lease(lease, health, signals, shutdown);
     tokio::pin!(keeper);
     loop {
         tokio::select! {

@@ -8,8 +8,10 @@
 //! Readiness component `lease` is ready when active or a healthy standby; the gauge
 //! `marketprism_lease_active` is 1 only on the pod that may publish.
 
+pub mod fence;
 pub mod machine;
 pub mod shell;
 
+pub use fence::Fence;
 pub use machine::{LeaseMachine, Observed, Role, Step};
-pub use shell::{Takeover, run_lease, run_lease_reporting, run_lease_with, takeover_of};
+pub use shell::{Signals, Takeover, run_lease, run_lease_reporting, run_lease_with, takeover_of};

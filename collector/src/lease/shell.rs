@@ -23,20 +23,28 @@ pub struct Takeover {
     pub previous_renew_ms: i64,
 }
 
-/// Hold the shard Lease named in `config`, publishing `true` on `may_publish` only while held, and
-/// each takeover of a Lease renewed before on `takeovers` (set before `may_publish` turns true).
+/// Hold the shard Lease named in `config`, telling the process through `signals` (see [`Signals`]).
 /// Uses the in-cluster Kubernetes client (the pod's ServiceAccount may get/update only this Lease).
 pub async fn run_lease(
     config: LeaseConfig,
     health: Health,
-    may_publish: watch::Sender<bool>,
-    takeovers: watch::Sender<Option<Takeover>>,
+    signals: Signals,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let client = Client::try_default()
         .await
         .map_err(|e| Error::Other(format!("lease: no Kubernetes client: {e}")))?;
-    run_lease_reporting(client, config, health, may_publish, takeovers, shutdown).await
+    run_lease_reporting(client, config, health, signals, shutdown).await
+}
+
+/// What the lease task tells the rest of the process.
+pub struct Signals {
+    /// The verdict: true only while held (see [`super::Fence`] for the one outputs use).
+    pub may_publish: watch::Sender<bool>,
+    /// Each takeover of a Lease renewed before, set before `may_publish` turns true.
+    pub takeovers: watch::Sender<Option<Takeover>>,
+    /// The instant our hold ends (`None`: not held), for [`super::Fence`].
+    pub deadline: watch::Sender<Option<Instant>>,
 }
 
 /// [`run_lease`] with a given client (tests pass a fake API server), takeovers not reported.
@@ -47,8 +55,12 @@ pub async fn run_lease_with(
     may_publish: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let (takeovers, _) = watch::channel(None);
-    run_lease_reporting(client, config, health, may_publish, takeovers, shutdown).await
+    let signals = Signals {
+        may_publish,
+        takeovers: watch::channel(None).0,
+        deadline: watch::channel(None).0,
+    };
+    run_lease_reporting(client, config, health, signals, shutdown).await
 }
 
 /// [`run_lease`] with a given client.
@@ -56,10 +68,14 @@ pub async fn run_lease_reporting(
     client: Client,
     config: LeaseConfig,
     health: Health,
-    may_publish: watch::Sender<bool>,
-    takeovers: watch::Sender<Option<Takeover>>,
+    signals: Signals,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let Signals {
+        may_publish,
+        takeovers,
+        deadline: deadline_tx,
+    } = signals;
     if config.holder.is_empty() {
         return Err(Error::Other(
             "lease: holder identity is empty (set lease.holder or POD_NAME)".into(),
@@ -71,7 +87,7 @@ pub async fn run_lease_reporting(
         config.holder.clone(),
         Duration::from_secs(config.duration_s),
     );
-    let (deadline_tx, deadline_rx) = watch::channel(None);
+    let deadline_rx = deadline_tx.subscribe();
     let fence = tokio::spawn(fence(deadline_rx, may_publish.clone()));
     let mut role = None;
     while !shutdown.is_cancelled() {

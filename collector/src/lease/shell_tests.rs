@@ -101,12 +101,16 @@ fn start(store: &Shared, name: &str) -> Pod {
         duration_s: 15,
         holder: name.into(),
     };
+    let signals = Signals {
+        may_publish: tx,
+        takeovers: takeover_tx,
+        deadline: watch::channel(None).0,
+    };
     let task = tokio::spawn(run_lease_reporting(
         client(store.clone(), cut.clone()),
         config,
         health.clone(),
-        tx,
-        takeover_tx,
+        signals,
         shutdown.clone(),
     ));
     Pod {

@@ -18,6 +18,7 @@ use crate::internal_events::emit;
 use crate::internal_events::publish::{
     NatsConnection, OverflowGapsQueued, PublishFailed, PublishFenced, StreamRefusing,
 };
+use crate::lease::Fence;
 use crate::model::{DataType, Event, now_ms, subject_of_msg_id};
 use crate::telemetry::{Health, ReadinessGuard};
 use async_nats::client::PublishErrorKind;
@@ -28,7 +29,7 @@ use futures::{FutureExt, StreamExt};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -93,17 +94,16 @@ pub async fn run_nats_output(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<PublishStats> {
-    let (_always, may_publish) = watch::channel(true);
-    run_nats_output_fenced(config, rx, health, may_publish, shutdown).await
+    run_nats_output_fenced(config, rx, health, Fence::open(), shutdown).await
 }
 
-/// [`run_nats_output`] that sends only while `may_publish` (the shard lock): when it turns false,
+/// [`run_nats_output`] that sends only while `fence` is open (the shard lock): when it closes,
 /// everything buffered is dropped and counted (`fenced`), and so are events still arriving.
 pub async fn run_nats_output_fenced(
     config: NatsConfig,
     rx: mpsc::Receiver<Event>,
     health: Health,
-    may_publish: watch::Receiver<bool>,
+    fence: Fence,
     shutdown: CancellationToken,
 ) -> Result<PublishStats> {
     let readiness = health.register("nats");
@@ -124,7 +124,7 @@ pub async fn run_nats_output_fenced(
         pending: VecDeque::new(),
         in_flight: AckWindow::default(),
         holds: Holds::default(),
-        may_publish,
+        fence,
         overflow: OverflowTracker::default(),
         streams_ready: false,
         next_stream_attempt: Instant::now(),
@@ -156,8 +156,8 @@ struct Publisher {
     in_flight: AckWindow<Outgoing>,
     /// Events of streams that refuse publishes, apart from `pending`.
     holds: Holds<Outgoing>,
-    /// The shard lock: nothing is sent while it is false.
-    may_publish: watch::Receiver<bool>,
+    /// The shard lock: nothing is sent while it is closed.
+    fence: Fence,
     overflow: OverflowTracker,
     streams_ready: bool,
     next_stream_attempt: Instant,
@@ -193,7 +193,7 @@ impl Publisher {
         }
         loop {
             self.expire_acks();
-            if !*self.may_publish.borrow() {
+            if !self.fence.may_publish() {
                 self.fence();
             }
             for probe in self.holds.probes(Instant::now()).into_iter().rev() {
@@ -335,7 +335,7 @@ impl Publisher {
 
     fn admit(&mut self, event: Event, usable: bool) {
         self.stats.received += 1;
-        if !*self.may_publish.borrow() {
+        if !self.fence.may_publish() {
             self.stats.fenced += 1;
             emit(PublishFenced { events: 1 });
             return;
@@ -414,7 +414,7 @@ impl Publisher {
             return;
         }
         // Checked last thing before sending: a deposed holder publishes nothing.
-        if !*self.may_publish.borrow() {
+        if !self.fence.may_publish() {
             self.fence();
             return;
         }

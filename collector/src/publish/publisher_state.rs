@@ -142,7 +142,7 @@ mod tests {
             config,
             rx,
             health.clone(),
-            lock,
+            crate::lease::Fence::from_verdict(lock),
             shutdown.clone(),
         ));
         let events = synthetic_events(3, 55);

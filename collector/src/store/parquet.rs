@@ -20,7 +20,7 @@
 //! new events, counts them (`marketprism_parquet_events_dropped_total`) and writes `overflow` gaps
 //! covering them once a write succeeds. A failed write leaves no file behind, not even a partial one.
 //!
-//! Fencing: while the shard lock is not held (`may_write` false) nothing is written: buffered rows
+//! Fencing: while the shard lock is not held (the fence closed) nothing is written: buffered rows
 //! are dropped and counted (`marketprism_parquet_rows_fenced_total`), and so are events still arriving.
 
 use super::rows::Rows;
@@ -31,6 +31,7 @@ use crate::internal_events::store::{
     ParquetEventDropped, ParquetFileWritten, ParquetOverflowGaps, ParquetRowsFenced,
     ParquetWriteFailed, RowRejected,
 };
+use crate::lease::Fence;
 use crate::model::{DataType, Event, Exchange, now_ms};
 use crate::publish::overflow::OverflowTracker;
 use crate::telemetry::{Health, ReadinessGuard};
@@ -39,7 +40,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc::Receiver;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// After shutdown, how long producers get to finish and drop their senders before the channel is closed.
@@ -168,8 +168,8 @@ struct PartWriter {
     failing: Option<String>,
     lost: OverflowTracker,
     readiness: ReadinessGuard,
-    /// The shard lock: nothing is written while it is false.
-    may_write: watch::Receiver<bool>,
+    /// The shard lock: nothing is written while it is closed.
+    fence: Fence,
     stats: ParquetStats,
 }
 
@@ -221,7 +221,7 @@ impl PartWriter {
 
     /// One event from the channel: dropped (fenced) without the lock, else buffered, then flushed if due.
     async fn accept(&mut self, event: &Event) {
-        if !*self.may_write.borrow() {
+        if !self.fence.may_publish() {
             self.stats.events_received += 1;
             self.stats.rows_fenced += 1;
             ParquetRowsFenced { rows: 1 }.emit();
@@ -253,7 +253,7 @@ impl PartWriter {
     /// Writes each partition's rows to a new file; rows whose file failed stay buffered for the next flush.
     async fn flush(&mut self, keys: Vec<PartitionKey>) {
         // Checked last thing before writing: a deposed holder writes nothing.
-        if !*self.may_write.borrow() {
+        if !self.fence.may_publish() {
             self.fence();
             return;
         }
@@ -357,20 +357,19 @@ pub async fn run_parquet_output(
     rx: Receiver<Event>,
     shutdown: CancellationToken,
 ) -> Result<ParquetStats> {
-    let (_always, may_write) = watch::channel(true);
-    run_parquet_output_with(config, run_id, rx, Health::new(), may_write, shutdown).await
+    run_parquet_output_with(config, run_id, rx, Health::new(), Fence::open(), shutdown).await
 }
 
 /// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
 /// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. Writes only while
-/// `may_write` is true (the shard lock); reports readiness as component `parquet`. An error means
+/// `fence` is open (the shard lock); reports readiness as component `parquet`. An error means
 /// rows that could not be written at the final flush, or events dropped and never recorded as gaps.
 pub async fn run_parquet_output_with(
     config: ParquetConfig,
     run_id: String,
     mut rx: Receiver<Event>,
     health: Health,
-    mut may_write: watch::Receiver<bool>,
+    mut fence: Fence,
     shutdown: CancellationToken,
 ) -> Result<ParquetStats> {
     let readiness = health.register("parquet");
@@ -388,7 +387,7 @@ pub async fn run_parquet_output_with(
             "Parquet output dropped {n} events: writes failing and max_buffered_rows reached",
         ),
         readiness,
-        may_write: may_write.clone(),
+        fence: fence.clone(),
         stats: ParquetStats::default(),
     };
     let root = config.dir.clone();
@@ -401,16 +400,12 @@ pub async fn run_parquet_output_with(
     let period = Duration::from_millis(config.flush_interval_ms.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut lock_watched = true;
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            changed = may_write.changed(), if lock_watched => match changed {
-                Ok(()) => if !*may_write.borrow_and_update() {
-                    writer.fence();
-                },
-                Err(_) => lock_watched = false,
+            () = fence.changed() => if !fence.may_publish() {
+                writer.fence();
             },
             _ = tick.tick() => writer.flush_all().await,
             event = rx.recv() => match event {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::synthetic::{synthetic_event, synthetic_events};
 use crate::telemetry::Health;
+use tokio::sync::watch;
 
 fn list_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -277,7 +278,7 @@ async fn failing_writes_are_not_ready_bounded_and_their_drops_become_gap_rows() 
         "r".into(),
         rx,
         health.clone(),
-        lock,
+        crate::lease::Fence::from_verdict(lock),
         shutdown.clone(),
     ));
     let events = synthetic_events(5, 400);
@@ -385,7 +386,7 @@ async fn a_lost_lock_drops_the_buffered_rows_and_writes_nothing() {
         "r".into(),
         rx,
         Health::new(),
-        lock,
+        crate::lease::Fence::from_verdict(lock),
         shutdown.clone(),
     ));
     let events = synthetic_events(7, 15);
