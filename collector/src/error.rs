@@ -25,6 +25,9 @@ pub enum Error {
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("Parquet: {0}")]
     Parquet(String),
+    /// A ClickHouse table or view differs from the project's DDL; that table takes no inserts.
+    #[error("ClickHouse schema: {0}")]
+    Schema(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("JSON: {0}")]

@@ -6,8 +6,9 @@
 use crate::config::{Config, SyntheticConfig};
 use crate::error::Result;
 use crate::ledger::{StreamLedger, StreamReport, StreamTracker};
+use crate::lease::Fence;
 use crate::model::Event;
-use crate::output::{FanOutStats, OutputPort, fan_out};
+use crate::output::{FanOutStats, OutputPort, fan_out_fenced};
 use crate::telemetry::Health;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -53,6 +54,15 @@ pub async fn run_collector(
     let capacity = config.collector.channel_capacity;
     tracing::info!(%run_id, instance = %config.collector.instance_id, "collector starting");
 
+    // The shard lock: without one (local runs) this instance may always publish.
+    let (may_publish_tx, may_publish) = watch::channel(config.lease.is_none());
+    let (takeovers_tx, takeovers) = watch::channel(None);
+    let (deadline_tx, deadline) = watch::channel(None);
+    let fence = match config.lease {
+        Some(_) => Fence::new(may_publish.clone(), deadline),
+        None => Fence::open(),
+    };
+
     // Outputs end when their channel closes; this token tells them to flush after that.
     let outputs_done = CancellationToken::new();
     let mut ports = Vec::new();
@@ -60,9 +70,9 @@ pub async fn run_collector(
     if let Some(nats) = config.outputs.nats.clone() {
         let (tx, rx) = mpsc::channel(capacity);
         ports.push(OutputPort { name: "nats", tx });
-        let (h, done) = (health.clone(), outputs_done.clone());
+        let (h, done, lock) = (health.clone(), outputs_done.clone(), fence.clone());
         outputs.spawn(async move {
-            let r = crate::publish::run_nats_output(nats, rx, h, done).await;
+            let r = crate::publish::run_nats_output_fenced(nats, rx, h, lock, done).await;
             ("nats", r.and_then(to_json))
         });
     }
@@ -73,21 +83,34 @@ pub async fn run_collector(
             tx,
         });
         let (id, done) = (run_id.clone(), outputs_done.clone());
+        let (h, lock) = (health.clone(), fence.clone());
         outputs.spawn(async move {
-            let r = crate::store::parquet::run_parquet_output(parquet, id, rx, done).await;
+            let r = crate::store::parquet::run_parquet_output_with(parquet, id, rx, h, lock, done)
+                .await;
             ("parquet", r.and_then(to_json))
         });
     }
 
-    // The shard lock: without one (local runs) this instance may always publish.
-    let (may_publish_tx, may_publish) = watch::channel(config.lease.is_none());
     let mut background = JoinSet::new();
-    if let Some(lease) = config.lease.clone() {
-        let (h, s) = (health.clone(), shutdown.clone());
-        background.spawn(hold_lease(lease, h, may_publish_tx, s));
-    } else {
-        drop(may_publish_tx);
-    }
+    // Released only after the outputs flushed: a graceful stop writes what it buffered while it
+    // still holds the lock, and a standby takes over at once after.
+    let lease_stop = CancellationToken::new();
+    let lease_task = match config.lease.clone() {
+        Some(lease) => Some(tokio::spawn(hold_lease(
+            lease,
+            health.clone(),
+            crate::lease::Signals {
+                may_publish: may_publish_tx,
+                takeovers: takeovers_tx,
+                deadline: deadline_tx,
+            },
+            lease_stop.clone(),
+        ))),
+        None => {
+            drop(may_publish_tx);
+            None
+        }
+    };
 
     let sources = shutdown.child_token();
     if let Some(secs) = config.collector.duration_s {
@@ -129,7 +152,7 @@ pub async fn run_collector(
         may_publish.clone(),
         sources.clone(),
     ));
-    let (fan, streams) = fan_out(rx, ports, may_publish, streams).await;
+    let (fan, streams) = fan_out_fenced(rx, ports, fence, takeovers, streams).await;
     let mut errors = Vec::new();
     if let Err(e) = source_task.await {
         errors.push(format!("sources: {e}"));
@@ -153,6 +176,14 @@ pub async fn run_collector(
         .filter(|(name, s)| !s.ready && name != "streams")
         .map(|(name, s)| (name, s.reason))
         .collect();
+    lease_stop.cancel();
+    if let Some(task) = lease_task
+        && tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+    {
+        errors.push("lease: not released within 10 s".to_owned());
+    }
     background.abort_all();
     if let Some(sim) = simulator {
         sim.stop().await;
@@ -190,11 +221,22 @@ pub async fn run_collector(
 async fn hold_lease(
     lease: crate::config::LeaseConfig,
     health: Health,
-    may_publish: watch::Sender<bool>,
+    signals: crate::lease::Signals,
     shutdown: CancellationToken,
 ) {
     let (lease_tx, mut lease_rx) = watch::channel(false);
-    let keeper = crate::lease::run_lease(lease, health, lease_tx, shutdown);
+    // The keeper's verdict goes through `lease_rx`, mirrored below, so a dead keeper fences too.
+    let crate::lease::Signals {
+        may_publish,
+        takeovers,
+        deadline,
+    } = signals;
+    let signals = crate::lease::Signals {
+        may_publish: lease_tx,
+        takeovers,
+        deadline,
+    };
+    let keeper = crate::lease::run_lease(lease, health, signals, shutdown);
     tokio::pin!(keeper);
     loop {
         tokio::select! {
@@ -220,44 +262,22 @@ fn to_json<T: Serialize>(stats: T) -> Result<serde_json::Value> {
     Ok(serde_json::to_value(stats)?)
 }
 
-/// Run the sources only while this instance may publish ("stream only while holding the lock"):
-/// start them when the lock is won, stop them when it is lost, until `stop`.
+/// Run the sources until `stop`, whether or not this instance holds the shard lock: a warm standby
+/// (connected, books in sync) whose events the fan-out drops until it takes over, so a takeover
+/// costs seconds, not a reconnect and resync. `may_publish` only gates the outputs (fan-out, writers).
 async fn run_sources_while_active(
     config: Config,
     tx: mpsc::Sender<Event>,
     health: Health,
-    mut may_publish: watch::Receiver<bool>,
+    _may_publish: watch::Receiver<bool>,
     stop: CancellationToken,
 ) {
-    loop {
-        let active = tokio::select! {
-            r = may_publish.wait_for(|&v| v) => r.is_ok(),
-            _ = stop.cancelled() => false,
-        };
-        if !active {
-            return;
-        }
-        let term = stop.child_token();
-        let mut tasks = start_sources(&config, &tx, &health, &term);
-        let lost_lock = tokio::select! {
-            _ = lock_lost(&mut may_publish) => true,
-            _ = stop.cancelled() => false,
-            _ = drain(&mut tasks) => false,
-        };
-        term.cancel();
-        while tasks.join_next().await.is_some() {}
-        if !lost_lock {
-            return;
-        }
-        tracing::warn!("shard lock lost: sources stopped until it is won again");
+    let mut tasks = start_sources(&config, &tx, &health, &stop);
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = drain(&mut tasks) => return,
     }
-}
-
-/// Resolves when the lock is lost; never, when nothing can take it away (no lease configured).
-async fn lock_lost(may_publish: &mut watch::Receiver<bool>) {
-    if may_publish.wait_for(|&v| !v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    while tasks.join_next().await.is_some() {}
 }
 
 async fn drain(tasks: &mut JoinSet<()>) {

@@ -3,5 +3,6 @@
 
 pub mod kube_fake;
 pub mod pipeline;
+pub mod process;
 pub mod servers;
 pub mod store_capture;

@@ -2,7 +2,7 @@
 //!
 //! - `run`: collect from the configured sources into the configured outputs (Parquet by default).
 //! - `sink`: consume JetStream and batch-insert into ClickHouse.
-//! - `schema`: print the ClickHouse DDL for a server version.
+//! - `schema`: print the ClickHouse DDL for a server version; `--check` / `--migrate` a live server.
 //! - `simulate`: serve the exchange simulator.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
 #![forbid(unsafe_code)]
@@ -40,7 +40,8 @@ enum Command {
         #[arg(long, short, env = "MARKETPRISM_CONFIG")]
         config: PathBuf,
     },
-    /// Print the ClickHouse DDL for a server version (18.16 gets the legacy dialect, 23.8+ production).
+    /// Print the ClickHouse DDL for a server version (18.16 gets the legacy dialect, 23.8+ production);
+    /// with --check or --migrate, compare the configured server's tables with it (and fix them).
     Schema {
         /// Server version, as `SELECT version()` prints it.
         #[arg(long, default_value = "23.8")]
@@ -48,6 +49,14 @@ enum Command {
         /// Take database names and TTLs from this config's `sink.clickhouse`.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Compare every table and view the sink writes through with the DDL of the server's
+        /// version; print each difference and its fix; exit 1 if any.
+        #[arg(long, conflicts_with = "migrate")]
+        check: bool,
+        /// Apply the fixes that are safe in place (add or retype columns, recreate views, create
+        /// what is missing), then check again; exit 1 if differences remain (engine, sort key).
+        #[arg(long)]
+        migrate: bool,
     },
     /// Serve the exchange simulator (Binance, OKX, Deribit wire protocols) until a signal.
     Simulate {
@@ -115,6 +124,48 @@ enum Bench {
     },
 }
 
+/// `schema --check` / `--migrate`: every difference with its fix on stdout; an error when any remain.
+async fn check_schema(
+    clickhouse: marketprism_collector::config::ClickHouseConfig,
+    migrate: bool,
+) -> anyhow::Result<()> {
+    use marketprism_collector::model::DataType;
+    use marketprism_collector::store::{ClickHouseWriter, schema_check};
+    let writer = ClickHouseWriter::connect(&clickhouse).await?;
+    let differences = async |writer: &ClickHouseWriter| -> anyhow::Result<Vec<_>> {
+        let mut all = Vec::new();
+        for data_type in DataType::ALL {
+            all.extend(writer.check_schema(data_type).await?);
+        }
+        Ok(all)
+    };
+    let mut found = differences(&writer).await?;
+    if migrate && !found.is_empty() {
+        let (statements, _) = schema_check::migration(&found, writer.dialect(), &clickhouse);
+        for sql in statements {
+            println!("{sql};");
+            writer.execute(&sql).await?;
+        }
+        found = differences(&writer).await?;
+    }
+    for d in &found {
+        println!("{d}");
+    }
+    if !found.is_empty() {
+        anyhow::bail!(
+            "{} differences between ClickHouse {} and the schema",
+            found.len(),
+            writer.version()
+        );
+    }
+    println!(
+        "schema matches ({} dialect, ClickHouse {})",
+        writer.dialect().as_str(),
+        writer.version()
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before any client exists: the one rustls provider of the workspace (see `tls`).
@@ -162,8 +213,24 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema {
+            config: Some(path),
+            check,
+            migrate,
+            ..
+        } if check || migrate => {
+            let mut clickhouse = Config::load(&path)?.sink.map(|s| s.clickhouse).context(
+                "invalid config: sink.clickhouse: --check and --migrate need the server",
+            )?;
+            clickhouse.create_schema = false;
+            check_schema(clickhouse, migrate).await
+        }
+        Command::Schema { check: true, .. } | Command::Schema { migrate: true, .. } => {
+            anyhow::bail!("--check and --migrate need --config with a sink.clickhouse section")
+        }
+        Command::Schema {
             server_version,
             config,
+            ..
         } => {
             let clickhouse = match config {
                 Some(path) => Config::load(&path)?

@@ -32,3 +32,16 @@ impl InternalEvent for EventFenced {
             .increment(1);
     }
 }
+
+/// This instance took the shard lock over: a `handover` gap was recorded for an instrument.
+pub struct HandoverGap {
+    pub exchange: Exchange,
+}
+
+impl InternalEvent for HandoverGap {
+    fn emit(self) {
+        tracing::debug!(exchange = %self.exchange, "handover gap recorded");
+        metrics::counter!("marketprism_handover_gaps_total", "exchange" => self.exchange.as_str())
+            .increment(1);
+    }
+}

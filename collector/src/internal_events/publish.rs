@@ -41,7 +41,8 @@ impl InternalEvent for PublishFailed<'_> {
     }
 }
 
-/// Events dropped because NATS was unreachable and the buffer was full. Never silent: also a gap.
+/// Events dropped because NATS was unreachable (`nats_unreachable`) or their stream refused publishes
+/// (`stream_refused`) and the buffer was full. Never silent: also a gap.
 pub struct EventsDropped {
     pub data_type: DataType,
     pub count: u64,
@@ -62,6 +63,42 @@ impl InternalEvent for EventsDropped {
             "reason" => self.reason
         )
         .increment(self.count);
+    }
+}
+
+/// A stream started refusing publishes (at its limits with `discard: new`, or out of storage): its
+/// events are held, the publisher is not ready, and drops beyond the buffer become overflow gaps.
+pub struct StreamRefusing<'a> {
+    pub stream: &'a str,
+    pub error: &'a str,
+}
+
+impl InternalEvent for StreamRefusing<'_> {
+    fn emit(self) {
+        tracing::warn!(
+            stream = self.stream,
+            error = self.error,
+            "JetStream stream refuses publishes; holding its events (size the stream: README, JetStream limits)"
+        );
+        metrics::counter!("marketprism_publish_stream_refusals_total", "stream" => self.stream.to_owned())
+            .increment(1);
+    }
+}
+
+/// Events dropped unsent because this instance lost (or never held) its shard lock.
+pub struct PublishFenced {
+    pub events: usize,
+}
+
+impl InternalEvent for PublishFenced {
+    fn emit(self) {
+        if self.events > 1 {
+            tracing::warn!(
+                events = self.events,
+                "shard lock lost: dropping the events buffered for NATS, unsent"
+            );
+        }
+        metrics::counter!("marketprism_publish_fenced_total").increment(self.events as u64);
     }
 }
 

@@ -110,3 +110,82 @@ impl InternalEvent for ParquetWriteFailed<'_> {
         metrics::counter!("marketprism_parquet_write_errors_total").increment(1);
     }
 }
+
+/// The Parquet output dropped an event: writes fail and `max_buffered_rows` are held. Counted; the
+/// drops become `overflow` gap rows once a write succeeds. Logged once per failing period.
+pub struct ParquetEventDropped {
+    pub data_type: DataType,
+    pub first: bool,
+    pub buffered: usize,
+}
+
+impl InternalEvent for ParquetEventDropped {
+    fn emit(self) {
+        if self.first {
+            tracing::error!(
+                buffered = self.buffered,
+                "Parquet writes fail and the buffer is full: dropping events; they will be recorded as overflow gaps"
+            );
+        }
+        metrics::counter!("marketprism_parquet_events_dropped_total", "data_type" => self.data_type.as_str())
+            .increment(1);
+    }
+}
+
+/// Writes succeed again: the events dropped meanwhile were queued as `overflow` gap rows.
+pub struct ParquetOverflowGaps {
+    pub gaps: usize,
+    pub dropped: u64,
+}
+
+impl InternalEvent for ParquetOverflowGaps {
+    fn emit(self) {
+        tracing::warn!(
+            gaps = self.gaps,
+            dropped = self.dropped,
+            "Parquet writes succeed again; recording the dropped events as overflow gaps"
+        );
+        metrics::counter!("marketprism_parquet_overflow_gaps_total").increment(self.gaps as u64);
+    }
+}
+
+/// Rows dropped unwritten because this instance lost (or never held) its shard lock.
+pub struct ParquetRowsFenced {
+    pub rows: usize,
+}
+
+impl InternalEvent for ParquetRowsFenced {
+    fn emit(self) {
+        if self.rows > 1 {
+            tracing::warn!(
+                rows = self.rows,
+                "shard lock lost: dropping the Parquet rows buffered, unwritten"
+            );
+        }
+        metrics::counter!("marketprism_parquet_rows_fenced_total").increment(self.rows as u64);
+    }
+}
+
+/// A table or view of the sink's path differs from the DDL: that data type takes no inserts until fixed.
+pub struct ClickHouseSchemaMismatch<'a> {
+    pub data_type: DataType,
+    pub differences: &'a [crate::store::schema_check::Difference],
+}
+
+impl InternalEvent for ClickHouseSchemaMismatch<'_> {
+    fn emit(self) {
+        for d in self.differences {
+            tracing::error!(
+                data_type = %self.data_type,
+                table = %d.table,
+                what = %d.what,
+                found = %d.found,
+                expected = %d.expected,
+                fix = %d.fix,
+                "ClickHouse schema differs: no inserts into this table until it is fixed"
+            );
+        }
+        metrics::counter!("marketprism_clickhouse_schema_mismatches_total", "data_type" => self.data_type.as_str())
+            .increment(1);
+    }
+}

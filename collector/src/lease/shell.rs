@@ -15,21 +15,39 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Hold the shard Lease named in `config`, publishing `true` on `may_publish` only while held.
+/// This instance took the Lease over: who held it before and when that holder last renewed it
+/// (UTC ms), the safe lower bound of the last event the shard published before the handover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    pub previous_holder: Option<String>,
+    pub previous_renew_ms: i64,
+}
+
+/// Hold the shard Lease named in `config`, telling the process through `signals` (see [`Signals`]).
 /// Uses the in-cluster Kubernetes client (the pod's ServiceAccount may get/update only this Lease).
 pub async fn run_lease(
     config: LeaseConfig,
     health: Health,
-    may_publish: watch::Sender<bool>,
+    signals: Signals,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let client = Client::try_default()
         .await
         .map_err(|e| Error::Other(format!("lease: no Kubernetes client: {e}")))?;
-    run_lease_with(client, config, health, may_publish, shutdown).await
+    run_lease_reporting(client, config, health, signals, shutdown).await
 }
 
-/// [`run_lease`] with a given client (tests pass a mock API server).
+/// What the lease task tells the rest of the process.
+pub struct Signals {
+    /// The verdict: true only while held (see [`super::Fence`] for the one outputs use).
+    pub may_publish: watch::Sender<bool>,
+    /// Each takeover of a Lease renewed before, set before `may_publish` turns true.
+    pub takeovers: watch::Sender<Option<Takeover>>,
+    /// The instant our hold ends (`None`: not held), for [`super::Fence`].
+    pub deadline: watch::Sender<Option<Instant>>,
+}
+
+/// [`run_lease`] with a given client (tests pass a fake API server), takeovers not reported.
 pub async fn run_lease_with(
     client: Client,
     config: LeaseConfig,
@@ -37,6 +55,27 @@ pub async fn run_lease_with(
     may_publish: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    let signals = Signals {
+        may_publish,
+        takeovers: watch::channel(None).0,
+        deadline: watch::channel(None).0,
+    };
+    run_lease_reporting(client, config, health, signals, shutdown).await
+}
+
+/// [`run_lease`] with a given client.
+pub async fn run_lease_reporting(
+    client: Client,
+    config: LeaseConfig,
+    health: Health,
+    signals: Signals,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let Signals {
+        may_publish,
+        takeovers,
+        deadline: deadline_tx,
+    } = signals;
     if config.holder.is_empty() {
         return Err(Error::Other(
             "lease: holder identity is empty (set lease.holder or POD_NAME)".into(),
@@ -48,11 +87,18 @@ pub async fn run_lease_with(
         config.holder.clone(),
         Duration::from_secs(config.duration_s),
     );
-    let (deadline_tx, deadline_rx) = watch::channel(None);
+    let deadline_rx = deadline_tx.subscribe();
     let fence = tokio::spawn(fence(deadline_rx, may_publish.clone()));
     let mut role = None;
     while !shutdown.is_cancelled() {
-        let outcome = tick(&api, &config.name, &mut machine).await;
+        let outcome = match tick(&api, &config.name, &mut machine).await {
+            Ok(Some(takeover)) => {
+                takeovers.send_replace(Some(takeover));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         deadline_tx.send_replace(machine.deadline());
         let now_role = machine.role(now());
         if role != Some(now_role) {
@@ -169,7 +215,22 @@ pub fn claimed(mut lease: Lease, identity: &str, duration: Duration) -> Lease {
     lease
 }
 
-async fn tick(api: &Api<Lease>, name: &str, machine: &mut LeaseMachine) -> Result<(), String> {
+/// The takeover an acquisition of `lease` (as read) is: `None` when it was never renewed (a new shard).
+pub fn takeover_of(lease: &Lease) -> Option<Takeover> {
+    let spec = lease.spec.as_ref()?;
+    let renew = spec.renew_time.as_ref()?;
+    Some(Takeover {
+        previous_holder: spec.holder_identity.clone().filter(|h| !h.is_empty()),
+        previous_renew_ms: renew.0.as_millisecond(),
+    })
+}
+
+/// One read (and write when due); `Some` when this tick acquired the Lease from an earlier holder.
+async fn tick(
+    api: &Api<Lease>,
+    name: &str,
+    machine: &mut LeaseMachine,
+) -> Result<Option<Takeover>, String> {
     let limit = machine.renew_period();
     let lease = match tokio::time::timeout(limit, api.get_opt(name)).await {
         Ok(Ok(Some(lease))) => lease,
@@ -178,8 +239,13 @@ async fn tick(api: &Api<Lease>, name: &str, machine: &mut LeaseMachine) -> Resul
         Err(_) => return Err(format!("reading Lease {name}: timed out")),
     };
     machine.observe(observed(&lease), now());
-    match machine.next_step(now()) {
+    let step = machine.next_step(now());
+    match step {
         Step::Acquire { .. } | Step::Renew { .. } => {
+            let takeover = match step {
+                Step::Acquire { .. } => takeover_of(&lease),
+                _ => None,
+            };
             let started = now();
             let body = claimed(lease, machine.identity(), machine.duration());
             match tokio::time::timeout(limit, api.replace(name, &PostParams::default(), &body))
@@ -191,17 +257,17 @@ async fn tick(api: &Api<Lease>, name: &str, machine: &mut LeaseMachine) -> Resul
                         written.resource_version().unwrap_or_default(),
                         now(),
                     );
-                    Ok(())
+                    Ok(takeover)
                 }
                 Ok(Err(kube::Error::Api(status))) if status.is_conflict() => {
                     machine.write_conflicted();
-                    Ok(())
+                    Ok(None)
                 }
                 Ok(Err(e)) => Err(format!("writing Lease {name}: {e}")),
                 Err(_) => Err(format!("writing Lease {name}: timed out")),
             }
         }
-        Step::Standby | Step::Wait => Ok(()),
+        Step::Standby | Step::Wait => Ok(None),
     }
 }
 

@@ -82,6 +82,7 @@ fn client(store: Shared, cut: Arc<Mutex<bool>>) -> Client {
 
 struct Pod {
     may_publish: watch::Receiver<bool>,
+    takeovers: watch::Receiver<Option<Takeover>>,
     cut: Arc<Mutex<bool>>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<()>>,
@@ -91,6 +92,7 @@ struct Pod {
 fn start(store: &Shared, name: &str) -> Pod {
     let cut = Arc::new(Mutex::new(false));
     let (tx, rx) = watch::channel(false);
+    let (takeover_tx, takeovers) = watch::channel(None);
     let shutdown = CancellationToken::new();
     let health = Health::new();
     let config = LeaseConfig {
@@ -99,15 +101,21 @@ fn start(store: &Shared, name: &str) -> Pod {
         duration_s: 15,
         holder: name.into(),
     };
-    let task = tokio::spawn(run_lease_with(
+    let signals = Signals {
+        may_publish: tx,
+        takeovers: takeover_tx,
+        deadline: watch::channel(None).0,
+    };
+    let task = tokio::spawn(run_lease_reporting(
         client(store.clone(), cut.clone()),
         config,
         health.clone(),
-        tx,
+        signals,
         shutdown.clone(),
     ));
     Pod {
         may_publish: rx,
+        takeovers,
         cut,
         shutdown,
         task,
@@ -148,9 +156,24 @@ async fn exactly_one_of_two_pods_publishes_and_a_standby_takes_over() {
         "active and standby are both ready"
     );
 
+    assert_eq!(
+        *active.takeovers.borrow(),
+        None,
+        "a new Lease: nobody to take over from"
+    );
     // Partition the active pod from the API server: it fences itself, then the standby takes over.
     *active.cut.lock().unwrap() = true;
+    let last_renew = renew_ms(&store);
+    let active_name = holder(&store);
     let ticks = run_for(40, &[active, standby]).await;
+    assert_eq!(
+        *standby.takeovers.borrow(),
+        Some(Takeover {
+            previous_holder: active_name,
+            previous_renew_ms: last_renew,
+        }),
+        "the takeover names the deposed holder and its last renewal (the handover gap's start)"
+    );
     assert!(
         !*active.may_publish.borrow(),
         "the partitioned pod stopped publishing"
@@ -178,9 +201,24 @@ async fn shutdown_releases_the_lease_for_an_immediate_handover() {
     task.await.unwrap().unwrap();
     assert!(!*a_publishes.borrow());
     // Much less than a lease duration later, b holds it.
+    let released_at = renew_ms(&store);
     run_for(5, &[&b]).await;
     assert_eq!(holder(&store).as_deref(), Some("pod-b"));
     assert!(*b.may_publish.borrow());
+    assert_eq!(
+        *b.takeovers.borrow(),
+        Some(Takeover {
+            previous_holder: None,
+            previous_renew_ms: released_at,
+        }),
+        "a released Lease is a handover too"
+    );
+}
+
+/// `spec.renewTime` of the shared Lease, UTC ms.
+fn renew_ms(store: &Shared) -> i64 {
+    let lease: Lease = serde_json::from_value(store.lock().unwrap().lease.clone()).unwrap();
+    takeover_of(&lease).expect("renewed").previous_renew_ms
 }
 
 #[test]

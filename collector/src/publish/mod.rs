@@ -2,9 +2,10 @@
 //! and the record of what could not be published (`overflow`).
 
 pub mod ack_window;
+pub mod holds;
 pub mod overflow;
 pub mod publisher;
 pub mod streams;
 
-pub use publisher::{PublishStats, run_nats_output};
+pub use publisher::{PublishStats, run_nats_output, run_nats_output_fenced};
 pub use streams::ensure_streams;

@@ -1,6 +1,6 @@
-//! What the publisher could not keep: events dropped while NATS was unreachable and the buffer full,
-//! remembered per instrument and data type, so each loss becomes a `gap` event (cause `overflow`)
-//! once there is room again. Pure: no I/O, no clock.
+//! What the publisher could not keep: events dropped while NATS was unreachable (or their stream
+//! refused publishes) and the buffer was full, remembered per instrument and data type, so each loss
+//! becomes a `gap` event (cause `overflow`) once there is room again. Pure: no I/O, no clock.
 
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::BTreeMap;
@@ -14,13 +14,32 @@ struct Lost {
     count: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OverflowTracker {
     lost: BTreeMap<Key, Lost>,
     dropped: u64,
+    /// Who dropped and why, for the gaps' detail.
+    why: &'static str,
+}
+
+impl Default for OverflowTracker {
+    fn default() -> Self {
+        OverflowTracker::new(
+            "publisher dropped {n} events: NATS unreachable or stream refusing (full), and buffer full",
+        )
+    }
 }
 
 impl OverflowTracker {
+    /// `why` is the gaps' detail; `{n}` in it becomes the number of events dropped.
+    pub fn new(why: &'static str) -> OverflowTracker {
+        OverflowTracker {
+            lost: BTreeMap::new(),
+            dropped: 0,
+            why,
+        }
+    }
+
     /// Remember a dropped event. A dropped gap widens the gap recorded for the data type it is about.
     pub fn record(&mut self, event: &Event) {
         let (data_type, start_ms, end_ms) = match &event.payload {
@@ -56,6 +75,7 @@ impl OverflowTracker {
     /// One gap event per (data type, instrument) that lost events; the tracker is emptied.
     pub fn take_gaps(&mut self, now_ms: i64) -> Vec<Event> {
         self.dropped = 0;
+        let why = self.why;
         std::mem::take(&mut self.lost)
             .into_iter()
             .map(|((data_type, exchange, market_type, symbol), lost)| Event {
@@ -69,10 +89,7 @@ impl OverflowTracker {
                     start_ms: lost.start_ms,
                     end_ms: lost.end_ms,
                     cause: GapCause::Overflow,
-                    detail: format!(
-                        "publisher dropped {} events: NATS unreachable and buffer full",
-                        lost.count
-                    ),
+                    detail: why.replace("{n}", &lost.count.to_string()),
                 }),
             })
             .collect()

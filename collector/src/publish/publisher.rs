@@ -4,18 +4,21 @@
 //! their acks, all on one reply subscription ([`super::ack_window`]), are collected as they come. A
 //! failed or timed-out ack puts the event back at the front of the buffer; its `Nats-Msg-Id` is
 //! unchanged, so a retry of a publish that did land is dropped by the stream's duplicate window. While NATS is unreachable events are buffered up to
-//! `buffer_capacity`; beyond that they are dropped, counted, and recorded as `overflow` gaps.
+//! `buffer_capacity`; beyond that they are dropped, counted, and recorded as `overflow` gaps. A stream
+//! that refuses publishes (full: `discard: new`) is handled the same way for its own events only
+//! ([`super::holds`]): they are held, the publisher is not ready, and the other stream keeps flowing.
 
 use super::ack_window::{AckOutcome, AckWindow, parse_ack, token_of};
+use super::holds::{Holds, stream_index};
 use super::overflow::OverflowTracker;
 use super::streams::{connect, ensure_streams, is_connected, prefixed};
 use crate::config::NatsConfig;
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
 use crate::internal_events::publish::{
-    EventsDropped, EventsPublished, NatsConnection, OverflowGapsQueued, PublishFailed,
-    PublisherState,
+    NatsConnection, OverflowGapsQueued, PublishFailed, PublishFenced, StreamRefusing,
 };
+use crate::lease::Fence;
 use crate::model::{DataType, Event, now_ms, subject_of_msg_id};
 use crate::telemetry::{Health, ReadinessGuard};
 use async_nats::client::PublishErrorKind;
@@ -41,6 +44,8 @@ pub struct PublishStats {
     /// Dropped while NATS was unreachable and the buffer was full, or unsendable at shutdown.
     pub dropped: u64,
     pub overflow_gaps: u64,
+    /// Dropped unsent because this instance lost (or never held) its shard lock.
+    pub fenced: u64,
 }
 
 /// One serialized event waiting to be published (serialized once, however often it is retried).
@@ -60,6 +65,8 @@ enum Failure {
     NoStream,
     /// Larger than the server's max_payload: retrying would block the buffer for ever.
     TooLarge,
+    /// The stream answered with an error (full, out of storage): hold its events, probe later.
+    Refused,
 }
 
 const TICK: Duration = Duration::from_millis(100);
@@ -87,6 +94,18 @@ pub async fn run_nats_output(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<PublishStats> {
+    run_nats_output_fenced(config, rx, health, Fence::open(), shutdown).await
+}
+
+/// [`run_nats_output`] that sends only while `fence` is open (the shard lock): when it closes,
+/// everything buffered is dropped and counted (`fenced`), and so are events still arriving.
+pub async fn run_nats_output_fenced(
+    config: NatsConfig,
+    rx: mpsc::Receiver<Event>,
+    health: Health,
+    fence: Fence,
+    shutdown: CancellationToken,
+) -> Result<PublishStats> {
     let readiness = health.register("nats");
     readiness.not_ready("connecting to NATS");
     let client = connect(&config, "marketprism-publisher").await?;
@@ -104,6 +123,8 @@ pub async fn run_nats_output(
         acks,
         pending: VecDeque::new(),
         in_flight: AckWindow::default(),
+        holds: Holds::default(),
+        fence,
         overflow: OverflowTracker::default(),
         streams_ready: false,
         next_stream_attempt: Instant::now(),
@@ -115,6 +136,7 @@ pub async fn run_nats_output(
         acked_by_type: [0; DataType::ALL.len()],
         dups_by_type: [0; DataType::ALL.len()],
         dropped_by_type: [0; DataType::ALL.len()],
+        refused_by_type: [0; DataType::ALL.len()],
         stats: PublishStats::default(),
     };
     publisher.run(rx, shutdown).await?;
@@ -132,6 +154,10 @@ struct Publisher {
     acks: Option<Subscriber>,
     pending: VecDeque<Outgoing>,
     in_flight: AckWindow<Outgoing>,
+    /// Events of streams that refuse publishes, apart from `pending`.
+    holds: Holds<Outgoing>,
+    /// The shard lock: nothing is sent while it is closed.
+    fence: Fence,
     overflow: OverflowTracker,
     streams_ready: bool,
     next_stream_attempt: Instant,
@@ -144,6 +170,8 @@ struct Publisher {
     acked_by_type: [u64; DataType::ALL.len()],
     dups_by_type: [u64; DataType::ALL.len()],
     dropped_by_type: [u64; DataType::ALL.len()],
+    /// Dropped because their stream refused publishes and the buffer was full.
+    refused_by_type: [u64; DataType::ALL.len()],
     stats: PublishStats,
 }
 
@@ -165,6 +193,12 @@ impl Publisher {
         }
         loop {
             self.expire_acks();
+            if !self.fence.may_publish() {
+                self.fence();
+            }
+            for probe in self.holds.probes(Instant::now()).into_iter().rev() {
+                self.pending.push_front(probe);
+            }
             let usable = self.usable().await;
             if usable {
                 self.queue_overflow_gaps();
@@ -174,7 +208,10 @@ impl Publisher {
                 let deadline = *drain_deadline.get_or_insert_with(|| {
                     Instant::now() + Duration::from_millis(self.config.drain_timeout_ms)
                 });
-                if self.pending.is_empty() && self.in_flight.is_empty() && self.overflow.is_empty()
+                if self.pending.is_empty()
+                    && self.in_flight.is_empty()
+                    && self.overflow.is_empty()
+                    && self.holds.is_empty()
                 {
                     break;
                 }
@@ -183,10 +220,12 @@ impl Publisher {
                     break;
                 }
             }
-            // Connected: a full buffer pushes back on the channel. Unreachable: keep draining the
-            // channel and drop beyond the buffer, so the connectors never stall on us.
-            let accept =
-                input_open && (!usable || self.pending.len() < self.config.buffer_capacity);
+            // Connected: a full buffer pushes back on the channel. Unreachable or a stream refusing:
+            // keep draining the channel and drop beyond the buffer, so the connectors never stall on us.
+            let accept = input_open
+                && (!usable
+                    || !self.holds.all_open()
+                    || self.buffered() < self.config.buffer_capacity);
             tokio::select! {
                 biased;
                 ack = next_ack(&mut self.acks) => match ack {
@@ -263,32 +302,21 @@ impl Publisher {
             }
         }
         if self.streams_ready {
-            self.set_ready(true);
+            self.set_ready(self.holds.all_open());
         }
         self.streams_ready
     }
 
-    /// Readiness is written on a change, and refreshed every tick while not ready (buffer size).
-    fn set_ready(&mut self, ready: bool) {
-        if self.reported_ready == Some(ready) {
-            return;
+    /// Events waiting: the buffer and the holds of refusing streams.
+    fn buffered(&self) -> usize {
+        self.pending.len() + self.holds.len()
+    }
+
+    fn stream_name(&self, stream: usize) -> &str {
+        match stream {
+            0 => &self.config.market_data_stream.name,
+            _ => &self.config.orderbook_stream.name,
         }
-        self.reported_ready = Some(ready);
-        if ready {
-            self.readiness.ready();
-            return;
-        }
-        let state = if self.is_stalled() {
-            format!("not taking publishes ({})", self.stall_reason)
-        } else {
-            "unreachable".to_owned()
-        };
-        self.readiness.not_ready(&format!(
-            "NATS {state} at {}; {} events buffered, {} dropped",
-            self.config.url,
-            self.pending.len(),
-            self.stats.dropped
-        ));
     }
 
     fn is_stalled(&self) -> bool {
@@ -307,8 +335,20 @@ impl Publisher {
 
     fn admit(&mut self, event: Event, usable: bool) {
         self.stats.received += 1;
-        if self.pending.len() >= self.config.buffer_capacity && !usable {
+        if !self.fence.may_publish() {
+            self.stats.fenced += 1;
+            emit(PublishFenced { events: 1 });
+            return;
+        }
+        let (buffered, capacity) = (self.buffered(), self.config.buffer_capacity);
+        let open = self.holds.is_open(stream_index(event.data_type()));
+        if buffered >= capacity && !usable {
             self.drop_event(&event, "buffer_full");
+            return;
+        }
+        // The open stream's events may pass a buffer filled by the other's, up to twice its size.
+        if (buffered >= capacity && !open) || buffered >= 2 * capacity {
+            self.drop_event(&event, "stream_refused");
             return;
         }
         match self.serialize(&event) {
@@ -323,7 +363,10 @@ impl Publisher {
     fn drop_event(&mut self, event: &Event, reason: &'static str) {
         self.overflow.record(event);
         self.stats.dropped += 1;
-        self.dropped_by_type[event.data_type() as usize] += 1;
+        match reason {
+            "stream_refused" => self.refused_by_type[event.data_type() as usize] += 1,
+            _ => self.dropped_by_type[event.data_type() as usize] += 1,
+        }
         if self.overflow.dropped() == 1 {
             tracing::warn!(
                 reason,
@@ -347,7 +390,7 @@ impl Publisher {
 
     /// Once there is room again, the losses go out first, as gap events.
     fn queue_overflow_gaps(&mut self) {
-        if self.overflow.is_empty() || self.pending.len() >= self.config.buffer_capacity {
+        if self.overflow.is_empty() || self.buffered() >= self.config.buffer_capacity {
             return;
         }
         let dropped = self.overflow.dropped();
@@ -370,11 +413,21 @@ impl Publisher {
         if Instant::now() < self.paused_until {
             return;
         }
+        // Checked last thing before sending: a deposed holder publishes nothing.
+        if !self.fence.may_publish() {
+            self.fence();
+            return;
+        }
         let max_span = self.config.max_in_flight * MAX_SPAN_FACTOR;
         while self.in_flight.len() < self.config.max_in_flight && self.in_flight.span() < max_span {
             let Some(out) = self.pending.pop_front() else {
                 return;
             };
+            let stream = stream_index(out.data_type);
+            if !self.holds.may_send(stream) {
+                self.holds.hold(stream, out);
+                continue;
+            }
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", out.msg_id.as_str());
             let (subject, payload) = (out.subject.clone(), out.payload.clone());
@@ -417,6 +470,15 @@ impl Publisher {
         };
         match parse_ack(ack.status == Some(StatusCode::NO_RESPONDERS), &ack.payload) {
             AckOutcome::Stored { duplicate } => {
+                // A stored probe opens its stream: what it held goes out first, oldest first.
+                for held in self
+                    .holds
+                    .stored(stream_index(out.data_type))
+                    .into_iter()
+                    .rev()
+                {
+                    self.pending.push_front(held);
+                }
                 self.stats.acked += 1;
                 self.acked_by_type[out.data_type as usize] += 1;
                 if duplicate {
@@ -427,7 +489,7 @@ impl Publisher {
             AckOutcome::NoStream => {
                 self.on_failure(out, Failure::NoStream, "no stream takes this subject")
             }
-            AckOutcome::Refused(error) => self.on_failure(out, Failure::Retry, &error),
+            AckOutcome::Refused(error) => self.on_failure(out, Failure::Refused, &error),
         }
     }
 
@@ -460,56 +522,26 @@ impl Publisher {
                 self.dropped_by_type[out.data_type as usize] += 1;
                 return;
             }
+            Failure::Refused => {
+                self.stats.retries += 1;
+                let stream = stream_index(out.data_type);
+                let now = Instant::now();
+                if self.holds.refused(stream, out, error, now, STALL_PAUSE) {
+                    emit(StreamRefusing {
+                        stream: self.stream_name(stream),
+                        error,
+                    });
+                    self.reported_ready = None;
+                }
+                return;
+            }
             Failure::NoStream => self.streams_ready = false,
             Failure::Retry => {}
         }
+        self.holds.unsent(stream_index(out.data_type));
         self.stats.retries += 1;
         self.pending.push_front(out);
         self.paused_until = Instant::now() + RETRY_PAUSE;
-    }
-
-    fn give_up_at_shutdown(&mut self) {
-        let left = self.pending.len() + self.in_flight.len();
-        tracing::error!(
-            unsent = left,
-            overflowed = self.overflow.dropped(),
-            "shutdown drain timed out: NATS did not take these events"
-        );
-        let in_flight = self.in_flight.drain();
-        for out in self.pending.drain(..).chain(in_flight) {
-            self.dropped_by_type[out.data_type as usize] += 1;
-        }
-        self.stats.dropped += left as u64;
-    }
-
-    /// Flush the accumulated per-type counters into metrics (cheaper than one metric call per event).
-    fn report(&mut self) {
-        if self.reported_ready == Some(false) {
-            self.reported_ready = None;
-        }
-        for (i, data_type) in DataType::ALL.into_iter().enumerate() {
-            let count = std::mem::take(&mut self.acked_by_type[i]);
-            let duplicates = std::mem::take(&mut self.dups_by_type[i]);
-            if count > 0 {
-                emit(EventsPublished {
-                    data_type,
-                    count,
-                    duplicates,
-                });
-            }
-            let dropped = std::mem::take(&mut self.dropped_by_type[i]);
-            if dropped > 0 {
-                emit(EventsDropped {
-                    data_type,
-                    count: dropped,
-                    reason: "nats_unreachable",
-                });
-            }
-        }
-        emit(PublisherState {
-            in_flight: self.in_flight.len(),
-            buffered: self.pending.len(),
-        });
     }
 }
 
@@ -526,3 +558,6 @@ async fn subscribe_acks(client: &async_nats::Client, inbox: &str) -> Result<Subs
         .await
         .map_err(|e| Error::Nats(format!("cannot subscribe to publish acks: {e}")))
 }
+
+#[path = "publisher_state.rs"]
+mod state;

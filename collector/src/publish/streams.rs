@@ -65,8 +65,9 @@ pub fn stream_config(limits: &StreamLimits, subjects: Vec<String>) -> stream::Co
         duplicate_window: Duration::from_secs(limits.duplicate_window_s),
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
-        // When full, age out the oldest data rather than refusing new data.
-        discard: stream::DiscardPolicy::Old,
+        // When full, refuse new data: the publisher holds, is not ready and records overflow gaps.
+        // `Old` would silently delete messages the sink may not have consumed yet.
+        discard: stream::DiscardPolicy::New,
         num_replicas: 1,
         ..Default::default()
     }
@@ -156,6 +157,12 @@ mod tests {
         assert_eq!(md.duplicate_window, Duration::from_secs(120));
         assert_eq!(ob.max_age, Duration::from_secs(24 * 3600));
         assert_eq!(ob.max_bytes, 5 * 1024 * 1024 * 1024);
+        assert_eq!(
+            md.discard,
+            stream::DiscardPolicy::New,
+            "a full stream refuses, never deletes"
+        );
+        assert_eq!(ob.discard, stream::DiscardPolicy::New);
     }
 
     #[test]

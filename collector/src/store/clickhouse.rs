@@ -6,14 +6,17 @@
 
 use super::rows::{Rows, TableRow, with_rows};
 use super::schema::{Dialect, ddl};
+use super::schema_check::check_type;
 use crate::config::ClickHouseConfig;
 use crate::error::{Error, Result};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::store::{
     ClickHouseInsertFailed, ClickHouseRowsInserted, ClickHouseSchemaEnsured,
+    ClickHouseSchemaMismatch,
 };
 use crate::model::{DataType, Event};
 use clickhouse::Client;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Bounds one INSERT's wait for the server, so a hung server cannot stall the sink forever.
@@ -44,6 +47,9 @@ pub struct ClickHouseWriter {
     config: ClickHouseConfig,
     version: String,
     dialect: Dialect,
+    /// Per data type: its tables and view matched the DDL at the last check. Cleared by a failed
+    /// insert, so a reconnect (or a change made meanwhile) is checked again before the next one.
+    verified: Arc<Mutex<[bool; DataType::ALL.len()]>>,
 }
 
 impl std::fmt::Debug for ClickHouseWriter {
@@ -105,6 +111,7 @@ impl ClickHouseWriter {
             config: config.clone(),
             version,
             dialect,
+            verified: Arc::default(),
         };
         if config.create_schema {
             writer.create_schema().await?;
@@ -139,6 +146,15 @@ impl ClickHouseWriter {
         self.dialect
     }
 
+    /// Runs one statement (migrations).
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        self.client
+            .query(sql)
+            .execute()
+            .await
+            .map_err(|e| Error::Schema(format!("{e}; statement: {sql}")))
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.client.query("SELECT 1").execute().await?;
         Ok(())
@@ -155,9 +171,43 @@ impl ClickHouseWriter {
         self.insert_rows(&rows).await
     }
 
-    /// One INSERT of already converted rows.
+    /// Every difference between the server's tables and views of `data_type` and the DDL.
+    pub async fn check_schema(
+        &self,
+        data_type: DataType,
+    ) -> Result<Vec<super::schema_check::Difference>> {
+        check_type(&self.client, self.dialect, &self.config, data_type).await
+    }
+
+    fn set_verified(&self, data_type: DataType, ok: bool) {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())[data_type as usize] = ok;
+    }
+
+    fn is_verified(&self, data_type: DataType) -> bool {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())[data_type as usize]
+    }
+
+    /// One INSERT of already converted rows, after the table's schema check (see [`super::schema_check`]):
+    /// a table of another shape gets no insert, and the error names table, column, types and the fix.
     pub async fn insert_rows(&self, rows: &Rows) -> Result<()> {
+        let data_type = rows.data_type();
+        if !self.is_verified(data_type) {
+            let differences = self.check_schema(data_type).await?;
+            if !differences.is_empty() {
+                ClickHouseSchemaMismatch {
+                    data_type,
+                    differences: &differences,
+                }
+                .emit();
+                let all: Vec<String> = differences.iter().map(ToString::to_string).collect();
+                return Err(Error::Schema(all.join("; ")));
+            }
+            self.set_verified(data_type, true);
+        }
         let result = insert_rowbinary(&self.hot, rows).await;
+        if result.is_err() {
+            self.set_verified(data_type, false);
+        }
         match &result {
             Ok(()) => ClickHouseRowsInserted {
                 data_type: rows.data_type(),

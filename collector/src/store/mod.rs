@@ -6,6 +6,7 @@
 //! | exact decimals as `Decimal(38,18)` | [`decimal`] |
 //! | one row struct per table, from/to `Event` | [`rows`] |
 //! | DDL per ClickHouse dialect, `INSERT … VALUES` text | [`schema`] |
+//! | the server's tables and views against that DDL | [`schema_check`] |
 //! | RowBinary writer | [`clickhouse`] |
 //! | Parquet files, atomically renamed | [`parquet`] |
 
@@ -15,9 +16,10 @@ pub mod decimal;
 pub mod parquet;
 pub mod rows;
 pub mod schema;
+pub mod schema_check;
 
 pub use self::clickhouse::ClickHouseWriter;
-pub use self::parquet::{ParquetStats, new_run_id, run_parquet_output};
+pub use self::parquet::{ParquetStats, new_run_id, run_parquet_output, run_parquet_output_with};
 pub use decimal::Dec18;
 pub use rows::{RowError, Rows, TableRow};
 pub use schema::{Dialect, ddl};

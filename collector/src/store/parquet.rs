@@ -14,25 +14,30 @@
 //! flush, i.e. about `flush_interval_ms` of data (plus what was still queued in the channel). A flush
 //! writes all its temporaries before committing any, so what survives a kill is whole flushes: with
 //! `max_rows` not reached, a prefix of the event stream.
+//!
+//! Failing writes (read-only directory, full disk): the output is not ready (component `parquet`, with
+//! the error), keeps its rows and retries every `flush_interval_ms`; beyond `max_buffered_rows` it drops
+//! new events, counts them (`marketprism_parquet_events_dropped_total`) and writes `overflow` gaps
+//! covering them once a write succeeds. A failed write leaves no file behind, not even a partial one.
+//!
+//! Fencing: while the shard lock is not held (the fence closed) nothing is written: buffered rows
+//! are dropped and counted (`marketprism_parquet_rows_fenced_total`), and so are events still arriving.
 
-use super::columns::{ColumnType, columns};
-use super::decimal::{PRECISION, SCALE};
-use super::rows::{Rows, TableRow, with_rows};
+use super::rows::Rows;
 use crate::config::ParquetConfig;
 use crate::error::{Error, Result};
 use crate::internal_events::InternalEvent;
-use crate::internal_events::store::{ParquetFileWritten, ParquetWriteFailed, RowRejected};
-use crate::model::{DataType, Event, Exchange};
-use arrow_array::RecordBatch;
-use arrow_schema::{DataType as ArrowType, Field, FieldRef, TimeUnit};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use crate::internal_events::store::{
+    ParquetEventDropped, ParquetFileWritten, ParquetOverflowGaps, ParquetRowsFenced,
+    ParquetWriteFailed, RowRejected,
+};
+use crate::lease::Fence;
+use crate::model::{DataType, Event, Exchange, now_ms};
+use crate::publish::overflow::OverflowTracker;
+use crate::telemetry::{Health, ReadinessGuard};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +54,11 @@ pub struct ParquetStats {
     /// Events that cannot be stored exactly (e.g. a decimal outside `Decimal(38,18)`): logged and skipped.
     pub rows_rejected: u64,
     pub write_errors: u64,
+    /// Events dropped while writes failed and `max_buffered_rows` were held (recorded as gaps).
+    pub events_dropped: u64,
+    pub overflow_gaps: u64,
+    /// Rows and events dropped because this instance did not hold its shard lock.
+    pub rows_fenced: u64,
 }
 
 /// A new run id: `YYYYMMDDTHHMMSSZ-<8 hex>`, unique per process start.
@@ -135,142 +145,13 @@ pub fn temp_name(final_name: &str) -> String {
     format!(".{final_name}.tmp")
 }
 
-fn decimal_type() -> ArrowType {
-    ArrowType::Decimal128(PRECISION as u8, SCALE as i8)
-}
-
-/// The Arrow fields of a table, from the same column list as the ClickHouse DDL.
-pub fn arrow_fields(data_type: DataType) -> Vec<FieldRef> {
-    columns(data_type)
-        .iter()
-        .map(|c| {
-            let (ty, nullable) = match c.ty {
-                ColumnType::Label | ColumnType::Text => (ArrowType::Utf8, false),
-                ColumnType::TimeMs | ColumnType::NullableTimeMs => (
-                    ArrowType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-                    c.ty == ColumnType::NullableTimeMs,
-                ),
-                ColumnType::Int64 => (ArrowType::Int64, false),
-                ColumnType::Decimal | ColumnType::NullableDecimal => {
-                    (decimal_type(), c.ty == ColumnType::NullableDecimal)
-                }
-                ColumnType::DecimalArray => (
-                    ArrowType::List(Arc::new(Field::new("element", decimal_type(), false))),
-                    false,
-                ),
-            };
-            Arc::new(Field::new(c.name, ty, nullable))
-        })
-        .collect()
-}
-
-fn parquet_err(e: impl std::fmt::Display) -> Error {
-    Error::Parquet(e.to_string())
-}
-
-fn record_batch<R: TableRow>(rows: &[R]) -> Result<RecordBatch> {
-    serde_arrow::to_record_batch(&arrow_fields(R::DATA_TYPE), &rows).map_err(parquet_err)
-}
-
-/// Writes `rows` to the hidden temporary of `dir/name` and fsyncs it; returns its size. Blocking.
-pub fn write_temp(dir: &Path, name: &str, rows: &Rows) -> Result<u64> {
-    std::fs::create_dir_all(dir)?;
-    let batch = with_rows!(rows, v => record_batch(v))?;
-    let temp_path = dir.join(temp_name(name));
-    let result = (|| -> Result<u64> {
-        let mut file = std::fs::File::create(&temp_path)?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        let mut writer =
-            ArrowWriter::try_new(&mut file, batch.schema(), Some(props)).map_err(parquet_err)?;
-        writer.write(&batch).map_err(parquet_err)?;
-        writer.close().map_err(parquet_err)?;
-        file.sync_all()?;
-        Ok(file.metadata()?.len())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp_path);
-    }
-    result
-}
-
-/// Moves a temporary written by [`write_temp`] to `dir/name`: link + unlink, a rename that fails instead
-/// of replacing an existing file. The caller fsyncs `dir` afterwards. Blocking.
-pub fn commit_temp(dir: &Path, name: &str) -> Result<()> {
-    let temp_path = dir.join(temp_name(name));
-    let linked = std::fs::hard_link(&temp_path, dir.join(name));
-    // The temporary goes either way: committed under its final name, or refused.
-    std::fs::remove_file(&temp_path)?;
-    Ok(linked?)
-}
-
-/// [`write_temp`] + [`commit_temp`] + directory fsync: one complete file, durably, never replacing one.
-pub fn write_file(dir: &Path, name: &str, rows: &Rows) -> Result<u64> {
-    let bytes = write_temp(dir, name, rows)?;
-    commit_temp(dir, name)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(bytes)
-}
-
-/// One partition's rows on their way to one file.
-struct Pending {
-    key: PartitionKey,
-    dir: PathBuf,
-    name: String,
-    rows: Rows,
-    result: Result<u64>,
-}
-
-/// Writes every pending file's temporary first (the slow part), then commits them all, then fsyncs their
-/// directories: a flush becomes visible nearly at once, so a kill leaves whole flushes, not half of one.
-fn write_all(mut pending: Vec<Pending>) -> Vec<Pending> {
-    for p in &mut pending {
-        p.result = write_temp(&p.dir, &p.name, &p.rows);
-    }
-    for p in &mut pending {
-        if p.result.is_ok()
-            && let Err(e) = commit_temp(&p.dir, &p.name)
-        {
-            p.result = Err(e);
-        }
-    }
-    let dirs: std::collections::BTreeSet<&PathBuf> = pending
-        .iter()
-        .filter(|p| p.result.is_ok())
-        .map(|p| &p.dir)
-        .collect();
-    let mut synced = Ok(());
-    for dir in dirs {
-        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
-            synced = Err(e);
-        }
-    }
-    if let Err(e) = synced {
-        // Renamed but maybe not durable: report it; the rows are in readable files, so not re-written.
-        tracing::error!(error = %e, "fsync of a Parquet directory failed");
-    }
-    pending
-}
-
-/// Reads a file written by [`write_file`] back into rows of its table.
-pub fn read_file(path: &Path, data_type: DataType) -> Result<Rows> {
-    fn read<R: TableRow>(path: &Path) -> Result<Vec<R>> {
-        let file = std::fs::File::open(path)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(parquet_err)?;
-        let mut out = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(parquet_err)?;
-            let rows: Vec<R> = serde_arrow::from_record_batch(&batch).map_err(parquet_err)?;
-            out.extend(rows);
-        }
-        Ok(out)
-    }
-    let mut rows = Rows::new(data_type);
-    with_rows!(&mut rows, v => *v = read(path)?);
-    Ok(rows)
+/// What a pushed event makes due.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    /// This partition reached `max_rows`.
+    Partition(PartitionKey),
+    /// All partitions together reached `max_buffered_rows`.
+    All,
 }
 
 /// Buffers rows per partition and writes them out as files.
@@ -278,15 +159,39 @@ struct PartWriter {
     root: PathBuf,
     run_id: String,
     max_rows: usize,
+    max_buffered: usize,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Rows>,
+    /// Rows in `buffers`.
+    buffered: usize,
+    /// The last flush's first error, while writes fail.
+    failing: Option<String>,
+    lost: OverflowTracker,
+    readiness: ReadinessGuard,
+    /// The shard lock: nothing is written while it is closed.
+    fence: Fence,
     stats: ParquetStats,
 }
 
 impl PartWriter {
-    /// Buffers the event; returns its partition when that reached `max_rows`.
-    fn push(&mut self, event: &Event) -> Option<PartitionKey> {
+    /// Buffers the event (or drops it: writes failing and the buffer full); says what became due.
+    fn push(&mut self, event: &Event) -> Option<Due> {
         self.stats.events_received += 1;
+        if self.failing.is_some() && self.buffered >= self.max_buffered {
+            self.stats.events_dropped += 1;
+            self.lost.record(event);
+            ParquetEventDropped {
+                data_type: event.data_type(),
+                first: self.lost.dropped() == 1,
+                buffered: self.buffered,
+            }
+            .emit();
+            return None;
+        }
+        self.buffer(event)
+    }
+
+    fn buffer(&mut self, event: &Event) -> Option<Due> {
         let key = PartitionKey::of(event);
         let rows = self
             .buffers
@@ -303,7 +208,41 @@ impl PartWriter {
             .emit();
             return None;
         }
-        (rows.len() >= self.max_rows).then_some(key)
+        self.buffered += 1;
+        // While writes fail, only the interval retries: a full partition must not retry per event.
+        if self.failing.is_some() {
+            None
+        } else if self.buffered >= self.max_buffered {
+            Some(Due::All)
+        } else {
+            (rows.len() >= self.max_rows).then_some(Due::Partition(key))
+        }
+    }
+
+    /// One event from the channel: dropped (fenced) without the lock, else buffered, then flushed if due.
+    async fn accept(&mut self, event: &Event) {
+        if !self.fence.may_publish() {
+            self.stats.events_received += 1;
+            self.stats.rows_fenced += 1;
+            ParquetRowsFenced { rows: 1 }.emit();
+            return;
+        }
+        match self.push(event) {
+            Some(Due::Partition(key)) => self.flush(vec![key]).await,
+            Some(Due::All) => self.flush_all().await,
+            None => {}
+        }
+    }
+
+    /// The shard lock is lost: nothing buffered may be written any more.
+    fn fence(&mut self) {
+        let rows = self.buffered;
+        self.buffers.clear();
+        self.buffered = 0;
+        if rows > 0 {
+            self.stats.rows_fenced += rows as u64;
+            ParquetRowsFenced { rows }.emit();
+        }
     }
 
     async fn flush_all(&mut self) {
@@ -313,11 +252,17 @@ impl PartWriter {
 
     /// Writes each partition's rows to a new file; rows whose file failed stay buffered for the next flush.
     async fn flush(&mut self, keys: Vec<PartitionKey>) {
+        // Checked last thing before writing: a deposed holder writes nothing.
+        if !self.fence.may_publish() {
+            self.fence();
+            return;
+        }
         let mut pending = Vec::new();
         for key in keys {
             let Some(rows) = self.buffers.remove(&key).filter(|r| !r.is_empty()) else {
                 continue;
             };
+            self.buffered -= rows.len();
             pending.push(Pending {
                 dir: key.dir(&self.root),
                 name: file_name(&self.run_id, self.seq),
@@ -339,6 +284,7 @@ impl PartWriter {
                 return;
             }
         };
+        let mut first_error = None;
         for p in done {
             match p.result {
                 Ok(bytes) => {
@@ -360,32 +306,88 @@ impl PartWriter {
                         error: &error,
                     }
                     .emit();
+                    first_error.get_or_insert_with(|| error.to_string());
+                    self.buffered += p.rows.len();
+                    // Nothing was pushed during the flush (same task): the partition is empty.
                     self.buffers.insert(p.key, p.rows);
                 }
             }
         }
+        self.set_failing(first_error);
     }
 
-    fn buffered(&self) -> usize {
-        self.buffers.values().map(Rows::len).sum()
+    /// Readiness follows the last flush; on recovery the drops become gap rows.
+    fn set_failing(&mut self, error: Option<String>) {
+        match error {
+            Some(error) => {
+                self.readiness.not_ready(&format!(
+                    "Parquet writes to {} fail ({error}); {} rows buffered (max_buffered_rows {}), {} events dropped",
+                    self.root.display(),
+                    self.buffered,
+                    self.max_buffered,
+                    self.stats.events_dropped
+                ));
+                self.failing = Some(error);
+            }
+            None => {
+                self.failing = None;
+                self.readiness.ready();
+                if !self.lost.is_empty() {
+                    let dropped = self.lost.dropped();
+                    let gaps = self.lost.take_gaps(now_ms());
+                    ParquetOverflowGaps {
+                        gaps: gaps.len(),
+                        dropped,
+                    }
+                    .emit();
+                    self.stats.overflow_gaps += gaps.len() as u64;
+                    for gap in &gaps {
+                        self.buffer(gap);
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
-/// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. An error means rows that
-/// could not be written at the final flush.
+/// [`run_parquet_output_with`] for a lone instance: no shard lock, readiness not reported.
 pub async fn run_parquet_output(
     config: ParquetConfig,
     run_id: String,
-    mut rx: Receiver<Event>,
+    rx: Receiver<Event>,
     shutdown: CancellationToken,
 ) -> Result<ParquetStats> {
+    run_parquet_output_with(config, run_id, rx, Health::new(), Fence::open(), shutdown).await
+}
+
+/// Drains `rx` into Parquet files until `shutdown`, then drains what producers still send (they get
+/// `DRAIN_GRACE` to drop their senders), flushes, and returns the counts. Writes only while
+/// `fence` is open (the shard lock); reports readiness as component `parquet`. An error means
+/// rows that could not be written at the final flush, or events dropped and never recorded as gaps.
+pub async fn run_parquet_output_with(
+    config: ParquetConfig,
+    run_id: String,
+    mut rx: Receiver<Event>,
+    health: Health,
+    mut fence: Fence,
+    shutdown: CancellationToken,
+) -> Result<ParquetStats> {
+    let readiness = health.register("parquet");
+    readiness.ready();
     let mut writer = PartWriter {
         root: config.dir.clone(),
         run_id,
         max_rows: config.max_rows.max(1),
+        max_buffered: config.max_buffered_rows.max(1),
         seq: 0,
         buffers: BTreeMap::new(),
+        buffered: 0,
+        failing: None,
+        lost: OverflowTracker::new(
+            "Parquet output dropped {n} events: writes failing and max_buffered_rows reached",
+        ),
+        readiness,
+        fence: fence.clone(),
         stats: ParquetStats::default(),
     };
     let root = config.dir.clone();
@@ -402,23 +404,22 @@ pub async fn run_parquet_output(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
+            () = fence.changed() => if !fence.may_publish() {
+                writer.fence();
+            },
             _ = tick.tick() => writer.flush_all().await,
             event = rx.recv() => match event {
-                Some(event) => {
-                    if let Some(full) = writer.push(&event) {
-                        writer.flush(vec![full]).await;
-                    }
-                }
+                Some(event) => writer.accept(&event).await,
                 None => break,
             },
         }
     }
     drain(&mut writer, &mut rx).await;
     writer.flush_all().await;
-    let left = writer.buffered();
-    if left > 0 {
+    let (left, lost) = (writer.buffered, writer.lost.dropped());
+    if left > 0 || lost > 0 {
         return Err(Error::Parquet(format!(
-            "{left} rows could not be written at shutdown (see the errors above)"
+            "{left} rows could not be written at shutdown and {lost} dropped events not recorded as gaps (see the errors above)"
         )));
     }
     Ok(writer.stats)
@@ -429,11 +430,7 @@ async fn drain(writer: &mut PartWriter, rx: &mut Receiver<Event>) {
     let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
     loop {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(event)) => {
-                if let Some(full) = writer.push(&event) {
-                    writer.flush(vec![full]).await;
-                }
-            }
+            Ok(Some(event)) => writer.accept(&event).await,
             Ok(None) => return,
             Err(_) => {
                 tracing::warn!(
@@ -448,6 +445,11 @@ async fn drain(writer: &mut PartWriter, rx: &mut Receiver<Event>) {
         }
     }
 }
+
+#[path = "parquet_files.rs"]
+mod files;
+use files::{Pending, write_all};
+pub use files::{arrow_fields, commit_temp, read_file, write_file, write_temp};
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]

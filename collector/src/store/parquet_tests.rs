@@ -1,5 +1,7 @@
 use super::*;
 use crate::synthetic::{synthetic_event, synthetic_events};
+use crate::telemetry::Health;
+use tokio::sync::watch;
 
 fn list_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -44,6 +46,7 @@ fn config(dir: &Path, flush_interval_ms: u64, max_rows: usize) -> ParquetConfig 
         dir: dir.to_path_buf(),
         flush_interval_ms,
         max_rows,
+        max_buffered_rows: max_rows.max(200_000),
     }
 }
 
@@ -245,4 +248,167 @@ fn stale_temporaries_of_a_killed_run_are_removed_and_nothing_else() {
         .collect();
     left.sort();
     assert_eq!(left, ["notes.tmp", "part-a-0000000000.parquet"]);
+}
+
+/// Polls `check` every 10 ms for up to 10 s.
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1_000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out: {what}");
+}
+
+#[tokio::test]
+async fn failing_writes_are_not_ready_bounded_and_their_drops_become_gap_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("out");
+    // A file where the directory should be: every write fails, whoever runs the test (root too).
+    std::fs::write(&root, b"not a directory").unwrap();
+    let mut cfg = config(&root, 20, 1_000);
+    cfg.max_buffered_rows = 100;
+    let health = Health::new();
+    let (_lock_tx, lock) = watch::channel(true);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run_parquet_output_with(
+        cfg,
+        "r".into(),
+        rx,
+        health.clone(),
+        crate::lease::Fence::from_verdict(lock),
+        shutdown.clone(),
+    ));
+    let events = synthetic_events(5, 400);
+    for e in &events[..300] {
+        tx.send(e.clone()).await.unwrap();
+    }
+    let reason = |h: &Health| {
+        h.snapshot()
+            .get("parquet")
+            .map(|s| (s.ready, s.reason.clone()))
+    };
+    wait_until("not ready, with the reason and the drops", || {
+        reason(&health).is_some_and(|(ready, why)| !ready && why.contains("200 events dropped"))
+    })
+    .await;
+    let (_, why) = reason(&health).unwrap();
+    assert!(
+        why.contains("Parquet writes to") && why.contains("100 rows buffered"),
+        "{why}"
+    );
+
+    // The disk is back: the buffered rows are written, then the drops as overflow gaps.
+    std::fs::remove_file(&root).unwrap();
+    std::fs::create_dir(&root).unwrap();
+    wait_until("ready again", || health.is_ready()).await;
+    for e in &events[300..] {
+        tx.send(e.clone()).await.unwrap();
+    }
+    shutdown.cancel();
+    drop(tx);
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.events_received, 400);
+    assert_eq!(stats.events_dropped, 200, "{stats:?}");
+    assert!(stats.overflow_gaps > 0, "{stats:?}");
+    assert_eq!(stats.rows_written, 200 + stats.overflow_gaps, "{stats:?}");
+    assert!(
+        list_files(&root)
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".tmp"))
+    );
+
+    let got = read_all(&root);
+    let kept: Vec<&Event> = events[..100].iter().chain(&events[300..]).collect();
+    for e in &kept {
+        assert!(got.contains(e), "kept event lost: {e:?}");
+    }
+    let gaps: Vec<(&Event, &crate::model::Gap)> = got
+        .iter()
+        .filter_map(|e| match &e.payload {
+            crate::model::Payload::Gap(g)
+                if g.cause == crate::model::GapCause::Overflow
+                    && g.detail.starts_with("Parquet output dropped") =>
+            {
+                Some((e, g))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len() as u64, stats.overflow_gaps);
+    for e in &events[100..300] {
+        if e.data_type() == DataType::Gaps {
+            continue;
+        }
+        assert!(
+            gaps.iter().any(|(ge, g)| {
+                (ge.exchange, ge.market_type, &ge.symbol) == (e.exchange, e.market_type, &e.symbol)
+                    && g.data_type == e.data_type()
+                    && g.start_ms <= e.ts_ms
+                    && e.ts_ms <= g.end_ms
+            }),
+            "dropped event not covered by a gap row: {e:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn writes_that_still_fail_at_exit_are_an_error_naming_rows_and_drops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("out");
+    std::fs::write(&root, b"not a directory").unwrap();
+    let mut cfg = config(&root, 20, 10);
+    cfg.max_buffered_rows = 10;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run_parquet_output(cfg, "r".into(), rx, shutdown.clone()));
+    for e in synthetic_events(6, 25) {
+        tx.send(e).await.unwrap();
+    }
+    drop(tx);
+    let error = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        error.contains("10 rows could not be written") && error.contains("15 dropped events"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_lock_drops_the_buffered_rows_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (lock_tx, lock) = watch::channel(true);
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run_parquet_output_with(
+        config(tmp.path(), 60_000, 1_000),
+        "r".into(),
+        rx,
+        Health::new(),
+        crate::lease::Fence::from_verdict(lock),
+        shutdown.clone(),
+    ));
+    let events = synthetic_events(7, 15);
+    for e in &events[..10] {
+        tx.send(e.clone()).await.unwrap();
+    }
+    // Buffered, not written yet (the interval is a minute); then the lock is lost.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock_tx.send_replace(false);
+    for e in &events[10..] {
+        tx.send(e.clone()).await.unwrap();
+    }
+    shutdown.cancel();
+    drop(tx);
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(
+        (stats.rows_fenced, stats.rows_written),
+        (15, 0),
+        "{stats:?}"
+    );
+    assert!(
+        list_files(tmp.path()).is_empty(),
+        "a deposed holder writes nothing"
+    );
 }
