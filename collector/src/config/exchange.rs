@@ -18,7 +18,9 @@ pub struct ExchangeConfig {
     /// Seconds between REST polls for slow data (open interest, long/short ratios).
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
-    /// Seconds without data after which a stream is declared stale and reconnected.
+    /// Seconds without data after which a stream with a steady cadence (books, funding) is handled as
+    /// silent: that stream alone is checked or resynced (README "A fault stays in its stream"); the
+    /// connection is reconnected only when none of its watched streams delivers.
     #[serde(default = "default_stale_after_s")]
     pub stale_after_s: u64,
     /// Seconds after which a connection is replaced, make-before-break, ahead of the venue's 24 h cut.
