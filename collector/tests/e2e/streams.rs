@@ -387,3 +387,49 @@ async fn binance_swapped_trades_leave_no_false_gap() {
     assert_eq!(assert_trade_holes_covered(&events), 0, "no hole at all");
     assert_invariants(&events);
 }
+
+/// After a reconnect the refused stream is refused again (one more `refused` gap), but gets no
+/// `disconnect` gap: it never ran. The listed symbol gets its `disconnect` gap as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_stream_gets_no_reconnect_gap() {
+    use marketprism_collector::model::Exchange::OkxSpot;
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(OkxSpot, &[DataType::Orderbooks])],
+        |c| c.symbols = syms(&["BTC-USDT", "SOL-USDT"]),
+        |sim| {
+            sim.inject(Fault::Delist(Target::symbol(OkxSpot, "SOL-USDT")));
+        },
+    )
+    .await;
+    let refused = |ev: &[Event]| {
+        gaps(ev, OkxSpot)
+            .iter()
+            .filter(|(s, g)| *s == "SOL-USDT" && g.cause == GapCause::Refused)
+            .count()
+    };
+    rig.wait_for("SOL refused", |ev| refused(ev) == 1).await;
+    wait_delivering(&mut rig, OkxSpot, &[(DataType::Orderbooks, "BTC-USDT")], 0).await;
+    assert_eq!(
+        rig.sim
+            .inject(Fault::DropConnections(Target::venue(OkxSpot))),
+        1
+    );
+    rig.wait_for("BTC disconnect gap and SOL refused again", |ev| {
+        refused(ev) == 2
+            && gaps(ev, OkxSpot)
+                .iter()
+                .any(|(s, g)| *s == "BTC-USDT" && g.cause == GapCause::Disconnect)
+    })
+    .await;
+    let events = rig.stop().await;
+    let sol: Vec<_> = gaps(&events, OkxSpot)
+        .into_iter()
+        .filter(|(s, _)| *s == "SOL-USDT")
+        .collect();
+    assert!(
+        sol.iter().all(|(_, g)| g.cause == GapCause::Refused),
+        "{sol:?}"
+    );
+    assert_invariants(&events);
+}

@@ -42,6 +42,8 @@ pub enum SessionMsg {
     /// Every subscription acked (or refused arg by arg): the session is live.
     Live,
     Event(Event),
+    /// The venue refused this stream: reconnect gaps leave it out (its own gap says `refused`).
+    Refused(StreamKey),
     /// One stream's readiness: `Some(reason)` when it is not ready, `None` when it is again.
     Stream {
         key: StreamKey,
@@ -235,13 +237,12 @@ pub async fn run_session(
 
 impl Session<'_> {
     fn next_timer(&self, subscribe_deadline: Instant) -> Instant {
-        let now = Instant::now();
         let mut t = self.keepalive.next_check();
         if !self.live {
             t = t.min(subscribe_deadline);
         }
         let others = [
-            self.watch.next_wake(now),
+            self.watch.next_wake(),
             self.trades.next_due(),
             self.deferred.values().map(|(at, _)| *at).min(),
             self.unsynced

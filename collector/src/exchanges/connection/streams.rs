@@ -6,7 +6,7 @@ use super::attribute::{attribute, stream_of};
 use super::books::BookAction;
 use super::fetch::{Fetched, spawn_fetch};
 use super::resync::{Admission, WINDOW};
-use super::session::{Session, SessionEnd, Ws, end};
+use super::session::{Session, SessionEnd, SessionMsg, Ws, end};
 use super::watch::StreamKey;
 use crate::exchanges::{ParseError, ParseErrorReason};
 use crate::internal_events::InternalEvent;
@@ -114,6 +114,14 @@ impl Session<'_> {
         .emit();
         let t = now_ms();
         let gap = self.stream_gap(&key, t, t, GapCause::Refused, detail.to_owned());
+        if self
+            .out
+            .send(SessionMsg::Refused(key.clone()))
+            .await
+            .is_err()
+        {
+            return Some(end(GapCause::Disconnect, "supervisor gone", self));
+        }
         // Readiness first: whoever sees the gap row finds the stream's reason already there.
         if let Some(e) = self.status(key, Some(format!("refused: {detail}"))).await {
             return Some(e);

@@ -1,7 +1,8 @@
 //! The per-stream silence watchdog of one connection, pure. Each stream has its own expected cadence
 //! (`Stream::max_silence`; `None` for streams that may legitimately stay quiet). A silent stream is
-//! that stream's problem; the connection is dead only when every watched stream is silent at once
-//! (no data at all), which the session treats as a dead socket.
+//! that stream's problem; the connection is dead only when every watched stream has been silent for
+//! twice its cadence at once (no data at all, and a quiet book's check had time to clear it), which
+//! the session treats as a dead socket.
 
 use crate::exchanges::plan::Stream;
 use crate::model::{DataType, Symbol};
@@ -79,7 +80,7 @@ impl Watch {
         if self.entries.is_empty() {
             return Verdict::Fine;
         }
-        if self.entries.values().all(|e| now >= e.seen + e.max) {
+        if self.entries.values().all(|e| now >= e.seen + e.max * 2) {
             let longest = self
                 .entries
                 .values()
@@ -110,19 +111,20 @@ impl Watch {
         }
     }
 
-    /// Silent streams' deadlines move on so a stale stream is not the next timer forever.
-    pub fn next_wake(&self, now: Instant) -> Option<Instant> {
-        self.entries
+    /// When [`Watch::poll`] next has something to say: a stream reaching its cadence, or the moment
+    /// every stream has been silent for twice its cadence.
+    pub fn next_wake(&self) -> Option<Instant> {
+        let silent = self
+            .entries
             .values()
-            .map(|e| {
-                if e.stale {
-                    // Re-check for "every stream silent" no sooner than its cadence from now.
-                    (e.seen + e.max).max(now + e.max)
-                } else {
-                    e.seen + e.max
-                }
-            })
-            .min()
+            .filter(|e| !e.stale)
+            .map(|e| e.seen + e.max)
+            .min();
+        let dead = self.entries.values().map(|e| e.seen + e.max * 2).max();
+        match (silent, dead) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -161,7 +163,20 @@ mod tests {
         );
         assert_eq!(w.poll(t2), Verdict::Fine, "reported once");
         assert!(w.seen(&eth, t2, 2_100), "back");
-        let t3 = t0 + Duration::from_millis(3_200);
+        let ms = Duration::from_millis;
+        assert_eq!(w.next_wake(), Some(t0 + ms(1_900)), "BTC's cadence");
+        assert_eq!(
+            w.poll(t0 + ms(2_000)),
+            Verdict::Silent(vec![(btc.clone(), 1_900, Duration::from_secs(1))])
+        );
+        assert_eq!(w.next_wake(), Some(t0 + ms(2_100)), "ETH's cadence");
+        assert_eq!(
+            w.poll(t0 + ms(2_200)),
+            Verdict::Silent(vec![(eth.clone(), 2_100, Duration::from_secs(1))])
+        );
+        assert_eq!(w.next_wake(), Some(t0 + ms(3_100)), "both silent for 2x");
+        assert_eq!(w.poll(t0 + ms(3_000)), Verdict::Fine, "not dead before 2x");
+        let t3 = t0 + ms(3_100);
         assert!(matches!(w.poll(t3), Verdict::Dead { .. }));
         w.remove(&btc);
         w.remove(&eth);
