@@ -88,8 +88,13 @@ async fn okx_refused_instrument_stays_in_its_stream() {
     })
     .await;
     // Several stale periods and subscribe timeouts later, still one connection, still delivering.
+    let before = rig.events.len();
     rig.settle(Duration::from_secs(3)).await;
     let n = rig.events.len();
+    eprintln!(
+        "refused SOL: BTC and ETH delivered {} events in 3 s",
+        n - before
+    );
     wait_delivering(&mut rig, OkxDerivatives, &healthy, n).await;
     assert_book_matches_sim(&mut rig, OkxDerivatives, "BTC-USDT").await;
     assert_eq!(
