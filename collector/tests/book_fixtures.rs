@@ -303,11 +303,19 @@ fn okx_checksum_mismatch_forces_resync_but_zero_is_absent() {
         matches!(&outcome, SyncOutcome::Resync(d) if d.cause == GapCause::Integrity),
         "{outcome:?}"
     );
-    // Same corruption, checksum field 0 (OKX after 2026-06-23) → parsed as absent → not verified.
+    // Same corruption, checksum field 0 (OKX after 2026-06-23) → parsed as absent → not verified;
+    // this 2022 recording has no prevSeqId either, so nothing can prove continuity: withheld, never
+    // applied as if it could be trusted.
     let mut sync = BookSync::new(SyncRule::OkxWsSnapshot, 400, true);
     sync.on_snapshot(snap);
     u.checksum = None;
-    assert_eq!(sync.on_update(u), SyncOutcome::Applied);
+    assert_eq!(u.prev_id, None, "recorded before seqId existed");
+    let outcome = sync.on_update(u);
+    assert!(
+        matches!(&outcome, SyncOutcome::Resync(d) if d.unprovable && d.cause == GapCause::Integrity),
+        "{outcome:?}"
+    );
+    assert!(!sync.is_live());
 }
 
 #[test]

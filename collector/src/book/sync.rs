@@ -39,6 +39,9 @@ pub struct Desync {
     pub last_good_ts_ms: i64,
     pub detected_ts_ms: i64,
     pub detail: String,
+    /// Neither a sequence id nor a checksum can prove the update continues the book: it is withheld
+    /// until the feed can be judged again (a resync would only meet the same frames).
+    pub unprovable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +129,9 @@ impl BookSync {
     }
 
     pub fn on_update(&mut self, update: BookUpdate) -> SyncOutcome {
+        if self.is_live() && !self.provable(&update) {
+            return self.unprovable(update);
+        }
         match &mut self.state {
             State::Buffering {
                 buffer,
@@ -210,6 +216,12 @@ impl BookSync {
         let replayed = replay.len();
         let mut replay = replay.into_iter();
         if let Some(first) = replay.next() {
+            if !self.provable(&first) {
+                return match self.unprovable(first) {
+                    SyncOutcome::Resync(d) => self.requeue(d, replay),
+                    other => other,
+                };
+            }
             // The bridge was checked above; apply it without the continuity rule.
             if let SyncOutcome::Resync(d) = self.apply_live(first) {
                 return self.requeue(d, replay);
@@ -275,7 +287,32 @@ impl BookSync {
             last_good_ts_ms: last_good,
             detected_ts_ms: ts_ms,
             detail,
+            unprovable: false,
         }))
+    }
+
+    /// OKX updates without `prevSeqId` (older feeds, some mirrors) continue the book only if a
+    /// non-zero checksum is verified; otherwise nothing can prove that no update was lost.
+    fn provable(&self, u: &BookUpdate) -> bool {
+        let okx = matches!(
+            self.rule,
+            SyncRule::OkxRestSnapshot | SyncRule::OkxWsSnapshot
+        );
+        !okx || u.prev_id.is_some() || (self.verify_checksum && u.checksum.is_some_and(|c| c != 0))
+    }
+
+    fn unprovable(&mut self, offending: BookUpdate) -> SyncOutcome {
+        let detail = format!(
+            "continuity unprovable after id {}: update without prevSeqId and no checksum verified (checksum {:?}, verify {}); book withheld",
+            self.book.last_id, offending.checksum, self.verify_checksum
+        );
+        match self.desync(GapCause::Integrity, detail, offending) {
+            SyncOutcome::Resync(mut d) => {
+                d.unprovable = true;
+                SyncOutcome::Resync(d)
+            }
+            other => other,
+        }
     }
 
     fn desync(&mut self, cause: GapCause, detail: String, offending: BookUpdate) -> SyncOutcome {
@@ -284,6 +321,7 @@ impl BookSync {
             last_good_ts_ms: self.book.ts_ms,
             detected_ts_ms: offending.ts_ms,
             detail,
+            unprovable: false,
         };
         self.reset();
         if let State::Buffering {
@@ -333,5 +371,51 @@ mod tests {
         assert_eq!(s.on_snapshot(snap), SyncOutcome::Buffered, "not too old");
         assert_eq!(s.on_update(upd(4, 6)), SyncOutcome::Synced { replayed: 1 });
         assert!(s.is_live());
+    }
+
+    fn no_seq(checksum: Option<i32>) -> BookUpdate {
+        BookUpdate {
+            first_id: 0,
+            last_id: 0,
+            prev_id: None,
+            ts_ms: 7,
+            bids: vec![],
+            asks: vec![],
+            checksum,
+        }
+    }
+
+    #[test]
+    fn okx_updates_without_prev_seq_id_need_a_verified_checksum() {
+        let snap = BookSnapshot {
+            last_id: 0,
+            ts_ms: Some(5),
+            bids: vec![(10.into(), 1.into())],
+            asks: vec![(11.into(), 1.into())],
+            checksum: None,
+        };
+        let mut s = BookSync::new(SyncRule::OkxWsSnapshot, 400, false);
+        assert_eq!(
+            s.on_snapshot(snap.clone()),
+            SyncOutcome::Synced { replayed: 0 }
+        );
+        let SyncOutcome::Resync(d) = s.on_update(no_seq(Some(0))) else {
+            panic!("zero checksum, no prevSeqId: unprovable")
+        };
+        assert!(d.unprovable && d.cause == GapCause::Integrity, "{d:?}");
+        assert!(!s.is_live(), "withheld");
+        // With verification on, the book's checksum judges the update instead.
+        let mut s = BookSync::new(SyncRule::OkxWsSnapshot, 400, true);
+        s.on_snapshot(snap);
+        let empty = okx_checksum(s.book());
+        assert_ne!(empty, 0);
+        assert_eq!(s.on_update(no_seq(Some(empty))), SyncOutcome::Applied);
+        let SyncOutcome::Resync(d) = s.on_update(no_seq(Some(empty ^ 1))) else {
+            panic!("mismatch")
+        };
+        assert!(
+            !d.unprovable && d.detail.contains("checksum mismatch"),
+            "{d:?}"
+        );
     }
 }

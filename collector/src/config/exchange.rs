@@ -18,7 +18,9 @@ pub struct ExchangeConfig {
     /// Seconds between REST polls for slow data (open interest, long/short ratios).
     #[serde(default = "default_poll_interval_s")]
     pub poll_interval_s: u64,
-    /// Seconds without data after which a stream is declared stale and reconnected.
+    /// Seconds without data after which a stream with a steady cadence (books, funding) is handled as
+    /// silent: that stream alone is checked or resynced (README "A fault stays in its stream"); the
+    /// connection is reconnected only when none of its watched streams delivers.
     #[serde(default = "default_stale_after_s")]
     pub stale_after_s: u64,
     /// Seconds after which a connection is replaced, make-before-break, ahead of the venue's 24 h cut.
@@ -77,8 +79,13 @@ pub struct OrderBookConfig {
     pub snapshot_levels: usize,
     /// Milliseconds between published snapshots (one is also published after every resync).
     pub snapshot_interval_ms: u64,
-    /// Verify OKX crc32 checksums when the venue still sends them (`checksum == 0` means absent).
-    pub verify_checksum: bool,
+    /// Verify OKX crc32 checksums when the venue sends a non-zero one (`checksum == 0` means absent).
+    /// Unset (the default): verify whenever `depth` holds the 25 levels per side the checksum covers.
+    /// `true` with a smaller `depth` is rejected (every checksum would fail).
+    pub verify_checksum: Option<bool>,
+    /// Seconds a book may take to sync (after start or a resync) before it is reported: a gap row,
+    /// a metric and not-ready for that stream, with the reason (the fetches go on).
+    pub sync_timeout_s: u64,
     /// Where OKX books start from: `rest` (`/api/v5/market/books` with `seqId`, the 2026 procedure)
     /// or `ws` (the legacy first push of the `books` channel).
     pub okx_snapshot: OkxSnapshotSource,
@@ -99,10 +106,22 @@ impl Default for OrderBookConfig {
             depth: 400,
             snapshot_levels: 20,
             snapshot_interval_ms: 1_000,
-            verify_checksum: false,
+            verify_checksum: None,
+            sync_timeout_s: 30,
             okx_snapshot: OkxSnapshotSource::Rest,
             rest_snapshot_limit: 1_000,
         }
+    }
+}
+
+/// Levels per side the OKX crc32 checksum covers (exchange-protocols.md §3.3).
+pub const OKX_CHECKSUM_LEVELS: usize = 25;
+
+impl OrderBookConfig {
+    /// Whether OKX checksums are verified: as configured, else when the local book is deep enough.
+    pub fn checksum_verified(&self) -> bool {
+        self.verify_checksum
+            .unwrap_or(self.depth >= OKX_CHECKSUM_LEVELS)
     }
 }
 
@@ -138,6 +157,18 @@ impl ExchangeConfig {
                 "orderbook.snapshot_levels",
                 "must be between 1 and orderbook.depth",
             );
+        }
+        let okx = matches!(self.exchange, Exchange::OkxSpot | Exchange::OkxDerivatives);
+        if okx && ob.verify_checksum == Some(true) && ob.depth < OKX_CHECKSUM_LEVELS {
+            return invalid(
+                "orderbook.depth",
+                &format!(
+                    "must be at least {OKX_CHECKSUM_LEVELS} with orderbook.verify_checksum: true (the OKX checksum covers {OKX_CHECKSUM_LEVELS} levels per side); raise depth or set verify_checksum: false"
+                ),
+            );
+        }
+        if ob.sync_timeout_s == 0 {
+            return invalid("orderbook.sync_timeout_s", "must be at least 1");
         }
         if ob.snapshot_interval_ms < 10 {
             return invalid("orderbook.snapshot_interval_ms", "must be at least 10");
@@ -219,6 +250,37 @@ mod tests {
         assert!(err.contains("orderbook.rest_snapshot_limit"), "{err}");
         let c =
             Config::from_yaml(&format!("{MINIMAL}    orderbook: {{okx_snapshot: ws}}\n")).unwrap();
+        assert_eq!(c.exchanges[0].orderbook.sync_timeout_s, 30);
+        assert!(
+            c.exchanges[0].orderbook.checksum_verified(),
+            "default: verify at depth 400"
+        );
         assert_eq!(c.exchanges[0].orderbook.okx_snapshot, OkxSnapshotSource::Ws);
+    }
+
+    #[test]
+    fn contradictory_okx_checksum_settings_are_rejected() {
+        let okx = |ob: &str| {
+            Config::from_yaml(&format!(
+                "exchanges:\n  - exchange: okx_derivatives\n    symbols: [BTC-USDT]\n    data_types: [orderbooks]\n    orderbook: {ob}\n"
+            ))
+            .unwrap()
+            .validate()
+            .map_err(|e| e.to_string())
+        };
+        let err = okx("{depth: 10, snapshot_levels: 10, verify_checksum: true}").unwrap_err();
+        assert!(
+            err.contains("exchanges[0].orderbook.depth") && err.contains("25 levels"),
+            "{err}"
+        );
+        okx("{depth: 10, snapshot_levels: 10, verify_checksum: false}").unwrap();
+        let c = Config::from_yaml("exchanges:\n  - exchange: okx_spot\n    symbols: [BTC-USDT]\n    data_types: [orderbooks]\n    orderbook: {depth: 10, snapshot_levels: 10}\n").unwrap();
+        c.validate().unwrap();
+        assert!(
+            !c.exchanges[0].orderbook.checksum_verified(),
+            "unset: not verified below 25 levels (sequence ids alone prove continuity)"
+        );
+        let err = okx("{sync_timeout_s: 0}").unwrap_err();
+        assert!(err.contains("orderbook.sync_timeout_s"), "{err}");
     }
 }

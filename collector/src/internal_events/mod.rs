@@ -9,6 +9,7 @@ pub mod output;
 pub mod publish;
 pub mod sink;
 pub mod store;
+pub mod streams;
 
 /// Something worth a log line and a metric.
 pub trait InternalEvent: Sized {

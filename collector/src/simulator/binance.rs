@@ -229,6 +229,8 @@ impl BinanceConn {
             }
         }
         match &symbol {
+            // Acked like any stream name, but an unlisted instrument never sends anything.
+            Some(s) if cx.shared.is_delisted(self.exchange, s) => {}
             Some(s) => {
                 cx.attach(s, 0);
             }

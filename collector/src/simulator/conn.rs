@@ -29,6 +29,8 @@ pub(crate) enum ConnCmd {
     Drop,
     Lifetime(u64),
     ServerShutdown,
+    /// Write this text frame as is (a frame the client did not ask for).
+    Raw(String),
 }
 
 /// What a protocol wants written (besides data frames).
@@ -206,6 +208,8 @@ fn applies(kind: FrameFault, class: FrameClass) -> bool {
     match kind {
         FrameFault::Gap => class == FrameClass::Book,
         FrameFault::Duplicate | FrameFault::OutOfOrder => class != FrameClass::Other,
+        FrameFault::OutOfOrderTrades => class == FrameClass::Trade,
+        FrameFault::StripSeqIds | FrameFault::CorruptChecksum => class == FrameClass::Book,
         FrameFault::Malformed(_) => true,
     }
 }
@@ -270,9 +274,20 @@ impl FaultState {
                 });
                 vec![frame.text.clone(), frame.text]
             }
-            FrameFault::OutOfOrder => {
+            FrameFault::OutOfOrder | FrameFault::OutOfOrderTrades => {
                 self.held.insert(key, frame);
                 Vec::new()
+            }
+            FrameFault::StripSeqIds => {
+                count(&|c| c.sent += 1);
+                vec![super::faults::strip_seq_ids(&frame.text)]
+            }
+            FrameFault::CorruptChecksum => {
+                count(&|c| {
+                    c.sent += 1;
+                    c.malformed += 1;
+                });
+                vec![super::faults::corrupt_checksum(&frame.text)]
             }
             FrameFault::Malformed(m) => {
                 count(&|c| {
@@ -461,6 +476,11 @@ async fn serve(
                 ConnCmd::Drop => {
                     shared.stats.venue(exchange, |v| v.dropped += 1);
                     return Ending::Abrupt("dropped by fault");
+                }
+                ConnCmd::Raw(text) => {
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        return Ending::Abrupt("write failed");
+                    }
                 }
                 ConnCmd::Lifetime(ms) => lifetime_end = lifetime_end.min(opened + Duration::from_millis(ms)),
                 ConnCmd::ServerShutdown => {

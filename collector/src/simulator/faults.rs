@@ -107,6 +107,23 @@ pub enum Fault {
     OkxSequenceReset(Target),
     /// Binance: send `serverShutdown`, then close after the configured grace.
     BinanceServerShutdown(Target),
+    /// The venue stops listing the target's instrument (`symbol` as the venue names it): OKX refuses
+    /// its subscribe args with error 60018 (acking the others of the batch) and REST with 51001;
+    /// Binance acks the SUBSCRIBE but never sends its data, and REST answers `-1121 Invalid symbol.`.
+    Delist(Target),
+    /// The target's market holds still for `duration_ms`: no book change, no trade (Binance pushes
+    /// depth only on change, so its depth stream is silent while the socket is healthy).
+    Quiet { target: Target, duration_ms: u64 },
+    /// One trade frame for the target's instrument, which the connections did not subscribe to.
+    UnsubscribedFrame(Target),
+    /// Swap each of the next `messages` trade frames (only trades) with the one after it.
+    SwapTrades { target: Target, messages: u32 },
+    /// OKX: the next `messages` book frames carry no `prevSeqId`/`seqId` (older feeds, some mirrors).
+    StripSeqIds { target: Target, messages: u32 },
+    /// OKX: the next `messages` book frames carry a wrong non-zero checksum.
+    CorruptChecksum { target: Target, messages: u32 },
+    /// OKX: the next `requests` REST book snapshots carry no `seqId`.
+    SnapshotWithoutSeqId { exchange: Exchange, requests: u32 },
 }
 
 /// A per-connection fault still waiting to be applied to data frames.
@@ -124,7 +141,65 @@ pub(crate) enum FrameFault {
     Gap,
     Duplicate,
     OutOfOrder,
+    OutOfOrderTrades,
     Malformed(Malformation),
+    StripSeqIds,
+    CorruptChecksum,
+}
+
+/// OKX book frame without `prevSeqId`/`seqId` in its data objects (pure).
+pub(crate) fn strip_seq_ids(text: &str) -> String {
+    edit_okx_book(text, |d| {
+        d.remove("prevSeqId");
+        d.remove("seqId");
+    })
+}
+
+/// OKX book frame whose checksum is wrong and non-zero (pure).
+pub(crate) fn corrupt_checksum(text: &str) -> String {
+    edit_okx_book(text, |d| {
+        let c = d
+            .get("checksum")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        d.insert(
+            "checksum".into(),
+            serde_json::json!(if c == 7 { 8 } else { 7 }),
+        );
+    })
+}
+
+fn edit_okx_book(
+    text: &str,
+    f: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_owned();
+    };
+    if let Some(data) = v.get_mut("data").and_then(serde_json::Value::as_array_mut) {
+        for d in data.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            f(d);
+        }
+    }
+    v.to_string()
+}
+
+/// A trade frame for `symbol` (the venue's name) in the venue's own shape (exchange-protocols.md
+/// §2.4 Binance `trade`, §3.5 OKX `trades`, §4 Deribit notifications), or `None` for venues without one.
+pub(crate) fn foreign_trade(exchange: Exchange, symbol: &str, ts_ms: i64) -> Option<String> {
+    use serde_json::json;
+    Some(match exchange {
+        Exchange::BinanceSpot | Exchange::BinanceDerivatives => json!({"e": "trade", "E": ts_ms, "s": symbol, "t": 1, "p": "1.00000000",
+            "q": "1.00000000", "T": ts_ms, "m": true, "M": true})
+        .to_string(),
+        Exchange::OkxSpot | Exchange::OkxDerivatives => json!({"arg": {"channel": "trades", "instId": symbol}, "data": [{
+            "instId": symbol, "tradeId": "1", "px": "1", "sz": "1", "side": "buy", "ts": ts_ms.to_string(), "count": "1", "source": "0", "seqId": 1}]})
+        .to_string(),
+        Exchange::DeribitDerivatives => json!({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": format!("trades.{symbol}.100ms"),
+            "data": [{"trade_seq": 1, "trade_id": "1", "timestamp": ts_ms, "tick_direction": 0, "price": 1.0, "mark_price": 1.0,
+                      "instrument_name": symbol, "index_price": 1.0, "direction": "buy", "amount": 10.0}]}})
+        .to_string(),
+    })
 }
 
 /// Break a frame the way `kind` says (pure).
@@ -162,6 +237,19 @@ fn retype(v: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn okx_book_edits_touch_only_the_named_fields() {
+        let f = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":5,"seqId":6}]}"#;
+        let v: serde_json::Value = serde_json::from_str(&strip_seq_ids(f)).unwrap();
+        assert!(v["data"][0].get("seqId").is_none() && v["data"][0].get("prevSeqId").is_none());
+        assert_eq!(v["data"][0]["ts"], "1");
+        let v: serde_json::Value = serde_json::from_str(&corrupt_checksum(f)).unwrap();
+        assert_eq!(v["data"][0]["checksum"], 7);
+        assert_eq!(v["data"][0]["seqId"], 6);
+        let t = foreign_trade(Exchange::BinanceSpot, "XRPUSDT", 5).unwrap();
+        assert!(t.contains(r#""s":"XRPUSDT""#), "{t}");
+    }
 
     #[test]
     fn malformed_frames_are_really_broken() {

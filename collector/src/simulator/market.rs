@@ -118,6 +118,8 @@ pub struct Market {
     /// A book frozen when a stale-snapshot fault was injected, served by REST `stale_serves` more times.
     pub frozen: Option<BookSnapshot>,
     pub stale_serves: u32,
+    /// A quiet market: no book change and no trade until then (a fault; Binance then pushes nothing).
+    pub quiet_until: Option<std::time::Instant>,
     pub tx: broadcast::Sender<Arc<Stamped>>,
 }
 
@@ -166,6 +168,7 @@ impl Market {
             oi_lots: rng.range(1_000_000, 50_000_000),
             dvol_bp: rng.range(4_000, 9_000),
             reset_pending: false,
+            quiet_until: None,
             frozen: None,
             stale_serves: 0,
             slow_rng: SimRng::derive(seed, &[venue, symbol, "slow"]),

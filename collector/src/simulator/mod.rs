@@ -79,6 +79,8 @@ struct ConnEntry {
 pub(crate) struct RestFaults {
     pub slow: Vec<(u64, u32)>,
     pub reject: Vec<(RestRejection, u64, u32)>,
+    /// OKX book snapshots still to serve without `seqId`.
+    pub no_seq_id: u32,
 }
 
 /// State shared by the listener, connections, REST handlers, market tasks and the handle.
@@ -92,6 +94,8 @@ pub(crate) struct Shared {
     /// Binance used weight: (minute, weight) per venue.
     pub weights: Mutex<HashMap<Exchange, (i64, u32)>>,
     lifetimes: Mutex<HashMap<Exchange, u64>>,
+    /// Instruments the venue no longer lists (venue names, upper case).
+    delisted: Mutex<std::collections::HashSet<(Exchange, String)>>,
     paused: AtomicBool,
     pub shutdown: CancellationToken,
 }
@@ -138,6 +142,11 @@ impl Shared {
 
     pub fn unregister_conn(&self, id: u64) {
         lock(&self.conns).remove(&id);
+    }
+
+    /// True when the venue no longer lists this instrument ([`Fault::Delist`]).
+    pub fn is_delisted(&self, exchange: Exchange, symbol: &str) -> bool {
+        lock(&self.delisted).contains(&(exchange, symbol.to_ascii_uppercase()))
     }
 
     pub fn lifetime_ms(&self, exchange: Exchange) -> u64 {
@@ -196,7 +205,10 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
         // Bounded catch-up after a stall: a burst, not a flood.
         let steps = due.saturating_sub(done).min(10_000);
         done = due;
-        if !is_index {
+        let quiet = lock(&market)
+            .quiet_until
+            .is_some_and(|t| Instant::now() < t);
+        if !is_index && !quiet {
             for _ in 0..steps {
                 let mut m = lock(&market);
                 // Checked under the lock: once `set_paused(true)` returns, no further step can start.
@@ -274,6 +286,7 @@ impl Simulator {
             rest_faults: Mutex::new(HashMap::new()),
             weights: Mutex::new(HashMap::new()),
             lifetimes: Mutex::new(HashMap::new()),
+            delisted: Mutex::new(std::collections::HashSet::new()),
             paused: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
         });
@@ -456,6 +469,45 @@ impl SimulatorHandle {
                 markets.len()
             }
             Fault::BinanceServerShutdown(t) => s.send_to_conns(&t, || ConnCmd::ServerShutdown),
+            Fault::Delist(t) => {
+                let Some(sym) = t.symbol else { return 0 };
+                lock(&s.delisted).insert((t.exchange, sym.to_ascii_uppercase()));
+                1
+            }
+            Fault::Quiet {
+                target,
+                duration_ms,
+            } => {
+                let markets = s.target_markets(&target);
+                let until = Instant::now() + Duration::from_millis(duration_ms);
+                for m in &markets {
+                    lock(m).quiet_until = Some(until);
+                }
+                markets.len()
+            }
+            Fault::UnsubscribedFrame(t) => {
+                let Some(text) = t
+                    .symbol
+                    .as_deref()
+                    .and_then(|sym| faults::foreign_trade(t.exchange, sym, now_ms()))
+                else {
+                    return 0;
+                };
+                s.send_to_conns(&Target { symbol: None, ..t }, || ConnCmd::Raw(text.clone()))
+            }
+            Fault::SwapTrades { target, messages } => {
+                frame(&target, FrameFault::OutOfOrderTrades, messages)
+            }
+            Fault::StripSeqIds { target, messages } => {
+                frame(&target, FrameFault::StripSeqIds, messages)
+            }
+            Fault::CorruptChecksum { target, messages } => {
+                frame(&target, FrameFault::CorruptChecksum, messages)
+            }
+            Fault::SnapshotWithoutSeqId { exchange, requests } => {
+                lock(&s.rest_faults).entry(exchange).or_default().no_seq_id += requests;
+                1
+            }
         }
     }
 

@@ -128,6 +128,7 @@ impl OkxConn {
         let needs_swap = matches!(channel, "funding-rate" | "open-interest");
         if needs_swap && inst_type(&key) == "SPOT"
             || by_type && !["SWAP", "FUTURES", "MARGIN", "OPTION"].contains(&key.as_str())
+            || !by_type && cx.shared.is_delisted(cx.exchange, &key)
         {
             out.push(Self::error(
                 id,

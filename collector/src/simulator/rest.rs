@@ -237,7 +237,8 @@ fn binance_route(
     let valid_symbol = !symbol.is_empty()
         && symbol
             .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && !shared.is_delisted(exchange, symbol);
     let px = |v: i64, d: u32| fmt_fixed(v * 10i64.pow(8 - d.min(8)), 8);
     match (spot, path) {
         (true, "/api/v3/depth") | (false, "/fapi/v1/depth") => {
@@ -333,6 +334,9 @@ fn okx_rest(
             if inst_id.is_empty() {
                 return okx_err("50014", "Parameter instId can not be empty");
             }
+            if shared.is_delisted(exchange, &inst_id) {
+                return okx_err("51001", "Instrument ID does not exist");
+            }
             let sz: usize = q.get("sz").and_then(|s| s.parse().ok()).unwrap_or(1);
             if !(1..=400).contains(&sz) {
                 return okx_err("51000", "Parameter sz error");
@@ -342,7 +346,18 @@ fn okx_rest(
                 let mut m = lock(&m);
                 (m.rest_snapshot(sz, now_ms()), m.scale)
             };
-            okx_ok(json!([okx::snapshot_data(&snap, scale, None)]))
+            let mut data = okx::snapshot_data(&snap, scale, None);
+            let no_seq = {
+                let mut f = lock(&shared.rest_faults);
+                let f = f.entry(exchange).or_default();
+                let hit = f.no_seq_id > 0;
+                f.no_seq_id = f.no_seq_id.saturating_sub(1);
+                hit
+            };
+            if no_seq && let Some(d) = data.as_object_mut() {
+                d.remove("seqId");
+            }
+            okx_ok(json!([data]))
         }
         "/api/v5/public/open-interest" => {
             if okx::inst_type(&inst_id) == "SPOT" {

@@ -90,15 +90,22 @@ pub fn venue(sim: &SimulatorHandle, exchange: Exchange, data_types: &[DataType])
 
 /// `marketprism_exchange_bad_frames_total` summed over reasons for one venue (process-wide recorder).
 pub fn bad_frames(exchange: Exchange) -> u64 {
+    let needle = format!("exchange=\"{}\"", exchange.as_str());
+    metric("marketprism_exchange_bad_frames_total", &[&needle])
+}
+
+/// A counter of the process-wide recorder summed over the series whose labels contain every needle
+/// (e.g. `exchange="okx_spot"`, `symbol="BTC-USDT"`). Tests run in parallel in one process: compare
+/// before/after values of labels only one test uses.
+pub fn metric(name: &str, needles: &[&str]) -> u64 {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     let handle = HANDLE.get_or_init(|| {
         marketprism_collector::telemetry::install_metrics().expect("one recorder per process")
     });
-    let needle = format!("exchange=\"{}\"", exchange.as_str());
     handle
         .render()
         .lines()
-        .filter(|l| l.starts_with("marketprism_exchange_bad_frames_total") && l.contains(&needle))
+        .filter(|l| l.starts_with(&format!("{name}{{")) && needles.iter().all(|n| l.contains(n)))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -108,6 +115,8 @@ pub struct Rig {
     /// The connectors' trust store: public roots plus the simulator's CA.
     pub tls: ClientTls,
     pub configs: Vec<ExchangeConfig>,
+    /// The connectors' readiness (per connection and, once a stream has a problem, per stream).
+    pub health: Health,
     rx: mpsc::Receiver<Event>,
     pub events: Vec<Event>,
     shutdown: CancellationToken,
@@ -125,6 +134,17 @@ impl Rig {
         venues: &[(Exchange, &[DataType])],
         adjust: impl Fn(&mut ExchangeConfig),
     ) -> Rig {
+        Self::start_prepared(config, venues, adjust, |_| {}).await
+    }
+
+    /// Start, with `prepare` applied to the simulator before any connector connects (faults that must
+    /// be in place from the first request, like a delisted instrument).
+    pub async fn start_prepared(
+        config: SimulatorConfig,
+        venues: &[(Exchange, &[DataType])],
+        adjust: impl Fn(&mut ExchangeConfig),
+        prepare: impl FnOnce(&SimulatorHandle),
+    ) -> Rig {
         bad_frames(Exchange::BinanceSpot); // installs the recorder before any event is counted
         if let Ok(filter) = std::env::var("E2E_LOG") {
             // Debugging aid: `E2E_LOG=debug cargo test --test e2e name -- --nocapture`.
@@ -134,6 +154,7 @@ impl Rig {
                 .try_init();
         }
         let sim = Simulator::start(config).await.expect("simulator starts");
+        prepare(&sim);
         let configs: Vec<ExchangeConfig> = venues
             .iter()
             .map(|(e, types)| {
@@ -147,11 +168,13 @@ impl Rig {
         let tls = sim
             .trusted_by(&ClientTls::default())
             .expect("the simulator's CA is trusted");
-        let tasks = spawn_connectors(&configs, &tls, tx, Health::new(), shutdown.clone());
+        let health = Health::new();
+        let tasks = spawn_connectors(&configs, &tls, tx, health.clone(), shutdown.clone());
         Rig {
             sim,
             tls,
             configs,
+            health,
             rx,
             events: Vec::new(),
             shutdown,

@@ -9,3 +9,5 @@ mod faults;
 mod faults_binance;
 mod faults_deribit;
 mod faults_okx;
+mod streams;
+mod streams_books;

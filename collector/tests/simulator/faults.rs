@@ -352,3 +352,72 @@ async fn stale_snapshot_fault_forces_a_refetch() {
     assert!(fresh >= first_u, "the retry is current");
     sim.stop().await;
 }
+
+/// A delisted instrument, as the venues answer it: OKX refuses that one arg of a batch (60018 naming
+/// channel and instId) and acks the others; Binance acks the SUBSCRIBE but sends nothing for it, and
+/// REST depth answers `-1121 Invalid symbol.`; OKX REST books answer 51001.
+#[tokio::test]
+async fn delisted_instrument_is_refused_per_arg_and_per_request() {
+    let sim = Simulator::start(fast_config(31)).await.unwrap();
+    sim.inject(Fault::Delist(Target::symbol(Exchange::OkxSpot, "SOL-USDT")));
+    sim.inject(Fault::Delist(Target::symbol(
+        Exchange::BinanceSpot,
+        "SOLUSDT",
+    )));
+    let mut okx = connect(&sim.ws_endpoint(Exchange::OkxSpot)).await;
+    send(
+        &mut okx,
+        json!({"id": "7", "op": "subscribe", "args": [
+            {"channel": "books", "instId": "BTC-USDT"},
+            {"channel": "books", "instId": "SOL-USDT"},
+            {"channel": "trades", "instId": "ETH-USDT"}]}),
+    )
+    .await;
+    let mut acks = Vec::new();
+    let mut errors = Vec::new();
+    while acks.len() + errors.len() < 3 {
+        let v = next_matching(&mut okx, |v| v.get("event").is_some()).await;
+        match v["event"].as_str() {
+            Some("subscribe") => acks.push(v["arg"]["instId"].as_str().unwrap().to_owned()),
+            Some("error") => errors.push(v),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(acks, ["BTC-USDT", "ETH-USDT"]);
+    assert_eq!(
+        (errors[0]["code"].clone(), errors[0]["id"].clone()),
+        (json!("60018"), json!("7"))
+    );
+    let msg = errors[0]["msg"].as_str().unwrap();
+    assert!(msg.contains("channel:books,instId:SOL-USDT"), "{msg}");
+    let base = sim.endpoints(Exchange::BinanceSpot).rest_url.unwrap();
+    let (status, _, body) = http_get(&format!("{base}/api/v3/depth?symbol=SOLUSDT&limit=5")).await;
+    assert_eq!((status, body["code"].clone()), (400, json!(-1121)));
+    let (status, _, _) = http_get(&format!("{base}/api/v3/depth?symbol=BTCUSDT&limit=5")).await;
+    assert_eq!(status, 200, "listed symbols answer");
+    let okx_rest = sim.endpoints(Exchange::OkxSpot).rest_url.unwrap();
+    let (_, _, body) = http_get(&format!(
+        "{okx_rest}/api/v5/market/books?instId=SOL-USDT&sz=5"
+    ))
+    .await;
+    assert_eq!(body["code"], "51001");
+    let mut binance = connect(&format!("{}/ws", sim.ws_endpoint(Exchange::BinanceSpot))).await;
+    send(
+        &mut binance,
+        json!({"method": "SUBSCRIBE", "params": ["solusdt@trade"], "id": 3}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut binance).await,
+        json!({"result": null, "id": 3}),
+        "acked"
+    );
+    assert!(
+        matches!(
+            next(&mut binance, Duration::from_millis(500)).await,
+            Got::Timeout
+        ),
+        "but never sends"
+    );
+    sim.stop().await;
+}

@@ -5,7 +5,7 @@
 use crate::book::{BookSnapshot, BookSync, BookUpdate, SnapshotCadence, SyncOutcome};
 use crate::exchanges::plan::{BookPlan, Stream};
 use crate::internal_events::{InternalEvent, exchanges::BookResync};
-use crate::model::{DataType, Event, Exchange, Gap, MarketType, Payload, Symbol};
+use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,9 @@ struct BookState {
     sync: BookSync,
     cadence: SnapshotCadence,
     market_type: MarketType,
+    /// Continuity cannot be proven (no `prevSeqId`, no verified checksum): nothing is published until
+    /// an update with a sequence id allows a resync.
+    withheld: bool,
 }
 
 pub struct Books {
@@ -37,9 +40,14 @@ impl Books {
                     .find(|st| st.data_type == DataType::Orderbooks && &st.symbol == s)
                     .map_or(MarketType::Perpetual, |st| st.market_type);
                 let state = BookState {
-                    sync: BookSync::new(plan.rule, plan.config.depth, plan.config.verify_checksum),
+                    sync: BookSync::new(
+                        plan.rule,
+                        plan.config.depth,
+                        plan.config.checksum_verified(),
+                    ),
                     cadence: SnapshotCadence::new(plan.config.snapshot_interval_ms),
                     market_type,
+                    withheld: false,
                 };
                 (s.clone(), state)
             })
@@ -68,6 +76,77 @@ impl Books {
         self.books.get(symbol).is_some_and(|b| b.sync.is_live())
     }
 
+    /// The snapshot arrives in the stream (resubscribe for a new one) rather than over REST.
+    pub fn snapshot_in_stream(&self) -> bool {
+        self.plan.rule.snapshot_in_stream()
+    }
+
+    /// The symbols of the books kept here.
+    pub fn symbols(&self) -> Vec<Symbol> {
+        self.plan.symbols.clone()
+    }
+
+    /// True when the book is withheld because its continuity cannot be proven.
+    pub fn is_withheld(&self, symbol: &Symbol) -> bool {
+        self.books.get(symbol).is_some_and(|b| b.withheld)
+    }
+
+    /// The last update id of a live book.
+    pub fn live_id(&self, symbol: &Symbol) -> Option<i64> {
+        let b = self.books.get(symbol)?;
+        b.sync.is_live().then(|| b.sync.book().last_id)
+    }
+
+    /// Stop keeping this book (the venue refused it): its frames are ignored from now on.
+    pub fn remove(&mut self, symbol: &Symbol) {
+        self.books.remove(symbol);
+    }
+
+    /// How this venue rebuilds a book: a REST snapshot or a resubscribe for an in-stream one.
+    pub fn resync_action(&self, symbol: &Symbol) -> BookAction {
+        if self.plan.rule.snapshot_in_stream() {
+            BookAction::Resubscribe(symbol.clone())
+        } else {
+            BookAction::FetchSnapshot(symbol.clone())
+        }
+    }
+
+    /// Drop a book that can no longer be trusted (its stream went silent while the venue's book
+    /// moved on): a gap from its last update to `detected_ms`; the caller resyncs it.
+    pub fn drop_book(
+        &mut self,
+        symbol: &Symbol,
+        cause: GapCause,
+        detail: String,
+        detected_ms: i64,
+    ) -> Option<Event> {
+        let state = self.books.get_mut(symbol)?;
+        let last = state.sync.book().ts_ms;
+        let start = if last > 0 { last } else { detected_ms };
+        state.sync.reset();
+        BookResync {
+            exchange: self.exchange,
+            symbol: symbol.as_str(),
+            cause,
+            detail: &detail,
+        }
+        .emit();
+        Some(Event {
+            exchange: self.exchange,
+            market_type: state.market_type,
+            symbol: symbol.clone(),
+            ts_ms: start,
+            recv_ts_ms: detected_ms,
+            payload: Payload::Gap(Gap {
+                data_type: DataType::Orderbooks,
+                start_ms: start,
+                end_ms: detected_ms.max(start),
+                cause,
+                detail,
+            }),
+        })
+    }
+
     pub fn on_update(
         &mut self,
         symbol: &Symbol,
@@ -76,7 +155,13 @@ impl Books {
         out: &mut Vec<Event>,
     ) -> Option<BookAction> {
         let state = self.books.get_mut(symbol)?;
+        // A withheld book resyncs once the feed carries sequence ids again.
+        let resume = state.withheld && update.prev_id.is_some();
         let outcome = state.sync.on_update(update);
+        if resume {
+            state.withheld = false;
+            return Some(self.resync_action(symbol));
+        }
         self.handle(symbol, outcome, recv_ts_ms, out)
     }
 
@@ -111,6 +196,7 @@ impl Books {
             SyncOutcome::Applied | SyncOutcome::Synced { .. } => {
                 if matches!(outcome, SyncOutcome::Synced { .. }) {
                     state.cadence.reset();
+                    state.withheld = false;
                 }
                 let book = state.sync.book();
                 if state.cadence.due(book.ts_ms) {
@@ -155,6 +241,11 @@ impl Books {
                         detail: d.detail,
                     }),
                 });
+                if d.unprovable {
+                    // A resync would meet the same frames: withhold until they carry sequence ids.
+                    state.withheld = true;
+                    return None;
+                }
                 Some(if in_stream {
                     BookAction::Resubscribe(symbol.clone())
                 } else {

@@ -4,10 +4,15 @@
 //! session must be subscribed and delivering before the old one is closed; the overlap is de-duplicated
 //! by message id.
 
+pub mod attribute;
 pub mod backoff;
 pub mod books;
+pub mod fetch;
+pub mod resync;
 pub mod session;
+mod streams;
 pub mod trades;
+pub mod watch;
 
 use self::backoff::{RecentIds, backoff, jitter};
 use self::session::{SessionCtx, SessionEnd, SessionMsg, run_session};
@@ -16,6 +21,8 @@ use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{Connected, Disconnected, EventsDropped};
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, Payload, now_ms};
 use crate::telemetry::Health;
+use crate::telemetry::ReadinessGuard;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -91,7 +98,7 @@ async fn retire(slot: Slot) -> Vec<Event> {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(SessionMsg::Event(e)) => queued.push(e),
-                Some(SessionMsg::Live) => {}
+                Some(SessionMsg::Live | SessionMsg::Stream { .. } | SessionMsg::Refused(_)) => {}
                 None => break,
             },
             _ = sleep_until(deadline) => break,
@@ -129,6 +136,21 @@ pub async fn run_connection(
     let mut dedupe_until: Option<Instant> = None;
     let mut current = start(&ctx, &shutdown);
     let mut next: Option<Slot> = None;
+    // Per-stream readiness (`stream:<exchange>/<data type>/<symbol>`), registered on its first problem.
+    let mut stream_health: HashMap<watch::StreamKey, ReadinessGuard> = HashMap::new();
+    // Streams the venue refused: a reconnect gap on them would only repeat that they never ran.
+    let mut refused: std::collections::HashSet<watch::StreamKey> = std::collections::HashSet::new();
+    let mut set_stream = |key: watch::StreamKey, not_ready: Option<String>| match not_ready {
+        Some(reason) => stream_health
+            .entry(key.clone())
+            .or_insert_with(|| health.register(&format!("stream:{exchange}/{}/{}", key.0, key.1)))
+            .not_ready(&reason),
+        None => {
+            if let Some(g) = stream_health.get(&key) {
+                g.ready();
+            }
+        }
+    };
     let forward = |e: Event, recent: &mut RecentIds, dedupe: bool| {
         let tx = tx.clone();
         let keep = !dedupe || e.data_type() == DataType::Gaps || recent.insert(e.msg_id());
@@ -163,13 +185,16 @@ pub async fn run_connection(
                     ready.ready();
                     Connected { exchange, url: &ctx.plan.url, streams: ctx.plan.streams.len() }.emit();
                     if let Some(o) = outage.take() {
-                        for g in gap_events(exchange, &ctx.plan.streams, o.start_ms, now_ms(), o.cause, &o.detail) {
+                        let streams: Vec<Stream> = ctx.plan.streams.iter().filter(|s| !refused.contains(&(s.data_type, s.symbol.clone()))).cloned().collect();
+                        for g in gap_events(exchange, &streams, o.start_ms, now_ms(), o.cause, &o.detail) {
                             forward(g, &mut recent, false).await;
                         }
                     }
                 }
                 // Books of an old session stop at the swap; the new session's books take over.
                 Some(SessionMsg::Event(e)) => forward(e, &mut recent, dedupe).await,
+                Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
+                Some(SessionMsg::Refused(key)) => { refused.insert(key); }
                 None => {
                     let ended = (&mut current.handle).await.unwrap_or_else(|e| SessionEnd { cause: GapCause::Disconnect, detail: format!("session task: {e}"), last_data_ms: None });
                     if let Some(n) = next.take() {
@@ -196,6 +221,8 @@ pub async fn run_connection(
                 Some(SessionMsg::Live) => {
                     if let Some(n) = next.as_mut() { n.live_since = Some(Instant::now()); }
                 }
+                Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
+                Some(SessionMsg::Refused(key)) => { refused.insert(key); }
                 Some(SessionMsg::Event(e)) => {
                     let is_book = e.data_type() == DataType::Orderbooks;
                     let live = next.as_ref().is_some_and(|n| n.live_since.is_some());

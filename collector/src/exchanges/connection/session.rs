@@ -1,18 +1,22 @@
-//! One WebSocket session, start to end: connect, subscribe and require every ack, then read frames,
-//! keep the connection alive, watch every stream for staleness, keep the books in sync. It returns why
-//! it ended; the supervisor ([`super::run_connection`]) reconnects and records the gap.
+//! One WebSocket session, start to end: connect, subscribe and require every ack (or a refusal of
+//! that arg), then read frames, keep the connection alive, watch every stream for silence at its own
+//! cadence, keep the books in sync. It returns why it ended; the supervisor ([`super::run_connection`])
+//! reconnects and records the gap. Faults of one stream are handled in [`super::streams`] and stay in
+//! that stream; the session ends only when the socket itself is dead.
 
-use super::backoff::{backoff, jitter};
 use super::books::{BookAction, Books};
+use super::fetch::Fetched;
+use super::resync::ResyncBudget;
 use super::trades::{TradeIds, TradeVerdict};
+use super::watch::{StreamKey, Verdict, Watch};
 use crate::book::BookSnapshot;
 use crate::exchanges::keepalive::{KeepAlive, KeepAliveAction};
 use crate::exchanges::parse::{Control, Parsed};
-use crate::exchanges::plan::{Stream, WsPlan};
+use crate::exchanges::plan::WsPlan;
 use crate::exchanges::rate_limit::RateLimiter;
-use crate::exchanges::{ParseError, ParseErrorReason};
 use crate::internal_events::InternalEvent;
-use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped, RestFailed};
+use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped};
+use crate::internal_events::streams::FrameUnattributed;
 use crate::model::{DataType, Event, GapCause, Payload, Symbol, now_ms};
 use futures::{SinkExt, StreamExt};
 use std::collections::{HashMap, HashSet};
@@ -35,9 +39,16 @@ pub struct SessionCtx {
 
 #[derive(Debug)]
 pub enum SessionMsg {
-    /// Every subscription acked: the session is live.
+    /// Every subscription acked (or refused arg by arg): the session is live.
     Live,
     Event(Event),
+    /// The venue refused this stream: reconnect gaps leave it out (its own gap says `refused`).
+    Refused(StreamKey),
+    /// One stream's readiness: `Some(reason)` when it is not ready, `None` when it is again.
+    Stream {
+        key: StreamKey,
+        not_ready: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,28 +59,47 @@ pub struct SessionEnd {
     pub last_data_ms: Option<i64>,
 }
 
-type Ws =
+pub(super) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-struct Session<'a> {
-    ctx: &'a Arc<SessionCtx>,
-    out: &'a mpsc::Sender<SessionMsg>,
-    pending_acks: HashSet<String>,
-    live: bool,
-    keepalive: KeepAlive,
-    /// Last data per watched stream (only streams with a `max_silence`).
-    last_seen: HashMap<(DataType, Symbol), (Instant, Duration)>,
-    wanted: HashSet<(DataType, Symbol)>,
-    books: Option<Books>,
-    trades: TradeIds,
-    fetching: HashSet<Symbol>,
-    fetches: JoinSet<()>,
-    snap_tx: mpsc::Sender<(Symbol, BookSnapshot)>,
-    last_data_ms: Option<i64>,
-    next_rpc_id: u64,
+/// A book not live yet: since when, and why it is not (for the report when it takes too long).
+pub(super) struct Unsynced {
+    pub since: Instant,
+    pub since_ms: i64,
+    pub reported: bool,
+    /// The last failed snapshot fetch: (answer unusable, detail).
+    pub last_failure: Option<(bool, String)>,
 }
 
-fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -> SessionEnd {
+pub(super) struct Session<'a> {
+    pub ctx: &'a Arc<SessionCtx>,
+    pub out: &'a mpsc::Sender<SessionMsg>,
+    pub pending_acks: HashSet<String>,
+    pub live: bool,
+    pub keepalive: KeepAlive,
+    pub watch: Watch,
+    pub wanted: HashSet<StreamKey>,
+    pub refused: HashSet<StreamKey>,
+    /// Streams this session reported not ready (so recovery is reported once).
+    pub not_ready: HashSet<StreamKey>,
+    pub books: Option<Books>,
+    pub trades: TradeIds,
+    pub fetching: HashSet<Symbol>,
+    /// Silent books whose in-flight snapshot is a check, not a resync.
+    pub probing: HashSet<Symbol>,
+    pub fetches: JoinSet<()>,
+    pub snap_tx: mpsc::Sender<(Symbol, Fetched)>,
+    pub budgets: HashMap<Symbol, ResyncBudget>,
+    pub deferred: HashMap<Symbol, (Instant, BookAction)>,
+    pub storming: HashSet<Symbol>,
+    pub unsynced: HashMap<Symbol, Unsynced>,
+    pub withheld: HashSet<Symbol>,
+    pub sync_timeout: Duration,
+    pub last_data_ms: Option<i64>,
+    pub next_rpc_id: u64,
+}
+
+pub(super) fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -> SessionEnd {
     SessionEnd {
         cause,
         detail: detail.into(),
@@ -121,20 +151,31 @@ pub async fn run_session(
             .collect(),
         live: false,
         keepalive: KeepAlive::new(plan.keepalive, now),
-        last_seen: HashMap::new(),
+        watch: Watch::default(),
         wanted: plan
             .streams
             .iter()
             .map(|st| (st.data_type, st.symbol.clone()))
             .collect(),
+        refused: HashSet::new(),
+        not_ready: HashSet::new(),
         books: plan
             .book
             .clone()
             .map(|b| Books::new(plan.venue.exchange(), b, &plan.streams)),
         trades: TradeIds::new(plan.venue.exchange()),
         fetching: HashSet::new(),
+        probing: HashSet::new(),
         fetches: JoinSet::new(),
         snap_tx,
+        budgets: HashMap::new(),
+        deferred: HashMap::new(),
+        storming: HashSet::new(),
+        unsynced: HashMap::new(),
+        withheld: HashSet::new(),
+        sync_timeout: Duration::from_secs(
+            plan.book.as_ref().map_or(30, |b| b.config.sync_timeout_s),
+        ),
         last_data_ms: None,
         next_rpc_id: 1_000,
     };
@@ -175,12 +216,8 @@ pub async fn run_session(
                     }
                 }
             }
-            Some((symbol, snap)) = snap_rx.recv() => {
-                s.fetching.remove(&symbol);
-                let mut events = Vec::new();
-                let action = s.books.as_mut().and_then(|b| b.on_snapshot(&symbol, snap, true, now_ms(), &mut events));
-                if let Some(e) = s.emit_all(events).await { break e; }
-                if let Some(e) = s.act(&mut ws, action).await { break e; }
+            Some((symbol, fetched)) = snap_rx.recv() => {
+                if let Some(e) = s.on_fetched(&mut ws, symbol, fetched).await { break e; }
             }
             _ = sleep_until(next_timer) => {
                 if let Some(e) = s.on_timer(&mut ws, subscribe_deadline).await {
@@ -189,6 +226,10 @@ pub async fn run_session(
             }
         }
     };
+    // Holes still inside their reorder window are declared: the session cannot see them filled.
+    for gap in s.trades.due_gaps(Instant::now(), true) {
+        let _ = out.send(SessionMsg::Event(gap)).await;
+    }
     // Best effort: a polite close; the venue may already be gone.
     let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
     result
@@ -200,8 +241,18 @@ impl Session<'_> {
         if !self.live {
             t = t.min(subscribe_deadline);
         }
-        for (seen, max) in self.last_seen.values() {
-            t = t.min(*seen + *max);
+        let others = [
+            self.watch.next_wake(),
+            self.trades.next_due(),
+            self.deferred.values().map(|(at, _)| *at).min(),
+            self.unsynced
+                .values()
+                .filter(|u| !u.reported)
+                .map(|u| u.since + self.sync_timeout)
+                .min(),
+        ];
+        for o in others.into_iter().flatten() {
+            t = t.min(o);
         }
         t
     }
@@ -235,18 +286,26 @@ impl Session<'_> {
             }
             KeepAliveAction::Wait => {}
         }
-        let stale = self
-            .last_seen
-            .iter()
-            .find(|(_, (seen, max))| now >= *seen + *max);
-        if let Some(((dt, sym), (_, max))) = stale {
-            return Some(end(
-                GapCause::Stale,
-                format!("{dt} {sym} silent for {max:?}"),
-                self,
-            ));
+        match self.watch.poll(now) {
+            Verdict::Fine => {}
+            // Nothing at all arrives although the socket answers: it is dead for data.
+            Verdict::Dead { detail } => return Some(end(GapCause::Stale, detail, self)),
+            Verdict::Silent(streams) => {
+                for (key, since_ms, max) in streams {
+                    if let Some(e) = self.on_silent(ws, key, since_ms, max).await {
+                        return Some(e);
+                    }
+                }
+            }
         }
-        None
+        let gaps = self.trades.due_gaps(now, false);
+        if let Some(e) = self.send_all(gaps).await {
+            return Some(e);
+        }
+        if let Some(e) = self.run_deferred(ws, now).await {
+            return Some(e);
+        }
+        self.check_sync_deadlines(now).await
     }
 
     async fn on_text(&mut self, ws: &mut Ws, text: &str, now: Instant) -> Option<SessionEnd> {
@@ -261,75 +320,100 @@ impl Session<'_> {
                     frame: text,
                 }
                 .emit();
-                return self.after_bad_frame(&error).await;
+                return self.after_bad_frame(text, &error).await;
             }
         };
         match parsed {
-            Parsed::Control(c) => return self.on_control(ws, c, now).await,
-            Parsed::Event(e) => return self.emit_all(vec![e]).await,
-            Parsed::Events(v) => return self.emit_all(v).await,
+            Parsed::Control(c) => self.on_control(ws, c, now).await,
+            Parsed::Event(e) => self.emit_all(vec![e]).await,
+            Parsed::Events(v) => self.emit_all(v).await,
             Parsed::BookUpdate(symbol, update) => {
-                self.seen(DataType::Orderbooks, &symbol, now);
+                if !self.is_book(&symbol) {
+                    return self.unattributed("not_subscribed", text);
+                }
+                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
+                    return Some(e);
+                }
                 let mut events = Vec::new();
                 let action = self
                     .books
                     .as_mut()
                     .and_then(|b| b.on_update(&symbol, update, recv, &mut events));
-                if let Some(e) = self.emit_all(events).await {
-                    return Some(e);
-                }
-                return self.act(ws, action).await;
+                self.after_book(ws, &symbol, events, action).await
             }
             Parsed::BookSnapshot(symbol, snap) => {
-                self.seen(DataType::Orderbooks, &symbol, now);
-                let mut events = Vec::new();
-                let action = self
-                    .books
-                    .as_mut()
-                    .and_then(|b| b.on_snapshot(&symbol, snap, false, recv, &mut events));
-                if let Some(e) = self.emit_all(events).await {
+                if !self.is_book(&symbol) {
+                    return self.unattributed("not_subscribed", text);
+                }
+                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
                     return Some(e);
                 }
-                return self.act(ws, action).await;
+                self.apply_snapshot(ws, &symbol, snap, false).await
             }
         }
+    }
+
+    fn is_book(&self, symbol: &Symbol) -> bool {
+        self.wanted
+            .contains(&(DataType::Orderbooks, symbol.clone()))
+    }
+
+    pub(super) fn unattributed(&self, reason: &'static str, text: &str) -> Option<SessionEnd> {
+        FrameUnattributed {
+            exchange: self.ctx.plan.venue.exchange(),
+            reason,
+            frame: text,
+        }
+        .emit();
+        None
+    }
+
+    /// Feed a snapshot to its book (`from_rest`: fetched by us) and act on the outcome.
+    pub(super) async fn apply_snapshot(
+        &mut self,
+        ws: &mut Ws,
+        symbol: &Symbol,
+        snap: BookSnapshot,
+        from_rest: bool,
+    ) -> Option<SessionEnd> {
+        let mut events = Vec::new();
+        let action = self
+            .books
+            .as_mut()
+            .and_then(|b| b.on_snapshot(symbol, snap, from_rest, now_ms(), &mut events));
+        self.after_book(ws, symbol, events, action).await
     }
 
     async fn on_control(&mut self, ws: &mut Ws, c: Control, now: Instant) -> Option<SessionEnd> {
         match c {
             Control::Ack { id } => {
                 self.pending_acks.remove(&id);
-                if !self.live && self.pending_acks.is_empty() {
-                    self.live = true;
-                    for st in &self.ctx.plan.streams {
-                        if let Some(max) = st.max_silence {
-                            self.last_seen
-                                .insert((st.data_type, st.symbol.clone()), (now, max));
-                        }
-                    }
-                    if self.out.send(SessionMsg::Live).await.is_err() {
-                        return Some(end(GapCause::Disconnect, "supervisor gone", self));
-                    }
-                    let actions = self
-                        .books
-                        .as_ref()
-                        .map(Books::initial_actions)
-                        .unwrap_or_default();
-                    for a in actions {
-                        if let Some(e) = self.act(ws, Some(a)).await {
+                return self.maybe_live(ws, now).await;
+            }
+            Control::Error { id, code, msg } => {
+                let refusal = super::attribute::refused_arg(
+                    self.ctx.plan.venue,
+                    &msg,
+                    &self.ctx.plan.streams,
+                );
+                if let Some(r) = refusal {
+                    // One arg refused: that arg's streams end; the rest of the batch goes on.
+                    self.pending_acks.remove(&r.ack);
+                    let detail = format!("subscribe refused by the venue: {code} {msg}");
+                    for st in r.streams {
+                        if let Some(e) = self.refuse((st.data_type, st.symbol), &detail).await {
                             return Some(e);
                         }
                     }
+                    return self.maybe_live(ws, now).await;
                 }
-            }
-            Control::Error { id, code, msg } if !self.live => {
-                return Some(end(
-                    GapCause::Disconnect,
-                    format!("subscribe refused (id {id:?}): {code} {msg}"),
-                    self,
-                ));
-            }
-            Control::Error { id, code, msg } => {
+                if !self.live {
+                    return Some(end(
+                        GapCause::Disconnect,
+                        format!("subscribe refused (id {id:?}): {code} {msg}"),
+                        self,
+                    ));
+                }
                 tracing::warn!(exchange = %self.ctx.plan.venue.exchange(), ?id, code, msg, "venue refused a request");
             }
             Control::TestRequest => {
@@ -359,56 +443,85 @@ impl Session<'_> {
         None
     }
 
-    /// What a skipped frame carried is unknown: every stream that cannot notice a lost message by
-    /// itself (books and contiguous trade ids can) gets a gap at this instant.
-    async fn after_bad_frame(&mut self, error: &ParseError) -> Option<SessionEnd> {
-        if error.reason == ParseErrorReason::VenueError {
+    /// Every subscription answered: live; watch the streams and start the books.
+    async fn maybe_live(&mut self, ws: &mut Ws, now: Instant) -> Option<SessionEnd> {
+        if self.live || !self.pending_acks.is_empty() {
             return None;
         }
-        let blind: Vec<Stream> = self
+        self.live = true;
+        let watched: Vec<_> = self
             .ctx
             .plan
             .streams
             .iter()
-            .filter(|s| match s.data_type {
-                DataType::Orderbooks => false,
-                DataType::Trades => !self.trades.detects_loss(),
-                _ => true,
-            })
+            .filter(|st| !self.refused.contains(&(st.data_type, st.symbol.clone())))
             .cloned()
             .collect();
-        let t = now_ms();
-        let detail = format!("unparsable frame skipped: {error}");
-        let gaps = super::gap_events(
-            self.ctx.plan.venue.exchange(),
-            &blind,
-            t,
-            t,
-            GapCause::Integrity,
-            &detail,
-        );
-        self.emit_all(gaps).await
-    }
-
-    fn seen(&mut self, dt: DataType, symbol: &Symbol, now: Instant) {
-        self.last_data_ms = Some(now_ms());
-        if let Some(entry) = self.last_seen.get_mut(&(dt, symbol.clone())) {
-            entry.0 = now;
+        self.watch.arm(&watched, now, now_ms());
+        if self.out.send(SessionMsg::Live).await.is_err() {
+            return Some(end(GapCause::Disconnect, "supervisor gone", self));
         }
+        let books = self.books.as_ref()?;
+        let in_stream = books.snapshot_in_stream();
+        for symbol in books.symbols() {
+            if self
+                .refused
+                .contains(&(DataType::Orderbooks, symbol.clone()))
+            {
+                continue;
+            }
+            self.unsynced.entry(symbol.clone()).or_insert(Unsynced {
+                since: now,
+                since_ms: now_ms(),
+                reported: false,
+                last_failure: None,
+            });
+            if !in_stream
+                && let Some(e) = self.act(ws, Some(BookAction::FetchSnapshot(symbol))).await
+            {
+                return Some(e);
+            }
+        }
+        None
     }
 
-    /// Forward events for the streams this connection was asked for (OKX liquidations come for all).
+    pub(super) async fn seen(
+        &mut self,
+        dt: DataType,
+        symbol: &Symbol,
+        now: Instant,
+    ) -> Option<SessionEnd> {
+        self.last_data_ms = Some(now_ms());
+        let key = (dt, symbol.clone());
+        if self.watch.seen(&key, now, now_ms()) {
+            // Back after a silence.
+            return self.status(key, None).await;
+        }
+        None
+    }
+
+    /// Forward events for the streams this connection was asked for; count the others.
     async fn emit_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
         let now = Instant::now();
         for e in events {
             let dt = e.data_type();
             if dt != DataType::Gaps && !self.wanted.contains(&(dt, e.symbol.clone())) {
+                // OKX liquidations come for every instrument of the type: expected, so only counted.
+                FrameUnattributed {
+                    exchange: e.exchange,
+                    reason: "not_subscribed",
+                    frame: e.symbol.as_str(),
+                }
+                .emit();
                 continue;
             }
-            if dt != DataType::Orderbooks && dt != DataType::Gaps {
-                self.seen(dt, &e.symbol, now);
+            if dt != DataType::Orderbooks
+                && dt != DataType::Gaps
+                && let Some(end) = self.seen(dt, &e.symbol, now).await
+            {
+                return Some(end);
             }
-            match self.trades.check(&e) {
+            match self.trades.check(&e, now) {
                 TradeVerdict::Keep => {}
                 TradeVerdict::Duplicate => {
                     if let Payload::Trade(t) = &e.payload {
@@ -421,11 +534,6 @@ impl Session<'_> {
                     }
                     continue;
                 }
-                TradeVerdict::KeepAfterGap(gap) => {
-                    if self.out.send(SessionMsg::Event(gap)).await.is_err() {
-                        return Some(end(GapCause::Disconnect, "supervisor gone", self));
-                    }
-                }
             }
             if self.out.send(SessionMsg::Event(e)).await.is_err() {
                 return Some(end(GapCause::Disconnect, "supervisor gone", self));
@@ -434,96 +542,37 @@ impl Session<'_> {
         None
     }
 
-    async fn act(&mut self, ws: &mut Ws, action: Option<BookAction>) -> Option<SessionEnd> {
-        match action? {
-            BookAction::FetchSnapshot(symbol) => {
-                if self.fetching.insert(symbol.clone()) {
-                    self.spawn_fetch(symbol);
-                }
-            }
-            BookAction::Resubscribe(symbol) => {
-                self.next_rpc_id += 2;
-                for frame in self
-                    .ctx
-                    .plan
-                    .venue
-                    .resubscribe_book(&symbol, self.next_rpc_id)
-                {
-                    if let Err(e) = ws.send(Message::text(frame)).await {
-                        return Some(end(
-                            GapCause::Disconnect,
-                            format!("resubscribe send: {e}"),
-                            self,
-                        ));
-                    }
-                }
+    /// Send events as they are (gaps built here).
+    pub(super) async fn send_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
+        for e in events {
+            if self.out.send(SessionMsg::Event(e)).await.is_err() {
+                return Some(end(GapCause::Disconnect, "supervisor gone", self));
             }
         }
         None
     }
 
-    /// Fetch a REST snapshot through the venue's limiter; retries with backoff until it succeeds or
-    /// the session ends (the JoinSet aborts it).
-    fn spawn_fetch(&mut self, symbol: Symbol) {
-        let ctx = Arc::clone(self.ctx);
-        let tx = self.snap_tx.clone();
-        let limit = ctx
-            .plan
-            .book
-            .as_ref()
-            .map_or(1000, |b| b.config.rest_snapshot_limit);
-        let Some((url, weight)) =
-            ctx.plan
-                .venue
-                .snapshot_request(&ctx.plan.rest_url, &symbol, limit)
-        else {
-            return;
-        };
-        self.fetches.spawn(async move {
-            let exchange = ctx.plan.venue.exchange();
-            // Spread the resyncs of many symbols that gap together.
-            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % 250)).await;
-            let mut attempt = 0;
-            loop {
-                ctx.limiter.acquire(weight).await;
-                let failure = match ctx.http.get(&url).send().await {
-                    Ok(resp) if resp.status().is_success() => match resp.text().await {
-                        Ok(body) => match ctx.plan.venue.parse_snapshot(&body) {
-                            Ok(snap) => {
-                                let _ = tx.send((symbol, snap)).await;
-                                return;
-                            }
-                            Err(error) => {
-                                BadFrame {
-                                    exchange,
-                                    error: &error,
-                                    frame: &body,
-                                }
-                                .emit();
-                                (None, error.to_string())
-                            }
-                        },
-                        Err(e) => (None, e.to_string()),
-                    },
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        ctx.limiter.honour_rejection(status, resp.headers());
-                        (Some(status), resp.text().await.unwrap_or_default())
-                    }
-                    Err(e) => (None, e.to_string()),
-                };
-                let wait = backoff(attempt, jitter());
-                attempt = attempt.saturating_add(1);
-                RestFailed {
-                    exchange,
-                    endpoint: &url,
-                    status: failure.0,
-                    detail: &failure.1,
-                    retry_in_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                }
-                .emit();
-                tokio::time::sleep(wait).await;
+    /// Report a stream's readiness to the supervisor (recovery only if it was reported not ready).
+    pub(super) async fn status(
+        &mut self,
+        key: StreamKey,
+        not_ready: Option<String>,
+    ) -> Option<SessionEnd> {
+        match &not_ready {
+            Some(_) => {
+                self.not_ready.insert(key.clone());
             }
-        });
+            None if !self.not_ready.remove(&key) => return None,
+            None => {}
+        }
+        if self
+            .out
+            .send(SessionMsg::Stream { key, not_ready })
+            .await
+            .is_err()
+        {
+            return Some(end(GapCause::Disconnect, "supervisor gone", self));
+        }
+        None
     }
 }
