@@ -14,7 +14,8 @@ pub struct ParquetConfig {
     pub max_rows: usize,
     /// Rows kept in memory, all partitions together, while writes fail (read-only or full disk);
     /// beyond it events are dropped, counted, and recorded as `overflow` gaps once writes succeed.
-    /// The default, 200 000 rows, took ~65 MB (measured: README), inside a 256 MiB pod limit.
+    /// The default, 200 000 rows, took ~65 MB (measured: README), inside a 256 MiB pod limit; in
+    /// effect never less than `max_rows` (one partition's flush).
     pub max_buffered_rows: usize,
 }
 
@@ -30,6 +31,11 @@ impl Default for ParquetConfig {
 }
 
 impl ParquetConfig {
+    /// `max_buffered_rows`, at least `max_rows`.
+    pub fn effective_max_buffered_rows(&self) -> usize {
+        self.max_buffered_rows.max(self.max_rows).max(1)
+    }
+
     pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
         let invalid = |f: &str, reason: &str| {
             Err(ConfigError::Invalid {
@@ -43,11 +49,8 @@ impl ParquetConfig {
         if self.max_rows == 0 {
             return invalid("max_rows", "must be at least 1");
         }
-        if self.max_buffered_rows < self.max_rows {
-            return invalid(
-                "max_buffered_rows",
-                "must be at least max_rows (one partition's flush)",
-            );
+        if self.max_buffered_rows == 0 {
+            return invalid("max_buffered_rows", "must be at least 1");
         }
         Ok(())
     }
@@ -58,17 +61,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_buffer_must_hold_at_least_one_flush() {
+    fn the_buffer_holds_at_least_one_flush_and_is_never_zero() {
         let ok = ParquetConfig::default();
         assert!(ok.validate("outputs.parquet").is_ok());
         let small = ParquetConfig {
             max_buffered_rows: 10,
+            ..ok.clone()
+        };
+        assert!(small.validate("outputs.parquet").is_ok());
+        assert_eq!(small.effective_max_buffered_rows(), 100_000, "max_rows");
+        let zero = ParquetConfig {
+            max_buffered_rows: 0,
             ..ok
         };
-        match small.validate("outputs.parquet") {
+        match zero.validate("outputs.parquet") {
             Err(ConfigError::Invalid { field, reason }) => {
                 assert_eq!(field, "outputs.parquet.max_buffered_rows");
-                assert!(reason.contains("max_rows"), "{reason}");
+                assert!(reason.contains("at least 1"), "{reason}");
             }
             other => panic!("{other:?}"),
         }

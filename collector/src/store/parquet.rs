@@ -378,7 +378,7 @@ pub async fn run_parquet_output_with(
         root: config.dir.clone(),
         run_id,
         max_rows: config.max_rows.max(1),
-        max_buffered: config.max_buffered_rows.max(1),
+        max_buffered: config.effective_max_buffered_rows(),
         seq: 0,
         buffers: BTreeMap::new(),
         buffered: 0,

@@ -267,7 +267,7 @@ async fn failing_writes_are_not_ready_bounded_and_their_drops_become_gap_rows() 
     let root = tmp.path().join("out");
     // A file where the directory should be: every write fails, whoever runs the test (root too).
     std::fs::write(&root, b"not a directory").unwrap();
-    let mut cfg = config(&root, 20, 1_000);
+    let mut cfg = config(&root, 20, 100);
     cfg.max_buffered_rows = 100;
     let health = Health::new();
     let (_lock_tx, lock) = watch::channel(true);
