@@ -79,6 +79,8 @@ pub async fn next_matching(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value 
 }
 
 pub async fn http_get(url: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    // reqwest builds with rustls and no default provider: install the binaries' one.
+    marketprism_collector::tls::install_crypto_provider();
     let r = reqwest::get(url)
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
