@@ -88,6 +88,8 @@ mod tests {
                 trade_id: i.to_string(),
                 price: Decimal::ONE,
                 quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: crate::model::QuantityUnit::Base,
                 side: Side::Sell,
             }),
         }

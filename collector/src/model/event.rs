@@ -62,30 +62,93 @@ pub struct OrderBookSnapshot {
     pub asks: Vec<Level>,
 }
 
+/// The unit the venue counts a size in; `raw_*` columns keep the venue's number in this unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantityUnit {
+    /// Base asset (Binance spot and USD-M `q`, OKX spot `sz`, Deribit linear and options `amount`).
+    Base,
+    /// Contracts of the instrument's contract value (OKX SWAP/FUTURES `sz`, `oi`).
+    Contracts,
+    /// Quote currency, usually USD (Deribit inverse `amount`).
+    Quote,
+}
+
+impl QuantityUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuantityUnit::Base => "base",
+            QuantityUnit::Contracts => "contracts",
+            QuantityUnit::Quote => "quote",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QuantityUnit> {
+        [
+            QuantityUnit::Base,
+            QuantityUnit::Contracts,
+            QuantityUnit::Quote,
+        ]
+        .into_iter()
+        .find(|u| u.as_str() == s)
+    }
+}
+
+/// A size as stored: `quantity` in base units, and the venue's own number and unit beside it.
+/// Linear contracts: base = contracts × ctVal (exact). Inverse contracts and quote sizes:
+/// base = quote amount / price, rounded to 18 fractional digits (the raw value stays exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quantity {
+    pub base: Decimal,
+    pub raw: Decimal,
+    pub unit: QuantityUnit,
+}
+
+impl Quantity {
+    /// A size the venue already gives in the base asset.
+    pub fn base(q: Decimal) -> Quantity {
+        Quantity {
+            base: q,
+            raw: q,
+            unit: QuantityUnit::Base,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trade {
     /// The venue's trade id (Binance aggregate id `a` or trade id `t`, OKX `tradeId`, Deribit `trade_id`).
     pub trade_id: String,
     pub price: Decimal,
+    /// Base-asset quantity (see [`Quantity`]).
     pub quantity: Decimal,
+    /// The size as the venue sent it, in `quantity_unit`.
+    pub raw_quantity: Decimal,
+    pub quantity_unit: QuantityUnit,
     /// Taker side.
     pub side: Side,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FundingRate {
-    pub funding_rate: Decimal,
+    /// `None` when the push carries no current rate (OKX sends some with only `nextFundingRate`).
+    pub funding_rate: Option<Decimal>,
     /// When the current rate settles (Binance `T`, OKX `fundingTime`), UTC ms.
     pub funding_time_ms: i64,
     pub next_funding_time_ms: Option<i64>,
+    /// The predicted next rate (OKX `nextFundingRate`), when given.
+    pub next_funding_rate: Option<Decimal>,
     pub mark_price: Option<Decimal>,
     pub index_price: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenInterest {
-    /// In contracts (OKX `oi`) or base currency (Binance `openInterest`).
+    /// In base currency (Binance `openInterest`, OKX `oiCcy` or `oi` × ctVal).
     pub open_interest: Decimal,
+    /// The venue's number (OKX `oi` in contracts), in `open_interest_unit`.
+    pub raw_open_interest: Decimal,
+    pub open_interest_unit: QuantityUnit,
     /// In USD or quote currency, when the venue gives it.
     pub open_interest_value: Option<Decimal>,
 }
@@ -95,7 +158,10 @@ pub struct Liquidation {
     /// Side of the liquidation order: `Sell` closes a long.
     pub side: Side,
     pub price: Decimal,
+    /// Base-asset quantity (see [`Quantity`]).
     pub quantity: Decimal,
+    pub raw_quantity: Decimal,
+    pub quantity_unit: QuantityUnit,
 }
 
 /// Long/short ratio, for `lsr_top_positions` and `lsr_all_accounts`.
@@ -270,6 +336,8 @@ mod tests {
                 trade_id: id.into(),
                 price: Decimal::from_str("42219.90").unwrap(),
                 quantity: Decimal::from_str("0.00000001").unwrap(),
+                raw_quantity: Decimal::from_str("0.00000001").unwrap(),
+                quantity_unit: QuantityUnit::Base,
                 side: Side::Buy,
             }),
         }

@@ -85,20 +85,28 @@ pub fn venue(sim: &SimulatorHandle, exchange: Exchange, data_types: &[DataType])
         rotate_after_s: 86_100,
         subscribe_timeout_s: 10,
         lsr_period: "5m".into(),
+        instruments_refresh_s: 3_600,
     }
 }
 
 /// `marketprism_exchange_bad_frames_total` summed over reasons for one venue (process-wide recorder).
 pub fn bad_frames(exchange: Exchange) -> u64 {
+    metric(
+        "marketprism_exchange_bad_frames_total",
+        &[exchange.as_str()],
+    )
+}
+
+/// A metric of the process-wide recorder, summed over the series whose labels contain every `needle`.
+pub fn metric(name: &str, needles: &[&str]) -> u64 {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     let handle = HANDLE.get_or_init(|| {
         marketprism_collector::telemetry::install_metrics().expect("one recorder per process")
     });
-    let needle = format!("exchange=\"{}\"", exchange.as_str());
     handle
         .render()
         .lines()
-        .filter(|l| l.starts_with("marketprism_exchange_bad_frames_total") && l.contains(&needle))
+        .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(&format!("\"{n}\""))))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -184,7 +192,12 @@ impl Rig {
         self.configs
             .iter()
             .filter(|c| c.exchange == exchange)
-            .flat_map(ws_plans)
+            .flat_map(|c| {
+                ws_plans(
+                    c,
+                    &marketprism_collector::simulator::instruments(c.exchange),
+                )
+            })
             .flat_map(|p| p.streams)
             .map(|s| (s.data_type, s.symbol))
             .collect()

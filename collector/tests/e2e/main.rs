@@ -9,3 +9,4 @@ mod faults;
 mod faults_binance;
 mod faults_deribit;
 mod faults_okx;
+mod instruments;

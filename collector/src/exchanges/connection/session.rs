@@ -252,7 +252,7 @@ impl Session<'_> {
     async fn on_text(&mut self, ws: &mut Ws, text: &str, now: Instant) -> Option<SessionEnd> {
         let exchange = self.ctx.plan.venue.exchange();
         let recv = now_ms();
-        let parsed = match self.ctx.plan.venue.parse(text, recv) {
+        let parsed = match self.ctx.plan.parse(text, recv) {
             Ok(p) => p,
             Err(error) => {
                 BadFrame {
@@ -365,6 +365,25 @@ impl Session<'_> {
         if error.reason == ParseErrorReason::VenueError {
             return None;
         }
+        // A value rejected in a frame that named its stream: a `rejected` gap there, nowhere else.
+        if let Some(st) = &error.stream {
+            let stream = Stream {
+                data_type: st.data_type,
+                symbol: st.symbol.clone(),
+                market_type: st.market_type,
+                max_silence: None,
+            };
+            let detail = format!("value rejected: {error}");
+            let gaps = super::gap_events(
+                self.ctx.plan.venue.exchange(),
+                &[stream],
+                st.at_ms,
+                now_ms(),
+                GapCause::Rejected,
+                &detail,
+            );
+            return self.emit_all(gaps).await;
+        }
         let blind: Vec<Stream> = self
             .ctx
             .plan
@@ -443,12 +462,7 @@ impl Session<'_> {
             }
             BookAction::Resubscribe(symbol) => {
                 self.next_rpc_id += 2;
-                for frame in self
-                    .ctx
-                    .plan
-                    .venue
-                    .resubscribe_book(&symbol, self.next_rpc_id)
-                {
+                for frame in self.ctx.plan.resubscribe_book(&symbol, self.next_rpc_id) {
                     if let Err(e) = ws.send(Message::text(frame)).await {
                         return Some(end(
                             GapCause::Disconnect,
@@ -472,10 +486,9 @@ impl Session<'_> {
             .book
             .as_ref()
             .map_or(1000, |b| b.config.rest_snapshot_limit);
-        let Some((url, weight)) =
-            ctx.plan
-                .venue
-                .snapshot_request(&ctx.plan.rest_url, &symbol, limit)
+        let Some((url, weight)) = ctx
+            .plan
+            .snapshot_request(&ctx.plan.rest_url, &symbol, limit)
         else {
             return;
         };
@@ -488,7 +501,7 @@ impl Session<'_> {
                 ctx.limiter.acquire(weight).await;
                 let failure = match ctx.http.get(&url).send().await {
                     Ok(resp) if resp.status().is_success() => match resp.text().await {
-                        Ok(body) => match ctx.plan.venue.parse_snapshot(&body) {
+                        Ok(body) => match ctx.plan.parse_snapshot(&body) {
                             Ok(snap) => {
                                 let _ = tx.send((symbol, snap)).await;
                                 return;
