@@ -116,6 +116,7 @@ impl Quantity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Trade")]
 pub struct Trade {
     /// The venue's trade id (Binance aggregate id `a` or trade id `t`, OKX `tradeId`, Deribit `trade_id`).
     pub trade_id: String,
@@ -143,6 +144,7 @@ pub struct FundingRate {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::OpenInterest")]
 pub struct OpenInterest {
     /// In base currency (Binance `openInterest`, OKX `oiCcy` or `oi` × ctVal).
     pub open_interest: Decimal,
@@ -154,6 +156,7 @@ pub struct OpenInterest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Liquidation")]
 pub struct Liquidation {
     /// Side of the liquidation order: `Sell` closes a long.
     pub side: Side,
@@ -162,6 +165,83 @@ pub struct Liquidation {
     pub quantity: Decimal,
     pub raw_quantity: Decimal,
     pub quantity_unit: QuantityUnit,
+}
+
+/// What may arrive on NATS: messages published before sizes carried their raw value and unit (still in
+/// JetStream across an upgrade) have neither; their size was the venue's, taken as base (the old meaning).
+mod wire {
+    use super::{Decimal, QuantityUnit, Side};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Trade {
+        trade_id: String,
+        price: Decimal,
+        quantity: Decimal,
+        #[serde(default)]
+        raw_quantity: Option<Decimal>,
+        #[serde(default)]
+        quantity_unit: Option<QuantityUnit>,
+        side: Side,
+    }
+
+    impl From<Trade> for super::Trade {
+        fn from(t: Trade) -> Self {
+            super::Trade {
+                trade_id: t.trade_id,
+                price: t.price,
+                quantity: t.quantity,
+                raw_quantity: t.raw_quantity.unwrap_or(t.quantity),
+                quantity_unit: t.quantity_unit.unwrap_or(QuantityUnit::Base),
+                side: t.side,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Liquidation {
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        #[serde(default)]
+        raw_quantity: Option<Decimal>,
+        #[serde(default)]
+        quantity_unit: Option<QuantityUnit>,
+    }
+
+    impl From<Liquidation> for super::Liquidation {
+        fn from(l: Liquidation) -> Self {
+            super::Liquidation {
+                side: l.side,
+                price: l.price,
+                quantity: l.quantity,
+                raw_quantity: l.raw_quantity.unwrap_or(l.quantity),
+                quantity_unit: l.quantity_unit.unwrap_or(QuantityUnit::Base),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct OpenInterest {
+        open_interest: Decimal,
+        #[serde(default)]
+        raw_open_interest: Option<Decimal>,
+        #[serde(default)]
+        open_interest_unit: Option<QuantityUnit>,
+        #[serde(default)]
+        open_interest_value: Option<Decimal>,
+    }
+
+    impl From<OpenInterest> for super::OpenInterest {
+        fn from(o: OpenInterest) -> Self {
+            super::OpenInterest {
+                open_interest: o.open_interest,
+                raw_open_interest: o.raw_open_interest.unwrap_or(o.open_interest),
+                open_interest_unit: o.open_interest_unit.unwrap_or(QuantityUnit::Base),
+                open_interest_value: o.open_interest_value,
+            }
+        }
+    }
 }
 
 /// Long/short ratio, for `lsr_top_positions` and `lsr_all_accounts`.
@@ -359,6 +439,26 @@ mod tests {
         later.recv_ts_ms += 5_000; // a re-receive after reconnect is the same fact
         assert_eq!(later.msg_id(), a.msg_id());
         assert_ne!(trade("12346").msg_id(), a.msg_id());
+    }
+
+    #[test]
+    fn messages_from_before_the_unit_columns_still_decode() {
+        let old = r#"{"exchange":"okx_spot","market_type":"spot","symbol":"BTC-USDT","ts_ms":1,"recv_ts_ms":2,"payload":{"trade":{"trade_id":"9","price":"1.5","quantity":"0.25","side":"buy"}}}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        let Payload::Trade(t) = e.payload else {
+            panic!()
+        };
+        assert_eq!(
+            (t.raw_quantity, t.quantity_unit),
+            (Decimal::from_str("0.25").unwrap(), QuantityUnit::Base)
+        );
+        let old_funding = r#"{"exchange":"okx_derivatives","market_type":"perpetual","symbol":"BTC-USDT","ts_ms":1,"recv_ts_ms":2,"payload":{"funding_rate":{"funding_rate":"0.0001","funding_time_ms":3,"next_funding_time_ms":null,"mark_price":null,"index_price":null}}}"#;
+        let e: Event = serde_json::from_str(old_funding).unwrap();
+        let Payload::FundingRate(f) = e.payload else {
+            panic!()
+        };
+        assert_eq!(f.funding_rate, Some(Decimal::from_str("0.0001").unwrap()));
+        assert_eq!(f.next_funding_rate, None);
     }
 
     #[test]
