@@ -214,6 +214,19 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
     }
 }
 
+/// Every other size counts contracts of 0.01 base (OKX BTC-USDT-SWAP style), the rest base units.
+fn units(raw: Decimal, r: u64) -> crate::model::Quantity {
+    if r.is_multiple_of(2) {
+        crate::model::Quantity {
+            base: raw * Decimal::new(1, 2),
+            raw,
+            unit: crate::model::QuantityUnit::Contracts,
+        }
+    } else {
+        crate::model::Quantity::base(raw)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,18 +258,5 @@ mod tests {
         let json = serde_json::to_string(&events).unwrap();
         assert!(json.contains("\"0.00000001\""));
         assert!(json.contains("\"12345678901234.567890123\""));
-    }
-}
-
-/// Every other size counts contracts of 0.01 base (OKX BTC-USDT-SWAP style), the rest base units.
-fn units(raw: Decimal, r: u64) -> crate::model::Quantity {
-    if r.is_multiple_of(2) {
-        crate::model::Quantity {
-            base: raw * Decimal::new(1, 2),
-            raw,
-            unit: crate::model::QuantityUnit::Contracts,
-        }
-    } else {
-        crate::model::Quantity::base(raw)
     }
 }

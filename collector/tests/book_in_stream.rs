@@ -55,7 +55,7 @@ fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
     config.validate().unwrap();
     let plan = ws_plans(
         &config.exchanges[0],
-        &marketprism_collector::simulator::instruments((&config.exchanges[0]).exchange),
+        &marketprism_collector::simulator::instruments(config.exchanges[0].exchange),
     )
     .remove(0);
     let (tx, rx) = mpsc::channel(4096);

@@ -111,7 +111,7 @@ async fn usdm_book_over_sockets_matches_book_ticker_after_a_429() {
     config.validate().unwrap();
     let plan = ws_plans(
         &config.exchanges[0],
-        &marketprism_collector::simulator::instruments((&config.exchanges[0]).exchange),
+        &marketprism_collector::simulator::instruments(config.exchanges[0].exchange),
     )
     .remove(0);
     assert_eq!(plan.url, format!("{ws}/public/ws"));

@@ -151,7 +151,7 @@ async fn binance_acks_answers_pings_and_records_a_gap_across_a_reconnect() {
     );
     let plan = ws_plans(
         &ex,
-        &marketprism_collector::simulator::instruments((&ex).exchange),
+        &marketprism_collector::simulator::instruments(ex.exchange),
     )
     .remove(0);
     assert_eq!(plan.url, format!("{url}/ws"));
@@ -203,7 +203,7 @@ async fn no_subscribe_ack_means_reconnect() {
     let (mut rx, shutdown, _) = start(
         ws_plans(
             &ex,
-            &marketprism_collector::simulator::instruments((&ex).exchange),
+            &marketprism_collector::simulator::instruments(ex.exchange),
         )
         .remove(0),
     );
@@ -241,7 +241,7 @@ async fn server_shutdown_event_reconnects_with_its_cause() {
     let (mut rx, shutdown, _) = start(
         ws_plans(
             &ex,
-            &marketprism_collector::simulator::instruments((&ex).exchange),
+            &marketprism_collector::simulator::instruments(ex.exchange),
         )
         .remove(0),
     );
@@ -291,7 +291,7 @@ async fn okx_sends_text_ping_when_idle_and_reconnects_when_pong_never_comes() {
     );
     let mut plan = ws_plans(
         &ex,
-        &marketprism_collector::simulator::instruments((&ex).exchange),
+        &marketprism_collector::simulator::instruments(ex.exchange),
     )
     .remove(0);
     assert_eq!(plan.url, format!("{url}/ws/v5/public"));
@@ -340,7 +340,7 @@ async fn deribit_sets_heartbeat_and_answers_test_requests() {
     );
     let plan = ws_plans(
         &ex,
-        &marketprism_collector::simulator::instruments((&ex).exchange),
+        &marketprism_collector::simulator::instruments(ex.exchange),
     )
     .remove(0);
     assert_eq!(plan.url, format!("{url}/ws/api/v2"));
@@ -393,7 +393,7 @@ async fn rotation_is_make_before_break_without_duplicates_gaps_or_holes() {
     );
     let mut plan = ws_plans(
         &ex,
-        &marketprism_collector::simulator::instruments((&ex).exchange),
+        &marketprism_collector::simulator::instruments(ex.exchange),
     )
     .remove(0);
     plan.rotate_after = Duration::from_millis(400);
