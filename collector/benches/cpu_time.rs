@@ -9,6 +9,22 @@ use marketprism_collector::model::Exchange;
 use std::hint::black_box;
 
 mod inputs;
+
+/// The simulator's instrument lists (a frame's symbol → instrument is one hash lookup, as in production).
+fn usdm() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::BinanceDerivatives))
+        .load()
+}
+
+#[allow(dead_code)]
+fn okx_spot() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::OkxSpot))
+        .load()
+}
 use inputs::{AGG_TRADE, depth_json, snapshot_json};
 
 fn cpu_ns() -> u64 {
@@ -39,17 +55,25 @@ fn main() {
     let frames = [depth_json(0, 2), depth_json(1, 3)];
     measure("aggTrade parse+normalize", 1_000_000, || {
         black_box(
-            binance::parse::parse_frame(Exchange::BinanceDerivatives, black_box(AGG_TRADE), 0)
-                .unwrap(),
+            binance::parse::parse_frame(
+                &usdm(),
+                Exchange::BinanceDerivatives,
+                black_box(AGG_TRADE),
+                0,
+            )
+            .unwrap(),
         );
     });
     let mut book = OrderBook::new(400);
     book.load(&snap.bids, &snap.asks, 1, 0);
     let mut i = 0usize;
     measure("depth20 parse+apply", 200_000, || {
-        let Ok(Parsed::BookUpdate(_, u)) =
-            binance::parse::parse_frame(Exchange::BinanceDerivatives, black_box(&frames[i & 1]), 0)
-        else {
+        let Ok(Parsed::BookUpdate(_, u)) = binance::parse::parse_frame(
+            &usdm(),
+            Exchange::BinanceDerivatives,
+            black_box(&frames[i & 1]),
+            0,
+        ) else {
             unreachable!()
         };
         book.apply(&u.bids, &u.asks, u.last_id, u.ts_ms);

@@ -12,6 +12,22 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 mod inputs;
+
+/// The simulator's instrument lists (a frame's symbol → instrument is one hash lookup, as in production).
+fn usdm() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::BinanceDerivatives))
+        .load()
+}
+
+#[allow(dead_code)]
+fn okx_spot() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::OkxSpot))
+        .load()
+}
 use inputs::{AGG_TRADE, AGG_TRADE_COMBINED, OKX_TRADE, depth_json, snapshot_json};
 
 fn bench_trades(c: &mut Criterion) {
@@ -19,13 +35,19 @@ fn bench_trades(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("binance_agg_trade_raw", |b| {
         b.iter(|| {
-            binance::parse::parse_frame(Exchange::BinanceDerivatives, black_box(AGG_TRADE), 0)
-                .unwrap()
+            binance::parse::parse_frame(
+                &usdm(),
+                Exchange::BinanceDerivatives,
+                black_box(AGG_TRADE),
+                0,
+            )
+            .unwrap()
         })
     });
     g.bench_function("binance_agg_trade_combined", |b| {
         b.iter(|| {
             binance::parse::parse_frame(
+                &usdm(),
                 Exchange::BinanceDerivatives,
                 black_box(AGG_TRADE_COMBINED),
                 0,
@@ -38,13 +60,16 @@ fn bench_trades(c: &mut Criterion) {
         b.iter(|| parse_update(black_box(&depth)))
     });
     g.bench_function("okx_trade", |b| {
-        b.iter(|| okx::parse::parse_frame(Exchange::OkxSpot, black_box(OKX_TRADE), 0).unwrap())
+        b.iter(|| {
+            okx::parse::parse_frame(&okx_spot(), Exchange::OkxSpot, black_box(OKX_TRADE), 0)
+                .unwrap()
+        })
     });
     g.finish();
 }
 
 fn parse_update(text: &str) -> BookUpdate {
-    match binance::parse::parse_frame(Exchange::BinanceDerivatives, text, 0).unwrap() {
+    match binance::parse::parse_frame(&usdm(), Exchange::BinanceDerivatives, text, 0).unwrap() {
         Parsed::BookUpdate(_, u) => u,
         _ => unreachable!(),
     }

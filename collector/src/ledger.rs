@@ -285,7 +285,7 @@ impl StreamTracker {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::model::{Gap, MarketType, Side, Trade};
+    use crate::model::{Gap, MarketType, QuantityUnit, Side, Trade};
     use rust_decimal::Decimal;
 
     fn configs() -> Vec<ExchangeConfig> {
@@ -315,6 +315,8 @@ mod tests {
                 trade_id: "1".into(),
                 price: Decimal::ONE,
                 quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: QuantityUnit::Base,
                 side: Side::Buy,
             }),
         }

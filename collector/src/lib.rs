@@ -12,6 +12,7 @@ pub mod book;
 pub mod config;
 pub mod error;
 pub mod exchanges;
+pub mod instruments;
 pub mod internal_events;
 pub mod lease;
 pub mod ledger;

@@ -14,8 +14,8 @@ use crate::internal_events::{
     InternalEvent,
     output::{EventFenced, EventReceived, HandoverGap},
 };
-use crate::ledger::StreamTracker;
 use crate::lease::{Fence, Takeover};
+use crate::ledger::StreamTracker;
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::{BTreeMap, HashSet};
 use tokio::sync::{mpsc, watch};
@@ -100,7 +100,14 @@ pub async fn fan_out(
     streams: StreamTracker,
 ) -> (FanOutStats, StreamTracker) {
     let (_none, takeovers) = watch::channel(None);
-    fan_out_fenced(rx, ports, Fence::from_verdict(may_publish), takeovers, streams).await
+    fan_out_fenced(
+        rx,
+        ports,
+        Fence::from_verdict(may_publish),
+        takeovers,
+        streams,
+    )
+    .await
 }
 
 /// [`fan_out`] that also records each takeover in `takeovers` as `handover` gaps.
@@ -187,6 +194,8 @@ mod tests {
                 trade_id: i.to_string(),
                 price: Decimal::ONE,
                 quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: crate::model::QuantityUnit::Base,
                 side: Side::Sell,
             }),
         }

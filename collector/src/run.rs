@@ -5,8 +5,8 @@
 
 use crate::config::{Config, SyntheticConfig};
 use crate::error::Result;
-use crate::ledger::{StreamLedger, StreamReport, StreamTracker};
 use crate::lease::Fence;
+use crate::ledger::{StreamLedger, StreamReport, StreamTracker};
 use crate::model::Event;
 use crate::output::{FanOutStats, OutputPort, fan_out_fenced};
 use crate::telemetry::Health;

@@ -145,30 +145,48 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
                 asks: levels(1, 20),
             })
         }
-        DataType::Trades => Payload::Trade(Trade {
-            trade_id: format!("{seed}-{i}"),
-            price: price(seed, i, 2),
-            quantity: size(seed, i, 3),
-            side,
-        }),
+        DataType::Trades => {
+            let q = units(size(seed, i, 3), r);
+            Payload::Trade(Trade {
+                trade_id: format!("{seed}-{i}"),
+                price: price(seed, i, 2),
+                quantity: q.base,
+                raw_quantity: q.raw,
+                quantity_unit: q.unit,
+                side,
+            })
+        }
         DataType::FundingRates => Payload::FundingRate(FundingRate {
-            funding_rate: Decimal::new((r % 2_000) as i64 - 1_000, 8),
+            funding_rate: (!r.is_multiple_of(7))
+                .then(|| Decimal::new((r % 2_000) as i64 - 1_000, 8)),
+            next_funding_rate: (!r.is_multiple_of(2))
+                .then(|| Decimal::new((r % 1_000) as i64 - 500, 8)),
             funding_time_ms: ts_ms - ts_ms.rem_euclid(28_800_000) + 28_800_000,
             next_funding_time_ms: (!r.is_multiple_of(3))
                 .then_some(ts_ms - ts_ms.rem_euclid(28_800_000) + 57_600_000),
             mark_price: Some(price(seed, i, 4)),
             index_price: (!r.is_multiple_of(4)).then(|| price(seed, i, 5)),
         }),
-        DataType::OpenInterests => Payload::OpenInterest(OpenInterest {
-            open_interest: decimal(r % 10_000_000_000, 3),
-            open_interest_value: (!r.is_multiple_of(3))
-                .then(|| decimal(mix(seed, i, 6) % 1_000_000_000_000, 2)),
-        }),
-        DataType::Liquidations => Payload::Liquidation(Liquidation {
-            side,
-            price: price(seed, i, 7),
-            quantity: size(seed, i, 8),
-        }),
+        DataType::OpenInterests => {
+            let q = units(decimal(r % 10_000_000_000, 3), r);
+            Payload::OpenInterest(OpenInterest {
+                open_interest: q.base,
+                raw_open_interest: q.raw,
+                open_interest_unit: q.unit,
+                open_interest_value: (!r.is_multiple_of(3))
+                    .then(|| decimal(mix(seed, i, 6) % 1_000_000_000_000, 2)),
+            })
+        }
+        DataType::Liquidations => {
+            let q = units(size(seed, i, 8), r);
+            Payload::Liquidation(Liquidation {
+                side,
+                price: price(seed, i, 7),
+                quantity: q.base,
+                raw_quantity: q.raw,
+                quantity_unit: q.unit,
+            })
+        }
         DataType::LsrTopPositions | DataType::LsrAllAccounts => {
             let lsr = LongShortRatio {
                 period: pick(&PERIODS, r).to_owned(),
@@ -193,6 +211,19 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
             cause: pick(&CAUSES, r >> 4),
             detail: format!("synthetic gap {i}"),
         }),
+    }
+}
+
+/// Every other size counts contracts of 0.01 base (OKX BTC-USDT-SWAP style), the rest base units.
+fn units(raw: Decimal, r: u64) -> crate::model::Quantity {
+    if r.is_multiple_of(2) {
+        crate::model::Quantity {
+            base: raw * Decimal::new(1, 2),
+            raw,
+            unit: crate::model::QuantityUnit::Contracts,
+        }
+    } else {
+        crate::model::Quantity::base(raw)
     }
 }
 

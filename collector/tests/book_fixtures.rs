@@ -28,7 +28,9 @@ fn replay_binance(
         if Some(i) == skip {
             continue;
         }
-        let Parsed::BookUpdate(_, u) = binance::parse::parse_frame(ex, line, 0).unwrap() else {
+        let Parsed::BookUpdate(_, u) =
+            binance::parse::parse_frame(&common::recorded_instruments(ex), ex, line, 0).unwrap()
+        else {
             panic!()
         };
         let outcome = sync.on_update(u);
@@ -189,12 +191,19 @@ fn resync_keeps_buffered_events_and_recovers_with_a_newer_snapshot() {
         fixture_lines("binance_usdm/depthUpdate/bmoscon-cryptofeed__akrousdt_depth100ms.jsonl");
     let updates: Vec<_> = lines
         .iter()
-        .map(
-            |l| match binance::parse::parse_frame(Exchange::BinanceDerivatives, l, 0).unwrap() {
+        .map(|l| {
+            match binance::parse::parse_frame(
+                &common::recorded_instruments(Exchange::BinanceDerivatives),
+                Exchange::BinanceDerivatives,
+                l,
+                0,
+            )
+            .unwrap()
+            {
                 Parsed::BookUpdate(_, u) => u,
                 _ => panic!(),
-            },
-        )
+            }
+        })
         .collect();
     let snap = binance::parse::parse_depth_snapshot(&fixture(
         "binance_usdm/depth_snapshot/bmoscon-cryptofeed__akrousdt_rest_depth1000.json",
@@ -259,7 +268,14 @@ fn okx_recorded_books_every_crc32_matches() {
     let mut sync = BookSync::new(SyncRule::OkxWsSnapshot, 400, true);
     let mut verified = 0;
     for line in fixture_lines("okx/books/bmoscon-cryptofeed__BTC-USDT_books.jsonl") {
-        let outcome = match okx::parse::parse_frame(Exchange::OkxSpot, &line, 0).unwrap() {
+        let outcome = match okx::parse::parse_frame(
+            &common::recorded_instruments(Exchange::OkxSpot),
+            Exchange::OkxSpot,
+            &line,
+            0,
+        )
+        .unwrap()
+        {
             Parsed::BookSnapshot(_, s) => {
                 assert!(s.checksum.is_some());
                 sync.on_snapshot(s)
@@ -282,14 +298,22 @@ fn okx_recorded_books_every_crc32_matches() {
 #[test]
 fn okx_checksum_mismatch_forces_resync_but_zero_is_absent() {
     let lines = fixture_lines("okx/books/bmoscon-cryptofeed__BTC-USDT_books.jsonl");
-    let Parsed::BookSnapshot(_, snap) =
-        okx::parse::parse_frame(Exchange::OkxSpot, &lines[0], 0).unwrap()
-    else {
+    let Parsed::BookSnapshot(_, snap) = okx::parse::parse_frame(
+        &common::recorded_instruments(Exchange::OkxSpot),
+        Exchange::OkxSpot,
+        &lines[0],
+        0,
+    )
+    .unwrap() else {
         panic!()
     };
-    let Parsed::BookUpdate(_, mut u) =
-        okx::parse::parse_frame(Exchange::OkxSpot, &lines[1], 0).unwrap()
-    else {
+    let Parsed::BookUpdate(_, mut u) = okx::parse::parse_frame(
+        &common::recorded_instruments(Exchange::OkxSpot),
+        Exchange::OkxSpot,
+        &lines[1],
+        0,
+    )
+    .unwrap() else {
         panic!()
     };
     let mut sync = BookSync::new(SyncRule::OkxWsSnapshot, 400, true);
@@ -326,7 +350,13 @@ fn deribit_change_ids() {
     ] {
         let mut sync = BookSync::new(SyncRule::Deribit, 400, false);
         for line in fixture_lines(file) {
-            let outcome = match deribit::parse::parse_frame(&line, 0).unwrap() {
+            let outcome = match deribit::parse::parse_frame(
+                &common::recorded_instruments(Exchange::DeribitDerivatives),
+                &line,
+                0,
+            )
+            .unwrap()
+            {
                 Parsed::BookSnapshot(_, s) => sync.on_snapshot(s),
                 Parsed::BookUpdate(_, u) => sync.on_update(u),
                 other => panic!("{other:?}"),
@@ -342,11 +372,21 @@ fn deribit_change_ids() {
     let lines = fixture_lines(
         "deribit/book/crypto-msg-parser__BTC-PERPETUAL_100ms_snapshot_then_change.jsonl",
     );
-    let Parsed::BookSnapshot(_, s) = deribit::parse::parse_frame(&lines[0], 0).unwrap() else {
+    let Parsed::BookSnapshot(_, s) = deribit::parse::parse_frame(
+        &common::recorded_instruments(Exchange::DeribitDerivatives),
+        &lines[0],
+        0,
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(sync.on_snapshot(s), SyncOutcome::Synced { replayed: 0 });
-    let Parsed::BookUpdate(_, u) = deribit::parse::parse_frame(&lines[1], 0).unwrap() else {
+    let Parsed::BookUpdate(_, u) = deribit::parse::parse_frame(
+        &common::recorded_instruments(Exchange::DeribitDerivatives),
+        &lines[1],
+        0,
+    )
+    .unwrap() else {
         panic!()
     };
     assert!(

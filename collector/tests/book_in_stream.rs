@@ -53,7 +53,11 @@ async fn text(ws: &mut Server) -> String {
 fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
     let config = Config::from_yaml(yaml).unwrap();
     config.validate().unwrap();
-    let plan = ws_plans(&config.exchanges[0]).remove(0);
+    let plan = ws_plans(
+        &config.exchanges[0],
+        &marketprism_collector::simulator::instruments(config.exchanges[0].exchange),
+    )
+    .remove(0);
     let (tx, rx) = mpsc::channel(4096);
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(SessionCtx {

@@ -109,7 +109,11 @@ async fn usdm_book_over_sockets_matches_book_ticker_after_a_429() {
     );
     let config = Config::from_yaml(&yaml).unwrap();
     config.validate().unwrap();
-    let plan = ws_plans(&config.exchanges[0]).remove(0);
+    let plan = ws_plans(
+        &config.exchanges[0],
+        &marketprism_collector::simulator::instruments(config.exchanges[0].exchange),
+    )
+    .remove(0);
     assert_eq!(plan.url, format!("{ws}/public/ws"));
     let (tx, mut rx) = mpsc::channel(4096);
     let shutdown = CancellationToken::new();

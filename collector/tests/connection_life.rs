@@ -94,8 +94,8 @@ async fn next_text(ws: &mut Server) -> String {
 
 fn binance_trade(id: u64) -> String {
     format!(
-        r#"{{"e":"trade","E":{},"s":"BTCUSDT","t":{id},"p":"42000.10","q":"0.5","T":1,"m":false}}"#,
-        1_700_000_000_000u64 + id
+        r#"{{"e":"trade","E":{t},"s":"BTCUSDT","t":{id},"p":"42000.10","q":"0.5","T":{t},"m":false}}"#,
+        t = 1_700_000_000_000u64 + id
     )
 }
 
@@ -149,7 +149,11 @@ async fn binance_acks_answers_pings_and_records_a_gap_across_a_reconnect() {
         "exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]",
         &url,
     );
-    let plan = ws_plans(&ex).remove(0);
+    let plan = ws_plans(
+        &ex,
+        &marketprism_collector::simulator::instruments(ex.exchange),
+    )
+    .remove(0);
     assert_eq!(plan.url, format!("{url}/ws"));
     let (mut rx, shutdown, health) = start(plan);
     let first = next_event(&mut rx).await;
@@ -196,7 +200,13 @@ async fn no_subscribe_ack_means_reconnect() {
         "exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]\n    subscribe_timeout_s: 1",
         &url,
     );
-    let (mut rx, shutdown, _) = start(ws_plans(&ex).remove(0));
+    let (mut rx, shutdown, _) = start(
+        ws_plans(
+            &ex,
+            &marketprism_collector::simulator::instruments(ex.exchange),
+        )
+        .remove(0),
+    );
     let gap = next_event(&mut rx).await;
     assert!(
         matches!(&gap.payload, Payload::Gap(g) if g.cause == GapCause::Disconnect && g.detail.contains("no subscribe ack")),
@@ -228,7 +238,13 @@ async fn server_shutdown_event_reconnects_with_its_cause() {
         "exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]",
         &url,
     );
-    let (mut rx, shutdown, _) = start(ws_plans(&ex).remove(0));
+    let (mut rx, shutdown, _) = start(
+        ws_plans(
+            &ex,
+            &marketprism_collector::simulator::instruments(ex.exchange),
+        )
+        .remove(0),
+    );
     let gap = next_event(&mut rx).await;
     assert!(
         matches!(&gap.payload, Payload::Gap(g) if g.cause == GapCause::ServerShutdown),
@@ -273,7 +289,11 @@ async fn okx_sends_text_ping_when_idle_and_reconnects_when_pong_never_comes() {
         "exchange: okx_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]",
         &url,
     );
-    let mut plan = ws_plans(&ex).remove(0);
+    let mut plan = ws_plans(
+        &ex,
+        &marketprism_collector::simulator::instruments(ex.exchange),
+    )
+    .remove(0);
     assert_eq!(plan.url, format!("{url}/ws/v5/public"));
     plan.keepalive = KeepAlivePolicy::ClientTextPing {
         idle: Duration::from_millis(200),
@@ -318,7 +338,11 @@ async fn deribit_sets_heartbeat_and_answers_test_requests() {
         "exchange: deribit_derivatives\n    symbols: [BTC-USD]\n    data_types: [volatility_indices]",
         &url,
     );
-    let plan = ws_plans(&ex).remove(0);
+    let plan = ws_plans(
+        &ex,
+        &marketprism_collector::simulator::instruments(ex.exchange),
+    )
+    .remove(0);
     assert_eq!(plan.url, format!("{url}/ws/api/v2"));
     let (mut rx, shutdown, _) = start(plan);
     let reply = test_rx.recv().await.unwrap();
@@ -367,7 +391,11 @@ async fn rotation_is_make_before_break_without_duplicates_gaps_or_holes() {
         "exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]",
         &url,
     );
-    let mut plan = ws_plans(&ex).remove(0);
+    let mut plan = ws_plans(
+        &ex,
+        &marketprism_collector::simulator::instruments(ex.exchange),
+    )
+    .remove(0);
     plan.rotate_after = Duration::from_millis(400);
     let (mut rx, shutdown, _) = start(plan);
     let mut ids = Vec::new();
@@ -406,8 +434,16 @@ async fn spawn_connectors_runs_connections_and_pollers_until_shutdown() {
         futures::future::pending::<()>().await;
     })
     .await;
+    // The instrument list comes from the venue's REST API: the simulator's here.
+    let sim = marketprism_collector::simulator::Simulator::start(Default::default())
+        .await
+        .unwrap();
+    let rest = sim
+        .endpoints(marketprism_collector::model::Exchange::BinanceSpot)
+        .rest_url
+        .unwrap();
     let yaml = format!(
-        "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]\n    endpoints: {{ws_url: \"{url}\"}}\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT]\n    data_types: [open_interests]\n    poll_interval_s: 1\n    endpoints: {{rest_url: \"http://127.0.0.1:9\"}}\n"
+        "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]\n    endpoints: {{ws_url: \"{url}\", rest_url: \"{rest}\"}}\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT]\n    data_types: [open_interests]\n    poll_interval_s: 1\n    endpoints: {{rest_url: \"http://127.0.0.1:9\"}}\n"
     );
     let config = Config::from_yaml(&yaml).unwrap();
     config.validate().unwrap();
@@ -421,7 +457,7 @@ async fn spawn_connectors_runs_connections_and_pollers_until_shutdown() {
         health.clone(),
         shutdown.clone(),
     );
-    assert_eq!(set.len(), 2, "one connection and one poller");
+    assert_eq!(set.len(), 2, "one task per product line");
     assert_eq!(trade_id(&next_event(&mut rx).await).as_deref(), Some("5"));
     assert!(health.snapshot().contains_key("exchange:binance_spot"));
     shutdown.cancel();
@@ -432,4 +468,5 @@ async fn spawn_connectors_runs_connections_and_pollers_until_shutdown() {
         health.snapshot().is_empty(),
         "readiness components removed on exit"
     );
+    sim.stop().await;
 }

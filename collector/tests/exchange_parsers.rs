@@ -2,11 +2,13 @@
 
 mod common;
 
-use common::{fixture, fixture_lines, fixtures_under};
+use common::{fixture, fixture_lines, fixtures_under, recorded_instruments};
 use marketprism_collector::book::BookSnapshot;
 use marketprism_collector::exchanges::parse::{Control, ParseErrorReason, Parsed};
 use marketprism_collector::exchanges::{binance, deribit, okx};
-use marketprism_collector::model::{Decimal, Event, Exchange, MarketType, Payload, Side};
+use marketprism_collector::model::{
+    Decimal, Event, Exchange, MarketType, Payload, QuantityUnit, Side,
+};
 
 const RECV: i64 = 1_800_000_000_000;
 
@@ -23,7 +25,8 @@ fn one_event(p: Parsed) -> Event {
 }
 
 fn bn(ex: Exchange, text: &str) -> Parsed {
-    binance::parse::parse_frame(ex, text, RECV).unwrap_or_else(|e| panic!("{e}: {text}"))
+    binance::parse::parse_frame(&recorded_instruments(ex), ex, text, RECV)
+        .unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]
@@ -60,6 +63,14 @@ fn binance_trades_raw_and_combined_all_fixtures() {
     ] {
         for file in fixtures_under(dir) {
             for line in fixture_lines(&file) {
+                if file.contains("trade_stream_docexample") {
+                    // Placeholder times (`T` 123456785, i.e. 1970): rejected, never stored.
+                    let err =
+                        binance::parse::parse_frame(&recorded_instruments(ex), ex, &line, RECV)
+                            .unwrap_err();
+                    assert_eq!(err.reason, ParseErrorReason::BadTime, "{file}: {err}");
+                    continue;
+                }
                 let e = one_event(bn(ex, &line));
                 assert!(matches!(e.payload, Payload::Trade(_)), "{file}");
                 assert_eq!(
@@ -90,7 +101,10 @@ fn binance_trades_raw_and_combined_all_fixtures() {
         &fixture("binance_usdm/aggTrade/bmoscon-cryptofeed__akrousdt_aggTrade.jsonl"),
     ));
     assert_eq!(e.symbol.as_str(), "AKRO-USDT");
-    assert_eq!(e.ts_ms, 1626992742291, "ts is the event time E");
+    assert_eq!(
+        e.ts_ms, 1626992742134,
+        "ts is the trade time T (the event time E is 1626992742291, 157 ms later)"
+    );
 }
 
 #[test]
@@ -125,11 +139,13 @@ fn binance_depth_updates_with_and_without_pu() {
         .into_iter()
         .chain(fixtures_under("binance_usdm/depthUpdate"))
     {
+        let ex = if file.starts_with("binance_spot") {
+            Exchange::BinanceSpot
+        } else {
+            Exchange::BinanceDerivatives
+        };
         for line in fixture_lines(&file) {
-            assert!(
-                matches!(bn(Exchange::BinanceSpot, &line), Parsed::BookUpdate(..)),
-                "{file}"
-            );
+            assert!(matches!(bn(ex, &line), Parsed::BookUpdate(..)), "{file}");
         }
     }
 }
@@ -161,7 +177,7 @@ fn binance_mark_price_single_and_array() {
     let Payload::FundingRate(f) = &e.payload else {
         panic!()
     };
-    assert_eq!(f.funding_rate, d("0.00058455"));
+    assert_eq!(f.funding_rate, Some(d("0.00058455")));
     assert_eq!(f.funding_time_ms, 1617321600000);
     assert_eq!(f.mark_price, Some(d("58940.14924532")));
     assert_eq!(f.index_price, Some(d("58857.26693664")));
@@ -193,7 +209,7 @@ fn binance_force_orders() {
         (Side::Sell, d("18990.00"), d("0.009")),
         "average price, filled quantity"
     );
-    assert_eq!(e.ts_ms, 1665523974222);
+    assert_eq!(e.ts_ms, 1665523974217, "the order's trade time o.T, not E");
     let lines = fixture_lines("binance_usdm/forceOrder/hummingbot__forceOrder_2msgs.jsonl");
     let e = one_event(bn(Exchange::BinanceDerivatives, &lines[0]));
     assert_eq!(e.symbol.as_str(), "GLM-USDT");
@@ -205,7 +221,9 @@ fn binance_force_orders() {
 
 #[test]
 fn binance_rest_open_interest_and_long_short_ratios() {
+    let usdm = recorded_instruments(Exchange::BinanceDerivatives);
     let e = binance::parse::parse_open_interest(
+        &usdm,
         &fixture("binance_usdm/openInterest_rest/crypto-msg-parser__btcusdt_openInterest.json"),
         RECV,
     )
@@ -216,7 +234,7 @@ fn binance_rest_open_interest_and_long_short_ratios() {
     };
     assert_eq!(oi.open_interest, d("84617.188"));
     use binance::parse::{RatioKind, parse_long_short};
-    let top = parse_long_short(&fixture("binance_usdm/topLongShortPositionRatio_rest/nautilus_trader__top_long_short_position_ratio_docexample.json"), RatioKind::TopPositions, "5m", RECV).unwrap();
+    let top = parse_long_short(&usdm, &fixture("binance_usdm/topLongShortPositionRatio_rest/nautilus_trader__top_long_short_position_ratio_docexample.json"), RatioKind::TopPositions, "5m", RECV).unwrap();
     assert_eq!(top.len(), 2);
     assert_eq!(top[0].ts_ms, 1583139600000);
     let Payload::LsrTopPosition(r) = &top[0].payload else {
@@ -226,11 +244,11 @@ fn binance_rest_open_interest_and_long_short_ratios() {
         (r.long_short_ratio, r.long_ratio, r.period.as_str()),
         (d("1.4342"), Some(d("0.5891")), "5m")
     );
-    let all = parse_long_short(&fixture("binance_usdm/globalLongShortAccountRatio_rest/nautilus_trader__global_long_short_account_ratio_docexample.json"), RatioKind::AllAccounts, "5m", RECV).unwrap();
+    let all = parse_long_short(&usdm, &fixture("binance_usdm/globalLongShortAccountRatio_rest/nautilus_trader__global_long_short_account_ratio_docexample.json"), RatioKind::AllAccounts, "5m", RECV).unwrap();
     assert!(matches!(all[1].payload, Payload::LsrAllAccount(_)));
     // COIN-M names: longPosition/shortPosition; numeric timestamp.
     let coinm = r#"[{"symbol":"BTCUSD","longShortRatio":"1.2","longPosition":"0.6","shortPosition":"0.4","timestamp":1583139600000}]"#;
-    let v = parse_long_short(coinm, RatioKind::TopPositions, "5m", RECV).unwrap();
+    let v = parse_long_short(&usdm, coinm, RatioKind::TopPositions, "5m", RECV).unwrap();
     let Payload::LsrTopPosition(r) = &v[0].payload else {
         panic!()
     };
@@ -270,7 +288,7 @@ fn binance_bad_frames_are_typed_errors() {
     let cases = [
         ("not json", ParseErrorReason::InvalidJson),
         (
-            r#"{"e":"aggTrade","E":1,"s":"BTCUSDT","a":1,"p":"x","q":"1","m":true}"#,
+            r#"{"e":"aggTrade","E":1,"T":1700000000000,"s":"BTCUSDT","a":1,"p":"x","q":"1","m":true}"#,
             ParseErrorReason::BadDecimal,
         ),
         (
@@ -287,19 +305,31 @@ fn binance_bad_frames_are_typed_errors() {
             ParseErrorReason::BadNumber,
         ),
         (
-            r#"{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT","S":"HOLD","p":"1","q":"1"}}"#,
+            r#"{"e":"forceOrder","E":1,"o":{"s":"BTCUSDT","S":"HOLD","p":"1","q":"1","T":1700000000000}}"#,
             ParseErrorReason::BadSide,
         ),
         ("{}", ParseErrorReason::UnknownMessage),
     ];
     for (text, reason) in cases {
-        let err = binance::parse::parse_frame(Exchange::BinanceSpot, text, RECV).unwrap_err();
+        let err = binance::parse::parse_frame(
+            &recorded_instruments(Exchange::BinanceSpot),
+            Exchange::BinanceSpot,
+            text,
+            RECV,
+        )
+        .unwrap_err();
         assert_eq!(err.reason, reason, "{text}: {err}");
     }
 }
 
 fn ok(text: &str) -> Parsed {
-    okx::parse::parse_frame(Exchange::OkxSpot, text, RECV).unwrap_or_else(|e| panic!("{e}: {text}"))
+    okx::parse::parse_frame(
+        &recorded_instruments(Exchange::OkxSpot),
+        Exchange::OkxSpot,
+        text,
+        RECV,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]
@@ -337,7 +367,7 @@ fn okx_books_snapshot_update_and_rest() {
             Parsed::BookSnapshot(..) | Parsed::BookUpdate(..)
         ));
     }
-    let zero = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1","checksum":0,"prevSeqId":15,"seqId":15}]}"#;
+    let zero = r#"{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[],"bids":[],"ts":"1700000000001","checksum":0,"prevSeqId":15,"seqId":15}]}"#;
     let Parsed::BookUpdate(_, u) = ok(zero) else {
         panic!()
     };
@@ -392,15 +422,24 @@ fn okx_trades_funding_open_interest_liquidations() {
     };
     assert_eq!(
         (f.funding_rate, f.funding_time_ms, f.next_funding_time_ms),
-        (d("0.0001"), 1744590349506, Some(1744619149506))
+        (Some(d("0.0001")), 1744590349506, Some(1744619149506))
     );
     let oi = r#"{"arg":{"channel":"open-interest","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","instType":"SWAP","oi":"2216113.01000000309","oiCcy":"22161.1301000000309","oiUsd":"1939251795.54769270396321","ts":"1743041250440"}]}"#;
     let e = one_event(ok(oi));
     let Payload::OpenInterest(o) = &e.payload else {
         panic!()
     };
-    assert_eq!(o.open_interest, d("2216113.01000000309"));
+    assert_eq!(
+        (o.open_interest, o.raw_open_interest, o.open_interest_unit),
+        (
+            d("22161.1301000000309"),
+            d("2216113.01000000309"),
+            QuantityUnit::Contracts
+        ),
+        "base units from oiCcy; the venue's contracts kept raw"
+    );
     let rest = okx::parse::parse_rest_open_interest(
+        &recorded_instruments(Exchange::OkxDerivatives),
         &fixture("okx/open-interest/crypto-msg-parser__rest_open-interest_BTC-USD-SWAP.json"),
         RECV,
     )
@@ -425,6 +464,7 @@ fn okx_rubik_ratios_and_control() {
     let v = parse_rubik_ratio(
         r#"{"code":"0","msg":"","data":[["1701417600000","1.1739"],["1701417300000","1.1"]]}"#,
         &sym,
+        MarketType::Perpetual,
         RatioKind::TopPositions,
         "5m",
         RECV,
@@ -446,6 +486,7 @@ fn okx_rubik_ratios_and_control() {
     let err = r#"{"id":"1512","event":"error","code":"60012","msg":"Invalid request: ...","connId":"a4d3ae55"}"#;
     assert!(matches!(ok(err), Parsed::Control(Control::Error { code, .. }) if code == "60012"));
     let e = okx::parse::parse_frame(
+        &recorded_instruments(Exchange::OkxSpot),
         Exchange::OkxSpot,
         r#"{"arg":{"channel":"candle1m","instId":"BTC-USDT"},"data":[]}"#,
         RECV,
@@ -455,7 +496,12 @@ fn okx_rubik_ratios_and_control() {
 }
 
 fn dr(text: &str) -> Parsed {
-    deribit::parse::parse_frame(text, RECV).unwrap_or_else(|e| panic!("{e}: {text}"))
+    deribit::parse::parse_frame(
+        &recorded_instruments(Exchange::DeribitDerivatives),
+        text,
+        RECV,
+    )
+    .unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]

@@ -2,28 +2,56 @@
 
 mod common;
 
-use common::{fixture_lines, fixtures_under};
+use common::{fixture_lines, fixtures_under, recorded_instruments};
 use marketprism_collector::exchanges::{binance, deribit, okx};
-use marketprism_collector::model::{Exchange, Symbol};
+use marketprism_collector::instruments::InstrumentTable;
+use marketprism_collector::model::{Exchange, MarketType, Symbol};
 use proptest::prelude::*;
 use std::sync::OnceLock;
+
+fn table(ex: Exchange) -> &'static InstrumentTable {
+    static TABLES: OnceLock<Vec<(Exchange, InstrumentTable)>> = OnceLock::new();
+    let all = TABLES.get_or_init(|| {
+        Exchange::ALL
+            .into_iter()
+            .map(|e| (e, recorded_instruments(e)))
+            .collect()
+    });
+    &all.iter().find(|(e, _)| *e == ex).unwrap().1
+}
 
 fn all_parsers(text: &str) {
     let sym = Symbol::new("BTC-USDT").unwrap();
     for ex in [Exchange::BinanceSpot, Exchange::BinanceDerivatives] {
-        let _ = binance::parse::parse_frame(ex, text, 0);
+        let _ = binance::parse::parse_frame(table(ex), ex, text, 0);
     }
+    let usdm = table(Exchange::BinanceDerivatives);
     let _ = binance::parse::parse_depth_snapshot(text);
-    let _ = binance::parse::parse_open_interest(text, 0);
-    let _ =
-        binance::parse::parse_long_short(text, binance::parse::RatioKind::TopPositions, "5m", 0);
+    let _ = binance::parse::parse_open_interest(usdm, text, 0);
+    let _ = binance::parse::parse_long_short(
+        usdm,
+        text,
+        binance::parse::RatioKind::TopPositions,
+        "5m",
+        0,
+    );
     for ex in [Exchange::OkxSpot, Exchange::OkxDerivatives] {
-        let _ = okx::parse::parse_frame(ex, text, 0);
+        let _ = okx::parse::parse_frame(table(ex), ex, text, 0);
     }
     let _ = okx::parse::parse_rest_books(text);
-    let _ = okx::parse::parse_rest_open_interest(text, 0);
-    let _ = okx::parse::parse_rubik_ratio(text, &sym, okx::parse::RatioKind::AllAccounts, "5m", 0);
-    let _ = deribit::parse::parse_frame(text, 0);
+    let _ = okx::parse::parse_rest_open_interest(table(Exchange::OkxDerivatives), text, 0);
+    let _ = okx::parse::parse_rubik_ratio(
+        text,
+        &sym,
+        MarketType::Perpetual,
+        okx::parse::RatioKind::AllAccounts,
+        "5m",
+        0,
+    );
+    let _ = deribit::parse::parse_frame(table(Exchange::DeribitDerivatives), text, 0);
+    for ex in Exchange::ALL {
+        let _ = marketprism_collector::exchanges::instruments::parse_listing(ex, text);
+    }
 }
 
 /// Every recorded frame plus a few REST/control shapes, as mutation seeds.

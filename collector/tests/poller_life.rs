@@ -61,10 +61,10 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
             ("HTTP/1.1 418 I'm a teapot\r\nRetry-After: 1", String::new()),
             ("HTTP/1.1 500 Internal Server Error", "oops".into()),
             ("HTTP/1.1 200 OK", "not json".into()),
-            ("HTTP/1.1 200 OK", rows(&["1000", "2000"])),
-            ("HTTP/1.1 200 OK", rows(&["2000", "3000"])),
+            ("HTTP/1.1 200 OK", rows(&["1700000001000", "1700000002000"])),
+            ("HTTP/1.1 200 OK", rows(&["1700000002000", "1700000003000"])),
             ("HTTP/1.1 503 Service Unavailable", "down".into()),
-            ("HTTP/1.1 200 OK", rows(&["5000", "6000"])),
+            ("HTTP/1.1 200 OK", rows(&["1700000005000", "1700000006000"])),
         ],
         Arc::clone(&hits),
     )
@@ -73,7 +73,11 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
         "exchanges:\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT]\n    data_types: [lsr_top_positions]\n    endpoints: {{rest_url: \"{url}\"}}\n"
     );
     let config = Config::from_yaml(&yaml).unwrap();
-    let plan = poll_plans(&config.exchanges[0]).remove(0);
+    let plan = poll_plans(
+        &config.exchanges[0],
+        &marketprism_collector::simulator::instruments(config.exchanges[0].exchange),
+    )
+    .remove(0);
     let (tx, mut rx) = mpsc::channel(64);
     let shutdown = CancellationToken::new();
     let limiter = RateLimiter::new(10, 10.0);
@@ -93,10 +97,10 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
     }
     assert_eq!(
         ts,
-        [1000, 2000, 3000],
+        [1_700_000_001_000, 1_700_000_002_000, 1_700_000_003_000],
         "each history row once, oldest first"
     );
-    // An outage after data was seen, whose history no longer reaches back to 3000: a recorded gap.
+    // An outage after data was seen, whose history no longer reaches back to …3000: a recorded gap.
     let gap = next(&mut rx).await;
     let Payload::Gap(g) = &gap.payload else {
         panic!("expected the outage's gap, got {gap:?}")
@@ -108,7 +112,7 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
         .iter()
         .map(|e| e.ts_ms)
         .collect();
-    assert_eq!(after, [5000, 6000]);
+    assert_eq!(after, [1_700_000_005_000, 1_700_000_006_000]);
     assert!(hits.load(Ordering::SeqCst) >= 7);
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), task)

@@ -12,7 +12,10 @@ fn the_lock_file_has_ring_and_no_aws_lc() {
         .map(|l| l.trim_end_matches('"'))
         .collect();
     assert!(packages.contains(&"ring"), "ring is the provider");
-    let aws: Vec<&&str> = packages.iter().filter(|p| p.starts_with("aws-lc")).collect();
+    let aws: Vec<&&str> = packages
+        .iter()
+        .filter(|p| p.starts_with("aws-lc"))
+        .collect();
     assert!(
         aws.is_empty(),
         "a dependency enables rustls' aws-lc-rs provider again: {aws:?} (see `cargo tree -i aws-lc-rs`)"

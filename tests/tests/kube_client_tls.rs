@@ -6,7 +6,7 @@
 use marketprism_collector::config::LeaseConfig;
 use marketprism_collector::lease::run_lease_with;
 use marketprism_collector::telemetry::Health;
-use marketprism_operator::leader::{LeaderConfig, release, run_as_leader};
+use marketprism_operator::leader::{Ended, LeaderConfig, run_as_leader};
 use marketprism_tests::kube_fake::FakeApiServer;
 use serde_json::json;
 use std::sync::Arc;
@@ -136,9 +136,9 @@ async fn operator_leader_election_over_https_creates_claims_and_releases() {
             stop.clone(),
         );
         tokio::spawn(async move {
-            run_as_leader(client, config, api_ok, move || async move {
+            run_as_leader(client, config, api_ok, stop, move |token| async move {
                 let _ = led_tx.send(()).await;
-                stop.cancelled().await;
+                token.cancelled().await;
             })
             .await
         })
@@ -154,9 +154,13 @@ async fn operator_leader_election_over_https_creates_claims_and_releases() {
     );
     assert!(api_ok.load(std::sync::atomic::Ordering::SeqCst));
     stop.cancel();
-    leader.await.unwrap().expect("leadership ends cleanly");
-    release(api.client().await, &config).await;
-    assert_eq!(api.holder(NS, "marketprism-operator"), None);
+    let ended = leader.await.unwrap().expect("leadership ends cleanly");
+    assert_eq!(ended, Ended::Released);
+    assert_eq!(
+        api.holder(NS, "marketprism-operator"),
+        None,
+        "released over HTTPS at shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

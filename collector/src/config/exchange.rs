@@ -32,6 +32,9 @@ pub struct ExchangeConfig {
     /// Period of the long/short ratio polls, as the venue names it (`5m`; OKX also `1H`, ...).
     #[serde(default = "default_lsr_period")]
     pub lsr_period: String,
+    /// Seconds between reloads of the venue's instrument list (loaded at start, then on this timer).
+    #[serde(default = "default_instruments_refresh_s")]
+    pub instruments_refresh_s: u64,
 }
 
 fn default_poll_interval_s() -> u64 {
@@ -46,6 +49,9 @@ fn default_rotate_after_s() -> u64 {
 }
 fn default_subscribe_timeout_s() -> u64 {
     10
+}
+fn default_instruments_refresh_s() -> u64 {
+    3_600
 }
 fn default_lsr_period() -> String {
     "5m".into()
@@ -178,6 +184,9 @@ impl ExchangeConfig {
         }
         if self.stale_after_s == 0 {
             return invalid("stale_after_s", "must be at least 1");
+        }
+        if self.instruments_refresh_s < 60 {
+            return invalid("instruments_refresh_s", "must be at least 60");
         }
         if self.rotate_after_s < 60 {
             return invalid("rotate_after_s", "must be at least 60");

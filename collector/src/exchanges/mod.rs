@@ -7,6 +7,7 @@
 pub mod binance;
 pub mod connection;
 pub mod deribit;
+pub mod instruments;
 pub mod keepalive;
 pub mod okx;
 pub mod parse;
@@ -58,7 +59,10 @@ fn limiter_key(exchange: Exchange) -> Exchange {
     }
 }
 
-/// Start every connection and poller for `configs`. Each task runs until `shutdown`; events go to `tx`.
+/// Start every connection and poller for `configs`. Each product line first loads the venue's
+/// instrument list (retrying until it answers), reports configured symbols the venue does not list
+/// (a `refused` gap per stream), then plans and starts its connections and pollers, and refreshes the
+/// list every `instruments_refresh_s`. Each task runs until `shutdown`; events go to `tx`.
 pub fn spawn_connectors(
     configs: &[ExchangeConfig],
     tls: &ClientTls,
@@ -82,67 +86,106 @@ pub fn spawn_connectors(
         if !missing.is_empty() {
             tracing::warn!(exchange = %config.exchange, ?missing, "data types not offered by this venue are not collected");
         }
-        for ws in plan::ws_plans(config) {
-            let identity = TaskIdentity {
-                exchange: config.exchange,
-                name: ws.name.clone(),
-                streams: ws.streams.clone(),
-            };
-            let ctx = Arc::new(SessionCtx {
-                plan: ws,
-                http: http.clone(),
-                limiter: limiter.clone(),
-                tls: tls.clone(),
-            });
-            let (tx2, health, stop) = (tx.clone(), health.clone(), shutdown.clone());
-            set.spawn(supervise(
-                identity,
-                tx.clone(),
-                shutdown.clone(),
-                move || {
-                    connection::run_connection(
-                        ctx.clone(),
-                        tx2.clone(),
-                        health.clone(),
-                        stop.clone(),
-                    )
-                },
-            ));
-        }
-        for poll in plan::poll_plans(config) {
-            let every = Duration::from_secs(config.poll_interval_s);
-            let identity = TaskIdentity {
-                exchange: config.exchange,
-                name: format!(
-                    "{}/poll/{}/{}",
-                    config.exchange, poll.data_type, poll.symbol
-                ),
-                // Polled types are derivatives' (the poller labels its rows perpetual too).
-                streams: vec![plan::Stream {
-                    data_type: poll.data_type,
-                    symbol: poll.symbol.clone(),
-                    market_type: crate::model::MarketType::Perpetual,
-                    max_silence: None,
-                }],
-            };
-            let (http, limiter, tx2, stop) =
-                (http.clone(), limiter.clone(), tx.clone(), shutdown.clone());
-            set.spawn(supervise(
-                identity,
-                tx.clone(),
-                shutdown.clone(),
-                move || {
-                    poller::run_poller(
-                        poll.clone(),
-                        every,
-                        http.clone(),
-                        limiter.clone(),
-                        tx2.clone(),
-                        stop.clone(),
-                    )
-                },
-            ));
-        }
+        set.spawn(run_product_line(
+            config.clone(),
+            tls.clone(),
+            http.clone(),
+            limiter,
+            tx.clone(),
+            health.clone(),
+            shutdown.clone(),
+        ));
     }
     set
+}
+
+/// One product line: instrument list first, then its connections, pollers and list refresh.
+async fn run_product_line(
+    config: ExchangeConfig,
+    tls: ClientTls,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+    tx: mpsc::Sender<Event>,
+    health: Health,
+    shutdown: CancellationToken,
+) {
+    let ready = health.register(&format!("instruments:{}", config.exchange));
+    let Some(table) = instruments::load(&config, &http, &limiter, &shutdown).await else {
+        return;
+    };
+    let refused = instruments::refused_gaps(&config, &table);
+    if refused.is_empty() {
+        ready.ready();
+    } else {
+        let (_, unlisted) = table.resolve(&config.symbols);
+        let names: Vec<&str> = unlisted.iter().map(|s| s.as_str()).collect();
+        ready.not_ready(&format!("not listed by the venue: {}", names.join(", ")));
+    }
+    for gap in refused {
+        if tx.send(gap).await.is_err() {
+            return;
+        }
+    }
+    let listed = crate::instruments::Instruments::new(config.exchange, table);
+    let mut set = JoinSet::new();
+    for ws in plan::ws_plans(&config, &listed) {
+        let identity = TaskIdentity {
+            exchange: config.exchange,
+            name: ws.name.clone(),
+            streams: ws.streams.clone(),
+        };
+        let ctx = Arc::new(SessionCtx {
+            plan: ws,
+            http: http.clone(),
+            limiter: limiter.clone(),
+            tls: tls.clone(),
+        });
+        let (tx2, health, stop) = (tx.clone(), health.clone(), shutdown.clone());
+        set.spawn(supervise(
+            identity,
+            tx.clone(),
+            shutdown.clone(),
+            move || {
+                connection::run_connection(ctx.clone(), tx2.clone(), health.clone(), stop.clone())
+            },
+        ));
+    }
+    for poll in plan::poll_plans(&config, &listed) {
+        let every = Duration::from_secs(config.poll_interval_s);
+        let identity = TaskIdentity {
+            exchange: config.exchange,
+            name: format!(
+                "{}/poll/{}/{}",
+                config.exchange, poll.data_type, poll.symbol
+            ),
+            streams: vec![plan::Stream {
+                data_type: poll.data_type,
+                symbol: poll.symbol.clone(),
+                market_type: poll.market_type,
+                max_silence: None,
+            }],
+        };
+        let (http, limiter, tx2, stop) =
+            (http.clone(), limiter.clone(), tx.clone(), shutdown.clone());
+        set.spawn(supervise(
+            identity,
+            tx.clone(),
+            shutdown.clone(),
+            move || {
+                poller::run_poller(
+                    poll.clone(),
+                    every,
+                    http.clone(),
+                    limiter.clone(),
+                    tx2.clone(),
+                    stop.clone(),
+                )
+            },
+        ));
+    }
+    let every = Duration::from_secs(config.instruments_refresh_s);
+    set.spawn(instruments::refresh(
+        config, listed, every, http, limiter, shutdown,
+    ));
+    while set.join_next().await.is_some() {}
 }

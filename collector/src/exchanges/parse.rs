@@ -2,11 +2,14 @@
 //! borrowed decimal/level helpers (prices are parsed from the venue's text, never through f64).
 
 use crate::book::{BookSnapshot, BookUpdate};
-use crate::model::{Decimal, Event, Symbol};
+use crate::instruments::{Instrument, InstrumentTable};
+use crate::model::{DataType, Decimal, Event, MarketType, Quantity, Symbol};
+use crate::store::decimal::Dec18;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why a frame was rejected; the label of the `marketprism_exchange_bad_frames_total` counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +30,10 @@ pub enum ParseErrorReason {
     BadNumber,
     /// A well-formed reply in which the venue reports an error (`code != "0"`).
     VenueError,
+    /// A value the schema cannot hold exactly (more than 18 fractional or 20 integer digits): never rounded.
+    OutOfRange,
+    /// A time that is not plausible UTC milliseconds (another unit, or far from the receive time).
+    BadTime,
 }
 
 impl ParseErrorReason {
@@ -40,6 +47,8 @@ impl ParseErrorReason {
             ParseErrorReason::BadSide => "bad_side",
             ParseErrorReason::BadNumber => "bad_number",
             ParseErrorReason::VenueError => "venue_error",
+            ParseErrorReason::OutOfRange => "out_of_range",
+            ParseErrorReason::BadTime => "bad_time",
         }
     }
 }
@@ -49,6 +58,17 @@ impl ParseErrorReason {
 pub struct ParseError {
     pub reason: ParseErrorReason,
     pub detail: String,
+    /// The stream the rejected value belonged to, when the frame named it: its `rejected` gap goes there.
+    pub stream: Option<RejectedStream>,
+}
+
+/// The stream of a rejected value, and the venue time of the rejected fact (receive time if unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedStream {
+    pub data_type: DataType,
+    pub symbol: Symbol,
+    pub market_type: MarketType,
+    pub at_ms: i64,
 }
 
 impl ParseError {
@@ -56,7 +76,19 @@ impl ParseError {
         ParseError {
             reason,
             detail: detail.into(),
+            stream: None,
         }
+    }
+
+    /// Attribute the error to `data_type` of `instrument` (first attribution wins).
+    pub fn on(mut self, data_type: DataType, instrument: &Instrument, at_ms: i64) -> ParseError {
+        self.stream.get_or_insert(RejectedStream {
+            data_type,
+            symbol: instrument.symbol.clone(),
+            market_type: instrument.market_type,
+            at_ms,
+        });
+        self
     }
     pub fn missing(field: &str) -> ParseError {
         ParseError::new(ParseErrorReason::MissingField, field)
@@ -70,6 +102,83 @@ impl From<serde_json::Error> for ParseError {
 }
 
 pub type ParseResult<T> = Result<T, ParseError>;
+
+/// The listed instrument a frame names (exact venue spelling); one hash lookup. A symbol the venue's
+/// list does not have is `BadSymbol`: nothing is derived from its spelling.
+pub fn listed<'t>(
+    table: &'t InstrumentTable,
+    venue_symbol: &str,
+) -> ParseResult<&'t Arc<Instrument>> {
+    table.by_venue(venue_symbol).ok_or_else(|| {
+        ParseError::new(
+            ParseErrorReason::BadSymbol,
+            format!(
+                "{} is not in the venue's instrument list",
+                truncate(venue_symbol, 40)
+            ),
+        )
+    })
+}
+
+/// The venue's size text → base quantity, raw size and unit (see [`Instrument::quantity`]).
+pub fn quantity(instrument: &Instrument, raw: &str, price: Decimal) -> ParseResult<Quantity> {
+    let raw = decimal(raw)?;
+    let q = instrument
+        .quantity(raw, price)
+        .map_err(|e| ParseError::new(ParseErrorReason::OutOfRange, e.0))?;
+    fits(q.base)?;
+    Ok(q)
+}
+
+/// Earliest plausible venue time: 2010-01-01 UTC (every venue here started later).
+const EARLIEST_MS: i64 = 1_262_304_000_000;
+/// Latest plausible venue time after the receive time: one day (funding settlement times lie ahead,
+/// by at most 8 h on every venue here).
+const AHEAD_MS: i64 = 86_400_000;
+
+/// A venue time field as UTC milliseconds, checked for plausibility against the receive time:
+/// seconds, microseconds and nanoseconds are all outside `[2010, recv + 1 day]`, so a unit change is
+/// rejected (`BadTime`), never stored 1000× off. `recv_ts_ms <= 0` (offline parsing) checks the range
+/// up to 2100.
+pub fn time_ms(raw: i64, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
+    let latest = if recv_ts_ms > 0 {
+        recv_ts_ms.saturating_add(AHEAD_MS)
+    } else {
+        4_102_444_800_000
+    };
+    if (EARLIEST_MS..=latest).contains(&raw) {
+        return Ok(raw);
+    }
+    let unit = match raw.checked_abs().map(|v| v.to_string().len()) {
+        Some(10) => "seconds?",
+        Some(16) => "microseconds?",
+        Some(19) => "nanoseconds?",
+        _ => "out of range",
+    };
+    Err(ParseError::new(
+        ParseErrorReason::BadTime,
+        format!("{field}={raw} is not plausible UTC ms ({unit})"),
+    ))
+}
+
+/// `t` when it is a plausible venue time, else `recv_ts_ms`: where a rejected fact's gap is placed
+/// (a gap at an implausible time would itself land outside every partition).
+pub fn at_or_recv(t: Option<i64>, recv_ts_ms: i64) -> i64 {
+    t.filter(|t| time_ms(*t, recv_ts_ms, "").is_ok())
+        .unwrap_or(recv_ts_ms)
+}
+
+/// [`time_ms`] for a time sent as a JSON string (OKX).
+pub fn time_str(text: &str, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
+    time_ms(int_str(text, field)?, recv_ts_ms, field)
+}
+
+/// `Ok` when `d` fits `Decimal(38,18)` exactly.
+fn fits(d: Decimal) -> ParseResult<Decimal> {
+    Dec18::from_decimal(d)
+        .map(|_| d)
+        .map_err(|e| ParseError::new(ParseErrorReason::OutOfRange, e.to_string()))
+}
 
 /// Control traffic a connector acts on (acks, keep-alive, shutdown notices).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,13 +216,28 @@ pub enum Parsed {
 
 /// A decimal from the venue's text, keeping its scale (`"1.500"` stays `1.500`). Accepts `1e-5` style
 /// too (some venues print small numbers so).
+///
+/// Every value must fit the schema's `Decimal(38,18)` exactly: more than 18 significant fractional
+/// digits or more than 20 integer digits is `OutOfRange`, never rounded (the general parser would round
+/// past 28 digits, turning `0.000…0001` (30 places) into 0).
 pub fn decimal(text: &str) -> ParseResult<Decimal> {
     if let Some(d) = plain_decimal(text) {
+        // At most 18 digits in all: always fits.
         return Ok(d);
     }
-    Decimal::from_str(text)
+    if let Some((_, frac)) = text.split_once('.')
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && frac.trim_end_matches('0').len() > 18
+    {
+        return Err(ParseError::new(
+            ParseErrorReason::OutOfRange,
+            format!("{} has more than 18 fractional digits", truncate(text, 60)),
+        ));
+    }
+    let d = Decimal::from_str(text)
         .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| ParseError::new(ParseErrorReason::BadDecimal, truncate(text, 40)))
+        .map_err(|_| ParseError::new(ParseErrorReason::BadDecimal, truncate(text, 40)))?;
+    fits(d)
 }
 
 /// Fast path for the common `-?digits[.digits]` with at most 18 digits (fits an i64 mantissa):
@@ -247,6 +371,64 @@ mod tests {
     }
 
     #[test]
+    fn values_the_schema_cannot_hold_are_rejected_not_rounded() {
+        let tiny = "0.000000000000000000000000000001";
+        assert_eq!(
+            decimal(tiny).unwrap_err().reason,
+            ParseErrorReason::OutOfRange
+        );
+        let nineteen = "42219.1234567890123456789";
+        assert_eq!(
+            decimal(nineteen).unwrap_err().reason,
+            ParseErrorReason::OutOfRange
+        );
+        assert_eq!(
+            decimal("123456789012345678901.5").unwrap_err().reason,
+            ParseErrorReason::OutOfRange
+        );
+        assert_eq!(
+            decimal("1e-19").unwrap_err().reason,
+            ParseErrorReason::OutOfRange
+        );
+        // Trailing zeros are the same value: kept.
+        assert_eq!(
+            decimal("1.500000000000000000000").unwrap(),
+            Decimal::from_str("1.5").unwrap()
+        );
+        assert_eq!(
+            decimal("0.000000000000000001").unwrap().to_string(),
+            "0.000000000000000001"
+        );
+    }
+
+    #[test]
+    fn times_must_be_plausible_milliseconds() {
+        let recv = 1_700_000_000_500;
+        assert_eq!(
+            time_ms(1_700_000_000_123, recv, "T").unwrap(),
+            1_700_000_000_123
+        );
+        for (raw, hint) in [
+            (1_700_000_000_123_456, "microseconds"),
+            (1_700_000_000, "seconds"),
+            (1_700_000_000_123_456_789, "nanoseconds"),
+            (recv + 2 * 86_400_000, "out of range"),
+        ] {
+            let e = time_ms(raw, recv, "T").unwrap_err();
+            assert_eq!(e.reason, ParseErrorReason::BadTime);
+            assert!(e.detail.contains(hint), "{e}");
+        }
+        assert_eq!(
+            time_str("1700000000123", 0, "ts").unwrap(),
+            1_700_000_000_123
+        );
+        assert_eq!(
+            time_str("x", 0, "ts").unwrap_err().reason,
+            ParseErrorReason::BadNumber
+        );
+    }
+
+    #[test]
     fn fast_path_declines_what_it_cannot_parse() {
         for t in [
             ".5",
@@ -261,8 +443,8 @@ mod tests {
             assert_eq!(plain_decimal(t), None, "{t}");
         }
         assert_eq!(
-            decimal("1234567890123456789012").unwrap().to_string(),
-            "1234567890123456789012"
+            decimal("12345678901234567890").unwrap().to_string(),
+            "12345678901234567890"
         );
         assert_eq!(
             decimal("-0.00").unwrap(),

@@ -1,13 +1,16 @@
-//! What to connect to and what to ask for, decided purely from an [`ExchangeConfig`]: WebSocket
-//! connection plans (URL, subscribe frames and the acks they need, keep-alive, streams carried, books)
-//! and REST poll plans. The async shells only execute them.
+//! What to connect to and what to ask for, decided purely from an [`ExchangeConfig`] and the venue's
+//! instrument list: WebSocket connection plans (URL, subscribe frames and the acks they need, keep-alive,
+//! streams carried, books) and REST poll plans. The async shells only execute them. A configured symbol
+//! the list does not have is planned nowhere (it is reported by [`super::instruments::refused_gaps`]).
 
 use super::keepalive::KeepAlivePolicy;
 use super::parse::{ParseResult, Parsed};
 use super::{binance, deribit, okx};
 use crate::book::{BookSnapshot, SyncRule};
 use crate::config::{ExchangeConfig, OrderBookConfig};
+use crate::instruments::{Instrument, Instruments};
 use crate::model::{DataType, Exchange, MarketType, Symbol};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One frame to send after connecting and the ack ids that prove it was accepted.
@@ -49,6 +52,45 @@ pub struct WsPlan {
     pub book: Option<BookPlan>,
     pub subscribe_timeout: Duration,
     pub rotate_after: Duration,
+    /// The product line's instrument list (shared, refreshed in place).
+    pub instruments: Instruments,
+}
+
+impl WsPlan {
+    /// Parse one frame with the current instrument list.
+    pub fn parse(&self, text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+        self.venue.parse(&self.instruments.load(), text, recv_ts_ms)
+    }
+
+    /// The venue's name for a planned symbol.
+    pub fn venue_symbol(&self, symbol: &Symbol) -> Option<String> {
+        self.instruments
+            .load()
+            .by_symbol(symbol)
+            .map(|i| i.venue_symbol.clone())
+    }
+
+    /// Frames that make the venue push a fresh in-stream snapshot of one book.
+    pub fn resubscribe_book(&self, symbol: &Symbol, id: u64) -> Vec<String> {
+        self.venue_symbol(symbol)
+            .map(|v| self.venue.resubscribe_book(&v, id))
+            .unwrap_or_default()
+    }
+
+    /// REST snapshot URL and its request weight.
+    pub fn snapshot_request(
+        &self,
+        rest_url: &str,
+        symbol: &Symbol,
+        limit: u32,
+    ) -> Option<(String, u32)> {
+        self.venue
+            .snapshot_request(rest_url, &self.venue_symbol(symbol)?, limit)
+    }
+
+    pub fn parse_snapshot(&self, text: &str) -> ParseResult<BookSnapshot> {
+        self.venue.parse_snapshot(text)
+    }
 }
 
 /// A venue's wire dialect: parser, keep-alive frames, book resubscription and REST snapshots.
@@ -67,11 +109,16 @@ impl Venue {
         }
     }
 
-    pub fn parse(self, text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+    pub fn parse(
+        self,
+        table: &crate::instruments::InstrumentTable,
+        text: &str,
+        recv_ts_ms: i64,
+    ) -> ParseResult<Parsed> {
         match self {
-            Venue::Binance(e) => binance::parse::parse_frame(e, text, recv_ts_ms),
-            Venue::Okx(e) => okx::parse::parse_frame(e, text, recv_ts_ms),
-            Venue::Deribit => deribit::parse::parse_frame(text, recv_ts_ms),
+            Venue::Binance(e) => binance::parse::parse_frame(table, e, text, recv_ts_ms),
+            Venue::Okx(e) => okx::parse::parse_frame(table, e, text, recv_ts_ms),
+            Venue::Deribit => deribit::parse::parse_frame(table, text, recv_ts_ms),
         }
     }
 
@@ -85,21 +132,18 @@ impl Venue {
         format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"public/test","params":{{}}}}"#)
     }
 
-    /// Frames that make the venue push a fresh in-stream snapshot of one book.
-    pub fn resubscribe_book(self, symbol: &Symbol, id: u64) -> Vec<String> {
+    /// Frames that make the venue push a fresh in-stream snapshot of one book (`venue_symbol` as listed).
+    pub fn resubscribe_book(self, venue_symbol: &str, id: u64) -> Vec<String> {
         match self {
-            Venue::Okx(e) => {
-                let arg = format!(
-                    r#"{{"channel":"books","instId":"{}"}}"#,
-                    okx::symbols::to_venue(e, symbol)
-                );
+            Venue::Okx(_) => {
+                let arg = format!(r#"{{"channel":"books","instId":"{venue_symbol}"}}"#);
                 vec![
                     format!(r#"{{"id":"u{id}","op":"unsubscribe","args":[{arg}]}}"#),
                     format!(r#"{{"id":"s{id}","op":"subscribe","args":[{arg}]}}"#),
                 ]
             }
             Venue::Deribit => {
-                let ch = deribit::plan::book_channel(symbol);
+                let ch = deribit::plan::book_channel(venue_symbol);
                 vec![
                     format!(
                         r#"{{"jsonrpc":"2.0","id":{id},"method":"public/unsubscribe","params":{{"channels":["{ch}"]}}}}"#
@@ -114,11 +158,11 @@ impl Venue {
         }
     }
 
-    /// REST snapshot URL and its request weight.
+    /// REST snapshot URL and its request weight (`venue_symbol` as listed).
     pub fn snapshot_request(
         self,
         rest_url: &str,
-        symbol: &Symbol,
+        venue_symbol: &str,
         limit: u32,
     ) -> Option<(String, u32)> {
         match self {
@@ -130,10 +174,7 @@ impl Venue {
                     _ => 250,
                 };
                 Some((
-                    format!(
-                        "{rest_url}/api/v3/depth?symbol={}&limit={limit}",
-                        binance::symbols::to_venue(symbol)
-                    ),
+                    format!("{rest_url}/api/v3/depth?symbol={venue_symbol}&limit={limit}"),
                     weight,
                 ))
             }
@@ -146,18 +187,12 @@ impl Venue {
                     _ => 20,
                 };
                 Some((
-                    format!(
-                        "{rest_url}/fapi/v1/depth?symbol={}&limit={limit}",
-                        binance::symbols::to_venue(symbol)
-                    ),
+                    format!("{rest_url}/fapi/v1/depth?symbol={venue_symbol}&limit={limit}"),
                     weight,
                 ))
             }
-            Venue::Okx(e) => Some((
-                format!(
-                    "{rest_url}/api/v5/market/books?instId={}&sz=400",
-                    okx::symbols::to_venue(e, symbol)
-                ),
+            Venue::Okx(_) => Some((
+                format!("{rest_url}/api/v5/market/books?instId={venue_symbol}&sz=400"),
                 1,
             )),
             Venue::Deribit => None,
@@ -181,7 +216,7 @@ pub enum PollKind {
     OkxRatio(okx::parse::RatioKind, Symbol),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PollPlan {
     pub exchange: Exchange,
     pub kind: PollKind,
@@ -190,6 +225,9 @@ pub struct PollPlan {
     pub period: String,
     pub data_type: DataType,
     pub symbol: Symbol,
+    pub market_type: MarketType,
+    /// The product line's instrument list, for parsing replies.
+    pub instruments: Instruments,
 }
 
 /// The venue's 2026 production base URLs (ws, rest), overridable per [`crate::config::EndpointsConfig`].
@@ -210,37 +248,49 @@ pub fn base_urls(config: &ExchangeConfig) -> (String, String) {
     )
 }
 
-/// WebSocket plans for one configured exchange.
-pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
+/// WebSocket plans for one configured exchange; only symbols `instruments` lists are planned.
+pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPlan> {
     match config.exchange {
-        Exchange::BinanceSpot | Exchange::BinanceDerivatives => binance::plan::ws_plans(config),
-        Exchange::OkxSpot | Exchange::OkxDerivatives => okx::plan::ws_plans(config),
-        Exchange::DeribitDerivatives => deribit::plan::ws_plans(config),
+        Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
+            binance::plan::ws_plans(config, instruments)
+        }
+        Exchange::OkxSpot | Exchange::OkxDerivatives => okx::plan::ws_plans(config, instruments),
+        Exchange::DeribitDerivatives => deribit::plan::ws_plans(config, instruments),
     }
 }
 
-/// REST poll plans for one configured exchange.
-pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
+/// REST poll plans for one configured exchange; only symbols `instruments` lists are planned.
+pub fn poll_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<PollPlan> {
     match config.exchange {
-        Exchange::BinanceDerivatives => binance::plan::poll_plans(config),
-        Exchange::OkxDerivatives => okx::plan::poll_plans(config),
+        Exchange::BinanceDerivatives => binance::plan::poll_plans(config, instruments),
+        Exchange::OkxDerivatives => okx::plan::poll_plans(config, instruments),
         _ => Vec::new(),
     }
 }
 
-/// Data types this venue cannot deliver (logged once at start, never silently dropped).
-/// One PollPlan per (data type, symbol) the venue polls: `endpoint(data_type, symbol, rest_base, period)`
-/// names the poll kind, URL and limiter weight, or `None` for a data type the venue streams instead.
+/// The configured symbols the venue lists, as its instruments, in config order.
+pub fn listed_instruments(
+    config: &ExchangeConfig,
+    instruments: &Instruments,
+) -> Vec<Arc<Instrument>> {
+    instruments.load().resolve(&config.symbols).0
+}
+
+/// One PollPlan per (data type, listed instrument) the venue polls: `endpoint(data_type, instrument,
+/// rest_base, period)` names the poll kind, URL and limiter weight, or `None` for a data type the venue
+/// streams instead.
 pub fn poll_plans_from(
     config: &ExchangeConfig,
-    endpoint: impl Fn(DataType, &Symbol, &str, &str) -> Option<(PollKind, String, u32)>,
+    instruments: &Instruments,
+    endpoint: impl Fn(DataType, &Instrument, &str, &str) -> Option<(PollKind, String, u32)>,
 ) -> Vec<PollPlan> {
     let (_, rest) = base_urls(config);
     let period = &config.lsr_period;
+    let listed = listed_instruments(config, instruments);
     let mut out = Vec::new();
     for &data_type in &config.data_types {
-        for symbol in &config.symbols {
-            let Some((kind, url, weight)) = endpoint(data_type, symbol, &rest, period) else {
+        for inst in &listed {
+            let Some((kind, url, weight)) = endpoint(data_type, inst, &rest, period) else {
                 continue;
             };
             out.push(PollPlan {
@@ -250,24 +300,36 @@ pub fn poll_plans_from(
                 weight,
                 period: period.clone(),
                 data_type,
-                symbol: symbol.clone(),
+                symbol: inst.symbol.clone(),
+                market_type: inst.market_type,
+                instruments: instruments.clone(),
             });
         }
     }
     out
 }
 
+/// Whether the product line offers `data_type` at all (the venue plans route exactly these).
+pub fn offered(exchange: Exchange, data_type: DataType) -> bool {
+    use DataType::*;
+    match exchange {
+        Exchange::BinanceSpot | Exchange::OkxSpot => matches!(data_type, Trades | Orderbooks),
+        Exchange::BinanceDerivatives | Exchange::OkxDerivatives => {
+            !matches!(data_type, VolatilityIndices | Gaps)
+        }
+        Exchange::DeribitDerivatives => {
+            matches!(data_type, Trades | Orderbooks | VolatilityIndices)
+        }
+    }
+}
+
+/// Data types this venue cannot deliver (logged once at start, never silently dropped).
 pub fn unsupported(config: &ExchangeConfig) -> Vec<DataType> {
-    let served: Vec<DataType> = ws_plans(config)
-        .iter()
-        .flat_map(|p| p.streams.iter().map(|s| s.data_type))
-        .chain(poll_plans(config).iter().map(|p| p.data_type))
-        .collect();
     config
         .data_types
         .iter()
         .copied()
-        .filter(|d| !served.contains(d))
+        .filter(|&d| !offered(config.exchange, d))
         .collect()
 }
 

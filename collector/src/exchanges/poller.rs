@@ -8,24 +8,30 @@ use super::rate_limit::RateLimiter;
 use super::{binance, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, EventsDropped, RestFailed};
-use crate::model::{Event, Gap, GapCause, MarketType, Payload, now_ms};
+use crate::model::{Event, Gap, GapCause, Payload, now_ms};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Parse one poll reply into events.
 pub fn parse_poll(plan: &PollPlan, body: &str, recv_ts_ms: i64) -> ParseResult<Vec<Event>> {
+    let table = plan.instruments.load();
     match &plan.kind {
         PollKind::BinanceOpenInterest => {
-            binance::parse::parse_open_interest(body, recv_ts_ms).map(|e| vec![e])
+            binance::parse::parse_open_interest(&table, body, recv_ts_ms).map(|e| vec![e])
         }
         PollKind::BinanceRatio(kind) => {
-            binance::parse::parse_long_short(body, *kind, &plan.period, recv_ts_ms)
+            binance::parse::parse_long_short(&table, body, *kind, &plan.period, recv_ts_ms)
         }
-        PollKind::OkxOpenInterest => okx::parse::parse_rest_open_interest(body, recv_ts_ms),
-        PollKind::OkxRatio(kind, symbol) => {
-            okx::parse::parse_rubik_ratio(body, symbol, *kind, &plan.period, recv_ts_ms)
-        }
+        PollKind::OkxOpenInterest => okx::parse::parse_rest_open_interest(&table, body, recv_ts_ms),
+        PollKind::OkxRatio(kind, symbol) => okx::parse::parse_rubik_ratio(
+            body,
+            symbol,
+            plan.market_type,
+            *kind,
+            &plan.period,
+            recv_ts_ms,
+        ),
     }
 }
 
@@ -58,8 +64,7 @@ pub fn outage_gap(
     }
     Some(Event {
         exchange: plan.exchange,
-        // Only derivatives product lines are polled.
-        market_type: MarketType::Perpetual,
+        market_type: plan.market_type,
         symbol: plan.symbol.clone(),
         ts_ms: down_since_ms,
         recv_ts_ms: now_ms,
@@ -165,7 +170,7 @@ pub async fn run_poller(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Decimal, Exchange, Symbol, Trade};
+    use crate::model::{Decimal, Exchange, MarketType, Symbol, Trade};
 
     fn ev(ts: i64) -> Event {
         Event {
@@ -178,6 +183,8 @@ mod tests {
                 trade_id: ts.to_string(),
                 price: Decimal::ONE,
                 quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: crate::model::QuantityUnit::Base,
                 side: crate::model::Side::Buy,
             }),
         }
@@ -192,6 +199,8 @@ mod tests {
             period: "5m".into(),
             data_type: crate::model::DataType::OpenInterests,
             symbol: Symbol::new("BTC-USDT").unwrap(),
+            market_type: MarketType::Perpetual,
+            instruments: crate::simulator::instruments(Exchange::OkxDerivatives),
         }
     }
 

@@ -178,3 +178,41 @@ impl InternalEvent for TaskPanicked<'_> {
         .increment(1);
     }
 }
+
+/// A product line's instrument list was loaded or refreshed from the venue.
+pub struct InstrumentsLoaded {
+    pub exchange: Exchange,
+    pub count: usize,
+}
+
+impl InternalEvent for InstrumentsLoaded {
+    fn emit(self) {
+        tracing::info!(exchange = %self.exchange, instruments = self.count, "instrument list loaded from the venue");
+        metrics::gauge!("marketprism_exchange_instruments", "exchange" => self.exchange.as_str())
+            .set(self.count as f64);
+    }
+}
+
+/// A configured symbol the venue does not list: reported at start and never collected.
+pub struct SymbolUnlisted<'a> {
+    pub exchange: Exchange,
+    pub symbol: &'a str,
+    pub listed: usize,
+}
+
+impl InternalEvent for SymbolUnlisted<'_> {
+    fn emit(self) {
+        tracing::error!(
+            exchange = %self.exchange,
+            symbol = self.symbol,
+            listed = self.listed,
+            "configured symbol is not in the venue's instrument list: not collected"
+        );
+        metrics::counter!(
+            "marketprism_exchange_unlisted_symbols_total",
+            "exchange" => self.exchange.as_str(),
+            "symbol" => self.symbol.to_owned()
+        )
+        .increment(1);
+    }
+}

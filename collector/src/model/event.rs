@@ -62,40 +62,186 @@ pub struct OrderBookSnapshot {
     pub asks: Vec<Level>,
 }
 
+/// The unit the venue counts a size in; `raw_*` columns keep the venue's number in this unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantityUnit {
+    /// Base asset (Binance spot and USD-M `q`, OKX spot `sz`, Deribit linear and options `amount`).
+    Base,
+    /// Contracts of the instrument's contract value (OKX SWAP/FUTURES `sz`, `oi`).
+    Contracts,
+    /// Quote currency, usually USD (Deribit inverse `amount`).
+    Quote,
+}
+
+impl QuantityUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuantityUnit::Base => "base",
+            QuantityUnit::Contracts => "contracts",
+            QuantityUnit::Quote => "quote",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QuantityUnit> {
+        [
+            QuantityUnit::Base,
+            QuantityUnit::Contracts,
+            QuantityUnit::Quote,
+        ]
+        .into_iter()
+        .find(|u| u.as_str() == s)
+    }
+}
+
+/// A size as stored: `quantity` in base units, and the venue's own number and unit beside it.
+/// Linear contracts: base = contracts × ctVal (exact). Inverse contracts and quote sizes:
+/// base = quote amount / price, rounded to 18 fractional digits (the raw value stays exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quantity {
+    pub base: Decimal,
+    pub raw: Decimal,
+    pub unit: QuantityUnit,
+}
+
+impl Quantity {
+    /// A size the venue already gives in the base asset.
+    pub fn base(q: Decimal) -> Quantity {
+        Quantity {
+            base: q,
+            raw: q,
+            unit: QuantityUnit::Base,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Trade")]
 pub struct Trade {
     /// The venue's trade id (Binance aggregate id `a` or trade id `t`, OKX `tradeId`, Deribit `trade_id`).
     pub trade_id: String,
     pub price: Decimal,
+    /// Base-asset quantity (see [`Quantity`]).
     pub quantity: Decimal,
+    /// The size as the venue sent it, in `quantity_unit`.
+    pub raw_quantity: Decimal,
+    pub quantity_unit: QuantityUnit,
     /// Taker side.
     pub side: Side,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FundingRate {
-    pub funding_rate: Decimal,
+    /// `None` when the push carries no current rate (OKX sends some with only `nextFundingRate`).
+    pub funding_rate: Option<Decimal>,
     /// When the current rate settles (Binance `T`, OKX `fundingTime`), UTC ms.
     pub funding_time_ms: i64,
     pub next_funding_time_ms: Option<i64>,
+    /// The predicted next rate (OKX `nextFundingRate`), when given.
+    pub next_funding_rate: Option<Decimal>,
     pub mark_price: Option<Decimal>,
     pub index_price: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::OpenInterest")]
 pub struct OpenInterest {
-    /// In contracts (OKX `oi`) or base currency (Binance `openInterest`).
+    /// In base currency (Binance `openInterest`, OKX `oiCcy` or `oi` × ctVal).
     pub open_interest: Decimal,
+    /// The venue's number (OKX `oi` in contracts), in `open_interest_unit`.
+    pub raw_open_interest: Decimal,
+    pub open_interest_unit: QuantityUnit,
     /// In USD or quote currency, when the venue gives it.
     pub open_interest_value: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "wire::Liquidation")]
 pub struct Liquidation {
     /// Side of the liquidation order: `Sell` closes a long.
     pub side: Side,
     pub price: Decimal,
+    /// Base-asset quantity (see [`Quantity`]).
     pub quantity: Decimal,
+    pub raw_quantity: Decimal,
+    pub quantity_unit: QuantityUnit,
+}
+
+/// What may arrive on NATS: messages published before sizes carried their raw value and unit (still in
+/// JetStream across an upgrade) have neither; their size was the venue's, taken as base (the old meaning).
+mod wire {
+    use super::{Decimal, QuantityUnit, Side};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Trade {
+        trade_id: String,
+        price: Decimal,
+        quantity: Decimal,
+        #[serde(default)]
+        raw_quantity: Option<Decimal>,
+        #[serde(default)]
+        quantity_unit: Option<QuantityUnit>,
+        side: Side,
+    }
+
+    impl From<Trade> for super::Trade {
+        fn from(t: Trade) -> Self {
+            super::Trade {
+                trade_id: t.trade_id,
+                price: t.price,
+                quantity: t.quantity,
+                raw_quantity: t.raw_quantity.unwrap_or(t.quantity),
+                quantity_unit: t.quantity_unit.unwrap_or(QuantityUnit::Base),
+                side: t.side,
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct Liquidation {
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        #[serde(default)]
+        raw_quantity: Option<Decimal>,
+        #[serde(default)]
+        quantity_unit: Option<QuantityUnit>,
+    }
+
+    impl From<Liquidation> for super::Liquidation {
+        fn from(l: Liquidation) -> Self {
+            super::Liquidation {
+                side: l.side,
+                price: l.price,
+                quantity: l.quantity,
+                raw_quantity: l.raw_quantity.unwrap_or(l.quantity),
+                quantity_unit: l.quantity_unit.unwrap_or(QuantityUnit::Base),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct OpenInterest {
+        open_interest: Decimal,
+        #[serde(default)]
+        raw_open_interest: Option<Decimal>,
+        #[serde(default)]
+        open_interest_unit: Option<QuantityUnit>,
+        #[serde(default)]
+        open_interest_value: Option<Decimal>,
+    }
+
+    impl From<OpenInterest> for super::OpenInterest {
+        fn from(o: OpenInterest) -> Self {
+            super::OpenInterest {
+                open_interest: o.open_interest,
+                raw_open_interest: o.raw_open_interest.unwrap_or(o.open_interest),
+                open_interest_unit: o.open_interest_unit.unwrap_or(QuantityUnit::Base),
+                open_interest_value: o.open_interest_value,
+            }
+        }
+    }
 }
 
 /// Long/short ratio, for `lsr_top_positions` and `lsr_all_accounts`.
@@ -270,6 +416,8 @@ mod tests {
                 trade_id: id.into(),
                 price: Decimal::from_str("42219.90").unwrap(),
                 quantity: Decimal::from_str("0.00000001").unwrap(),
+                raw_quantity: Decimal::from_str("0.00000001").unwrap(),
+                quantity_unit: QuantityUnit::Base,
                 side: Side::Buy,
             }),
         }
@@ -291,6 +439,26 @@ mod tests {
         later.recv_ts_ms += 5_000; // a re-receive after reconnect is the same fact
         assert_eq!(later.msg_id(), a.msg_id());
         assert_ne!(trade("12346").msg_id(), a.msg_id());
+    }
+
+    #[test]
+    fn messages_from_before_the_unit_columns_still_decode() {
+        let old = r#"{"exchange":"okx_spot","market_type":"spot","symbol":"BTC-USDT","ts_ms":1,"recv_ts_ms":2,"payload":{"trade":{"trade_id":"9","price":"1.5","quantity":"0.25","side":"buy"}}}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        let Payload::Trade(t) = e.payload else {
+            panic!()
+        };
+        assert_eq!(
+            (t.raw_quantity, t.quantity_unit),
+            (Decimal::from_str("0.25").unwrap(), QuantityUnit::Base)
+        );
+        let old_funding = r#"{"exchange":"okx_derivatives","market_type":"perpetual","symbol":"BTC-USDT","ts_ms":1,"recv_ts_ms":2,"payload":{"funding_rate":{"funding_rate":"0.0001","funding_time_ms":3,"next_funding_time_ms":null,"mark_price":null,"index_price":null}}}"#;
+        let e: Event = serde_json::from_str(old_funding).unwrap();
+        let Payload::FundingRate(f) = e.payload else {
+            panic!()
+        };
+        assert_eq!(f.funding_rate, Some(Decimal::from_str("0.0001").unwrap()));
+        assert_eq!(f.next_funding_rate, None);
     }
 
     #[test]

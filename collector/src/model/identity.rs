@@ -45,6 +45,8 @@ impl fmt::Display for Exchange {
 pub enum MarketType {
     Spot,
     Perpetual,
+    /// Dated (delivery) futures: OKX `FUTURES`, Binance `CURRENT_QUARTER`/`NEXT_QUARTER`, Deribit `future` with an expiry.
+    Futures,
     Options,
 }
 
@@ -53,6 +55,7 @@ impl MarketType {
         match self {
             MarketType::Spot => "spot",
             MarketType::Perpetual => "perpetual",
+            MarketType::Futures => "futures",
             MarketType::Options => "options",
         }
     }

@@ -9,7 +9,8 @@ mod identity;
 
 pub use event::{
     Event, FundingRate, Gap, GapCause, Level, Liquidation, LongShortRatio, OpenInterest,
-    OrderBookSnapshot, Payload, Side, Trade, VolatilityIndex, subject_of_msg_id,
+    OrderBookSnapshot, Payload, Quantity, QuantityUnit, Side, Trade, VolatilityIndex,
+    subject_of_msg_id,
 };
 pub use identity::{DataType, Exchange, MarketType, Symbol, SymbolError};
 

@@ -112,6 +112,8 @@ mod tests {
                 trade_id: ts_ms.to_string(),
                 price: Decimal::ONE,
                 quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: crate::model::QuantityUnit::Base,
                 side: Side::Buy,
             }),
         }

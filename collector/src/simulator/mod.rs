@@ -10,12 +10,15 @@
 //!   REST `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`.
 //! - `okx_spot`, `okx_derivatives`: `ws://A/okx_*/ws/v5/public`; REST `/api/v5/market/books`, `/api/v5/rubik/stat/contracts/*`.
 //! - `deribit_derivatives`: `ws://A/deribit_derivatives/ws/api/v2`; REST `/api/v2/public/get_volatility_index_data`.
+//! - Instrument lists: `/api/v3/exchangeInfo`, `/fapi/v1/exchangeInfo`, `/api/v5/public/instruments?instType=..`,
+//!   `/api/v2/public/get_instruments` (see `instruments.rs`).
 
 mod binance;
 mod book;
 mod conn;
 mod deribit;
 mod faults;
+mod instruments;
 mod market;
 mod okx;
 mod rest;
@@ -26,6 +29,7 @@ pub mod tls;
 
 pub use book::{fmt_fixed, fmt_trimmed, okx_checksum};
 pub use faults::{Fault, Malformation, RestRejection, Target};
+pub use instruments::instruments;
 pub use stats::{SimStats, StreamCounters, StreamKey, VenueCounters};
 
 use crate::config::{EndpointsConfig, SimulatorConfig};

@@ -159,12 +159,19 @@ pub(crate) async fn handle(exchange: Exchange, rel: &str, shared: &Arc<Shared>) 
         if let Some(ms) = delay {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
-        match exchange {
-            Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
-                binance(exchange, path, &q, shared)
+        let inst_type = q.get("instType").map(String::as_str);
+        if let Some(list) = super::instruments::listing(exchange, path, inst_type) {
+            Response::json(200, list.to_string())
+        } else {
+            match exchange {
+                Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
+                    binance(exchange, path, &q, shared)
+                }
+                Exchange::OkxSpot | Exchange::OkxDerivatives => {
+                    okx_rest(exchange, path, &q, shared)
+                }
+                Exchange::DeribitDerivatives => deribit(path, &q, shared),
             }
-            Exchange::OkxSpot | Exchange::OkxDerivatives => okx_rest(exchange, path, &q, shared),
-            Exchange::DeribitDerivatives => deribit(path, &q, shared),
         }
     };
     SimulatorRestServed {

@@ -50,6 +50,10 @@ fn opt_undec(field: &'static str, d: Option<Dec18>) -> Result<Option<Decimal>, R
     d.map(|d| undec(field, d)).transpose()
 }
 
+fn parse_unit(s: &str) -> Result<QuantityUnit, RowError> {
+    QuantityUnit::parse(s).ok_or_else(|| unknown("quantity_unit", s))
+}
+
 fn parse_side(s: &str) -> Result<Side, RowError> {
     match s {
         "buy" => Ok(Side::Buy),
@@ -113,10 +117,15 @@ fn event(
             .into_iter()
             .find(|x| x.as_str() == exchange)
             .ok_or_else(|| unknown("exchange", exchange))?,
-        market_type: [MarketType::Spot, MarketType::Perpetual, MarketType::Options]
-            .into_iter()
-            .find(|x| x.as_str() == market_type)
-            .ok_or_else(|| unknown("market_type", market_type))?,
+        market_type: [
+            MarketType::Spot,
+            MarketType::Perpetual,
+            MarketType::Futures,
+            MarketType::Options,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == market_type)
+        .ok_or_else(|| unknown("market_type", market_type))?,
         symbol: Symbol::new(symbol).map_err(|_| unknown("symbol", symbol))?,
         ts_ms,
         recv_ts_ms,
@@ -220,17 +229,21 @@ table_row!(
 table_row!(
     /// `trades`
     TradeRow, DataType::Trades, Trade(t) => Trade,
-    { trade_id: String, price: Dec18, quantity: Dec18, side: String },
+    { trade_id: String, price: Dec18, quantity: Dec18, side: String, raw_quantity: Dec18, quantity_unit: String },
     from |e| {
         let trade_id = t.trade_id.clone();
         let price = dec("price", t.price)?;
         let quantity = dec("quantity", t.quantity)?;
         let side = t.side.as_str().to_owned();
+        let raw_quantity = dec("raw_quantity", t.raw_quantity)?;
+        let quantity_unit = t.quantity_unit.as_str().to_owned();
     },
     to |r| Trade {
         trade_id: r.trade_id.clone(),
         price: undec("price", r.price)?,
         quantity: undec("quantity", r.quantity)?,
+        raw_quantity: undec("raw_quantity", r.raw_quantity)?,
+        quantity_unit: parse_unit(&r.quantity_unit)?,
         side: parse_side(&r.side)?,
     }
 );
@@ -238,18 +251,20 @@ table_row!(
 table_row!(
     /// `funding_rates`
     FundingRateRow, DataType::FundingRates, FundingRate(f) => FundingRate,
-    { funding_rate: Dec18, funding_time_ms: i64, next_funding_time_ms: Option<i64>, mark_price: Option<Dec18>, index_price: Option<Dec18> },
+    { funding_rate: Option<Dec18>, funding_time_ms: i64, next_funding_time_ms: Option<i64>, mark_price: Option<Dec18>, index_price: Option<Dec18>, next_funding_rate: Option<Dec18> },
     from |e| {
-        let funding_rate = dec("funding_rate", f.funding_rate)?;
+        let funding_rate = opt_dec("funding_rate", f.funding_rate)?;
         let funding_time_ms = f.funding_time_ms;
         let next_funding_time_ms = f.next_funding_time_ms;
         let mark_price = opt_dec("mark_price", f.mark_price)?;
         let index_price = opt_dec("index_price", f.index_price)?;
+        let next_funding_rate = opt_dec("next_funding_rate", f.next_funding_rate)?;
     },
     to |r| FundingRate {
-        funding_rate: undec("funding_rate", r.funding_rate)?,
+        funding_rate: opt_undec("funding_rate", r.funding_rate)?,
         funding_time_ms: r.funding_time_ms,
         next_funding_time_ms: r.next_funding_time_ms,
+        next_funding_rate: opt_undec("next_funding_rate", r.next_funding_rate)?,
         mark_price: opt_undec("mark_price", r.mark_price)?,
         index_price: opt_undec("index_price", r.index_price)?,
     }
@@ -258,30 +273,38 @@ table_row!(
 table_row!(
     /// `open_interests`
     OpenInterestRow, DataType::OpenInterests, OpenInterest(o) => OpenInterest,
-    { open_interest: Dec18, open_interest_value: Option<Dec18> },
+    { open_interest: Dec18, open_interest_value: Option<Dec18>, raw_open_interest: Dec18, open_interest_unit: String },
     from |e| {
         let open_interest = dec("open_interest", o.open_interest)?;
         let open_interest_value = opt_dec("open_interest_value", o.open_interest_value)?;
+        let raw_open_interest = dec("raw_open_interest", o.raw_open_interest)?;
+        let open_interest_unit = o.open_interest_unit.as_str().to_owned();
     },
     to |r| OpenInterest {
         open_interest: undec("open_interest", r.open_interest)?,
         open_interest_value: opt_undec("open_interest_value", r.open_interest_value)?,
+        raw_open_interest: undec("raw_open_interest", r.raw_open_interest)?,
+        open_interest_unit: parse_unit(&r.open_interest_unit)?,
     }
 );
 
 table_row!(
     /// `liquidations`
     LiquidationRow, DataType::Liquidations, Liquidation(l) => Liquidation,
-    { side: String, price: Dec18, quantity: Dec18 },
+    { side: String, price: Dec18, quantity: Dec18, raw_quantity: Dec18, quantity_unit: String },
     from |e| {
         let side = l.side.as_str().to_owned();
         let price = dec("price", l.price)?;
         let quantity = dec("quantity", l.quantity)?;
+        let raw_quantity = dec("raw_quantity", l.raw_quantity)?;
+        let quantity_unit = l.quantity_unit.as_str().to_owned();
     },
     to |r| Liquidation {
         side: parse_side(&r.side)?,
         price: undec("price", r.price)?,
         quantity: undec("quantity", r.quantity)?,
+        raw_quantity: undec("raw_quantity", r.raw_quantity)?,
+        quantity_unit: parse_unit(&r.quantity_unit)?,
     }
 );
 

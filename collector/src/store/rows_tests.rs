@@ -18,6 +18,8 @@ fn trade(price: &str, quantity: &str) -> Event {
             trade_id: "42".into(),
             price: d(price),
             quantity: d(quantity),
+            raw_quantity: d(quantity),
+            quantity_unit: QuantityUnit::Base,
             side: Side::Sell,
         }),
     }

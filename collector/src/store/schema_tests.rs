@@ -131,7 +131,7 @@ fn insert_values_text_is_exact_and_escaped() {
     let rows = Rows::from_events(DataType::Trades, &[trade.clone()]).unwrap();
     let modern = insert_values_sql(Dialect::Modern, "db", &rows).unwrap();
     assert!(modern.starts_with(
-        "INSERT INTO db.trades (exchange, market_type, symbol, ts_ms, recv_ts_ms, trade_id, price, quantity, side) VALUES ("
+        "INSERT INTO db.trades (exchange, market_type, symbol, ts_ms, recv_ts_ms, trade_id, price, quantity, side, raw_quantity, quantity_unit) VALUES ("
     ), "{modern}");
     assert!(modern.contains("'it\\'s \\\\ odd'"), "{modern}");
     assert!(

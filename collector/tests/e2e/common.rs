@@ -85,6 +85,7 @@ pub fn venue(sim: &SimulatorHandle, exchange: Exchange, data_types: &[DataType])
         rotate_after_s: 86_100,
         subscribe_timeout_s: 10,
         lsr_period: "5m".into(),
+        instruments_refresh_s: 3_600,
     }
 }
 
@@ -105,7 +106,17 @@ pub fn metric(name: &str, needles: &[&str]) -> u64 {
     handle
         .render()
         .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) && needles.iter().all(|n| l.contains(n)))
+        .filter(|l| {
+            l.starts_with(&format!("{name}{{"))
+                && needles.iter().all(|n| {
+                    // `label="value"` as given, or a bare value matched as `"value"`.
+                    if n.contains('=') {
+                        l.contains(n)
+                    } else {
+                        l.contains(&format!("\"{n}\""))
+                    }
+                })
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -207,7 +218,12 @@ impl Rig {
         self.configs
             .iter()
             .filter(|c| c.exchange == exchange)
-            .flat_map(ws_plans)
+            .flat_map(|c| {
+                ws_plans(
+                    c,
+                    &marketprism_collector::simulator::instruments(c.exchange),
+                )
+            })
             .flat_map(|p| p.streams)
             .map(|s| (s.data_type, s.symbol))
             .collect()

@@ -279,7 +279,12 @@ pub async fn connection_lifetime(exchange: Exchange, types: &[DataType]) {
     let plans = rig
         .configs
         .iter()
-        .flat_map(marketprism_collector::exchanges::plan::ws_plans)
+        .flat_map(|c| {
+            marketprism_collector::exchanges::plan::ws_plans(
+                c,
+                &marketprism_collector::simulator::instruments(c.exchange),
+            )
+        })
         .count();
     let (dt, sym) = rig.ws_streams(exchange)[0].clone();
     let stream_gaps = |ev: &[Event]| {

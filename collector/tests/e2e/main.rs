@@ -9,5 +9,6 @@ mod faults;
 mod faults_binance;
 mod faults_deribit;
 mod faults_okx;
+mod instruments;
 mod streams;
 mod streams_books;

@@ -1,5 +1,5 @@
-//! binance venue: frame parser, symbol mapping and connector.
+//! binance venue: instrument list, frame parser and plans.
 
+pub mod instruments;
 pub mod parse;
 pub mod plan;
-pub mod symbols;

@@ -1,29 +1,26 @@
 //! Binance spot and USD-M frames → normalized events. Pure; borrows strings from the frame.
 //!
 //! One pass over the frame: every stream event is read into one struct of optional fields (`a` and `b`
-//! stay raw because their type depends on the event), then interpreted by its `e`.
+//! stay raw because their type depends on the event), then interpreted by its `e`. Symbols are looked
+//! up in the venue's instrument list ([`InstrumentTable`]), never split by spelling.
+//!
+//! `ts_ms` is the time of the fact: trade time `T` for `trade`/`aggTrade`, the order's trade time `o.T`
+//! for `forceOrder`, the event time `E` for `markPriceUpdate` (the time of that mark and rate), `time`
+//! for REST open interest, `timestamp` for long/short ratios. Every time is checked by [`time_ms`].
 
-use super::symbols::from_venue;
 use crate::book::{BookSnapshot, BookUpdate};
 use crate::exchanges::parse::{
-    Control, ParseError, ParseErrorReason, ParseResult, Parsed, RawLevel, decimal, int_str, levels,
-    need,
+    Control, ParseError, ParseErrorReason, ParseResult, Parsed, RawLevel, at_or_recv, decimal,
+    int_str, levels, listed, need, quantity, time_ms,
 };
+use crate::instruments::InstrumentTable;
 use crate::model::{
-    Event, Exchange, FundingRate, Liquidation, LongShortRatio, MarketType, OpenInterest, Payload,
-    Side, Trade,
+    DataType, Event, Exchange, FundingRate, Liquidation, LongShortRatio, OpenInterest, Payload,
+    Quantity, Side, Trade,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-
-/// The market type of a Binance product line.
-pub fn market_type(exchange: Exchange) -> MarketType {
-    match exchange {
-        Exchange::BinanceSpot => MarketType::Spot,
-        _ => MarketType::Perpetual,
-    }
-}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -90,21 +87,29 @@ struct RawForceOrder<'a> {
     q: &'a str,
     #[serde(borrow, default)]
     z: Option<&'a str>,
+    /// Order trade time (ms).
+    #[serde(rename = "T")]
+    time_t: i64,
 }
 
-/// Parse one WebSocket text frame (raw or combined-stream form).
-pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+/// Parse one WebSocket text frame (raw or combined-stream form); `table` is the venue's instrument list.
+pub fn parse_frame(
+    table: &InstrumentTable,
+    exchange: Exchange,
+    text: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Parsed> {
     let body = text.trim_start();
     if body.starts_with("{\"stream\"") {
         let env: Envelope = serde_json::from_str(body)?;
-        return parse_frame(exchange, env.data.get(), recv_ts_ms);
+        return parse_frame(table, exchange, env.data.get(), recv_ts_ms);
     }
     if body.starts_with('[') {
         // `!markPrice@arr` and other array streams.
         let all: Vec<RawEvent> = serde_json::from_str(body)?;
         let mut events = Vec::with_capacity(all.len());
         for raw in all {
-            match interpret(exchange, raw, recv_ts_ms)? {
+            match interpret(table, exchange, raw, recv_ts_ms)? {
                 Parsed::Event(e) => events.push(e),
                 _ => {
                     return Err(ParseError::new(
@@ -118,10 +123,10 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
     }
     // Fast path for the busiest frame: levels straight into borrowed lists, no second scan.
     if body.starts_with(r#"{"e":"depthUpdate""#) {
-        return parse_depth_update(body);
+        return parse_depth_update(table, body, recv_ts_ms);
     }
     let raw: RawEvent = serde_json::from_str(body)?;
-    interpret(exchange, raw, recv_ts_ms)
+    interpret(table, exchange, raw, recv_ts_ms)
 }
 
 #[derive(Deserialize)]
@@ -141,47 +146,54 @@ struct RawDepthUpdate<'a> {
     a: Vec<RawLevel<'a>>,
 }
 
-fn parse_depth_update(body: &str) -> ParseResult<Parsed> {
+fn parse_depth_update(table: &InstrumentTable, body: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
     let raw: RawDepthUpdate = serde_json::from_str(body)?;
+    let inst = listed(table, raw.s)?;
+    let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
     let (mut bids, mut asks) = (Vec::new(), Vec::new());
-    levels(&raw.b, &mut bids)?;
-    levels(&raw.a, &mut asks)?;
+    levels(&raw.b, &mut bids).map_err(on)?;
+    levels(&raw.a, &mut asks).map_err(on)?;
     let update = BookUpdate {
         first_id: raw.first_id,
         last_id: raw.u,
         prev_id: raw.pu,
-        ts_ms: raw.event_time,
+        ts_ms: time_ms(raw.event_time, recv_ts_ms, "E").map_err(on)?,
         bids,
         asks,
         checksum: None,
     };
-    Ok(Parsed::BookUpdate(from_venue(raw.s)?, update))
+    Ok(Parsed::BookUpdate(inst.symbol.clone(), update))
 }
 
-fn interpret(exchange: Exchange, raw: RawEvent<'_>, recv_ts_ms: i64) -> ParseResult<Parsed> {
+fn interpret(
+    table: &InstrumentTable,
+    exchange: Exchange,
+    raw: RawEvent<'_>,
+    recv_ts_ms: i64,
+) -> ParseResult<Parsed> {
     let Some(kind) = raw.e else {
         return control(raw);
     };
-    let event = |symbol, ts_ms, payload| Event {
-        exchange,
-        market_type: market_type(exchange),
-        symbol,
-        ts_ms,
-        recv_ts_ms,
-        payload,
-    };
-    let ts_ms = need(raw.event_time, "E")?;
+    let event_time = need(raw.event_time, "E")?;
     match kind {
         "aggTrade" | "trade" => {
+            let inst = listed(table, need(raw.s, "s")?)?;
+            let on =
+                |e: ParseError| e.on(DataType::Trades, inst, at_or_recv(raw.time_t, recv_ts_ms));
             let id = if kind == "aggTrade" {
                 integer_text(need(raw.a, "a")?, "a")?.to_owned()
             } else {
                 need(raw.t, "t")?.to_string()
             };
+            let ts_ms = time_ms(need(raw.time_t, "T")?, recv_ts_ms, "T").map_err(on)?;
+            let price = decimal(need(raw.p, "p")?).map_err(on)?;
+            let q = quantity(inst, need(raw.q, "q")?, price).map_err(on)?;
             let trade = Trade {
                 trade_id: id,
-                price: decimal(need(raw.p, "p")?)?,
-                quantity: decimal(need(raw.q, "q")?)?,
+                price,
+                quantity: q.base,
+                raw_quantity: q.raw,
+                quantity_unit: q.unit,
                 // `m`: the buyer is the maker, so the taker sold.
                 side: if need(raw.m, "m")? {
                     Side::Sell
@@ -189,14 +201,20 @@ fn interpret(exchange: Exchange, raw: RawEvent<'_>, recv_ts_ms: i64) -> ParseRes
                     Side::Buy
                 },
             };
-            Ok(Parsed::Event(event(
-                from_venue(need(raw.s, "s")?)?,
+            Ok(Parsed::Event(Event {
+                exchange,
+                market_type: inst.market_type,
+                symbol: inst.symbol.clone(),
                 ts_ms,
-                Payload::Trade(trade),
-            )))
+                recv_ts_ms,
+                payload: Payload::Trade(trade),
+            }))
         }
         "depthUpdate" => {
-            let symbol = from_venue(need(raw.s, "s")?)?;
+            let inst = listed(table, need(raw.s, "s")?)?;
+            let symbol = inst.symbol.clone();
+            let ts_ms = time_ms(event_time, recv_ts_ms, "E")
+                .map_err(|e| e.on(DataType::Orderbooks, inst, recv_ts_ms))?;
             let (mut bids, mut asks) = (Vec::new(), Vec::new());
             levels(&level_list(need(raw.b, "b")?)?, &mut bids)?;
             levels(&level_list(need(raw.a, "a")?)?, &mut asks)?;
@@ -212,34 +230,72 @@ fn interpret(exchange: Exchange, raw: RawEvent<'_>, recv_ts_ms: i64) -> ParseRes
             Ok(Parsed::BookUpdate(symbol, update))
         }
         "markPriceUpdate" => {
-            let funding = FundingRate {
-                funding_rate: decimal(need(raw.r, "r")?)?,
-                funding_time_ms: need(raw.time_t, "T")?,
-                next_funding_time_ms: None,
-                mark_price: raw.p.map(decimal).transpose()?,
-                index_price: raw.i.map(decimal).transpose()?,
+            let inst = listed(table, need(raw.s, "s")?)?;
+            let on = |e: ParseError| {
+                e.on(
+                    DataType::FundingRates,
+                    inst,
+                    at_or_recv(Some(event_time), recv_ts_ms),
+                )
             };
-            Ok(Parsed::Event(event(
-                from_venue(need(raw.s, "s")?)?,
+            let ts_ms = time_ms(event_time, recv_ts_ms, "E").map_err(on)?;
+            let funding = FundingRate {
+                // USD-M sends `r` as "" for delivery contracts: no rate, not a lost row.
+                funding_rate: raw
+                    .r
+                    .filter(|r| !r.is_empty())
+                    .map(decimal)
+                    .transpose()
+                    .map_err(on)?,
+                funding_time_ms: time_ms(need(raw.time_t, "T")?, recv_ts_ms, "T").map_err(on)?,
+                next_funding_time_ms: None,
+                next_funding_rate: None,
+                mark_price: raw.p.map(decimal).transpose().map_err(on)?,
+                index_price: raw.i.map(decimal).transpose().map_err(on)?,
+            };
+            Ok(Parsed::Event(Event {
+                exchange,
+                market_type: inst.market_type,
+                symbol: inst.symbol.clone(),
                 ts_ms,
-                Payload::FundingRate(funding),
-            )))
+                recv_ts_ms,
+                payload: Payload::FundingRate(funding),
+            }))
         }
         "forceOrder" => {
             let order: RawForceOrder = serde_json::from_str(need(raw.o, "o")?.get())?;
+            let inst = listed(table, order.s)?;
+            let on = |e: ParseError| {
+                e.on(
+                    DataType::Liquidations,
+                    inst,
+                    at_or_recv(Some(order.time_t), recv_ts_ms),
+                )
+            };
+            let ts_ms = time_ms(order.time_t, recv_ts_ms, "o.T").map_err(on)?;
+            // Average fill price and filled quantity when there are fills, else the order's.
+            let price = decimal(nonzero(order.ap).unwrap_or(order.p)).map_err(on)?;
+            let q: Quantity =
+                quantity(inst, nonzero(order.z).unwrap_or(order.q), price).map_err(on)?;
             let liq = Liquidation {
                 side: side(order.side)?,
-                // Average fill price and filled quantity when there are fills, else the order's.
-                price: decimal(nonzero(order.ap).unwrap_or(order.p))?,
-                quantity: decimal(nonzero(order.z).unwrap_or(order.q))?,
+                price,
+                quantity: q.base,
+                raw_quantity: q.raw,
+                quantity_unit: q.unit,
             };
-            Ok(Parsed::Event(event(
-                from_venue(order.s)?,
+            Ok(Parsed::Event(Event {
+                exchange,
+                market_type: inst.market_type,
+                symbol: inst.symbol.clone(),
                 ts_ms,
-                Payload::Liquidation(liq),
-            )))
+                recv_ts_ms,
+                payload: Payload::Liquidation(liq),
+            }))
         }
-        "serverShutdown" => Ok(Parsed::Control(Control::ServerShutdown { ts_ms })),
+        "serverShutdown" => Ok(Parsed::Control(Control::ServerShutdown {
+            ts_ms: event_time,
+        })),
         other => Err(ParseError::new(
             ParseErrorReason::UnknownMessage,
             format!(
@@ -336,17 +392,32 @@ struct RawOpenInterest<'a> {
     time: i64,
 }
 
-/// REST `GET /fapi/v1/openInterest`.
-pub fn parse_open_interest(text: &str, recv_ts_ms: i64) -> ParseResult<Event> {
+/// REST `GET /fapi/v1/openInterest` (`openInterest` in the base asset).
+pub fn parse_open_interest(
+    table: &InstrumentTable,
+    text: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Event> {
     let raw: RawOpenInterest = serde_json::from_str(text)?;
+    let inst = listed(table, raw.symbol)?;
+    let on = |e: ParseError| {
+        e.on(
+            DataType::OpenInterests,
+            inst,
+            at_or_recv(Some(raw.time), recv_ts_ms),
+        )
+    };
+    let q = quantity(inst, raw.open_interest, rust_decimal::Decimal::ONE).map_err(on)?;
     Ok(Event {
         exchange: Exchange::BinanceDerivatives,
-        market_type: MarketType::Perpetual,
-        symbol: from_venue(raw.symbol)?,
-        ts_ms: raw.time,
+        market_type: inst.market_type,
+        symbol: inst.symbol.clone(),
+        ts_ms: time_ms(raw.time, recv_ts_ms, "time").map_err(on)?,
         recv_ts_ms,
         payload: Payload::OpenInterest(OpenInterest {
-            open_interest: decimal(raw.open_interest)?,
+            open_interest: q.base,
+            raw_open_interest: q.raw,
+            open_interest_unit: q.unit,
             open_interest_value: None,
         }),
     })
@@ -386,6 +457,7 @@ pub enum RatioKind {
 
 /// REST `/futures/data/topLongShortPositionRatio` or `/futures/data/globalLongShortAccountRatio`.
 pub fn parse_long_short(
+    table: &InstrumentTable,
     text: &str,
     kind: RatioKind,
     period: &str,
@@ -400,14 +472,21 @@ pub fn parse_long_short(
                 long_ratio: row.long_account.map(decimal).transpose()?,
                 short_ratio: row.short_account.map(decimal).transpose()?,
             };
+            let inst = listed(table, row.symbol)?;
             let ts_ms = match row.timestamp {
                 TextOrInt::Int(i) => i,
                 TextOrInt::Text(t) => int_str(t, "timestamp")?,
             };
+            let data_type = match kind {
+                RatioKind::TopPositions => DataType::LsrTopPositions,
+                RatioKind::AllAccounts => DataType::LsrAllAccounts,
+            };
+            let ts_ms = time_ms(ts_ms, recv_ts_ms, "timestamp")
+                .map_err(|e| e.on(data_type, inst, recv_ts_ms))?;
             Ok(Event {
                 exchange: Exchange::BinanceDerivatives,
-                market_type: MarketType::Perpetual,
-                symbol: from_venue(row.symbol)?,
+                market_type: inst.market_type,
+                symbol: inst.symbol.clone(),
                 ts_ms,
                 recv_ts_ms,
                 payload: match kind {

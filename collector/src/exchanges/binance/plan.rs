@@ -2,15 +2,15 @@
 //! aggTrade/markPrice/forceOrder on `/market` (a `/market` stream on `/public` is acked but silent).
 
 use super::parse::RatioKind;
-use super::symbols::{to_stream, to_venue};
 use crate::book::SyncRule;
 use crate::config::ExchangeConfig;
 use crate::exchanges::keepalive::KeepAlivePolicy;
 use crate::exchanges::plan::{
-    BookPlan, PollKind, PollPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults,
-    poll_plans_from,
+    BookPlan, PollKind, PollPlan, Request, Stream, Venue, WsPlan, base_urls, listed_instruments,
+    plan_defaults, poll_plans_from,
 };
-use crate::model::{DataType, Exchange, MarketType};
+use crate::instruments::Instruments;
+use crate::model::{DataType, Exchange};
 use std::time::Duration;
 
 /// Streams per SUBSCRIBE request (a request is one inbound control message).
@@ -35,14 +35,17 @@ fn route(exchange: Exchange, data_type: DataType) -> Option<(&'static str, &'sta
     }
 }
 
-pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
+pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPlan> {
     let exchange = config.exchange;
     let (ws, rest) = base_urls(config);
     let (subscribe_timeout, rotate_after) = plan_defaults(config);
-    let market_type = if exchange == Exchange::BinanceSpot {
-        MarketType::Spot
-    } else {
-        MarketType::Perpetual
+    let listed = listed_instruments(config, instruments);
+    // Stream names are the listed symbol in lower case (`bnbusd@trade`).
+    let stream_of = |symbol: &crate::model::Symbol| {
+        listed
+            .iter()
+            .find(|i| &i.symbol == symbol)
+            .map(|i| i.venue_symbol.to_ascii_lowercase())
     };
     let stale = Duration::from_secs(config.stale_after_s);
     let silence = if exchange == Exchange::BinanceSpot {
@@ -71,18 +74,19 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
                     book: None,
                     subscribe_timeout,
                     rotate_after,
+                    instruments: instruments.clone(),
                 });
                 plans.len() - 1
             }
         };
         let plan = &mut plans[idx];
-        for symbol in &config.symbols {
+        for inst in &listed {
             let max_silence =
                 matches!(data_type, DataType::Orderbooks | DataType::FundingRates).then_some(stale);
             plan.streams.push(Stream {
                 data_type,
-                symbol: symbol.clone(),
-                market_type,
+                symbol: inst.symbol.clone(),
+                market_type: inst.market_type,
                 max_silence,
             });
         }
@@ -94,7 +98,7 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
             };
             plan.book = Some(BookPlan {
                 rule,
-                symbols: config.symbols.clone(),
+                symbols: listed.iter().map(|i| i.symbol.clone()).collect(),
                 config: config.orderbook.clone(),
             });
         }
@@ -104,8 +108,8 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
             .streams
             .iter()
             .filter_map(|s| {
-                route(exchange, s.data_type)
-                    .map(|(_, suffix)| format!("{}{suffix}", to_stream(&s.symbol)))
+                let (_, suffix) = route(exchange, s.data_type)?;
+                Some(format!("{}{suffix}", stream_of(&s.symbol)?))
             })
             .collect();
         for (i, chunk) in names.chunks(STREAMS_PER_REQUEST).enumerate() {
@@ -121,12 +125,13 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
             });
         }
     }
+    plans.retain(|p| !p.streams.is_empty());
     plans
 }
 
-pub fn poll_plans(config: &ExchangeConfig) -> Vec<PollPlan> {
-    poll_plans_from(config, |data_type, symbol, rest, period| {
-        let s = to_venue(symbol);
+pub fn poll_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<PollPlan> {
+    poll_plans_from(config, instruments, |data_type, inst, rest, period| {
+        let s = &inst.venue_symbol;
         let futures_data = |endpoint: &str| {
             format!("{rest}/futures/data/{endpoint}?symbol={s}&period={period}&limit=30")
         };
@@ -156,6 +161,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    fn listed(exchange: Exchange) -> Instruments {
+        crate::simulator::instruments(exchange)
+    }
+
     fn config(yaml_tail: &str) -> ExchangeConfig {
         let yaml = format!(
             "exchanges:\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n{yaml_tail}"
@@ -168,7 +177,7 @@ mod tests {
         let c = config(
             "    data_types: [orderbooks, trades, funding_rates, liquidations, open_interests]\n",
         );
-        let plans = ws_plans(&c);
+        let plans = ws_plans(&c, &listed(c.exchange));
         let urls: Vec<_> = plans.iter().map(|p| p.url.as_str()).collect();
         assert_eq!(
             urls,
@@ -191,7 +200,7 @@ mod tests {
             SyncRule::BinanceFutures
         );
         assert!(plans[1].book.is_none());
-        let polls = poll_plans(&c);
+        let polls = poll_plans(&c, &listed(c.exchange));
         assert_eq!(polls.len(), 2);
         assert_eq!(
             polls[0].url,
@@ -204,9 +213,9 @@ mod tests {
         let c = config(
             "    data_types: [orderbooks, lsr_top_positions]\n    endpoints: {ws_url: \"ws://127.0.0.1:9000/\", rest_url: \"http://127.0.0.1:9001\"}\n",
         );
-        let plans = ws_plans(&c);
+        let plans = ws_plans(&c, &listed(c.exchange));
         assert_eq!(plans[0].url, "ws://127.0.0.1:9000/public/ws");
-        let polls = poll_plans(&c);
+        let polls = poll_plans(&c, &listed(c.exchange));
         assert_eq!(
             polls[0].url,
             "http://127.0.0.1:9001/futures/data/topLongShortPositionRatio?symbol=BTCUSDT&period=5m&limit=30"
@@ -217,7 +226,7 @@ mod tests {
     fn spot_uses_raw_trades_and_one_connection() {
         let yaml = "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades, orderbooks, funding_rates]\n";
         let c = Config::from_yaml(yaml).unwrap().exchanges.remove(0);
-        let plans = ws_plans(&c);
+        let plans = ws_plans(&c, &listed(c.exchange));
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].url, "wss://stream.binance.com:9443/ws");
         assert!(plans[0].requests[0].frame.contains("btcusdt@trade\""));

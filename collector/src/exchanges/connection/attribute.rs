@@ -13,8 +13,8 @@
 //! §3.2); Binance REST answers an unlisted symbol with HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`;
 //! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`.
 
-use crate::exchanges::plan::{Stream, Venue};
-use crate::exchanges::{binance, deribit, okx};
+use crate::exchanges::deribit;
+use crate::exchanges::plan::{Stream, Venue, WsPlan};
 use crate::model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
@@ -102,22 +102,29 @@ pub fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
     }
 }
 
-/// The venue's instrument name of a planned stream (as frames carry it).
-fn instrument_of(venue: Venue, s: &Stream) -> String {
-    match venue {
-        Venue::Binance(_) => binance::symbols::to_venue(&s.symbol),
-        Venue::Okx(e) => okx::symbols::to_venue(e, &s.symbol),
+/// Maps a planned stream to the venue's instrument name, as frames carry it.
+pub type InstrumentNames<'a> = &'a dyn Fn(&Stream) -> Option<String>;
+
+/// The venue's instrument name of a planned stream, from the plan's instrument list (the venue's
+/// own); a Deribit volatility index is named by its index, not an instrument.
+pub fn instrument_name(plan: &WsPlan, s: &Stream) -> Option<String> {
+    match plan.venue {
         Venue::Deribit if s.data_type == DataType::VolatilityIndices => {
-            deribit::symbols::to_index_name(&s.symbol)
+            Some(deribit::symbols::to_index_name(&s.symbol))
         }
-        Venue::Deribit => deribit::symbols::to_venue(&s.symbol),
+        _ => plan.venue_symbol(&s.symbol),
     }
 }
 
 /// The planned stream an attribution names, if any.
-pub fn stream_of<'a>(venue: Venue, a: &Attribution, streams: &'a [Stream]) -> Option<&'a Stream> {
+pub fn stream_of<'a>(
+    a: &Attribution,
+    streams: &'a [Stream],
+    names: InstrumentNames<'_>,
+) -> Option<&'a Stream> {
     streams.iter().find(|s| {
-        s.data_type == a.data_type && instrument_of(venue, s).eq_ignore_ascii_case(&a.instrument)
+        s.data_type == a.data_type
+            && names(s).is_some_and(|n| n.eq_ignore_ascii_case(&a.instrument))
     })
 }
 
@@ -130,7 +137,12 @@ pub struct Refusal {
 
 /// The subscribe arg an OKX `error` event refuses, read from its `msg` (`channel:X,instId:Y` or
 /// `channel:X,instType:Y`), with the planned streams it carried; `None` when it names none of them.
-pub fn refused_arg(venue: Venue, msg: &str, streams: &[Stream]) -> Option<Refusal> {
+pub fn refused_arg(
+    venue: Venue,
+    msg: &str,
+    streams: &[Stream],
+    names: InstrumentNames<'_>,
+) -> Option<Refusal> {
     let Venue::Okx(_) = venue else {
         return None;
     };
@@ -147,7 +159,7 @@ pub fn refused_arg(venue: Venue, msg: &str, streams: &[Stream]) -> Option<Refusa
             .collect(),
         "instId" => streams
             .iter()
-            .filter(|s| s.data_type == data_type && instrument_of(venue, s) == key)
+            .filter(|s| s.data_type == data_type && names(s).as_deref() == Some(key))
             .cloned()
             .collect(),
         _ => return None,
@@ -180,6 +192,19 @@ mod tests {
     use super::*;
     use crate::model::{Exchange, MarketType, Symbol};
 
+    /// The names the venues' lists give these test symbols.
+    fn names(venue: Venue) -> impl Fn(&Stream) -> Option<String> {
+        move |s: &Stream| {
+            let sym = s.symbol.as_str();
+            Some(match venue {
+                Venue::Binance(_) => sym.replace('-', ""),
+                Venue::Okx(Exchange::OkxDerivatives) => format!("{sym}-SWAP"),
+                Venue::Okx(_) => sym.to_owned(),
+                Venue::Deribit => format!("{}-PERPETUAL", &sym[..3]),
+            })
+        }
+    }
+
     fn stream(dt: DataType, sym: &str) -> Stream {
         Stream {
             data_type: dt,
@@ -202,13 +227,17 @@ mod tests {
             stream(DataType::Trades, "BTC-USDT"),
             stream(DataType::Trades, "ETH-USDT"),
         ];
-        assert_eq!(stream_of(b, &a, &streams), Some(&streams[0]));
+        assert_eq!(stream_of(&a, &streams, &names(b)), Some(&streams[0]));
         let foreign = attribute(b, r#"{"e":"trade","s":"XRPUSDT","t":1}"#).unwrap();
-        assert_eq!(stream_of(b, &foreign, &streams), None, "not subscribed");
+        assert_eq!(
+            stream_of(&foreign, &streams, &names(b)),
+            None,
+            "not subscribed"
+        );
         assert_eq!(attribute(b, "{\"e\":depthUpdate,{'e':'tra"), None);
         let combined = r#"{"stream":"ethusdt@aggTrade","data":{"e":true"#;
         assert_eq!(
-            stream_of(b, &attribute(b, combined).unwrap(), &streams),
+            stream_of(&attribute(b, combined).unwrap(), &streams, &names(b)),
             Some(&streams[1])
         );
 
@@ -216,7 +245,7 @@ mod tests {
         let okx =
             r#"{"arg":{"channel":"trades","instId":"ETH-USDT-SWAP"},"data":[{"instId":"ETH-US"#;
         assert_eq!(
-            stream_of(o, &attribute(o, okx).unwrap(), &streams),
+            stream_of(&attribute(o, okx).unwrap(), &streams, &names(o)),
             Some(&streams[1])
         );
         let liq = r#"{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"details":[],"instId":"BTC-USDT-SWAP""#;
@@ -226,7 +255,7 @@ mod tests {
         let book = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"book.BTC-PERPETUAL.100ms","data":{"#;
         let books = [stream(DataType::Orderbooks, "BTC-USD")];
         assert_eq!(
-            stream_of(d, &attribute(d, book).unwrap(), &books),
+            stream_of(&attribute(d, book).unwrap(), &books, &names(d)),
             Some(&books[0])
         );
     }
@@ -241,25 +270,32 @@ mod tests {
             stream(DataType::Liquidations, "SOL-USDT"),
         ];
         let msg = "Wrong URL or channel:books,instId:SOL-USDT-SWAP doesn't exist. Please use the correct URL, channel and parameters referring to API document.";
-        let r = refused_arg(o, msg, &streams).unwrap();
+        let r = refused_arg(o, msg, &streams, &names(o)).unwrap();
         assert_eq!(r.ack, "books:SOL-USDT-SWAP");
         assert_eq!(r.streams, vec![streams[1].clone()]);
         let r = refused_arg(
             o,
             "Wrong URL or channel:liquidation-orders,instType:SWAP doesn't exist.",
             &streams,
+            &names(o),
         )
         .unwrap();
         assert_eq!(r.streams.len(), 2);
         assert_eq!(
-            refused_arg(o, "Invalid request: {\"op\": \"subscribe\"}", &streams),
+            refused_arg(
+                o,
+                "Invalid request: {\"op\": \"subscribe\"}",
+                &streams,
+                &names(o)
+            ),
             None
         );
         assert_eq!(
             refused_arg(
                 o,
                 "Wrong URL or channel:books,instId:XRP-USDT-SWAP doesn't exist.",
-                &streams
+                &streams,
+                &names(o)
             ),
             None
         );

@@ -40,7 +40,6 @@ pub fn spawn_fetch(
         .map_or(1000, |b| b.config.rest_snapshot_limit);
     let Some((url, weight)) = ctx
         .plan
-        .venue
         .snapshot_request(&ctx.plan.rest_url, &symbol, limit)
     else {
         return false;
@@ -65,7 +64,7 @@ pub fn spawn_fetch(
                         return;
                     }
                     if (200..300).contains(&status) {
-                        match venue.parse_snapshot(&body) {
+                        match ctx.plan.parse_snapshot(&body) {
                             Ok(snap) => {
                                 let _ = tx.send((symbol, Fetched::Snapshot(snap))).await;
                                 return;

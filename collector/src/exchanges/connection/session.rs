@@ -311,7 +311,7 @@ impl Session<'_> {
     async fn on_text(&mut self, ws: &mut Ws, text: &str, now: Instant) -> Option<SessionEnd> {
         let exchange = self.ctx.plan.venue.exchange();
         let recv = now_ms();
-        let parsed = match self.ctx.plan.venue.parse(text, recv) {
+        let parsed = match self.ctx.plan.parse(text, recv) {
             Ok(p) => p,
             Err(error) => {
                 BadFrame {
@@ -391,11 +391,11 @@ impl Session<'_> {
                 return self.maybe_live(ws, now).await;
             }
             Control::Error { id, code, msg } => {
-                let refusal = super::attribute::refused_arg(
-                    self.ctx.plan.venue,
-                    &msg,
-                    &self.ctx.plan.streams,
-                );
+                let plan = &self.ctx.plan;
+                let refusal =
+                    super::attribute::refused_arg(plan.venue, &msg, &plan.streams, &|s| {
+                        super::attribute::instrument_name(plan, s)
+                    });
                 if let Some(r) = refusal {
                     // One arg refused: that arg's streams end; the rest of the batch goes on.
                     self.pending_acks.remove(&r.ack);

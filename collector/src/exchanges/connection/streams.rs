@@ -8,6 +8,7 @@ use super::fetch::{Fetched, spawn_fetch};
 use super::resync::{Admission, WINDOW};
 use super::session::{Session, SessionEnd, SessionMsg, Ws, end};
 use super::watch::StreamKey;
+use crate::exchanges::plan::Stream;
 use crate::exchanges::{ParseError, ParseErrorReason};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::streams::{
@@ -62,9 +63,33 @@ impl Session<'_> {
         if error.reason == ParseErrorReason::VenueError {
             return None;
         }
+        // A value rejected in a frame the parser attributed itself (bad time, unrepresentable
+        // decimal): a `rejected` gap on exactly that stream, from the fact's own time.
+        if let Some(st) = &error.stream {
+            let stream = Stream {
+                data_type: st.data_type,
+                symbol: st.symbol.clone(),
+                market_type: st.market_type,
+                max_silence: None,
+            };
+            let gaps = super::gap_events(
+                self.ctx.plan.venue.exchange(),
+                &[stream],
+                st.at_ms,
+                now_ms(),
+                GapCause::Rejected,
+                &format!("value rejected: {error}"),
+            );
+            return self.send_all(gaps).await;
+        }
         let venue = self.ctx.plan.venue;
         let Some(stream) = attribute(venue, text)
-            .and_then(|a| stream_of(venue, &a, &self.ctx.plan.streams))
+            .and_then(|a| {
+                let plan = &self.ctx.plan;
+                stream_of(&a, &plan.streams, &|s| {
+                    super::attribute::instrument_name(plan, s)
+                })
+            })
             .filter(|s| !self.refused.contains(&(s.data_type, s.symbol.clone())))
         else {
             return self.unattributed("unparsable", text);
@@ -350,12 +375,7 @@ impl Session<'_> {
             }
             BookAction::Resubscribe(symbol) => {
                 self.next_rpc_id += 2;
-                for frame in self
-                    .ctx
-                    .plan
-                    .venue
-                    .resubscribe_book(&symbol, self.next_rpc_id)
-                {
+                for frame in self.ctx.plan.resubscribe_book(&symbol, self.next_rpc_id) {
                     if let Err(e) = ws.send(Message::text(frame)).await {
                         return Some(end(
                             GapCause::Disconnect,

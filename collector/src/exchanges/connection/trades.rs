@@ -188,6 +188,8 @@ mod tests {
                 trade_id: id.into(),
                 price: 1.into(),
                 quantity: 1.into(),
+                raw_quantity: 1.into(),
+                quantity_unit: crate::model::QuantityUnit::Base,
                 side: Side::Buy,
             }),
         }

@@ -1,5 +1,6 @@
-//! deribit venue: frame parser, symbol mapping and connector.
+//! deribit venue: instrument list, frame parser, DVOL index names and plans.
 
+pub mod instruments;
 pub mod parse;
 pub mod plan;
 pub mod symbols;

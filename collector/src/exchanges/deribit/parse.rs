@@ -1,12 +1,19 @@
 //! Deribit JSON-RPC frames → normalized events. Pure. Deribit sends prices as JSON numbers: they are
-//! read as raw text and parsed as decimals, never through f64.
+//! read as raw text and parsed as decimals, never through f64. Instruments come from the venue's list.
+//!
+//! `ts_ms`: trade `timestamp` (trades), book `timestamp` (books), DVOL `timestamp`. Inverse `amount`s
+//! are USD: stored ÷ price in base units, raw beside.
 
-use super::symbols::{from_venue, index_symbol};
+use super::symbols::index_symbol;
 use crate::book::{BookSnapshot, BookUpdate};
 use crate::exchanges::parse::{
-    Control, ParseError, ParseErrorReason, ParseResult, Parsed, decimal, need,
+    Control, ParseError, ParseErrorReason, ParseResult, Parsed, decimal, listed, need, quantity,
+    time_ms,
 };
-use crate::model::{Decimal, Event, Exchange, MarketType, Payload, Side, Trade, VolatilityIndex};
+use crate::instruments::InstrumentTable;
+use crate::model::{
+    DataType, Decimal, Event, Exchange, MarketType, Payload, Side, Trade, VolatilityIndex,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -84,13 +91,14 @@ fn number(raw: &RawValue) -> ParseResult<Decimal> {
     decimal(raw.get())
 }
 
-/// Parse one WebSocket text frame.
-pub fn parse_frame(text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+/// Parse one WebSocket text frame; `table` is Deribit's instrument list.
+pub fn parse_frame(table: &InstrumentTable, text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
     let raw: RawMsg = serde_json::from_str(text)?;
     match raw.method {
         Some("subscription") => {
             let params = need(raw.params, "params")?;
             notification(
+                table,
                 need(params.channel, "params.channel")?,
                 need(params.data, "params.data")?.get(),
                 recv_ts_ms,
@@ -122,7 +130,12 @@ pub fn parse_frame(text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
     }
 }
 
-fn notification(channel: &str, data: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+fn notification(
+    table: &InstrumentTable,
+    channel: &str,
+    data: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Parsed> {
     let ev = |symbol, market_type, ts_ms, payload| Event {
         exchange: Exchange::DeribitDerivatives,
         market_type,
@@ -142,7 +155,7 @@ fn notification(channel: &str, data: &str, recv_ts_ms: i64) -> ParseResult<Parse
             Ok(Parsed::Event(ev(
                 index_symbol(d.index_name)?,
                 MarketType::Options,
-                d.timestamp,
+                time_ms(d.timestamp, recv_ts_ms, "timestamp")?,
                 payload,
             )))
         }
@@ -150,7 +163,8 @@ fn notification(channel: &str, data: &str, recv_ts_ms: i64) -> ParseResult<Parse
             let rows: Vec<RawTrade> = serde_json::from_str(data)?;
             let mut out = Vec::with_capacity(rows.len());
             for t in rows {
-                let (symbol, market) = from_venue(t.instrument_name)?;
+                let inst = listed(table, t.instrument_name)?;
+                let on = |e: ParseError| e.on(DataType::Trades, inst, recv_ts_ms);
                 let side = match t.direction {
                     "buy" => Side::Buy,
                     "sell" => Side::Sell,
@@ -161,13 +175,23 @@ fn notification(channel: &str, data: &str, recv_ts_ms: i64) -> ParseResult<Parse
                         ));
                     }
                 };
+                let price = number(t.price).map_err(on)?;
+                let q = quantity(inst, t.amount.get(), price).map_err(on)?;
                 let trade = Trade {
                     trade_id: t.trade_id.to_owned(),
-                    price: number(t.price)?,
-                    quantity: number(t.amount)?,
+                    price,
+                    quantity: q.base,
+                    raw_quantity: q.raw,
+                    quantity_unit: q.unit,
                     side,
                 };
-                out.push(ev(symbol, market, t.timestamp, Payload::Trade(trade)));
+                let ts_ms = time_ms(t.timestamp, recv_ts_ms, "timestamp").map_err(on)?;
+                out.push(ev(
+                    inst.symbol.clone(),
+                    inst.market_type,
+                    ts_ms,
+                    Payload::Trade(trade),
+                ));
             }
             Ok(Parsed::Events(out))
         }
@@ -176,10 +200,13 @@ fn notification(channel: &str, data: &str, recv_ts_ms: i64) -> ParseResult<Parse
                 .split('.')
                 .nth(1)
                 .ok_or_else(|| ParseError::missing("channel instrument"))?;
-            let (symbol, _) = from_venue(instrument)?;
-            let b: RawBook = serde_json::from_str(data)?;
-            let bids = book_levels(&b.bids)?;
-            let asks = book_levels(&b.asks)?;
+            let inst = listed(table, instrument)?;
+            let symbol = inst.symbol.clone();
+            let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
+            let mut b: RawBook = serde_json::from_str(data)?;
+            b.timestamp = time_ms(b.timestamp, recv_ts_ms, "timestamp").map_err(on)?;
+            let bids = book_levels(&b.bids).map_err(on)?;
+            let asks = book_levels(&b.asks).map_err(on)?;
             if b.kind == "snapshot" {
                 let snap = BookSnapshot {
                     last_id: b.change_id,

@@ -1,21 +1,25 @@
 //! Deribit connection plan: one JSON-RPC connection on `/ws/api/v2`; `public/set_heartbeat` first,
 //! then one `public/subscribe` for DVOL, trades and books.
 
-use super::symbols::{to_index_name, to_venue};
+use super::symbols::to_index_name;
 use crate::book::SyncRule;
 use crate::config::ExchangeConfig;
 use crate::exchanges::keepalive::KeepAlivePolicy;
 use crate::exchanges::plan::{BookPlan, Request, Stream, Venue, WsPlan, base_urls, plan_defaults};
+use crate::instruments::Instruments;
 use crate::model::{DataType, MarketType, Symbol};
 use std::time::Duration;
 
 pub const HEARTBEAT_INTERVAL_S: u64 = 30;
 
-pub fn book_channel(symbol: &Symbol) -> String {
-    format!("book.{}.100ms", to_venue(symbol))
+/// The book channel of a listed instrument (`BTC-PERPETUAL`).
+pub fn book_channel(venue_symbol: &str) -> String {
+    format!("book.{venue_symbol}.100ms")
 }
 
-pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
+/// DVOL channels are per index (`btc_usd`), not per instrument; trades and books need a listed instrument.
+pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPlan> {
+    let table = instruments.load();
     let (ws, rest) = base_urls(config);
     let (subscribe_timeout, rotate_after) = plan_defaults(config);
     let stale = Duration::from_secs(config.stale_after_s);
@@ -23,18 +27,21 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
     let mut streams = Vec::new();
     for &data_type in &config.data_types {
         for symbol in &config.symbols {
-            let (channel, market_type, max_silence) = match data_type {
-                DataType::VolatilityIndices => (
+            let inst = table.by_symbol(symbol);
+            let (channel, market_type, max_silence) = match (data_type, inst) {
+                (DataType::VolatilityIndices, _) => (
                     format!("deribit_volatility_index.{}", to_index_name(symbol)),
                     MarketType::Options,
                     Some(stale),
                 ),
-                DataType::Trades => (
-                    format!("trades.{}.100ms", to_venue(symbol)),
-                    market_of(symbol),
+                (DataType::Trades, Some(i)) => (
+                    format!("trades.{}.100ms", i.venue_symbol),
+                    i.market_type,
                     None,
                 ),
-                DataType::Orderbooks => (book_channel(symbol), market_of(symbol), Some(stale)),
+                (DataType::Orderbooks, Some(i)) => {
+                    (book_channel(&i.venue_symbol), i.market_type, Some(stale))
+                }
                 _ => continue,
             };
             channels.push(format!("\"{channel}\""));
@@ -86,15 +93,8 @@ pub fn ws_plans(config: &ExchangeConfig) -> Vec<WsPlan> {
         streams,
         subscribe_timeout,
         rotate_after,
+        instruments: instruments.clone(),
     }]
-}
-
-fn market_of(symbol: &Symbol) -> MarketType {
-    if symbol.as_str().ends_with("-C") || symbol.as_str().ends_with("-P") {
-        MarketType::Options
-    } else {
-        MarketType::Perpetual
-    }
 }
 
 #[cfg(test)]
@@ -106,7 +106,7 @@ mod tests {
     fn heartbeat_then_subscribe() {
         let yaml = "exchanges:\n  - exchange: deribit_derivatives\n    symbols: [BTC-USD]\n    data_types: [volatility_indices, orderbooks]\n";
         let c = Config::from_yaml(yaml).unwrap().exchanges.remove(0);
-        let p = &ws_plans(&c)[0];
+        let p = &ws_plans(&c, &crate::simulator::instruments(c.exchange))[0];
         assert_eq!(p.url, "wss://www.deribit.com/ws/api/v2");
         assert!(p.requests[0].frame.contains("public/set_heartbeat"));
         assert!(

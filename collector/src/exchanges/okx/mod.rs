@@ -1,5 +1,5 @@
-//! okx venue: frame parser, symbol mapping and connector.
+//! okx venue: instrument list, frame parser and plans.
 
+pub mod instruments;
 pub mod parse;
 pub mod plan;
-pub mod symbols;

@@ -1,14 +1,19 @@
 //! OKX v5 frames and REST replies → normalized events. Pure; borrows strings from the frame.
+//! Instruments come from the venue's list ([`InstrumentTable`]): market type and contract value.
+//!
+//! `ts_ms`: trade `ts` (trades), detail `ts` (liquidations), `ts` of the push (funding rate; the
+//! settlement time `fundingTime` when an old push has none), `ts` (open interest, books, ratios).
+//! Sizes (`sz`, `oi`) of SWAP/FUTURES are contracts: stored × ctVal in base units, raw beside.
 
-use super::symbols::from_venue;
 use crate::book::{BookSnapshot, BookUpdate};
 use crate::exchanges::parse::{
     Control, ParseError, ParseErrorReason, ParseResult, Parsed, RawLevel, decimal, int_str, levels,
-    need,
+    listed, need, quantity, time_str,
 };
+use crate::instruments::InstrumentTable;
 use crate::model::{
-    Event, Exchange, FundingRate, Liquidation, LongShortRatio, OpenInterest, Payload, Side, Symbol,
-    Trade,
+    DataType, Event, Exchange, FundingRate, Liquidation, LongShortRatio, OpenInterest, Payload,
+    Side, Symbol, Trade,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -94,12 +99,14 @@ struct RawTrade<'a> {
 struct RawFunding<'a> {
     #[serde(borrow)]
     inst_id: &'a str,
-    #[serde(borrow)]
-    funding_rate: &'a str,
+    #[serde(borrow, default)]
+    funding_rate: Option<&'a str>,
     #[serde(borrow)]
     funding_time: &'a str,
     #[serde(borrow, default)]
     next_funding_time: Option<&'a str>,
+    #[serde(borrow, default)]
+    next_funding_rate: Option<&'a str>,
     #[serde(borrow, default)]
     ts: Option<&'a str>,
 }
@@ -111,6 +118,9 @@ struct RawOpenInterest<'a> {
     inst_id: &'a str,
     #[serde(borrow)]
     oi: &'a str,
+    /// Open interest in the base currency (coin), when given.
+    #[serde(borrow, default)]
+    oi_ccy: Option<&'a str>,
     #[serde(borrow, default)]
     oi_usd: Option<&'a str>,
     #[serde(borrow)]
@@ -139,8 +149,18 @@ struct RawLiqDetail<'a> {
     ts: &'a str,
 }
 
-/// Parse one WebSocket text frame.
-pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResult<Parsed> {
+/// An optional text field: absent and `""` are both "not given".
+fn given(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// Parse one WebSocket text frame; `table` is the product line's instrument list.
+pub fn parse_frame(
+    table: &InstrumentTable,
+    exchange: Exchange,
+    text: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Parsed> {
     if text.trim() == "pong" {
         return Ok(Parsed::Control(Control::Pong));
     }
@@ -162,17 +182,18 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
     }
     let arg = need(raw.arg, "arg")?;
     let data = need(raw.data, "data")?.get();
-    let ev = |symbol: Symbol, market_type, ts_ms, payload| Event {
+    let ev = |inst: &crate::instruments::Instrument, ts_ms, payload| Event {
         exchange,
-        market_type,
-        symbol,
+        market_type: inst.market_type,
+        symbol: inst.symbol.clone(),
         ts_ms,
         recv_ts_ms,
         payload,
     };
     match arg.channel {
         "books" | "books5" | "books-l2-tbt" | "books50-l2-tbt" => {
-            let (symbol, _) = from_venue(need(arg.inst_id, "arg.instId")?)?;
+            let inst = listed(table, need(arg.inst_id, "arg.instId")?)?;
+            let symbol = inst.symbol.clone();
             let mut books: Vec<RawBook> = serde_json::from_str(data)?;
             if books.len() != 1 {
                 return Err(ParseError::new(
@@ -181,10 +202,11 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
                 ));
             }
             let book = books.swap_remove(0);
-            let ts_ms = int_str(need(book.ts, "ts")?, "ts")?;
+            let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
+            let ts_ms = time_str(need(book.ts, "ts")?, recv_ts_ms, "ts").map_err(on)?;
             let (mut bids, mut asks) = (Vec::new(), Vec::new());
-            levels(&book.bids, &mut bids)?;
-            levels(&book.asks, &mut asks)?;
+            levels(&book.bids, &mut bids).map_err(on)?;
+            levels(&book.asks, &mut asks).map_err(on)?;
             let checksum = checksum(book.checksum);
             let seq = book.seq_id.unwrap_or(0);
             if raw.action == Some("snapshot") {
@@ -213,19 +235,20 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
             let rows: Vec<RawTrade> = serde_json::from_str(data)?;
             let mut out = Vec::with_capacity(rows.len());
             for t in rows {
-                let (symbol, market) = from_venue(t.inst_id)?;
+                let inst = listed(table, t.inst_id)?;
+                let on = |e: ParseError| e.on(DataType::Trades, inst, recv_ts_ms);
+                let ts_ms = time_str(t.ts, recv_ts_ms, "ts").map_err(on)?;
+                let price = decimal(t.px).map_err(on)?;
+                let q = quantity(inst, t.sz, price).map_err(on)?;
                 let trade = Trade {
                     trade_id: t.trade_id.to_owned(),
-                    price: decimal(t.px)?,
-                    quantity: decimal(t.sz)?,
+                    price,
+                    quantity: q.base,
+                    raw_quantity: q.raw,
+                    quantity_unit: q.unit,
                     side: side(t.side)?,
                 };
-                out.push(ev(
-                    symbol,
-                    market,
-                    int_str(t.ts, "ts")?,
-                    Payload::Trade(trade),
-                ));
+                out.push(ev(inst, ts_ms, Payload::Trade(trade)));
             }
             Ok(Parsed::Events(out))
         }
@@ -233,47 +256,54 @@ pub fn parse_frame(exchange: Exchange, text: &str, recv_ts_ms: i64) -> ParseResu
             let rows: Vec<RawFunding> = serde_json::from_str(data)?;
             let mut out = Vec::with_capacity(rows.len());
             for f in rows {
-                let (symbol, market) = from_venue(f.inst_id)?;
-                let funding_time_ms = int_str(f.funding_time, "fundingTime")?;
-                let next = f.next_funding_time.filter(|s| !s.is_empty());
+                let inst = listed(table, f.inst_id)?;
+                let on = |e: ParseError| e.on(DataType::FundingRates, inst, recv_ts_ms);
+                let funding_time_ms =
+                    time_str(f.funding_time, recv_ts_ms, "fundingTime").map_err(on)?;
+                let optional = |v: Option<&str>| given(v).map(decimal).transpose().map_err(on);
                 let payload = Payload::FundingRate(FundingRate {
-                    funding_rate: decimal(f.funding_rate)?,
+                    // Absent or "" (pushes with only `nextFundingRate` exist): null, not a lost row.
+                    funding_rate: optional(f.funding_rate)?,
                     funding_time_ms,
-                    next_funding_time_ms: next
-                        .map(|s| int_str(s, "nextFundingTime"))
-                        .transpose()?,
+                    next_funding_time_ms: given(f.next_funding_time)
+                        .map(|s| time_str(s, recv_ts_ms, "nextFundingTime"))
+                        .transpose()
+                        .map_err(on)?,
+                    next_funding_rate: optional(f.next_funding_rate)?,
                     mark_price: None,
                     index_price: None,
                 });
                 // Old pushes carry no `ts`; the settlement time is then the only venue time there is.
-                let ts_ms =
-                    f.ts.map(|s| int_str(s, "ts"))
-                        .transpose()?
-                        .unwrap_or(funding_time_ms);
-                out.push(ev(symbol, market, ts_ms, payload));
+                let ts_ms = given(f.ts)
+                    .map(|s| time_str(s, recv_ts_ms, "ts"))
+                    .transpose()
+                    .map_err(on)?
+                    .unwrap_or(funding_time_ms);
+                out.push(ev(inst, ts_ms, payload));
             }
             Ok(Parsed::Events(out))
         }
         "open-interest" => Ok(Parsed::Events(open_interest_rows(
-            exchange, data, recv_ts_ms,
+            table, exchange, data, recv_ts_ms,
         )?)),
         "liquidation-orders" => {
             let rows: Vec<RawLiquidation> = serde_json::from_str(data)?;
             let mut out = Vec::new();
             for row in rows {
-                let (symbol, market) = from_venue(row.inst_id)?;
+                let inst = listed(table, row.inst_id)?;
+                let on = |e: ParseError| e.on(DataType::Liquidations, inst, recv_ts_ms);
                 for d in row.details {
+                    let price = decimal(d.bk_px).map_err(on)?;
+                    let q = quantity(inst, d.sz, price).map_err(on)?;
                     let liq = Liquidation {
                         side: side(d.side)?,
-                        price: decimal(d.bk_px)?,
-                        quantity: decimal(d.sz)?,
+                        price,
+                        quantity: q.base,
+                        raw_quantity: q.raw,
+                        quantity_unit: q.unit,
                     };
-                    out.push(ev(
-                        symbol.clone(),
-                        market,
-                        int_str(d.ts, "ts")?,
-                        Payload::Liquidation(liq),
-                    ));
+                    let ts_ms = time_str(d.ts, recv_ts_ms, "ts").map_err(on)?;
+                    out.push(ev(inst, ts_ms, Payload::Liquidation(liq)));
                 }
             }
             Ok(Parsed::Events(out))
@@ -301,24 +331,39 @@ fn side(s: &str) -> ParseResult<Side> {
     }
 }
 
-fn open_interest_rows(exchange: Exchange, data: &str, recv_ts_ms: i64) -> ParseResult<Vec<Event>> {
+/// Open interest rows: `oi` (contracts) is the raw value; the base quantity is `oiCcy` when the venue
+/// gives it, else `oi` × ctVal (linear; inverse contracts need `oiCcy`, as no price comes with them).
+fn open_interest_rows(
+    table: &InstrumentTable,
+    exchange: Exchange,
+    data: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Vec<Event>> {
     let rows: Vec<RawOpenInterest> = serde_json::from_str(data)?;
     rows.into_iter()
         .map(|o| {
-            let (symbol, market_type) = from_venue(o.inst_id)?;
+            let inst = listed(table, o.inst_id)?;
+            let on = |e: ParseError| e.on(DataType::OpenInterests, inst, recv_ts_ms);
+            let raw = decimal(o.oi).map_err(on)?;
+            let base = match given(o.oi_ccy) {
+                Some(c) => decimal(c).map_err(on)?,
+                None => {
+                    quantity(inst, o.oi, rust_decimal::Decimal::ZERO)
+                        .map_err(on)?
+                        .base
+                }
+            };
             Ok(Event {
                 exchange,
-                market_type,
-                symbol,
-                ts_ms: int_str(o.ts, "ts")?,
+                market_type: inst.market_type,
+                symbol: inst.symbol.clone(),
+                ts_ms: time_str(o.ts, recv_ts_ms, "ts").map_err(on)?,
                 recv_ts_ms,
                 payload: Payload::OpenInterest(OpenInterest {
-                    open_interest: decimal(o.oi)?,
-                    open_interest_value: o
-                        .oi_usd
-                        .filter(|s| !s.is_empty())
-                        .map(decimal)
-                        .transpose()?,
+                    open_interest: base,
+                    raw_open_interest: raw,
+                    open_interest_unit: inst.size_unit(),
+                    open_interest_value: given(o.oi_usd).map(decimal).transpose().map_err(on)?,
                 }),
             })
         })
@@ -336,7 +381,7 @@ struct RestEnvelope<'a> {
 }
 
 /// The `data` of a REST reply, or a `VenueError` when `code != "0"`.
-fn rest_data(text: &str) -> ParseResult<&str> {
+pub(crate) fn rest_data(text: &str) -> ParseResult<&str> {
     let env: RestEnvelope = serde_json::from_str(text)?;
     if env.code != "0" {
         return Err(ParseError::new(
@@ -370,8 +415,17 @@ pub fn parse_rest_books(text: &str) -> ParseResult<BookSnapshot> {
 }
 
 /// REST `GET /api/v5/public/open-interest`.
-pub fn parse_rest_open_interest(text: &str, recv_ts_ms: i64) -> ParseResult<Vec<Event>> {
-    open_interest_rows(Exchange::OkxDerivatives, rest_data(text)?, recv_ts_ms)
+pub fn parse_rest_open_interest(
+    table: &InstrumentTable,
+    text: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<Vec<Event>> {
+    open_interest_rows(
+        table,
+        Exchange::OkxDerivatives,
+        rest_data(text)?,
+        recv_ts_ms,
+    )
 }
 
 /// Which rubik ratio a reply holds.
@@ -387,6 +441,7 @@ pub enum RatioKind {
 pub fn parse_rubik_ratio(
     text: &str,
     symbol: &Symbol,
+    market_type: crate::model::MarketType,
     kind: RatioKind,
     period: &str,
     recv_ts_ms: i64,
@@ -405,9 +460,9 @@ pub fn parse_rubik_ratio(
             };
             Ok(Event {
                 exchange: Exchange::OkxDerivatives,
-                market_type: crate::model::MarketType::Perpetual,
+                market_type,
                 symbol: symbol.clone(),
-                ts_ms: int_str(ts, "ts")?,
+                ts_ms: time_str(ts, recv_ts_ms, "ts")?,
                 recv_ts_ms,
                 payload: match kind {
                     RatioKind::TopPositions => Payload::LsrTopPosition(ratio),

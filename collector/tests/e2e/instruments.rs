@@ -1,0 +1,152 @@
+//! Instruments from the venue's own list, over the network path (issue 10, section 1): the collector
+//! loads the simulator's `exchangeInfo` / `public/instruments`, collects what it lists under the venue's
+//! names, stores sizes in base units, and refuses (never guesses) what it does not list.
+
+use crate::common::{Rig, gaps, metric, sim_config, summary};
+use marketprism_collector::model::Exchange::{BinanceSpot, OkxDerivatives};
+use marketprism_collector::model::{
+    DataType, Decimal, Event, GapCause, MarketType, Payload, QuantityUnit, Symbol,
+};
+use std::time::Duration;
+
+fn trades<'a>(ev: &'a [Event], symbol: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+    ev.iter()
+        .filter(move |e| e.symbol.as_str() == symbol && e.data_type() == DataType::Trades)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bnb_usd_is_collected_by_its_listed_name_and_an_unlisted_symbol_is_refused() {
+    let types = [DataType::Trades, DataType::Orderbooks];
+    let mut rig = Rig::start_with(sim_config(), &[(BinanceSpot, &types)], |c| {
+        // BNBUSD is listed as BNB/USD; BN-BUSD (the old suffix split) is not listed at all.
+        c.symbols = vec![
+            Symbol::new("BNB-USD").unwrap(),
+            Symbol::new("BN-BUSD").unwrap(),
+        ];
+    })
+    .await;
+    rig.wait_for("BNB-USD trades and book", |ev| {
+        trades(ev, "BNB-USD").count() >= 40
+            && ev
+                .iter()
+                .any(|e| e.symbol.as_str() == "BNB-USD" && e.data_type() == DataType::Orderbooks)
+    })
+    .await;
+    rig.settle(Duration::from_millis(300)).await;
+    let events = rig.stop().await;
+    let refused: Vec<_> = gaps(&events, BinanceSpot)
+        .into_iter()
+        .filter(|(s, _)| *s == "BN-BUSD")
+        .collect();
+    let mut kinds: Vec<_> = refused
+        .iter()
+        .map(|(_, g)| (g.data_type, g.cause))
+        .collect();
+    kinds.sort_by_key(|(d, _)| *d);
+    assert_eq!(
+        kinds,
+        [
+            (DataType::Orderbooks, GapCause::Refused),
+            (DataType::Trades, GapCause::Refused)
+        ],
+        "one refused gap per configured stream of the unlisted symbol: {}",
+        summary(&events)
+    );
+    assert!(
+        refused[0]
+            .1
+            .detail
+            .contains("not in binance_spot's instrument list")
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.symbol.as_str() != "BN-BUSD" || e.data_type() == DataType::Gaps),
+        "nothing collected for an unlisted symbol"
+    );
+    assert!(
+        gaps(&events, BinanceSpot)
+            .iter()
+            .all(|(s, _)| *s != "BNB-USD"),
+        "the listed symbol has no gap: {:?}",
+        gaps(&events, BinanceSpot)
+    );
+    for e in trades(&events, "BNB-USD") {
+        let Payload::Trade(t) = &e.payload else {
+            unreachable!()
+        };
+        assert_eq!(
+            (e.market_type, t.quantity_unit),
+            (MarketType::Spot, QuantityUnit::Base)
+        );
+        assert_eq!(t.quantity, t.raw_quantity);
+    }
+    assert_eq!(
+        metric(
+            "marketprism_exchange_unlisted_symbols_total",
+            &["binance_spot", "BN-BUSD"]
+        ),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okx_dated_futures_are_futures_and_contract_sizes_land_in_base_units() {
+    let types = [
+        DataType::Trades,
+        DataType::Liquidations,
+        DataType::OpenInterests,
+    ];
+    let mut rig = Rig::start_with(sim_config(), &[(OkxDerivatives, &types)], |c| {
+        c.symbols = vec![
+            Symbol::new("BTC-USD-220527").unwrap(),
+            Symbol::new("BTC-USDT").unwrap(),
+        ];
+    })
+    .await;
+    let of = |ev: &[Event], symbol: &str, dt: DataType| {
+        ev.iter()
+            .filter(|e| e.symbol.as_str() == symbol && e.data_type() == dt)
+            .count()
+    };
+    rig.wait_for(
+        "trades, liquidations and open interest of the future",
+        |ev| {
+            of(ev, "BTC-USD-220527", DataType::Trades) >= 5
+                && of(ev, "BTC-USDT", DataType::Trades) >= 5
+                && of(ev, "BTC-USD-220527", DataType::Liquidations) >= 1
+                && of(ev, "BTC-USD-220527", DataType::OpenInterests) >= 1
+        },
+    )
+    .await;
+    let events = rig.stop().await;
+    let hundred = Decimal::from(100);
+    let ct_linear: Decimal = "0.01".parse().unwrap();
+    for e in events.iter().filter(|e| e.data_type() != DataType::Gaps) {
+        let future = e.symbol.as_str() == "BTC-USD-220527";
+        let want = if future {
+            MarketType::Futures
+        } else {
+            MarketType::Perpetual
+        };
+        assert_eq!(e.market_type, want, "{e:?}");
+        let (q, raw, unit, price) = match &e.payload {
+            Payload::Trade(t) => (t.quantity, t.raw_quantity, t.quantity_unit, t.price),
+            Payload::Liquidation(l) => (l.quantity, l.raw_quantity, l.quantity_unit, l.price),
+            _ => continue,
+        };
+        assert_eq!(unit, QuantityUnit::Contracts);
+        let base = if future {
+            // Inverse: 100 USD per contract.
+            (raw * hundred / price).round_dp(18).normalize()
+        } else {
+            raw * ct_linear
+        };
+        assert_eq!(q, base, "{e:?}");
+    }
+    assert!(
+        gaps(&events, OkxDerivatives).is_empty(),
+        "{:?}",
+        gaps(&events, OkxDerivatives)
+    );
+}
