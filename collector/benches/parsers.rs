@@ -13,22 +13,7 @@ use std::hint::black_box;
 
 mod inputs;
 
-/// The simulator's instrument lists (a frame's symbol → instrument is one hash lookup, as in production).
-fn usdm() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
-    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
-        std::sync::OnceLock::new();
-    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::BinanceDerivatives))
-        .load()
-}
-
-#[allow(dead_code)]
-fn okx_spot() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
-    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
-        std::sync::OnceLock::new();
-    T.get_or_init(|| marketprism_collector::simulator::instruments(Exchange::OkxSpot))
-        .load()
-}
-use inputs::{AGG_TRADE, AGG_TRADE_COMBINED, OKX_TRADE, depth_json, snapshot_json};
+use inputs::{AGG_TRADE, AGG_TRADE_COMBINED, OKX_TRADE, depth_json, okx_spot, snapshot_json, usdm};
 
 fn bench_trades(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");

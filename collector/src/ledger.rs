@@ -219,7 +219,13 @@ impl StreamLedger {
                 .as_deref()
                 .map(|g| format!(" (last gap: {g})"))
                 .unwrap_or_default();
-            match r.status {
+            // Streams nobody configured (a synthetic feed's) only count when a task crashed.
+            let status = if r.account.configured {
+                r.status
+            } else {
+                StreamStatus::Delivered
+            };
+            match status {
                 StreamStatus::NeverDelivered => {
                     out.push(format!("{}: never delivered{why}", r.key));
                 }
@@ -412,6 +418,15 @@ mod tests {
             .unwrap();
         assert_eq!(liq.status, StreamStatus::Quiet);
         assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn gaps_of_streams_nobody_configured_are_no_problem() {
+        let mut l = StreamLedger::new(&[], |_| vec![]);
+        l.record(&gap("BTC-USDT", DataType::FundingRates, GapCause::Stale));
+        assert!(l.problems().is_empty(), "{:?}", l.problems());
+        l.record(&gap("BTC-USDT", DataType::FundingRates, GapCause::Crashed));
+        assert_eq!(l.problems().len(), 1, "a crash always is");
     }
 
     #[test]

@@ -199,7 +199,11 @@ pub async fn run_collector(
         problems.extend(
             not_ready
                 .iter()
-                .filter(|(name, _)| name.starts_with("exchange:"))
+                .filter(|(name, _)| {
+                    ["exchange:", "instruments:", "stream:"]
+                        .iter()
+                        .any(|p| name.starts_with(p))
+                })
                 .map(|(name, reason)| format!("{name}: {reason}")),
         );
     }

@@ -39,7 +39,7 @@ def production_ddl() -> str:
 
 def trade(symbol: str, trade_id: int, ts_ms: int, recv_ms: int) -> str:
     return (f"('binance_derivatives', 'perpetual', '{symbol}', fromUnixTimestamp64Milli({ts_ms}), "
-            f"fromUnixTimestamp64Milli({recv_ms}), '{trade_id}', 100.5, 0.01, 'buy')")
+            f"fromUnixTimestamp64Milli({recv_ms}), '{trade_id}', 100.5, 0.01, 'buy', 0.01, 'base')")
 
 
 def query_rows(script: str) -> list[list[list[str]]]:

@@ -1,128 +1,40 @@
-//! Two real collector processes on one shard Lease (a small fake of the `coordination.k8s.io/v1`
-//! Lease endpoints over plain HTTP, reached through a kubeconfig): warm standby, a SIGKILLed holder
+//! Two real collector processes on one shard Lease (the HTTPS fake of the `coordination.k8s.io/v1`
+//! Lease endpoints, reached through a kubeconfig with its CA and a bearer token): warm standby, a SIGKILLed holder
 //! is replaced and the hole is a `handover` gap row from its last renewal; a holder frozen past its
 //! lease (SIGSTOP) and resumed writes nothing, and counts what it dropped.
 #![forbid(unsafe_code)]
 
 use marketprism_collector::model::{DataType, Event, GapCause, Payload};
 use marketprism_collector::store::parquet::read_file;
+use marketprism_tests::kube_fake::FakeApiServer;
 use marketprism_tests::process::collector_bin;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 const LEASE: &str = "shard-0";
 const NAMESPACE: &str = "markets";
 
-/// One Lease with API-server semantics: GET returns it, PUT succeeds only on the current resourceVersion.
-type Store = Arc<Mutex<Value>>;
+/// The HTTPS fake of the Lease API (kubeconfig with CA and bearer token), shared with the other tests.
+type Store = Arc<FakeApiServer>;
 
-async fn fake_api() -> (String, Store) {
-    let store: Store = Arc::new(Mutex::new(json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": LEASE, "namespace": NAMESPACE, "resourceVersion": "1"},
-        "spec": {"leaseDurationSeconds": 3}
-    })));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let shared = store.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve(socket, shared.clone()));
-        }
-    });
-    (url, store)
-}
-
-/// HTTP/1.1 keep-alive, Content-Length bodies: what the kube client sends.
-async fn serve(socket: tokio::net::TcpStream, store: Store) {
-    let (read, mut write) = socket.into_split();
-    let mut read = BufReader::new(read);
-    loop {
-        let mut head = String::new();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let length = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())?
-            })
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if read.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        let path = format!("/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{LEASE}");
-        let (code, value) = {
-            let mut lease = store.lock().unwrap();
-            let target = head.split_whitespace().nth(1).unwrap_or_default();
-            if !target.starts_with(&path) {
-                (
-                    404,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": target}),
-                )
-            } else if head.starts_with("GET ") {
-                (200, lease.clone())
-            } else if head.starts_with("PUT ") {
-                let new: Value = serde_json::from_slice(&body).unwrap();
-                if new["metadata"]["resourceVersion"] == lease["metadata"]["resourceVersion"] {
-                    let version: u64 = lease["metadata"]["resourceVersion"]
-                        .as_str()
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    *lease = new;
-                    lease["metadata"]["resourceVersion"] = (version + 1).to_string().into();
-                    (200, lease.clone())
-                } else {
-                    (
-                        409,
-                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409, "reason": "Conflict", "message": "the object has been modified"}),
-                    )
-                }
-            } else {
-                (405, json!({}))
-            }
-        };
-        let body = serde_json::to_vec(&value).unwrap();
-        let response = format!(
-            "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        if write.write_all(response.as_bytes()).await.is_err()
-            || write.write_all(&body).await.is_err()
-        {
-            return;
-        }
-    }
+async fn fake_api(dir: &Path) -> Store {
+    let api = FakeApiServer::start(dir).await;
+    api.put_lease(NAMESPACE, LEASE, json!({"leaseDurationSeconds": 3}));
+    Arc::new(api)
 }
 
 fn holder(store: &Store) -> Option<String> {
-    store.lock().unwrap()["spec"]["holderIdentity"]
-        .as_str()
-        .map(str::to_owned)
+    store.holder(NAMESPACE, LEASE)
 }
 
 /// `spec.renewTime` in UTC ms.
 fn renew_ms(store: &Store) -> i64 {
     let lease: k8s_openapi::api::coordination::v1::Lease =
-        serde_json::from_value(store.lock().unwrap().clone()).unwrap();
+        serde_json::from_value(store.lease(NAMESPACE, LEASE).unwrap()).unwrap();
     marketprism_collector::lease::takeover_of(&lease)
         .unwrap()
         .previous_renew_ms
@@ -240,25 +152,11 @@ fn events(dir: &Path) -> Vec<Event> {
     out
 }
 
-fn kubeconfig(dir: &Path, url: &str) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: '{url}'}}\n\
-             users:\n- name: fake\n  user: {{token: test}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake, namespace: {NAMESPACE}}}\n\
-             current-context: fake\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_is_replaced_by_the_warm_standby_and_the_hole_is_a_handover_gap() {
     let tmp = tempfile::tempdir().unwrap();
-    let (url, store) = fake_api().await;
-    let kube = kubeconfig(tmp.path(), &url);
+    let store = fake_api(tmp.path()).await;
+    let kube = store.kubeconfig.clone();
     let mut a = start(tmp.path(), &kube, "pod-a", 500);
     wait_for_holder(&store, "pod-a", Duration::from_secs(30)).await;
     let b = start(tmp.path(), &kube, "pod-b", 500);
@@ -320,8 +218,8 @@ async fn a_killed_holder_is_replaced_by_the_warm_standby_and_the_hole_is_a_hando
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_frozen_past_its_lease_writes_nothing_when_it_resumes() {
     let tmp = tempfile::tempdir().unwrap();
-    let (url, store) = fake_api().await;
-    let kube = kubeconfig(tmp.path(), &url);
+    let store = fake_api(tmp.path()).await;
+    let kube = store.kubeconfig.clone();
     // A long flush interval: a's rows sit in its buffer when it is frozen.
     let a = start(tmp.path(), &kube, "pod-a", 2_000);
     wait_for_holder(&store, "pod-a", Duration::from_secs(30)).await;

@@ -166,11 +166,9 @@ sink:
         summary["errors"]
     );
     assert_eq!(summary["problems"], json!([]));
-    assert_eq!(
-        summary["fenced"],
-        json!(0),
-        "the Lease was held before data flowed"
-    );
+    // Warm standby: sources start before the Lease is won, and what arrives until then is fenced
+    // (counted, never written); the rows below prove the holder published.
+    assert!(summary["fenced"].as_u64().is_some(), "{summary}");
     assert_eq!(
         api.holder("markets", "smoke-s0"),
         None,

@@ -26,7 +26,7 @@ pub fn snapshot_json() -> String {
             .join(",")
     };
     format!(
-        r#"{{"lastUpdateId":1000,"E":1,"T":1,"bids":[{}],"asks":[{}]}}"#,
+        r#"{{"lastUpdateId":1000,"E":1626992742291,"T":1626992742291,"bids":[{}],"asks":[{}]}}"#,
         side(-1),
         side(1)
     )
@@ -48,9 +48,33 @@ pub fn depth_json(variant: u32, id: i64) -> String {
             .join(",")
     };
     format!(
-        r#"{{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":{id},"u":{id},"pu":{},"b":[{}],"a":[{}]}}"#,
+        r#"{{"e":"depthUpdate","E":1626992742291,"T":1626992742291,"s":"BTCUSDT","U":{id},"u":{id},"pu":{},"b":[{}],"a":[{}]}}"#,
         id - 1,
         lv(-1),
         lv(1)
     )
+}
+
+/// The simulator's instrument lists (a frame's symbol → instrument is one hash lookup, as in production).
+pub fn usdm() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        marketprism_collector::simulator::instruments(
+            marketprism_collector::model::Exchange::BinanceDerivatives,
+        )
+    })
+    .load()
+}
+
+#[allow(dead_code)]
+pub fn okx_spot() -> std::sync::Arc<marketprism_collector::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_collector::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        marketprism_collector::simulator::instruments(
+            marketprism_collector::model::Exchange::OkxSpot,
+        )
+    })
+    .load()
 }

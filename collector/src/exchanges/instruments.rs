@@ -12,6 +12,7 @@ use crate::instruments::{InstrumentTable, Instruments};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, InstrumentsLoaded, RestFailed, SymbolUnlisted};
 use crate::model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol, now_ms};
+use crate::telemetry::ReadinessGuard;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -63,7 +64,7 @@ pub async fn fetch(
             .get(&url)
             .send()
             .await
-            .map_err(|e| (url.clone(), None, e.to_string()))?;
+            .map_err(|e| (url.clone(), None, error_chain(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             limiter.honour_rejection(status.as_u16(), resp.headers());
@@ -73,7 +74,7 @@ pub async fn fetch(
         let body = resp
             .text()
             .await
-            .map_err(|e| (url.clone(), None, e.to_string()))?;
+            .map_err(|e| (url.clone(), None, error_chain(&e)))?;
         match parse_listing(config.exchange, &body) {
             Ok(list) => all.extend(list),
             Err(error) => {
@@ -92,11 +93,13 @@ pub async fn fetch(
 
 /// The first table: retried with backoff until the venue answers (nothing is collected by guesswork
 /// meanwhile), or `None` at shutdown.
+/// Each failure is the product line's not-ready reason (`ready`) until the list loads.
 pub async fn load(
     config: &ExchangeConfig,
     http: &reqwest::Client,
     limiter: &RateLimiter,
     shutdown: &CancellationToken,
+    ready: &ReadinessGuard,
 ) -> Option<InstrumentTable> {
     let mut attempt = 0;
     loop {
@@ -113,6 +116,8 @@ pub async fn load(
         let wait = backoff(attempt, jitter());
         attempt += 1;
         let (url, status, detail) = failure;
+        let code = status.map(|s| format!(" HTTP {s}")).unwrap_or_default();
+        ready.not_ready(&format!("instrument list {url}:{code} {detail}"));
         RestFailed {
             exchange: config.exchange,
             endpoint: &url,
@@ -276,4 +281,16 @@ mod tests {
             ["https://www.deribit.com/api/v2/public/get_instruments?currency=any&expired=false"]
         );
     }
+}
+
+/// An error with its sources (`reqwest`'s own text omits the cause: TLS, refused, reset).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

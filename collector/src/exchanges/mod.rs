@@ -110,7 +110,7 @@ async fn run_product_line(
     shutdown: CancellationToken,
 ) {
     let ready = health.register(&format!("instruments:{}", config.exchange));
-    let Some(table) = instruments::load(&config, &http, &limiter, &shutdown).await else {
+    let Some(table) = instruments::load(&config, &http, &limiter, &shutdown, &ready).await else {
         return;
     };
     let refused = instruments::refused_gaps(&config, &table);
