@@ -64,18 +64,19 @@ fn status(code: StatusCode, reason: &str, message: String) -> Response {
     (code, axum::Json(body)).into_response()
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// `Err` is the 401 answer to send back (boxed: a `Response` is large).
+fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let expected = format!("Bearer {TOKEN}");
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         Some(v) if v == expected => Ok(()),
         _ => {
             state.unauthorized.fetch_add(1, Ordering::Relaxed);
-            Err(status(
+            Err(Box::new(status(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized",
                 "Unauthorized".into(),
-            ))
+            )))
         }
     }
 }
@@ -86,7 +87,7 @@ async fn get_lease(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
     match store.leases.get(&(ns, name.clone())) {
@@ -106,7 +107,7 @@ async fn create_lease(
     axum::Json(mut body): axum::Json<Value>,
 ) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let name = body["metadata"]["name"]
         .as_str()
@@ -134,7 +135,7 @@ async fn replace_lease(
     axum::Json(mut body): axum::Json<Value>,
 ) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
     let key = (ns, name.clone());
@@ -162,7 +163,7 @@ async fn replace_lease(
 
 async fn not_found(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&state, &headers) {
-        return r;
+        return *r;
     }
     status(
         StatusCode::NOT_FOUND,

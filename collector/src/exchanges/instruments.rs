@@ -234,6 +234,18 @@ fn default_market(exchange: Exchange) -> MarketType {
     }
 }
 
+/// An error with its sources (`reqwest`'s own text omits the cause: TLS, refused, reset).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,16 +293,4 @@ mod tests {
             ["https://www.deribit.com/api/v2/public/get_instruments?currency=any&expired=false"]
         );
     }
-}
-
-/// An error with its sources (`reqwest`'s own text omits the cause: TLS, refused, reset).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
