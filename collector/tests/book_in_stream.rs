@@ -62,7 +62,8 @@ fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(SessionCtx {
         plan,
-        http: reqwest::Client::new(),
+        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
+        http: marketprism_collector::exchanges::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(10, 10.0),
     });

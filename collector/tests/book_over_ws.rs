@@ -119,7 +119,8 @@ async fn usdm_book_over_sockets_matches_book_ticker_after_a_429() {
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(SessionCtx {
         plan,
-        http: reqwest::Client::new(),
+        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
+        http: marketprism_collector::exchanges::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
     });

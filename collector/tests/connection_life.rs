@@ -64,7 +64,8 @@ fn start(plan: WsPlan) -> (mpsc::Receiver<Event>, CancellationToken, Health) {
     let health = Health::new();
     let ctx = Arc::new(SessionCtx {
         plan,
-        http: reqwest::Client::new(),
+        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
+        http: marketprism_collector::exchanges::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
     });

@@ -84,7 +84,7 @@ async fn poller_survives_ban_errors_and_garbage_and_dedupes_history() {
     let task = tokio::spawn(run_poller(
         plan,
         Duration::from_millis(50),
-        reqwest::Client::new(),
+        marketprism_collector::exchanges::rest_client(&Default::default()),
         limiter,
         tx,
         shutdown.clone(),

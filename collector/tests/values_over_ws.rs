@@ -62,7 +62,8 @@ async fn rejected_values_leave_a_rejected_gap_on_their_stream_only() {
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(SessionCtx {
         plan,
-        http: reqwest::Client::new(),
+        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
+        http: marketprism_collector::exchanges::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(10, 10.0),
     });
