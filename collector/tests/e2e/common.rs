@@ -313,7 +313,15 @@ pub fn summary(events: &[Event]) -> String {
             .entry(format!("{}/{}/{}", e.exchange, e.data_type(), e.symbol))
             .or_insert(0u64) += 1;
     }
-    format!("{counts:?}")
+    // Gaps in full: a timeout usually means a stream stuck in a fault, and the gap says which.
+    let gap_rows: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Gap(g) => Some(format!("{} {}: {g:?}", e.exchange, e.symbol)),
+            _ => None,
+        })
+        .collect();
+    format!("{counts:?}; gaps: {gap_rows:?}")
 }
 
 pub fn count(events: &[Event], exchange: Exchange, dt: DataType) -> usize {
