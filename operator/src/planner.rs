@@ -199,6 +199,7 @@ pub fn to_status(plan: &[Shard]) -> Vec<ShardStatus> {
             symbols: s.units.iter().map(Unit::to_string).collect(),
             ready_replicas: 0,
             lock_holder: None,
+            not_ready: Vec::new(),
         })
         .collect()
 }

@@ -206,3 +206,52 @@ async fn a_wrong_token_is_refused_and_reported_not_silently_ignored() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// The holder's not-ready components travel on its Lease to the operator: the collector's lease
+/// keeper writes them with a renewal over HTTPS, the operator's reader turns that Lease into the
+/// shard's status lines, and the note goes away once the component is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holders_not_ready_reasons_reach_the_operator_through_the_lease() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use marketprism_operator::controller::apply::holder_not_ready;
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApiServer::start(dir.path()).await;
+    api.put_lease(NS, LEASE, json!({"leaseDurationSeconds": 3}));
+    let health = Health::new();
+    let instruments = health.register("instruments:binance_spot");
+    instruments.not_ready("not listed by the venue: BNB-XYZ");
+    let (tx, _rx) = watch::channel(false);
+    let stop = CancellationToken::new();
+    let config = LeaseConfig {
+        name: LEASE.into(),
+        namespace: NS.into(),
+        duration_s: 3,
+        holder: "pod-a".into(),
+    };
+    let task = tokio::spawn(run_lease_with(
+        api.client().await,
+        config,
+        health.clone(),
+        tx,
+        stop.clone(),
+    ));
+    let seen = |api: &FakeApiServer| {
+        let lease: Lease = serde_json::from_value(api.lease(NS, LEASE).unwrap()).unwrap();
+        holder_not_ready(&lease)
+    };
+    eventually(
+        "the holder's note on its Lease",
+        Duration::from_secs(10),
+        || seen(&api) == ["instruments:binance_spot: not listed by the venue: BNB-XYZ"],
+    )
+    .await;
+    instruments.ready();
+    eventually(
+        "the note cleared with a renewal",
+        Duration::from_secs(5),
+        || seen(&api).is_empty(),
+    )
+    .await;
+    stop.cancel();
+    task.await.unwrap().expect("keeper ends cleanly");
+}

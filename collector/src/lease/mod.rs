@@ -14,4 +14,7 @@ pub mod shell;
 
 pub use fence::Fence;
 pub use machine::{LeaseMachine, Observed, Role, Step};
-pub use shell::{Signals, Takeover, run_lease, run_lease_reporting, run_lease_with, takeover_of};
+pub use shell::{
+    NOT_READY_ANNOTATION, Signals, Takeover, not_ready_annotation, run_lease, run_lease_reporting,
+    run_lease_with, takeover_of,
+};

@@ -4,13 +4,14 @@ use super::machine::{LeaseMachine, Observed, Role, Step};
 use crate::config::LeaseConfig;
 use crate::internal_events::emit;
 use crate::internal_events::lease::{LeaseRoleChanged, LeaseWriteFailed};
-use crate::telemetry::Health;
+use crate::telemetry::{Health, Status};
 use crate::{Error, Result};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -91,7 +92,7 @@ pub async fn run_lease_reporting(
     let fence = tokio::spawn(fence(deadline_rx, may_publish.clone()));
     let mut role = None;
     while !shutdown.is_cancelled() {
-        let outcome = match tick(&api, &config.name, &mut machine).await {
+        let outcome = match tick(&api, &config.name, &mut machine, &health).await {
             Ok(Some(takeover)) => {
                 takeovers.send_replace(Some(takeover));
                 Ok(())
@@ -195,8 +196,50 @@ pub fn observed(lease: &Lease) -> Observed {
     }
 }
 
-/// The Lease after we acquire or renew it (the `resourceVersion` stays: optimistic concurrency).
-pub fn claimed(mut lease: Lease, identity: &str, duration: Duration) -> Lease {
+/// Annotation on the shard Lease in which its holder says which of its components are not ready and
+/// why: a JSON object `{component: reason}` (e.g. `{"instruments:binance_spot":"not listed by the
+/// venue: BNB-XYZ"}`), absent when all are ready. Written with every renewal (a third of the lease
+/// duration), so the operator can show it in the CollectorSet status without reaching into pods.
+pub const NOT_READY_ANNOTATION: &str = "marketprism.io/not-ready";
+
+/// At most this many components, each reason cut to this many characters (annotations share a
+/// 256 KiB budget per object; a status line should stay readable anyway).
+const MAX_NOT_READY: usize = 50;
+const MAX_REASON_CHARS: usize = 300;
+
+/// The [`NOT_READY_ANNOTATION`] value for these statuses (`None`: all ready). The `lease` component
+/// itself is left out: a holder writing the Lease is by definition holding it.
+pub fn not_ready_annotation(statuses: &BTreeMap<String, Status>) -> Option<String> {
+    let not_ready: BTreeMap<&str, String> = statuses
+        .iter()
+        .filter(|(name, s)| !s.ready && name.as_str() != "lease")
+        .take(MAX_NOT_READY)
+        .map(|(name, s)| {
+            (
+                name.as_str(),
+                s.reason.chars().take(MAX_REASON_CHARS).collect(),
+            )
+        })
+        .collect();
+    (!not_ready.is_empty()).then(|| serde_json::to_string(&not_ready).unwrap_or_default())
+}
+
+/// The Lease after we acquire or renew it (the `resourceVersion` stays: optimistic concurrency),
+/// carrying the holder's [`NOT_READY_ANNOTATION`] (`None` removes it).
+pub fn claimed(
+    mut lease: Lease,
+    identity: &str,
+    duration: Duration,
+    not_ready: Option<String>,
+) -> Lease {
+    let annotations = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    match not_ready {
+        Some(value) => annotations.insert(NOT_READY_ANNOTATION.to_owned(), value),
+        None => annotations.remove(NOT_READY_ANNOTATION),
+    };
+    if annotations.is_empty() {
+        lease.metadata.annotations = None;
+    }
     let now = MicroTime(Timestamp::now());
     let mut spec = lease.spec.take().unwrap_or_default();
     let previous = spec.holder_identity.clone().filter(|h| !h.is_empty());
@@ -230,6 +273,7 @@ async fn tick(
     api: &Api<Lease>,
     name: &str,
     machine: &mut LeaseMachine,
+    health: &Health,
 ) -> Result<Option<Takeover>, String> {
     let limit = machine.renew_period();
     let lease = match tokio::time::timeout(limit, api.get_opt(name)).await {
@@ -247,7 +291,8 @@ async fn tick(
                 _ => None,
             };
             let started = now();
-            let body = claimed(lease, machine.identity(), machine.duration());
+            let not_ready = not_ready_annotation(&health.snapshot());
+            let body = claimed(lease, machine.identity(), machine.duration(), not_ready);
             match tokio::time::timeout(limit, api.replace(name, &PostParams::default(), &body))
                 .await
             {

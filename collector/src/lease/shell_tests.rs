@@ -238,6 +238,7 @@ fn wall_clock_timestamps_do_not_reach_the_state_machine() {
         lease("2020-01-01T00:00:00.000000Z"),
         "b",
         Duration::from_secs(15),
+        None,
     );
     let spec = claimed.spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));
@@ -247,4 +248,46 @@ fn wall_clock_timestamps_do_not_reach_the_state_machine() {
         Some("9"),
         "optimistic concurrency"
     );
+}
+
+#[test]
+fn the_holder_annotates_its_not_ready_components_and_clears_them_when_ready() {
+    use crate::telemetry::Health;
+    let health = Health::new();
+    let lease_component = health.register("lease");
+    lease_component.not_ready("renewing");
+    let instruments = health.register("instruments:binance_spot");
+    instruments.not_ready("not listed by the venue: BNB-XYZ");
+    let nats = health.register("nats");
+    nats.ready();
+    let value = not_ready_annotation(&health.snapshot()).expect("one component not ready");
+    let parsed: std::collections::BTreeMap<String, String> = serde_json::from_str(&value).unwrap();
+    assert_eq!(
+        parsed.into_iter().collect::<Vec<_>>(),
+        vec![(
+            "instruments:binance_spot".to_owned(),
+            "not listed by the venue: BNB-XYZ".to_owned()
+        )],
+        "the lease component itself is left out"
+    );
+    let base: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "x", "annotations": {"other": "kept"}},
+        "spec": {"holderIdentity": "a"}
+    }))
+    .unwrap();
+    let annotated = claimed(base, "a", Duration::from_secs(15), Some(value));
+    let notes = annotated.metadata.annotations.clone().unwrap();
+    assert!(notes[NOT_READY_ANNOTATION].contains("BNB-XYZ"));
+    assert_eq!(notes["other"], "kept", "foreign annotations survive");
+
+    instruments.not_ready(&"x".repeat(10_000));
+    let long = not_ready_annotation(&health.snapshot()).unwrap();
+    assert!(long.len() < 400, "reasons are cut: {} bytes", long.len());
+
+    instruments.ready();
+    assert_eq!(not_ready_annotation(&health.snapshot()), None);
+    let cleared = claimed(annotated, "a", Duration::from_secs(15), None);
+    let notes = cleared.metadata.annotations.unwrap();
+    assert!(!notes.contains_key(NOT_READY_ANNOTATION));
+    assert_eq!(notes["other"], "kept");
 }

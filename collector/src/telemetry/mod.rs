@@ -3,7 +3,7 @@
 mod health;
 pub mod http;
 
-pub use health::{Health, ReadinessGuard};
+pub use health::{Health, ReadinessGuard, Status};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

@@ -21,6 +21,8 @@ use std::fmt::Debug;
 pub struct Applied {
     pub deployments: BTreeMap<String, ShardObservation>,
     pub lock_holders: BTreeMap<String, Option<String>>,
+    /// What each held Lease's holder says is not ready (`component: reason`), by Lease name.
+    pub not_ready: BTreeMap<String, Vec<String>>,
 }
 
 trait Child:
@@ -66,6 +68,9 @@ pub async fn apply_children(client: &Client, namespace: &str, c: &Children) -> R
     let mut applied = Applied::default();
     for lease in leases {
         applied
+            .not_ready
+            .insert(lease.name_any(), holder_not_ready(&lease));
+        applied
             .lock_holders
             .insert(lease.name_any(), lease_holder(&lease));
     }
@@ -84,6 +89,28 @@ fn lease_holder(lease: &Lease) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
+/// Annotation in which a shard Lease's holder lists its not-ready components (JSON object
+/// `{component: reason}`); written by the collector with every renewal (collector/src/lease/shell.rs).
+pub const NOT_READY_ANNOTATION: &str = "marketprism.io/not-ready";
+
+/// The holder's not-ready components as `component: reason` lines; nothing when the Lease is not held
+/// (a released Lease keeps the last holder's note, which no longer describes a running pod).
+pub fn holder_not_ready(lease: &Lease) -> Vec<String> {
+    if lease_holder(lease).is_none() {
+        return Vec::new();
+    }
+    let Some(raw) = lease.annotations().get(NOT_READY_ANNOTATION) else {
+        return Vec::new();
+    };
+    match serde_json::from_str::<BTreeMap<String, String>>(raw) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(component, reason)| format!("{component}: {reason}"))
+            .collect(),
+        Err(e) => vec![format!("unreadable {NOT_READY_ANNOTATION} annotation: {e}")],
+    }
+}
+
 /// Ready pods, and whether the Deployment controller has rolled out the current spec everywhere.
 pub fn observe(d: &Deployment) -> ShardObservation {
     let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -96,6 +123,7 @@ pub fn observe(d: &Deployment) -> ShardObservation {
             && status.ready_replicas.unwrap_or(0) >= wanted
             && status.replicas.unwrap_or(0) <= wanted,
         lock_holder: None,
+        not_ready: Vec::new(),
     }
 }
 

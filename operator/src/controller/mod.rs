@@ -183,6 +183,7 @@ async fn apply_plan(
                 .cloned()
                 .unwrap_or_default();
             seen.lock_holder = applied.lock_holders.get(&object).cloned().flatten();
+            seen.not_ready = applied.not_ready.get(&object).cloned().unwrap_or_default();
             (shard, seen)
         })
         .collect();

@@ -15,6 +15,8 @@ pub struct ShardObservation {
     /// The Deployment has rolled out its current spec on every replica.
     pub rolled_out: bool,
     pub lock_holder: Option<String>,
+    /// The lock holder's not-ready components, `component: reason`.
+    pub not_ready: Vec<String>,
 }
 
 /// How the reconcile went, as far as status is concerned.
@@ -125,6 +127,7 @@ pub fn compute(
                     .map(|(s, (_, seen))| ShardStatus {
                         ready_replicas: seen.ready_replicas,
                         lock_holder: seen.lock_holder.clone(),
+                        not_ready: seen.not_ready.clone(),
                         ..s
                     })
                     .collect();
@@ -165,21 +168,31 @@ pub fn compute(
                 },
                 progress_message(rolling, retired),
             );
-            let degraded = !broken.is_empty();
-            set(
-                DEGRADED,
-                degraded,
-                if degraded {
-                    "ShardsUnavailable"
+            // What the lock holders say is wrong (unlisted symbols, refused or stalled streams).
+            let reported: Vec<String> = shards
+                .iter()
+                .flat_map(|(s, o)| o.not_ready.iter().map(move |r| format!("{}: {r}", s.name)))
+                .collect();
+            let (degraded, reason, message) = match (broken.is_empty(), reported.is_empty()) {
+                (true, true) => (false, "AsExpected", String::new()),
+                (false, _) => (
+                    true,
+                    "ShardsUnavailable",
+                    format!("no ready pod in shards {}", broken.join(", ")),
+                ),
+                (true, false) => (true, "CollectorsNotReady", String::new()),
+            };
+            let message = if reported.is_empty() {
+                message
+            } else {
+                let listed = reported.join("; ");
+                if message.is_empty() {
+                    listed
                 } else {
-                    "AsExpected"
-                },
-                if degraded {
-                    format!("no ready pod in shards {}", broken.join(", "))
-                } else {
-                    String::new()
-                },
-            );
+                    format!("{message}; {listed}")
+                }
+            };
+            set(DEGRADED, degraded, reason, message);
             set(PAUSED, false, "NotPaused", String::new());
             status.retired_objects = retired.objects as i32;
             status.shard_count = shards.len() as i32;

@@ -45,6 +45,8 @@ struct World {
     /// Whether applied Deployments report a finished rollout with ready pods.
     deployments_ready: bool,
     lease_holder: Option<&'static str>,
+    /// `marketprism.io/not-ready` annotations the holders wrote, by Lease name.
+    lease_notes: BTreeMap<&'static str, &'static str>,
     /// Answer the first apply with HTTP 500.
     fail_first_apply: bool,
     /// Secrets by name and the keys they hold (absent: 404).
@@ -58,6 +60,7 @@ impl World {
             existing: BTreeMap::new(),
             deployments_ready: true,
             lease_holder: Some("pod-a"),
+            lease_notes: BTreeMap::new(),
             fail_first_apply: false,
             secrets: BTreeMap::from([
                 ("nats-creds", vec!["user", "password"]),
@@ -94,6 +97,16 @@ impl World {
                 }
                 if let (true, Some(holder)) = (object["kind"] == "Lease", self.lease_holder) {
                     object["spec"]["holderIdentity"] = holder.into();
+                }
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if let (true, Some(note)) = (
+                    object["kind"] == "Lease",
+                    self.lease_notes.get(name.as_str()),
+                ) {
+                    object["metadata"]["annotations"] = json!({ "marketprism.io/not-ready": note });
                 }
                 (200, object)
             }
@@ -269,6 +282,47 @@ async fn applies_every_child_with_one_field_manager_and_writes_status() {
     assert!(
         ev.contains(&"Resharded".to_owned()) && ev.contains(&"Ready".to_owned()),
         "{ev:?}"
+    );
+}
+
+/// What a shard's lock holder says is not ready (its Lease annotation) reaches the status: on the
+/// shard and in a `Degraded` condition naming the shard and the unlisted symbol. A released Lease's
+/// leftover note is not shown (it no longer describes a running pod).
+#[tokio::test]
+async fn holder_reported_problems_reach_the_status() {
+    let mut world = World::new(prod());
+    world.lease_notes.insert(
+        "prod-s1",
+        r#"{"instruments:binance_spot":"not listed by the venue: BNB-XYZ"}"#,
+    );
+    let (_, calls) = reconcile_in(world.clone()).await;
+    let status = status_patch(&calls);
+    assert_eq!(
+        status.shards[1].not_ready,
+        ["instruments:binance_spot: not listed by the venue: BNB-XYZ"]
+    );
+    assert!(status.shards[0].not_ready.is_empty());
+    assert_eq!(
+        condition(&status, "Degraded"),
+        ("True".into(), "CollectorsNotReady".into())
+    );
+    let degraded = status.condition("Degraded").unwrap();
+    assert!(
+        degraded
+            .message
+            .contains("s1: instruments:binance_spot: not listed by the venue: BNB-XYZ"),
+        "{}",
+        degraded.message
+    );
+
+    world.lease_holder = None;
+    let (_, calls) = reconcile_in(world).await;
+    let status = status_patch(&calls);
+    assert!(status.shards.iter().all(|s| s.not_ready.is_empty()));
+    assert_ne!(
+        condition(&status, "Degraded").1,
+        "CollectorsNotReady",
+        "a released Lease's note is not the shard's state"
     );
 }
 

@@ -52,6 +52,10 @@ pub struct ShardStatus {
     /// Pod currently holding the shard Lease (the one publishing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_holder: Option<String>,
+    /// What the lock holder reports as not ready, `component: reason` (e.g.
+    /// `instruments:binance_spot: not listed by the venue: BNB-XYZ`), from its Lease annotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ready: Vec<String>,
 }
 
 impl CollectorSetStatus {
