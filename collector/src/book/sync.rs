@@ -27,6 +27,10 @@ pub enum SyncOutcome {
     Synced { replayed: usize },
     /// The snapshot cannot be used (too old, does not bridge the buffer): fetch another.
     NeedSnapshot { reason: &'static str },
+    /// The venue reset its sequence (OKX `seqId < prevSeqId`) while the book waited for a snapshot:
+    /// a snapshot requested before the reset carries an id of the old sequence, which would cover
+    /// every new update and keep the book waiting for good. Discard it and fetch another.
+    SequenceReset,
     /// The live book broke: record a gap, then fetch a snapshot (or resubscribe for in-stream snapshots).
     Resync(Desync),
 }
@@ -143,12 +147,8 @@ impl BookSync {
                 if update.prev_id.is_some_and(|p| update.last_id < p) {
                     buffer.clear();
                     *first_marker = None;
-                    if snapshot.take().is_some() {
-                        return SyncOutcome::NeedSnapshot {
-                            reason: "sequence reset after the snapshot",
-                        };
-                    }
-                    return SyncOutcome::Buffered;
+                    *snapshot = None;
+                    return SyncOutcome::SequenceReset;
                 }
                 if buffer.is_empty() {
                     *first_marker = self.rule.first_marker(&update);
@@ -359,7 +359,11 @@ mod tests {
         let mut s = BookSync::new(SyncRule::OkxRestSnapshot, 10, false);
         assert_eq!(s.on_update(upd(100, 101)), SyncOutcome::Buffered);
         assert_eq!(s.on_update(upd(101, 102)), SyncOutcome::Buffered);
-        assert_eq!(s.on_update(upd(102, 3)), SyncOutcome::Buffered, "reset");
+        assert_eq!(
+            s.on_update(upd(102, 3)),
+            SyncOutcome::SequenceReset,
+            "a snapshot asked for before the reset must not be used"
+        );
         assert_eq!(s.on_update(upd(3, 4)), SyncOutcome::Buffered);
         let snap = BookSnapshot {
             last_id: 4,
@@ -371,6 +375,25 @@ mod tests {
         assert_eq!(s.on_snapshot(snap), SyncOutcome::Buffered, "not too old");
         assert_eq!(s.on_update(upd(4, 6)), SyncOutcome::Synced { replayed: 1 });
         assert!(s.is_live());
+    }
+
+    /// A snapshot of the old sequence held when the reset arrives is dropped, so the new sequence's
+    /// updates are not all taken as covered by it (which kept the book waiting for good).
+    #[test]
+    fn okx_sequence_reset_drops_a_held_snapshot_of_the_old_sequence() {
+        let mut s = BookSync::new(SyncRule::OkxRestSnapshot, 10, false);
+        let snap = |id| BookSnapshot {
+            last_id: id,
+            ts_ms: Some(id),
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        };
+        assert_eq!(s.on_snapshot(snap(500)), SyncOutcome::Buffered);
+        assert_eq!(s.on_update(upd(500, 7)), SyncOutcome::SequenceReset);
+        assert_eq!(s.on_update(upd(7, 9)), SyncOutcome::Buffered);
+        assert_eq!(s.on_snapshot(snap(7)), SyncOutcome::Synced { replayed: 1 });
+        assert_eq!(s.book().last_id, 9);
     }
 
     fn no_seq(checksum: Option<i32>) -> BookUpdate {

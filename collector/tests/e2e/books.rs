@@ -199,3 +199,62 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
         assert_invariants(&events);
     }
 }
+
+/// A REST snapshot from before an OKX sequence reset (a lagging cache) has ids of the old sequence:
+/// it "covers" every update of the new one, so the book would wait for a bridge for good. The sync
+/// deadline reports it once (a `stale` gap naming the wait) and starts the sync over from a fresh
+/// snapshot, until one bridges; the book is then exact again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_book_stuck_on_a_snapshot_of_the_old_sequence_restarts_its_sync() {
+    let config = marketprism_collector::config::SimulatorConfig {
+        okx_book_mode: OkxBookMode::RestSnapshot,
+        ..sim_config()
+    };
+    let exchange = Exchange::OkxDerivatives;
+    let symbol = "BTC-USDT";
+    let mut rig = Rig::start_prepared(
+        config,
+        &[(exchange, &[DataType::Orderbooks])],
+        |c| {
+            c.symbols = vec![marketprism_collector::model::Symbol::new(symbol).unwrap()];
+            c.orderbook.sync_timeout_s = 2;
+        },
+        |_| {},
+    )
+    .await;
+    assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    let target = Target::symbol(exchange, &venue_symbol(exchange, symbol));
+    // Freeze what REST serves (old sequence), then reset the sequence and break the live book.
+    rig.sim.inject(Fault::StaleSnapshot {
+        target: target.clone(),
+        requests: 2,
+    });
+    rig.sim.inject(Fault::OkxSequenceReset(target.clone()));
+    let n = rig.events.len();
+    rig.wait_for("books after the reset", |ev| {
+        ev[n..]
+            .iter()
+            .filter(|e| e.data_type() == DataType::Orderbooks)
+            .count()
+            >= 5
+    })
+    .await;
+    rig.sim.inject(Fault::SequenceGap {
+        target,
+        messages: 2,
+    });
+    rig.wait_for("the overdue sync reported", |ev| {
+        gaps(ev, exchange)
+            .iter()
+            .any(|(_, g)| g.cause == GapCause::Stale && g.detail.contains("not synced within"))
+    })
+    .await;
+    assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    let events = rig.stop().await;
+    let overdue = gaps(&events, exchange)
+        .iter()
+        .filter(|(_, g)| g.detail.contains("not synced within"))
+        .count();
+    assert_eq!(overdue, 1, "reported once per wait, however many restarts");
+    assert_invariants(&events);
+}

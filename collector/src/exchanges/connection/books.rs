@@ -11,6 +11,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookAction {
     FetchSnapshot(Symbol),
+    /// Fetch a snapshot, and discard one already on its way (it predates a sequence reset).
+    Refetch(Symbol),
     Resubscribe(Symbol),
 }
 
@@ -109,6 +111,21 @@ impl Books {
         } else {
             BookAction::FetchSnapshot(symbol.clone())
         }
+    }
+
+    /// Start the sync of a book that is not live over: forget its buffer and any snapshot it holds,
+    /// and say how to get a fresh one (`None` for a live or unknown book).
+    pub fn restart_sync(&mut self, symbol: &Symbol) -> Option<BookAction> {
+        let state = self.books.get_mut(symbol)?;
+        if state.sync.is_live() {
+            return None;
+        }
+        state.sync.reset();
+        Some(match self.resync_action(symbol) {
+            // A fetch already on its way may bring the very snapshot that did not bridge.
+            BookAction::FetchSnapshot(s) => BookAction::Refetch(s),
+            other => other,
+        })
     }
 
     /// Drop a book that can no longer be trusted (its stream went silent while the venue's book
@@ -214,6 +231,8 @@ impl Books {
             SyncOutcome::NeedSnapshot { .. } => {
                 (!in_stream).then(|| BookAction::FetchSnapshot(symbol.clone()))
             }
+            // In-stream snapshots come after the reset in the stream's own order: nothing to discard.
+            SyncOutcome::SequenceReset => (!in_stream).then(|| BookAction::Refetch(symbol.clone())),
             SyncOutcome::Resync(d) => {
                 BookResync {
                     exchange: self.exchange,
@@ -340,6 +359,38 @@ mod tests {
             (DataType::Orderbooks, GapCause::SequenceGap, 2_000, 2_100)
         );
         assert!(!b.is_live(&sym));
+    }
+
+    #[test]
+    fn a_sync_restarts_from_scratch_with_a_fresh_snapshot_but_a_live_book_is_left_alone() {
+        let (mut b, sym) = books(SyncRule::OkxRestSnapshot);
+        let mut out = Vec::new();
+        let snap = |id| BookSnapshot {
+            last_id: id,
+            ts_ms: Some(1),
+            bids: vec![(d(9), d(1))],
+            asks: vec![(d(12), d(1))],
+            checksum: None,
+        };
+        b.on_snapshot(&sym, snap(1_000), true, 0, &mut out);
+        assert_eq!(
+            b.on_update(&sym, upd(5, 5, 4, 1), 0, &mut out),
+            None,
+            "covered"
+        );
+        assert_eq!(
+            b.restart_sync(&sym),
+            Some(BookAction::Refetch(sym.clone())),
+            "a fetch on its way may bring the snapshot that did not bridge"
+        );
+        b.on_update(&sym, upd(6, 6, 5, 2), 0, &mut out);
+        b.on_snapshot(&sym, snap(5), true, 0, &mut out);
+        assert!(b.is_live(&sym), "the held snapshot 1000 was forgotten");
+        assert_eq!(b.restart_sync(&sym), None);
+        assert!(b.is_live(&sym));
+
+        let (mut d, sym) = books(SyncRule::Deribit);
+        assert_eq!(d.restart_sync(&sym), Some(BookAction::Resubscribe(sym)));
     }
 
     #[test]

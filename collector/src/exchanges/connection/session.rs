@@ -66,9 +66,17 @@ pub(super) type Ws =
 pub(super) struct Unsynced {
     pub since: Instant,
     pub since_ms: i64,
-    pub reported: bool,
+    /// Sync deadlines passed so far: the first is reported (gap, not-ready); each restarts the sync.
+    pub overdue: u32,
     /// The last failed snapshot fetch: (answer unusable, detail).
     pub last_failure: Option<(bool, String)>,
+}
+
+impl Unsynced {
+    /// When the book is next overdue: one sync timeout after the last deadline.
+    pub fn next_deadline(&self, timeout: Duration) -> Instant {
+        self.since + timeout.saturating_mul(self.overdue.saturating_add(1))
+    }
 }
 
 pub(super) struct Session<'a> {
@@ -87,6 +95,8 @@ pub(super) struct Session<'a> {
     pub fetching: HashSet<Symbol>,
     /// Silent books whose in-flight snapshot is a check, not a resync.
     pub probing: HashSet<Symbol>,
+    /// Books whose snapshot on its way predates a sequence reset: discarded on arrival, fetched again.
+    pub outdated: HashSet<Symbol>,
     pub fetches: JoinSet<()>,
     pub snap_tx: mpsc::Sender<(Symbol, Fetched)>,
     pub budgets: HashMap<Symbol, ResyncBudget>,
@@ -166,6 +176,7 @@ pub async fn run_session(
         trades: TradeIds::new(plan.venue.exchange()),
         fetching: HashSet::new(),
         probing: HashSet::new(),
+        outdated: HashSet::new(),
         fetches: JoinSet::new(),
         snap_tx,
         budgets: HashMap::new(),
@@ -247,8 +258,7 @@ impl Session<'_> {
             self.deferred.values().map(|(at, _)| *at).min(),
             self.unsynced
                 .values()
-                .filter(|u| !u.reported)
-                .map(|u| u.since + self.sync_timeout)
+                .map(|u| u.next_deadline(self.sync_timeout))
                 .min(),
         ];
         for o in others.into_iter().flatten() {
@@ -305,7 +315,7 @@ impl Session<'_> {
         if let Some(e) = self.run_deferred(ws, now).await {
             return Some(e);
         }
-        self.check_sync_deadlines(now).await
+        self.check_sync_deadlines(ws, now).await
     }
 
     async fn on_text(&mut self, ws: &mut Ws, text: &str, now: Instant) -> Option<SessionEnd> {
@@ -473,7 +483,7 @@ impl Session<'_> {
             self.unsynced.entry(symbol.clone()).or_insert(Unsynced {
                 since: now,
                 since_ms: now_ms(),
-                reported: false,
+                overdue: 0,
                 last_failure: None,
             });
             if !in_stream

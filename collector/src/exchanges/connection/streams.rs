@@ -217,6 +217,9 @@ impl Session<'_> {
             Fetched::Snapshot(snap) => {
                 self.fetching.remove(&symbol);
                 let probe = self.probing.remove(&symbol);
+                if self.outdated.remove(&symbol) {
+                    return self.act(ws, Some(BookAction::FetchSnapshot(symbol))).await;
+                }
                 let live_id = self.books.as_ref().and_then(|b| b.live_id(&symbol));
                 if probe {
                     if let Some(id) = live_id.filter(|id| snap.last_id <= *id) {
@@ -252,6 +255,7 @@ impl Session<'_> {
             Fetched::Refused(detail) => {
                 self.fetching.remove(&symbol);
                 self.probing.remove(&symbol);
+                self.outdated.remove(&symbol);
                 self.refuse((DataType::Orderbooks, symbol), &detail).await
             }
             Fetched::Failed { rejected, detail } => {
@@ -269,7 +273,7 @@ impl Session<'_> {
             .or_insert_with(|| super::session::Unsynced {
                 since: Instant::now(),
                 since_ms: now_ms(),
-                reported: false,
+                overdue: 0,
                 last_failure: None,
             });
     }
@@ -324,11 +328,19 @@ impl Session<'_> {
     ) -> Option<SessionEnd> {
         let action = action?;
         let symbol = match &action {
-            BookAction::FetchSnapshot(s) | BookAction::Resubscribe(s) => s.clone(),
+            BookAction::FetchSnapshot(s) | BookAction::Refetch(s) | BookAction::Resubscribe(s) => {
+                s.clone()
+            }
         };
-        if self.deferred.contains_key(&symbol)
-            || matches!(action, BookAction::FetchSnapshot(_)) && self.fetching.contains(&symbol)
-        {
+        let fetch = !matches!(action, BookAction::Resubscribe(_));
+        if fetch && self.fetching.contains(&symbol) {
+            if matches!(action, BookAction::Refetch(_)) {
+                // The snapshot on its way predates a sequence reset: fetch again when it lands.
+                self.outdated.insert(symbol);
+            }
+            return None;
+        }
+        if self.deferred.contains_key(&symbol) {
             return None;
         }
         let now = Instant::now();
@@ -368,7 +380,7 @@ impl Session<'_> {
 
     async fn act_now(&mut self, ws: &mut Ws, action: BookAction) -> Option<SessionEnd> {
         match action {
-            BookAction::FetchSnapshot(symbol) => {
+            BookAction::FetchSnapshot(symbol) | BookAction::Refetch(symbol) => {
                 if self.fetching.insert(symbol.clone()) {
                     spawn_fetch(self.ctx, &mut self.fetches, self.snap_tx.clone(), symbol);
                 }
@@ -408,20 +420,40 @@ impl Session<'_> {
     }
 
     /// Books not synced within `orderbook.sync_timeout_s`: a gap, a metric and not-ready, once per
-    /// wait (the fetches go on; a withheld book was reported already).
-    pub(super) async fn check_sync_deadlines(&mut self, now: Instant) -> Option<SessionEnd> {
+    /// wait (a withheld book was reported already). Each timeout also starts the sync over from a
+    /// fresh snapshot: whatever kept it from bridging (a snapshot from a cache that lags, or from
+    /// before a sequence reset, whose ids cover every new update) is not waited on for good.
+    pub(super) async fn check_sync_deadlines(
+        &mut self,
+        ws: &mut Ws,
+        now: Instant,
+    ) -> Option<SessionEnd> {
         let timeout = self.sync_timeout;
         let overdue: Vec<Symbol> = self
             .unsynced
             .iter()
-            .filter(|(s, u)| !u.reported && now >= u.since + timeout && !self.withheld.contains(*s))
+            .filter(|(_, u)| now >= u.next_deadline(timeout))
             .map(|(s, _)| s.clone())
             .collect();
         for symbol in overdue {
+            let withheld = self.withheld.contains(&symbol);
             let Some(u) = self.unsynced.get_mut(&symbol) else {
                 continue;
             };
-            u.reported = true;
+            u.overdue = u.overdue.saturating_add(1);
+            if withheld {
+                continue; // reported when withheld; it resyncs once the feed carries sequence ids
+            }
+            let restart = self.books.as_mut().and_then(|b| b.restart_sync(&symbol));
+            let Some(u) = self.unsynced.get(&symbol) else {
+                continue;
+            };
+            if u.overdue > 1 {
+                if let Some(e) = self.act(ws, restart).await {
+                    return Some(e);
+                }
+                continue;
+            }
             let (cause, why) = match &u.last_failure {
                 Some((true, d)) => (GapCause::Rejected, d.clone()),
                 Some((false, d)) => (GapCause::Stale, d.clone()),
@@ -445,6 +477,9 @@ impl Session<'_> {
                 return Some(e);
             }
             if let Some(e) = self.send_all(gap.into_iter().collect()).await {
+                return Some(e);
+            }
+            if let Some(e) = self.act(ws, restart).await {
                 return Some(e);
             }
         }
