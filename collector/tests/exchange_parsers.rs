@@ -564,7 +564,25 @@ fn deribit_dvol_heartbeat_books_trades_rpc() {
         dr(
             r#"{"jsonrpc":"2.0","id":42,"result":["deribit_volatility_index.btc_usd"],"usIn":1,"usOut":2,"usDiff":1,"testnet":false}"#
         ),
-        Parsed::Control(Control::Ack { id: "42".into() })
+        Parsed::Control(Control::Subscribed {
+            id: "42".into(),
+            channels: vec!["deribit_volatility_index.btc_usd".into()]
+        })
+    );
+    assert_eq!(
+        dr(
+            r#"{"jsonrpc":"2.0","id":3997,"result":[],"usIn":1,"usOut":2,"usDiff":1,"testnet":true}"#
+        ),
+        Parsed::Control(Control::Subscribed {
+            id: "3997".into(),
+            channels: vec![]
+        }),
+        "a channel the venue cannot serve is left out of the result (go-deribit#16)"
+    );
+    assert_eq!(
+        dr(r#"{"jsonrpc":"2.0","id":1,"result":"ok"}"#),
+        Parsed::Control(Control::Ack { id: "1".into() }),
+        "set_heartbeat answers ok"
     );
     assert!(
         matches!(dr(r#"{"jsonrpc":"2.0","id":7,"error":{"code":11050,"message":"bad_request"}}"#), Parsed::Control(Control::Error { code, .. }) if code == "11050")

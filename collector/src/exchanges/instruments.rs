@@ -133,8 +133,36 @@ pub async fn load(
     }
 }
 
+/// What a refresh found about the configured symbols: those the venue lists now but did not
+/// before (to collect from now on, without a restart) and those it still does not list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relisted {
+    pub added: Vec<Symbol>,
+    pub unlisted: Vec<Symbol>,
+}
+
+/// Configured symbols listed in `new` but not in `old` (pure).
+pub fn newly_listed(
+    config: &ExchangeConfig,
+    old: &InstrumentTable,
+    new: &InstrumentTable,
+) -> Relisted {
+    let (_, unlisted) = new.resolve(&config.symbols);
+    let added = config
+        .symbols
+        .iter()
+        .filter(|s| old.by_symbol(s).is_none() && new.by_symbol(s).is_some())
+        .cloned()
+        .collect();
+    Relisted {
+        added,
+        unlisted: unlisted.into_iter().cloned().collect(),
+    }
+}
+
 /// Re-fetch the list every `every` and swap it in (contract values and tick sizes change; a failed
-/// refresh keeps the current table and is counted).
+/// refresh keeps the current table and is counted). Configured symbols the venue starts listing
+/// are sent on `relisted`, so the product line starts collecting them.
 pub async fn refresh(
     config: ExchangeConfig,
     instruments: Instruments,
@@ -142,6 +170,7 @@ pub async fn refresh(
     http: reqwest::Client,
     limiter: RateLimiter,
     shutdown: CancellationToken,
+    relisted: tokio::sync::mpsc::Sender<Relisted>,
 ) {
     loop {
         tokio::select! {
@@ -161,7 +190,14 @@ pub async fn refresh(
                     count: table.len(),
                 }
                 .emit();
+                let change = newly_listed(&config, &old, &table);
                 instruments.store(table);
+                if !change.added.is_empty() {
+                    tracing::info!(exchange = %config.exchange, symbols = ?change.added, "the venue now lists configured symbols: collecting them");
+                    if relisted.send(change).await.is_err() {
+                        return;
+                    }
+                }
             }
             Err((url, status, detail)) => RestFailed {
                 exchange: config.exchange,

@@ -19,7 +19,7 @@ pub mod supervise;
 pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
 
 use crate::config::ExchangeConfig;
-use crate::model::{Event, Exchange};
+use crate::model::{DataType, Event, Exchange, Symbol};
 use crate::telemetry::Health;
 use crate::tls::ClientTls;
 use connection::session::SessionCtx;
@@ -99,7 +99,8 @@ pub fn spawn_connectors(
     set
 }
 
-/// One product line: instrument list first, then its connections, pollers and list refresh.
+/// One product line: instrument list first, then its connections, pollers and list refresh; symbols
+/// the venue starts listing later get connections and pollers of their own when the refresh sees them.
 async fn run_product_line(
     config: ExchangeConfig,
     tls: ClientTls,
@@ -114,78 +115,159 @@ async fn run_product_line(
         return;
     };
     let refused = instruments::refused_gaps(&config, &table);
-    if refused.is_empty() {
-        ready.ready();
-    } else {
-        let (_, unlisted) = table.resolve(&config.symbols);
-        let names: Vec<&str> = unlisted.iter().map(|s| s.as_str()).collect();
-        ready.not_ready(&format!("not listed by the venue: {}", names.join(", ")));
-    }
+    let (_, unlisted) = table.resolve(&config.symbols);
+    report_unlisted(&ready, &unlisted);
     for gap in refused {
         if tx.send(gap).await.is_err() {
             return;
         }
     }
     let listed = crate::instruments::Instruments::new(config.exchange, table);
+    let line = ProductLine {
+        tls,
+        http: http.clone(),
+        limiter: limiter.clone(),
+        tx,
+        health,
+        shutdown: shutdown.clone(),
+    };
     let mut set = JoinSet::new();
-    for ws in plan::ws_plans(&config, &listed) {
-        let identity = TaskIdentity {
-            exchange: config.exchange,
-            name: ws.name.clone(),
-            streams: ws.streams.clone(),
-        };
-        let ctx = Arc::new(SessionCtx {
-            plan: ws,
-            http: http.clone(),
-            limiter: limiter.clone(),
-            tls: tls.clone(),
-        });
-        let (tx2, health, stop) = (tx.clone(), health.clone(), shutdown.clone());
-        set.spawn(supervise(
-            identity,
-            tx.clone(),
-            shutdown.clone(),
-            move || {
-                connection::run_connection(ctx.clone(), tx2.clone(), health.clone(), stop.clone())
-            },
-        ));
-    }
-    for poll in plan::poll_plans(&config, &listed) {
-        let every = Duration::from_secs(config.poll_interval_s);
-        let identity = TaskIdentity {
-            exchange: config.exchange,
-            name: format!(
-                "{}/poll/{}/{}",
-                config.exchange, poll.data_type, poll.symbol
-            ),
-            streams: vec![plan::Stream {
-                data_type: poll.data_type,
-                symbol: poll.symbol.clone(),
-                market_type: poll.market_type,
-                max_silence: None,
-            }],
-        };
-        let (http, limiter, tx2, stop) =
-            (http.clone(), limiter.clone(), tx.clone(), shutdown.clone());
-        set.spawn(supervise(
-            identity,
-            tx.clone(),
-            shutdown.clone(),
-            move || {
-                poller::run_poller(
-                    poll.clone(),
-                    every,
-                    http.clone(),
-                    limiter.clone(),
-                    tx2.clone(),
-                    stop.clone(),
-                )
-            },
-        ));
-    }
+    line.spawn_streams(&config, &listed, "", &mut set);
+    let (relisted_tx, mut relisted_rx) = mpsc::channel(4);
     let every = Duration::from_secs(config.instruments_refresh_s);
     set.spawn(instruments::refresh(
-        config, listed, every, http, limiter, shutdown,
+        config.clone(),
+        listed.clone(),
+        every,
+        http,
+        limiter,
+        shutdown,
+        relisted_tx,
     ));
-    while set.join_next().await.is_some() {}
+    let mut generation = 0;
+    loop {
+        tokio::select! {
+            Some(change) = relisted_rx.recv() => {
+                generation += 1;
+                // DVOL is per index and was subscribed from the start; only instrument streams are new.
+                let added = ExchangeConfig {
+                    symbols: change.added,
+                    data_types: config
+                        .data_types
+                        .iter()
+                        .copied()
+                        .filter(|d| *d != DataType::VolatilityIndices)
+                        .collect(),
+                    ..config.clone()
+                };
+                line.spawn_streams(&added, &listed, &format!("+{generation}"), &mut set);
+                let unlisted: Vec<&Symbol> = change.unlisted.iter().collect();
+                report_unlisted(&ready, &unlisted);
+            }
+            joined = set.join_next() => {
+                if joined.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The instrument list's readiness: not ready while configured symbols are not listed, naming them.
+fn report_unlisted(ready: &crate::telemetry::ReadinessGuard, unlisted: &[&Symbol]) {
+    if unlisted.is_empty() {
+        ready.ready();
+    } else {
+        let names: Vec<&str> = unlisted.iter().map(|s| s.as_str()).collect();
+        ready.not_ready(&format!("not listed by the venue: {}", names.join(", ")));
+    }
+}
+
+/// What every connection and poller of a product line shares.
+struct ProductLine {
+    tls: ClientTls,
+    http: reqwest::Client,
+    limiter: RateLimiter,
+    tx: mpsc::Sender<Event>,
+    health: Health,
+    shutdown: CancellationToken,
+}
+
+impl ProductLine {
+    /// Plan and start the connections and pollers of `config`'s listed symbols; `suffix` keeps the
+    /// names (readiness components, task identities) of a later batch apart from the first.
+    fn spawn_streams(
+        &self,
+        config: &ExchangeConfig,
+        listed: &crate::instruments::Instruments,
+        suffix: &str,
+        set: &mut JoinSet<()>,
+    ) {
+        let shutdown = &self.shutdown;
+        for mut ws in plan::ws_plans(config, listed) {
+            ws.name.push_str(suffix);
+            let identity = TaskIdentity {
+                exchange: config.exchange,
+                name: ws.name.clone(),
+                streams: ws.streams.clone(),
+            };
+            let ctx = Arc::new(SessionCtx {
+                plan: ws,
+                http: self.http.clone(),
+                limiter: self.limiter.clone(),
+                tls: self.tls.clone(),
+            });
+            let (tx2, health, stop) = (self.tx.clone(), self.health.clone(), shutdown.clone());
+            set.spawn(supervise(
+                identity,
+                self.tx.clone(),
+                shutdown.clone(),
+                move || {
+                    connection::run_connection(
+                        ctx.clone(),
+                        tx2.clone(),
+                        health.clone(),
+                        stop.clone(),
+                    )
+                },
+            ));
+        }
+        for poll in plan::poll_plans(config, listed) {
+            let every = Duration::from_secs(config.poll_interval_s);
+            let identity = TaskIdentity {
+                exchange: config.exchange,
+                name: format!(
+                    "{}/poll/{}/{}",
+                    config.exchange, poll.data_type, poll.symbol
+                ),
+                streams: vec![plan::Stream {
+                    data_type: poll.data_type,
+                    symbol: poll.symbol.clone(),
+                    market_type: poll.market_type,
+                    max_silence: None,
+                }],
+            };
+            let (http, limiter, tx2, stop) = (
+                self.http.clone(),
+                self.limiter.clone(),
+                self.tx.clone(),
+                shutdown.clone(),
+            );
+            set.spawn(supervise(
+                identity,
+                self.tx.clone(),
+                shutdown.clone(),
+                move || {
+                    poller::run_poller(
+                        poll.clone(),
+                        every,
+                        http.clone(),
+                        limiter.clone(),
+                        tx2.clone(),
+                        stop.clone(),
+                    )
+                },
+            ));
+        }
+    }
 }

@@ -185,6 +185,9 @@ fn fits(d: Decimal) -> ParseResult<Decimal> {
 pub enum Control {
     /// A subscribe (or other request) was accepted; `id` as the venue echoes it.
     Ack { id: String },
+    /// Deribit `public/subscribe` answered with the channels it did subscribe: a channel it cannot
+    /// serve is left out of `result` (`"result": []` for an unknown instrument, go-deribit#16).
+    Subscribed { id: String, channels: Vec<String> },
     /// A request was refused.
     Error {
         id: Option<String>,

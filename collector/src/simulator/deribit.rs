@@ -120,6 +120,13 @@ impl DeribitConn {
             let Some(ch) = parse_channel(&name) else {
                 continue;
             };
+            // Deribit leaves a channel it cannot serve out of `result` (`"result": []` for an
+            // instrument it does not list, go-deribit#16) and sends nothing on it.
+            if let Channel::Trades(inst) | Channel::Book(inst) = &ch
+                && cx.shared.is_delisted(cx.exchange, inst)
+            {
+                continue;
+            }
             accepted.push(name.clone());
             if self.subs.contains(&ch) {
                 continue;

@@ -111,6 +111,9 @@ pub enum Fault {
     /// its subscribe args with error 60018 (acking the others of the batch) and REST with 51001;
     /// Binance acks the SUBSCRIBE but never sends its data, and REST answers `-1121 Invalid symbol.`.
     Delist(Target),
+    /// The target's instrument (`symbol` as the venue names it) is missing from the venue's instrument
+    /// list for the next `after_ms`, then listed: a listing that appears while a collector runs.
+    ListLater { target: Target, after_ms: u64 },
     /// The target's market holds still for `duration_ms`: no book change, no trade (Binance pushes
     /// depth only on change, so its depth stream is silent while the socket is healthy).
     Quiet { target: Target, duration_ms: u64 },

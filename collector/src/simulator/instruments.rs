@@ -131,6 +131,20 @@ const DERIBIT: &[(&str, &str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Drop the instruments `hidden` names from a list body, whatever the venue's shape (Binance
+/// `symbols[].symbol`, OKX `data[].instId`, Deribit `result[].instrument_name`).
+pub(crate) fn leave_out(list: &mut Value, hidden: impl Fn(&str) -> bool) {
+    for (array, key) in [
+        ("symbols", "symbol"),
+        ("data", "instId"),
+        ("result", "instrument_name"),
+    ] {
+        if let Some(items) = list.get_mut(array).and_then(Value::as_array_mut) {
+            items.retain(|i| !i.get(key).and_then(Value::as_str).is_some_and(&hidden));
+        }
+    }
+}
+
 /// The list body a venue serves at `path` (`None`: not a list path of this venue).
 pub(crate) fn listing(exchange: Exchange, path: &str, inst_type: Option<&str>) -> Option<Value> {
     match (exchange, path) {

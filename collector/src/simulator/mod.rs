@@ -100,6 +100,8 @@ pub(crate) struct Shared {
     lifetimes: Mutex<HashMap<Exchange, u64>>,
     /// Instruments the venue no longer lists (venue names, upper case).
     delisted: Mutex<std::collections::HashSet<(Exchange, String)>>,
+    /// Instruments left out of the venue's list until the instant ([`Fault::ListLater`]).
+    listed_from: Mutex<HashMap<(Exchange, String), Instant>>,
     paused: AtomicBool,
     pub shutdown: CancellationToken,
 }
@@ -146,6 +148,13 @@ impl Shared {
 
     pub fn unregister_conn(&self, id: u64) {
         lock(&self.conns).remove(&id);
+    }
+
+    /// True while the venue's list leaves this instrument out ([`Fault::ListLater`]).
+    pub fn is_not_yet_listed(&self, exchange: Exchange, symbol: &str) -> bool {
+        lock(&self.listed_from)
+            .get(&(exchange, symbol.to_ascii_uppercase()))
+            .is_some_and(|from| Instant::now() < *from)
     }
 
     /// True when the venue no longer lists this instrument ([`Fault::Delist`]).
@@ -291,6 +300,7 @@ impl Simulator {
             weights: Mutex::new(HashMap::new()),
             lifetimes: Mutex::new(HashMap::new()),
             delisted: Mutex::new(std::collections::HashSet::new()),
+            listed_from: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
         });
@@ -476,6 +486,12 @@ impl SimulatorHandle {
             Fault::Delist(t) => {
                 let Some(sym) = t.symbol else { return 0 };
                 lock(&s.delisted).insert((t.exchange, sym.to_ascii_uppercase()));
+                1
+            }
+            Fault::ListLater { target, after_ms } => {
+                let Some(sym) = target.symbol else { return 0 };
+                let from = Instant::now() + Duration::from_millis(after_ms);
+                lock(&s.listed_from).insert((target.exchange, sym.to_ascii_uppercase()), from);
                 1
             }
             Fault::Quiet {

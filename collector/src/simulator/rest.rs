@@ -160,7 +160,10 @@ pub(crate) async fn handle(exchange: Exchange, rel: &str, shared: &Arc<Shared>) 
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let inst_type = q.get("instType").map(String::as_str);
-        if let Some(list) = super::instruments::listing(exchange, path, inst_type) {
+        if let Some(mut list) = super::instruments::listing(exchange, path, inst_type) {
+            super::instruments::leave_out(&mut list, |name| {
+                shared.is_not_yet_listed(exchange, name)
+            });
             Response::json(200, list.to_string())
         } else {
             match exchange {

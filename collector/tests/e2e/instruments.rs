@@ -150,3 +150,75 @@ async fn okx_dated_futures_are_futures_and_contract_sizes_land_in_base_units() {
         gaps(&events, OkxDerivatives)
     );
 }
+
+/// A configured symbol the venue lists only after the collector started (a new listing) is refused
+/// at start, then collected from the refresh that sees it, without a restart: its trades and book
+/// arrive on a connection of their own, the instrument list turns ready, and the symbols that were
+/// listed all along keep their connection with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
+    use marketprism_collector::simulator::{Fault, Target};
+    let types = [DataType::Trades, DataType::Orderbooks];
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(BinanceSpot, &types)],
+        |c| {
+            c.symbols = vec![
+                Symbol::new("BTC-USDT").unwrap(),
+                Symbol::new("SOL-USDT").unwrap(),
+            ];
+            c.instruments_refresh_s = 1;
+        },
+        |sim| {
+            sim.inject(Fault::ListLater {
+                target: Target::symbol(BinanceSpot, "SOLUSDT"),
+                after_ms: 2_500,
+            });
+        },
+    )
+    .await;
+    rig.wait_for("SOL refused at start", |ev| {
+        gaps(ev, BinanceSpot)
+            .iter()
+            .any(|(s, g)| *s == "SOL-USDT" && g.cause == GapCause::Refused)
+    })
+    .await;
+    let instruments = |rig: &Rig| rig.health.snapshot()["instruments:binance_spot"].clone();
+    let before = instruments(&rig);
+    assert!(
+        !before.ready && before.reason.contains("SOL-USDT"),
+        "{before:?}"
+    );
+    rig.wait_for("SOL trades and book after it is listed", |ev| {
+        trades(ev, "SOL-USDT").count() >= 5
+            && ev
+                .iter()
+                .any(|e| e.symbol.as_str() == "SOL-USDT" && e.data_type() == DataType::Orderbooks)
+    })
+    .await;
+    let after = instruments(&rig);
+    assert!(
+        after.ready,
+        "every configured symbol is listed now: {after:?}"
+    );
+    assert_eq!(
+        rig.sim.stats().venue(BinanceSpot).connections,
+        2,
+        "the first connection kept; one more for the new listing"
+    );
+    let events = rig.stop().await;
+    let btc: Vec<_> = gaps(&events, BinanceSpot)
+        .into_iter()
+        .filter(|(s, _)| *s == "BTC-USDT")
+        .collect();
+    assert!(btc.is_empty(), "listed all along, never disturbed: {btc:?}");
+    let sol: Vec<_> = gaps(&events, BinanceSpot)
+        .into_iter()
+        .filter(|(s, _)| *s == "SOL-USDT")
+        .map(|(_, g)| g.cause)
+        .collect();
+    assert!(
+        sol.iter().all(|c| *c == GapCause::Refused),
+        "only the refusal at start: {sol:?}"
+    );
+}

@@ -438,3 +438,78 @@ async fn refused_stream_gets_no_reconnect_gap() {
     );
     assert_invariants(&events);
 }
+
+/// Deribit leaves a channel it cannot serve out of the `public/subscribe` result (go-deribit#16):
+/// the streams of those channels are refused one by one (a `refused` gap each, not-ready with the
+/// channel named), the confirmed ones deliver on the same connection with no gap, and DVOL, which
+/// is per index, is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deribit_channels_missing_from_the_subscribe_result_are_refused_one_by_one() {
+    use marketprism_collector::model::Exchange::DeribitDerivatives;
+    let types = [
+        DataType::Orderbooks,
+        DataType::Trades,
+        DataType::VolatilityIndices,
+    ];
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(DeribitDerivatives, &types)],
+        |c| c.symbols = syms(&["BTC-USD", "ETH-USD"]),
+        |sim| {
+            sim.inject(Fault::Delist(Target::symbol(
+                DeribitDerivatives,
+                "ETH-PERPETUAL",
+            )));
+        },
+    )
+    .await;
+    let healthy = [
+        (DataType::Orderbooks, "BTC-USD"),
+        (DataType::Trades, "BTC-USD"),
+        (DataType::VolatilityIndices, "BTC-USD"),
+        (DataType::VolatilityIndices, "ETH-USD"),
+    ];
+    wait_delivering(&mut rig, DeribitDerivatives, &healthy, 0).await;
+    rig.wait_for("a refused gap for ETH books and trades", |ev| {
+        [DataType::Orderbooks, DataType::Trades].iter().all(|dt| {
+            gaps(ev, DeribitDerivatives)
+                .iter()
+                .any(|(s, g)| *s == "ETH-USD" && g.data_type == *dt && g.cause == GapCause::Refused)
+        })
+    })
+    .await;
+    rig.settle(Duration::from_secs(2)).await;
+    let n = rig.events.len();
+    wait_delivering(&mut rig, DeribitDerivatives, &healthy, n).await;
+    assert_book_matches_sim(&mut rig, DeribitDerivatives, "BTC-USD").await;
+    assert_eq!(
+        rig.sim.stats().venue(DeribitDerivatives).connections,
+        1,
+        "no reconnect"
+    );
+    let (ready, reason) =
+        stream_status(&rig, DeribitDerivatives, DataType::Trades, "ETH-USD").expect("registered");
+    assert!(
+        !ready && reason.contains("missing from the result"),
+        "{reason}"
+    );
+    let events = rig.stop().await;
+    let eth: Vec<_> = gaps_on(&events, DeribitDerivatives, "ETH-USD")
+        .into_iter()
+        .filter_map(|e| match &e.payload {
+            marketprism_collector::model::Payload::Gap(g) => Some((g.data_type, g.cause)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        eth.len(),
+        2,
+        "one refused gap per refused stream, none for DVOL: {eth:?}"
+    );
+    assert!(eth.iter().all(|(_, c)| *c == GapCause::Refused), "{eth:?}");
+    assert!(
+        gaps_on(&events, DeribitDerivatives, "BTC-USD").is_empty(),
+        "confirmed streams see no gap"
+    );
+    assert_invariants(&events);
+}

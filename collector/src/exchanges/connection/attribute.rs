@@ -170,6 +170,35 @@ pub fn refused_arg(
     })
 }
 
+/// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose
+/// channel the venue left out of its `result`: those are refused, the rest of the batch goes on.
+/// Other venues and requests outside the plan (a book's resubscribe) confirm nothing here.
+pub fn unconfirmed(plan: &WsPlan, id: &str, subscribed: &[String]) -> Vec<Stream> {
+    let Venue::Deribit = plan.venue else {
+        return Vec::new();
+    };
+    let Some(request) = plan
+        .requests
+        .iter()
+        .find(|r| r.acks.iter().any(|a| a == id))
+    else {
+        return Vec::new();
+    };
+    plan.streams
+        .iter()
+        .filter(|s| {
+            let venue_symbol = plan.venue_symbol(&s.symbol);
+            deribit::plan::channel(s.data_type, &s.symbol, venue_symbol.as_deref()).is_some_and(
+                |c| {
+                    request.frame.contains(&format!("\"{c}\""))
+                        && !subscribed.iter().any(|got| *got == c)
+                },
+            )
+        })
+        .cloned()
+        .collect()
+}
+
 /// A REST answer saying the venue does not list the instrument (permanent: retrying cannot help).
 pub fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;

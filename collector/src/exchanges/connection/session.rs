@@ -400,6 +400,20 @@ impl Session<'_> {
                 self.pending_acks.remove(&id);
                 return self.maybe_live(ws, now).await;
             }
+            Control::Subscribed { id, channels } => {
+                self.pending_acks.remove(&id);
+                let missing = super::attribute::unconfirmed(&self.ctx.plan, &id, &channels);
+                for st in missing {
+                    let detail = format!(
+                        "subscribe not confirmed by the venue: its {} channel for {} is missing from the result of request {id}",
+                        st.data_type, st.symbol
+                    );
+                    if let Some(e) = self.refuse((st.data_type, st.symbol), &detail).await {
+                        return Some(e);
+                    }
+                }
+                return self.maybe_live(ws, now).await;
+            }
             Control::Error { id, code, msg } => {
                 let plan = &self.ctx.plan;
                 let refusal =

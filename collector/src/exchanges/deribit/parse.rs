@@ -120,7 +120,12 @@ pub fn parse_frame(table: &InstrumentTable, text: &str, recv_ts_ms: i64) -> Pars
                     code: e.code.to_string(),
                     msg: e.message.unwrap_or_default().into_owned(),
                 })),
-                (None, Some(_), Some(id)) => Ok(Parsed::Control(Control::Ack { id })),
+                (None, Some(result), Some(id)) => Ok(Parsed::Control(
+                    match serde_json::from_str::<Vec<String>>(result.get()) {
+                        Ok(channels) => Control::Subscribed { id, channels },
+                        Err(_) => Control::Ack { id },
+                    },
+                )),
                 _ => Err(ParseError::new(
                     ParseErrorReason::UnknownMessage,
                     "neither notification nor RPC reply",

@@ -17,6 +17,19 @@ pub fn book_channel(venue_symbol: &str) -> String {
     format!("book.{venue_symbol}.100ms")
 }
 
+/// The channel of a stream: DVOL by index name (`deribit_volatility_index.btc_usd`), trades and
+/// books by the listed instrument (`venue_symbol`, e.g. `BTC-PERPETUAL`); `None` for other types.
+pub fn channel(data_type: DataType, symbol: &Symbol, venue_symbol: Option<&str>) -> Option<String> {
+    Some(match data_type {
+        DataType::VolatilityIndices => {
+            format!("deribit_volatility_index.{}", to_index_name(symbol))
+        }
+        DataType::Trades => format!("trades.{}.100ms", venue_symbol?),
+        DataType::Orderbooks => book_channel(venue_symbol?),
+        _ => return None,
+    })
+}
+
 /// DVOL channels are per index (`btc_usd`), not per instrument; trades and books need a listed instrument.
 pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPlan> {
     let table = instruments.load();
@@ -28,21 +41,15 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
     for &data_type in &config.data_types {
         for symbol in &config.symbols {
             let inst = table.by_symbol(symbol);
-            let (channel, market_type, max_silence) = match (data_type, inst) {
-                (DataType::VolatilityIndices, _) => (
-                    format!("deribit_volatility_index.{}", to_index_name(symbol)),
-                    MarketType::Options,
-                    Some(stale),
-                ),
-                (DataType::Trades, Some(i)) => (
-                    format!("trades.{}.100ms", i.venue_symbol),
-                    i.market_type,
-                    None,
-                ),
-                (DataType::Orderbooks, Some(i)) => {
-                    (book_channel(&i.venue_symbol), i.market_type, Some(stale))
-                }
+            let (market_type, max_silence) = match (data_type, inst) {
+                (DataType::VolatilityIndices, _) => (MarketType::Options, Some(stale)),
+                (DataType::Trades, Some(i)) => (i.market_type, None),
+                (DataType::Orderbooks, Some(i)) => (i.market_type, Some(stale)),
                 _ => continue,
+            };
+            let venue_symbol = inst.map(|i| i.venue_symbol.as_str());
+            let Some(channel) = channel(data_type, symbol, venue_symbol) else {
+                continue;
             };
             channels.push(format!("\"{channel}\""));
             streams.push(Stream {
