@@ -189,10 +189,7 @@ pub fn unconfirmed(plan: &WsPlan, id: &str, subscribed: &[String]) -> Vec<Stream
         .filter(|s| {
             let venue_symbol = plan.venue_symbol(&s.symbol);
             deribit::plan::channel(s.data_type, &s.symbol, venue_symbol.as_deref()).is_some_and(
-                |c| {
-                    request.frame.contains(&format!("\"{c}\""))
-                        && !subscribed.iter().any(|got| *got == c)
-                },
+                |c| request.frame.contains(&format!("\"{c}\"")) && !subscribed.contains(&c),
             )
         })
         .cloned()
