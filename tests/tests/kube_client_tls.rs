@@ -33,6 +33,11 @@ struct Keeper {
 }
 
 async fn keeper(api: &FakeApiServer, holder: &str) -> Keeper {
+    keeper_reporting(api, holder, Health::new()).await
+}
+
+/// A shard lock keeper whose process readiness is `health`.
+async fn keeper_reporting(api: &FakeApiServer, holder: &str, health: Health) -> Keeper {
     let (tx, rx) = watch::channel(false);
     let stop = CancellationToken::new();
     let config = LeaseConfig {
@@ -44,7 +49,7 @@ async fn keeper(api: &FakeApiServer, holder: &str) -> Keeper {
     let task = tokio::spawn(run_lease_with(
         api.client().await,
         config,
-        Health::new(),
+        health,
         tx,
         stop.clone(),
     ));
@@ -220,21 +225,7 @@ async fn the_holders_not_ready_reasons_reach_the_operator_through_the_lease() {
     let health = Health::new();
     let instruments = health.register("instruments:binance_spot");
     instruments.not_ready("not listed by the venue: BNB-XYZ");
-    let (tx, _rx) = watch::channel(false);
-    let stop = CancellationToken::new();
-    let config = LeaseConfig {
-        name: LEASE.into(),
-        namespace: NS.into(),
-        duration_s: 3,
-        holder: "pod-a".into(),
-    };
-    let task = tokio::spawn(run_lease_with(
-        api.client().await,
-        config,
-        health.clone(),
-        tx,
-        stop.clone(),
-    ));
+    let keeper = keeper_reporting(&api, "pod-a", health.clone()).await;
     let seen = |api: &FakeApiServer| {
         let lease: Lease = serde_json::from_value(api.lease(NS, LEASE).unwrap()).unwrap();
         holder_not_ready(&lease)
@@ -252,6 +243,6 @@ async fn the_holders_not_ready_reasons_reach_the_operator_through_the_lease() {
         || seen(&api).is_empty(),
     )
     .await;
-    stop.cancel();
-    task.await.unwrap().expect("keeper ends cleanly");
+    keeper.stop.cancel();
+    keeper.task.await.unwrap().expect("keeper ends cleanly");
 }

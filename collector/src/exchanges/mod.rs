@@ -86,51 +86,38 @@ pub fn spawn_connectors(
         if !missing.is_empty() {
             tracing::warn!(exchange = %config.exchange, ?missing, "data types not offered by this venue are not collected");
         }
-        set.spawn(run_product_line(
-            config.clone(),
-            tls.clone(),
-            http.clone(),
+        let line = ProductLine {
+            tls: tls.clone(),
+            http: http.clone(),
             limiter,
-            tx.clone(),
-            health.clone(),
-            shutdown.clone(),
-        ));
+            tx: tx.clone(),
+            health: health.clone(),
+            shutdown: shutdown.clone(),
+        };
+        set.spawn(run_product_line(config.clone(), line));
     }
     set
 }
 
 /// One product line: instrument list first, then its connections, pollers and list refresh; symbols
 /// the venue starts listing later get connections and pollers of their own when the refresh sees them.
-async fn run_product_line(
-    config: ExchangeConfig,
-    tls: ClientTls,
-    http: reqwest::Client,
-    limiter: RateLimiter,
-    tx: mpsc::Sender<Event>,
-    health: Health,
-    shutdown: CancellationToken,
-) {
-    let ready = health.register(&format!("instruments:{}", config.exchange));
-    let Some(table) = instruments::load(&config, &http, &limiter, &shutdown, &ready).await else {
+async fn run_product_line(config: ExchangeConfig, line: ProductLine) {
+    let ready = line
+        .health
+        .register(&format!("instruments:{}", config.exchange));
+    let (http, limiter, shutdown) = (&line.http, &line.limiter, &line.shutdown);
+    let Some(table) = instruments::load(&config, http, limiter, shutdown, &ready).await else {
         return;
     };
     let refused = instruments::refused_gaps(&config, &table);
     let (_, unlisted) = table.resolve(&config.symbols);
     report_unlisted(&ready, &unlisted);
     for gap in refused {
-        if tx.send(gap).await.is_err() {
+        if line.tx.send(gap).await.is_err() {
             return;
         }
     }
     let listed = crate::instruments::Instruments::new(config.exchange, table);
-    let line = ProductLine {
-        tls,
-        http: http.clone(),
-        limiter: limiter.clone(),
-        tx,
-        health,
-        shutdown: shutdown.clone(),
-    };
     let mut set = JoinSet::new();
     line.spawn_streams(&config, &listed, "", &mut set);
     let (relisted_tx, mut relisted_rx) = mpsc::channel(4);
@@ -139,9 +126,9 @@ async fn run_product_line(
         config.clone(),
         listed.clone(),
         every,
-        http,
-        limiter,
-        shutdown,
+        line.http.clone(),
+        line.limiter.clone(),
+        line.shutdown.clone(),
         relisted_tx,
     ));
     let mut generation = 0;

@@ -91,6 +91,19 @@ async fn wait_live(rig: &mut Rig, exchange: Exchange, symbol: &str) {
     .await;
 }
 
+/// Wait for `count` more book events from now on.
+async fn wait_books_after_now(rig: &mut Rig, count: usize) {
+    let n = rig.events.len();
+    rig.wait_for(&format!("{count} books from event {n} on"), |ev| {
+        ev[n..]
+            .iter()
+            .filter(|e| e.data_type() == DataType::Orderbooks)
+            .count()
+            >= count
+    })
+    .await;
+}
+
 /// Orderbook gap events of one symbol with a cause.
 pub fn book_gaps(events: &[Event], exchange: Exchange, symbol: &str, cause: GapCause) -> usize {
     gaps(events, exchange)
@@ -179,15 +192,7 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
         }
         rig.sim
             .inject(Fault::OkxSequenceReset(Target::venue(exchange)));
-        let n = rig.events.len();
-        rig.wait_for("books after the reset", |ev| {
-            ev[n..]
-                .iter()
-                .filter(|e| e.data_type() == DataType::Orderbooks)
-                .count()
-                >= 20
-        })
-        .await;
+        wait_books_after_now(&mut rig, 20).await;
         assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
         assert_book_matches_sim(&mut rig, exchange, "ETH-USDT").await;
         let events = rig.stop().await;
@@ -230,15 +235,7 @@ async fn a_book_stuck_on_a_snapshot_of_the_old_sequence_restarts_its_sync() {
         requests: 2,
     });
     rig.sim.inject(Fault::OkxSequenceReset(target.clone()));
-    let n = rig.events.len();
-    rig.wait_for("books after the reset", |ev| {
-        ev[n..]
-            .iter()
-            .filter(|e| e.data_type() == DataType::Orderbooks)
-            .count()
-            >= 5
-    })
-    .await;
+    wait_books_after_now(&mut rig, 5).await;
     rig.sim.inject(Fault::SequenceGap {
         target,
         messages: 2,
