@@ -197,6 +197,29 @@ mod tests {
     }
 
     #[test]
+    fn five_levels_with_the_default_weights() {
+        let mut o = OfiCalculator::new(&crate::config::DEFAULT_OFI_WEIGHTS);
+        let bids = |q: [f64; 5]| {
+            (0..5)
+                .map(|k| l(100.0 - k as f64, q[k]))
+                .collect::<Vec<_>>()
+        };
+        let asks = |q: [f64; 5]| {
+            (0..5)
+                .map(|k| l(101.0 + k as f64, q[k]))
+                .collect::<Vec<_>>()
+        };
+        o.update(&bids([1.0, 2.0, 3.0, 4.0, 5.0]), &asks([1.0; 5]));
+        // e1 = Δqb1 − Δqa1 = 1 − 0 (prices unchanged); e2 = 0 − 1 (ask level 2 +1);
+        // e5 = 2 − 0 (bid level 5 +2): OFI = 0.40·1 − 0.25·1 + 0.05·2 = 0.25
+        let ofi = o.update(
+            &bids([2.0, 2.0, 3.0, 4.0, 7.0]),
+            &asks([1.0, 2.0, 1.0, 1.0, 1.0]),
+        );
+        assert!((ofi.unwrap() - 0.25).abs() < 1e-12, "{ofi:?}");
+    }
+
+    #[test]
     fn weights_are_normalized() {
         assert_eq!(normalized_weights(&[2.0, 1.0, 1.0]), vec![0.5, 0.25, 0.25]);
         let w = normalized_weights(&crate::config::DEFAULT_OFI_WEIGHTS);

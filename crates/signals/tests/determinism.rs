@@ -124,11 +124,31 @@ fn replay_twice_gives_bit_identical_rows() {
 
 #[test]
 fn outputs_compare_equal_field_by_field() {
-    // The derived PartialEq agrees (no NaN ever reaches a row).
+    // The derived PartialEq agrees, and no NaN / unbounded z ever reaches a row.
     let inputs = SyntheticMarket::new(7, Some(5_000)).take(30_000);
     let mut e1 = SignalEngine::new(SignalsConfig::default()).unwrap();
     let mut e2 = SignalEngine::new(SignalsConfig::default()).unwrap();
     for i in &inputs {
-        assert_eq!(e1.apply(i), e2.apply(i));
+        let (a, b) = (e1.apply(i), e2.apply(i));
+        assert_eq!(a, b);
+        if let Some(r) = a.ofi {
+            assert!(
+                r.ofi.is_finite() && r.ofi_z.is_none_or(|z| z.abs() <= 8.0),
+                "{r:?}"
+            );
+        }
+        if let Some(r) = a.cvd {
+            assert!(
+                r.cvd.is_finite() && r.z_cvd.is_none_or(|z| z.abs() <= 8.0),
+                "{r:?}"
+            );
+            assert!(r.scale.is_none_or(|s| s.is_finite() && s >= 0.0), "{r:?}");
+        }
+        if let Some(r) = a.fusion {
+            assert!(
+                r.score.is_finite() && r.score_z.is_none_or(|z| z.abs() <= 8.0),
+                "{r:?}"
+            );
+        }
     }
 }
