@@ -7,6 +7,10 @@
 //!   [`CvdRow`] and maybe a [`FusionRow`];
 //! - [`SignalEngine::on_gap`]: the caller saw a hole (sequence gap, resync, reconnect, restart).
 //!
+//! **Rows** mirror the reference's datasets (`ofi`, `cvd`, `fusion`, `events`) without `symbol`
+//! (one engine per symbol; the caller adds it), plus `std_zero` on the z rows and the signal
+//! `level` on fusion rows. z columns are `None` during warm-up.
+//!
 //! **Resets.** A gap, or a silence longer than `max_silence_ms` between two inputs (checked
 //! before the later input is used), resets *every* state — previous book, CVD, tick history,
 //! z baselines and EWMAs, fusion, regime window, price history, event triggers — and emits a
