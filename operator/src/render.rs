@@ -1,6 +1,6 @@
 //! The collector config YAML each shard (and the sink) gets, rendered from the spec.
 //!
-//! These structs mirror the parts of `marketprism_collector::config::Config` the operator sets; the
+//! These structs mirror the parts of `marketprism_config::Config` the operator sets; the
 //! operator does not link the collector crate (it would pull Arrow, Parquet and ClickHouse into the
 //! operator image). `tests/tests/operator_config.rs` parses every rendering with the collector's own
 //! `Config::from_yaml` + `validate`, so the two cannot drift. Secrets are never rendered: the pods get

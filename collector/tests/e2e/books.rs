@@ -3,9 +3,9 @@
 
 use crate::checks::assert_invariants;
 use crate::common::{Rig, SPOT_TYPES, gaps, sim_config, venue_symbol};
-use marketprism_collector::config::OkxBookMode;
-use marketprism_collector::model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
-use marketprism_collector::simulator::{Fault, Levels, Target};
+use marketprism_config::OkxBookMode;
+use marketprism_model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
+use marketprism_simulator::{Fault, Levels, Target};
 use std::time::Duration;
 
 fn decimals(levels: &Levels) -> Vec<(Decimal, Decimal)> {
@@ -166,7 +166,7 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
         OkxBookMode::ZeroChecksum,
         OkxBookMode::RestSnapshot,
     ] {
-        let config = marketprism_collector::config::SimulatorConfig {
+        let config = marketprism_config::SimulatorConfig {
             okx_book_mode: mode,
             ..sim_config()
         };

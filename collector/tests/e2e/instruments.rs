@@ -3,8 +3,8 @@
 //! names, stores sizes in base units, and refuses (never guesses) what it does not list.
 
 use crate::common::{Rig, gaps, metric, sim_config, summary};
-use marketprism_collector::model::Exchange::{BinanceSpot, OkxDerivatives};
-use marketprism_collector::model::{
+use marketprism_model::Exchange::{BinanceSpot, OkxDerivatives};
+use marketprism_model::{
     DataType, Decimal, Event, GapCause, MarketType, Payload, QuantityUnit, Symbol,
 };
 use std::time::Duration;

@@ -6,9 +6,9 @@
 use crate::books::assert_book_matches_sim;
 use crate::checks::{assert_invariants, assert_trade_holes_covered};
 use crate::common::{Rig, bad_frames, gaps, metric, sim_config};
-use marketprism_collector::model::Exchange::{BinanceDerivatives, BinanceSpot, OkxDerivatives};
-use marketprism_collector::model::{DataType, Event, Exchange, GapCause, Symbol};
-use marketprism_collector::simulator::{Fault, Malformation, Target};
+use marketprism_model::Exchange::{BinanceDerivatives, BinanceSpot, OkxDerivatives};
+use marketprism_model::{DataType, Event, Exchange, GapCause, Symbol};
+use marketprism_simulator::{Fault, Malformation, Target};
 use std::time::Duration;
 
 fn syms(names: &[&str]) -> Vec<Symbol> {
@@ -397,7 +397,7 @@ async fn binance_swapped_trades_leave_no_false_gap() {
 /// `disconnect` gap: it never ran. The listed symbol gets its `disconnect` gap as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_stream_gets_no_reconnect_gap() {
-    use marketprism_collector::model::Exchange::OkxSpot;
+    use marketprism_model::Exchange::OkxSpot;
     let mut rig = Rig::start_prepared(
         sim_config(),
         &[(OkxSpot, &[DataType::Orderbooks])],
