@@ -9,10 +9,12 @@ pub struct CollectorSection {
     /// Stable name of this collector instance (pod name in Kubernetes); used in logs and Parquet file names.
     pub instance_id: String,
     /// Stop after this many seconds (demo runs); run until a signal when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<u64>,
     /// Capacity of the bounded channel between connectors and outputs.
     pub channel_capacity: usize,
     /// A deterministic synthetic event source (all 8 data types and gaps), for tests and benchmarks.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticConfig>,
 }
 
@@ -23,7 +25,7 @@ pub struct SyntheticConfig {
     /// Events per second (all types together).
     pub rate_per_s: u64,
     /// Stop producing after this many events; endless when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
 }
 

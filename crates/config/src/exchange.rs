@@ -11,7 +11,7 @@ pub struct ExchangeConfig {
     pub symbols: Vec<Symbol>,
     pub data_types: Vec<DataType>,
     /// Endpoint overrides; the venue's 2026 production endpoints otherwise.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "EndpointsConfig::is_unset")]
     pub endpoints: EndpointsConfig,
     #[serde(default)]
     pub orderbook: OrderBookConfig,
@@ -35,6 +35,25 @@ pub struct ExchangeConfig {
     /// Seconds between reloads of the venue's instrument list (loaded at start, then on this timer).
     #[serde(default = "default_instruments_refresh_s")]
     pub instruments_refresh_s: u64,
+}
+
+impl ExchangeConfig {
+    /// `symbols` and `data_types` of `exchange`, every other setting at its default.
+    pub fn new(exchange: Exchange, symbols: Vec<Symbol>, data_types: Vec<DataType>) -> Self {
+        ExchangeConfig {
+            exchange,
+            symbols,
+            data_types,
+            endpoints: EndpointsConfig::default(),
+            orderbook: OrderBookConfig::default(),
+            poll_interval_s: default_poll_interval_s(),
+            stale_after_s: default_stale_after_s(),
+            rotate_after_s: default_rotate_after_s(),
+            subscribe_timeout_s: default_subscribe_timeout_s(),
+            lsr_period: default_lsr_period(),
+            instruments_refresh_s: default_instruments_refresh_s(),
+        }
+    }
 }
 
 fn default_poll_interval_s() -> u64 {
@@ -72,8 +91,17 @@ fn default_lsr_period() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EndpointsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ws_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rest_url: Option<String>,
+}
+
+impl EndpointsConfig {
+    /// No override: the venue's production endpoints (left out of a rendered file).
+    pub fn is_unset(&self) -> bool {
+        self.ws_url.is_none() && self.rest_url.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +116,7 @@ pub struct OrderBookConfig {
     /// Verify OKX crc32 checksums when the venue sends a non-zero one (`checksum == 0` means absent).
     /// Unset (the default): verify whenever `depth` holds the 25 levels per side the checksum covers.
     /// `true` with a smaller `depth` is rejected (every checksum would fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_checksum: Option<bool>,
     /// Seconds a book may take to sync (after start or a resync) before it is reported: a gap row,
     /// a metric and not-ready for that stream, with the reason (the fetches go on).

@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The whole file. Serializing it gives YAML that [`Config::from_yaml`] reads back to the same value
+/// (unset optional sections are left out): the operator renders every shard's file this way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -41,26 +43,28 @@ pub struct Config {
     #[serde(default)]
     pub outputs: OutputsConfig,
     /// JetStream → ClickHouse sink (`marketprism-collector sink`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<SinkConfig>,
     #[serde(default)]
     pub http: HttpConfig,
     /// Run the built-in exchange simulator and point every exchange without an explicit endpoint at it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulator: Option<SimulatorConfig>,
     /// The shard's instance lock (set by the operator; absent for local runs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseConfig>,
     /// Extra certificate authorities every client trusts (`tls.ca_file`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "TlsConfig::is_unset")]
     pub tls: TlsConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputsConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nats: Option<NatsConfig>,
     /// Written when configured, and by default when no NATS is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parquet: Option<ParquetConfig>,
 }
 
@@ -232,5 +236,30 @@ mod tests {
 
         let err = Config::from_yaml("bogus: 1\n").unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn a_serialized_config_reads_back_to_the_same_value() {
+        let full = format!(
+            "{MINIMAL}    endpoints: {{ws_url: \"ws://sim:9200\"}}\noutputs:\n  nats: {{url: \"nats://n:4222\"}}\nsink:\n  clickhouse: {{url: \"http://ch:8123\"}}\n  subjects: [\"trade.>\"]\nlease: {{name: s0, namespace: m}}\ntls: {{ca_file: /ca.pem}}\n"
+        );
+        for yaml in [MINIMAL, "{}", full.as_str()] {
+            let config = Config::from_yaml(yaml).unwrap();
+            let text = serde_yaml::to_string(&config).unwrap();
+            let back = Config::from_yaml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(back, config, "{text}");
+        }
+        let text = serde_yaml::to_string(&Config::from_yaml(MINIMAL).unwrap()).unwrap();
+        for unset in [
+            "endpoints",
+            "sink",
+            "lease",
+            "simulator",
+            "tls",
+            "synthetic",
+            "null",
+        ] {
+            assert!(!text.contains(unset), "{unset} left out when unset: {text}");
+        }
     }
 }

@@ -46,6 +46,24 @@ pub struct SinkConfig {
     pub inactive_threshold_s: Option<u64>,
 }
 
+impl SinkConfig {
+    /// A sink from `nats` into `clickhouse`, every other setting at its default.
+    pub fn new(nats: NatsConfig, clickhouse: ClickHouseConfig) -> Self {
+        SinkConfig {
+            nats,
+            clickhouse,
+            consumer: default_consumer(),
+            batching: BTreeMap::new(),
+            max_ack_pending: None,
+            ack_wait_s: default_ack_wait_s(),
+            fetch_batch: default_fetch_batch(),
+            dead_letter_stream: default_dead_letter_stream(),
+            subjects: Vec::new(),
+            inactive_threshold_s: None,
+        }
+    }
+}
+
 fn default_consumer() -> String {
     "marketprism-sink".into()
 }

@@ -20,6 +20,11 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// No `ca_file`: the public roots only (left out of a rendered file).
+    pub fn is_unset(&self) -> bool {
+        self.ca_file.is_none()
+    }
+
     /// Load `ca_file` into [`TlsConfig::client`]. Errors name `tls.ca_file` and say what is wrong.
     pub fn resolve(&mut self) -> Result<(), ConfigError> {
         self.client = ClientTls::from_config(self)?;

@@ -1,6 +1,6 @@
 //! The same cases as `parsers`, timed by on-CPU time of this thread (`/proc/thread-self/schedstat`)
 //! rather than wall time, so figures stay per-core on a shared, busy machine:
-//! `cargo bench -p marketprism-collector --bench cpu_time`.
+//! `cargo bench -p marketprism-venues --bench cpu_time`.
 
 use marketprism_model::Exchange;
 use marketprism_venues::binance;

@@ -1,4 +1,4 @@
-//! Parser and book micro-benchmarks: `cargo bench -p marketprism-collector --bench parsers`.
+//! Parser and book micro-benchmarks: `cargo bench -p marketprism-venues --bench parsers`.
 //!
 //! Goals per core: aggTrade parse+normalize ≥ 1M msgs/s; 20-level diff parse+apply ≥ 200k/s;
 //! 400-level snapshot load ≤ 100 µs. The `btreemap` case is the alternative book layout, for comparison.

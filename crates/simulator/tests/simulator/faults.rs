@@ -289,7 +289,7 @@ async fn slow_rest_still_answers() {
     sim.stop().await;
 }
 /// Not a pass/fail check: prints how many frames one client receives at a high configured rate.
-/// `cargo test -p marketprism-collector --release --test simulator -- --ignored --nocapture throughput`
+/// `cargo test -p marketprism-simulator --release --test simulator -- --ignored --nocapture throughput`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn throughput_report() {
