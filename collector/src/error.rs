@@ -1,33 +1,17 @@
-//! The collector library's error type: one enum, one variant per failure a caller can act on.
+//! The collector shell's error type: what `run` and `bench` can fail with, wrapping the crates below.
 
-use std::path::PathBuf;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config: {0}")]
-    Parse(String),
-    #[error("invalid config: {field}: {reason}")]
-    Invalid { field: String, reason: String },
-}
+use marketprism_config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Pipeline(#[from] marketprism_pipeline::Error),
+    #[error(transparent)]
+    Simulator(#[from] marketprism_simulator::Error),
     #[error("NATS: {0}")]
     Nats(String),
-    #[error("ClickHouse: {0}")]
-    ClickHouse(#[from] clickhouse::error::Error),
-    #[error("Parquet: {0}")]
-    Parquet(String),
-    /// A ClickHouse table or view differs from the project's DDL; that table takes no inserts.
-    #[error("ClickHouse schema: {0}")]
-    Schema(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("JSON: {0}")]

@@ -1,30 +1,20 @@
-//! marketprism collector: exchange frame → venue parser → normalized event → publisher → sink → table.
+//! marketprism collector: the binary's shell around the crates of the data path.
+//!
+//! exchange frame → venue parser (`marketprism_venues`) → normalized event (`marketprism_model`) →
+//! publisher → sink → table (`marketprism_pipeline`); configured by `marketprism_config`, exercised by
+//! `marketprism_simulator`.
 //!
 //! | step | module |
 //! |---|---|
-//! | configuration | [`config`] |
-//! | normalized events | [`model`] |
+//! | `run`: connectors → fan-out → outputs, under the lease | [`run`] |
+//! | `bench`: throughput and resource figures | [`bench`] |
+//! | probes, metrics and logs | [`telemetry`] |
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]
 
 pub mod bench;
-pub mod book;
-pub mod config;
 pub mod error;
-pub mod exchanges;
-pub mod instruments;
-pub mod internal_events;
-pub mod lease;
-pub mod ledger;
-pub mod model;
-pub mod output;
-pub mod publish;
 pub mod run;
-pub mod simulator;
-pub mod sink;
-pub mod store;
-pub mod synthetic;
 pub mod telemetry;
-pub mod tls;
 
 pub use error::{Error, Result};

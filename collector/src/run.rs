@@ -3,13 +3,13 @@
 //! Shutdown order keeps every accepted event: cancel the sources, let the fan-out drain the channel,
 //! then let each output drain its own channel and flush (Parquet files renamed into place, NATS acks awaited).
 
-use crate::config::{Config, SyntheticConfig};
-use crate::error::Result;
-use crate::lease::Fence;
-use crate::ledger::{StreamLedger, StreamReport, StreamTracker};
-use crate::model::Event;
-use crate::output::{FanOutStats, OutputPort, fan_out_fenced};
+use crate::error::{Error, Result};
 use crate::telemetry::Health;
+use marketprism_config::{Config, SyntheticConfig};
+use marketprism_model::Event;
+use marketprism_pipeline::lease::Fence;
+use marketprism_pipeline::ledger::{StreamLedger, StreamReport, StreamTracker};
+use marketprism_pipeline::output::{FanOutStats, OutputPort, fan_out_fenced};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,7 +50,7 @@ pub async fn run_collector(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<RunSummary> {
-    let run_id = crate::store::new_run_id();
+    let run_id = marketprism_pipeline::store::new_run_id();
     let capacity = config.collector.channel_capacity;
     tracing::info!(%run_id, instance = %config.collector.instance_id, "collector starting");
 
@@ -72,8 +72,9 @@ pub async fn run_collector(
         ports.push(OutputPort { name: "nats", tx });
         let (h, done, lock) = (health.clone(), outputs_done.clone(), fence.clone());
         outputs.spawn(async move {
-            let r = crate::publish::run_nats_output_fenced(nats, rx, h, lock, done).await;
-            ("nats", r.and_then(to_json))
+            let r = marketprism_pipeline::publish::run_nats_output_fenced(nats, rx, h, lock, done)
+                .await;
+            ("nats", r.map_err(Error::from).and_then(to_json))
         });
     }
     if let Some(parquet) = config.outputs.effective_parquet() {
@@ -85,9 +86,11 @@ pub async fn run_collector(
         let (id, done) = (run_id.clone(), outputs_done.clone());
         let (h, lock) = (health.clone(), fence.clone());
         outputs.spawn(async move {
-            let r = crate::store::parquet::run_parquet_output_with(parquet, id, rx, h, lock, done)
-                .await;
-            ("parquet", r.and_then(to_json))
+            let r = marketprism_pipeline::store::parquet::run_parquet_output_with(
+                parquet, id, rx, h, lock, done,
+            )
+            .await;
+            ("parquet", r.map_err(Error::from).and_then(to_json))
         });
     }
 
@@ -99,7 +102,7 @@ pub async fn run_collector(
         Some(lease) => Some(tokio::spawn(hold_lease(
             lease,
             health.clone(),
-            crate::lease::Signals {
+            marketprism_pipeline::lease::Signals {
                 may_publish: may_publish_tx,
                 takeovers: takeovers_tx,
                 deadline: deadline_tx,
@@ -127,10 +130,10 @@ pub async fn run_collector(
     let mut config = config;
     let simulator = match config.simulator.clone() {
         Some(sim) => {
-            let handle = crate::simulator::Simulator::start(sim).await?;
+            let handle = marketprism_simulator::Simulator::start(sim).await?;
             config.tls.client = handle.trusted_by(&config.tls.client)?;
             for ex in &mut config.exchanges {
-                if ex.endpoints == crate::config::EndpointsConfig::default() {
+                if ex.endpoints == marketprism_config::EndpointsConfig::default() {
                     ex.endpoints = handle.endpoints(ex.exchange);
                 }
             }
@@ -141,7 +144,7 @@ pub async fn run_collector(
     };
 
     let streams = StreamTracker::new(
-        StreamLedger::new(&config.exchanges, crate::exchanges::plan::unsupported),
+        StreamLedger::new(&config.exchanges, marketprism_venues::plan::unsupported),
         &health,
     );
     let (tx, rx) = mpsc::channel::<Event>(capacity);
@@ -223,24 +226,24 @@ pub async fn run_collector(
 /// Run the lease task and mirror its verdict into `may_publish`; whatever way the task ends,
 /// the instance is fenced afterwards (a dead lock keeper must never leave publishing on).
 async fn hold_lease(
-    lease: crate::config::LeaseConfig,
+    lease: marketprism_config::LeaseConfig,
     health: Health,
-    signals: crate::lease::Signals,
+    signals: marketprism_pipeline::lease::Signals,
     shutdown: CancellationToken,
 ) {
     let (lease_tx, mut lease_rx) = watch::channel(false);
     // The keeper's verdict goes through `lease_rx`, mirrored below, so a dead keeper fences too.
-    let crate::lease::Signals {
+    let marketprism_pipeline::lease::Signals {
         may_publish,
         takeovers,
         deadline,
     } = signals;
-    let signals = crate::lease::Signals {
+    let signals = marketprism_pipeline::lease::Signals {
         may_publish: lease_tx,
         takeovers,
         deadline,
     };
-    let keeper = crate::lease::run_lease(lease, health, signals, shutdown);
+    let keeper = marketprism_pipeline::lease::run_lease(lease, health, signals, shutdown);
     tokio::pin!(keeper);
     loop {
         tokio::select! {
@@ -299,7 +302,7 @@ fn start_sources(
         tasks.spawn(synthetic_feed(syn, tx.clone(), term.clone()));
     }
     if !config.exchanges.is_empty() {
-        let mut connectors = crate::exchanges::spawn_connectors(
+        let mut connectors = marketprism_venues::spawn_connectors(
             &config.exchanges,
             &config.tls.client,
             tx.clone(),
@@ -331,8 +334,8 @@ pub async fn synthetic_feed(
             if cfg.count.is_some_and(|n| i >= n) {
                 return;
             }
-            let mut event = crate::synthetic::synthetic_event(cfg.seed, i);
-            event.recv_ts_ms = crate::model::now_ms();
+            let mut event = marketprism_model::synthetic::synthetic_event(cfg.seed, i);
+            event.recv_ts_ms = marketprism_model::now_ms();
             if tx.send(event).await.is_err() {
                 return;
             }

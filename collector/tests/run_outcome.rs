@@ -3,7 +3,7 @@
 //! exits non-zero and says which stream and why, never `errors: []` with exit 0.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::simulator::tls::SimulatorCa;
+use marketprism_simulator::tls::SimulatorCa;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Leader election through the operator's own Lease, so two replicas never both reconcile.
 //!
-//! Same rules as the collector's shard lock (`marketprism_collector::lease`, not linked here to
+//! Same rules as the collector's shard lock (`marketprism_pipeline::lease`, not linked here to
 //! keep the operator image small): expiry is judged by the local monotonic instant at which the
 //! Lease was last seen to change, never by the holder's timestamps; writes carry the observed
 //! `resourceVersion`; the leader stops (the process exits and restarts as a follower) as soon as

@@ -1,16 +1,21 @@
 //! The collector config YAML each shard (and the sink) gets, rendered from the spec.
 //!
-//! These structs mirror the parts of `marketprism_collector::config::Config` the operator sets; the
+//! These structs mirror the parts of `marketprism_config::Config` the operator sets; the
 //! operator does not link the collector crate (it would pull Arrow, Parquet and ClickHouse into the
 //! operator image). `tests/tests/operator_config.rs` parses every rendering with the collector's own
 //! `Config::from_yaml` + `validate`, so the two cannot drift. Secrets are never rendered: the pods get
 //! them as environment variables from Secret references.
 
-use crate::crd::{CollectorSetSpec, DataTypeName, SinkPlacement, StreamLimitsSpec};
+use crate::crd::{CollectorSetSpec, DataTypeName, SinkPlacement, StreamLimitsSpec, Venue};
 use crate::planner::{Shard, fnv1a64};
 use crate::{Error, Result};
-use serde::Serialize;
+use marketprism_config::{
+    BatchConfig, ClickHouseConfig, CollectorSection, Config, EndpointsConfig, ExchangeConfig,
+    HttpConfig, LeaseConfig, NatsConfig, OrderBookConfig, OutputsConfig, SinkConfig, StreamLimits,
+};
+use marketprism_model::{DataType, Exchange, Symbol};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// Port of `/livez`, `/readyz` and `/metrics` in collector and sink pods.
 pub const METRICS_PORT: u16 = 9100;
@@ -26,107 +31,6 @@ pub const SIDECAR_CONFIG_KEY: &str = "sink.yaml";
 pub const SIDECAR_CONSUMER_INACTIVE_S: u64 = 24 * 3600;
 /// Seconds a shard Lease stays valid without renewal.
 pub const LEASE_DURATION_S: u64 = 15;
-
-#[derive(Serialize)]
-struct CollectorConfig<'a> {
-    collector: CollectorSection,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    exchanges: Vec<ExchangeConfig<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outputs: Option<Outputs>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sink: Option<SinkConfig>,
-    http: HttpConfig,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lease: Option<LeaseConfig>,
-}
-
-#[derive(Serialize)]
-struct CollectorSection {
-    instance_id: String,
-}
-
-#[derive(Serialize)]
-struct ExchangeConfig<'a> {
-    exchange: &'static str,
-    symbols: Vec<&'a str>,
-    data_types: Vec<crate::crd::DataTypeName>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    orderbook: BTreeMap<&'static str, i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    endpoints: Option<Endpoints<'a>>,
-}
-
-/// The collector's `EndpointsConfig`: base URLs it appends the venue paths to.
-#[derive(Serialize)]
-struct Endpoints<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ws_url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rest_url: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Outputs {
-    nats: NatsConfig,
-}
-
-#[derive(Serialize)]
-struct NatsConfig {
-    url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    market_data_stream: Option<StreamLimits>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    orderbook_stream: Option<StreamLimits>,
-}
-
-#[derive(Serialize)]
-struct StreamLimits {
-    name: &'static str,
-    max_bytes: i64,
-    max_age_s: i64,
-    duplicate_window_s: i64,
-}
-
-#[derive(Serialize)]
-struct SinkConfig {
-    nats: NatsConfig,
-    clickhouse: ClickHouseConfig,
-    consumer: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    batching: BTreeMap<&'static str, Batch>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    subjects: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    inactive_threshold_s: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct ClickHouseConfig {
-    url: String,
-    hot_database: String,
-    cold_database: String,
-    create_schema: bool,
-    async_insert: bool,
-}
-
-#[derive(Serialize)]
-struct Batch {
-    max_rows: i64,
-    max_wait_ms: i64,
-}
-
-#[derive(Serialize)]
-struct HttpConfig {
-    listen: String,
-}
-
-#[derive(Serialize)]
-struct LeaseConfig {
-    name: String,
-    namespace: String,
-    duration_s: u64,
-}
 
 /// A rendered config file and the hash that rolls pods when it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +60,7 @@ impl PodConfig {
 }
 
 impl Rendered {
-    fn new(config: &CollectorConfig<'_>) -> Result<Rendered> {
+    fn new(config: &Config) -> Result<Rendered> {
         let body = serde_yaml::to_string(config).map_err(|e| Error::Serialize {
             what: "collector config",
             reason: e.to_string(),
@@ -174,55 +78,58 @@ pub fn shard_config(
     object_name: &str,
     namespace: &str,
 ) -> Result<Rendered> {
-    let exchanges = spec
-        .exchanges
-        .iter()
-        .filter_map(|ex| {
-            let symbols: Vec<&str> = shard
-                .units
-                .iter()
-                .filter(|u| u.venue == ex.venue)
-                .map(|u| u.symbol.as_str())
-                .collect();
-            if symbols.is_empty() {
-                return None;
-            }
-            let ob = ex.orderbook.clone().unwrap_or_default();
-            let orderbook = [
-                ("depth", ob.depth.map(i64::from)),
-                ("snapshot_levels", ob.snapshot_levels.map(i64::from)),
-                ("snapshot_interval_ms", ob.snapshot_interval_ms),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            Some(ExchangeConfig {
-                exchange: ex.venue.as_str(),
-                symbols,
-                data_types: ex.data_types.clone(),
-                orderbook,
-                endpoints: ex.endpoints.as_ref().map(|e| Endpoints {
-                    ws_url: e.ws_url.as_deref(),
-                    rest_url: e.rest_url.as_deref(),
-                }),
-            })
-        })
-        .collect();
-    Rendered::new(&CollectorConfig {
-        collector: CollectorSection {
-            instance_id: object_name.to_owned(),
-        },
+    let mut exchanges = Vec::new();
+    for ex in &spec.exchanges {
+        let symbols = shard
+            .units
+            .iter()
+            .filter(|u| u.venue == ex.venue)
+            .map(|u| symbol(&u.symbol))
+            .collect::<Result<Vec<_>>>()?;
+        if symbols.is_empty() {
+            continue;
+        }
+        let ob = ex.orderbook.clone().unwrap_or_default();
+        let mut orderbook = OrderBookConfig::default();
+        if let Some(depth) = ob.depth {
+            orderbook.depth = number("orderbook.depth", depth)?;
+        }
+        if let Some(levels) = ob.snapshot_levels {
+            orderbook.snapshot_levels = number("orderbook.snapshot_levels", levels)?;
+        }
+        if let Some(interval) = ob.snapshot_interval_ms {
+            orderbook.snapshot_interval_ms = number("orderbook.snapshot_interval_ms", interval)?;
+        }
+        let mut exchange = ExchangeConfig::new(
+            exchange_of(ex.venue),
+            symbols,
+            ex.data_types.iter().map(|d| data_type_of(*d)).collect(),
+        );
+        exchange.orderbook = orderbook;
+        if let Some(e) = &ex.endpoints {
+            exchange.endpoints = EndpointsConfig {
+                ws_url: e.ws_url.clone(),
+                rest_url: e.rest_url.clone(),
+            };
+        }
+        exchanges.push(exchange);
+    }
+    Rendered::new(&Config {
+        collector: collector_section(object_name),
         exchanges,
-        outputs: Some(Outputs {
-            nats: nats_config(spec),
-        }),
-        sink: None,
-        http: http_config(),
+        outputs: OutputsConfig {
+            nats: Some(nats_config(spec)?),
+            parquet: None,
+        },
+        http: http_config(METRICS_PORT),
         lease: Some(LeaseConfig {
             name: object_name.to_owned(),
             namespace: namespace.to_owned(),
             duration_s: LEASE_DURATION_S,
+            // The pod's name, from `POD_NAME` at start.
+            holder: String::new(),
         }),
+        ..Config::default()
     })
 }
 
@@ -232,7 +139,7 @@ pub fn sink_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<
     if spec.sink.placement != SinkPlacement::Deployment {
         return Ok(None);
     }
-    let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None) else {
+    let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None)? else {
         return Ok(None);
     };
     render_sink(object_name, sink, METRICS_PORT).map(Some)
@@ -256,7 +163,8 @@ pub fn sidecar_sink_config(
         consumer,
         shard_subjects(spec, shard),
         Some(SIDECAR_CONSUMER_INACTIVE_S),
-    ) else {
+    )?
+    else {
         return Ok(None);
     };
     render_sink(&format!("{object_name}-sink"), sink, SIDECAR_METRICS_PORT).map(Some)
@@ -287,84 +195,131 @@ fn sink_section(
     consumer: String,
     subjects: Vec<String>,
     inactive_threshold_s: Option<u64>,
-) -> Option<SinkConfig> {
-    let ch = spec.clickhouse.as_ref()?;
-    let batching = spec
-        .sink
-        .batching
-        .entries()
-        .into_iter()
-        .map(|(k, b)| {
-            (
-                k,
-                Batch {
-                    max_rows: b.max_rows,
-                    max_wait_ms: b.max_wait_ms,
-                },
-            )
-        })
-        .collect();
-    Some(SinkConfig {
-        nats: nats_config(spec),
-        clickhouse: ClickHouseConfig {
-            url: ch.url.clone(),
-            hot_database: ch.hot_database.clone(),
-            cold_database: ch.cold_database.clone(),
-            create_schema: ch.create_schema,
-            // Many sinks (one per shard) inserting: let 23.8+ servers merge them into fewer parts,
-            // answering only after the write so the ack still follows the insert.
-            async_insert: true,
-        },
-        consumer,
-        batching,
-        subjects,
-        inactive_threshold_s,
-    })
+) -> Result<Option<SinkConfig>> {
+    let Some(ch) = spec.clickhouse.as_ref() else {
+        return Ok(None);
+    };
+    let mut batching = BTreeMap::new();
+    for (name, b) in spec.sink.batching.entries() {
+        let data_type = DataType::parse(name).ok_or_else(|| invalid("sink.batching", name))?;
+        let batch = BatchConfig {
+            max_rows: number("sink.batching.max_rows", b.max_rows)?,
+            max_wait_ms: number("sink.batching.max_wait_ms", b.max_wait_ms)?,
+        };
+        batching.insert(data_type, batch);
+    }
+    let clickhouse = ClickHouseConfig {
+        url: ch.url.clone(),
+        hot_database: ch.hot_database.clone(),
+        cold_database: ch.cold_database.clone(),
+        create_schema: ch.create_schema,
+        // Many sinks (one per shard) inserting: let 23.8+ servers merge them into fewer parts,
+        // answering only after the write so the ack still follows the insert.
+        async_insert: true,
+        ..ClickHouseConfig::default()
+    };
+    let mut sink = SinkConfig::new(nats_config(spec)?, clickhouse);
+    sink.consumer = consumer;
+    sink.batching = batching;
+    sink.subjects = subjects;
+    sink.inactive_threshold_s = inactive_threshold_s;
+    Ok(Some(sink))
 }
 
 fn render_sink(instance_id: &str, sink: SinkConfig, port: u16) -> Result<Rendered> {
-    Rendered::new(&CollectorConfig {
-        collector: CollectorSection {
-            instance_id: instance_id.to_owned(),
-        },
-        exchanges: Vec::new(),
-        outputs: None,
+    Rendered::new(&Config {
+        collector: collector_section(instance_id),
         sink: Some(sink),
-        http: HttpConfig {
-            listen: format!("0.0.0.0:{port}"),
-        },
-        lease: None,
+        http: http_config(port),
+        ..Config::default()
     })
 }
 
-fn http_config() -> HttpConfig {
-    HttpConfig {
-        listen: format!("0.0.0.0:{METRICS_PORT}"),
+fn collector_section(instance_id: &str) -> CollectorSection {
+    CollectorSection {
+        instance_id: instance_id.to_owned(),
+        ..CollectorSection::default()
     }
 }
 
-fn nats_config(spec: &CollectorSetSpec) -> NatsConfig {
-    // The collector's defaults fill any limit the spec leaves out (a stream block must be complete).
-    let limits = |name, defaults: (i64, i64, i64), s: &Option<StreamLimitsSpec>| {
-        s.as_ref().map(|s| StreamLimits {
-            name,
-            max_bytes: s.max_bytes.unwrap_or(defaults.0),
-            max_age_s: s.max_age_s.unwrap_or(defaults.1),
-            duplicate_window_s: s.duplicate_window_s.unwrap_or(defaults.2),
+fn http_config(port: u16) -> HttpConfig {
+    HttpConfig {
+        listen: SocketAddr::from(([0, 0, 0, 0], port)),
+    }
+}
+
+fn nats_config(spec: &CollectorSetSpec) -> Result<NatsConfig> {
+    // The collector's defaults fill any limit the spec leaves out.
+    let limits = |defaults: StreamLimits, s: &Option<StreamLimitsSpec>| -> Result<StreamLimits> {
+        let Some(s) = s else { return Ok(defaults) };
+        Ok(StreamLimits {
+            max_bytes: s.max_bytes.unwrap_or(defaults.max_bytes),
+            max_age_s: match s.max_age_s {
+                Some(v) => number("nats.max_age_s", v)?,
+                None => defaults.max_age_s,
+            },
+            duplicate_window_s: match s.duplicate_window_s {
+                Some(v) => number("nats.duplicate_window_s", v)?,
+                None => defaults.duplicate_window_s,
+            },
+            name: defaults.name,
         })
     };
-    NatsConfig {
+    let defaults = NatsConfig::default();
+    Ok(NatsConfig {
         url: spec.nats.url.clone(),
         market_data_stream: limits(
-            "MARKET_DATA",
-            (2 << 30, 48 * 3600, 120),
+            defaults.market_data_stream.clone(),
             &spec.nats.market_data_stream,
-        ),
+        )?,
         orderbook_stream: limits(
-            "ORDERBOOK_SNAP",
-            (5 << 30, 24 * 3600, 60),
+            defaults.orderbook_stream.clone(),
             &spec.nats.orderbook_stream,
-        ),
+        )?,
+        ..defaults
+    })
+}
+
+/// The collector's name of a venue: an exhaustive match, so a venue added to one side only breaks the build.
+fn exchange_of(venue: Venue) -> Exchange {
+    match venue {
+        Venue::BinanceSpot => Exchange::BinanceSpot,
+        Venue::BinanceDerivatives => Exchange::BinanceDerivatives,
+        Venue::OkxSpot => Exchange::OkxSpot,
+        Venue::OkxDerivatives => Exchange::OkxDerivatives,
+        Venue::DeribitDerivatives => Exchange::DeribitDerivatives,
+    }
+}
+
+/// The collector's data type of a CRD data type name (exhaustive, as [`exchange_of`]).
+fn data_type_of(name: DataTypeName) -> DataType {
+    match name {
+        DataTypeName::Orderbooks => DataType::Orderbooks,
+        DataTypeName::Trades => DataType::Trades,
+        DataTypeName::FundingRates => DataType::FundingRates,
+        DataTypeName::OpenInterests => DataType::OpenInterests,
+        DataTypeName::Liquidations => DataType::Liquidations,
+        DataTypeName::LsrTopPositions => DataType::LsrTopPositions,
+        DataTypeName::LsrAllAccounts => DataType::LsrAllAccounts,
+        DataTypeName::VolatilityIndices => DataType::VolatilityIndices,
+    }
+}
+
+fn symbol(s: &str) -> Result<Symbol> {
+    Symbol::new(s).map_err(|e| invalid("exchanges.symbols", &format!("{s}: {e}")))
+}
+
+/// A spec number as the collector's unsigned type (the CRD schema keeps them positive; a spec that
+/// bypassed it fails here instead of in the pod).
+fn number<T: TryFrom<i64>>(field: &str, value: impl Into<i64>) -> Result<T> {
+    let value = value.into();
+    T::try_from(value).map_err(|_| invalid(field, &value.to_string()))
+}
+
+fn invalid(field: &str, value: &str) -> Error {
+    Error::Serialize {
+        what: "collector config",
+        reason: format!("{field}: {value} is not a value the collector takes"),
     }
 }
 

@@ -38,7 +38,8 @@ def test_dashboard_file_is_what_the_generator_writes() -> None:
 def emitted_metric_names() -> set[str]:
     """Every `marketprism_*` string literal in the Rust sources."""
     names: set[str] = set()
-    for source in [*REPO.glob("collector/src/**/*.rs"), *REPO.glob("operator/src/**/*.rs")]:
+    for source in [*REPO.glob("collector/src/**/*.rs"), *REPO.glob("crates/*/src/**/*.rs"),
+                   *REPO.glob("operator/src/**/*.rs")]:
         names.update(re.findall(r'"(marketprism_[a-z0-9_]+)"', source.read_text()))
     return names
 

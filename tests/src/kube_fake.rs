@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
-use marketprism_collector::simulator::tls::SimulatorCa;
+use marketprism_simulator::tls::SimulatorCa;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -237,7 +237,7 @@ impl FakeApiServer {
 
     /// A kube client built the way production builds one: from the kubeconfig file.
     pub async fn client(&self) -> kube::Client {
-        marketprism_collector::tls::install_crypto_provider();
+        marketprism_config::tls::install_crypto_provider();
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
         let config = kube::Config::from_custom_kubeconfig(
             kubeconfig,

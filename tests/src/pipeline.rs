@@ -3,14 +3,12 @@
 
 use crate::servers::{env_or_skip, unique_name};
 use async_nats::jetstream;
-use marketprism_collector::config::{
-    BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits,
-};
-use marketprism_collector::model::{DataType, Event};
-use marketprism_collector::publish::{PublishStats, run_nats_output, streams};
-use marketprism_collector::store::clickhouse::clickhouse_client;
-use marketprism_collector::telemetry::Health;
-use marketprism_collector::tls::ClientTls;
+use marketprism_config::tls::ClientTls;
+use marketprism_config::{BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits};
+use marketprism_model::{DataType, Event};
+use marketprism_pipeline::publish::{PublishStats, run_nats_output, streams};
+use marketprism_pipeline::store::clickhouse::clickhouse_client;
+use marketprism_telemetry::Health;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;

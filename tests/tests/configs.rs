@@ -1,6 +1,6 @@
 //! Every shipped collector config parses and validates: a broken sample is caught here, not by a user.
 
-use marketprism_collector::config::Config;
+use marketprism_config::Config;
 use std::path::Path;
 
 fn load(name: &str) -> Config {

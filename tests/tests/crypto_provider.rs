@@ -1,4 +1,4 @@
-//! One rustls crypto provider in the workspace (`ring`, see `collector/src/tls.rs`): the lock file
+//! One rustls crypto provider in the workspace (`ring`, see `crates/config/src/tls.rs`): the lock file
 //! holds no aws-lc crate, so no feature can bring the second provider (and its panic) back unseen.
 #![forbid(unsafe_code)]
 
@@ -26,9 +26,11 @@ fn the_lock_file_has_ring_and_no_aws_lc() {
 fn every_client_builder_works_without_a_preinstalled_provider() {
     // Building the clients must not panic in a process where nobody installed a provider first:
     // each builder installs `ring` itself.
-    let tls = marketprism_collector::tls::ClientTls::default();
-    let _ = marketprism_collector::exchanges::rest_client(&tls);
-    let _ = tls.ws_connector();
-    let _ = tls.https_connector();
+    let tls = marketprism_config::tls::ClientTls::default();
+    let _ = marketprism_venues::rest_client(&tls);
+    let _ = tokio_tungstenite::Connector::Rustls(tls.rustls());
+    let _ = marketprism_pipeline::store::clickhouse::clickhouse_client(
+        &marketprism_config::ClickHouseConfig::default(),
+    );
     assert!(rustls::crypto::CryptoProvider::get_default().is_some());
 }

@@ -3,10 +3,10 @@
 //! release, hand-over) and the operator's leader election (create, claim, release).
 #![forbid(unsafe_code)]
 
-use marketprism_collector::config::LeaseConfig;
-use marketprism_collector::lease::run_lease_with;
-use marketprism_collector::telemetry::Health;
+use marketprism_config::LeaseConfig;
 use marketprism_operator::leader::{Ended, LeaderConfig, run_as_leader};
+use marketprism_pipeline::lease::run_lease_with;
+use marketprism_telemetry::Health;
 use marketprism_tests::kube_fake::FakeApiServer;
 use serde_json::json;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bo
 struct Keeper {
     may_publish: watch::Receiver<bool>,
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<marketprism_collector::Result<()>>,
+    task: tokio::task::JoinHandle<marketprism_pipeline::Result<()>>,
 }
 
 async fn keeper(api: &FakeApiServer, holder: &str) -> Keeper {

@@ -4,8 +4,8 @@
 //! lease (SIGSTOP) and resumed writes nothing, and counts what it dropped.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::model::{DataType, Event, GapCause, Payload};
-use marketprism_collector::store::parquet::read_file;
+use marketprism_model::{DataType, Event, GapCause, Payload};
+use marketprism_pipeline::store::parquet::read_file;
 use marketprism_tests::kube_fake::FakeApiServer;
 use marketprism_tests::process::collector_bin;
 use serde_json::{Value, json};
@@ -35,7 +35,7 @@ fn holder(store: &Store) -> Option<String> {
 fn renew_ms(store: &Store) -> i64 {
     let lease: k8s_openapi::api::coordination::v1::Lease =
         serde_json::from_value(store.lease(NAMESPACE, LEASE).unwrap()).unwrap();
-    marketprism_collector::lease::takeover_of(&lease)
+    marketprism_pipeline::lease::takeover_of(&lease)
         .unwrap()
         .previous_renew_ms
 }

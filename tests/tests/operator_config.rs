@@ -1,7 +1,7 @@
 //! The operator renders collector configs with its own structs; the collector must accept every
 //! rendering, and the environment the pods get must be exactly what the collector reads.
 
-use marketprism_collector::config::{Config, EndpointsConfig, NatsCredentials};
+use marketprism_config::{Config, EndpointsConfig, NatsCredentials};
 use marketprism_operator::builders::{self, BuildOptions, Children};
 use marketprism_operator::crd::{CollectorSet, EndpointsSpec, SinkPlacement, Venue};
 use marketprism_operator::planner;
@@ -135,7 +135,7 @@ fn shard_configs_carry_their_lease_and_overrides_and_the_sink_its_batching() {
         ]
     );
     assert!(sidecar.clickhouse.async_insert);
-    let trades = sidecar.batch_for(marketprism_collector::model::DataType::Trades);
+    let trades = sidecar.batch_for(marketprism_model::DataType::Trades);
     assert_eq!((trades.max_rows, trades.max_wait_ms), (50_000, 1_000));
 
     let shared = rendered(&children(&with_shared_sink(set)));
@@ -147,7 +147,7 @@ fn shard_configs_carry_their_lease_and_overrides_and_the_sink_its_batching() {
         sink.clickhouse.url,
         "http://clickhouse.marketprism.svc:8123"
     );
-    let trades = sink.batch_for(marketprism_collector::model::DataType::Trades);
+    let trades = sink.batch_for(marketprism_model::DataType::Trades);
     assert_eq!((trades.max_rows, trades.max_wait_ms), (50_000, 1_000));
 }
 

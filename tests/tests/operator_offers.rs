@@ -1,10 +1,10 @@
 //! The operator's table of what each venue offers (`marketprism_operator::crd::offers`, which the
 //! CRD's CEL rules and the reconciler use) is exactly what the collector's plans can serve.
 
-use marketprism_collector::config::ExchangeConfig;
-use marketprism_collector::exchanges::plan::unsupported;
+use marketprism_config::ExchangeConfig;
 use marketprism_operator::crd::DataTypeName;
 use marketprism_operator::crd::offers::OFFERS;
+use marketprism_venues::plan::unsupported;
 use std::collections::BTreeSet;
 
 #[test]

@@ -3,14 +3,14 @@
 //! its durable consumer, take only that shard's symbols, and land every row exactly once, also
 //! when one of them stops midway; the shared sink Deployment's config takes everything.
 
-use marketprism_collector::config::{Config, SinkConfig};
-use marketprism_collector::model::Event;
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_config::{Config, SinkConfig};
+use marketprism_model::Event;
+use marketprism_model::synthetic::synthetic_events;
 use marketprism_operator::builders::{self, BuildOptions};
 use marketprism_operator::crd::{CollectorSet, SinkPlacement};
 use marketprism_operator::planner;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
@@ -73,7 +73,7 @@ fn on_run(run: &Run, operator: SinkConfig) -> SinkConfig {
         consumer: format!("{}-{}", run.name, operator.consumer),
         subjects: operator.subjects,
         inactive_threshold_s: operator.inactive_threshold_s,
-        clickhouse: marketprism_collector::config::ClickHouseConfig {
+        clickhouse: marketprism_config::ClickHouseConfig {
             async_insert: operator.clickhouse.async_insert,
             ..run.sink.clickhouse.clone()
         },

@@ -3,9 +3,9 @@
 //! Alone in its file (its own test binary), because it stops the shared ClickHouse server.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, clickhouse_ctl, eventually, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;

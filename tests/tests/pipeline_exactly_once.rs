@@ -3,10 +3,10 @@
 #![forbid(unsafe_code)]
 
 use async_nats::jetstream::message::PublishMessage;
-use marketprism_collector::model::{DataType, Payload};
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Payload};
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
@@ -85,16 +85,16 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
     assert!(raw[&DataType::Trades] >= 200, "{raw:?}");
 
     // The rows are the events, not just the right number of them.
-    let writer = marketprism_collector::store::ClickHouseWriter::connect(&run.sink.clickhouse)
+    let writer = marketprism_pipeline::store::ClickHouseWriter::connect(&run.sink.clickhouse)
         .await
         .unwrap();
     let gaps = writer
-        .fetch_final::<marketprism_collector::store::rows::GapRow>(&format!("{}_hot", run.name))
+        .fetch_final::<marketprism_pipeline::store::rows::GapRow>(&format!("{}_hot", run.name))
         .await
         .unwrap();
     let mut stored: Vec<_> = gaps
         .iter()
-        .map(|r| marketprism_collector::store::TableRow::to_event(r).unwrap())
+        .map(|r| marketprism_pipeline::store::TableRow::to_event(r).unwrap())
         .collect();
     let mut sent: Vec<_> = events
         .iter()

@@ -5,11 +5,11 @@
 
 use async_nats::jetstream::consumer;
 use futures::StreamExt;
-use marketprism_collector::model::{DataType, Event, GapCause, Payload};
-use marketprism_collector::publish::run_nats_output;
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Event, GapCause, Payload};
+use marketprism_pipeline::publish::run_nats_output;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, eventually, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;

@@ -4,11 +4,11 @@
 //! Alone in its file (its own test binary), because it stops the shared NATS server.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::config::NatsConfig;
-use marketprism_collector::publish::run_nats_output;
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_config::NatsConfig;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_pipeline::publish::run_nats_output;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, eventually, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, env_or_skip, nats_url};
 use std::time::Duration;

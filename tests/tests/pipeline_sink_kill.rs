@@ -1,9 +1,9 @@
 //! The sink is killed with SIGKILL while it holds batches, and restarted: every row lands exactly once.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::config::{BatchConfig, Config, SinkConfig};
-use marketprism_collector::model::DataType;
-use marketprism_collector::synthetic::synthetic_events;
+use marketprism_config::{BatchConfig, Config, SinkConfig};
+use marketprism_model::DataType;
+use marketprism_model::synthetic::synthetic_events;
 use marketprism_tests::pipeline::{Run, expected_counts};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::path::Path;

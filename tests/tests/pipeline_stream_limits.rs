@@ -4,12 +4,12 @@
 //! as `overflow` gap rows once the limit is raised. Real nats-server and ClickHouse.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::config::NatsConfig;
-use marketprism_collector::model::{DataType, Payload};
-use marketprism_collector::publish::run_nats_output;
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_config::NatsConfig;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Payload};
+use marketprism_pipeline::publish::run_nats_output;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, eventually};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::collections::BTreeSet;

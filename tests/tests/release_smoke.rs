@@ -177,12 +177,12 @@ sink:
 
     // Every configured type reached ClickHouse through NATS (TLS) and the sink (HTTPS).
     let ch = {
-        let mut c = marketprism_collector::config::ClickHouseConfig {
+        let mut c = marketprism_config::ClickHouseConfig {
             url: servers.clickhouse_url.clone(),
             ..Default::default()
         };
-        c.tls = marketprism_collector::tls::ClientTls::with_extra_ca_file(&ca_file).unwrap();
-        marketprism_collector::store::clickhouse::clickhouse_client(&c)
+        c.tls = marketprism_config::tls::ClientTls::with_extra_ca_file(&ca_file).unwrap();
+        marketprism_pipeline::store::clickhouse::clickhouse_client(&c)
     };
     let tables = [
         "trades",

@@ -3,12 +3,12 @@
 //! under FINAL in hot and (via the materialized views) cold, and decimals and DateTime64 times come back
 //! exactly. Not a server check: chdb has no HTTP interface, so the RowBinary bytes are replayed from a file.
 
-use marketprism_collector::config::ClickHouseConfig;
-use marketprism_collector::model::{DataType, Event, Payload};
-use marketprism_collector::store::clickhouse::insert_rowbinary;
-use marketprism_collector::store::schema::{insert_values_sql, structure};
-use marketprism_collector::store::{Dec18, Dialect, Rows, ddl};
-use marketprism_collector::synthetic::synthetic_events;
+use marketprism_config::ClickHouseConfig;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Event, Payload};
+use marketprism_pipeline::store::clickhouse::insert_rowbinary;
+use marketprism_pipeline::store::schema::{insert_values_sql, structure};
+use marketprism_pipeline::store::{Dec18, Dialect, Rows, ddl};
 use marketprism_tests::servers::chdb;
 use marketprism_tests::store_capture::BodyRecorder;
 use serde_json::Value;

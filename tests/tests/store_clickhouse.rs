@@ -1,11 +1,11 @@
 //! The ClickHouse store against a real server (ClickHouse 18.16 from `tests/run.sh`):
 //! schema creation, RowBinary inserts of every table, deduplication with FINAL, and the cold copy by MV.
 
-use marketprism_collector::config::ClickHouseConfig;
-use marketprism_collector::model::{DataType, Event, Payload};
-use marketprism_collector::store::rows::*;
-use marketprism_collector::store::{ClickHouseWriter, Dialect, Rows, TableRow};
-use marketprism_collector::synthetic::synthetic_events;
+use marketprism_config::ClickHouseConfig;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Event, Payload};
+use marketprism_pipeline::store::rows::*;
+use marketprism_pipeline::store::{ClickHouseWriter, Dialect, Rows, TableRow};
 use marketprism_tests::servers::{clickhouse_url, unique_name};
 
 /// A schema in databases of its own, dropped when the test ends.

@@ -2,9 +2,9 @@
 //! SIGTERM flushes everything counted, kill -9 loses at most the last flush interval, and a restart
 //! never touches the files of an earlier run.
 
-use marketprism_collector::model::{DataType, Event};
-use marketprism_collector::store::parquet::read_file;
-use marketprism_collector::synthetic::{synthetic_event, synthetic_index};
+use marketprism_model::synthetic::{synthetic_event, synthetic_index};
+use marketprism_model::{DataType, Event};
+use marketprism_pipeline::store::parquet::read_file;
 use marketprism_tests::process::collector_bin;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,7 +209,7 @@ fn kill_9_loses_at_most_the_last_flush_interval() {
     // Let a few more flushes happen, then kill without warning.
     std::thread::sleep(Duration::from_millis(4 * FLUSH_INTERVAL_MS as u64));
     signal(&child, "-KILL");
-    let killed_at_ms = marketprism_collector::model::now_ms();
+    let killed_at_ms = marketprism_model::now_ms();
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "killed, not exited");
 

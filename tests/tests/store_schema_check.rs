@@ -4,11 +4,11 @@
 //! ClickHouse 18.16, the real publisher and sink.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::model::{DataType, Decimal, Event, Payload};
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::store::{Dialect, ddl};
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_model::{DataType, Decimal, Event, Payload};
+use marketprism_pipeline::sink::run_sink;
+use marketprism_pipeline::store::{Dialect, ddl};
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, eventually};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::str::FromStr;

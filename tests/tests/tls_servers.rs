@@ -2,13 +2,13 @@
 //! a private CA trusted through the collector's own `tls.ca_file` option, and the failures when it is not.
 #![forbid(unsafe_code)]
 
-use marketprism_collector::config::Config;
-use marketprism_collector::publish::streams;
-use marketprism_collector::sink::run_sink;
-use marketprism_collector::store::clickhouse::clickhouse_client;
-use marketprism_collector::synthetic::synthetic_events;
-use marketprism_collector::telemetry::Health;
-use marketprism_collector::tls::ClientTls;
+use marketprism_config::Config;
+use marketprism_config::tls::ClientTls;
+use marketprism_model::synthetic::synthetic_events;
+use marketprism_pipeline::publish::streams;
+use marketprism_pipeline::sink::run_sink;
+use marketprism_pipeline::store::clickhouse::clickhouse_client;
+use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{Run, expected_counts};
 use marketprism_tests::servers::tls_servers;
 use std::time::Duration;

@@ -30,13 +30,13 @@ use super::report::{Definitions, Mode, PipelineBenchReport, Process, Stage, perc
 use super::server_cpu::ServerCpu;
 use super::throughput::sustained_rate;
 use super::verify::{check_clickhouse, cleanup, connect_nats, count_rows, stored_messages};
-use crate::config::{BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits};
 use crate::error::{Error, Result};
-use crate::model::{DataType, now_ms};
-use crate::publish::{PublishStats, run_nats_output};
-use crate::sink::{InsertReport, run_sink_observed};
-use crate::synthetic::synthetic_event;
 use crate::telemetry::Health;
+use marketprism_config::{BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits};
+use marketprism_model::synthetic::synthetic_event;
+use marketprism_model::{DataType, now_ms};
+use marketprism_pipeline::publish::{PublishStats, run_nats_output};
+use marketprism_pipeline::sink::{InsertReport, run_sink_observed};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -302,7 +302,7 @@ fn start_producers(
         Ok(Produced {
             source_cpu,
             publisher_cpu,
-            published,
+            published: published.map_err(Error::from),
         })
     };
     (started, both)
@@ -415,7 +415,7 @@ fn configs(opts: &PipelineBenchOptions) -> (NatsConfig, SinkConfig) {
 }
 
 /// Offer `n` synthetic events, stamping `recv_ts_ms` at hand-over; paced when `rate` is set.
-async fn feed(tx: mpsc::Sender<crate::model::Event>, seed: u64, n: usize, rate: Option<u64>) {
+async fn feed(tx: mpsc::Sender<marketprism_model::Event>, seed: u64, n: usize, rate: Option<u64>) {
     let started = Instant::now();
     for i in 0..n as u64 {
         if let Some(rate) = rate {
@@ -497,9 +497,9 @@ mod tests {
         let opts = PipelineBenchOptions::new(10, "nats://127.0.0.1:1", "http://127.0.0.1:2");
         let (nats, sink) = configs(&opts);
         assert!(nats.market_data_stream.name.ends_with("_MARKET_DATA"));
-        let config = crate::config::Config {
+        let config = marketprism_config::Config {
             sink: Some(sink),
-            ..crate::config::Config::from_yaml("{}").unwrap()
+            ..marketprism_config::Config::from_yaml("{}").unwrap()
         };
         config.validate().unwrap();
     }

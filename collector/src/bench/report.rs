@@ -1,7 +1,7 @@
 //! The JSON report of `bench pipeline`, with the definition of every figure written into it.
 
 use super::throughput::{EVENTS_PER_S_DEFINITION, PUBLISH_PER_S_DEFINITION, SUSTAINED_DEFINITION};
-use crate::publish::PublishStats;
+use marketprism_pipeline::publish::PublishStats;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

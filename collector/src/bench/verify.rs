@@ -3,10 +3,10 @@
 //! Every answer is checked to come from the right server: the ClickHouse client decodes RowBinary
 //! without validation, so any HTTP server answering 200 (a wrong port) would otherwise give numbers.
 
-use crate::config::{ClickHouseConfig, NatsConfig};
 use crate::error::{Error, Result};
-use crate::model::DataType;
-use crate::store::clickhouse::clickhouse_client;
+use marketprism_config::{ClickHouseConfig, NatsConfig};
+use marketprism_model::DataType;
+use marketprism_pipeline::store::clickhouse::clickhouse_client;
 use std::time::Duration;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);

@@ -9,8 +9,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use marketprism_collector::config::Config;
 use marketprism_collector::telemetry::{self, Health};
+use marketprism_config::Config;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
@@ -126,11 +126,11 @@ enum Bench {
 
 /// `schema --check` / `--migrate`: every difference with its fix on stdout; an error when any remain.
 async fn check_schema(
-    clickhouse: marketprism_collector::config::ClickHouseConfig,
+    clickhouse: marketprism_config::ClickHouseConfig,
     migrate: bool,
 ) -> anyhow::Result<()> {
-    use marketprism_collector::model::DataType;
-    use marketprism_collector::store::{ClickHouseWriter, schema_check};
+    use marketprism_model::DataType;
+    use marketprism_pipeline::store::{ClickHouseWriter, schema_check};
     let writer = ClickHouseWriter::connect(&clickhouse).await?;
     let differences = async |writer: &ClickHouseWriter| -> anyhow::Result<Vec<_>> {
         let mut all = Vec::new();
@@ -169,7 +169,7 @@ async fn check_schema(
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before any client exists: the one rustls provider of the workspace (see `tls`).
-    marketprism_collector::tls::install_crypto_provider();
+    marketprism_config::tls::install_crypto_provider();
     telemetry::init_logging(cli.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -208,7 +208,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 "invalid config: sink: this command needs a `sink:` section with `clickhouse:`",
             )?;
             let (health, shutdown) = serve_probes(&config).await?;
-            marketprism_collector::sink::run_sink(sink, health, shutdown.clone()).await?;
+            marketprism_pipeline::sink::run_sink(sink, health, shutdown.clone()).await?;
             shutdown.cancel();
             Ok(())
         }
@@ -240,8 +240,8 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 None => Default::default(),
             };
             let dialect =
-                marketprism_collector::store::schema::Dialect::from_version(&server_version);
-            for statement in marketprism_collector::store::schema::ddl(dialect, &clickhouse) {
+                marketprism_pipeline::store::schema::Dialect::from_version(&server_version);
+            for statement in marketprism_pipeline::store::schema::ddl(dialect, &clickhouse) {
                 println!("{statement};\n");
             }
             Ok(())
@@ -264,13 +264,13 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 sim.seed = seed;
             }
             sim.tls |= tls;
-            let handle = marketprism_collector::simulator::Simulator::start(sim).await?;
+            let handle = marketprism_simulator::Simulator::start(sim).await?;
             if let (Some(path), Some(pem)) = (&ca_out, handle.ca_pem()) {
                 std::fs::write(path, pem)
                     .with_context(|| format!("cannot write the CA to {}", path.display()))?;
             }
             let endpoints: serde_json::Map<String, serde_json::Value> =
-                marketprism_collector::model::Exchange::ALL
+                marketprism_model::Exchange::ALL
                     .into_iter()
                     .map(|ex| {
                         let e = handle.endpoints(ex);

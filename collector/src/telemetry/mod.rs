@@ -1,9 +1,8 @@
 //! Probes and metrics: `/livez`, `/readyz`, `/metrics` on one HTTP port, and the log setup.
 
-mod health;
 pub mod http;
 
-pub use health::{Health, ReadinessGuard, Status};
+pub use marketprism_telemetry::{Health, ReadinessGuard};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

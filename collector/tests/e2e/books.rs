@@ -3,9 +3,9 @@
 
 use crate::checks::assert_invariants;
 use crate::common::{Rig, SPOT_TYPES, gaps, sim_config, venue_symbol};
-use marketprism_collector::config::OkxBookMode;
-use marketprism_collector::model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
-use marketprism_collector::simulator::{Fault, Levels, Target};
+use marketprism_config::OkxBookMode;
+use marketprism_model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
+use marketprism_simulator::{Fault, Levels, Target};
 use std::time::Duration;
 
 fn decimals(levels: &Levels) -> Vec<(Decimal, Decimal)> {
@@ -179,7 +179,7 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
         OkxBookMode::ZeroChecksum,
         OkxBookMode::RestSnapshot,
     ] {
-        let config = marketprism_collector::config::SimulatorConfig {
+        let config = marketprism_config::SimulatorConfig {
             okx_book_mode: mode,
             ..sim_config()
         };
@@ -211,7 +211,7 @@ async fn okx_keepalives_and_sequence_resets_are_not_gaps() {
 /// snapshot, until one bridges; the book is then exact again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_book_stuck_on_a_snapshot_of_the_old_sequence_restarts_its_sync() {
-    let config = marketprism_collector::config::SimulatorConfig {
+    let config = marketprism_config::SimulatorConfig {
         okx_book_mode: OkxBookMode::RestSnapshot,
         ..sim_config()
     };
@@ -221,7 +221,7 @@ async fn a_book_stuck_on_a_snapshot_of_the_old_sequence_restarts_its_sync() {
         config,
         &[(exchange, &[DataType::Orderbooks])],
         |c| {
-            c.symbols = vec![marketprism_collector::model::Symbol::new(symbol).unwrap()];
+            c.symbols = vec![marketprism_model::Symbol::new(symbol).unwrap()];
             c.orderbook.sync_timeout_s = 2;
         },
         |_| {},

@@ -1,7 +1,7 @@
 //! Invariants over a run's events, true whatever faults were injected: books never crossed, no trade
 //! emitted twice, and every hole in a trade id sequence covered by a trades gap event.
 
-use marketprism_collector::model::{DataType, Event, Exchange, Payload};
+use marketprism_model::{DataType, Event, Exchange, Payload};
 use std::collections::{BTreeMap, HashSet};
 
 /// Slack between exchange timestamps and the local times a gap is stamped with.
@@ -23,7 +23,7 @@ pub fn assert_books_never_crossed(events: &[Event]) {
                 ask.0
             );
         }
-        let sorted = |levels: &[marketprism_collector::model::Level], desc: bool| {
+        let sorted = |levels: &[marketprism_model::Level], desc: bool| {
             levels.windows(2).all(|w| {
                 if desc {
                     w[0].0 > w[1].0

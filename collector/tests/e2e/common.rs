@@ -1,15 +1,13 @@
 //! The rig: the simulator and the real connectors in one process, events collected from the channel,
 //! and waits that poll the received events with generous timeouts (never assertions on speed).
 
-use marketprism_collector::config::{
-    EndpointsConfig, ExchangeConfig, OrderBookConfig, SimulatorConfig,
-};
-use marketprism_collector::exchanges::plan::ws_plans;
-use marketprism_collector::exchanges::spawn_connectors;
-use marketprism_collector::model::{DataType, Event, Exchange, Gap, Payload, Symbol};
-use marketprism_collector::simulator::{Simulator, SimulatorHandle, StreamCounters};
-use marketprism_collector::telemetry::Health;
-use marketprism_collector::tls::ClientTls;
+use marketprism_config::tls::ClientTls;
+use marketprism_config::{EndpointsConfig, ExchangeConfig, OrderBookConfig, SimulatorConfig};
+use marketprism_model::{DataType, Event, Exchange, Gap, Payload, Symbol};
+use marketprism_simulator::{Simulator, SimulatorHandle, StreamCounters};
+use marketprism_telemetry::Health;
+use marketprism_venues::plan::ws_plans;
+use marketprism_venues::spawn_connectors;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -221,7 +219,7 @@ impl Rig {
             .flat_map(|c| {
                 ws_plans(
                     c,
-                    &marketprism_collector::simulator::instruments(c.exchange),
+                    &marketprism_venues::test_support::simulator_instruments(c.exchange),
                 )
             })
             .flat_map(|p| p.streams)

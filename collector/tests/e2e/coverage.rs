@@ -4,7 +4,7 @@ use crate::checks::assert_invariants;
 use crate::common::{
     BINANCE_DERIVATIVES_TYPES, Rig, SPOT_TYPES, count, sim_config, symbols, venue_symbol,
 };
-use marketprism_collector::model::{DataType, Decimal, Event, Exchange, Payload};
+use marketprism_model::{DataType, Decimal, Event, Exchange, Payload};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -44,7 +44,7 @@ fn missing(events: &[Event]) -> Vec<String> {
 
 /// `timestamp -> longShortRatio` of one of the simulator's ratio endpoints.
 async fn sim_ratios(rig: &Rig, url: &str) -> BTreeMap<i64, Decimal> {
-    let http = marketprism_collector::exchanges::rest_client(&rig.tls);
+    let http = marketprism_venues::rest_client(&rig.tls);
     let body: Value = http.get(url).send().await.unwrap().json().await.unwrap();
     let num = |v: &Value| -> String { v.as_str().map_or_else(|| v.to_string(), str::to_owned) };
     let rows = body.get("data").unwrap_or(&body).as_array().cloned();

@@ -4,9 +4,9 @@
 use crate::books::{assert_book_matches_sim, book_gaps};
 use crate::checks::assert_invariants;
 use crate::common::{Rig, bad_frames, gaps, sim_config, venue_symbol};
-use marketprism_collector::config::SimulatorConfig;
-use marketprism_collector::model::{DataType, Event, Exchange, GapCause, now_ms};
-use marketprism_collector::simulator::{Fault, Malformation, RestRejection, Target};
+use marketprism_config::SimulatorConfig;
+use marketprism_model::{DataType, Event, Exchange, GapCause, now_ms};
+use marketprism_simulator::{Fault, Malformation, RestRejection, Target};
 use std::time::Duration;
 
 /// The first symbol of every venue.
@@ -280,9 +280,9 @@ pub async fn connection_lifetime(exchange: Exchange, types: &[DataType]) {
         .configs
         .iter()
         .flat_map(|c| {
-            marketprism_collector::exchanges::plan::ws_plans(
+            marketprism_venues::plan::ws_plans(
                 c,
-                &marketprism_collector::simulator::instruments(c.exchange),
+                &marketprism_venues::test_support::simulator_instruments(c.exchange),
             )
         })
         .count();

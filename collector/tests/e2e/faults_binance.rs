@@ -6,10 +6,10 @@ use crate::common::BINANCE_DERIVATIVES_TYPES as USDM;
 use crate::common::SPOT_TYPES as SPOT;
 use crate::common::{Rig, gaps, sim_config};
 use crate::faults;
-use marketprism_collector::config::SimulatorConfig;
-use marketprism_collector::model::Exchange::{BinanceDerivatives, BinanceSpot};
-use marketprism_collector::model::{DataType, GapCause, now_ms};
-use marketprism_collector::simulator::{Fault, Target};
+use marketprism_config::SimulatorConfig;
+use marketprism_model::Exchange::{BinanceDerivatives, BinanceSpot};
+use marketprism_model::{DataType, GapCause, now_ms};
+use marketprism_simulator::{Fault, Target};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

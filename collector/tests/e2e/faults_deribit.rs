@@ -2,8 +2,8 @@
 
 use crate::common::sim_config;
 use crate::faults;
-use marketprism_collector::model::DataType;
-use marketprism_collector::model::Exchange::DeribitDerivatives as Deribit;
+use marketprism_model::DataType;
+use marketprism_model::Exchange::DeribitDerivatives as Deribit;
 use std::time::Duration;
 
 const TYPES: [DataType; 3] = [

@@ -3,8 +3,8 @@
 //! names, stores sizes in base units, and refuses (never guesses) what it does not list.
 
 use crate::common::{Rig, gaps, metric, sim_config, summary};
-use marketprism_collector::model::Exchange::{BinanceSpot, OkxDerivatives};
-use marketprism_collector::model::{
+use marketprism_model::Exchange::{BinanceSpot, OkxDerivatives};
+use marketprism_model::{
     DataType, Decimal, Event, GapCause, MarketType, Payload, QuantityUnit, Symbol,
 };
 use std::time::Duration;
@@ -157,7 +157,7 @@ async fn okx_dated_futures_are_futures_and_contract_sizes_land_in_base_units() {
 /// listed all along keep their connection with no gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
-    use marketprism_collector::simulator::{Fault, Target};
+    use marketprism_simulator::{Fault, Target};
     let types = [DataType::Trades, DataType::Orderbooks];
     let mut rig = Rig::start_prepared(
         sim_config(),

@@ -6,9 +6,9 @@
 use crate::books::assert_book_matches_sim;
 use crate::checks::{assert_invariants, assert_trade_holes_covered};
 use crate::common::{Rig, bad_frames, gaps, metric, sim_config};
-use marketprism_collector::model::Exchange::{BinanceDerivatives, BinanceSpot, OkxDerivatives};
-use marketprism_collector::model::{DataType, Event, Exchange, GapCause, Symbol};
-use marketprism_collector::simulator::{Fault, Malformation, Target};
+use marketprism_model::Exchange::{BinanceDerivatives, BinanceSpot, OkxDerivatives};
+use marketprism_model::{DataType, Event, Exchange, GapCause, Symbol};
+use marketprism_simulator::{Fault, Malformation, Target};
 use std::time::Duration;
 
 fn syms(names: &[&str]) -> Vec<Symbol> {
@@ -397,7 +397,7 @@ async fn binance_swapped_trades_leave_no_false_gap() {
 /// `disconnect` gap: it never ran. The listed symbol gets its `disconnect` gap as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_stream_gets_no_reconnect_gap() {
-    use marketprism_collector::model::Exchange::OkxSpot;
+    use marketprism_model::Exchange::OkxSpot;
     let mut rig = Rig::start_prepared(
         sim_config(),
         &[(OkxSpot, &[DataType::Orderbooks])],
@@ -445,7 +445,7 @@ async fn refused_stream_gets_no_reconnect_gap() {
 /// is per index, is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deribit_channels_missing_from_the_subscribe_result_are_refused_one_by_one() {
-    use marketprism_collector::model::Exchange::DeribitDerivatives;
+    use marketprism_model::Exchange::DeribitDerivatives;
     let types = [
         DataType::Orderbooks,
         DataType::Trades,
@@ -497,7 +497,7 @@ async fn deribit_channels_missing_from_the_subscribe_result_are_refused_one_by_o
     let eth: Vec<_> = gaps_on(&events, DeribitDerivatives, "ETH-USD")
         .into_iter()
         .filter_map(|e| match &e.payload {
-            marketprism_collector::model::Payload::Gap(g) => Some((g.data_type, g.cause)),
+            marketprism_model::Payload::Gap(g) => Some((g.data_type, g.cause)),
             _ => None,
         })
         .collect();

@@ -5,10 +5,10 @@
 use crate::books::assert_book_matches_sim;
 use crate::checks::assert_invariants;
 use crate::common::{Rig, gaps, metric, sim_config};
-use marketprism_collector::config::{OkxBookMode, OkxSnapshotSource, SimulatorConfig};
-use marketprism_collector::model::Exchange::OkxSpot;
-use marketprism_collector::model::{DataType, Event, GapCause, Payload};
-use marketprism_collector::simulator::{Fault, Target};
+use marketprism_config::{OkxBookMode, OkxSnapshotSource, SimulatorConfig};
+use marketprism_model::Exchange::OkxSpot;
+use marketprism_model::{DataType, Event, GapCause, Payload};
+use marketprism_simulator::{Fault, Target};
 use std::time::Duration;
 
 const TYPES: [DataType; 2] = [DataType::Orderbooks, DataType::Trades];
@@ -20,10 +20,7 @@ fn mode(okx_book_mode: OkxBookMode) -> SimulatorConfig {
     }
 }
 
-fn book_gaps_of<'a>(
-    events: &'a [Event],
-    symbol: &str,
-) -> Vec<&'a marketprism_collector::model::Gap> {
+fn book_gaps_of<'a>(events: &'a [Event], symbol: &str) -> Vec<&'a marketprism_model::Gap> {
     gaps(events, OkxSpot)
         .into_iter()
         .filter(|(s, g)| *s == symbol && g.data_type == DataType::Orderbooks)
@@ -144,7 +141,7 @@ async fn okx_snapshot_without_seq_id_is_reported_then_recovers() {
         mode(OkxBookMode::RestSnapshot),
         &[(OkxSpot, &TYPES)],
         |c| {
-            c.symbols = vec![marketprism_collector::model::Symbol::new("BTC-USDT").unwrap()];
+            c.symbols = vec![marketprism_model::Symbol::new("BTC-USDT").unwrap()];
             c.orderbook.sync_timeout_s = 2;
         },
         |sim| {

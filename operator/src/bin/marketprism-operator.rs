@@ -60,7 +60,7 @@ struct RunArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Before the Kubernetes client exists: the workspace's one rustls provider, `ring`
-    // (kube's TLS asks rustls for the process default; see collector/src/tls.rs for the choice).
+    // (kube's TLS asks rustls for the process default; see crates/config/src/tls.rs for the choice).
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .json()

@@ -1,6 +1,6 @@
 //! Which data types each venue offers, as data, and the CEL rules that refuse the rest.
 //!
-//! The collector decides this in `marketprism_collector::exchanges::plan::unsupported` (what its
+//! The collector decides this in `marketprism_venues::plan::unsupported` (what its
 //! WebSocket and REST plans can serve); the operator does not link the collector, so the table is
 //! repeated here and `tests/tests/operator_offers.rs` compares the two for every venue and type.
 //! A data type a venue does not offer would be accepted, get a shard, and collect nothing.

@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
-use marketprism_collector::config::Config;
-use marketprism_collector::telemetry::Health;
+use marketprism_config::Config;
+use marketprism_telemetry::Health;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -26,6 +26,6 @@ async fn main() -> anyhow::Result<()> {
             s.cancel();
         }
     });
-    marketprism_collector::sink::run_sink(sink, Health::new(), shutdown).await?;
+    marketprism_pipeline::sink::run_sink(sink, Health::new(), shutdown).await?;
     Ok(())
 }

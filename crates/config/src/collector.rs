@@ -1,0 +1,61 @@
+//! `collector:`: this instance's name, run length, channel size and the synthetic source.
+
+use crate::error::ConfigError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorSection {
+    /// Stable name of this collector instance (pod name in Kubernetes); used in logs and Parquet file names.
+    pub instance_id: String,
+    /// Stop after this many seconds (demo runs); run until a signal when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<u64>,
+    /// Capacity of the bounded channel between connectors and outputs.
+    pub channel_capacity: usize,
+    /// A deterministic synthetic event source (all 8 data types and gaps), for tests and benchmarks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SyntheticConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyntheticConfig {
+    pub seed: u64,
+    /// Events per second (all types together).
+    pub rate_per_s: u64,
+    /// Stop producing after this many events; endless when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+impl Default for CollectorSection {
+    fn default() -> Self {
+        CollectorSection {
+            instance_id: "local".into(),
+            duration_s: None,
+            channel_capacity: 65_536,
+            synthetic: None,
+        }
+    }
+}
+
+impl CollectorSection {
+    pub(super) fn validate(&self, at: &str) -> Result<(), ConfigError> {
+        let invalid = |f: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: format!("{at}.{f}"),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.channel_capacity == 0 {
+            return invalid("channel_capacity", "must be at least 1");
+        }
+        if let Some(syn) = &self.synthetic
+            && syn.rate_per_s == 0
+        {
+            return invalid("synthetic.rate_per_s", "must be at least 1");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,415 @@
+//! The local books of one connection: feeds updates and snapshots to each symbol's [`BookSync`],
+//! turns outcomes into events (top-N snapshots, gaps) and into actions for the session (fetch a REST
+//! snapshot, resubscribe for an in-stream one). Pure: no I/O here.
+
+use crate::book::{BookSnapshot, BookSync, BookUpdate, SnapshotCadence, SyncOutcome};
+use crate::internal_events::{InternalEvent, exchanges::BookResync};
+use crate::plan::{BookPlan, Stream};
+use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookAction {
+    FetchSnapshot(Symbol),
+    /// Fetch a snapshot, and discard one already on its way (it predates a sequence reset).
+    Refetch(Symbol),
+    Resubscribe(Symbol),
+}
+
+struct BookState {
+    sync: BookSync,
+    cadence: SnapshotCadence,
+    market_type: MarketType,
+    /// Continuity cannot be proven (no `prevSeqId`, no verified checksum): nothing is published until
+    /// an update with a sequence id allows a resync.
+    withheld: bool,
+}
+
+pub struct Books {
+    exchange: Exchange,
+    plan: BookPlan,
+    books: HashMap<Symbol, BookState>,
+}
+
+impl Books {
+    pub fn new(exchange: Exchange, plan: BookPlan, streams: &[Stream]) -> Books {
+        let books = plan
+            .symbols
+            .iter()
+            .map(|s| {
+                let market_type = streams
+                    .iter()
+                    .find(|st| st.data_type == DataType::Orderbooks && &st.symbol == s)
+                    .map_or(MarketType::Perpetual, |st| st.market_type);
+                let state = BookState {
+                    sync: BookSync::new(
+                        plan.rule,
+                        plan.config.depth,
+                        plan.config.checksum_verified(),
+                    ),
+                    cadence: SnapshotCadence::new(plan.config.snapshot_interval_ms),
+                    market_type,
+                    withheld: false,
+                };
+                (s.clone(), state)
+            })
+            .collect();
+        Books {
+            exchange,
+            plan,
+            books,
+        }
+    }
+
+    /// After subscribing: REST-snapshot venues fetch one per symbol; in-stream venues wait for the push.
+    pub fn initial_actions(&self) -> Vec<BookAction> {
+        if self.plan.rule.snapshot_in_stream() {
+            return Vec::new();
+        }
+        self.plan
+            .symbols
+            .iter()
+            .cloned()
+            .map(BookAction::FetchSnapshot)
+            .collect()
+    }
+
+    pub fn is_live(&self, symbol: &Symbol) -> bool {
+        self.books.get(symbol).is_some_and(|b| b.sync.is_live())
+    }
+
+    /// The snapshot arrives in the stream (resubscribe for a new one) rather than over REST.
+    pub fn snapshot_in_stream(&self) -> bool {
+        self.plan.rule.snapshot_in_stream()
+    }
+
+    /// The symbols of the books kept here.
+    pub fn symbols(&self) -> Vec<Symbol> {
+        self.plan.symbols.clone()
+    }
+
+    /// True when the book is withheld because its continuity cannot be proven.
+    pub fn is_withheld(&self, symbol: &Symbol) -> bool {
+        self.books.get(symbol).is_some_and(|b| b.withheld)
+    }
+
+    /// The last update id of a live book.
+    pub fn live_id(&self, symbol: &Symbol) -> Option<i64> {
+        let b = self.books.get(symbol)?;
+        b.sync.is_live().then(|| b.sync.book().last_id)
+    }
+
+    /// Stop keeping this book (the venue refused it): its frames are ignored from now on.
+    pub fn remove(&mut self, symbol: &Symbol) {
+        self.books.remove(symbol);
+    }
+
+    /// How this venue rebuilds a book: a REST snapshot or a resubscribe for an in-stream one.
+    pub fn resync_action(&self, symbol: &Symbol) -> BookAction {
+        if self.plan.rule.snapshot_in_stream() {
+            BookAction::Resubscribe(symbol.clone())
+        } else {
+            BookAction::FetchSnapshot(symbol.clone())
+        }
+    }
+
+    /// Start the sync of a book that is not live over: forget its buffer and any snapshot it holds,
+    /// and say how to get a fresh one (`None` for a live or unknown book).
+    pub fn restart_sync(&mut self, symbol: &Symbol) -> Option<BookAction> {
+        let state = self.books.get_mut(symbol)?;
+        if state.sync.is_live() {
+            return None;
+        }
+        state.sync.reset();
+        Some(match self.resync_action(symbol) {
+            // A fetch already on its way may bring the very snapshot that did not bridge.
+            BookAction::FetchSnapshot(s) => BookAction::Refetch(s),
+            other => other,
+        })
+    }
+
+    /// Drop a book that can no longer be trusted (its stream went silent while the venue's book
+    /// moved on): a gap from its last update to `detected_ms`; the caller resyncs it.
+    pub fn drop_book(
+        &mut self,
+        symbol: &Symbol,
+        cause: GapCause,
+        detail: String,
+        detected_ms: i64,
+    ) -> Option<Event> {
+        let state = self.books.get_mut(symbol)?;
+        let last = state.sync.book().ts_ms;
+        let start = if last > 0 { last } else { detected_ms };
+        state.sync.reset();
+        BookResync {
+            exchange: self.exchange,
+            symbol: symbol.as_str(),
+            cause,
+            detail: &detail,
+        }
+        .emit();
+        Some(Event {
+            exchange: self.exchange,
+            market_type: state.market_type,
+            symbol: symbol.clone(),
+            ts_ms: start,
+            recv_ts_ms: detected_ms,
+            payload: Payload::Gap(Gap {
+                data_type: DataType::Orderbooks,
+                start_ms: start,
+                end_ms: detected_ms.max(start),
+                cause,
+                detail,
+            }),
+        })
+    }
+
+    pub fn on_update(
+        &mut self,
+        symbol: &Symbol,
+        update: BookUpdate,
+        recv_ts_ms: i64,
+        out: &mut Vec<Event>,
+    ) -> Option<BookAction> {
+        let state = self.books.get_mut(symbol)?;
+        // A withheld book resyncs once the feed carries sequence ids again.
+        let resume = state.withheld && update.prev_id.is_some();
+        let outcome = state.sync.on_update(update);
+        if resume {
+            state.withheld = false;
+            return Some(self.resync_action(symbol));
+        }
+        self.handle(symbol, outcome, recv_ts_ms, out)
+    }
+
+    /// `from_rest`: fetched by us; otherwise pushed in the stream (ignored when the rule uses REST).
+    pub fn on_snapshot(
+        &mut self,
+        symbol: &Symbol,
+        snap: BookSnapshot,
+        from_rest: bool,
+        recv_ts_ms: i64,
+        out: &mut Vec<Event>,
+    ) -> Option<BookAction> {
+        let state = self.books.get_mut(symbol)?;
+        if from_rest == state.sync.rule().snapshot_in_stream() {
+            return None;
+        }
+        let outcome = state.sync.on_snapshot(snap);
+        self.handle(symbol, outcome, recv_ts_ms, out)
+    }
+
+    fn handle(
+        &mut self,
+        symbol: &Symbol,
+        outcome: SyncOutcome,
+        recv_ts_ms: i64,
+        out: &mut Vec<Event>,
+    ) -> Option<BookAction> {
+        let state = self.books.get_mut(symbol)?;
+        let in_stream = state.sync.rule().snapshot_in_stream();
+        match outcome {
+            SyncOutcome::Buffered | SyncOutcome::Ignored => None,
+            SyncOutcome::Applied | SyncOutcome::Synced { .. } => {
+                if matches!(outcome, SyncOutcome::Synced { .. }) {
+                    state.cadence.reset();
+                    state.withheld = false;
+                }
+                let book = state.sync.book();
+                if state.cadence.due(book.ts_ms) {
+                    out.push(Event {
+                        exchange: self.exchange,
+                        market_type: state.market_type,
+                        symbol: symbol.clone(),
+                        ts_ms: book.ts_ms,
+                        recv_ts_ms,
+                        payload: Payload::Orderbook(book.top(self.plan.config.snapshot_levels)),
+                    });
+                }
+                None
+            }
+            SyncOutcome::NeedSnapshot { .. } => {
+                (!in_stream).then(|| BookAction::FetchSnapshot(symbol.clone()))
+            }
+            // In-stream snapshots come after the reset in the stream's own order: nothing to discard.
+            SyncOutcome::SequenceReset => (!in_stream).then(|| BookAction::Refetch(symbol.clone())),
+            SyncOutcome::Resync(d) => {
+                BookResync {
+                    exchange: self.exchange,
+                    symbol: symbol.as_str(),
+                    cause: d.cause,
+                    detail: &d.detail,
+                }
+                .emit();
+                let start = if d.last_good_ts_ms > 0 {
+                    d.last_good_ts_ms
+                } else {
+                    d.detected_ts_ms
+                };
+                out.push(Event {
+                    exchange: self.exchange,
+                    market_type: state.market_type,
+                    symbol: symbol.clone(),
+                    ts_ms: start,
+                    recv_ts_ms,
+                    payload: Payload::Gap(Gap {
+                        data_type: DataType::Orderbooks,
+                        start_ms: start,
+                        end_ms: d.detected_ts_ms.max(start),
+                        cause: d.cause,
+                        detail: d.detail,
+                    }),
+                });
+                if d.unprovable {
+                    // A resync would meet the same frames: withhold until they carry sequence ids.
+                    state.withheld = true;
+                    return None;
+                }
+                Some(if in_stream {
+                    BookAction::Resubscribe(symbol.clone())
+                } else {
+                    BookAction::FetchSnapshot(symbol.clone())
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::SyncRule;
+    use marketprism_config::OrderBookConfig;
+    use marketprism_model::{Decimal, GapCause};
+
+    fn d(v: i64) -> Decimal {
+        Decimal::from(v)
+    }
+
+    fn books(rule: SyncRule) -> (Books, Symbol) {
+        let sym = Symbol::new("BTC-USDT").unwrap();
+        let plan = BookPlan {
+            rule,
+            symbols: vec![sym.clone()],
+            config: OrderBookConfig {
+                snapshot_levels: 2,
+                ..OrderBookConfig::default()
+            },
+        };
+        (Books::new(Exchange::BinanceDerivatives, plan, &[]), sym)
+    }
+
+    fn upd(first: i64, last: i64, prev: i64, ts: i64) -> BookUpdate {
+        BookUpdate {
+            first_id: first,
+            last_id: last,
+            prev_id: Some(prev),
+            ts_ms: ts,
+            bids: vec![(d(10), d(1))],
+            asks: vec![(d(11), d(1))],
+            checksum: None,
+        }
+    }
+
+    #[test]
+    fn sync_publishes_a_snapshot_then_at_cadence_and_a_gap_on_resync() {
+        let (mut b, sym) = books(SyncRule::BinanceFutures);
+        assert_eq!(
+            b.initial_actions(),
+            vec![BookAction::FetchSnapshot(sym.clone())]
+        );
+        let mut out = Vec::new();
+        assert_eq!(b.on_update(&sym, upd(5, 12, 4, 1_000), 0, &mut out), None);
+        let snap = BookSnapshot {
+            last_id: 10,
+            ts_ms: Some(900),
+            bids: vec![(d(9), d(1))],
+            asks: vec![(d(12), d(1))],
+            checksum: None,
+        };
+        assert_eq!(
+            b.on_snapshot(&sym, snap.clone(), false, 0, &mut out),
+            None,
+            "in-stream snapshot ignored for REST venues"
+        );
+        assert!(out.is_empty());
+        b.on_snapshot(&sym, snap, true, 0, &mut out);
+        assert!(
+            matches!(&out[..], [Event { payload: Payload::Orderbook(o), ts_ms: 1_000, .. }] if o.last_update_id == 12 && o.bids.len() == 2)
+        );
+        out.clear();
+        b.on_update(&sym, upd(13, 14, 12, 1_500), 0, &mut out);
+        assert!(out.is_empty(), "not due before the 1 s cadence");
+        b.on_update(&sym, upd(15, 16, 14, 2_000), 0, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        let action = b.on_update(&sym, upd(20, 22, 18, 2_100), 0, &mut out);
+        assert_eq!(action, Some(BookAction::FetchSnapshot(sym.clone())));
+        let [
+            Event {
+                payload: Payload::Gap(g),
+                ..
+            },
+        ] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (g.data_type, g.cause, g.start_ms, g.end_ms),
+            (DataType::Orderbooks, GapCause::SequenceGap, 2_000, 2_100)
+        );
+        assert!(!b.is_live(&sym));
+    }
+
+    #[test]
+    fn a_sync_restarts_from_scratch_with_a_fresh_snapshot_but_a_live_book_is_left_alone() {
+        let (mut b, sym) = books(SyncRule::OkxRestSnapshot);
+        let mut out = Vec::new();
+        let snap = |id| BookSnapshot {
+            last_id: id,
+            ts_ms: Some(1),
+            bids: vec![(d(9), d(1))],
+            asks: vec![(d(12), d(1))],
+            checksum: None,
+        };
+        b.on_snapshot(&sym, snap(1_000), true, 0, &mut out);
+        assert_eq!(
+            b.on_update(&sym, upd(5, 5, 4, 1), 0, &mut out),
+            None,
+            "covered"
+        );
+        assert_eq!(
+            b.restart_sync(&sym),
+            Some(BookAction::Refetch(sym.clone())),
+            "a fetch on its way may bring the snapshot that did not bridge"
+        );
+        b.on_update(&sym, upd(6, 6, 5, 2), 0, &mut out);
+        b.on_snapshot(&sym, snap(5), true, 0, &mut out);
+        assert!(b.is_live(&sym), "the held snapshot 1000 was forgotten");
+        assert_eq!(b.restart_sync(&sym), None);
+        assert!(b.is_live(&sym));
+
+        let (mut d, sym) = books(SyncRule::Deribit);
+        assert_eq!(d.restart_sync(&sym), Some(BookAction::Resubscribe(sym)));
+    }
+
+    #[test]
+    fn in_stream_venues_resubscribe_on_gap() {
+        let (mut b, sym) = books(SyncRule::Deribit);
+        assert!(b.initial_actions().is_empty());
+        let mut out = Vec::new();
+        let snap = BookSnapshot {
+            last_id: 10,
+            ts_ms: Some(1),
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        };
+        b.on_snapshot(&sym, snap, false, 0, &mut out);
+        assert!(b.is_live(&sym));
+        assert_eq!(
+            b.on_update(&sym, upd(12, 12, 11, 5), 0, &mut out),
+            Some(BookAction::Resubscribe(sym.clone()))
+        );
+    }
+}

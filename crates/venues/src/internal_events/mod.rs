@@ -1,0 +1,6 @@
+//! The venues' internal events (see `marketprism_telemetry`): one file per area.
+
+pub(crate) use marketprism_telemetry::InternalEvent;
+
+pub(crate) mod exchanges;
+pub(crate) mod streams;
