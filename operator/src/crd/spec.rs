@@ -75,6 +75,9 @@ pub struct CollectorSetSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Bounded so every CEL rule's cost estimate stays under the apiserver budget whichever list
+    // the estimator sizes the rule by (kube-cel takes the first list of the object it finds).
+    #[schemars(length(max = 16))]
     pub tolerations: Option<Vec<Toleration>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
