@@ -97,6 +97,34 @@ impl DoneSet {
         !self.recent.is_empty() && self.recent.contains(&fp)
     }
 
+    /// `out[i] = self.contains(fps[i])`, for many at once: the lookups are split into phases of
+    /// independent loads so the CPU overlaps their cache misses (a 10 M set is ~85 MB: each
+    /// lookup misses the caches). Several times faster than one `contains` after another.
+    pub(crate) fn contains_many(&self, fps: &[u64], out: &mut Vec<bool>) {
+        out.clear();
+        if self.keys.is_empty() {
+            out.extend(fps.iter().map(|fp| self.recent.contains(fp)));
+            return;
+        }
+        let shift = 64 - self.bits;
+        let mut ranges = [(0u32, 0u32); 64];
+        for fps in fps.chunks(64) {
+            for (r, fp) in ranges.iter_mut().zip(fps) {
+                let b = (fp >> shift) as usize;
+                *r = (self.index[b], self.index[b + 1]);
+            }
+            let mut touch = 0u64;
+            for r in &ranges[..fps.len()] {
+                touch ^= self.keys.get(r.0 as usize).copied().unwrap_or(0);
+            }
+            std::hint::black_box(touch);
+            for (r, fp) in ranges.iter().zip(fps) {
+                let hit = self.keys[r.0 as usize..r.1 as usize].contains(fp);
+                out.push(hit || (!self.recent.is_empty() && self.recent.contains(fp)));
+            }
+        }
+    }
+
     /// Adds `fp`; returns whether it was new.
     pub(crate) fn insert(&mut self, fp: u64) -> bool {
         if self.contains(fp) {
@@ -162,6 +190,9 @@ mod tests {
             for k in keys.iter().chain(&probes) {
                 prop_assert_eq!(set.contains(*k), reference.contains(k));
             }
+            let mut many = Vec::new();
+            set.contains_many(&probes, &mut many);
+            prop_assert_eq!(many, probes.iter().map(|p| reference.contains(p)).collect::<Vec<_>>());
             for p in &probes {
                 prop_assert_eq!(set.insert(*p), !reference.contains(p));
                 prop_assert!(set.contains(*p));

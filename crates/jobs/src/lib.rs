@@ -52,4 +52,4 @@ pub use progress::{PROGRESS_FILE, Progress};
 pub use runner::{RunOptions, RunSummary, run};
 pub use stats::{EXAMPLES_PER_STEP, Stats, StepFailures};
 pub use unit::{MAX_UNIT_ID_LEN, UnitId, fingerprint};
-pub use workdir::{LOG_FILE, Selection, Tally, WorkDir};
+pub use workdir::{LOG_FILE, PLAN_CHUNK, Pending, Selection, Tally, WorkDir};

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::progress::{Progress, now_rfc3339};
+use crate::workdir::PLAN_CHUNK;
 use crate::{JobError, Selection, Tally, UnitError, UnitId, WorkDir};
+
+/// A first pass keeps up to this many selected ids (~10 MB) to run them without a second pass.
+const QUEUE_CAP: usize = 1 << 17;
 
 /// A run's settings.
 #[derive(Debug, Clone)]
@@ -61,8 +65,8 @@ pub struct RunSummary {
 
 /// Runs `work` on every unit of `plan()` selected by `opts.selection`, in plan order.
 ///
-/// `plan` is called twice (once to count, once to run) and must yield the same ids both times;
-/// ids are streamed, never collected. A unit is recorded done only after `work` returns `Ok`, and
+/// `plan` is called once to count and, unless at most 131 072 units are selected (which are
+/// then kept), once more to run; it must yield the same ids both times. Ids are streamed. A unit is recorded done only after `work` returns `Ok`, and
 /// `on_durable` receives each batch's done units only after the log is `fsync`ed: a unit it has
 /// seen is never redone, and a unit it has not seen may be redone (unit work is idempotent). A
 /// failed unit is recorded with its step and message and the run goes on. Returns early with
@@ -80,47 +84,77 @@ where
     F: FnMut(&UnitId) -> Result<(), UnitError>,
     D: FnMut(&[UnitId]),
 {
-    let before = wd.tally(plan(), opts.selection);
+    // First pass: count the plan, keeping the selected ids if they are few (a resume), so the
+    // second pass need not re-generate the plan.
+    let mut selected = wd.pending(plan(), opts.selection);
+    let mut queue = Vec::new();
+    let mut overflow = false;
+    for id in selected.by_ref() {
+        if queue.len() < QUEUE_CAP {
+            queue.push(id);
+        } else if !overflow {
+            overflow = true;
+            queue = Vec::new();
+        }
+    }
+    let before = selected.tally();
     let mut state = State::new(wd.job(), before, opts);
     state.report(wd, true)?;
+    let mut source: Box<dyn Iterator<Item = UnitId>> = if overflow {
+        Box::new(plan().into_iter())
+    } else {
+        Box::new(queue.into_iter())
+    };
     let mut batch: Vec<UnitId> = Vec::with_capacity(opts.batch_size.min(1 << 16));
     let mut batch_len = 0usize;
     let mut batch_start = Instant::now();
-    for id in plan() {
-        if opts
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            state.cancelled = true;
+    let (mut chunk, mut flags, mut scratch) =
+        (Vec::with_capacity(PLAN_CHUNK), Vec::new(), Tally::default());
+    'plan: loop {
+        chunk.extend(source.by_ref().take(PLAN_CHUNK));
+        if chunk.is_empty() {
             break;
         }
-        if !wd.selects(id.as_str(), opts.selection) {
-            continue;
-        }
-        let was_failed = wd.failure(id.as_str()).is_some();
-        state.attempted += 1;
-        batch_len += 1;
-        match work(&id) {
-            Ok(()) => {
-                if wd.record_done(&id)? {
-                    state.succeeded += 1;
-                    state.progress.failed -= u64::from(was_failed);
-                    batch.push(id);
+        wd.select_chunk(&chunk, opts.selection, &mut flags, &mut scratch);
+        for (id, selected) in chunk.drain(..).zip(&flags) {
+            if opts
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                state.cancelled = true;
+                break 'plan;
+            }
+            // Checked again: a plan may repeat an id.
+            if !selected || !wd.selects(id.as_str(), opts.selection) {
+                continue;
+            }
+            let was_failed = wd.failure(id.as_str()).is_some();
+            state.attempted += 1;
+            batch_len += 1;
+            match work(&id) {
+                Ok(()) => {
+                    if wd.record_done(&id)? {
+                        state.succeeded += 1;
+                        state.progress.failed -= u64::from(was_failed);
+                        batch.push(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(job = wd.job(), unit = %id, step = %e.step, error = %e.message, "unit failed");
+                    state.failed += 1;
+                    state.progress.failed += u64::from(wd.record_failed(&id, &e)?);
                 }
             }
-            Err(e) => {
-                tracing::debug!(job = wd.job(), unit = %id, step = %e.step, error = %e.message, "unit failed");
-                state.failed += 1;
-                state.progress.failed += u64::from(wd.record_failed(&id, &e)?);
+            if batch_len >= opts.batch_size.max(1)
+                || batch_start.elapsed() >= opts.max_batch_interval
+            {
+                commit(wd, &mut batch, &mut on_durable)?;
+                state.progress.current_batch += 1;
+                state.report(wd, false)?;
+                batch_len = 0;
+                batch_start = Instant::now();
             }
-        }
-        if batch_len >= opts.batch_size.max(1) || batch_start.elapsed() >= opts.max_batch_interval {
-            commit(wd, &mut batch, &mut on_durable)?;
-            state.progress.current_batch += 1;
-            state.report(wd, false)?;
-            batch_len = 0;
-            batch_start = Instant::now();
         }
     }
     commit(wd, &mut batch, &mut on_durable)?;

@@ -66,7 +66,15 @@ impl TryFrom<&str> for UnitId {
 }
 
 pub(crate) fn is_valid(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_UNIT_ID_LEN && !id.chars().any(char::is_control)
+    let b = id.as_bytes();
+    if b.is_empty() || b.len() > MAX_UNIT_ID_LEN {
+        return false;
+    }
+    // ASCII controls (C0 and DEL) are single bytes; the C1 controls U+0080..=U+009F are 0xC2 0x80..=0x9F.
+    if b.iter().any(|&c| c < 0x20 || c == 0x7f) {
+        return false;
+    }
+    b.is_ascii() || !id.chars().any(char::is_control)
 }
 
 /// The 64-bit XXH3 fingerprint of a unit id: what the work directory keeps in memory instead of
@@ -79,5 +87,9 @@ pub(crate) fn is_valid(id: &str) -> bool {
 /// 100 k units. The log itself stores full ids, so nothing on disk depends on the hash; a `verify`
 /// run finds the (vanishingly rare) skipped unit.
 pub fn fingerprint(id: &str) -> u64 {
-    XxHash3_64::oneshot(id.as_bytes())
+    fingerprint_bytes(id.as_bytes())
+}
+
+pub(crate) fn fingerprint_bytes(id: &[u8]) -> u64 {
+    XxHash3_64::oneshot(id)
 }

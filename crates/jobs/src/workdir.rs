@@ -25,6 +25,9 @@ pub enum Selection {
     PendingAndFailed,
 }
 
+/// How many plan ids [`WorkDir::pending`] looks up at once.
+pub const PLAN_CHUNK: usize = 256;
+
 /// Counts of a plan against a work directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tally {
@@ -154,41 +157,54 @@ impl WorkDir {
     }
 
     /// The units of `plan` selected by `selection`, lazily and in plan order: the plan is never
-    /// held in memory, so a planner can stream 10 M ids.
-    pub fn pending<'a, I>(
-        &'a self,
+    /// held in memory, so a planner can stream 10 M ids. Lookups are made [`PLAN_CHUNK`] ids at a
+    /// time; [`Pending::tally`] counts what has been streamed so far.
+    pub fn pending<I: IntoIterator<Item = UnitId>>(
+        &self,
         plan: I,
         selection: Selection,
-    ) -> impl Iterator<Item = UnitId> + 'a
-    where
-        I: IntoIterator<Item = UnitId>,
-        I::IntoIter: 'a,
-    {
-        plan.into_iter()
-            .filter(move |id| self.selects(id.as_str(), selection))
+    ) -> Pending<'_, I::IntoIter> {
+        Pending {
+            wd: self,
+            plan: plan.into_iter(),
+            selection,
+            chunk: Vec::with_capacity(PLAN_CHUNK),
+            flags: Vec::with_capacity(PLAN_CHUNK),
+            ready: std::collections::VecDeque::with_capacity(PLAN_CHUNK),
+            tally: Tally::default(),
+        }
     }
 
     /// Counts `plan` against the log: total, done, failed, and selected by `selection`.
     pub fn tally<I: IntoIterator<Item = UnitId>>(&self, plan: I, selection: Selection) -> Tally {
-        let mut t = Tally::default();
-        for id in plan {
-            let fp = fingerprint(id.as_str());
-            t.total += 1;
-            let (done, failed) = (self.done.contains(fp), self.failures.contains_key(&fp));
-            if done {
-                t.done += 1;
-            } else if failed {
-                t.failed += 1;
-            }
-            let selected = !done
+        let mut pending = self.pending(plan, selection);
+        pending.by_ref().for_each(drop);
+        pending.tally
+    }
+
+    /// `flags[i]` = whether `ids[i]` is selected; adds the chunk to `tally`.
+    pub(crate) fn select_chunk(
+        &self,
+        ids: &[UnitId],
+        selection: Selection,
+        flags: &mut Vec<bool>,
+        tally: &mut Tally,
+    ) {
+        let fps: Vec<u64> = ids.iter().map(UnitId::fingerprint).collect();
+        self.done.contains_many(&fps, flags);
+        for (done, fp) in flags.iter_mut().zip(&fps) {
+            let failed = !*done && self.failures.contains_key(fp);
+            tally.total += 1;
+            tally.done += u64::from(*done);
+            tally.failed += u64::from(failed);
+            *done = !*done
                 && match selection {
                     Selection::Pending => !failed,
                     Selection::FailedOnly => failed,
                     Selection::PendingAndFailed => true,
                 };
-            t.selected += u64::from(selected);
+            tally.selected += u64::from(*done);
         }
-        t
     }
 
     /// Buffers a done record for `id` and clears any failure of it. Not durable, and not to be
@@ -237,5 +253,50 @@ impl Drop for WorkDir {
         if let Err(e) = self.log.sync() {
             tracing::warn!(dir = %self.dir.display(), error = %e, "could not sync the status log on close");
         }
+    }
+}
+
+/// The selected units of a plan, streamed (see [`WorkDir::pending`]).
+pub struct Pending<'a, I> {
+    wd: &'a WorkDir,
+    plan: I,
+    selection: Selection,
+    chunk: Vec<UnitId>,
+    flags: Vec<bool>,
+    ready: std::collections::VecDeque<UnitId>,
+    tally: Tally,
+}
+
+impl<I> Pending<'_, I> {
+    /// The counts of the plan ids streamed so far (all of them once the iterator is exhausted).
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+}
+
+impl<I: Iterator<Item = UnitId>> Iterator for Pending<'_, I> {
+    type Item = UnitId;
+
+    fn next(&mut self) -> Option<UnitId> {
+        while self.ready.is_empty() {
+            self.chunk.extend(self.plan.by_ref().take(PLAN_CHUNK));
+            if self.chunk.is_empty() {
+                return None;
+            }
+            self.wd.select_chunk(
+                &self.chunk,
+                self.selection,
+                &mut self.flags,
+                &mut self.tally,
+            );
+            let flags = &self.flags;
+            self.ready.extend(
+                self.chunk
+                    .drain(..)
+                    .zip(flags)
+                    .filter_map(|(id, f)| f.then_some(id)),
+            );
+        }
+        self.ready.pop_front()
     }
 }
