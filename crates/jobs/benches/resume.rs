@@ -69,6 +69,21 @@ fn vm_hwm_mb() -> f64 {
     kb / 1024.0
 }
 
+/// CPU seconds (user + system) of this process so far: on a loaded machine the wall-clock figures
+/// include waiting for a CPU, this does not. (`/proc/self/stat` fields 14 and 15, at 100 ticks/s.)
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<f64> = after_name
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    fields
+        .get(11)
+        .zip(fields.get(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
+}
+
 fn quiet() -> RunOptions {
     RunOptions {
         progress_bar: false,
@@ -78,6 +93,8 @@ fn quiet() -> RunOptions {
 }
 
 fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
+    let log = dir.join(marketprism_jobs::LOG_FILE);
+    let log_len = std::fs::metadata(&log).unwrap().len();
     let t0 = Instant::now();
     let mut wd = WorkDir::open(dir, "bench").unwrap();
     let open = t0.elapsed();
@@ -95,11 +112,13 @@ fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
                 (units, units - left, left, left)
             );
             println!(
-                "resume: open {:.3} s, count pass {:.3} s, pending pass {:.3} s, total {:.3} s; peak RSS {:.1} MB (done set {:.1} MB)",
+                "resume: open {:.3} s, count pass {:.3} s, pending pass {:.3} s, total {:.3} s (CPU {:.2} s); \
+                 peak RSS {:.1} MB (done set {:.1} MB)",
                 open.as_secs_f64(),
                 count.as_secs_f64(),
                 stream.as_secs_f64(),
                 t0.elapsed().as_secs_f64(),
+                cpu_s(),
                 vm_hwm_mb(),
                 done_set_mb
             );
@@ -108,11 +127,20 @@ fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
             let s = run(&mut wd, || plan(units), &quiet(), |_| Ok(()), |_| {}).unwrap();
             assert_eq!((s.attempted, s.progress.done), (left, units));
             println!(
-                "run:    open {:.3} s, open + run of the {left} pending units {:.3} s; peak RSS {:.1} MB",
+                "run:    open {:.3} s, open + run of the {left} pending units {:.3} s (CPU {:.2} s); peak RSS {:.1} MB",
                 open.as_secs_f64(),
                 t0.elapsed().as_secs_f64(),
+                cpu_s(),
                 vm_hwm_mb()
             );
+            drop(wd);
+            // Put the work dir back as it was, so it can be measured again.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&log)
+                .unwrap()
+                .set_len(log_len)
+                .unwrap();
         }
     }
 }
@@ -131,6 +159,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / `cargo test --benches`
+    }
+    if let Ok(dir) = std::env::var("JOBS_BENCH_REUSE") {
+        // A work dir kept from an earlier setup (`JOBS_BENCH_KEEP=1`): measure only.
+        return phases(Path::new(&dir), units, left);
     }
     let base = std::env::var_os("JOBS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let tmp = tempfile::Builder::new()
@@ -173,10 +205,21 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    for phase in ["resume", "resume", "resume", "run"] {
+    if std::env::var_os("JOBS_BENCH_KEEP").is_some() {
+        println!(
+            "kept: JOBS_BENCH_REUSE={}",
+            tmp.keep().join("work").display()
+        );
+        return;
+    }
+    phases(&dir, units, left);
+}
+
+fn phases(dir: &Path, units: u64, left: u64) {
+    for phase in ["resume", "resume", "run"] {
         let status = Command::new(std::env::current_exe().unwrap())
             .env("JOBS_BENCH_PHASE", phase)
-            .env("JOBS_BENCH_WORKDIR", &dir)
+            .env("JOBS_BENCH_WORKDIR", dir)
             .env("JOBS_BENCH_UNITS", units.to_string())
             .env("JOBS_BENCH_LEFT", left.to_string())
             .status()

@@ -97,31 +97,34 @@ impl DoneSet {
         !self.recent.is_empty() && self.recent.contains(&fp)
     }
 
-    /// `out[i] = self.contains(fps[i])`, for many at once: the lookups are split into phases of
-    /// independent loads so the CPU overlaps their cache misses (a 10 M set is ~85 MB: each
-    /// lookup misses the caches). Several times faster than one `contains` after another.
+    /// `out[i] = self.contains(fps[i])`, for many at once. The probes are sorted first so the
+    /// lookups walk `keys` (~85 MB for 10 M units, far beyond the caches) forward, page after page,
+    /// instead of one random cache and TLB miss each: with 64 Ki probes per call that is several
+    /// times faster than one `contains` after another.
     pub(crate) fn contains_many(&self, fps: &[u64], out: &mut Vec<bool>) {
         out.clear();
-        if self.keys.is_empty() {
-            out.extend(fps.iter().map(|fp| self.recent.contains(fp)));
-            return;
-        }
-        let shift = 64 - self.bits;
-        let mut ranges = [(0u32, 0u32); 64];
-        for fps in fps.chunks(64) {
-            for (r, fp) in ranges.iter_mut().zip(fps) {
-                let b = (fp >> shift) as usize;
-                *r = (self.index[b], self.index[b + 1]);
+        out.resize(fps.len(), false);
+        let mut order: Vec<(u64, u32)> = fps
+            .iter()
+            .enumerate()
+            .map(|(i, &fp)| (fp, i as u32))
+            .collect();
+        order.sort_unstable_by_key(|&(fp, _)| fp);
+        let check_recent = !self.recent.is_empty();
+        let mut cursor = 0usize;
+        for (fp, i) in order {
+            let mut hit = false;
+            if !self.keys.is_empty() {
+                let b = (fp >> (64 - self.bits)) as usize;
+                let end = self.index[b + 1] as usize;
+                let mut k = cursor.max(self.index[b] as usize);
+                while k < end && self.keys[k] < fp {
+                    k += 1;
+                }
+                hit = k < end && self.keys[k] == fp;
+                cursor = k;
             }
-            let mut touch = 0u64;
-            for r in &ranges[..fps.len()] {
-                touch ^= self.keys.get(r.0 as usize).copied().unwrap_or(0);
-            }
-            std::hint::black_box(touch);
-            for (r, fp) in ranges.iter().zip(fps) {
-                let hit = self.keys[r.0 as usize..r.1 as usize].contains(fp);
-                out.push(hit || (!self.recent.is_empty() && self.recent.contains(fp)));
-            }
+            out[i as usize] = hit || (check_recent && self.recent.contains(&fp));
         }
     }
 

@@ -26,7 +26,7 @@ pub enum Selection {
 }
 
 /// How many plan ids [`WorkDir::pending`] looks up at once.
-pub const PLAN_CHUNK: usize = 256;
+pub const PLAN_CHUNK: usize = 1 << 16;
 
 /// Counts of a plan against a work directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,9 +168,9 @@ impl WorkDir {
             wd: self,
             plan: plan.into_iter(),
             selection,
-            chunk: Vec::with_capacity(PLAN_CHUNK),
-            flags: Vec::with_capacity(PLAN_CHUNK),
-            ready: std::collections::VecDeque::with_capacity(PLAN_CHUNK),
+            chunk: Vec::new(),
+            flags: Vec::new(),
+            ready: std::collections::VecDeque::new(),
             tally: Tally::default(),
         }
     }
