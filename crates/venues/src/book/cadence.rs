@@ -26,6 +26,16 @@ impl SnapshotCadence {
         due
     }
 
+    /// A snapshot at `now_ms` was published outside [`Self::due`] (a flush of a quiet book).
+    pub fn mark(&mut self, now_ms: i64) {
+        self.last_ms = Some(now_ms);
+    }
+
+    /// The interval, in ms.
+    pub fn interval_ms(&self) -> i64 {
+        self.interval_ms
+    }
+
     /// Force the next `due` (after a resync the fresh book is published at once).
     pub fn reset(&mut self) {
         self.last_ms = None;

@@ -23,6 +23,10 @@ struct BookState {
     /// Continuity cannot be proven (no `prevSeqId`, no verified checksum): nothing is published until
     /// an update with a sequence id allows a resync.
     withheld: bool,
+    /// Receive time (wall ms) of the first update applied since the last published snapshot: a book
+    /// that changes and then goes quiet is published one interval later ([`Books::flush`]), so its
+    /// last state is never held back for as long as the book stays quiet.
+    unpublished_recv_ms: Option<i64>,
 }
 
 pub struct Books {
@@ -50,6 +54,7 @@ impl Books {
                     cadence: SnapshotCadence::new(plan.config.snapshot_interval_ms),
                     market_type,
                     withheld: false,
+                    unpublished_recv_ms: None,
                 };
                 (s.clone(), state)
             })
@@ -111,6 +116,47 @@ impl Books {
         } else {
             BookAction::FetchSnapshot(symbol.clone())
         }
+    }
+
+    /// Publish live books whose last change has waited one snapshot interval (wall clock) without
+    /// being published because no later update made the cadence due: the venue's book went quiet.
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Event>) {
+        let levels = self.plan.config.snapshot_levels;
+        let mut flushed = Vec::new();
+        for (symbol, state) in &mut self.books {
+            let Some(since) = state.unpublished_recv_ms else {
+                continue;
+            };
+            if !state.sync.is_live() {
+                state.unpublished_recv_ms = None;
+                continue;
+            }
+            if now_ms - since < state.cadence.interval_ms() {
+                continue;
+            }
+            state.unpublished_recv_ms = None;
+            let book = state.sync.book();
+            state.cadence.mark(book.ts_ms);
+            flushed.push(Event {
+                exchange: self.exchange,
+                market_type: state.market_type,
+                symbol: symbol.clone(),
+                ts_ms: book.ts_ms,
+                recv_ts_ms: now_ms,
+                payload: Payload::Orderbook(book.top(levels)),
+            });
+        }
+        // The map's order is arbitrary; the events' order must not be.
+        flushed.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        out.extend(flushed);
+    }
+
+    /// When (wall ms) the next [`Books::flush`] has something to publish.
+    pub fn next_flush_ms(&self) -> Option<i64> {
+        self.books
+            .values()
+            .filter_map(|s| Some(s.unpublished_recv_ms? + s.cadence.interval_ms()))
+            .min()
     }
 
     /// Start the sync of a book that is not live over: forget its buffer and any snapshot it holds,
@@ -217,6 +263,7 @@ impl Books {
                 }
                 let book = state.sync.book();
                 if state.cadence.due(book.ts_ms) {
+                    state.unpublished_recv_ms = None;
                     out.push(Event {
                         exchange: self.exchange,
                         market_type: state.market_type,
@@ -225,6 +272,8 @@ impl Books {
                         recv_ts_ms,
                         payload: Payload::Orderbook(book.top(self.plan.config.snapshot_levels)),
                     });
+                } else {
+                    state.unpublished_recv_ms.get_or_insert(recv_ts_ms);
                 }
                 None
             }
@@ -391,6 +440,49 @@ mod tests {
 
         let (mut d, sym) = books(SyncRule::Deribit);
         assert_eq!(d.restart_sync(&sym), Some(BookAction::Resubscribe(sym)));
+    }
+
+    /// A book that changes and then goes quiet is published one interval after the change, not
+    /// held back until the next change (which may never come while the market is still).
+    #[test]
+    fn a_quiet_books_last_change_is_flushed_after_one_interval() {
+        let (mut b, sym) = books(SyncRule::BinanceFutures);
+        let mut out = Vec::new();
+        b.on_update(&sym, upd(5, 12, 4, 1_000), 0, &mut out);
+        let snap = BookSnapshot {
+            last_id: 10,
+            ts_ms: Some(900),
+            bids: vec![(d(9), d(1))],
+            asks: vec![(d(12), d(1))],
+            checksum: None,
+        };
+        b.on_snapshot(&sym, snap, true, 50_000, &mut out);
+        assert_eq!(out.len(), 1, "published at sync");
+        out.clear();
+        b.on_update(&sym, upd(13, 14, 12, 1_200), 50_100, &mut out);
+        assert!(out.is_empty(), "not due yet by exchange time");
+        assert_eq!(b.next_flush_ms(), Some(51_100));
+        b.flush(51_099, &mut out);
+        assert!(out.is_empty(), "not before one interval of quiet");
+        b.flush(51_100, &mut out);
+        let [
+            Event {
+                payload: Payload::Orderbook(o),
+                ts_ms: 1_200,
+                ..
+            },
+        ] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            o.last_update_id, 14,
+            "the latest state, stamped with its exchange time"
+        );
+        assert_eq!(b.next_flush_ms(), None);
+        out.clear();
+        b.flush(99_000, &mut out);
+        assert!(out.is_empty(), "flushed once");
     }
 
     #[test]

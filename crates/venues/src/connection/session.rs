@@ -260,6 +260,13 @@ impl Session<'_> {
                 .values()
                 .map(|u| u.next_deadline(self.sync_timeout))
                 .min(),
+            self.books
+                .as_ref()
+                .and_then(Books::next_flush_ms)
+                .map(|at_ms| {
+                    Instant::now()
+                        + Duration::from_millis(u64::try_from(at_ms - now_ms()).unwrap_or(0))
+                }),
         ];
         for o in others.into_iter().flatten() {
             t = t.min(o);
@@ -313,6 +320,13 @@ impl Session<'_> {
             return Some(e);
         }
         if let Some(e) = self.run_deferred(ws, now).await {
+            return Some(e);
+        }
+        let mut quiet_books = Vec::new();
+        if let Some(books) = self.books.as_mut() {
+            books.flush(now_ms(), &mut quiet_books);
+        }
+        if let Some(e) = self.send_all(quiet_books).await {
             return Some(e);
         }
         self.check_sync_deadlines(ws, now).await
