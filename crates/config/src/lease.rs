@@ -3,6 +3,12 @@
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
+/// Annotation on the shard Lease in which its holder says which of its components are not ready and
+/// why: a JSON object `{component: reason}` (e.g. `{"instruments:binance_spot":"not listed by the
+/// venue: BNB-XYZ"}`), absent when all are ready. The collector writes it with every renewal; the
+/// operator reads it into the CollectorSet status. One definition for both sides.
+pub const NOT_READY_ANNOTATION: &str = "marketprism.io/not-ready";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseConfig {

@@ -20,7 +20,7 @@ mod tls_section;
 pub use collector::{CollectorSection, SyntheticConfig};
 pub use error::ConfigError;
 pub use exchange::{EndpointsConfig, ExchangeConfig, OkxSnapshotSource, OrderBookConfig};
-pub use lease::LeaseConfig;
+pub use lease::{LeaseConfig, NOT_READY_ANNOTATION};
 pub use nats::{NatsConfig, NatsCredentials, StreamLimits};
 pub use parquet::ParquetConfig;
 pub use simulator::{OkxBookMode, SimulatorConfig};

@@ -89,9 +89,7 @@ fn lease_holder(lease: &Lease) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// Annotation in which a shard Lease's holder lists its not-ready components (JSON object
-/// `{component: reason}`); written by the collector with every renewal (collector/src/lease/shell.rs).
-pub const NOT_READY_ANNOTATION: &str = "marketprism.io/not-ready";
+use marketprism_config::NOT_READY_ANNOTATION;
 
 /// The holder's not-ready components as `component: reason` lines; nothing when the Lease is not held
 /// (a released Lease keeps the last holder's note, which no longer describes a running pod).

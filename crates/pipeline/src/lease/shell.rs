@@ -196,11 +196,8 @@ pub fn observed(lease: &Lease) -> Observed {
     }
 }
 
-/// Annotation on the shard Lease in which its holder says which of its components are not ready and
-/// why: a JSON object `{component: reason}` (e.g. `{"instruments:binance_spot":"not listed by the
-/// venue: BNB-XYZ"}`), absent when all are ready. Written with every renewal (a third of the lease
-/// duration), so the operator can show it in the CollectorSet status without reaching into pods.
-pub const NOT_READY_ANNOTATION: &str = "marketprism.io/not-ready";
+/// The holder's not-ready note on its Lease (defined with the lease config, which the operator shares).
+pub use marketprism_config::NOT_READY_ANNOTATION;
 
 /// At most this many components, each reason cut to this many characters (annotations share a
 /// 256 KiB budget per object; a status line should stay readable anyway).

@@ -135,16 +135,8 @@ impl Books {
                 continue;
             }
             state.unpublished_recv_ms = None;
-            let book = state.sync.book();
-            state.cadence.mark(book.ts_ms);
-            flushed.push(Event {
-                exchange: self.exchange,
-                market_type: state.market_type,
-                symbol: symbol.clone(),
-                ts_ms: book.ts_ms,
-                recv_ts_ms: now_ms,
-                payload: Payload::Orderbook(book.top(levels)),
-            });
+            state.cadence.mark(state.sync.book().ts_ms);
+            flushed.push(top_event(self.exchange, symbol, state, levels, now_ms));
         }
         // The map's order is arbitrary; the events' order must not be.
         flushed.sort_by(|a, b| a.symbol.cmp(&b.symbol));
@@ -264,14 +256,8 @@ impl Books {
                 let book = state.sync.book();
                 if state.cadence.due(book.ts_ms) {
                     state.unpublished_recv_ms = None;
-                    out.push(Event {
-                        exchange: self.exchange,
-                        market_type: state.market_type,
-                        symbol: symbol.clone(),
-                        ts_ms: book.ts_ms,
-                        recv_ts_ms,
-                        payload: Payload::Orderbook(book.top(self.plan.config.snapshot_levels)),
-                    });
+                    let levels = self.plan.config.snapshot_levels;
+                    out.push(top_event(self.exchange, symbol, state, levels, recv_ts_ms));
                 } else {
                     state.unpublished_recv_ms.get_or_insert(recv_ts_ms);
                 }
@@ -321,6 +307,25 @@ impl Books {
                 })
             }
         }
+    }
+}
+
+/// The published top-`levels` snapshot of a live book, stamped with its last update's exchange time.
+fn top_event(
+    exchange: Exchange,
+    symbol: &Symbol,
+    state: &BookState,
+    levels: usize,
+    recv_ts_ms: i64,
+) -> Event {
+    let book = state.sync.book();
+    Event {
+        exchange,
+        market_type: state.market_type,
+        symbol: symbol.clone(),
+        ts_ms: book.ts_ms,
+        recv_ts_ms,
+        payload: Payload::Orderbook(book.top(levels)),
     }
 }
 
