@@ -43,7 +43,8 @@ async fn a_full_stream_refuses_and_every_drop_becomes_an_overflow_gap_row() {
     // ~3,100 market-data events of ~400 bytes do not fit in 200 KiB; orderbooks have room.
     let small = NatsConfig {
         buffer_capacity: 300,
-        ack_timeout_ms: 2_000,
+        // Generous: a false ack timeout on a loaded machine would stall and drop orderbooks too.
+        ack_timeout_ms: 10_000,
         drain_timeout_ms: 30_000,
         ..run.nats.clone()
     };

@@ -22,7 +22,9 @@ pub struct NatsConfig {
     pub orderbook_stream: StreamLimits,
     /// Publishes awaiting their JetStream ack at once.
     pub max_in_flight: usize,
-    /// Events buffered while NATS is unreachable; beyond it events are dropped and counted.
+    /// Events buffered while NATS is unreachable; beyond it events are dropped and counted. A
+    /// stream refusing publishes (at its limits) holds up to as many of its own events apart, so
+    /// it never crowds out the other stream's: memory is bounded by three times this (~400 bytes each).
     pub buffer_capacity: usize,
     /// Prepended (with a `.`) to every subject and stream subject filter; empty in production.
     /// Lets several deployments or test runs share one NATS server without overlapping streams.

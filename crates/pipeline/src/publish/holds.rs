@@ -29,6 +29,17 @@ struct Hold<T> {
     queue: VecDeque<T>,
 }
 
+/// Where an arriving event goes (see [`Holds::admission`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// To the shared buffer of events to send.
+    Pending,
+    /// To its refusing stream's hold.
+    Hold,
+    /// Nowhere: counted with this reason and recorded as an overflow gap.
+    Drop(&'static str),
+}
+
 /// Per stream: its state and the events held for it, oldest first.
 #[derive(Debug)]
 pub struct Holds<T> {
@@ -65,6 +76,31 @@ impl<T> Holds<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Where an event of `stream` goes, given `pending` events waiting to be sent. Each refusing
+    /// stream holds its events apart within its own `capacity`, so a full stream never crowds out the
+    /// other's; open streams share `pending`. `pushes_back`: connected with every stream open, so a
+    /// full buffer stops intake instead (a batch may overshoot, nothing is dropped).
+    pub fn admission(
+        &self,
+        stream: usize,
+        pending: usize,
+        capacity: usize,
+        pushes_back: bool,
+    ) -> Admission {
+        let open = self.is_open(stream);
+        let waiting = if open {
+            pending
+        } else {
+            self.streams[stream].queue.len()
+        };
+        match (waiting >= capacity && !pushes_back, open) {
+            (true, true) => Admission::Drop("buffer_full"),
+            (true, false) => Admission::Drop("stream_refused"),
+            (false, true) => Admission::Pending,
+            (false, false) => Admission::Hold,
+        }
     }
 
     /// May one event of `stream` be sent now? Open: yes; probing: the first asked, once.
@@ -163,6 +199,25 @@ impl<T> Holds<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_stream_drops_only_its_own_events_beyond_its_own_budget() {
+        let (t0, pause) = (Instant::now(), Duration::from_secs(1));
+        let mut h = Holds::default();
+        assert_eq!(h.admission(0, 3, 3, true), Admission::Pending, "pushback");
+        assert_eq!(h.admission(0, 3, 3, false), Admission::Drop("buffer_full"));
+        h.refused(0, 'a', "maximum bytes exceeded", t0, pause);
+        h.hold(0, 'b');
+        h.hold(0, 'c');
+        assert_eq!(
+            h.admission(0, 0, 3, false),
+            Admission::Drop("stream_refused")
+        );
+        // The other stream's budget is the shared buffer alone: three held events do not count.
+        assert_eq!(h.admission(1, 2, 3, false), Admission::Pending);
+        assert_eq!(h.admission(1, 3, 3, false), Admission::Drop("buffer_full"));
+        assert_eq!(h.admission(0, 0, 4, false), Admission::Hold);
+    }
 
     #[test]
     fn a_refusing_stream_holds_its_events_probes_once_per_pause_and_reopens_on_a_store() {

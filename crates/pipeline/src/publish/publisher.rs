@@ -9,7 +9,7 @@
 //! ([`super::holds`]): they are held, the publisher is not ready, and the other stream keeps flowing.
 
 use super::ack_window::{AckOutcome, AckWindow, parse_ack, token_of};
-use super::holds::{Holds, stream_index};
+use super::holds::{Admission, Holds, stream_index};
 use super::overflow::OverflowTracker;
 use super::streams::{connect, ensure_streams, is_connected, prefixed};
 use crate::error::{Error, Result};
@@ -340,19 +340,22 @@ impl Publisher {
             emit(PublishFenced { events: 1 });
             return;
         }
-        let (buffered, capacity) = (self.buffered(), self.config.buffer_capacity);
-        let open = self.holds.is_open(stream_index(event.data_type()));
-        if buffered >= capacity && !usable {
-            self.drop_event(&event, "buffer_full");
-            return;
-        }
-        // The open stream's events may pass a buffer filled by the other's, up to twice its size.
-        if (buffered >= capacity && !open) || buffered >= 2 * capacity {
-            self.drop_event(&event, "stream_refused");
+        let stream = stream_index(event.data_type());
+        // Connected with every stream open, a full buffer pushes back on the channel instead.
+        let pushes_back = usable && self.holds.all_open();
+        let admission = self.holds.admission(
+            stream,
+            self.pending.len(),
+            self.config.buffer_capacity,
+            pushes_back,
+        );
+        if let Admission::Drop(reason) = admission {
+            self.drop_event(&event, reason);
             return;
         }
         match self.serialize(&event) {
-            Ok(out) => self.pending.push_back(out),
+            Ok(out) if admission == Admission::Pending => self.pending.push_back(out),
+            Ok(out) => self.holds.hold(stream, out),
             Err(e) => {
                 tracing::error!(subject = %event.subject(), error = %e, "cannot serialize event");
                 self.drop_event(&event, "unserializable");

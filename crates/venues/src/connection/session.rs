@@ -92,6 +92,9 @@ pub(super) struct Session<'a> {
     pub not_ready: HashSet<StreamKey>,
     pub books: Option<Books>,
     pub trades: TradeIds,
+    /// Exchange time (ms) of the last event forwarded per stream (books and gaps aside): where the
+    /// gap of a frame we could not read starts, since its own time is unknown.
+    pub last_event_ms: HashMap<StreamKey, i64>,
     pub fetching: HashSet<Symbol>,
     /// Silent books whose in-flight snapshot is a check, not a resync.
     pub probing: HashSet<Symbol>,
@@ -174,6 +177,7 @@ pub async fn run_session(
             .clone()
             .map(|b| Books::new(plan.venue.exchange(), b, &plan.streams)),
         trades: TradeIds::new(plan.venue.exchange()),
+        last_event_ms: HashMap::new(),
         fetching: HashSet::new(),
         probing: HashSet::new(),
         outdated: HashSet::new(),
@@ -558,6 +562,13 @@ impl Session<'_> {
                 && let Some(end) = self.seen(dt, &e.symbol, now).await
             {
                 return Some(end);
+            }
+            if dt != DataType::Orderbooks && dt != DataType::Gaps {
+                let last = self
+                    .last_event_ms
+                    .entry((dt, e.symbol.clone()))
+                    .or_insert(e.ts_ms);
+                *last = (*last).max(e.ts_ms);
             }
             match self.trades.check(&e, now) {
                 TradeVerdict::Keep => {}

@@ -104,9 +104,11 @@ impl Session<'_> {
         }
         let key = (stream.data_type, stream.symbol.clone());
         let t = now_ms();
+        // The frame's own time is unknown: what it held lies after the stream's last event.
+        let start = self.last_event_ms.get(&key).map_or(t, |&last| last.min(t));
         let gap = self.stream_gap(
             &key,
-            t,
+            start,
             t,
             GapCause::Rejected,
             format!("unparsable frame skipped: {error}"),
