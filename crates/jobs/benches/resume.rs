@@ -2,25 +2,37 @@
 //! Goal: open + resume in ≤ 2 s with ≤ 100 MB of memory (peak RSS, VmHWM).
 //!
 //! `cargo bench -p marketprism-jobs` (a plain `harness = false` bench that prints its figures).
-//! The parent process builds the work directory (≈ 0.6 GB of log, in `$JOBS_BENCH_DIR` or the
-//! system temp dir, deleted at the end) through the public API, then measures in fresh child
+//! The parent process builds the work directory (≈ 0.6 GB of log and an 81 MB checkpoint, in
+//! `$JOBS_BENCH_DIR` or the system temp dir, deleted at the end) through the public API (the
+//! runner writes checkpoints every 1 Mi records and at its end), then measures in fresh child
 //! processes (the bench binary re-invoked) so each peak-RSS figure is the measured phase's alone:
-//! - `resume`: open the work dir, count the plan against it (the runner's first pass) and stream
-//!   the pending units (its second pass), without running them;
-//! - `run`: open + run the 10 000 pending units to completion with a no-op unit (two plan passes,
-//!   10 batches of 1000 records each `fsync`ed, `progress.json` rewritten per batch).
+//! - `resume`: open the work dir, count the plan against it ([`WorkDir::tally`]) and stream the
+//!   pending units ([`WorkDir::pending`]): two plan passes, without running them;
+//! - `run`: open + run the 10 000 pending units to completion with a no-op unit (what rerunning
+//!   the job does: one plan pass, as the runner keeps the few selected ids; 10 batches of 1000
+//!   records each `fsync`ed, `progress.json` rewritten per batch; no checkpoint at its end, as
+//!   10 000 records are fewer than `checkpoint_at_end`).
 //!
 //! `JOBS_BENCH_UNITS` (default 10 000 000) and `JOBS_BENCH_LEFT` (default 10 000) scale it down;
 //! `JOBS_BENCH_KEEP=1` keeps the work dir and prints `JOBS_BENCH_REUSE=…`, which measures it again
-//! without the setup (the `run` phase puts the log back as it was).
+//! without the setup (the `run` phase puts the log and the checkpoint back as they were).
 //!
-//! Figures (2026-11-30, shared 2-core VM, load average ~6 from other builds; wall-clock figures
-//! vary by 2× from run to run there, the CPU figure less): peak RSS ~90 MB (done set 84 MB);
-//! open 1.7–2.3 s; one plan pass over 10 M ids ~1.6–2 s CPU; open + resume to completion
-//! 4.7–6.2 s wall, 3.2–4.0 s CPU. The pass is dominated (~60–75 % in `perf`) by cache misses into
-//! the 84 MB done set. Not done yet, would cut it: walking the log's fingerprints in log order
-//! alongside the plan (the runner writes the log in plan order), and 48-bit packed keys (bucket
-//! bits + 48 stored bits still give 64 bits at 10 M units; 60 MB instead of 80 MB).
+//! Figures (2026-11-30, shared 2-core VM, load average 5–6 from other builds; wall-clock figures
+//! vary by ±50 % from run to run there, the CPU figure less):
+//! - before checkpoints (the whole 523 MB log read on open; lookups by fingerprint only): open
+//!   2.7–3.1 s; `resume` 28–35 s wall, 19–23 s CPU; `run` 23.9 s wall, 15.8 s CPU (4.7–6.2 s wall,
+//!   3.2–4.0 s CPU on a quieter day); peak RSS ~90 MB.
+//! - now: open 0.13–0.33 s (the checkpoint's keys are read, checked and indexed in one pass;
+//!   no log record after it); `run` 1.4–2.0 s wall, 0.9–1.4 s CPU (goal ≤ 2 s; 2 of 11 runs, in
+//!   load spikes, took 2.8–3.1 s); `resume` 2.9–3.2 s wall, 1.9–2.2 s CPU (each pass ~1.4 s, of
+//!   which the bench's planner alone, 10 M `String`s allocated, validated and freed, ~0.7 s);
+//!   peak RSS 91–93 MB (goal ≤ 100 MB; done set 80 MB + index 4 MB + plan maps 2.5 MB).
+//!
+//! Where the time goes now (`perf`): the planner's allocations and id validation, and the
+//! fingerprints (about half), faulting in the 80 MB done set (~6 %, page faults are slow on this VM), the lookups of
+//! the plan map's clear bits (~5 %). What would cut it further: keeping the done set's keys on disk
+//! behind a sparse index (no 80 MB allocation; lookups by positioned reads), or a planner that
+//! yields borrowed ids instead of one `String` each.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,10 +117,20 @@ fn quiet() -> RunOptions {
 fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
     let log = dir.join(marketprism_jobs::LOG_FILE);
     let log_len = std::fs::metadata(&log).unwrap().len();
+    let ckpt = dir.join(marketprism_jobs::CHECKPOINT_FILE);
+    let saved = dir.join("checkpoint.bench-saved");
+    if phase == "run" && ckpt.exists() {
+        std::fs::copy(&ckpt, &saved).unwrap();
+    }
     let t0 = Instant::now();
     let mut wd = WorkDir::open(dir, "bench").unwrap();
     let open = t0.elapsed();
     let done_set_mb = wd.done_set_bytes() as f64 / 1e6;
+    println!(
+        "{phase}: opened with{} a checkpoint, {} log records read",
+        if wd.checkpoint_used() { "" } else { "out" },
+        wd.records_read()
+    );
     match phase {
         "resume" => {
             let t1 = Instant::now();
@@ -121,16 +143,21 @@ fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
                 (tally.total, tally.done, tally.selected, pending),
                 (units, units - left, left, left)
             );
+            let (total, cpu) = (t0.elapsed(), cpu_s());
+            // The planner alone (generating the ids, no lookups): what a pass costs at least.
+            let t3 = Instant::now();
+            assert_eq!(plan(units).count() as u64, units);
             println!(
                 "resume: open {:.3} s, count pass {:.3} s, pending pass {:.3} s, total {:.3} s (CPU {:.2} s); \
-                 peak RSS {:.1} MB (done set {:.1} MB)",
+                 peak RSS {:.1} MB (done set {:.1} MB); the planner alone {:.3} s a pass",
                 open.as_secs_f64(),
                 count.as_secs_f64(),
                 stream.as_secs_f64(),
-                t0.elapsed().as_secs_f64(),
-                cpu_s(),
+                total.as_secs_f64(),
+                cpu,
                 vm_hwm_mb(),
-                done_set_mb
+                done_set_mb,
+                t3.elapsed().as_secs_f64()
             );
         }
         _ => {
@@ -145,6 +172,9 @@ fn measure(phase: &str, dir: &Path, units: u64, left: u64) {
             );
             drop(wd);
             // Put the work dir back as it was, so it can be measured again.
+            if saved.exists() {
+                std::fs::rename(&saved, &ckpt).unwrap();
+            }
             std::fs::OpenOptions::new()
                 .write(true)
                 .open(&log)

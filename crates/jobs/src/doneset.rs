@@ -1,8 +1,9 @@
 //! A compact, read-mostly set of 64-bit fingerprints: the finished units of a job.
 //!
-//! Loading collects fingerprints in fixed-size chunks, then moves them into one exactly-sized,
-//! sorted, de-duplicated `Vec<u64>` with a bucket index over the top bits (4 bytes per ~16
-//! entries). Memory is ~8.3 bytes per finished unit; a lookup touches the index and one small
+//! A checkpoint's keys arrive sorted and are indexed as they are read ([`SortedKeys`]); the log's
+//! (all of them, or the tail after a checkpoint) are collected in fixed-size chunks, then sorted
+//! and merged into one sorted, de-duplicated `Vec<u64>` with a bucket index over the top bits
+//! (4 bytes per ~16 entries). Memory is ~8.3 bytes per finished unit; a lookup touches the index and one small
 //! bucket (one or two cache misses). Units finished during this process go into a small hash set.
 
 use std::collections::HashSet;
@@ -14,7 +15,7 @@ const MERGE_AT: usize = 1 << 18;
 /// Fingerprints per loading chunk (8 MB): peak memory while loading is the final vector plus one chunk.
 const CHUNK: usize = 1 << 20;
 
-/// Collects fingerprints while the log is read; [`DoneSetBuilder::build`] turns it into a [`DoneSet`].
+/// Collects fingerprints while the log is read; [`DoneSetBuilder::build_onto`] turns it into a [`DoneSet`].
 #[derive(Default)]
 pub(crate) struct DoneSetBuilder {
     chunks: Vec<Vec<u64>>,
@@ -32,18 +33,116 @@ impl DoneSetBuilder {
         }
     }
 
-    pub(crate) fn build(self) -> DoneSet {
-        let total = self.chunks.iter().map(Vec::len).sum();
-        let mut keys = Vec::with_capacity(total);
+    /// The set of the pushed fingerprints and `base`'s (a checkpoint's keys). With room reserved
+    /// in `base` for the pushed ones, peak memory is `base` plus one chunk; with none pushed,
+    /// `base` and its index are used as they are (no pass over them).
+    pub(crate) fn build_onto(self, base: SortedKeys) -> DoneSet {
+        let total: usize = self.chunks.iter().map(Vec::len).sum();
+        if total == 0 {
+            let (keys, index, bits) = base.finish();
+            return DoneSet {
+                keys,
+                index,
+                bits,
+                recent: HashSet::new(),
+            };
+        }
+        let mut keys = base.keys;
+        let sorted = keys.len();
+        keys.reserve(total);
         for chunk in self.chunks {
             keys.extend_from_slice(&chunk); // each chunk is freed as soon as it is copied
         }
-        keys.sort_unstable();
+        if sorted == 0 {
+            keys.sort_unstable();
+        } else {
+            keys[sorted..].sort_unstable();
+            merge_tail(&mut keys, sorted);
+        }
         keys.dedup();
         if keys.capacity() - keys.len() > keys.len() / 16 {
             keys.shrink_to_fit();
         }
         DoneSet::from_sorted(keys)
+    }
+}
+
+/// Bucket bits for `n` keys: about 16 keys per bucket; at least 1 bit so shifts stay < 64.
+fn bucket_bits(n: usize) -> u32 {
+    (n / 16)
+        .max(2)
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(1, 28)
+}
+
+/// Sorted, unique fingerprints and their bucket index, built in one pass as they are read in
+/// order (a checkpoint's keys: no second pass over ~80 MB).
+#[derive(Debug)]
+pub(crate) struct SortedKeys {
+    keys: Vec<u64>,
+    index: Vec<u32>,
+    bits: u32,
+}
+
+impl Default for SortedKeys {
+    fn default() -> Self {
+        Self::with_capacity(0, 0)
+    }
+}
+
+impl SortedKeys {
+    /// Room for `n` keys pushed now and `extra` merged later.
+    pub(crate) fn with_capacity(n: usize, extra: usize) -> Self {
+        let bits = bucket_bits(n);
+        Self {
+            keys: Vec::with_capacity(n.saturating_add(extra)),
+            index: Vec::with_capacity((1 << bits) + 1),
+            bits,
+        }
+    }
+
+    /// Appends `k`; returns false (and ignores it) unless it is greater than the last key.
+    pub(crate) fn push(&mut self, k: u64) -> bool {
+        if self.keys.last().is_some_and(|&last| last >= k) {
+            return false;
+        }
+        let b = (k >> (64 - self.bits)) as usize;
+        while self.index.len() <= b {
+            self.index.push(self.keys.len() as u32);
+        }
+        self.keys.push(k);
+        true
+    }
+
+    /// The keys.
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    fn finish(mut self) -> (Vec<u64>, Vec<u32>, u32) {
+        while self.index.len() <= 1 << self.bits {
+            self.index.push(self.keys.len() as u32);
+        }
+        (self.keys, self.index, self.bits)
+    }
+}
+
+/// Merges the sorted `keys[..at]` and `keys[at..]` into one sorted vector, in place, with a
+/// buffer of only the second run (the small log tail).
+fn merge_tail(keys: &mut [u64], at: usize) {
+    let add = keys[at..].to_vec();
+    let (mut i, mut j, mut out) = (at, add.len(), keys.len());
+    while j > 0 {
+        out -= 1;
+        if i > 0 && keys[i - 1] > add[j - 1] {
+            i -= 1;
+            keys[out] = keys[i];
+        } else {
+            j -= 1;
+            keys[out] = add[j];
+        }
     }
 }
 
@@ -61,22 +160,17 @@ pub(crate) struct DoneSet {
 
 impl DoneSet {
     fn from_sorted(keys: Vec<u64>) -> Self {
-        // About 16 keys per bucket; at least 1 bit so the shift below stays < 64.
-        let bits = (keys.len() / 16)
-            .max(2)
-            .next_power_of_two()
-            .trailing_zeros()
-            .clamp(1, 28);
+        let bits = bucket_bits(keys.len());
         let buckets = 1usize << bits;
         let mut index = Vec::with_capacity(buckets + 1);
-        let mut at = 0usize;
-        for b in 0..buckets as u64 {
-            index.push(at as u32);
-            while at < keys.len() && keys[at] >> (64 - bits) == b {
-                at += 1;
+        for (i, k) in keys.iter().enumerate() {
+            while index.len() <= (k >> (64 - bits)) as usize {
+                index.push(i as u32);
             }
         }
-        index.push(at as u32);
+        while index.len() <= buckets {
+            index.push(keys.len() as u32);
+        }
         Self {
             keys,
             index,
@@ -140,29 +234,34 @@ impl DoneSet {
         true
     }
 
+    /// Adds `fp`, known not to be in the set (no lookup).
+    pub(crate) fn insert_new(&mut self, fp: u64) {
+        debug_assert!(!self.contains(fp));
+        self.recent.insert(fp);
+        if self.recent.len() >= MERGE_AT {
+            self.merge_recent();
+        }
+    }
+
     /// Moves `recent` into `keys` with an in-place merge from the back (no second copy of `keys`).
     fn merge_recent(&mut self) {
-        let mut add: Vec<u64> = self.recent.drain().collect();
-        add.sort_unstable();
-        let old = std::mem::take(&mut self.keys);
-        let mut keys = old;
-        let (mut i, mut j) = (keys.len(), add.len());
-        keys.reserve_exact(add.len());
-        keys.resize(i + j, 0);
-        let mut out = keys.len();
-        while j > 0 {
-            out -= 1;
-            if i > 0 && keys[i - 1] > add[j - 1] {
-                i -= 1;
-                keys[out] = keys[i];
-            } else {
-                j -= 1;
-                keys[out] = add[j];
-            }
-        }
+        let mut keys = std::mem::take(&mut self.keys);
+        let at = keys.len();
+        keys.reserve_exact(self.recent.len());
+        keys.extend(self.recent.drain());
+        keys[at..].sort_unstable();
+        merge_tail(&mut keys, at);
         let recent = std::mem::take(&mut self.recent);
         *self = Self::from_sorted(keys);
         self.recent = recent; // keep its allocation
+    }
+
+    /// Every fingerprint, sorted (moves the ones finished in this process into the sorted vector).
+    pub(crate) fn sorted_keys(&mut self) -> &[u64] {
+        if !self.recent.is_empty() {
+            self.merge_recent();
+        }
+        &self.keys
     }
 
     /// The number of distinct fingerprints.
@@ -187,7 +286,7 @@ mod tests {
                                          probes in proptest::collection::vec(any::<u64>(), 0..200)) {
             let mut b = DoneSetBuilder::default();
             for k in &keys { b.push(*k); }
-            let mut set = b.build();
+            let mut set = b.build_onto(SortedKeys::default());
             let reference: HashSet<u64> = keys.iter().copied().collect();
             prop_assert_eq!(set.len(), reference.len());
             for k in keys.iter().chain(&probes) {
@@ -204,12 +303,50 @@ mod tests {
     }
 
     #[test]
+    fn building_onto_sorted_keys_merges_and_dedups() {
+        let base: Vec<u64> = (0..1000u64).map(|i| i * 4).collect();
+        let mut b = DoneSetBuilder::default();
+        for k in [3, 0, 3999, 4000, 2, 8, u64::MAX] {
+            b.push(k);
+        }
+        let mut sorted = SortedKeys::with_capacity(base.len(), 0);
+        assert!(base.iter().all(|k| sorted.push(*k)) && !sorted.push(4));
+        let mut set = b.build_onto(sorted);
+        let mut want: Vec<u64> = base
+            .into_iter()
+            .chain([3, 3999, 4000, 2, u64::MAX])
+            .collect();
+        want.sort_unstable();
+        assert_eq!(set.len(), want.len());
+        assert_eq!(set.sorted_keys(), &want[..]);
+        assert!(set.insert(5) && set.sorted_keys().contains(&5) && set.contains(5));
+    }
+
+    #[test]
+    fn keys_read_in_order_need_no_rebuild() {
+        let keys: Vec<u64> = (0..5000u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let mut sorted_keys = keys.clone();
+        sorted_keys.sort_unstable();
+        let mut sorted = SortedKeys::with_capacity(keys.len(), 0);
+        assert!(sorted_keys.iter().all(|k| sorted.push(*k)));
+        let set = DoneSetBuilder::default().build_onto(sorted);
+        let rebuilt = DoneSet::from_sorted(sorted_keys);
+        assert_eq!(
+            (&set.keys, &set.index, set.bits),
+            (&rebuilt.keys, &rebuilt.index, rebuilt.bits)
+        );
+        assert!(keys.iter().all(|k| set.contains(*k)) && !set.contains(1));
+    }
+
+    #[test]
     fn extreme_keys() {
         let mut b = DoneSetBuilder::default();
         for k in [0, u64::MAX, 1 << 63, 5, 5] {
             b.push(k);
         }
-        let set = b.build();
+        let set = b.build_onto(SortedKeys::default());
         assert_eq!(set.len(), 4);
         assert!(
             set.contains(0) && set.contains(u64::MAX) && set.contains(1 << 63) && set.contains(5)
@@ -219,7 +356,7 @@ mod tests {
 
     #[test]
     fn merging_recent_keeps_every_key() {
-        let mut set = DoneSetBuilder::default().build();
+        let mut set = DoneSetBuilder::default().build_onto(SortedKeys::default());
         let keys: Vec<u64> = (0..(MERGE_AT as u64 * 2 + 7))
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
             .collect();

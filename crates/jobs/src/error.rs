@@ -31,6 +31,15 @@ pub enum JobError {
     /// A unit id is empty, longer than [`crate::MAX_UNIT_ID_LEN`] bytes, or holds a control character.
     #[error("invalid unit id {0:?}: must be 1..=1024 bytes without control characters")]
     InvalidUnitId(String),
+    /// The checkpoint file is damaged or belongs to another log. Opening a work directory does not
+    /// fail with it: it warns and reads the whole status log instead.
+    #[error("{path}: unusable checkpoint: {reason}")]
+    BadCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// `progress.json` or a failure record could not be encoded or decoded.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

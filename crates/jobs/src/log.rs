@@ -8,10 +8,15 @@
 //!
 //! Writes go through a buffer; [`StatusLog::sync`] flushes it and `fsync`s the file. Only after
 //! `sync` returns are the records durable, and only then does the runner report them done.
+//!
+//! The log is never truncated (except a torn last line): a checkpoint (`crate::checkpoint`) names
+//! the offset up to which it includes the log's records, and opening reads only the records after
+//! it; without a usable checkpoint the whole log is read.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +51,8 @@ pub(crate) struct Loaded {
     pub(crate) corrupt_lines: u64,
     /// Bytes of a torn last line that were cut off.
     pub(crate) torn_bytes: u64,
+    /// Complete records read (from the start offset on).
+    pub(crate) records: u64,
 }
 
 /// The open log, appending.
@@ -55,12 +62,17 @@ pub(crate) struct StatusLog {
     line: Vec<u8>,
     /// Records written since the last `sync`.
     unsynced: usize,
+    /// The log's length in bytes, buffered records included.
+    len: u64,
+    /// Records after the offset the last checkpoint covers (read on open or appended since).
+    since_checkpoint: u64,
 }
 
 impl StatusLog {
-    /// Opens (creating if needed) the log at `path`, reads every record and cuts off a torn tail.
-    /// `file` is the already-locked handle of the log opened read + write.
-    pub(crate) fn open(path: &Path, mut file: File) -> Result<(Self, Loaded), JobError> {
+    /// Opens (creating if needed) the log at `path`, reads every record from byte `from` on (0: all;
+    /// else the offset a checkpoint covers, ≤ the file's length and just after a newline) and cuts
+    /// off a torn tail. `file` is the already-locked handle of the log opened read + write.
+    pub(crate) fn open(path: &Path, mut file: File, from: u64) -> Result<(Self, Loaded), JobError> {
         let len = file.metadata().map_err(JobError::io("stat", path))?.len();
         let mut loaded = Loaded::default();
         let valid_len = if len == 0 {
@@ -69,7 +81,7 @@ impl StatusLog {
                 .map_err(JobError::io("write", path))?;
             header.len() as u64
         } else {
-            read_records(path, &file, &mut loaded)?
+            read_records(path, &file, from, &mut loaded)?
         };
         if valid_len < len {
             loaded.torn_bytes = len - valid_len;
@@ -89,6 +101,8 @@ impl StatusLog {
                 out,
                 line: Vec::with_capacity(256),
                 unsynced: 0,
+                len: valid_len,
+                since_checkpoint: loaded.records + loaded.corrupt_lines,
             },
             loaded,
         ))
@@ -121,12 +135,35 @@ impl StatusLog {
             .write_all(b"\n")
             .map_err(JobError::io("append", path))?;
         self.unsynced += 1;
+        self.since_checkpoint += 1;
+        self.len += 8 + 1 + self.line.len() as u64 + 1;
         Ok(())
     }
 
     /// Records buffered or written since the last sync.
     pub(crate) fn unsynced(&self) -> usize {
         self.unsynced
+    }
+
+    /// The log's length in bytes, buffered records included.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Records after the offset the last checkpoint covers.
+    pub(crate) fn since_checkpoint(&self) -> u64 {
+        self.since_checkpoint
+    }
+
+    /// Notes that a checkpoint now covers the whole log.
+    pub(crate) fn checkpointed(&mut self) {
+        self.since_checkpoint = 0;
+    }
+
+    /// CRC-32 of the log's bytes `[end - window, end)` (written: call after [`Self::sync`]);
+    /// `None` if they do not end a line.
+    pub(crate) fn window_crc(&self, end: u64, window: u64) -> Result<Option<u32>, JobError> {
+        window_crc(&self.path, self.out.get_ref(), end, window)
     }
 
     /// Writes the buffer and `fsync`s the file: every record appended so far is durable on return.
@@ -146,9 +183,25 @@ impl StatusLog {
     }
 }
 
-/// Reads the header and every record; returns the length of the prefix made of complete lines.
-fn read_records(path: &Path, file: &File, loaded: &mut Loaded) -> Result<u64, JobError> {
-    let mut reader = BufReader::with_capacity(4 << 20, file);
+/// CRC-32 of `file`'s bytes `[end - min(end, window), end)`; `None` if they do not end a line
+/// (`end` is not between two records).
+pub(crate) fn window_crc(
+    path: &Path,
+    file: &File,
+    end: u64,
+    window: u64,
+) -> Result<Option<u32>, JobError> {
+    let start = end - end.min(window);
+    let mut buf = vec![0u8; (end - start) as usize];
+    file.read_exact_at(&mut buf, start)
+        .map_err(JobError::io("read", path))?;
+    Ok((buf.last() == Some(&b'\n')).then(|| crc32fast::hash(&buf)))
+}
+
+/// Reads the header, then every record from byte `from` on (0: just after the header); returns
+/// the length of the prefix made of complete lines.
+fn read_records(path: &Path, file: &File, from: u64, loaded: &mut Loaded) -> Result<u64, JobError> {
+    let mut reader = BufReader::with_capacity(if from == 0 { 4 << 20 } else { 1 << 20 }, file);
     let mut line = Vec::with_capacity(4096);
     let mut valid = reader
         .read_until(b'\n', &mut line)
@@ -164,6 +217,12 @@ fn read_records(path: &Path, file: &File, loaded: &mut Loaded) -> Result<u64, Jo
             found,
         });
     }
+    if from > valid {
+        reader
+            .seek(SeekFrom::Start(from))
+            .map_err(JobError::io("seek", path))?;
+        valid = from;
+    }
     loop {
         line.clear();
         let n = reader
@@ -173,7 +232,9 @@ fn read_records(path: &Path, file: &File, loaded: &mut Loaded) -> Result<u64, Jo
             return Ok(valid); // end of file, or a torn last line that is cut off
         }
         valid += n as u64;
-        if !parse_record(&line[..n - 1], loaded) {
+        if parse_record(&line[..n - 1], loaded) {
+            loaded.records += 1;
+        } else {
             loaded.corrupt_lines += 1;
         }
     }

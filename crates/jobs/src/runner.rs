@@ -1,5 +1,6 @@
 //! The runner: drives a unit's work function over the selected units of a plan, in batches.
 
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::planmap::PlanMap;
 use crate::progress::{Progress, now_rfc3339};
 use crate::workdir::PLAN_CHUNK;
 use crate::{JobError, Selection, Tally, UnitError, UnitId, WorkDir};
@@ -31,6 +33,15 @@ pub struct RunOptions {
     pub progress_bar: bool,
     /// Checked before each unit; once set, the run commits what it has done and returns.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// At the end of a batch, write a checkpoint ([`WorkDir::checkpoint`]) once the log holds this
+    /// many records after the last one (default 1 Mi, ~50 MB of log): bounds what the next open
+    /// reads after a crash.
+    pub checkpoint_every: u64,
+    /// At the end of the run, write a checkpoint if the log holds at least this many records after
+    /// the last one, or if the plan was not the checkpoint's and at least this many of its units
+    /// are done (default 64 Ki): a small tail is cheaper to re-read than ~8 bytes per done unit to
+    /// rewrite.
+    pub checkpoint_at_end: u64,
 }
 
 impl Default for RunOptions {
@@ -42,6 +53,8 @@ impl Default for RunOptions {
             report_interval: Duration::from_secs(10),
             progress_bar: true,
             cancel: None,
+            checkpoint_every: 1 << 20,
+            checkpoint_at_end: 1 << 16,
         }
     }
 }
@@ -66,7 +79,11 @@ pub struct RunSummary {
 /// Runs `work` on every unit of `plan()` selected by `opts.selection`, in plan order.
 ///
 /// `plan` is called once to count and, unless at most 131 072 units are selected (which are
-/// then kept), once more to run; it must yield the same ids both times. Ids are streamed. A unit is recorded done only after `work` returns `Ok`, and
+/// then kept), once more to run; it must yield the same ids both times. Ids are streamed. The
+/// counting pass also records the plan's map (a digest per [`PLAN_CHUNK`] ids and which are
+/// done), saved with the checkpoints of this run (see [`RunOptions::checkpoint_every`]) so the
+/// next run's passes over an unchanged plan skip its done units without a lookup. A unit is
+/// recorded done only after `work` returns `Ok`, and
 /// `on_durable` receives each batch's done units only after the log is `fsync`ed: a unit it has
 /// seen is never redone, and a unit it has not seen may be redone (unit work is idempotent). A
 /// failed unit is recorded with its step and message and the run goes on. Returns early with
@@ -84,39 +101,81 @@ where
     F: FnMut(&UnitId) -> Result<(), UnitError>,
     D: FnMut(&[UnitId]),
 {
-    // First pass: count the plan, keeping the selected ids if they are few (a resume), so the
-    // second pass need not re-generate the plan.
-    let mut selected = wd.pending(plan(), opts.selection);
-    let mut queue = Vec::new();
+    // First pass: count the plan and map it, keeping the selected ids (and their ordinals) if
+    // they are few (a resume), so the second pass need not re-generate the plan.
+    let (mut chunk, mut flags) = (Vec::with_capacity(PLAN_CHUNK), Vec::new());
+    let mut map = PlanMap::default();
+    let (mut before, mut unmapped) = (Tally::default(), false);
+    let mut queue: Vec<(u64, UnitId)> = Vec::new();
     let mut overflow = false;
-    for id in selected.by_ref() {
-        if queue.len() < QUEUE_CAP {
-            queue.push(id);
-        } else if !overflow {
-            overflow = true;
-            queue = Vec::new();
+    let mut first = plan().into_iter();
+    loop {
+        chunk.extend(first.by_ref().take(PLAN_CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        let at = map.len;
+        let found = wd.select_chunk(
+            Some(at),
+            &chunk,
+            opts.selection,
+            &mut flags,
+            &mut before,
+            Some(&mut map),
+        );
+        unmapped |= !found.mapped;
+        for (o, (id, selected)) in (at..).zip(chunk.drain(..).zip(&flags)) {
+            if !selected || overflow {
+                continue;
+            }
+            if queue.len() < QUEUE_CAP {
+                queue.push((o, id));
+            } else {
+                overflow = true;
+                queue = Vec::new();
+            }
         }
     }
-    let before = selected.tally();
+    drop(first);
+    let mut map = Some(map);
     let mut state = State::new(wd.job(), before, opts);
     state.report(wd, true)?;
-    let mut source: Box<dyn Iterator<Item = UnitId>> = if overflow {
-        Box::new(plan().into_iter())
+    let mut source: Box<dyn Iterator<Item = (u64, UnitId)>> = if overflow {
+        Box::new((0..).zip(plan()))
     } else {
         Box::new(queue.into_iter())
     };
     let mut batch: Vec<UnitId> = Vec::with_capacity(opts.batch_size.min(1 << 16));
     let mut batch_len = 0usize;
     let mut batch_start = Instant::now();
-    let (mut chunk, mut flags, mut scratch) =
-        (Vec::with_capacity(PLAN_CHUNK), Vec::new(), Tally::default());
+    let (mut ordinals, mut scratch) = (Vec::with_capacity(PLAN_CHUNK), Tally::default());
+    // Fingerprints of the kept ids attempted so far (at most QUEUE_CAP).
+    let mut attempted: HashSet<u64> = HashSet::new();
     'plan: loop {
-        chunk.extend(source.by_ref().take(PLAN_CHUNK));
+        for (o, id) in source.by_ref().take(PLAN_CHUNK) {
+            ordinals.push(o);
+            chunk.push(id);
+        }
         if chunk.is_empty() {
             break;
         }
-        wd.select_chunk(&chunk, opts.selection, &mut flags, &mut scratch);
-        for (id, selected) in chunk.drain(..).zip(&flags) {
+        if overflow {
+            let at = Some(ordinals[0]);
+            let found = wd.select_chunk(at, &chunk, opts.selection, &mut flags, &mut scratch, None);
+            // A plan that yields other ids the second time: its map is not to be trusted.
+            if let Some(m) = &map
+                && m.digests.get((ordinals[0] / PLAN_CHUNK as u64) as usize)
+                    != found.digest.as_ref()
+            {
+                tracing::warn!(job = wd.job(), "the plan changed between its two passes");
+                map = None;
+            }
+        } else {
+            // Kept ids were selected by the first pass (a repeated one is checked again below).
+            flags.clear();
+            flags.resize(chunk.len(), true);
+        }
+        for ((o, id), selected) in ordinals.drain(..).zip(chunk.drain(..)).zip(&flags) {
             if opts
                 .cancel
                 .as_ref()
@@ -125,8 +184,11 @@ where
                 state.cancelled = true;
                 break 'plan;
             }
-            // Checked again: a plan may repeat an id.
-            if !selected || !wd.selects(id.as_str(), opts.selection) {
+            // A kept id is as the first pass found it unless the plan repeats an id attempted
+            // in this run; any other is checked again (a plan may repeat an id).
+            let fp = id.fingerprint();
+            let fresh = !overflow && attempted.insert(fp);
+            if !selected || (!fresh && !wd.selects(id.as_str(), opts.selection)) {
                 continue;
             }
             let was_failed = wd.failure(id.as_str()).is_some();
@@ -134,7 +196,16 @@ where
             batch_len += 1;
             match work(&id) {
                 Ok(()) => {
-                    if wd.record_done(&id)? {
+                    let new = if fresh {
+                        wd.record_done_new(&id, fp)?;
+                        true
+                    } else {
+                        wd.record_done(&id)?
+                    };
+                    if new {
+                        if let Some(m) = &mut map {
+                            m.set(o);
+                        }
                         state.succeeded += 1;
                         state.progress.failed -= u64::from(was_failed);
                         batch.push(id);
@@ -150,6 +221,9 @@ where
                 || batch_start.elapsed() >= opts.max_batch_interval
             {
                 commit(wd, &mut batch, &mut on_durable)?;
+                if wd.records_since_checkpoint() >= opts.checkpoint_every.max(1) {
+                    wd.checkpoint_with(map.as_ref())?;
+                }
                 state.progress.current_batch += 1;
                 state.report(wd, false)?;
                 batch_len = 0;
@@ -158,6 +232,12 @@ where
         }
     }
     commit(wd, &mut batch, &mut on_durable)?;
+    let at_end = opts.checkpoint_at_end.max(1);
+    if wd.records_since_checkpoint() >= at_end
+        || (unmapped && map.is_some() && before.done + state.succeeded >= at_end)
+    {
+        wd.checkpoint_with(map.as_ref())?;
+    }
     state.progress.finished = !state.cancelled;
     state.report(wd, true)?;
     if let Some(bar) = &state.bar {

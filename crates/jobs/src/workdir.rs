@@ -1,11 +1,14 @@
-//! A job's work directory: its status log loaded into memory, the resume selection, and recording.
+//! A job's work directory: its checkpoint and status log loaded into memory, the resume
+//! selection, recording, and writing checkpoints.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use crate::checkpoint::{self, CHECKPOINT_FILE, CHECKPOINT_TMP, Checkpoint, LOG_WINDOW, Snapshot};
 use crate::doneset::DoneSet;
-use crate::log::{Failure, StatusLog};
+use crate::log::{self, Failure, StatusLog};
+use crate::planmap::{PlanMap, chunk_digest};
 use crate::progress::now_rfc3339;
 use crate::unit::fingerprint;
 use crate::{JobError, UnitError, UnitId};
@@ -25,8 +28,12 @@ pub enum Selection {
     PendingAndFailed,
 }
 
-/// How many plan ids [`WorkDir::pending`] looks up at once.
+/// How many plan ids [`WorkDir::pending`] looks up at once; also the plan map's chunk (a chunk
+/// of a plan starts at an ordinal that is a multiple of it).
 pub const PLAN_CHUNK: usize = 1 << 16;
+
+/// The smallest log record (`crc D x\n`), to bound how many records a log tail can hold.
+const MIN_RECORD_LEN: u64 = 13;
 
 /// Counts of a plan against a work directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,7 +51,8 @@ pub struct Tally {
 /// An open work directory. Holds an exclusive lock on its status log until dropped, so two runs
 /// of one job cannot interleave.
 ///
-/// Memory: ~8.3 bytes per finished unit (see [`crate::fingerprint`]) plus the failures in full.
+/// Memory: ~8.3 bytes per finished unit (see [`crate::fingerprint`]), the failures in full, and
+/// the plan map of the last checkpoint (1 bit per unit of its plan).
 pub struct WorkDir {
     dir: PathBuf,
     job: String,
@@ -53,12 +61,28 @@ pub struct WorkDir {
     failures: HashMap<u64, Failure>,
     corrupt_lines: u64,
     torn_bytes: u64,
+    /// Done bits by ordinal of the last checkpointed plan: the fast path of [`Self::pending`].
+    plan_map: Option<PlanMap>,
+    /// Whether opening read a checkpoint (and only the log records after it).
+    checkpoint_used: bool,
+    /// Log records read on open.
+    records_read: u64,
+}
+
+/// What a plan chunk's lookup found (see [`WorkDir::select_chunk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkLookup {
+    /// The chunk's digest, when it was given at a chunk-aligned ordinal.
+    pub(crate) digest: Option<u64>,
+    /// Whether the plan map's bits were used (the chunk is the checkpointed plan's).
+    pub(crate) mapped: bool,
 }
 
 impl WorkDir {
-    /// Opens the work directory `dir` of job `job`, creating it if needed, and loads its status log
-    /// (cutting off a torn last line: see the crate docs). Fails with [`JobError::Locked`] if another
-    /// process has it open.
+    /// Opens the work directory `dir` of job `job`, creating it if needed, and loads its checkpoint
+    /// and the status log after it, or the whole log if there is no usable checkpoint (cutting off
+    /// a torn last line: see the crate docs). Fails with [`JobError::Locked`] if another process
+    /// has it open; a damaged checkpoint is not an error (it is logged and the log is read).
     pub fn open(dir: impl AsRef<Path>, job: &str) -> Result<Self, JobError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(JobError::io("create", &dir))?;
@@ -76,15 +100,23 @@ impl WorkDir {
             Err(fs::TryLockError::WouldBlock) => return Err(JobError::Locked(dir)),
             Err(fs::TryLockError::Error(e)) => return Err(JobError::io("lock", &path)(e)),
         }
-        let (log, loaded) = StatusLog::open(&path, file)?;
+        let ckpt = load_checkpoint(&dir, &path, &file)?.unwrap_or_default();
+        let (log, loaded) = StatusLog::open(&path, file, ckpt.log_offset)?;
         if !existed {
             // Make the new log's directory entry durable too.
             File::open(&dir)
                 .and_then(|d| d.sync_all())
                 .map_err(JobError::io("fsync", &dir))?;
         }
-        let done = loaded.done.build();
-        let mut failures = loaded.failures;
+        let checkpoint_used = ckpt.log_offset > 0;
+        let done = loaded.done.build_onto(ckpt.keys);
+        // Replayed in log order: the checkpoint's failures, then the tail's; a success clears one.
+        let mut failures: HashMap<u64, Failure> = ckpt
+            .failures
+            .into_iter()
+            .map(|f| (fingerprint(&f.id), f))
+            .collect();
+        failures.extend(loaded.failures);
         failures.retain(|fp, _| !done.contains(*fp));
         Ok(Self {
             dir,
@@ -92,9 +124,67 @@ impl WorkDir {
             log,
             done,
             failures,
-            corrupt_lines: loaded.corrupt_lines,
+            corrupt_lines: ckpt.corrupt_lines + loaded.corrupt_lines,
             torn_bytes: loaded.torn_bytes,
+            plan_map: ckpt.map,
+            checkpoint_used,
+            records_read: loaded.records,
         })
+    }
+
+    /// Writes a checkpoint of everything recorded so far (after making the log durable), keeping
+    /// the plan map of the last one: the next [`Self::open`] reads it and only the log records
+    /// appended after it. The [`run`](crate::run)ner calls this itself (see
+    /// [`RunOptions`](crate::RunOptions)); costs one sequential write of ~8 bytes per done unit.
+    pub fn checkpoint(&mut self) -> Result<(), JobError> {
+        let map = self.plan_map.take();
+        let result = self.checkpoint_with(map.as_ref());
+        self.plan_map = map;
+        result
+    }
+
+    /// [`Self::checkpoint`] with `map` (sound: a set bit's unit is done) as the new plan map.
+    pub(crate) fn checkpoint_with(&mut self, map: Option<&PlanMap>) -> Result<(), JobError> {
+        self.log.sync()?;
+        let log_offset = self.log.len();
+        let window_crc = self
+            .log
+            .window_crc(log_offset, LOG_WINDOW)?
+            .ok_or_else(|| JobError::BadCheckpoint {
+                path: self.dir.join(CHECKPOINT_FILE),
+                reason: format!("not written: log offset {log_offset} is not between two records"),
+            })?;
+        let keys = self.done.sorted_keys();
+        let snap = Snapshot {
+            log_offset,
+            window_crc,
+            corrupt_lines: self.corrupt_lines,
+            keys,
+            map,
+            failures: self.failures.values().collect(),
+        };
+        checkpoint::write(&self.dir, &snap)?;
+        self.log.checkpointed();
+        if let Some(map) = map {
+            self.plan_map = Some(map.clone());
+        }
+        tracing::debug!(dir = %self.dir.display(), log_offset, done = self.done.len(), "checkpoint written");
+        Ok(())
+    }
+
+    /// Log records after the offset the last checkpoint covers (what the next open must read).
+    pub fn records_since_checkpoint(&self) -> u64 {
+        self.log.since_checkpoint()
+    }
+
+    /// Whether [`Self::open`] used a checkpoint (and read only the log records after it).
+    pub fn checkpoint_used(&self) -> bool {
+        self.checkpoint_used
+    }
+
+    /// Complete log records read by [`Self::open`] (all of them without a usable checkpoint).
+    pub fn records_read(&self) -> u64 {
+        self.records_read
     }
 
     /// The directory.
@@ -137,9 +227,9 @@ impl WorkDir {
         self.torn_bytes
     }
 
-    /// Heap bytes of the finished-unit set (for the memory figures).
+    /// Heap bytes of the finished-unit set and the plan map (for the memory figures).
     pub fn done_set_bytes(&self) -> usize {
-        self.done.heap_bytes()
+        self.done.heap_bytes() + self.plan_map.as_ref().map_or(0, PlanMap::heap_bytes)
     }
 
     /// Whether `id` is selected by `selection` (not done; failed or not as `selection` says).
@@ -167,6 +257,7 @@ impl WorkDir {
         Pending {
             wd: self,
             plan: plan.into_iter(),
+            ordinal: 0,
             selection,
             chunk: Vec::new(),
             flags: Vec::new(),
@@ -182,16 +273,48 @@ impl WorkDir {
         pending.tally
     }
 
-    /// `flags[i]` = whether `ids[i]` is selected; adds the chunk to `tally`.
+    /// `flags[i]` = whether `ids[i]` is selected; adds the chunk to `tally`. `ordinal`: the plan
+    /// ordinal of `ids[0]` when `ids` is a whole plan chunk (at a multiple of [`PLAN_CHUNK`], up
+    /// to `PLAN_CHUNK` ids): then a chunk the checkpoint's plan map knows takes its done units
+    /// from the map's bits, and `map_out` (if given) gets the chunk's digest and done flags.
     pub(crate) fn select_chunk(
         &self,
+        ordinal: Option<u64>,
         ids: &[UnitId],
         selection: Selection,
         flags: &mut Vec<bool>,
         tally: &mut Tally,
-    ) {
+        map_out: Option<&mut PlanMap>,
+    ) -> ChunkLookup {
         let fps: Vec<u64> = ids.iter().map(UnitId::fingerprint).collect();
-        self.done.contains_many(&fps, flags);
+        let aligned =
+            ordinal.filter(|o| o.is_multiple_of(PLAN_CHUNK as u64) && ids.len() <= PLAN_CHUNK);
+        let digest = aligned.map(|_| chunk_digest(&fps));
+        let map = match (aligned, digest, &self.plan_map) {
+            (Some(o), Some(d), Some(m))
+                if m.chunk_matches((o / PLAN_CHUNK as u64) as usize, ids.len(), d) =>
+            {
+                Some((o, m))
+            }
+            _ => None,
+        };
+        if let Some((o, m)) = map {
+            // A set bit is done; only the clear ones are looked up.
+            flags.clear();
+            flags.extend((o..o + ids.len() as u64).map(|i| m.bit(i)));
+            let rest: Vec<usize> = (0..ids.len()).filter(|&i| !flags[i]).collect();
+            let rest_fps: Vec<u64> = rest.iter().map(|&i| fps[i]).collect();
+            let mut found = Vec::new();
+            self.done.contains_many(&rest_fps, &mut found);
+            for (i, hit) in rest.into_iter().zip(found) {
+                flags[i] = hit;
+            }
+        } else {
+            self.done.contains_many(&fps, flags);
+        }
+        if let (Some(out), Some(d)) = (map_out, digest) {
+            out.push_chunk(d, flags);
+        }
         for (done, fp) in flags.iter_mut().zip(&fps) {
             let failed = !*done && self.failures.contains_key(fp);
             tally.total += 1;
@@ -205,6 +328,10 @@ impl WorkDir {
                 };
             tally.selected += u64::from(*done);
         }
+        ChunkLookup {
+            digest,
+            mapped: map.is_some(),
+        }
     }
 
     /// Buffers a done record for `id` and clears any failure of it. Not durable, and not to be
@@ -217,6 +344,14 @@ impl WorkDir {
         self.log.append_done(id.as_str())?;
         self.failures.remove(&fp);
         Ok(true)
+    }
+
+    /// [`Self::record_done`] for `id` (fingerprint `fp`) known not to be done: no lookup.
+    pub(crate) fn record_done_new(&mut self, id: &UnitId, fp: u64) -> Result<(), JobError> {
+        self.done.insert_new(fp);
+        self.log.append_done(id.as_str())?;
+        self.failures.remove(&fp);
+        Ok(())
     }
 
     /// Buffers a failure record for `id` (replacing an earlier failure of it). Returns whether `id`
@@ -260,6 +395,8 @@ impl Drop for WorkDir {
 pub struct Pending<'a, I> {
     wd: &'a WorkDir,
     plan: I,
+    /// The plan ordinal of the next chunk.
+    ordinal: u64,
     selection: Selection,
     chunk: Vec<UnitId>,
     flags: Vec<bool>,
@@ -284,11 +421,14 @@ impl<I: Iterator<Item = UnitId>> Iterator for Pending<'_, I> {
                 return None;
             }
             self.wd.select_chunk(
+                Some(self.ordinal),
                 &self.chunk,
                 self.selection,
                 &mut self.flags,
                 &mut self.tally,
+                None,
             );
+            self.ordinal += self.chunk.len() as u64;
             let flags = &self.flags;
             self.ready.extend(
                 self.chunk
@@ -298,5 +438,97 @@ impl<I: Iterator<Item = UnitId>> Iterator for Pending<'_, I> {
             );
         }
         self.ready.pop_front()
+    }
+}
+
+/// Reads `dir`'s checkpoint if it is usable with the log `file` at `log_path`: intact, and the
+/// log still holds the bytes it covers (same length or longer, same last bytes before its
+/// offset). Anything else is logged and ignored (`Ok(None)`): the whole log is read instead, which
+/// holds every record the checkpoint does. Removes a temporary file left by a crash.
+fn load_checkpoint(
+    dir: &Path,
+    log_path: &Path,
+    file: &File,
+) -> Result<Option<Checkpoint>, JobError> {
+    let tmp = dir.join(CHECKPOINT_TMP);
+    if tmp.exists() {
+        fs::remove_file(&tmp).map_err(JobError::io("remove", &tmp))?;
+    }
+    let log_len = file
+        .metadata()
+        .map_err(JobError::io("stat", log_path))?
+        .len();
+    let path = dir.join(CHECKPOINT_FILE);
+    let ckpt = match checkpoint::read(&path, |at| {
+        (log_len.saturating_sub(at) / MIN_RECORD_LEN) as usize
+    }) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the checkpoint: reading the whole status log");
+            return Ok(None);
+        }
+    };
+    let reject = |reason: &str| -> Result<Option<Checkpoint>, JobError> {
+        tracing::warn!(path = %path.display(), log_len, log_offset = ckpt.log_offset, reason,
+            "ignoring a checkpoint of another log: reading the whole status log");
+        Ok(None)
+    };
+    if ckpt.log_offset == 0 || ckpt.log_offset > log_len {
+        return reject("the log is shorter than the checkpoint");
+    }
+    if log::window_crc(log_path, file, ckpt.log_offset, LOG_WINDOW)? != Some(ckpt.window_crc) {
+        return reject("the log's bytes differ");
+    }
+    Ok(Some(ckpt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(wd: &WorkDir, at: Option<u64>, ids: &[UnitId]) -> (ChunkLookup, Vec<bool>) {
+        let (mut flags, mut tally) = (Vec::new(), Tally::default());
+        let found = wd.select_chunk(at, ids, Selection::Pending, &mut flags, &mut tally, None);
+        assert_eq!(tally.selected, flags.iter().filter(|f| **f).count() as u64);
+        (found, flags)
+    }
+
+    #[test]
+    fn the_plan_map_serves_only_the_checkpointed_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<UnitId> = (0..100)
+            .map(|i| UnitId::new(format!("u/{i}")).unwrap())
+            .collect();
+        let mut wd = WorkDir::open(dir.path(), "t").unwrap();
+        for id in &ids[..60] {
+            wd.record_done(id).unwrap();
+        }
+        let (mut flags, mut tally, mut map) = (Vec::new(), Tally::default(), PlanMap::default());
+        let sel = Selection::Pending;
+        let found = wd.select_chunk(Some(0), &ids, sel, &mut flags, &mut tally, Some(&mut map));
+        assert!(!found.mapped && found.digest.is_some() && map.len == 100);
+        wd.checkpoint_with(Some(&map)).unwrap();
+        drop(wd);
+
+        let wd = WorkDir::open(dir.path(), "t").unwrap();
+        assert!(wd.checkpoint_used() && wd.plan_map.as_ref() == Some(&map));
+        let want: Vec<bool> = (0..100).map(|i| i >= 60).collect();
+        let (f, flags) = lookup(&wd, Some(0), &ids);
+        assert!(f.mapped && f.digest == found.digest && flags == want);
+        let mut swapped = ids.clone();
+        swapped.swap(1, 70);
+        let (f, flags) = lookup(&wd, Some(0), &swapped);
+        assert!(!f.mapped, "a reordered chunk");
+        assert!(flags[1] && !flags[70]);
+        for (at, part) in [
+            (Some(PLAN_CHUNK as u64), &ids[..]),
+            (None, &ids[..]),
+            (Some(0), &ids[..99]),
+        ] {
+            let (f, flags) = lookup(&wd, at, part);
+            assert!(!f.mapped, "{at:?} {}", part.len());
+            assert_eq!(flags, want[..part.len()]);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! kill -9 in the middle of a job: the test binary re-invokes itself as the job process
 //! (`child_job` with `MARKETPRISM_JOBS_KILL9_CHILD` set), SIGKILLs it several times mid-run, and
-//! then resumes in-process.
+//! then resumes in-process. Once with the default options (no checkpoint at this size), once
+//! writing a checkpoint every ~200 records, so kills also land in the middle of checkpoints.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 use marketprism_jobs::{LOG_FILE, Progress, RunOptions, Selection, UnitId, WorkDir, run};
 
 const CHILD_ENV: &str = "MARKETPRISM_JOBS_KILL9_CHILD";
+/// Set: the child writes a checkpoint every this many log records.
+const CHECKPOINT_ENV: &str = "MARKETPRISM_JOBS_KILL9_CHECKPOINT_EVERY";
 const UNITS: u32 = 20_000;
 /// The child appends each unit id to this file once the framework has confirmed it durable.
 const CONFIRMED: &str = "confirmed.txt";
@@ -34,11 +37,15 @@ fn child_job() {
         .append(true)
         .open(dir.join(CONFIRMED))
         .unwrap();
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         batch_size: 64,
         progress_bar: false,
         ..RunOptions::default()
     };
+    if let Ok(every) = std::env::var(CHECKPOINT_ENV) {
+        opts.checkpoint_every = every.parse().unwrap();
+        opts.checkpoint_at_end = 1;
+    }
     run(
         &mut wd,
         plan,
@@ -64,13 +71,27 @@ fn confirmed(dir: &Path) -> Vec<String> {
 
 #[test]
 fn kill_9_in_the_middle_loses_no_finished_unit_and_marks_no_unfinished_one_done() {
+    kill_9_rounds(None);
+}
+
+#[test]
+fn kill_9_around_checkpoints_loses_no_finished_unit_and_marks_no_unfinished_one_done() {
+    kill_9_rounds(Some(200));
+}
+
+fn kill_9_rounds(checkpoint_every: Option<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut killed_at = Vec::new();
     for round in 1..=3 {
-        let mut child = Command::new(&exe)
+        let mut child = Command::new(&exe);
+        child
             .args(["child_job", "--exact", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, dir.path())
+            .env(CHILD_ENV, dir.path());
+        if let Some(every) = checkpoint_every {
+            child.env(CHECKPOINT_ENV, every.to_string());
+        }
+        let mut child = child
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -103,6 +124,7 @@ fn kill_9_in_the_middle_loses_no_finished_unit_and_marks_no_unfinished_one_done(
     );
 
     let mut wd = WorkDir::open(dir.path().join("work"), "kill9").unwrap();
+    assert_eq!(wd.checkpoint_used(), checkpoint_every.is_some());
     assert!(
         unique.iter().all(|id| wd.is_done(id)),
         "a confirmed unit was lost"

@@ -355,3 +355,38 @@ fn a_foreign_file_is_refused_and_bad_ids_are_rejected() {
         "gap/binance_spot/BTC-USDT/123-456"
     );
 }
+
+#[test]
+fn a_plan_that_repeats_ids_runs_each_unit_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wd = WorkDir::open(dir.path(), "t").unwrap();
+    let order = [0, 1, 2, 1, 3, 0, 4, 1, 4];
+    let plan = || order.iter().map(|&i| unit(i));
+    let go = |wd: &mut WorkDir, selection, fail: bool| {
+        let mut ran = Vec::new();
+        run(
+            wd,
+            plan,
+            &quiet(selection),
+            |id| {
+                ran.push(id.clone());
+                if fail && id == &unit(1) {
+                    Err(UnitError::new("fetch", "HTTP 500"))
+                } else {
+                    Ok(())
+                }
+            },
+            |_| {},
+        )
+        .unwrap();
+        ran
+    };
+    let first = go(&mut wd, Selection::Pending, true);
+    assert_eq!(first, [0, 1, 2, 3, 4].map(unit));
+    assert_eq!((wd.done_count(), wd.failures().count()), (4, 1));
+    assert_eq!(go(&mut wd, Selection::FailedOnly, false), [unit(1)]);
+    assert!(go(&mut wd, Selection::PendingAndFailed, false).is_empty());
+    drop(wd);
+    let wd = WorkDir::open(dir.path(), "t").unwrap();
+    assert_eq!((wd.done_count(), wd.failures().count()), (5, 0));
+}
