@@ -256,9 +256,10 @@ async fn binance_silent_symbol_is_resynced_alone() {
     assert_invariants(&events);
 }
 
-/// One unparsable frame on an OKX connection carrying trades, funding, books and liquidations of two
-/// symbols: gaps only on the stream it names (a truncated frame still names it), none for a frame that
-/// names nothing; the other symbol is untouched.
+/// Unparsable frames on an OKX connection carrying trades, funding, books and liquidations of two
+/// symbols: a truncated frame still names its stream and gaps only that one; an invalid JSON frame
+/// names nothing, so every stream that cannot notice a loss itself (all but the books) gets a
+/// `rejected` gap saying so, and the books of both symbols stay untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn okx_unparsable_frame_touches_only_its_stream() {
     let types = [
@@ -298,22 +299,38 @@ async fn okx_unparsable_frame_touches_only_its_stream() {
     rig.wait_streaming(OkxDerivatives, n).await;
     assert_book_matches_sim(&mut rig, OkxDerivatives, "BTC-USDT").await;
     let events = rig.stop().await;
-    assert!(
-        gaps_on(&events, OkxDerivatives, "ETH-USDT").is_empty(),
-        "{:?}",
-        gaps_on(&events, OkxDerivatives, "ETH-USDT")
-    );
-    let btc: Vec<_> = gaps(&events, OkxDerivatives)
+    // A truncated book frame is caught by the book's sequence instead: only on its own book.
+    let all: Vec<_> = gaps(&events, OkxDerivatives)
         .into_iter()
-        .filter(|(_, g)| g.data_type != DataType::Orderbooks)
+        .filter(|(s, g)| !(*s == "BTC-USDT" && g.data_type == DataType::Orderbooks))
         .collect();
-    // The truncated frame named one BTC stream (a book frame is caught by its sequence instead).
-    assert!(btc.len() <= 1, "{btc:?}");
     assert!(
-        btc.iter()
-            .all(|(s, g)| *s == "BTC-USDT" && g.cause == GapCause::Rejected),
-        "{btc:?}"
+        all.iter()
+            .all(|(_, g)| g.data_type != DataType::Orderbooks && g.cause == GapCause::Rejected),
+        "the books find their own holes; only rejected gaps: {all:?}"
     );
+    // The invalid JSON frame: one gap on every non-book stream of the connection, both symbols.
+    for symbol in ["BTC-USDT", "ETH-USDT"] {
+        for dt in [
+            DataType::Trades,
+            DataType::FundingRates,
+            DataType::Liquidations,
+        ] {
+            assert!(
+                all.iter().any(|(s, g)| *s == symbol
+                    && g.data_type == dt
+                    && g.detail.contains("unknown stream")),
+                "{symbol} {dt}: {all:?}"
+            );
+        }
+    }
+    // The truncated frame named one BTC stream.
+    let named: Vec<_> = all
+        .iter()
+        .filter(|(_, g)| !g.detail.contains("unknown stream"))
+        .collect();
+    assert!(named.len() <= 1, "{named:?}");
+    assert!(named.iter().all(|(s, _)| *s == "BTC-USDT"), "{named:?}");
     assert_invariants(&events);
 }
 

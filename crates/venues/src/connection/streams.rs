@@ -1,6 +1,7 @@
 //! Faults of single streams, handled in that stream: a refused subscription, a silent stream, a frame
 //! that names one stream, a book that does not sync in time or keeps resyncing. Nothing here ends the
-//! session or writes a gap row on another stream.
+//! session or writes a gap row on another stream (one exception: a broken frame whose stream cannot be
+//! read, see [`Session::after_bad_frame`]).
 
 use super::attribute::{attribute, stream_of};
 use super::books::BookAction;
@@ -53,8 +54,11 @@ impl Session<'_> {
     }
 
     /// A skipped frame: if it names one of this connection's streams that cannot notice a lost
-    /// message by itself (books and contiguous trade ids can), that stream gets a `rejected` gap;
-    /// a frame that names none is counted and skipped, touching no stream.
+    /// message by itself (books and contiguous trade ids can), that stream gets a `rejected` gap. A
+    /// broken frame that names none (its channel unreadable) is counted, and since it may have been
+    /// data of any of them, every such stream of the connection gets a `rejected` gap: a possible
+    /// loss is recorded rather than a real one passing silently. A well-formed frame of an unknown
+    /// kind (`UnknownMessage`) is only counted.
     pub(super) async fn after_bad_frame(
         &mut self,
         text: &str,
@@ -92,28 +96,56 @@ impl Session<'_> {
             })
             .filter(|s| !self.refused.contains(&(s.data_type, s.symbol.clone())))
         else {
-            return self.unattributed("unparsable", text);
+            self.unattributed("unparsable", text);
+            if error.reason == ParseErrorReason::UnknownMessage {
+                return None; // well-formed, of a kind we never subscribed to: nobody's data
+            }
+            // A broken frame may have been data of any stream that cannot notice a loss itself.
+            let streams: Vec<Stream> = (self.ctx.plan.streams.iter())
+                .filter(|s| !self.detects_own_loss(s.data_type))
+                .filter(|s| !self.refused.contains(&(s.data_type, s.symbol.clone())))
+                .cloned()
+                .collect();
+            let detail = format!("unparsable frame of unknown stream skipped: {error}");
+            return self.skipped_frame_gaps(&streams, &detail).await;
         };
-        let self_detecting = match stream.data_type {
+        if self.detects_own_loss(stream.data_type) {
+            return None;
+        }
+        let detail = format!("unparsable frame skipped: {error}");
+        self.skipped_frame_gaps(&[stream.clone()], &detail).await
+    }
+
+    /// Books (sequence ids) and trades with contiguous ids find the hole a skipped frame leaves.
+    fn detects_own_loss(&self, data_type: DataType) -> bool {
+        match data_type {
             DataType::Orderbooks => true,
             DataType::Trades => self.trades.detects_loss(),
             _ => false,
-        };
-        if self_detecting {
-            return None;
         }
-        let key = (stream.data_type, stream.symbol.clone());
+    }
+
+    /// A `rejected` gap per stream for a skipped frame: its own time is unknown, so what it held lies
+    /// between each stream's last event (exchange time) and now.
+    async fn skipped_frame_gaps(&mut self, streams: &[Stream], detail: &str) -> Option<SessionEnd> {
         let t = now_ms();
-        // The frame's own time is unknown: what it held lies after the stream's last event.
-        let start = self.last_event_ms.get(&key).map_or(t, |&last| last.min(t));
-        let gap = self.stream_gap(
-            &key,
-            start,
-            t,
-            GapCause::Rejected,
-            format!("unparsable frame skipped: {error}"),
-        );
-        self.send_all(gap.into_iter().collect()).await
+        let exchange = self.ctx.plan.venue.exchange();
+        let gaps = streams
+            .iter()
+            .flat_map(|s| {
+                let key = (s.data_type, s.symbol.clone());
+                let start = self.last_event_ms.get(&key).map_or(t, |&last| last.min(t));
+                super::gap_events(
+                    exchange,
+                    std::slice::from_ref(s),
+                    start,
+                    t,
+                    GapCause::Rejected,
+                    detail,
+                )
+            })
+            .collect();
+        self.send_all(gaps).await
     }
 
     /// The venue refused a stream: a `refused` gap, a counter and not-ready for it; it is no longer
