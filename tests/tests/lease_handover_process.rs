@@ -183,11 +183,24 @@ async fn a_killed_holder_is_replaced_by_the_warm_standby_and_the_hole_is_a_hando
         .filter(|e| e.data_type() != DataType::Gaps)
         .collect();
     assert!(!data.is_empty(), "b published after the takeover");
-    let first = data.iter().map(|e| e.recv_ts_ms).min().unwrap();
+    // Trades b received while a held the Lease stay fenced (the handover gap covers them).
+    let first = (data.iter())
+        .filter(|e| e.data_type() == DataType::Trades)
+        .map(|e| e.recv_ts_ms)
+        .min()
+        .expect("b published trades");
     assert!(
         first > last_renew,
-        "b wrote nothing while a held the Lease: {first} <= {last_renew}"
+        "b forwarded no trade fenced while a held the Lease: {first} <= {last_renew}"
     );
+    // Polled and state-like rows fenced while standing by are published late, never early.
+    let renewed = SystemTime::UNIX_EPOCH + Duration::from_millis(last_renew as u64);
+    for (path, written) in files(&b_dir) {
+        assert!(
+            written >= renewed,
+            "b wrote {path:?} while a held the Lease"
+        );
+    }
     let handovers: Vec<(&Event, DataType, i64)> = written
         .iter()
         .filter_map(|e| match &e.payload {

@@ -6,6 +6,13 @@
 //! dropped here and counted, so a deposed collector (or a warm standby) never publishes; the outputs
 //! check the lock again before writing what they buffered.
 //!
+//! Polled and state-like data (open interest, long/short ratios, funding, DVOL, liquidations, the
+//! latest book) fenced while waiting for the lock is kept, the newest [`FencedHold::PER_STREAM`] per
+//! stream, and published once the lock is held: a poller reports each row once, so a row fenced at
+//! start (the first poll usually beats the Lease) would otherwise never be published. Duplicates of
+//! what an earlier holder published collapse by message id. Trades are not kept (their loss is
+//! covered by the handover gap).
+//!
 //! Handover: after this instance takes the lock over from an earlier holder, the first event of each
 //! instrument and data type is preceded by a `handover` gap from the previous holder's last Lease
 //! renewal (the last event the shard is known to have published is no earlier) to that event.
@@ -17,7 +24,7 @@ use crate::internal_events::{
 use crate::lease::{Fence, Takeover};
 use crate::ledger::StreamTracker;
 use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use tokio::sync::{mpsc, watch};
 
 /// One output's end of the fan-out.
@@ -32,6 +39,43 @@ pub struct FanOutStats {
     pub events_in: BTreeMap<String, u64>,
     pub gaps: u64,
     pub fenced: u64,
+}
+
+/// Events fenced while the lock was not held that are still worth publishing once it is. Pure.
+#[derive(Debug, Default)]
+pub struct FencedHold {
+    streams: HashMap<(DataType, Exchange, MarketType, Symbol), VecDeque<Event>>,
+}
+
+impl FencedHold {
+    /// Newest events kept per stream (a poll's history is 30 rows; a book needs only its latest).
+    pub const PER_STREAM: usize = 64;
+
+    /// Keep a fenced event if its type is worth publishing late; true when kept.
+    pub fn keep(&mut self, event: Event) -> bool {
+        let keep = match event.data_type() {
+            DataType::Trades | DataType::Gaps => return false,
+            DataType::Orderbooks => 1,
+            _ => Self::PER_STREAM,
+        };
+        let key = (
+            event.data_type(),
+            event.exchange,
+            event.market_type,
+            event.symbol.clone(),
+        );
+        let held = self.streams.entry(key).or_default();
+        if held.len() == keep {
+            held.pop_front();
+        }
+        held.push_back(event);
+        true
+    }
+
+    /// Everything kept, oldest first within each stream.
+    pub fn take(&mut self) -> Vec<Event> {
+        self.streams.drain().flat_map(|(_, v)| v).collect()
+    }
 }
 
 /// The `handover` gaps of one takeover, one per instrument and data type as their events come. Pure.
@@ -122,39 +166,57 @@ pub async fn fan_out_fenced(
     let mut live: Vec<OutputPort> = ports;
     let mut handover = HandoverGaps::default();
     let mut active = false;
+    let mut held = FencedHold::default();
     while let Some(event) = rx.recv().await {
         streams.record(&event);
-        let data_type = event.data_type();
         let may = fence.may_publish();
         if may && !active {
             handover.start(takeovers.borrow().clone());
+            for late in held.take() {
+                publish(&mut live, &mut stats, &mut handover, late).await;
+            }
         }
         active = may;
         if !may {
             stats.fenced += 1;
-            EventFenced { data_type }.emit();
-            continue;
-        }
-        if let Some(gap) = handover.gap_before(&event) {
-            HandoverGap {
-                exchange: gap.exchange,
+            EventFenced {
+                data_type: event.data_type(),
             }
             .emit();
-            stats.gaps += 1;
-            forward(&mut live, gap).await;
+            held.keep(event);
+            continue;
         }
-        EventReceived {
-            exchange: event.exchange,
-            data_type,
-        }
-        .emit();
-        *stats.events_in.entry(data_type.to_string()).or_default() += 1;
-        if data_type == marketprism_model::DataType::Gaps {
-            stats.gaps += 1;
-        }
-        forward(&mut live, event).await;
+        publish(&mut live, &mut stats, &mut handover, event).await;
     }
     (stats, streams)
+}
+
+/// Forward one event the lock allows, after its handover gap if it is the first of its stream.
+async fn publish(
+    live: &mut Vec<OutputPort>,
+    stats: &mut FanOutStats,
+    handover: &mut HandoverGaps,
+    event: Event,
+) {
+    let data_type = event.data_type();
+    if let Some(gap) = handover.gap_before(&event) {
+        HandoverGap {
+            exchange: gap.exchange,
+        }
+        .emit();
+        stats.gaps += 1;
+        forward(live, gap).await;
+    }
+    EventReceived {
+        exchange: event.exchange,
+        data_type,
+    }
+    .emit();
+    *stats.events_in.entry(data_type.to_string()).or_default() += 1;
+    if data_type == DataType::Gaps {
+        stats.gaps += 1;
+    }
+    forward(live, event).await;
 }
 
 /// Send `event` to every live port; an output whose task ended is dropped from the set.
@@ -287,6 +349,82 @@ mod tests {
             (1, 1),
             "the standby's event was fenced"
         );
+    }
+
+    #[test]
+    fn the_hold_keeps_state_like_data_newest_per_stream_and_never_trades() {
+        let events = synthetic::synthetic_events(3, 2_000);
+        let mut hold = FencedHold::default();
+        let lsr: Vec<Event> = (events.iter())
+            .filter(|e| e.data_type() == DataType::LsrAllAccounts)
+            .cloned()
+            .collect();
+        let symbol = lsr[0].symbol.clone();
+        let one_stream: Vec<Event> = (lsr.iter())
+            .filter(|e| e.symbol == symbol && e.exchange == lsr[0].exchange)
+            .cloned()
+            .collect();
+        for e in &one_stream {
+            assert!(hold.keep(e.clone()));
+        }
+        assert!(
+            !hold.keep(trade(1)),
+            "trades are covered by the handover gap"
+        );
+        let book = (events.iter())
+            .find(|e| e.data_type() == DataType::Orderbooks)
+            .unwrap();
+        hold.keep(book.clone());
+        hold.keep(book.clone());
+        let kept = hold.take();
+        let want = one_stream.len().min(FencedHold::PER_STREAM);
+        assert_eq!(
+            kept.len(),
+            want + 1,
+            "the newest of the LSR stream and one book"
+        );
+        let lsr_kept: Vec<&Event> = (kept.iter())
+            .filter(|e| e.data_type() == DataType::LsrAllAccounts)
+            .collect();
+        assert_eq!(
+            lsr_kept.last(),
+            one_stream.last().as_ref(),
+            "newest kept, in order"
+        );
+        assert!(hold.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn state_like_data_fenced_before_the_lock_is_published_once_it_is_held() {
+        let (tx, rx) = mpsc::channel(8);
+        let (out_tx, mut out_rx) = mpsc::channel(100);
+        let (fence_tx, fence_rx) = watch::channel(false);
+        let ports = vec![OutputPort {
+            name: "a",
+            tx: out_tx,
+        }];
+        let health = marketprism_telemetry::Health::new();
+        let streams = StreamTracker::new(crate::ledger::StreamLedger::default(), &health);
+        let task = tokio::spawn(fan_out(rx, ports, fence_rx, streams));
+        let lsr = (synthetic::synthetic_events(5, 2_000).into_iter())
+            .find(|e| e.data_type() == DataType::LsrAllAccounts)
+            .unwrap();
+        // The first poll beats the Lease: fenced, and the poller never reports that row again.
+        tx.send(lsr.clone()).await.unwrap();
+        tx.send(trade(1)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        fence_tx.send_replace(true);
+        tx.send(trade(2)).await.unwrap();
+        drop(tx);
+        let (stats, _) = task.await.unwrap();
+        assert_eq!(out_rx.recv().await.unwrap(), lsr, "published once held");
+        assert_eq!(out_rx.recv().await.unwrap(), trade(2));
+        assert!(
+            out_rx.recv().await.is_none(),
+            "the fenced trade stays dropped"
+        );
+        assert_eq!(stats.fenced, 2);
+        assert_eq!(stats.events_in["lsr_all_accounts"], 1);
     }
 
     #[tokio::test]
