@@ -113,7 +113,10 @@ impl Session<'_> {
             return None;
         }
         let detail = format!("unparsable frame skipped: {error}");
-        self.skipped_frame_gaps(&[stream.clone()], &detail).await
+        // Owned: the plan's stream would keep `self` borrowed across the send.
+        let stream = stream.clone();
+        self.skipped_frame_gaps(std::slice::from_ref(&stream), &detail)
+            .await
     }
 
     /// Books (sequence ids) and trades with contiguous ids find the hole a skipped frame leaves.
