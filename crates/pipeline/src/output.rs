@@ -41,10 +41,22 @@ pub struct FanOutStats {
     pub fenced: u64,
 }
 
+/// One stream of the fan-out: data type (of the data, for a gap: the type it is about), instrument.
+type StreamId = (DataType, Exchange, MarketType, Symbol);
+
+fn stream_id(data_type: DataType, event: &Event) -> StreamId {
+    (
+        data_type,
+        event.exchange,
+        event.market_type,
+        event.symbol.clone(),
+    )
+}
+
 /// Events fenced while the lock was not held that are still worth publishing once it is. Pure.
 #[derive(Debug, Default)]
 pub struct FencedHold {
-    streams: HashMap<(DataType, Exchange, MarketType, Symbol), VecDeque<Event>>,
+    streams: HashMap<StreamId, VecDeque<Event>>,
 }
 
 impl FencedHold {
@@ -58,13 +70,9 @@ impl FencedHold {
             DataType::Orderbooks => 1,
             _ => Self::PER_STREAM,
         };
-        let key = (
-            event.data_type(),
-            event.exchange,
-            event.market_type,
-            event.symbol.clone(),
-        );
-        let held = self.streams.entry(key).or_default();
+        let held = (self.streams)
+            .entry(stream_id(event.data_type(), &event))
+            .or_default();
         if held.len() == keep {
             held.pop_front();
         }
@@ -82,7 +90,7 @@ impl FencedHold {
 #[derive(Debug, Default)]
 pub struct HandoverGaps {
     takeover: Option<Takeover>,
-    done: HashSet<(DataType, Exchange, MarketType, Symbol)>,
+    done: HashSet<StreamId>,
 }
 
 impl HandoverGaps {
@@ -100,13 +108,9 @@ impl HandoverGaps {
             Payload::Gap(g) => g.data_type,
             _ => event.data_type(),
         };
-        let key = (
-            data_type,
-            event.exchange,
-            event.market_type,
-            event.symbol.clone(),
-        );
-        if !self.done.insert(key) || matches!(event.payload, Payload::Gap(_)) {
+        if !self.done.insert(stream_id(data_type, event))
+            || matches!(event.payload, Payload::Gap(_))
+        {
             return None;
         }
         let start_ms = takeover.previous_renew_ms;

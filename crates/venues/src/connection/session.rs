@@ -547,7 +547,8 @@ impl Session<'_> {
         let now = Instant::now();
         for e in events {
             let dt = e.data_type();
-            if dt != DataType::Gaps && !self.wanted.contains(&(dt, e.symbol.clone())) {
+            let key = (dt, e.symbol.clone());
+            if dt != DataType::Gaps && !self.wanted.contains(&key) {
                 // OKX liquidations come for every instrument of the type: expected, so only counted.
                 FrameUnattributed {
                     exchange: e.exchange,
@@ -557,17 +558,11 @@ impl Session<'_> {
                 .emit();
                 continue;
             }
-            if dt != DataType::Orderbooks
-                && dt != DataType::Gaps
-                && let Some(end) = self.seen(dt, &e.symbol, now).await
-            {
-                return Some(end);
-            }
             if dt != DataType::Orderbooks && dt != DataType::Gaps {
-                let last = self
-                    .last_event_ms
-                    .entry((dt, e.symbol.clone()))
-                    .or_insert(e.ts_ms);
+                if let Some(end) = self.seen(dt, &e.symbol, now).await {
+                    return Some(end);
+                }
+                let last = self.last_event_ms.entry(key).or_insert(e.ts_ms);
                 *last = (*last).max(e.ts_ms);
             }
             match self.trades.check(&e, now) {
