@@ -69,7 +69,10 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let info = loop {
         let i = run.consumer_info(&md).await;
-        if i.num_pending == 0 && i.num_ack_pending == 0 && i.delivered.stream_sequence >= md_originals + 50 {
+        if i.num_pending == 0
+            && i.num_ack_pending == 0
+            && i.delivered.stream_sequence >= md_originals + 50
+        {
             break i;
         }
         assert!(
