@@ -18,6 +18,7 @@ pub fn exchange(venue: Venue, symbols: Vec<String>) -> ExchangeSpec {
         data_types: vec![DataTypeName::Trades, DataTypeName::Orderbooks],
         orderbook: None,
         endpoints: None,
+        signals: None,
     }
 }
 

@@ -11,7 +11,8 @@ use crate::planner::{Shard, fnv1a64};
 use crate::{Error, Result};
 use marketprism_config::{
     BatchConfig, ClickHouseConfig, CollectorSection, Config, EndpointsConfig, ExchangeConfig,
-    HttpConfig, LeaseConfig, NatsConfig, OrderBookConfig, OutputsConfig, SinkConfig, StreamLimits,
+    HttpConfig, LeaseConfig, NatsConfig, OrderBookConfig, OutputsConfig, SignalsSection,
+    SinkConfig, StreamLimits, ZSection,
 };
 use marketprism_model::{DataType, Exchange, Symbol};
 use std::collections::BTreeMap;
@@ -71,6 +72,39 @@ impl Rendered {
     }
 }
 
+/// The shard's part of a venue's `signals`: its symbols among them (none: no section).
+fn signals_section(
+    spec: Option<&crate::crd::SignalsSpec>,
+    shard_symbols: &[Symbol],
+) -> Result<Option<SignalsSection>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let symbols: Vec<Symbol> = spec
+        .symbols
+        .iter()
+        .map(|s| symbol(s))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|s| shard_symbols.contains(s))
+        .collect();
+    if symbols.is_empty() {
+        return Ok(None);
+    }
+    let z_window = spec
+        .z_window
+        .map(|w| number("signals.zWindow", w))
+        .transpose()?;
+    Ok(Some(SignalsSection {
+        symbols,
+        ofi_weights: spec.ofi_weights.clone(),
+        z: ZSection {
+            window: z_window,
+            ..ZSection::default()
+        },
+        max_silence_ms: spec.max_silence_ms,
+        ..SignalsSection::default()
+    }))
+}
+
 /// The collector config for one shard: only its symbols, NATS output, the shard Lease.
 pub fn shard_config(
     spec: &CollectorSetSpec,
@@ -106,6 +140,7 @@ pub fn shard_config(
             ex.data_types.iter().map(|d| data_type_of(*d)).collect(),
         );
         exchange.orderbook = orderbook;
+        exchange.signals = signals_section(ex.signals.as_ref(), &exchange.symbols)?;
         if let Some(e) = &ex.endpoints {
             exchange.endpoints = EndpointsConfig {
                 ws_url: e.ws_url.clone(),
@@ -389,5 +424,41 @@ mod tests {
         });
         let after = shard_config(&s, shard, "set-s0", "markets").unwrap().hash;
         assert_ne!(before, after, "pods roll when their endpoints change");
+    }
+
+    #[test]
+    fn signals_render_per_shard_as_the_collector_signals_section() {
+        let mut s = spec(vec![exchange(Venue::BinanceDerivatives, symbols(4))], 2);
+        s.exchanges[0].signals = Some(crate::crd::SignalsSpec {
+            symbols: vec!["S0-USDT".into(), "S3-USDT".into()],
+            z_window: Some(50),
+            max_silence_ms: Some(0),
+            ofi_weights: None,
+        });
+        let shards = plan(&s, &[]);
+        assert_eq!(shards.len(), 2);
+        let mut rendered = Vec::new();
+        for (i, shard) in shards.iter().enumerate() {
+            let yaml = shard_config(&s, shard, &format!("set-s{i}"), "markets")
+                .unwrap()
+                .yaml;
+            let config = Config::from_yaml(&yaml).unwrap();
+            config.validate().unwrap();
+            let ex = &config.exchanges[0];
+            if let Some(signals) = &ex.signals {
+                assert!(signals.symbols.iter().all(|x| ex.symbols.contains(x)));
+                assert_eq!(
+                    (signals.z.window, signals.max_silence_ms),
+                    (Some(50), Some(0))
+                );
+                rendered.extend(signals.symbols.iter().map(|x| x.to_string()));
+            }
+        }
+        rendered.sort();
+        assert_eq!(
+            rendered,
+            ["S0-USDT", "S3-USDT"],
+            "each signals symbol on its own shard"
+        );
     }
 }

@@ -6,8 +6,8 @@
 
 use crate::crd::offers::offers_message;
 use crate::crd::{
-    CollectorSetSpec, EndpointsSpec, GROUP_NAME_PATTERN, MAX_SHARDS, OrderBookSpec,
-    REST_URL_PATTERN, StreamLimitsSpec, Venue, WS_URL_PATTERN,
+    CollectorSetSpec, DataTypeName, EndpointsSpec, ExchangeSpec, GROUP_NAME_PATTERN, MAX_SHARDS,
+    OrderBookSpec, REST_URL_PATTERN, SignalsSpec, StreamLimitsSpec, Venue, WS_URL_PATTERN,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -99,6 +99,9 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         }
         if let Some(endpoints) = &ex.endpoints {
             validate_endpoints(endpoints, &at("endpoints"), &mut fail);
+        }
+        if let Some(signals) = &ex.signals {
+            validate_signals(ex, signals, &at("signals"), &mut fail);
         }
     }
 
@@ -227,6 +230,56 @@ fn validate_orderbook(ob: &OrderBookSpec, at: &str, fail: &mut impl FnMut(String
     }
 }
 
+fn validate_signals(
+    ex: &ExchangeSpec,
+    signals: &SignalsSpec,
+    at: &str,
+    fail: &mut impl FnMut(String, &str),
+) {
+    if signals.symbols.is_empty() {
+        fail(
+            format!("{at}.symbols"),
+            "list at least one symbol, or leave signals out",
+        );
+    }
+    for s in &signals.symbols {
+        if !ex.symbols.contains(s) {
+            fail(
+                format!("{at}.symbols"),
+                &format!("{s} is not in this venue's symbols; signals need its books and trades"),
+            );
+        }
+    }
+    for needed in [DataTypeName::Orderbooks, DataTypeName::Trades] {
+        if !ex.data_types.contains(&needed) {
+            fail(
+                format!("{at}.symbols"),
+                "signals are computed from orderbooks and trades: list both in dataTypes",
+            );
+        }
+    }
+    if let Some(w) = &signals.ofi_weights
+        && (w.is_empty()
+            || w.len() > 50
+            || w.iter().any(|x| !x.is_finite() || *x < 0.0)
+            || w.iter().all(|x| *x == 0.0))
+    {
+        fail(
+            format!("{at}.ofiWeights"),
+            "1 to 50 finite, non-negative weights, not all zero",
+        );
+    }
+    if signals.z_window.is_some_and(|w| w < 10) {
+        fail(format!("{at}.zWindow"), "must be at least 10");
+    }
+    if signals.max_silence_ms.is_some_and(|ms| ms < 0) {
+        fail(
+            format!("{at}.maxSilenceMs"),
+            "must be 0 (gaps only) or more",
+        );
+    }
+}
+
 fn validate_endpoints(e: &EndpointsSpec, at: &str, fail: &mut impl FnMut(String, &str)) {
     debug_assert_eq!(
         (WS_URL_PATTERN, REST_URL_PATTERN),
@@ -262,7 +315,7 @@ fn validate_stream(s: &StreamLimitsSpec, at: &str, fail: &mut impl FnMut(String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{DataTypeName, EndpointsSpec, GroupMember, ShardGroup};
+    use crate::crd::{GroupMember, ShardGroup};
     use crate::fixtures::{exchange, spec, symbols};
 
     fn with_endpoints(ws_url: Option<&str>, rest_url: Option<&str>) -> Vec<FieldError> {
@@ -290,6 +343,35 @@ mod tests {
         );
         s.exchanges[0].venue = Venue::BinanceDerivatives;
         assert_eq!(validate(&s), []);
+    }
+
+    #[test]
+    fn signals_need_listed_symbols_books_and_trades() {
+        let mut s = spec(vec![exchange(Venue::BinanceDerivatives, symbols(2))], 10);
+        s.exchanges[0].signals = Some(SignalsSpec {
+            symbols: vec!["S0-USDT".into()],
+            ..SignalsSpec::default()
+        });
+        assert_eq!(validate(&s), []);
+        s.exchanges[0].signals.as_mut().unwrap().symbols = vec!["S9-USDT".into()];
+        let errors = validate(&s);
+        assert_eq!(errors[0].field, "spec.exchanges[0].signals.symbols");
+        assert!(
+            errors[0].message.contains("S9-USDT is not in"),
+            "{}",
+            errors[0]
+        );
+        s.exchanges[0].signals.as_mut().unwrap().symbols = vec!["S0-USDT".into()];
+        s.exchanges[0].data_types = vec![DataTypeName::Orderbooks];
+        let errors = validate(&s);
+        assert!(
+            errors[0].message.contains("orderbooks and trades"),
+            "{}",
+            errors[0]
+        );
+        s.exchanges[0].data_types = vec![DataTypeName::Orderbooks, DataTypeName::Trades];
+        s.exchanges[0].signals.as_mut().unwrap().z_window = Some(5);
+        assert_eq!(validate(&s)[0].field, "spec.exchanges[0].signals.zWindow");
     }
 
     #[test]

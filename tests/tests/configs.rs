@@ -27,6 +27,20 @@ fn demo_runs_the_simulator_for_every_data_type_into_parquet() {
     types.dedup();
     assert_eq!(types.len(), 8, "all 8 data types: {types:?}");
     assert_eq!(c.exchanges.len(), 5, "3 venues, 5 product lines");
+    // Order-flow signals on one symbol of each venue (Binance USD-M, OKX swaps, Deribit).
+    let with_signals: Vec<(&str, usize)> = c
+        .exchanges
+        .iter()
+        .filter_map(|e| Some((e.exchange.as_str(), e.signals.as_ref()?.symbols.len())))
+        .collect();
+    assert_eq!(
+        with_signals,
+        vec![
+            ("binance_derivatives", 1),
+            ("okx_derivatives", 1),
+            ("deribit_derivatives", 1)
+        ]
+    );
 }
 
 #[test]

@@ -182,7 +182,7 @@ fn modern_ddl_runs_and_values_inserts_collapse_on_chdb() {
         return;
     };
     let config = ClickHouseConfig::default();
-    let events = synthetic_events(33, 9 * 40);
+    let events = synthetic_events(33, DataType::ALL.len() * 40);
     let mut inserts = Vec::new();
     for _copy in 0..2 {
         for dt in DataType::ALL {
@@ -202,7 +202,7 @@ async fn the_writers_rowbinary_bytes_load_into_modern_columns_on_chdb() {
         return;
     };
     let config = ClickHouseConfig::default();
-    let events = synthetic_events(34, 9 * 40);
+    let events = synthetic_events(34, DataType::ALL.len() * 40);
     let recorder = BodyRecorder::start().await.unwrap();
     let client = clickhouse::Client::default()
         .with_url(&recorder.url)

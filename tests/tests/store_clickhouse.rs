@@ -88,6 +88,10 @@ async fn all_final(writer: &ClickHouseWriter, database: &str, dt: DataType) -> V
         DataType::LsrAllAccounts => fetch_events::<LsrAllAccountRow>(writer, database).await,
         DataType::VolatilityIndices => fetch_events::<VolatilityIndexRow>(writer, database).await,
         DataType::Gaps => fetch_events::<GapRow>(writer, database).await,
+        DataType::SignalOfi => fetch_events::<SignalOfiRow>(writer, database).await,
+        DataType::SignalCvd => fetch_events::<SignalCvdRow>(writer, database).await,
+        DataType::SignalFusion => fetch_events::<SignalFusionRow>(writer, database).await,
+        DataType::SignalEvents => fetch_events::<SignalEventRow>(writer, database).await,
     };
     events.sort_by_key(|e| e.ts_ms);
     events
@@ -106,7 +110,7 @@ async fn every_table_deduplicates_and_feeds_the_cold_database() {
     // Creating the schema again is harmless (IF NOT EXISTS everywhere).
     schema.writer.create_schema().await.unwrap();
 
-    let events = synthetic_events(21, 9 * 120);
+    let events = synthetic_events(21, DataType::ALL.len() * 120);
     for dt in DataType::ALL {
         let mine = by_type(&events, dt);
         assert_eq!(mine.len(), 120);

@@ -29,7 +29,7 @@ pub struct PipelineBenchReport {
     pub expected_rows: u64,
     /// Messages in the run's two data streams at the end.
     pub stored: u64,
-    /// `count() FINAL` over the 9 tables: rows after deduplication.
+    /// `count() FINAL` over every table: rows after deduplication.
     pub rows_final: Option<u64>,
     /// `count()` without FINAL: rows including copies not merged away yet.
     pub rows_raw: Option<u64>,

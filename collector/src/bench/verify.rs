@@ -42,9 +42,9 @@ pub async fn check_clickhouse(config: &ClickHouseConfig) -> Result<String> {
 /// Row counts of the run's hot database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowCounts {
-    /// `count() FINAL` summed over the 9 tables.
+    /// `count() FINAL` summed over every table.
     pub with_final: u64,
-    /// `count()` summed over the 9 tables.
+    /// `count()` summed over every table.
     pub raw: u64,
 }
 

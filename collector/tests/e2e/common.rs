@@ -84,6 +84,7 @@ pub fn venue(sim: &SimulatorHandle, exchange: Exchange, data_types: &[DataType])
         subscribe_timeout_s: 10,
         lsr_period: "5m".into(),
         instruments_refresh_s: 3_600,
+        signals: None,
     }
 }
 

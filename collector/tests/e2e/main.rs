@@ -10,5 +10,6 @@ mod faults_binance;
 mod faults_deribit;
 mod faults_okx;
 mod instruments;
+mod signals;
 mod streams;
 mod streams_books;

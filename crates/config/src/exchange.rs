@@ -1,6 +1,7 @@
 //! `exchanges[]`: which venue, symbols and data types to collect, and how to connect and keep books.
 
 use crate::error::ConfigError;
+use crate::signals::SignalsSection;
 use marketprism_model::{DataType, Exchange, Symbol};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,9 @@ pub struct ExchangeConfig {
     /// Seconds between reloads of the venue's instrument list (loaded at start, then on this timer).
     #[serde(default = "default_instruments_refresh_s")]
     pub instruments_refresh_s: u64,
+    /// Order-flow signals computed from this entry's books and trades, for the listed symbols.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<SignalsSection>,
 }
 
 impl ExchangeConfig {
@@ -52,6 +56,7 @@ impl ExchangeConfig {
             subscribe_timeout_s: default_subscribe_timeout_s(),
             lsr_period: default_lsr_period(),
             instruments_refresh_s: default_instruments_refresh_s(),
+            signals: None,
         }
     }
 }
@@ -176,6 +181,17 @@ impl ExchangeConfig {
         }
         if self.data_types.contains(&DataType::Gaps) {
             return invalid("data_types", "gaps are always recorded; do not list them");
+        }
+        if let Some(d) = self.data_types.iter().find(|d| d.is_signal()) {
+            return invalid(
+                "data_types",
+                &format!(
+                    "{d} is computed, not collected: enable it with `signals: {{symbols: [...]}}`"
+                ),
+            );
+        }
+        if let Some(s) = &self.signals {
+            s.validate(at, &self.symbols, &self.data_types)?;
         }
         let mut seen = std::collections::BTreeSet::new();
         for s in &self.symbols {

@@ -12,6 +12,7 @@ mod exchange;
 mod lease;
 mod nats;
 mod parquet;
+mod signals;
 mod simulator;
 mod sink;
 pub mod tls;
@@ -23,6 +24,7 @@ pub use exchange::{EndpointsConfig, ExchangeConfig, OkxSnapshotSource, OrderBook
 pub use lease::{LeaseConfig, NOT_READY_ANNOTATION};
 pub use nats::{NatsConfig, NatsCredentials, StreamLimits};
 pub use parquet::ParquetConfig;
+pub use signals::{ScaleModeName, SignalsSection, ZModeName, ZSection};
 pub use simulator::{OkxBookMode, SimulatorConfig};
 pub use sink::{BatchConfig, ClickHouseConfig, SinkConfig};
 pub use tls_section::TlsConfig;

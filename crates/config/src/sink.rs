@@ -188,7 +188,10 @@ impl BatchConfig {
             DataType::LsrTopPositions
             | DataType::LsrAllAccounts
             | DataType::VolatilityIndices
-            | DataType::Gaps => (10_000, 5_000),
+            | DataType::Gaps
+            | DataType::SignalEvents => (10_000, 5_000),
+            // A row per top-level change or trade of the (few) signals symbols: small, frequent batches.
+            DataType::SignalOfi | DataType::SignalCvd | DataType::SignalFusion => (10_000, 1_000),
         };
         BatchConfig {
             max_rows,
@@ -346,8 +349,8 @@ mod tests {
         assert_eq!(sink.nats.subject_prefix, "t1.run-2");
         assert_eq!(
             sink.max_ack_pending(),
-            250_000,
-            "defaults: 2 × 110k + 2k, at least 250k"
+            302_000,
+            "defaults: 2 × (110k + 40k of the signal tables) + 2k"
         );
         let big = Config::from_yaml(&format!(
             "{base}  batching:\n    trades: {{max_rows: 1000000, max_wait_ms: 1000}}\n"
@@ -356,7 +359,7 @@ mod tests {
         big.validate().unwrap();
         assert_eq!(
             big.sink.as_ref().unwrap().max_ack_pending(),
-            2 * (1_000_000 + 20_000 + 3 * 10_000 + 4 * 10_000) + 2_000,
+            2 * (1_000_000 + 20_000 + 3 * 10_000 + 4 * 10_000 + 4 * 10_000) + 2_000,
             "follows the batching when unset"
         );
         assert_eq!(sink.dead_letter_stream.name, "DEAD_LETTER");

@@ -1,6 +1,7 @@
-//! The normalized event and its 9 payloads (8 data types + gap), with their natural keys.
+//! The normalized event and its 13 payloads (8 data types, gap, 4 signal types), with their natural keys.
 
 use super::identity::{DataType, Exchange, MarketType, Symbol};
+use super::signal::{CvdSignal, FusionSignal, OfiSignal, SignalEvent};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -30,6 +31,10 @@ pub enum Payload {
     LsrAllAccount(LongShortRatio),
     VolatilityIndex(VolatilityIndex),
     Gap(Gap),
+    SignalOfi(OfiSignal),
+    SignalCvd(CvdSignal),
+    SignalFusion(FusionSignal),
+    SignalEvent(SignalEvent),
 }
 
 /// Taker side for trades; order side for liquidations (`Sell` = a long position was liquidated).
@@ -331,6 +336,10 @@ impl Payload {
             Payload::LsrAllAccount(_) => DataType::LsrAllAccounts,
             Payload::VolatilityIndex(_) => DataType::VolatilityIndices,
             Payload::Gap(_) => DataType::Gaps,
+            Payload::SignalOfi(_) => DataType::SignalOfi,
+            Payload::SignalCvd(_) => DataType::SignalCvd,
+            Payload::SignalFusion(_) => DataType::SignalFusion,
+            Payload::SignalEvent(_) => DataType::SignalEvents,
         }
     }
 }
@@ -380,6 +389,10 @@ impl Event {
                 format!("{}:{}", r.period, self.ts_ms)
             }
             Payload::Gap(g) => format!("{}:{}:{}", g.data_type, g.start_ms, g.cause.as_str()),
+            Payload::SignalOfi(o) => format!("{}:{}", self.ts_ms, o.update_id),
+            Payload::SignalCvd(c) => c.trade_id.clone(),
+            Payload::SignalFusion(f) => format!("{}:{}", self.ts_ms, f.source),
+            Payload::SignalEvent(v) => format!("{}:{}:{}", self.ts_ms, v.source, v.seq),
         }
     }
 

@@ -67,7 +67,8 @@ impl fmt::Display for MarketType {
     }
 }
 
-/// The 8 market data types, plus `Gaps`, the record of stream interruptions.
+/// The 8 market data types, `Gaps` (the record of stream interruptions) and the 4 order-flow
+/// signal types computed in the collector (`signal_*`, see [`DataType::SIGNALS`]).
 ///
 /// Config and tables use the plural (`trades`); NATS subjects use the singular token (`trade.…`),
 /// as MarketPrism did, so existing consumers of its subjects keep working.
@@ -83,6 +84,14 @@ pub enum DataType {
     LsrAllAccounts,
     VolatilityIndices,
     Gaps,
+    /// Order-flow imbalance per change of a book's top levels.
+    SignalOfi,
+    /// Cumulative volume delta per trade.
+    SignalCvd,
+    /// Fusion score of the OFI and CVD z-scores.
+    SignalFusion,
+    /// Signal events (resets, warm-up done, level changes, extremes, divergences, regime changes).
+    SignalEvents,
 }
 
 impl DataType {
@@ -97,7 +106,15 @@ impl DataType {
         DataType::LsrAllAccounts,
         DataType::VolatilityIndices,
     ];
-    pub const ALL: [DataType; 9] = [
+    /// The types the collector computes from books and trades (`signals:` in the config), never
+    /// collected from a venue.
+    pub const SIGNALS: [DataType; 4] = [
+        DataType::SignalOfi,
+        DataType::SignalCvd,
+        DataType::SignalFusion,
+        DataType::SignalEvents,
+    ];
+    pub const ALL: [DataType; 13] = [
         DataType::Orderbooks,
         DataType::Trades,
         DataType::FundingRates,
@@ -107,7 +124,16 @@ impl DataType {
         DataType::LsrAllAccounts,
         DataType::VolatilityIndices,
         DataType::Gaps,
+        DataType::SignalOfi,
+        DataType::SignalCvd,
+        DataType::SignalFusion,
+        DataType::SignalEvents,
     ];
+
+    /// True for the computed signal types ([`DataType::SIGNALS`]).
+    pub fn is_signal(self) -> bool {
+        DataType::SIGNALS.contains(&self)
+    }
 
     /// Table name, config name and Parquet `data_type=` partition value.
     pub fn as_str(self) -> &'static str {
@@ -121,6 +147,10 @@ impl DataType {
             DataType::LsrAllAccounts => "lsr_all_accounts",
             DataType::VolatilityIndices => "volatility_indices",
             DataType::Gaps => "gaps",
+            DataType::SignalOfi => "signal_ofi",
+            DataType::SignalCvd => "signal_cvd",
+            DataType::SignalFusion => "signal_fusion",
+            DataType::SignalEvents => "signal_events",
         }
     }
 
@@ -136,6 +166,10 @@ impl DataType {
             DataType::LsrAllAccounts => "lsr_all_account",
             DataType::VolatilityIndices => "volatility_index",
             DataType::Gaps => "gap",
+            DataType::SignalOfi => "signal_ofi",
+            DataType::SignalCvd => "signal_cvd",
+            DataType::SignalFusion => "signal_fusion",
+            DataType::SignalEvents => "signal_event",
         }
     }
 

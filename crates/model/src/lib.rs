@@ -1,6 +1,7 @@
 //! The normalized market-data model: what every venue parser produces and every output consumes.
 //!
-//! One `Event` = common fields (who, what instrument, when) + one `Payload` of the 8 data types or a `Gap`.
+//! One `Event` = common fields (who, what instrument, when) + one `Payload` of the 8 data types, a `Gap`,
+//! or one of the 4 order-flow signal rows the collector computes ([`signal`]).
 //! Prices and sizes are `rust_decimal::Decimal`, parsed from the exchange's strings, never through f64.
 //! Times are Int64 UTC milliseconds: `ts_ms` is the exchange's event time (authoritative), `recv_ts_ms` ours.
 //!
@@ -9,6 +10,7 @@
 //! | events and identities | (root) |
 //! | the venues' instrument tables | [`instruments`] |
 //! | exact decimals as `Decimal(38,18)` | [`decimal`] |
+//! | order-flow signal rows | [`signal`] |
 //! | deterministic synthetic events (tests, benchmarks, `collector.synthetic`) | [`synthetic`] |
 
 #![forbid(unsafe_code)]
@@ -17,6 +19,7 @@ pub mod decimal;
 mod event;
 mod identity;
 pub mod instruments;
+pub mod signal;
 pub mod synthetic;
 
 pub use event::{
@@ -25,6 +28,7 @@ pub use event::{
     subject_of_msg_id,
 };
 pub use identity::{DataType, Exchange, MarketType, Symbol, SymbolError};
+pub use signal::{CvdSignal, FusionSignal, OfiSignal, SignalEvent};
 
 pub use rust_decimal::Decimal;
 

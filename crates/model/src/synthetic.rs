@@ -1,7 +1,7 @@
 //! Deterministic synthetic events for tests, benchmarks and `run` without exchanges.
 //!
-//! Event `i` of seed `s` is a pure function of `(s, i)`: data types round-robin over the 8 market types and
-//! gaps, `ts_ms = base_ts_ms(s) + i * STEP_MS` (so `ts_ms` is unique and [`synthetic_index`] inverts it),
+//! Event `i` of seed `s` is a pure function of `(s, i)`: data types round-robin over the 8 market types,
+//! gaps and the 4 signal types, `ts_ms = base_ts_ms(s) + i * STEP_MS` (so `ts_ms` is unique and [`synthetic_index`] inverts it),
 //! and every natural key is unique. Decimals look like a venue's: 2-8 fractional digits, including
 //! the smallest step `0.00000001`, and some large values.
 
@@ -89,7 +89,13 @@ pub fn synthetic_event(seed: u64, i: u64) -> Event {
     let r = mix(seed, i, 0);
     let (exchange, market_type) = match data_type {
         DataType::VolatilityIndices => (Exchange::DeribitDerivatives, MarketType::Options),
-        DataType::Orderbooks | DataType::Trades | DataType::Gaps => pick(
+        DataType::Orderbooks
+        | DataType::Trades
+        | DataType::Gaps
+        | DataType::SignalOfi
+        | DataType::SignalCvd
+        | DataType::SignalFusion
+        | DataType::SignalEvents => pick(
             &[
                 (Exchange::BinanceSpot, MarketType::Spot),
                 (Exchange::OkxSpot, MarketType::Spot),
@@ -211,6 +217,60 @@ fn payload(seed: u64, i: u64, data_type: DataType, ts_ms: i64) -> Payload {
             cause: pick(&CAUSES, r >> 4),
             detail: format!("synthetic gap {i}"),
         }),
+        DataType::SignalOfi
+        | DataType::SignalCvd
+        | DataType::SignalFusion
+        | DataType::SignalEvents => signal_payload(seed, i, data_type),
+    }
+}
+
+/// A signal row: z values absent in about one row of five (warm-up), flags and labels varied.
+fn signal_payload(seed: u64, i: u64, data_type: DataType) -> Payload {
+    let r = mix(seed, i, 12);
+    let f = |salt: u64| (mix(seed, i, salt) % 2_000_001) as f64 / 1_000.0 - 1_000.0;
+    let warm = !r.is_multiple_of(5);
+    let z = |salt: u64| warm.then(|| f(salt) / 125.0);
+    let regime = pick(&["active", "quiet"], r >> 3).to_owned();
+    match data_type {
+        DataType::SignalOfi => Payload::SignalOfi(OfiSignal {
+            update_id: 2_000_000 + i as i64,
+            ofi: f(13),
+            ofi_z: z(14),
+            scale: warm.then(|| f(15).abs() + 0.5),
+            std_zero: r.is_multiple_of(11),
+            regime,
+        }),
+        DataType::SignalCvd => Payload::SignalCvd(CvdSignal {
+            trade_id: format!("{seed}-{i}"),
+            cvd: f(16),
+            delta: f(17) / 100.0,
+            z_raw: z(18),
+            z_cvd: z(19),
+            scale: warm.then(|| f(20).abs() + 0.5),
+            sigma_floor: warm.then(|| f(21).abs()),
+            floor_used: r.is_multiple_of(3),
+            std_zero: r.is_multiple_of(11),
+            regime,
+        }),
+        DataType::SignalFusion => Payload::SignalFusion(FusionSignal {
+            source: format!("trade:{seed}-{i}"),
+            score: f(22) / 300.0,
+            score_z: z(23),
+            level: warm.then(|| {
+                pick(
+                    &["strong_sell", "sell", "neutral", "buy", "strong_buy"],
+                    r >> 5,
+                )
+                .to_owned()
+            }),
+            regime,
+        }),
+        _ => Payload::SignalEvent(SignalEvent {
+            source: format!("book:{}", 2_000_000 + i),
+            seq: (r % 3) as i64,
+            event_type: "warmup_done".to_owned(),
+            meta_json: r#"{"stream":"ofi"}"#.to_owned(),
+        }),
     }
 }
 
@@ -238,7 +298,7 @@ mod tests {
         assert_eq!(a, synthetic_events(7, 90));
         assert_ne!(a, synthetic_events(8, 90));
         for (i, e) in a.iter().enumerate() {
-            assert_eq!(e.data_type(), DataType::ALL[i % 9]);
+            assert_eq!(e.data_type(), DataType::ALL[i % DataType::ALL.len()]);
             assert_eq!(*e, synthetic_event(7, i as u64));
             assert_eq!(synthetic_index(7, e), Some(i as u64));
             assert!(e.recv_ts_ms > e.ts_ms);

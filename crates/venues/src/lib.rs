@@ -19,6 +19,7 @@ pub mod parse;
 pub mod plan;
 pub mod poller;
 pub mod rate_limit;
+pub mod signals;
 pub mod supervise;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
@@ -96,7 +97,15 @@ pub fn spawn_connectors(
         if !missing.is_empty() {
             tracing::warn!(exchange = %config.exchange, ?missing, "data types not offered by this venue are not collected");
         }
+        let signals = config.signals.as_ref().and_then(|section| {
+            // The config was validated: an error here is a bug, reported and signals left off.
+            signals::SignalsHub::new(config.exchange, section)
+                .inspect_err(|e| tracing::error!(exchange = %config.exchange, error = %e, "signals not started"))
+                .ok()
+                .map(Arc::new)
+        });
         let line = ProductLine {
+            signals,
             tls: tls.clone(),
             http: http.clone(),
             limiter,
@@ -182,6 +191,8 @@ fn report_unlisted(ready: &marketprism_telemetry::ReadinessGuard, unlisted: &[&S
 
 /// What every connection and poller of a product line shares.
 struct ProductLine {
+    /// The product line's signals engines, when `signals` is configured.
+    signals: Option<Arc<signals::SignalsHub>>,
     tls: ClientTls,
     http: reqwest::Client,
     limiter: RateLimiter,
@@ -213,6 +224,7 @@ impl ProductLine {
                 http: self.http.clone(),
                 limiter: self.limiter.clone(),
                 tls: self.tls.clone(),
+                signals: self.signals.clone(),
             });
             let (tx2, health, stop) = (self.tx.clone(), self.health.clone(), shutdown.clone());
             set.spawn(supervise(

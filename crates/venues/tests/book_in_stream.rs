@@ -66,6 +66,7 @@ fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
         http: marketprism_venues::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(10, 10.0),
+        signals: None,
     });
     tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
     (rx, shutdown)

@@ -123,6 +123,7 @@ async fn usdm_book_over_sockets_matches_book_ticker_after_a_429() {
         http: marketprism_venues::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
+        signals: None,
     });
     tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
 

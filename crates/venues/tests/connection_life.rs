@@ -68,6 +68,7 @@ fn start(plan: WsPlan) -> (mpsc::Receiver<Event>, CancellationToken, Health) {
         http: marketprism_venues::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(100, 100.0),
+        signals: None,
     });
     tokio::spawn(run_connection(ctx, tx, health.clone(), shutdown.clone()));
     (rx, shutdown, health)

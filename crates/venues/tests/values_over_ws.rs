@@ -68,6 +68,7 @@ async fn rejected_values_leave_a_rejected_gap_on_their_stream_only() {
         http: marketprism_venues::rest_client(&Default::default()),
         tls: Default::default(),
         limiter: RateLimiter::new(10, 10.0),
+        signals: None,
     });
     tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
     let mut events: Vec<Event> = Vec::new();

@@ -212,6 +212,32 @@ pub struct ExchangeSpec {
     /// Override the venue's production endpoints (the exchange simulator, a proxy, a testnet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<EndpointsSpec>,
+    /// Order-flow signals (OFI, CVD, fusion, events) for some of these symbols; they need the
+    /// venue's `orderbooks` and `trades`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals: Option<SignalsSpec>,
+}
+
+/// `signals` of one venue: the symbols and the overrides of the reference defaults most often tuned
+/// (the collector's `exchanges[].signals`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalsSpec {
+    /// Symbols of this venue with signals, each also in `symbols`.
+    #[schemars(length(min = 1, max = 200), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    pub symbols: Vec<String>,
+    /// OFI weight per book level, level 1 first (default 0.40, 0.25, 0.20, 0.10, 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 50))]
+    pub ofi_weights: Option<Vec<f64>>,
+    /// Robust z-score baseline window, points (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10, max = 100_000))]
+    pub z_window: Option<i32>,
+    /// Silence (no book change, no trade) that resets the state, ms (default 2000; 0: gaps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 3_600_000))]
+    pub max_silence_ms: Option<i64>,
 }
 
 /// Base URLs without the venue paths (`ws://simulator:9200/binance_spot`, `https://fapi.binance.com`):

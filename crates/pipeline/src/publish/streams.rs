@@ -149,8 +149,20 @@ mod tests {
     fn orderbooks_alone_in_their_stream_everything_else_in_market_data() {
         let [md, ob] = data_stream_configs(&NatsConfig::default());
         assert_eq!(md.name, "MARKET_DATA");
-        assert_eq!(md.subjects.len(), 8);
+        assert_eq!(
+            md.subjects.len(),
+            12,
+            "7 market types, gaps, 4 signal types"
+        );
         assert!(md.subjects.contains(&"trade.>".to_owned()));
+        for s in [
+            "signal_ofi.>",
+            "signal_cvd.>",
+            "signal_fusion.>",
+            "signal_event.>",
+        ] {
+            assert!(md.subjects.contains(&s.to_owned()), "{s}");
+        }
         assert!(md.subjects.contains(&"gap.>".to_owned()));
         assert!(!md.subjects.iter().any(|s| s.starts_with("orderbook")));
         assert_eq!(ob.subjects, vec!["orderbook.>".to_owned()]);

@@ -22,6 +22,13 @@ pub enum ColumnType {
     NullableDecimal,
     /// `Array(Decimal(38,18))`: one side of an order book, parallel to its sizes.
     DecimalArray,
+    /// A label that may be absent (a signal level during warm-up).
+    NullableLabel,
+    /// `Float64`: computed statistics (signals), not venue facts.
+    Float64,
+    NullableFloat64,
+    /// A flag: `UInt8` 0/1 in ClickHouse (18.16 has no `Bool`), Arrow `Boolean`.
+    Flag,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +109,39 @@ fn payload_columns(data_type: DataType) -> &'static [Column] {
             col!("cause", Label),
             col!("detail", Text),
         ],
+        DataType::SignalOfi => &[
+            col!("update_id", Int64),
+            col!("ofi", Float64),
+            col!("ofi_z", NullableFloat64),
+            col!("scale", NullableFloat64),
+            col!("std_zero", Flag),
+            col!("regime", Label),
+        ],
+        DataType::SignalCvd => &[
+            col!("trade_id", Text),
+            col!("cvd", Float64),
+            col!("delta", Float64),
+            col!("z_raw", NullableFloat64),
+            col!("z_cvd", NullableFloat64),
+            col!("scale", NullableFloat64),
+            col!("sigma_floor", NullableFloat64),
+            col!("floor_used", Flag),
+            col!("std_zero", Flag),
+            col!("regime", Label),
+        ],
+        DataType::SignalFusion => &[
+            col!("source", Text),
+            col!("score", Float64),
+            col!("score_z", NullableFloat64),
+            col!("level", NullableLabel),
+            col!("regime", Label),
+        ],
+        DataType::SignalEvents => &[
+            col!("source", Text),
+            col!("seq", Int64),
+            col!("event_type", Label),
+            col!("meta_json", Text),
+        ],
     }
 }
 
@@ -129,6 +169,10 @@ pub fn sort_key(data_type: DataType) -> &'static [&'static str] {
         DataType::Liquidations => key!("ts_ms", "side", "price", "quantity"),
         DataType::LsrTopPositions | DataType::LsrAllAccounts => key!("period", "ts_ms"),
         DataType::Gaps => key!("data_type", "start_ms", "cause"),
+        DataType::SignalOfi => key!("ts_ms", "update_id"),
+        DataType::SignalCvd => key!("trade_id"),
+        DataType::SignalFusion => key!("ts_ms", "source"),
+        DataType::SignalEvents => key!("ts_ms", "source", "seq"),
     }
 }
 
@@ -147,7 +191,12 @@ mod tests {
                 assert!(
                     !matches!(
                         c.unwrap().ty,
-                        NullableDecimal | NullableTimeMs | DecimalArray
+                        NullableDecimal
+                            | NullableTimeMs
+                            | DecimalArray
+                            | NullableLabel
+                            | NullableFloat64
+                            | Float64
                     ),
                     "{dt}: key {k} must be a plain column"
                 );

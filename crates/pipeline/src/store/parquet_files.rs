@@ -34,6 +34,11 @@ pub fn arrow_fields(data_type: DataType) -> Vec<FieldRef> {
                 ColumnType::Decimal | ColumnType::NullableDecimal => {
                     (decimal_type(), c.ty == ColumnType::NullableDecimal)
                 }
+                ColumnType::NullableLabel => (ArrowType::Utf8, true),
+                ColumnType::Float64 | ColumnType::NullableFloat64 => {
+                    (ArrowType::Float64, c.ty == ColumnType::NullableFloat64)
+                }
+                ColumnType::Flag => (ArrowType::Boolean, false),
                 ColumnType::DecimalArray => (
                     ArrowType::List(Arc::new(Field::new("element", decimal_type(), false))),
                     false,

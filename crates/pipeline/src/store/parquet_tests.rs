@@ -76,7 +76,7 @@ fn layout_and_names() {
 #[test]
 fn written_file_reads_back_exactly_and_leaves_no_temp() {
     let tmp = tempfile::tempdir().unwrap();
-    let events = synthetic_events(9, 900);
+    let events = synthetic_events(9, 100 * DataType::ALL.len());
     for dt in DataType::ALL {
         let mine: Vec<Event> = events
             .iter()
@@ -112,7 +112,11 @@ fn written_file_reads_back_exactly_and_leaves_no_temp() {
 fn a_file_is_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
     let rows = Rows::from_events(DataType::Trades, &[synthetic_event(1, 1)]).unwrap();
-    let other = Rows::from_events(DataType::Trades, &[synthetic_event(1, 10)]).unwrap();
+    let other = Rows::from_events(
+        DataType::Trades,
+        &[synthetic_event(1, 1 + DataType::ALL.len() as u64)],
+    )
+    .unwrap();
     write_file(tmp.path(), "part-x-0.parquet", &rows).unwrap();
     let err = write_file(tmp.path(), "part-x-0.parquet", &other).unwrap_err();
     assert!(err.to_string().contains("exists"), "{err}");
@@ -411,4 +415,19 @@ async fn a_lost_lock_drops_the_buffered_rows_and_writes_nothing() {
         list_files(tmp.path()).is_empty(),
         "a deposed holder writes nothing"
     );
+}
+
+#[test]
+fn signal_datasets_have_float_flag_and_nullable_columns() {
+    use arrow_schema::DataType as A;
+    let fields = arrow_fields(DataType::SignalCvd);
+    let field = |n: &str| fields.iter().find(|f| f.name() == n).unwrap().clone();
+    assert_eq!(field("cvd").data_type(), &A::Float64);
+    assert!(!field("cvd").is_nullable());
+    assert!(field("z_cvd").is_nullable());
+    assert_eq!(field("floor_used").data_type(), &A::Boolean);
+    assert_eq!(field("trade_id").data_type(), &A::Utf8);
+    let fusion = arrow_fields(DataType::SignalFusion);
+    let level = fusion.iter().find(|f| f.name() == "level").unwrap();
+    assert!(level.is_nullable() && level.data_type() == &A::Utf8);
 }

@@ -382,6 +382,10 @@ table_row!(
     }
 );
 
+#[path = "rows_signals.rs"]
+mod signals;
+pub use signals::{SignalCvdRow, SignalEventRow, SignalFusionRow, SignalOfiRow};
+
 /// Rows of one table, for code that handles every table alike (see `with_rows!`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rows {
@@ -394,6 +398,10 @@ pub enum Rows {
     LsrAllAccounts(Vec<LsrAllAccountRow>),
     VolatilityIndices(Vec<VolatilityIndexRow>),
     Gaps(Vec<GapRow>),
+    SignalOfi(Vec<SignalOfiRow>),
+    SignalCvd(Vec<SignalCvdRow>),
+    SignalFusion(Vec<SignalFusionRow>),
+    SignalEvents(Vec<SignalEventRow>),
 }
 
 /// `with_rows!(rows, v => expr)`: evaluate `expr` with `v: &Vec<R>` (or `&mut`) for the table's row type `R`.
@@ -409,6 +417,10 @@ macro_rules! with_rows {
             $crate::store::rows::Rows::LsrAllAccounts($v) => $body,
             $crate::store::rows::Rows::VolatilityIndices($v) => $body,
             $crate::store::rows::Rows::Gaps($v) => $body,
+            $crate::store::rows::Rows::SignalOfi($v) => $body,
+            $crate::store::rows::Rows::SignalCvd($v) => $body,
+            $crate::store::rows::Rows::SignalFusion($v) => $body,
+            $crate::store::rows::Rows::SignalEvents($v) => $body,
         }
     };
 }
@@ -431,6 +443,10 @@ impl Rows {
             DataType::LsrAllAccounts => Rows::LsrAllAccounts(Vec::new()),
             DataType::VolatilityIndices => Rows::VolatilityIndices(Vec::new()),
             DataType::Gaps => Rows::Gaps(Vec::new()),
+            DataType::SignalOfi => Rows::SignalOfi(Vec::new()),
+            DataType::SignalCvd => Rows::SignalCvd(Vec::new()),
+            DataType::SignalFusion => Rows::SignalFusion(Vec::new()),
+            DataType::SignalEvents => Rows::SignalEvents(Vec::new()),
         }
     }
 

@@ -101,7 +101,7 @@ fn wrong_data_type_is_an_error() {
 
 #[test]
 fn every_synthetic_event_round_trips_through_its_row() {
-    let events = synthetic_events(11, 900);
+    let events = synthetic_events(11, 100 * DataType::ALL.len());
     for dt in DataType::ALL {
         let mine: Vec<Event> = events
             .iter()

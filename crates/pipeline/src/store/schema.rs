@@ -1,4 +1,5 @@
-//! ClickHouse DDL, pure: a hot and a cold database, one ReplacingMergeTree per data type plus `gaps`,
+//! ClickHouse DDL, pure: a hot and a cold database, one ReplacingMergeTree per data type plus `gaps`
+//! and the 4 signal tables,
 //! and a materialized view per table that copies every insert into the hot table on to the cold one,
 //! so writers insert once. All statements are idempotent (`IF NOT EXISTS`).
 //!
@@ -63,6 +64,11 @@ pub fn sql_type(dialect: Dialect, ty: ColumnType) -> &'static str {
         (_, Decimal) => "Decimal(38, 18)",
         (_, NullableDecimal) => "Nullable(Decimal(38, 18))",
         (_, DecimalArray) => "Array(Decimal(38, 18))",
+        (Dialect::Modern, NullableLabel) => "LowCardinality(Nullable(String))",
+        (Dialect::Legacy, NullableLabel) => "Nullable(String)",
+        (_, Float64) => "Float64",
+        (_, NullableFloat64) => "Nullable(Float64)",
+        (_, Flag) => "UInt8",
     }
 }
 
@@ -70,13 +76,12 @@ pub fn sql_type(dialect: Dialect, ty: ColumnType) -> &'static str {
 fn codec(column: &Column) -> &'static str {
     use ColumnType::*;
     match column.ty {
-        Label => "",
+        Label | NullableLabel | Flag => "",
         TimeMs if column.name == "ts_ms" || column.name == "recv_ts_ms" => {
             " CODEC(DoubleDelta, ZSTD(1))"
         }
-        TimeMs | NullableTimeMs | Text | Decimal | NullableDecimal | DecimalArray => {
-            " CODEC(ZSTD(1))"
-        }
+        TimeMs | NullableTimeMs | Text | Decimal | NullableDecimal | DecimalArray | Float64
+        | NullableFloat64 => " CODEC(ZSTD(1))",
         Int64 => " CODEC(Delta, ZSTD(1))",
     }
 }
@@ -188,6 +193,7 @@ fn literal(dialect: Dialect, ty: ColumnType, v: &serde_json::Value) -> String {
             let items: Vec<String> = items.iter().map(|i| literal(dialect, Decimal, i)).collect();
             format!("[{}]", items.join(", "))
         }
+        (Flag, J::Bool(b)) => u8::from(*b).to_string(),
         (_, J::String(s)) => quote(s),
         (_, other) => other.to_string(),
     }

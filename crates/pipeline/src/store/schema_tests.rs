@@ -58,13 +58,16 @@ fn sort_key_is_the_natural_key() {
         "ORDER BY (exchange, market_type, symbol, ts_ms, side, price, quantity)",
         "ORDER BY (exchange, market_type, symbol, period, ts_ms)",
         "ORDER BY (exchange, market_type, symbol, data_type, start_ms, cause)",
+        "ORDER BY (exchange, market_type, symbol, ts_ms, update_id)",
+        "ORDER BY (exchange, market_type, symbol, ts_ms, source)",
+        "ORDER BY (exchange, market_type, symbol, ts_ms, source, seq)",
     ] {
         assert!(ddl.contains(key), "missing {key}");
     }
     assert_eq!(
         ddl.matches("ENGINE = ReplacingMergeTree(recv_ts_ms)")
             .count(),
-        18
+        2 * DataType::ALL.len()
     );
 }
 
@@ -172,5 +175,45 @@ fn async_insert_waits_for_the_write_and_only_on_modern_servers() {
     assert!(
         insert_options(&c, Dialect::Legacy).is_empty(),
         "18.x: plain inserts"
+    );
+}
+
+#[test]
+fn signal_tables_use_floats_flags_and_nullable_labels_in_both_dialects() {
+    for (dialect, level) in [
+        (Dialect::Legacy, "`level` Nullable(String)"),
+        (Dialect::Modern, "`level` LowCardinality(Nullable(String))"),
+    ] {
+        let ddl = ddl(dialect, &config());
+        let table = |t: &str| {
+            ddl.iter()
+                .find(|s| {
+                    s.starts_with(&format!("CREATE TABLE IF NOT EXISTS marketprism_hot.{t}\n"))
+                })
+                .unwrap_or_else(|| panic!("no {t}"))
+                .clone()
+        };
+        let ofi = table("signal_ofi");
+        assert!(ofi.contains("`ofi` Float64"), "{ofi}");
+        assert!(ofi.contains("`ofi_z` Nullable(Float64)"), "{ofi}");
+        assert!(ofi.contains("`std_zero` UInt8"), "{ofi}");
+        assert!(table("signal_cvd").contains("`floor_used` UInt8"));
+        assert!(table("signal_fusion").contains(level));
+        assert!(table("signal_events").contains("`meta_json` String"));
+    }
+}
+
+#[test]
+fn signal_values_become_literals_legacy_servers_read() {
+    let events: Vec<_> = synthetic_events(3, 2 * DataType::ALL.len())
+        .into_iter()
+        .filter(|e| e.data_type() == DataType::SignalCvd)
+        .collect();
+    let rows = Rows::from_events(DataType::SignalCvd, &events).unwrap();
+    let sql = insert_values_sql(Dialect::Legacy, "db", &rows).unwrap();
+    assert!(sql.starts_with("INSERT INTO db.signal_cvd (exchange, market_type, symbol, ts_ms, recv_ts_ms, trade_id, cvd,"), "{sql}");
+    assert!(
+        !sql.contains("true") && !sql.contains("false"),
+        "flags are 0/1: {sql}"
     );
 }

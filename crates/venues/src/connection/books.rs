@@ -1,11 +1,17 @@
 //! The local books of one connection: feeds updates and snapshots to each symbol's [`BookSync`],
 //! turns outcomes into events (top-N snapshots, gaps) and into actions for the session (fetch a REST
 //! snapshot, resubscribe for an in-stream one). Pure: no I/O here.
+//!
+//! Books of signals symbols also report every change of their top levels ([`BookTop`], drained
+//! with [`Books::take_tops`]); other books do no signals work at all.
 
 use crate::book::{BookSnapshot, BookSync, BookUpdate, SnapshotCadence, SyncOutcome};
 use crate::internal_events::{InternalEvent, exchanges::BookResync};
 use crate::plan::{BookPlan, Stream};
-use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
+use crate::signals::{BookTop, SignalsHub, map};
+use marketprism_model::{
+    DataType, Decimal, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol,
+};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +33,27 @@ struct BookState {
     /// that changes and then goes quiet is published one interval later ([`Books::flush`]), so its
     /// last state is never held back for as long as the book stays quiet.
     unpublished_recv_ms: Option<i64>,
+    /// Signals symbols: the levels per side the engine reads, and the last top reported (`None`
+    /// after a resync, so the first top of the new book is reported whatever it is).
+    signals: Option<TopWatch>,
+}
+
+/// Levels of one side, best first: (price, size).
+type Side = Vec<(Decimal, Decimal)>;
+
+/// The top levels of a signals book last reported, exact.
+struct TopWatch {
+    levels: usize,
+    /// (bids, asks).
+    last: Option<(Side, Side)>,
 }
 
 pub struct Books {
     exchange: Exchange,
     plan: BookPlan,
     books: HashMap<Symbol, BookState>,
+    /// Top-level changes of signals books since the last [`Books::take_tops`].
+    tops: Vec<BookTop>,
 }
 
 impl Books {
@@ -55,6 +76,7 @@ impl Books {
                     market_type,
                     withheld: false,
                     unpublished_recv_ms: None,
+                    signals: None,
                 };
                 (s.clone(), state)
             })
@@ -63,7 +85,28 @@ impl Books {
             exchange,
             plan,
             books,
+            tops: Vec::new(),
         }
+    }
+
+    /// Report the top-level changes of the books of `hub`'s symbols.
+    pub fn with_signals(mut self, hub: Option<&SignalsHub>) -> Books {
+        if let Some(hub) = hub {
+            for (symbol, state) in &mut self.books {
+                if hub.is_enabled(symbol) {
+                    state.signals = Some(TopWatch {
+                        levels: hub.levels(),
+                        last: None,
+                    });
+                }
+            }
+        }
+        self
+    }
+
+    /// The top-level changes since the last call, in the order they happened.
+    pub fn take_tops(&mut self) -> Vec<BookTop> {
+        std::mem::take(&mut self.tops)
     }
 
     /// After subscribing: REST-snapshot venues fetch one per symbol; in-stream venues wait for the push.
@@ -179,6 +222,7 @@ impl Books {
         let last = state.sync.book().ts_ms;
         let start = if last > 0 { last } else { detected_ms };
         state.sync.reset();
+        forget_top(state);
         BookResync {
             exchange: self.exchange,
             symbol: symbol.as_str(),
@@ -252,6 +296,10 @@ impl Books {
                 if matches!(outcome, SyncOutcome::Synced { .. }) {
                     state.cadence.reset();
                     state.withheld = false;
+                    forget_top(state);
+                }
+                if let Some(top) = top_change(symbol, state, recv_ts_ms) {
+                    self.tops.push(top);
                 }
                 let book = state.sync.book();
                 if state.cadence.due(book.ts_ms) {
@@ -269,6 +317,7 @@ impl Books {
             // In-stream snapshots come after the reset in the stream's own order: nothing to discard.
             SyncOutcome::SequenceReset => (!in_stream).then(|| BookAction::Refetch(symbol.clone())),
             SyncOutcome::Resync(d) => {
+                forget_top(state);
                 BookResync {
                     exchange: self.exchange,
                     symbol: symbol.as_str(),
@@ -310,6 +359,39 @@ impl Books {
     }
 }
 
+fn forget_top(state: &mut BookState) {
+    if let Some(w) = state.signals.as_mut() {
+        w.last = None;
+    }
+}
+
+/// The book's new top levels when a signals book's top changed (exact comparison, so a change
+/// deeper in the book costs `levels` comparisons per side and no allocation).
+fn top_change(symbol: &Symbol, state: &mut BookState, recv_ts_ms: i64) -> Option<BookTop> {
+    let watch = state.signals.as_mut()?;
+    let book = state.sync.book();
+    let n = watch.levels;
+    if let Some((bids, asks)) = &watch.last
+        && book.bids.iter_best_first().take(n).eq(bids.iter())
+        && book.asks.iter_best_first().take(n).eq(asks.iter())
+    {
+        return None;
+    }
+    let bids: Vec<_> = book.bids.iter_best_first().take(n).copied().collect();
+    let asks: Vec<_> = book.asks.iter_best_first().take(n).copied().collect();
+    let top = BookTop {
+        symbol: symbol.clone(),
+        market_type: state.market_type,
+        ts_ms: book.ts_ms,
+        recv_ts_ms,
+        update_id: book.last_id,
+        bids: map::levels(&bids, n),
+        asks: map::levels(&asks, n),
+    };
+    watch.last = Some((bids, asks));
+    Some(top)
+}
+
 /// The published top-`levels` snapshot of a live book, stamped with its last update's exchange time.
 fn top_event(
     exchange: Exchange,
@@ -334,7 +416,7 @@ mod tests {
     use super::*;
     use crate::book::SyncRule;
     use marketprism_config::OrderBookConfig;
-    use marketprism_model::{Decimal, GapCause};
+    use marketprism_model::GapCause;
 
     fn d(v: i64) -> Decimal {
         Decimal::from(v)

@@ -19,6 +19,7 @@ use self::session::{SessionCtx, SessionEnd, SessionMsg, run_session};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{Connected, Disconnected, EventsDropped};
 use crate::plan::Stream;
+use crate::signals::BookTop as SignalsTop;
 use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, Payload, now_ms};
 use marketprism_telemetry::Health;
 use marketprism_telemetry::ReadinessGuard;
@@ -63,6 +64,19 @@ pub fn gap_events(
         .collect()
 }
 
+/// Send `events` in order; count those the pipeline is no longer there to take.
+async fn send_all(
+    tx: &mpsc::Sender<Event>,
+    exchange: Exchange,
+    events: impl IntoIterator<Item = Event>,
+) {
+    for e in events {
+        if tx.send(e).await.is_err() {
+            EventsDropped { exchange, count: 1 }.emit();
+        }
+    }
+}
+
 struct Slot {
     rx: mpsc::Receiver<SessionMsg>,
     handle: JoinHandle<SessionEnd>,
@@ -98,7 +112,7 @@ async fn retire(slot: Slot) -> Vec<Event> {
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(SessionMsg::Event(e)) => queued.push(e),
-                Some(SessionMsg::Live | SessionMsg::Stream { .. } | SessionMsg::Refused(_)) => {}
+                Some(SessionMsg::Live | SessionMsg::Stream { .. } | SessionMsg::Refused(_) | SessionMsg::BookTop(_)) => {}
                 None => break,
             },
             _ = sleep_until(deadline) => break,
@@ -151,14 +165,28 @@ pub async fn run_connection(
             }
         }
     };
+    let signals = ctx.plan_signals();
+    // A kept trade or gap also feeds the signals stage; its rows follow it.
     let forward = |e: Event, recent: &mut RecentIds, dedupe: bool| {
         let tx = tx.clone();
         let keep = !dedupe || e.data_type() == DataType::Gaps || recent.insert(e.msg_id());
+        let rows = match (&signals, keep) {
+            (Some(hub), true) => hub.on_event(&e),
+            _ => Vec::new(),
+        };
         async move {
-            if keep && tx.send(e).await.is_err() {
-                EventsDropped { exchange, count: 1 }.emit();
+            if keep {
+                send_all(&tx, exchange, std::iter::once(e).chain(rows)).await;
             }
         }
+    };
+    let on_top = |top: SignalsTop| {
+        let tx = tx.clone();
+        let rows = signals
+            .as_ref()
+            .map(|hub| hub.on_book(&top))
+            .unwrap_or_default();
+        async move { send_all(&tx, exchange, rows).await }
     };
     loop {
         let rotate_at = current.live_since.map(|t| t + ctx.plan.rotate_after);
@@ -193,6 +221,7 @@ pub async fn run_connection(
                 }
                 // Books of an old session stop at the swap; the new session's books take over.
                 Some(SessionMsg::Event(e)) => forward(e, &mut recent, dedupe).await,
+                Some(SessionMsg::BookTop(top)) => on_top(top).await,
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
                 Some(SessionMsg::Refused(key)) => { refused.insert(key); }
                 None => {
@@ -223,6 +252,8 @@ pub async fn run_connection(
                 }
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
                 Some(SessionMsg::Refused(key)) => { refused.insert(key); }
+                // The candidate's books are not forwarded before the swap: neither are their tops.
+                Some(SessionMsg::BookTop(_)) => {}
                 Some(SessionMsg::Event(e)) => {
                     let is_book = e.data_type() == DataType::Orderbooks;
                     let live = next.as_ref().is_some_and(|n| n.live_since.is_some());

@@ -35,6 +35,15 @@ pub struct SessionCtx {
     pub limiter: RateLimiter,
     /// Trust for `wss://` venues (public roots plus `tls.ca_file`).
     pub tls: marketprism_config::tls::ClientTls,
+    /// The product line's signals engines: books of their symbols report every top-level change.
+    pub signals: Option<Arc<crate::signals::SignalsHub>>,
+}
+
+impl SessionCtx {
+    /// The signals engines of this connection's product line, if any.
+    pub fn plan_signals(&self) -> Option<Arc<crate::signals::SignalsHub>> {
+        self.signals.clone()
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +51,8 @@ pub enum SessionMsg {
     /// Every subscription acked (or refused arg by arg): the session is live.
     Live,
     Event(Event),
+    /// A signals symbol's book changed its top levels (see [`crate::signals`]).
+    BookTop(crate::signals::BookTop),
     /// The venue refused this stream: reconnect gaps leave it out (its own gap says `refused`).
     Refused(StreamKey),
     /// One stream's readiness: `Some(reason)` when it is not ready, `None` when it is again.
@@ -175,7 +186,8 @@ pub async fn run_session(
         books: plan
             .book
             .clone()
-            .map(|b| Books::new(plan.venue.exchange(), b, &plan.streams)),
+            .map(|b| Books::new(plan.venue.exchange(), b, &plan.streams))
+            .map(|b| b.with_signals(ctx.signals.as_deref())),
         trades: TradeIds::new(plan.venue.exchange()),
         last_event_ms: HashMap::new(),
         fetching: HashSet::new(),

@@ -4,7 +4,7 @@
 //! read, see [`Session::after_bad_frame`]).
 
 use super::attribute::{attribute, stream_of};
-use super::books::BookAction;
+use super::books::{BookAction, Books};
 use super::fetch::{Fetched, spawn_fetch};
 use super::resync::{Admission, WINDOW};
 use super::session::{Session, SessionEnd, SessionMsg, Ws, end};
@@ -353,6 +353,16 @@ impl Session<'_> {
         // After the readiness change: whoever sees these events finds the stream's status current.
         if let Some(e) = self.send_all(events).await {
             return Some(e);
+        }
+        let tops = self
+            .books
+            .as_mut()
+            .map(Books::take_tops)
+            .unwrap_or_default();
+        for top in tops {
+            if self.out.send(SessionMsg::BookTop(top)).await.is_err() {
+                return Some(end(GapCause::Disconnect, "supervisor gone", self));
+            }
         }
         self.act(ws, action).await
     }
