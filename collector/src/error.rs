@@ -1,4 +1,4 @@
-//! The collector shell's error type: what `run` and `bench` can fail with, wrapping the crates below.
+//! The collector shell's error type: what `run`, `bench` and `report` can fail with, wrapping the crates below.
 
 use marketprism_config::ConfigError;
 
@@ -10,6 +10,8 @@ pub enum Error {
     Pipeline(#[from] marketprism_pipeline::Error),
     #[error(transparent)]
     Simulator(#[from] marketprism_simulator::Error),
+    #[error(transparent)]
+    Report(#[from] marketprism_report::Error),
     #[error("NATS: {0}")]
     Nats(String),
     #[error("I/O: {0}")]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs, idempotently (a no-op taking well under a second when present):
-#   - clickhouse-server/-client 18.16 and base tools from the machine's apt sources,
+#   - clickhouse-server/-client 18.16, chromium (headless, for the report's HTML test) and base tools
+#     from the machine's apt sources,
 #   - nats-server 2.10+ extracted from Debian trixie's .deb into a cache, without touching system apt state,
 #   - a private Python venv with the pinned tooling of tests/scripts/requirements.txt.
 # Usage: bash tests/scripts/install-deps.sh [apt|nats|venv]...   (default: all three)
@@ -32,6 +33,8 @@ mp_missing_apt_packages() {
     command -v python3 >/dev/null || missing+=(python3)
     # Debian splits venv/ensurepip out of python3.
     if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then missing+=(python3-venv); fi
+    # The report's HTML is checked in a real browser (tests/tests/report_html_chromium.rs).
+    command -v chromium >/dev/null || missing+=(chromium)
     # The cold cargo build compiles C (ring, zstd) and links with cc.
     command -v cc >/dev/null || missing+=(gcc libc6-dev)
     echo "${missing[@]}"

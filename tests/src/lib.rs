@@ -4,5 +4,6 @@
 pub mod kube_fake;
 pub mod pipeline;
 pub mod process;
+pub mod report_data;
 pub mod servers;
 pub mod store_capture;

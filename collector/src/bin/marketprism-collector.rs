@@ -4,6 +4,7 @@
 //! - `sink`: consume JetStream and batch-insert into ClickHouse.
 //! - `schema`: print the ClickHouse DDL for a server version; `--check` / `--migrate` a live server.
 //! - `simulate`: serve the exchange simulator.
+//! - `report`: the data-quality report of a Parquet dataset or ClickHouse database; exit 0 pass, 1 fail, 2 error.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
 #![forbid(unsafe_code)]
 
@@ -78,6 +79,96 @@ enum Command {
     /// Benchmarks on the local servers; results as JSON on stdout.
     #[command(subcommand)]
     Bench(Bench),
+    /// The data-quality report per stream (exchange × market type × data type × symbol): rows, empty
+    /// minutes, duplicates, gaps, latency, judged against acceptance criteria. Exit code 0 when every
+    /// stream passes, 1 when one fails, 2 when the report cannot be made.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The collector's config: its `outputs.parquet.dir`, else its `sink.clickhouse`.
+    #[arg(long, short, env = "MARKETPRISM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Read this Parquet dataset (`date=…/exchange=…/data_type=…/*.parquet`).
+    #[arg(long)]
+    parquet: Option<PathBuf>,
+    /// Read ClickHouse: the config's `sink.clickhouse` (credentials from the environment).
+    #[arg(long)]
+    clickhouse: bool,
+    /// With --clickhouse: the database to read (default: the hot database).
+    #[arg(long)]
+    database: Option<String>,
+    /// Start of the range: RFC 3339 or UTC ms (default: the data's first row).
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the range, exclusive (default: now with --from/--last, else the data's last row).
+    #[arg(long)]
+    to: Option<String>,
+    /// The range as a duration ending at --to or now: 90s, 15m, 2h, 3d.
+    #[arg(long)]
+    last: Option<String>,
+    /// Criteria overrides (YAML or JSON); the OFI + CVD harvester's criteria otherwise.
+    #[arg(long)]
+    criteria: Option<PathBuf>,
+    /// Write the whole report as JSON here (`-`: stdout; the default when no output is given).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the self-contained HTML page here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Write the compact verdict (≤ 4 KB JSON) here, e.g. `/dev/termination-log` in a Kubernetes Job.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+}
+
+/// Makes and writes the report; its verdict.
+async fn report_command(args: ReportArgs) -> anyhow::Result<marketprism_report::Verdict> {
+    use marketprism_collector::report::{choose_source, load_criteria, make_report, write_outputs};
+    let config = args.config.as_deref().map(Config::load).transpose()?;
+    let source = choose_source(
+        args.parquet.as_deref(),
+        args.clickhouse,
+        config.as_ref(),
+        args.database.as_deref(),
+    )?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let range = marketprism_report::when::range_from_args(
+        args.from.as_deref(),
+        args.to.as_deref(),
+        args.last.as_deref(),
+        now_ms,
+    )?;
+    let criteria = load_criteria(args.criteria.as_deref())?;
+    let report = make_report(&source, range, &criteria).await?;
+    let json = match (&args.json, &args.html, &args.summary) {
+        (None, None, None) => Some(PathBuf::from("-")),
+        (json, _, _) => json.clone(),
+    };
+    write_outputs(
+        &report,
+        json.as_deref(),
+        args.html.as_deref(),
+        args.summary.as_deref(),
+    )?;
+    let failing = report
+        .streams
+        .iter()
+        .filter(|s| s.verdict == marketprism_report::Verdict::Fail)
+        .count();
+    eprintln!(
+        "report: {:?}: {} streams, {failing} failing{}",
+        report.verdict,
+        report.streams.len(),
+        report
+            .failures
+            .first()
+            .map(|f| format!("; first: {f}"))
+            .unwrap_or_default()
+    );
+    Ok(report.verdict)
 }
 
 #[derive(Subcommand)]
@@ -180,6 +271,19 @@ fn main() -> anyhow::Result<()> {
 
 async fn async_main(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Report(args) => {
+            use std::io::Write;
+            let code = match report_command(args).await {
+                Ok(marketprism_report::Verdict::Pass) => 0,
+                Ok(marketprism_report::Verdict::Fail) => 1,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+            };
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
+        }
         Command::Run { config } => {
             let config = Config::load(&config)?;
             let (health, shutdown) = serve_probes(&config).await?;
