@@ -60,6 +60,7 @@ pub fn spec(exchanges: Vec<ExchangeSpec>, max_symbols_per_shard: i32) -> Collect
         tolerations: None,
         affinity: None,
         paused: false,
+        report: None,
     }
 }
 

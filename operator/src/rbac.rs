@@ -23,9 +23,10 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 /// - `create`+`patch`: server-side apply (an apply that creates is authorized as `create`);
 /// - `list`+`delete`: removing objects of shards no longer planned, found by label selector;
 /// - `update` on collectorsets/finalizers: owner references with `blockOwnerDeletion`;
-/// - `create`/`patch` on events: the event recorder (patch bumps a repeated event's series).
+/// - `create`/`patch` on events: the event recorder (patch bumps a repeated event's series);
+/// - cronjobs: apply and prune the optional data-quality report (`spec.report`).
 ///
-/// Leases and Secrets are not here: see [`operator_namespace_rules`].
+/// Leases, Secrets, Jobs and pods are not here: see [`operator_namespace_rules`].
 pub fn operator_rules() -> Vec<PolicyRule> {
     let apply_and_prune = ["list", "create", "patch", "delete"];
     vec![
@@ -53,6 +54,7 @@ pub fn operator_rules() -> Vec<PolicyRule> {
             &apply_and_prune,
         ),
         rule("events.k8s.io", &["events"], &["create", "patch"]),
+        rule("batch", &["cronjobs"], &apply_and_prune),
     ]
 }
 
@@ -62,7 +64,9 @@ pub fn operator_rules() -> Vec<PolicyRule> {
 ///   are what lets it grant them to collectors in per-shard Roles (RBAC forbids granting verbs one
 ///   does not hold, unless `escalate`);
 /// - secrets `get`: check that the credential Secrets a CollectorSet names exist and hold the keys
-///   (never `list`/`watch`: it reads only the Secrets it is pointed at).
+///   (never `list`/`watch`: it reads only the Secrets it is pointed at);
+/// - jobs and pods `list`: the report CronJob's last finished Job and its pod's termination message,
+///   the verdict in `status.report` (listed by label selector; nothing is changed).
 ///
 /// The operator's own leader Lease is granted by name in its release namespace (chart template).
 pub fn operator_namespace_rules() -> Vec<PolicyRule> {
@@ -73,6 +77,8 @@ pub fn operator_namespace_rules() -> Vec<PolicyRule> {
             &["get", "list", "create", "update", "patch", "delete"],
         ),
         rule("", &["secrets"], &["get"]),
+        rule("batch", &["jobs"], &["list"]),
+        rule("", &["pods"], &["list"]),
     ]
 }
 
@@ -199,7 +205,24 @@ mod tests {
             verbs(&ns, "coordination.k8s.io", "leases"),
             set(&["get", "list", "create", "update", "patch", "delete"])
         );
-        assert!(verbs(&r, "", "pods").is_empty(), "never touches pods");
+        assert!(
+            verbs(&r, "", "pods").is_empty(),
+            "no pod access cluster-wide"
+        );
+        assert_eq!(
+            verbs(&r, "batch", "cronjobs"),
+            set(&["list", "create", "patch", "delete"])
+        );
+        assert!(
+            verbs(&r, "batch", "jobs").is_empty(),
+            "Jobs are the CronJob's, never the operator's"
+        );
+        assert_eq!(
+            verbs(&ns, "", "pods"),
+            set(&["list"]),
+            "the report's termination message only"
+        );
+        assert_eq!(verbs(&ns, "batch", "jobs"), set(&["list"]));
         let all: BTreeSet<String> = r.iter().flat_map(|r| r.verbs.clone()).collect();
         for forbidden in ["*", "escalate", "bind", "impersonate", "deletecollection"] {
             assert!(!all.contains(forbidden), "{forbidden} granted");

@@ -205,6 +205,45 @@ pub fn sidecar_sink_config(
     render_sink(&format!("{object_name}-sink"), sink, SIDECAR_METRICS_PORT).map(Some)
 }
 
+/// The report CronJob's config: the shared sink's rendering (the report reads only its
+/// `sink.clickhouse`, credentials from the environment). `None` without `report` or ClickHouse.
+pub fn report_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<Rendered>> {
+    if spec.report.is_none() {
+        return Ok(None);
+    }
+    let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None)? else {
+        return Ok(None);
+    };
+    render_sink(object_name, sink, METRICS_PORT).map(Some)
+}
+
+/// The report's criteria file (`marketprism_report::Criteria::from_file_text`): the spec's
+/// overrides per data type, in the file's snake_case names.
+pub fn report_criteria(report: &crate::crd::ReportSpec) -> String {
+    let mut data_types: BTreeMap<&str, BTreeMap<&str, serde_yaml::Value>> = BTreeMap::new();
+    for (data_type, t) in &report.criteria {
+        let limits = data_types.entry(data_type.as_str()).or_default();
+        let floats = [
+            ("max_empty_minute_ratio", t.max_empty_minute_ratio),
+            ("max_duplicate_ratio", t.max_duplicate_ratio),
+            ("max_latency_p50_ms", t.max_latency_p50_ms),
+            ("max_latency_p99_ms", t.max_latency_p99_ms),
+            ("min_events_per_hour", t.min_events_per_hour),
+            ("max_gap_ratio", t.max_gap_ratio),
+        ];
+        for (name, value) in floats {
+            if let Some(v) = value {
+                limits.insert(name, v.into());
+            }
+        }
+        if let Some(n) = t.min_rows {
+            limits.insert("min_rows", n.into());
+        }
+    }
+    let file = BTreeMap::from([("data_types", data_types)]);
+    serde_yaml::to_string(&file).expect("maps of numbers always serialize")
+}
+
 /// `*.{venue}.*.{symbol}` (the market data stream: every type and gaps of the symbol) and, when the
 /// venue collects order books, `orderbook.{venue}.*.{symbol}`; subjects as the collector publishes
 /// them (`{type}.{exchange}.{market type}.{symbol}`), the market type left open.

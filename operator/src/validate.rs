@@ -208,7 +208,51 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
             );
         }
     }
+    if let Some(report) = &spec.report {
+        if spec.clickhouse.is_none() {
+            fail(
+                "spec.report".into(),
+                "the report reads ClickHouse: set spec.clickhouse",
+            );
+        }
+        if report.schedule.split_whitespace().count() != 5 {
+            fail(
+                "spec.report.schedule".into(),
+                "a cron schedule of 5 fields, e.g. \"5 * * * *\"",
+            );
+        }
+        if !is_window(&report.window) {
+            fail(
+                "spec.report.window".into(),
+                "a number and s, m, h or d, e.g. 1h",
+            );
+        }
+        for name in report.criteria.keys() {
+            let known = marketprism_model::DataType::parse(name)
+                .filter(|d| *d != marketprism_model::DataType::Gaps);
+            if known.is_none() {
+                let allowed: Vec<&str> = marketprism_model::DataType::ALL
+                    .iter()
+                    .filter(|d| **d != marketprism_model::DataType::Gaps)
+                    .map(|d| d.as_str())
+                    .collect();
+                fail(
+                    format!("spec.report.criteria.{name}"),
+                    &format!("not a data type; allowed: {}", allowed.join(", ")),
+                );
+            }
+        }
+    }
     errors
+}
+
+/// `<1..999999><s|m|h|d>`, as the report's `--last` takes it.
+fn is_window(w: &str) -> bool {
+    let (n, unit) = w.split_at(w.len().saturating_sub(1));
+    matches!(unit, "s" | "m" | "h" | "d")
+        && (1..=6).contains(&n.len())
+        && !n.starts_with('0')
+        && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn validate_orderbook(ob: &OrderBookSpec, at: &str, fail: &mut impl FnMut(String, &str)) {

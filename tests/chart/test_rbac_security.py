@@ -24,11 +24,15 @@ EXPECTED_OPERATOR_VERBS: dict[tuple[str, str], set[str]] = {
     ("rbac.authorization.k8s.io", "roles"): APPLY_AND_PRUNE,
     ("rbac.authorization.k8s.io", "rolebindings"): APPLY_AND_PRUNE,
     ("events.k8s.io", "events"): {"create", "patch"},
+    ("batch", "cronjobs"): APPLY_AND_PRUNE,
 }
 # Only by Role in the namespaces holding CollectorSets, never cluster-wide (not in kube-system).
 EXPECTED_NAMESPACE_VERBS: dict[tuple[str, str], set[str]] = {
     ("coordination.k8s.io", "leases"): {"get", "list", "create", "update", "patch", "delete"},
     ("", "secrets"): {"get"},
+    # The report's last finished Job and its pod's termination message (the verdict): read only.
+    ("batch", "jobs"): {"list"},
+    ("", "pods"): {"list"},
 }
 
 

@@ -35,12 +35,16 @@ fn children(set: &CollectorSet) -> Children {
 }
 
 /// Every config file of every ConfigMap, parsed and validated by the collector: `(name, config)`
-/// for `config.yaml`, `(name + "/sink.yaml", config)` for a sidecar's.
+/// for `config.yaml`, `(name + "/sink.yaml", config)` for a sidecar's (the report's criteria file
+/// is checked by the report's own parser below).
 fn rendered(c: &Children) -> Vec<(String, Config)> {
     let mut out = Vec::new();
     for cm in &c.config_maps {
         let name = cm.metadata.name.clone().unwrap();
         for (key, yaml) in cm.data.as_ref().unwrap() {
+            if key == builders::CRITERIA_KEY {
+                continue;
+            }
             let config =
                 Config::from_yaml(yaml).unwrap_or_else(|e| panic!("{name}/{key}: {e}\n{yaml}"));
             config
@@ -290,4 +294,46 @@ fn sidecar_environment_is_what_the_sink_reads() {
         Some(NatsCredentials::UserPassword { password, .. }) if password == "value-of-MARKETPRISM_NATS_PASSWORD"
     ));
     assert_eq!(sidecar.http.listen.port(), 9101, "not the collector's port");
+}
+
+/// The report CronJob's criteria file, rendered by the operator from `spec.report.criteria`, is
+/// what the report command reads: overrides land, the rest keeps the harvester's defaults.
+#[test]
+fn the_report_criteria_the_operator_renders_are_what_the_report_reads() {
+    use marketprism_model::DataType;
+    let set = sample("collectorset-full.yaml");
+    let c = children(&set);
+    assert_eq!(c.cron_jobs.len(), 1, "the full sample schedules a report");
+    let cm = c
+        .config_maps
+        .iter()
+        .find(|m| {
+            m.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with("-report"))
+        })
+        .expect("the report's ConfigMap");
+    let data = cm.data.as_ref().unwrap();
+    let criteria = marketprism_report::Criteria::from_file_text(
+        &data[builders::CRITERIA_KEY],
+        "the report ConfigMap",
+    )
+    .unwrap();
+    let trades = criteria.for_type(DataType::Trades);
+    assert_eq!(trades.max_latency_p99_ms, Some(250.0));
+    assert_eq!(
+        trades.max_latency_p50_ms,
+        Some(60.0),
+        "not overridden: the default"
+    );
+    assert_eq!(
+        criteria
+            .for_type(DataType::Orderbooks)
+            .max_empty_minute_ratio,
+        Some(0.005)
+    );
+    let config = Config::from_yaml(&data["config.yaml"]).unwrap();
+    config.validate().unwrap();
+    assert!(config.sink.is_some(), "the report reads sink.clickhouse");
 }

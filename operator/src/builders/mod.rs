@@ -27,15 +27,18 @@
 
 mod objects;
 mod pod;
+mod report;
 
 pub use objects::*;
 pub use pod::*;
+pub use report::*;
 
 use crate::crd::CollectorSet;
 use crate::planner::Shard;
 use crate::render::{self, PodConfig};
 use crate::{Error, Result};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -52,6 +55,8 @@ pub const LABEL_SET: &str = "marketprism.io/collectorset";
 pub const LABEL_SHARD: &str = "marketprism.io/shard";
 pub const ANNOTATION_CONFIG_HASH: &str = "marketprism.io/config-hash";
 pub const MANAGED_BY: &str = "marketprism-operator";
+/// `app.kubernetes.io/component` of the report's objects (it runs as a CronJob, not a Deployment).
+pub const REPORT_COMPONENT: &str = "report";
 
 /// Knobs that come from the operator (and what it found in the cluster), not the spec.
 #[derive(Debug, Clone, Default)]
@@ -108,6 +113,7 @@ pub struct Children {
     pub role_bindings: Vec<RoleBinding>,
     pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
     pub services: Vec<Service>,
+    pub cron_jobs: Vec<CronJob>,
 }
 
 /// Identity of the owning set, shared by every builder.
@@ -137,7 +143,23 @@ impl<'a> Owner<'a> {
 
     /// Labels every child carries; `shard` is `None` for set-wide objects.
     pub fn labels(&self, component: Component, shard: Option<&str>) -> BTreeMap<String, String> {
-        let mut labels = self.selector(component, shard);
+        self.labels_of(self.selector(component, shard))
+    }
+
+    /// Labels of the report's CronJob, ConfigMap, Jobs and pods (`component: report`).
+    pub fn report_labels(&self) -> BTreeMap<String, String> {
+        self.labels_of(self.report_selector())
+    }
+
+    /// Selects the report's Jobs and pods.
+    pub fn report_selector(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_SET.to_owned(), self.name.to_owned()),
+            (LABEL_COMPONENT.to_owned(), REPORT_COMPONENT.to_owned()),
+        ])
+    }
+
+    fn labels_of(&self, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
         labels.insert(LABEL_NAME.into(), "marketprism-collector".into());
         labels.insert(LABEL_INSTANCE.into(), self.name.into());
         labels.insert(LABEL_MANAGED_BY.into(), MANAGED_BY.into());
@@ -174,6 +196,11 @@ impl<'a> Owner<'a> {
     /// `<set>-<shard>`: the name of every per-shard object (and of the shard Lease).
     pub fn shard_object(&self, shard: &str) -> String {
         format!("{}-{shard}", self.name)
+    }
+
+    /// `<set>-report`: the report's CronJob and ConfigMap.
+    pub fn report_object(&self) -> String {
+        format!("{}-report", self.name)
     }
 
     pub fn sink_object(&self) -> String {
@@ -252,6 +279,10 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
         )?);
     }
     out.services.push(metrics_service(&owner)?);
+    if let Some((config, cron_job)) = report(&owner, options)? {
+        out.config_maps.push(config);
+        out.cron_jobs.push(cron_job);
+    }
     Ok(out)
 }
 

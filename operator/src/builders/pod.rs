@@ -210,20 +210,6 @@ fn env(owner: &Owner<'_>, clickhouse_credentials: bool, options: &BuildOptions) 
         }),
         ..EnvVar::default()
     };
-    // Never optional: a pod must not start without the credentials it was given (the reconciler
-    // checks the Secret first and references only the NATS keys it holds).
-    let secret = |name: &str, secret: &str, key: &str| EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.into(),
-                key: key.into(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    };
     let spec = &owner.set.spec;
     let mut env = vec![
         field("POD_NAME", "metadata.name"),
@@ -242,19 +228,42 @@ fn env(owner: &Owner<'_>, clickhouse_credentials: bool, options: &BuildOptions) 
             env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
         }
     }
-    let clickhouse = spec
-        .clickhouse
-        .as_ref()
-        .and_then(|c| c.credentials_secret_ref.as_ref());
-    if let (true, Some(r)) = (clickhouse_credentials, clickhouse) {
-        env.push(secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key));
-        env.push(secret(
-            "MARKETPRISM_CLICKHOUSE_PASSWORD",
-            &r.name,
-            &r.password_key,
-        ));
+    if clickhouse_credentials {
+        env.extend(clickhouse_env(spec));
     }
     env
+}
+
+/// Never optional: a pod must not start without the credentials it was given (the reconciler
+/// checks the Secret first and references only the NATS keys it holds).
+fn secret(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// ClickHouse's credentials as Secret key references, when the spec names a Secret.
+pub(super) fn clickhouse_env(spec: &crate::crd::CollectorSetSpec) -> Vec<EnvVar> {
+    let Some(r) = spec
+        .clickhouse
+        .as_ref()
+        .and_then(|c| c.credentials_secret_ref.as_ref())
+    else {
+        return Vec::new();
+    };
+    vec![
+        secret("MARKETPRISM_CLICKHOUSE_USER", &r.name, &r.user_key),
+        secret("MARKETPRISM_CLICKHOUSE_PASSWORD", &r.name, &r.password_key),
+    ]
 }
 
 fn probe(path: &str, port_name: &str, period_s: i32, failures: i32) -> Probe {
@@ -271,7 +280,7 @@ fn probe(path: &str, port_name: &str, period_s: i32, failures: i32) -> Probe {
     }
 }
 
-fn default_resources() -> ResourceRequirements {
+pub(super) fn default_resources() -> ResourceRequirements {
     ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".to_owned(), Quantity("100m".into())),

@@ -5,6 +5,7 @@ use crate::builders::{Children, LABEL_SHARD, owned_selector};
 use crate::{FIELD_MANAGER, Result};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -65,6 +66,7 @@ pub async fn apply_children(client: &Client, namespace: &str, c: &Children) -> R
     let deployments = apply(client, namespace, &c.deployments).await?;
     apply(client, namespace, &c.pod_disruption_budgets).await?;
     apply(client, namespace, &c.services).await?;
+    apply(client, namespace, &c.cron_jobs).await?;
     let mut applied = Applied::default();
     for lease in leases {
         applied
@@ -163,6 +165,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
     // The kinds below are fixed; a static str keeps `Stale` cheap to copy into status.
     match K::kind(&()).as_ref() {
         "Deployment" => "Deployment",
+        "CronJob" => "CronJob",
         "PodDisruptionBudget" => "PodDisruptionBudget",
         "Service" => "Service",
         "Lease" => "Lease",
@@ -190,6 +193,7 @@ pub async fn stale_children(
     let mut stale = Vec::new();
     // Workloads first, so pods stop before their config and access disappear.
     stale.extend(list_stale::<Deployment>(client, namespace, &sel, &names(&c.deployments)).await?);
+    stale.extend(list_stale::<CronJob>(client, namespace, &sel, &names(&c.cron_jobs)).await?);
     stale.extend(
         list_stale::<PodDisruptionBudget>(
             client,
@@ -227,6 +231,8 @@ pub async fn delete_stale(client: &Client, namespace: &str, stale: &[Stale]) -> 
     for s in stale {
         match s.kind {
             "Deployment" => delete::<Deployment>(client, namespace, &s.name).await?,
+            // Background propagation: its Jobs and their pods go with it.
+            "CronJob" => delete::<CronJob>(client, namespace, &s.name).await?,
             "PodDisruptionBudget" => {
                 delete::<PodDisruptionBudget>(client, namespace, &s.name).await?
             }

@@ -5,6 +5,7 @@
 //! planned only once the new plan has rolled out (make before break), and always writes status.
 
 pub mod apply;
+pub mod report;
 pub mod secrets;
 pub mod status;
 
@@ -131,13 +132,14 @@ async fn reconcile_inner(set: &CollectorSet, ctx: &Context) -> Result<Action> {
         }
     };
     let now = Time(Timestamp::now());
-    let status = status::compute(
+    let mut status = status::compute(
         &set.spec,
         set.metadata.generation,
         &previous,
         &outcome,
         &now,
     );
+    status.report = report_status(set, &owner, &previous, ctx).await;
     let api: Api<CollectorSet> = Api::namespaced(ctx.client.clone(), owner.namespace);
     let body = serde_json::json!({
         "apiVersion": CollectorSet::api_version(&()),
@@ -156,6 +158,25 @@ async fn reconcile_inner(set: &CollectorSet, ctx: &Context) -> Result<Action> {
         publish(ctx, set, &t).await;
     }
     Ok(Action::requeue(requeue))
+}
+
+/// The last finished report's verdict; the previous one while no newer Job finished or when the
+/// Jobs cannot be read (logged; the verdict is informative, never a reason to fail a reconcile).
+async fn report_status(
+    set: &CollectorSet,
+    owner: &Owner<'_>,
+    previous: &crate::crd::CollectorSetStatus,
+    ctx: &Context,
+) -> Option<crate::crd::ReportStatus> {
+    set.spec.report.as_ref()?;
+    match report::observe(&ctx.client, owner).await {
+        Ok(Some(found)) => Some(found),
+        Ok(None) => previous.report.clone(),
+        Err(e) => {
+            tracing::warn!(collectorset = %key(set), error = %e, "cannot read the report Jobs");
+            previous.report.clone()
+        }
+    }
 }
 
 /// Plan, apply, and (once the plan is rolled out) retire stale shards.

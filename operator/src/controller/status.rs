@@ -329,5 +329,34 @@ pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> V
             note: message,
         });
     }
+    // Each finished report Job once: a new Job name with a verdict.
+    if let Some(r) = after
+        .report
+        .as_ref()
+        .filter(|r| before.report.as_ref().map(|b| &b.job) != Some(&r.job))
+    {
+        let (warning, reason) = match r.verdict.as_str() {
+            "Pass" => (false, "DataQualityPassed"),
+            "Fail" => (true, "DataQualityFailed"),
+            _ => (true, "DataQualityReportError"),
+        };
+        let detail = r
+            .message
+            .clone()
+            .or_else(|| r.failures.first().cloned())
+            .unwrap_or_default();
+        out.push(Transition {
+            warning,
+            reason,
+            note: format!(
+                "report {}: {} streams, {} failing{}{}",
+                r.job,
+                r.streams,
+                r.failing_streams,
+                if detail.is_empty() { "" } else { "; " },
+                detail
+            ),
+        });
+    }
     out
 }

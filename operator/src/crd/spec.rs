@@ -84,6 +84,71 @@ pub struct CollectorSetSpec {
     /// Stop changing child objects (they keep running as they are).
     #[serde(default)]
     pub paused: bool,
+    /// A scheduled data-quality report over ClickHouse (a CronJob `<set>-report`; needs
+    /// `clickhouse`); its verdict is published in `status.report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportSpec>,
+}
+
+/// `marketprism-collector report` on a schedule: every run judges the last `window` of the set's
+/// ClickHouse tables against the criteria and exits 0 (pass) or 1 (fail).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportSpec {
+    /// Cron schedule, in the controller manager's time zone (usually UTC).
+    #[serde(default = "default_report_schedule")]
+    #[schemars(length(min = 9, max = 100))]
+    pub schedule: String,
+    /// The range each run judges, ending when it runs: a number and `s`, `m`, `h` or `d`.
+    #[serde(default = "default_report_window")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[smhd]$"))]
+    pub window: String,
+    /// Overrides of the acceptance criteria per data type (`trades`, `signal_events`, …); the OFI +
+    /// CVD harvester's criteria otherwise (README "Data-quality report").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(length(max = 13))]
+    pub criteria: BTreeMap<String, ReportThresholds>,
+}
+
+fn default_report_schedule() -> String {
+    "5 * * * *".into()
+}
+
+fn default_report_window() -> String {
+    "1h".into()
+}
+
+/// Limits of one data type; an absent field keeps its default.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportThresholds {
+    /// Minutes without a row / whole minutes in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_empty_minute_ratio: Option<f64>,
+    /// Rows repeating an earlier row's natural key / rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_duplicate_ratio: Option<f64>,
+    /// Receive − exchange time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub max_latency_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub max_latency_p99_ms: Option<f64>,
+    /// Rows per hour of the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0))]
+    pub min_events_per_hour: Option<f64>,
+    /// Time inside the stream's gaps / window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_gap_ratio: Option<f64>,
+    /// Rows in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_rows: Option<i64>,
 }
 
 fn default_replicas_per_shard() -> i32 {

@@ -38,6 +38,37 @@ pub struct CollectorSetStatus {
     /// `readyShards/shardCount`, for the printer column.
     #[serde(default)]
     pub ready: String,
+    /// The last finished run of the scheduled data-quality report (`spec.report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportStatus>,
+}
+
+/// What the last finished report Job said.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportStatus {
+    /// `Pass`, `Fail`, or `Error` (the report could not be made: `message` says why).
+    pub verdict: String,
+    /// The Job that ran it.
+    pub job: String,
+    /// When it finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The judged range, UTC ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+    #[serde(default)]
+    pub streams: i64,
+    #[serde(default)]
+    pub failing_streams: i64,
+    /// The first failed checks, `stream: criterion value vs limit`.
+    #[serde(default)]
+    pub failures: Vec<String>,
+    /// Why the verdict is `Error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
