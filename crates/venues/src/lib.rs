@@ -9,6 +9,7 @@
 
 pub mod binance;
 pub mod book;
+pub mod clock;
 pub mod connection;
 pub mod deribit;
 pub mod instruments;
@@ -24,6 +25,7 @@ pub mod supervise;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
+pub use internal_events::observe::{LATENCY_BUCKETS, StreamMeter};
 pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
 
 use connection::session::SessionCtx;
@@ -73,7 +75,8 @@ fn limiter_key(exchange: Exchange) -> Exchange {
 /// Start every connection and poller for `configs`. Each product line first loads the venue's
 /// instrument list (retrying until it answers), reports configured symbols the venue does not list
 /// (a `refused` gap per stream), then plans and starts its connections and pollers, and refreshes the
-/// list every `instruments_refresh_s`. Each task runs until `shutdown`; events go to `tx`.
+/// list every `instruments_refresh_s`; a clock probe per entry measures the venue's clock offset
+/// ([`clock`]). Each task runs until `shutdown`; events go to `tx`.
 pub fn spawn_connectors(
     configs: &[ExchangeConfig],
     tls: &ClientTls,
@@ -104,6 +107,15 @@ pub fn spawn_connectors(
                 .ok()
                 .map(Arc::new)
         });
+        // The venue's clock, once per exchange entry (never fatal: failures are only counted).
+        set.spawn(clock::run_clock(
+            config.exchange,
+            plan::base_urls(config).1,
+            clock::PROBE_INTERVAL,
+            http.clone(),
+            limiter.clone(),
+            shutdown.clone(),
+        ));
         let line = ProductLine {
             signals,
             tls: tls.clone(),
