@@ -170,3 +170,106 @@ impl InternalEvent for ClockProbeFailed<'_> {
         .increment(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketprism_model::{Decimal, MarketType, Payload, QuantityUnit, Side, Trade};
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+    fn trade(symbol: &str, ts_ms: i64, recv_ts_ms: i64) -> Event {
+        Event {
+            exchange: Exchange::BinanceSpot,
+            market_type: MarketType::Spot,
+            symbol: Symbol::new(symbol).unwrap(),
+            ts_ms,
+            recv_ts_ms,
+            payload: Payload::Trade(Trade {
+                trade_id: ts_ms.to_string(),
+                price: Decimal::ONE,
+                quantity: Decimal::ONE,
+                raw_quantity: Decimal::ONE,
+                quantity_unit: QuantityUnit::Base,
+                side: Side::Buy,
+            }),
+        }
+    }
+
+    /// The rendered value of the one series of `name` whose line contains every needle.
+    fn value(text: &str, name: &str, needles: &[&str]) -> Option<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(n)))
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn latency_is_clamped_counted_and_bucketed_and_only_configured_streams_are_labelled() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("marketprism_exchange_latency_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let stream = Stream {
+                data_type: DataType::Trades,
+                symbol: Symbol::new("BTC-USDT").unwrap(),
+                market_type: MarketType::Spot,
+                max_silence: None,
+            };
+            let meter = StreamMeter::new(Exchange::BinanceSpot, &[stream]);
+            let t = 1_700_000_000_000;
+            meter.observe(&trade("BTC-USDT", t, t + 40), true); // 40 ms
+            meter.observe(&trade("BTC-USDT", t + 900, t + 500), true); // venue 400 ms ahead: 0, counted
+            meter.observe(&trade("BTC-USDT", t - 5_000, t + 100), true); // late, 5.1 s: last time stays
+            meter.observe(&trade("BTC-USDT", t, t + 90_000), false); // polled history: no latency
+            meter.observe(&trade("ETH-USDT", t, t + 1), true); // not configured: ignored
+        });
+        let text = handle.render();
+        let lat = "marketprism_exchange_latency_seconds";
+        let labels = ["exchange=\"binance_spot\"", "data_type=\"trades\""];
+        assert_eq!(
+            value(&text, &format!("{lat}_count"), &labels),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, &format!("{lat}_bucket"), &["le=\"0.001\""]),
+            Some(1.0),
+            "the clamped one is in the first bucket: {text}"
+        );
+        assert_eq!(
+            value(&text, &format!("{lat}_bucket"), &["le=\"0.05\""]),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(&text, &format!("{lat}_bucket"), &["le=\"10\""]),
+            Some(3.0)
+        );
+        assert!((value(&text, &format!("{lat}_sum"), &labels).unwrap() - 5.14).abs() < 1e-9);
+        assert_eq!(
+            value(
+                &text,
+                "marketprism_exchange_negative_latency_total",
+                &labels
+            ),
+            Some(1.0)
+        );
+        let last = "marketprism_exchange_last_event_timestamp_seconds";
+        assert_eq!(
+            value(
+                &text,
+                last,
+                &["symbol=\"BTC-USDT\"", "market_type=\"spot\""]
+            ),
+            Some(1_700_000_090.0),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ETH-USDT"),
+            "no series of an unconfigured stream: {text}"
+        );
+    }
+}

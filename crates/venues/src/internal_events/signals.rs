@@ -70,3 +70,90 @@ impl InternalEvent for SignalRowsComputed<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketprism_signals::{CvdRow, OfiRow, Regime};
+
+    fn cvd(z: Option<f64>, scale: Option<f64>, floor_used: bool) -> Output {
+        Output {
+            cvd: Some(CvdRow {
+                ts_ms: 1,
+                cvd: 1.0,
+                delta: 1.0,
+                z_raw: z,
+                z_cvd: z,
+                scale,
+                sigma_floor: scale,
+                floor_used,
+                std_zero: false,
+                regime: Regime::Quiet,
+            }),
+            ..Output::default()
+        }
+    }
+
+    fn ofi(z: Option<f64>, scale: Option<f64>) -> Output {
+        Output {
+            ofi: Some(OfiRow {
+                ts_ms: 1,
+                ofi: 1.0,
+                ofi_z: z,
+                scale,
+                std_zero: false,
+                regime: Regime::Quiet,
+            }),
+            ..Output::default()
+        }
+    }
+
+    fn value(text: &str, name: &str, signal: &str) -> Option<f64> {
+        let signal = format!("signal=\"{signal}\"");
+        text.lines()
+            .filter(|l| {
+                l.starts_with(name) && l.contains("symbol=\"BTC-USDT\"") && l.contains(&signal)
+            })
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn floor_hits_count_against_rows_with_a_z_and_scales_follow_the_last_row() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let meter = SignalMeter::new(
+                Exchange::BinanceDerivatives,
+                &Symbol::new("BTC-USDT").unwrap(),
+            );
+            let outputs = [
+                cvd(None, None, false), // warm-up: no z, not a z row
+                cvd(Some(0.5), Some(2.0), true),
+                cvd(Some(-1.0), Some(3.0), false),
+                cvd(Some(2.0), Some(1.5), true),
+                ofi(None, None),
+                ofi(Some(0.1), Some(7.0)),
+                Output::default(), // a gap's reset: nothing
+            ];
+            for out in &outputs {
+                SignalRowsComputed { meter: &meter, out }.emit();
+            }
+        });
+        let text = handle.render();
+        assert_eq!(
+            value(&text, "marketprism_signal_z_rows_total", "cvd"),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "marketprism_signal_floor_hits_total", "cvd"),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(&text, "marketprism_signal_z_rows_total", "ofi"),
+            Some(1.0)
+        );
+        assert_eq!(value(&text, "marketprism_signal_scale", "cvd"), Some(1.5));
+        assert_eq!(value(&text, "marketprism_signal_scale", "ofi"), Some(7.0));
+    }
+}
