@@ -178,4 +178,18 @@ mod tests {
             .to_string();
         assert!(err.contains("legacy"), "lists the modes: {err}");
     }
+
+    #[test]
+    fn clock_skew_is_optional_signed_and_within_a_day() {
+        let sim = |yaml: &str| Config::from_yaml(yaml).unwrap();
+        assert_eq!(sim("simulator: {}\n").simulator.unwrap().clock_skew_ms, 0);
+        let behind = sim("simulator:\n  clock_skew_ms: -2500\n");
+        behind.validate().unwrap();
+        assert_eq!(behind.simulator.unwrap().clock_skew_ms, -2_500);
+        let err = sim("simulator:\n  clock_skew_ms: 86400001\n")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("simulator.clock_skew_ms"), "{err}");
+    }
 }

@@ -12,6 +12,9 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// Reads the server time out of one venue's reply.
+type ReadTime = fn(&Value) -> Option<i64>;
+
 /// `server` was read between `before` and `after` (real ms) on a clock `skew` ms ahead.
 fn assert_skewed(what: &str, server: i64, before: i64, after: i64, skew: i64) {
     assert!(
@@ -32,7 +35,7 @@ async fn time_endpoints_answer_in_each_venue_shape_with_the_configured_skew() {
     .await
     .unwrap();
     let rest = |e: Exchange| sim.endpoints(e).rest_url.unwrap();
-    let cases: [(Exchange, &str, fn(&Value) -> Option<i64>); 5] = [
+    let cases: [(Exchange, &str, ReadTime); 5] = [
         (Exchange::BinanceSpot, "/api/v3/time", |v| {
             v["serverTime"].as_i64()
         }),
