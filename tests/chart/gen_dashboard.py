@@ -17,6 +17,7 @@ WIDTH = 12
 HEIGHT = 8
 
 JOB = '{job=~"$job"}'
+CVD = 'signal="cvd"'
 
 
 def rate(metric: str, by: str = "", match: str = "") -> str:
@@ -29,8 +30,9 @@ def quantile(q: float, metric: str, by: str) -> str:
     return f"histogram_quantile({q}, {rate(metric + '_bucket', 'le, ' + by)})"
 
 
-# (title, unit, [(expr, legend)], description). Metric names must exist in collector/ or operator/ sources.
-PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
+# (title, unit, [(expr, legend)], description[, y-axis min: 0 unless given, None for none]). Metric names must
+# exist in collector/ or operator/ sources.
+PANELS: list[tuple] = [
     ("Events in /s by venue and type", "ops",
      [(rate("marketprism_events_in_total", "exchange, data_type"), "{{exchange}} {{data_type}}")],
      "Normalized events entering the outputs, per exchange and data type."),
@@ -89,10 +91,44 @@ PANELS: list[tuple[str, str, list[tuple[str, str]], str]] = [
      [(rate("marketprism_parquet_rows_written_total", "data_type"), "{{data_type}}"),
       (rate("marketprism_parquet_write_errors_total"), "write errors")],
      "Embedded mode (no NATS/ClickHouse): rows flushed to Parquet files."),
+    # Issue 14: what users of the harvester watch (the chart's PrometheusRule alerts on the same metrics).
+    ("Exchange latency p50 / p99 by venue and type", "s",
+     [(quantile(0.5, "marketprism_exchange_latency_seconds", "exchange, data_type"), "p50 {{exchange}} {{data_type}}"),
+      (quantile(0.99, "marketprism_exchange_latency_seconds", "exchange, data_type"), "p99 {{exchange}} {{data_type}}")],
+     "Receive time minus the venue's event time (clamped at 0; negative ones are counted in "
+     "marketprism_exchange_negative_latency_total). Includes the venue's clock offset."),
+    ("Last event age per stream", "s",
+     [(f"max by (exchange, data_type, symbol) (time() - marketprism_exchange_last_event_timestamp_seconds{JOB})",
+       "{{exchange}} {{data_type}} {{symbol}}")],
+     "Seconds since each configured stream last delivered an event; compare with its expected cadence."),
+    ("Venue clock offset and round trip", "s",
+     [(f"max by (exchange) (marketprism_exchange_clock_offset_seconds{JOB})", "offset {{exchange}}"),
+      (f"max by (exchange) (marketprism_exchange_clock_rtt_seconds{JOB})", "round trip {{exchange}}"),
+      (rate("marketprism_exchange_clock_probe_failures_total", "exchange, reason"), "probe failures /s {{exchange}} {{reason}}")],
+     "Venue server time minus our clock at the middle of the request (positive: the venue is ahead), from its "
+     "server-time endpoint every 60 s; error at most half the round trip.", None),
+    ("Reconnects per hour by venue", "short",
+     [(f"sum by (exchange) (increase(marketprism_exchange_disconnects_total{JOB}[1h]))", "disconnects {{exchange}}"),
+      (f"sum by (exchange) (increase(marketprism_exchange_connects_total{JOB}[1h]))", "connects {{exchange}}")],
+     "Connection losses in the last hour (each followed by a reconnect and a disconnect gap) and connections "
+     "established (also counts the first connect and make-before-break rotations)."),
+    ("Duplicate trades dropped /s", "ops",
+     [(rate("marketprism_exchange_duplicate_trades_total", "exchange"), "{{exchange}}")],
+     "Trades the venue sent twice on one connection, dropped before the outputs."),
+    ("Signal floor-hit rate", "percentunit",
+     [(rate("marketprism_signal_floor_hits_total", "exchange, symbol", CVD) + " / "
+       + rate("marketprism_signal_z_rows_total", "exchange, symbol", CVD), "{{exchange}} {{symbol}}")],
+     "Share of CVD z rows whose scale was the MAD floor (hybrid scale mode): high means the stream is too quiet "
+     "for its z window."),
+    ("Signal scale", "short",
+     [(f"max by (exchange, symbol, signal) (marketprism_signal_scale{JOB})", "{{signal}} {{exchange}} {{symbol}}")],
+     "The scale the OFI and CVD z-scores currently divide by (base-asset quantity)."),
 ]
 
 
-def panel(index: int, title: str, unit: str, targets: list[tuple[str, str]], description: str) -> dict:
+def panel(index: int, title: str, unit: str, targets: list[tuple[str, str]], description: str,
+          minimum: float | None = 0) -> dict:
+    defaults: dict = {"unit": unit} if minimum is None else {"unit": unit, "min": minimum}
     return {
         "id": index + 1,
         "type": "timeseries",
@@ -100,7 +136,7 @@ def panel(index: int, title: str, unit: str, targets: list[tuple[str, str]], des
         "description": description,
         "datasource": DS,
         "gridPos": {"x": (index % 2) * WIDTH, "y": (index // 2) * HEIGHT, "w": WIDTH, "h": HEIGHT},
-        "fieldConfig": {"defaults": {"unit": unit, "min": 0}, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
         "targets": [
             {"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend}

@@ -10,6 +10,7 @@ mod faults_binance;
 mod faults_deribit;
 mod faults_okx;
 mod instruments;
+mod metrics;
 mod signals;
 mod streams;
 mod streams_books;

@@ -41,6 +41,11 @@ pub struct SimulatorConfig {
     pub connection_lifetime_ms: u64,
     /// Binance: delay between the `serverShutdown` event and the close.
     pub server_shutdown_grace_ms: u64,
+    /// Milliseconds the venues' server-time endpoints are ahead of the real clock (negative: behind):
+    /// Binance `/api/v3/time` and `/fapi/v1/time`, OKX `/api/v5/public/time`, Deribit `public/get_time`
+    /// (REST and WebSocket). Market data keeps real time. Lets a test prove the collector measures
+    /// the clock offset. At most one day either way.
+    pub clock_skew_ms: i64,
 }
 
 /// OKX `books` channel behaviour.
@@ -77,6 +82,7 @@ impl Default for SimulatorConfig {
             deribit_heartbeat_second_ms: 1_000,
             connection_lifetime_ms: 24 * 3_600_000,
             server_shutdown_grace_ms: 1_000,
+            clock_skew_ms: 0,
         }
     }
 }
@@ -117,6 +123,12 @@ impl SimulatorConfig {
             if v == 0 {
                 return invalid(f, "must be at least 1");
             }
+        }
+        if self.clock_skew_ms.abs() > 86_400_000 {
+            return invalid(
+                "clock_skew_ms",
+                "must be within one day (86400000 ms) either way",
+            );
         }
         if self.binance_spot_pong_timeout_ms <= self.binance_spot_ping_interval_ms {
             return invalid(
@@ -165,5 +177,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("legacy"), "lists the modes: {err}");
+    }
+
+    #[test]
+    fn clock_skew_is_optional_signed_and_within_a_day() {
+        let sim = |yaml: &str| Config::from_yaml(yaml).unwrap();
+        assert_eq!(sim("simulator: {}\n").simulator.unwrap().clock_skew_ms, 0);
+        let behind = sim("simulator:\n  clock_skew_ms: -2500\n");
+        behind.validate().unwrap();
+        assert_eq!(behind.simulator.unwrap().clock_skew_ms, -2_500);
+        let err = sim("simulator:\n  clock_skew_ms: 86400001\n")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("simulator.clock_skew_ms"), "{err}");
     }
 }

@@ -187,7 +187,10 @@ impl DeribitConn {
                 self.awaiting_test = false;
                 vec![Self::reply(&id, json!({"version": "1.2.26"}))]
             }
-            "public/get_time" => vec![Self::reply(&id, json!(super::now_ms()))],
+            "public/get_time" => vec![Self::reply(
+                &id,
+                json!(super::server_time_ms(&cx.shared.config)),
+            )],
             "public/get_volatility_index_data" => {
                 let currency = params.get("currency").and_then(Value::as_str).unwrap_or("");
                 let (Some(start), Some(end)) = (

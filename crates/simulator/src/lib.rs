@@ -10,6 +10,8 @@
 //!   REST `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`.
 //! - `okx_spot`, `okx_derivatives`: `ws://A/okx_*/ws/v5/public`; REST `/api/v5/market/books`, `/api/v5/rubik/stat/contracts/*`.
 //! - `deribit_derivatives`: `ws://A/deribit_derivatives/ws/api/v2`; REST `/api/v2/public/get_volatility_index_data`.
+//! - Server time (plus `clock_skew_ms`): `/api/v3/time`, `/fapi/v1/time`, `/api/v5/public/time`,
+//!   `/api/v2/public/get_time` and Deribit `public/get_time` over the WebSocket.
 //! - Instrument lists: `/api/v3/exchangeInfo`, `/fapi/v1/exchangeInfo`, `/api/v5/public/instruments?instType=..`,
 //!   `/api/v2/public/get_instruments` (see `instruments.rs`).
 
@@ -74,6 +76,12 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The simulated venues' server time, UTC ms: the real clock plus `simulator.clock_skew_ms` (what
+/// the time endpoints answer; market data keeps real time).
+pub(crate) fn server_time_ms(config: &SimulatorConfig) -> i64 {
+    now_ms().saturating_add(config.clock_skew_ms)
 }
 
 pub(crate) type SharedMarket = Arc<Mutex<Market>>;

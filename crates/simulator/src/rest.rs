@@ -1,5 +1,6 @@
 //! REST endpoints of the simulated venues: order-book snapshots, open interest, long/short ratios, DVOL history,
-//! with Binance weights, 429/418 + Retry-After and slow answers on demand.
+//! server time (skewed by `simulator.clock_skew_ms`), with Binance weights, 429/418 + Retry-After and slow
+//! answers on demand.
 
 use super::RestFaults;
 use super::Shared;
@@ -322,7 +323,11 @@ fn binance_route(
             Response::json(200, Value::Array(rows).to_string())
         }
         (_, "/api/v3/time" | "/fapi/v1/time") => {
-            Response::json(200, json!({"serverTime": now_ms()}).to_string())
+            // Binance spot "Check server time" / USD-M "Check Server Time": `{"serverTime": ms}`, weight 1.
+            Response::json(
+                200,
+                json!({"serverTime": super::server_time_ms(&shared.config)}).to_string(),
+            )
         }
         _ => Response::json(
             404,
@@ -340,6 +345,10 @@ fn okx_rest(
     let inst_id = q.get("instId").cloned().unwrap_or_default();
     const RUBIK: &str = "/api/v5/rubik/stat/contracts/";
     match path {
+        // Public data "Get system time": `data[0].ts` is the server time, ms as a string.
+        "/api/v5/public/time" => {
+            okx_ok(json!([{"ts": super::server_time_ms(&shared.config).to_string()}]))
+        }
         "/api/v5/market/books" => {
             if inst_id.is_empty() {
                 return okx_err("50014", "Parameter instId can not be empty");
@@ -454,9 +463,10 @@ fn deribit(path: &str, q: &HashMap<String, String>, shared: &Arc<Shared>) -> Res
                 _ => rpc_err("Invalid params"),
             }
         }
+        // `public/get_time` over REST: `result` is the server time, ms.
         "/api/v2/public/get_time" => Response::json(
             200,
-            json!({"jsonrpc": "2.0", "result": now_ms()}).to_string(),
+            json!({"jsonrpc": "2.0", "result": super::server_time_ms(&shared.config)}).to_string(),
         ),
         _ => Response::json(
             404,

@@ -9,6 +9,7 @@
 
 pub mod binance;
 pub mod book;
+pub mod clock;
 pub mod connection;
 pub mod deribit;
 pub mod instruments;
@@ -24,6 +25,7 @@ pub mod supervise;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
+pub use internal_events::observe::{LATENCY_BUCKETS, StreamMeter};
 pub use parse::{Control, ParseError, ParseErrorReason, Parsed};
 
 use connection::session::SessionCtx;
@@ -73,7 +75,8 @@ fn limiter_key(exchange: Exchange) -> Exchange {
 /// Start every connection and poller for `configs`. Each product line first loads the venue's
 /// instrument list (retrying until it answers), reports configured symbols the venue does not list
 /// (a `refused` gap per stream), then plans and starts its connections and pollers, and refreshes the
-/// list every `instruments_refresh_s`. Each task runs until `shutdown`; events go to `tx`.
+/// list every `instruments_refresh_s`; each also probes the venue's clock offset ([`clock`]). Each
+/// task runs until `shutdown`; events go to `tx`.
 pub fn spawn_connectors(
     configs: &[ExchangeConfig],
     tls: &ClientTls,
@@ -121,6 +124,16 @@ pub fn spawn_connectors(
 /// One product line: instrument list first, then its connections, pollers and list refresh; symbols
 /// the venue starts listing later get connections and pollers of their own when the refresh sees them.
 async fn run_product_line(config: ExchangeConfig, line: ProductLine) {
+    // The venue's clock, from the start (never fatal: failures are only counted); it ends at shutdown
+    // or with the product line.
+    let _clock = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(clock::run_clock(
+        config.exchange,
+        plan::base_urls(&config).1,
+        clock::PROBE_INTERVAL,
+        line.http.clone(),
+        line.limiter.clone(),
+        line.shutdown.clone(),
+    )));
     let ready = line
         .health
         .register(&format!("instruments:{}", config.exchange));

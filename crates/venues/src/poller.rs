@@ -8,6 +8,7 @@ use super::rate_limit::RateLimiter;
 use super::{binance, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, EventsDropped, RestFailed};
+use crate::internal_events::observe::StreamMeter;
 use marketprism_model::{Event, Gap, GapCause, Payload, now_ms};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -88,6 +89,15 @@ pub async fn run_poller(
 ) {
     let mut newest: Option<i64> = None;
     let mut failures: u32 = 0;
+    // Polled rows move their stream's last-event time; history rows are minutes old by design, so
+    // they stay out of the latency histogram.
+    let stream = crate::plan::Stream {
+        data_type: plan.data_type,
+        symbol: plan.symbol.clone(),
+        market_type: plan.market_type,
+        max_silence: None,
+    };
+    let meter = StreamMeter::new(plan.exchange, &[stream]);
     // Start of the current outage and its last error, until a poll succeeds again.
     let mut outage: Option<(i64, String)> = None;
     loop {
@@ -109,6 +119,7 @@ pub async fn run_poller(
                         let events = fresh(events, newest);
                         for e in events {
                             newest = Some(newest.map_or(e.ts_ms, |n| n.max(e.ts_ms)));
+                            meter.observe(&e, false);
                             if tx.send(e).await.is_err() {
                                 EventsDropped {
                                     exchange: plan.exchange,

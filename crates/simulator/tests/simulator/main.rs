@@ -1,6 +1,7 @@
 //! Wire-level tests of the exchange simulator with a plain WebSocket/HTTP client.
 
 mod binance;
+mod clock;
 mod common;
 mod deribit;
 mod faults;

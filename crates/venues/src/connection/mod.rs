@@ -18,6 +18,7 @@ use self::backoff::{RecentIds, backoff, jitter};
 use self::session::{SessionCtx, SessionEnd, SessionMsg, run_session};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{Connected, Disconnected, EventsDropped};
+use crate::internal_events::observe::StreamMeter;
 use crate::plan::Stream;
 use crate::signals::BookTop as SignalsTop;
 use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, Payload, now_ms};
@@ -166,10 +167,15 @@ pub async fn run_connection(
         }
     };
     let signals = ctx.plan_signals();
-    // A kept trade or gap also feeds the signals stage; its rows follow it.
+    let meter = StreamMeter::new(exchange, &ctx.plan.streams);
+    // A kept trade or gap also feeds the signals stage; its rows follow it. Every event of the
+    // connection's streams leaves here, once: its latency and its stream's last-event time are recorded.
     let forward = |e: Event, recent: &mut RecentIds, dedupe: bool| {
         let tx = tx.clone();
         let keep = !dedupe || e.data_type() == DataType::Gaps || recent.insert(e.msg_id());
+        if keep {
+            meter.observe(&e, true);
+        }
         let rows = match (&signals, keep) {
             (Some(hub), true) => hub.on_event(&e),
             _ => Vec::new(),

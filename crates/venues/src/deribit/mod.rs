@@ -4,3 +4,4 @@ pub mod instruments;
 pub mod parse;
 pub mod plan;
 pub mod symbols;
+pub mod time;

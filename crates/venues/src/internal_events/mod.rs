@@ -3,4 +3,6 @@
 pub(crate) use marketprism_telemetry::InternalEvent;
 
 pub(crate) mod exchanges;
+pub(crate) mod observe;
+pub(crate) mod signals;
 pub(crate) mod streams;

@@ -3,3 +3,4 @@
 pub mod instruments;
 pub mod parse;
 pub mod plan;
+pub mod time;

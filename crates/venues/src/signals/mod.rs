@@ -7,11 +7,16 @@
 //! inputs. Symbols without signals cost one failed map lookup per trade or gap, nothing per book
 //! change (their books never produce a [`BookTop`]).
 //!
+//! Metrics per symbol (scale, rows with a z, CVD floor hits): see
+//! `internal_events::signals::SignalMeter` in this crate.
+//!
 //! Inputs reach the engine in the order the connection supervisors forward them, after the
 //! rotation overlap's de-duplication, so a trade seen twice is counted once.
 
 pub mod map;
 
+use crate::internal_events::InternalEvent;
+use crate::internal_events::signals::{SignalMeter, SignalRowsComputed};
 use map::{RowContext, Source};
 use marketprism_config::{ConfigError, SignalsSection};
 use marketprism_model::{Event, Exchange, MarketType, Payload, Symbol};
@@ -40,7 +45,26 @@ pub struct SignalsHub {
     exchange: Exchange,
     /// Book levels the engines read (the number of OFI weights).
     levels: usize,
-    engines: HashMap<Symbol, Mutex<SignalEngine>>,
+    engines: HashMap<Symbol, Lane>,
+}
+
+/// One symbol's engine and its metrics.
+struct Lane {
+    engine: Mutex<SignalEngine>,
+    meter: SignalMeter,
+}
+
+impl Lane {
+    /// Run the engine under its lock and count what it computed.
+    fn run(&self, f: impl FnOnce(&mut SignalEngine) -> sig::Output) -> sig::Output {
+        let out = f(&mut lock(&self.engine));
+        SignalRowsComputed {
+            meter: &self.meter,
+            out: &out,
+        }
+        .emit();
+        out
+    }
 }
 
 impl SignalsHub {
@@ -54,7 +78,11 @@ impl SignalsHub {
                 field: format!("signals.{}", e.field),
                 reason: e.to_string(),
             })?;
-            engines.insert(s.clone(), Mutex::new(engine));
+            let lane = Lane {
+                engine: Mutex::new(engine),
+                meter: SignalMeter::new(exchange, s),
+            };
+            engines.insert(s.clone(), lane);
         }
         Ok(SignalsHub {
             exchange,
@@ -77,7 +105,7 @@ impl SignalsHub {
         let Some(engine) = self.engines.get(&top.symbol) else {
             return Vec::new();
         };
-        let out = lock(engine).on_book(top.ts_ms, &top.bids, &top.asks);
+        let out = engine.run(|e| e.on_book(top.ts_ms, &top.bids, &top.asks));
         let ctx = RowContext {
             exchange: self.exchange,
             market_type: top.market_type,
@@ -100,7 +128,7 @@ impl SignalsHub {
                 };
                 let price = map::f64_of(t.price);
                 let qty = map::f64_of(t.quantity);
-                let out = lock(engine).on_trade(e.ts_ms, price, qty, Some(map::side(t.side)));
+                let out = engine.run(|s| s.on_trade(e.ts_ms, price, qty, Some(map::side(t.side))));
                 let source = Source::Trade {
                     trade_id: &t.trade_id,
                 };
@@ -116,7 +144,7 @@ impl SignalsHub {
                     return Vec::new();
                 };
                 let reason = map::reset_reason(g.data_type, g.cause);
-                let out = lock(engine).on_gap(g.start_ms, reason);
+                let out = engine.run(|s| s.on_gap(g.start_ms, reason));
                 let source = Source::Gap {
                     data_type: g.data_type,
                     start_ms: g.start_ms,
