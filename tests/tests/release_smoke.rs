@@ -215,6 +215,39 @@ sink:
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The data-quality report of what landed, as the report CronJob runs it: the release binary,
+    // the same config (ClickHouse over HTTPS with the test CA), aggregated in the server.
+    let report = Command::new(&bin)
+        .args(["report", "--clickhouse", "--config"])
+        .arg(&config_file)
+        .args(["--json", "-"])
+        .output()
+        .expect("report runs");
+    let report_err = String::from_utf8_lossy(&report.stderr);
+    assert!(
+        matches!(report.status.code(), Some(0 | 1)),
+        "report judged (exit 0 or 1, not 2): {:?}\n{report_err}",
+        report.status
+    );
+    let judged: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(
+        judged["verdict"] == "pass",
+        report.status.success(),
+        "exit code follows the verdict: {report_err}"
+    );
+    let streams = judged["streams"].as_array().unwrap();
+    for t in tables {
+        assert!(
+            streams
+                .iter()
+                .any(|s| s["data_type"] == t && s["rows"].as_u64() > Some(0)),
+            "the report lists {t} with rows: {report_err}"
+        );
+    }
+    for s in streams.iter().filter(|s| s["data_type"] == "trades") {
+        assert_eq!(s["duplicates"], 0, "one sink, no redelivery: {s}");
+        assert!(s["latency"]["p99_ms"].as_i64().is_some(), "{s}");
+    }
     let mut sink = sink;
     let status = terminate(&mut sink.0);
     assert!(status.success(), "sink exits 0 on SIGTERM: {status:?}");

@@ -6,6 +6,7 @@
 //! - per stream, a latency histogram over fixed buckets (purple).
 
 use crate::evaluate::{Report, StreamReport, Verdict};
+use crate::stats::MINUTE_MS;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -81,7 +82,7 @@ pub fn render(report: &Report) -> String {
 
 const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}\
 h1 span{padding:2px 10px;border-radius:4px;color:#fff}.pass{background:#1a9850}.fail{background:#d73027}\
-table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}\
+table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}\
 td:first-child,th:first-child{text-align:left}.meta,.legend{color:#555}figure{margin:8px 0}\
 figcaption{font-size:12px;color:#333}.hists{display:flex;flex-wrap:wrap;gap:12px}.hists figure{width:300px}\
 .failures{color:#a50026}";
@@ -165,15 +166,26 @@ fn timeline(h: &mut String, s: &StreamReport, report: &Report) {
         .map(|c| c.iter().copied().min().unwrap_or(0))
         .collect();
     let max = columns.iter().copied().max().unwrap_or(0).max(1) as f64;
+    // One time axis for the strip and the gaps: the whole minutes, or the range when it has none.
+    let minutes_axis = report.range.whole_minutes();
+    let (axis_from, axis_to) = if minutes_axis.is_empty() {
+        (report.range.from_ms, report.range.to_ms)
+    } else {
+        (minutes_axis.start * MINUTE_MS, minutes_axis.end * MINUTE_MS)
+    };
     let _ = write!(
         h,
         "<figure class=\"timeline\"><figcaption>{id}: {rows} rows, {empty} empty minutes, {gaps} gaps</figcaption>\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"34\" viewBox=\"0 0 {WIDTH} 34\">\
-         <rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"34\" fill=\"#f4f4f4\"/>",
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"46\" viewBox=\"0 0 {WIDTH} 46\">\
+         <rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"34\" fill=\"#f4f4f4\"/>\
+         <text x=\"0\" y=\"44\" font-size=\"10\" fill=\"#555\">{from}</text>\
+         <text x=\"{WIDTH}\" y=\"44\" font-size=\"10\" fill=\"#555\" text-anchor=\"end\">{to} UTC</text>",
         id = esc(&s.id.to_string()),
         rows = s.rows,
         empty = s.empty_minutes,
         gaps = s.gaps.count,
+        from = utc(axis_from),
+        to = utc(axis_to),
     );
     let w = WIDTH / columns.len().max(1) as f64;
     for (i, &n) in columns.iter().enumerate() {
@@ -189,15 +201,14 @@ fn timeline(h: &mut String, s: &StreamReport, report: &Report) {
             w + 0.05
         );
     }
-    let range = report.range;
-    let span = range.duration_ms().max(1) as f64;
+    let span = (axis_to - axis_from).max(1) as f64;
     for g in &s.gaps.spans {
-        let start = g.start_ms.max(range.from_ms);
-        let end = g.end_ms.min(range.to_ms);
+        let start = g.start_ms.max(axis_from);
+        let end = g.end_ms.min(axis_to);
         if end < start {
             continue;
         }
-        let x = (start - range.from_ms) as f64 / span * WIDTH;
+        let x = (start - axis_from) as f64 / span * WIDTH;
         // At least 2 px, so a 50 ms reconnect gap shows.
         let gw = ((end - start) as f64 / span * WIDTH).max(2.0);
         let _ = write!(
@@ -311,6 +322,52 @@ mod tests {
     fn heat_colours_span_the_scale() {
         assert_eq!(blend(0.0), "#c6dbef");
         assert_eq!(blend(1.0), "#08519c");
+    }
+
+    #[test]
+    fn gaps_and_minutes_share_one_time_axis() {
+        use crate::criteria::Criteria;
+        use crate::stats::{Gap, Observed, Range, StreamId, StreamStats};
+        let mut stats = StreamStats::default();
+        for m in [0, 1, 2, 3, 5, 6, 7, 8, 9] {
+            stats.add_rows(m * MINUTE_MS + 5, 3, 10);
+        }
+        stats.add_gap(Gap {
+            start_ms: 4 * MINUTE_MS,
+            end_ms: 5 * MINUTE_MS,
+            cause: "disconnect".into(),
+        });
+        let id = StreamId {
+            exchange: "okx_spot".into(),
+            market_type: "spot".into(),
+            data_type: marketprism_model::DataType::Trades,
+            symbol: "BTC-USDT".into(),
+        };
+        let observed = Observed::from([(id, stats)]);
+        // The range starts mid-minute: the axis is its whole minutes, 1..10.
+        let range = Range {
+            from_ms: 30_000,
+            to_ms: 10 * MINUTE_MS,
+        };
+        let report = crate::evaluate(&observed, &[], range, &Criteria::default(), "t".into());
+        let page = render(&report);
+        // 9 columns of 106.67 px; the empty minute 4 is the 4th column (x = 320), red.
+        assert!(
+            page.contains(&format!(
+                "<rect x=\"320.00\" y=\"0\" width=\"106.72\" height=\"20\" fill=\"{}\"/>",
+                colour::EMPTY_MINUTE
+            )),
+            "{page}"
+        );
+        // The gap covers the same minute on the same axis.
+        assert!(
+            page.contains(&format!(
+                "<rect x=\"320.00\" y=\"23\" width=\"106.67\" height=\"10\" fill=\"{}\">",
+                colour::GAP
+            )),
+            "{page}"
+        );
+        assert!(page.contains("<title>marketprism data quality: FAIL</title>"));
     }
 
     #[test]
