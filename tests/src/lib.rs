@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod kube_fake;
+pub mod logs;
 pub mod pipeline;
 pub mod process;
 pub mod report_data;

@@ -27,6 +27,7 @@ async fn clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile() {
     else {
         return;
     };
+    marketprism_tests::logs::init();
     let run = Run::new("pl_chdown", &nats, &ch, 200).await;
     let health = Health::new();
     let stop = CancellationToken::new();

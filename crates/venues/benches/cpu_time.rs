@@ -72,4 +72,73 @@ fn main() {
         let s = binance::parse::parse_depth_snapshot(black_box(&snap_text)).unwrap();
         book.load(&s.bids, &s.asks, s.last_id, 0);
     });
+    signals();
+}
+
+/// The signals stage as the collector runs it (issue 14's goal: ≤ 1 µs per book change and per
+/// trade at 5 levels): the product line's hub, engine and mapping of its rows to `signal_*` events.
+fn signals() {
+    use marketprism_model::{
+        Decimal, Event, MarketType, Payload, QuantityUnit, Side, Symbol, Trade,
+    };
+    use marketprism_signals::Level;
+    use marketprism_venues::signals::{BookTop, SignalsHub};
+    let symbol = Symbol::new("BTC-USDT").unwrap();
+    let section = marketprism_config::SignalsSection {
+        symbols: vec![symbol.clone()],
+        ..Default::default()
+    };
+    let hub = SignalsHub::new(Exchange::BinanceDerivatives, &section).unwrap();
+    let side = |base: f64, step: f64, i: usize| -> Vec<Level> {
+        (0..5)
+            .map(|k| Level {
+                price: base + step * k as f64,
+                qty: 1.0 + ((i + k) % 7) as f64 * 0.25,
+            })
+            .collect()
+    };
+    let top = |i: usize| BookTop {
+        symbol: symbol.clone(),
+        market_type: MarketType::Perpetual,
+        ts_ms: 1_700_000_000_000 + i as i64 * 10,
+        recv_ts_ms: 1_700_000_000_005 + i as i64 * 10,
+        update_id: i as i64,
+        bids: side(50_000.0 - (i % 3) as f64 * 0.1, -0.1, i),
+        asks: side(50_000.1 + (i % 2) as f64 * 0.1, 0.1, i),
+    };
+    // Inputs built beforehand, exchange time always moving forward (measure runs iters + iters/10).
+    const N: usize = 2_000 + 220_000;
+    let tops: Vec<BookTop> = (0..N).map(top).collect();
+    let trade = |i: usize| Event {
+        exchange: Exchange::BinanceDerivatives,
+        market_type: MarketType::Perpetual,
+        symbol: symbol.clone(),
+        ts_ms: 1_700_000_000_000 + i as i64 * 10,
+        recv_ts_ms: 1_700_000_000_003 + i as i64 * 10,
+        payload: Payload::Trade(Trade {
+            trade_id: (1_000_000 + i).to_string(),
+            price: Decimal::new(5_000_000 + (i % 9) as i64, 2),
+            quantity: Decimal::new(15 + (i % 5) as i64, 3),
+            raw_quantity: Decimal::new(15 + (i % 5) as i64, 3),
+            quantity_unit: QuantityUnit::Base,
+            side: if i % 3 == 0 { Side::Sell } else { Side::Buy },
+        }),
+    };
+    // Books are measured first, then trades, on one timeline: the trades come after the last book.
+    let trades: Vec<Event> = (N..2 * N).map(trade).collect();
+    // Warm past the z window so every input computes a z (the steady state).
+    for (i, top) in tops.iter().enumerate().take(2_000) {
+        hub.on_book(top);
+        hub.on_event(&trade(i));
+    }
+    let mut i = 2_000;
+    measure("signals: book change → rows", 200_000, || {
+        black_box(hub.on_book(black_box(&tops[i])));
+        i += 1;
+    });
+    let mut i = 2_000;
+    measure("signals: trade → rows", 200_000, || {
+        black_box(hub.on_event(black_box(&trades[i])));
+        i += 1;
+    });
 }
