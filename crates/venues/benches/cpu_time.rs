@@ -121,7 +121,11 @@ fn signals() {
             quantity: Decimal::new(15 + (i % 5) as i64, 3),
             raw_quantity: Decimal::new(15 + (i % 5) as i64, 3),
             quantity_unit: QuantityUnit::Base,
-            side: if i % 3 == 0 { Side::Sell } else { Side::Buy },
+            side: if i.is_multiple_of(3) {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
         }),
     };
     // Books are measured first, then trades, on one timeline: the trades come after the last book.
