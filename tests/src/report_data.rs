@@ -109,3 +109,26 @@ pub fn events() -> Vec<Event> {
     out.extend(again);
     out
 }
+
+/// Writes `events` through the collector's own Parquet output (the embedded default's path) into
+/// a dataset under `dir`; returns when every file is committed.
+pub async fn write_parquet(dir: &std::path::Path, events: Vec<Event>) {
+    use marketprism_pipeline::store::parquet::{new_run_id, run_parquet_output};
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let config = marketprism_config::ParquetConfig {
+        dir: dir.to_path_buf(),
+        ..marketprism_config::ParquetConfig::default()
+    };
+    let out = tokio::spawn(run_parquet_output(
+        config,
+        new_run_id(),
+        rx,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    for e in events {
+        tx.send(e).await.unwrap();
+    }
+    drop(tx);
+    let stats = out.await.unwrap().unwrap();
+    assert!(stats.rows_written > 0, "{stats:?}");
+}

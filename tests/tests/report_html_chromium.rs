@@ -3,15 +3,12 @@
 //! screenshot must show each chart: the heat strip's rows (blue) and its empty minute (red), the gap
 //! timeline (orange) and the latency histogram (purple).
 
-use marketprism_config::ParquetConfig;
-use marketprism_pipeline::store::parquet::{new_run_id, run_parquet_output};
 use marketprism_report::html::{colour, render};
 use marketprism_report::{Criteria, Range, evaluate, source};
 use marketprism_tests::report_data::{self as data, FROM, TO};
 use marketprism_tests::servers::servers_required;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tokio_util::sync::CancellationToken;
 
 fn chromium() -> Option<PathBuf> {
     let candidates = [
@@ -73,22 +70,7 @@ fn count(pixels: &[(u8, u8, u8)], rgb: (u8, u8, u8)) -> usize {
 async fn the_page_renders_its_charts_in_chromium() {
     let Some(bin) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let config = ParquetConfig {
-        dir: dir.path().join("data"),
-        ..ParquetConfig::default()
-    };
-    let out = tokio::spawn(run_parquet_output(
-        config,
-        new_run_id(),
-        rx,
-        CancellationToken::new(),
-    ));
-    for e in data::events() {
-        tx.send(e).await.unwrap();
-    }
-    drop(tx);
-    out.await.unwrap().unwrap();
+    data::write_parquet(&dir.path().join("data"), data::events()).await;
     let range = Range {
         from_ms: FROM,
         to_ms: TO,

@@ -3,39 +3,17 @@
 //! through the collector's Parquet output, and through the ClickHouse writer into ClickHouse 18.16.
 //! Both sources must give the same report.
 
-use marketprism_config::{ClickHouseConfig, ParquetConfig};
+use marketprism_config::ClickHouseConfig;
 use marketprism_model::{DataType, Event};
 use marketprism_pipeline::store::ClickHouseWriter;
-use marketprism_pipeline::store::parquet::{new_run_id, run_parquet_output};
 use marketprism_report::{Criteria, Range, Report, Verdict, evaluate, source};
-use marketprism_tests::report_data::{self as data, FROM, TO};
+use marketprism_tests::report_data::{self as data, FROM, TO, write_parquet};
 use marketprism_tests::servers::{clickhouse_url, unique_name};
-use tokio_util::sync::CancellationToken;
 
 const RANGE: Range = Range {
     from_ms: FROM,
     to_ms: TO,
 };
-
-async fn write_parquet(dir: &std::path::Path, events: Vec<Event>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    let config = ParquetConfig {
-        dir: dir.to_path_buf(),
-        ..ParquetConfig::default()
-    };
-    let out = tokio::spawn(run_parquet_output(
-        config,
-        new_run_id(),
-        rx,
-        CancellationToken::new(),
-    ));
-    for e in events {
-        tx.send(e).await.unwrap();
-    }
-    drop(tx);
-    let stats = out.await.unwrap().unwrap();
-    assert!(stats.rows_written > 0, "{stats:?}");
-}
 
 fn check_known_figures(report: &Report) {
     let trades = report

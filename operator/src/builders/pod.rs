@@ -114,27 +114,49 @@ pub fn pod_template(
                     .clone()
                     .unwrap_or_else(|| spread_replicas(owner.selector(component, shard))),
             ),
-            volumes: Some(vec![
-                Volume {
-                    name: "config".into(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: object.to_owned(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                Volume {
-                    name: "tmp".into(),
-                    empty_dir: Some(EmptyDirVolumeSource {
-                        size_limit: Some(Quantity("64Mi".into())),
-                        ..EmptyDirVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-            ]),
+            volumes: Some(config_and_tmp_volumes(object)),
             ..PodSpec::default()
         }),
     }
+}
+
+/// The ConfigMap `config_map` and a small `/tmp` (the root filesystem is read-only).
+pub(super) fn config_and_tmp_volumes(config_map: &str) -> Vec<Volume> {
+    vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map.to_owned(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("64Mi".into())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ]
+}
+
+/// The config read-only at [`CONFIG_DIR`], and `/tmp`.
+pub(super) fn config_and_tmp_mounts() -> Vec<VolumeMount> {
+    vec![
+        VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        },
+    ]
 }
 
 /// What differs between the containers of the pods.
@@ -179,19 +201,7 @@ fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
         readiness_probe: m.readiness.then(|| probe("/readyz", m.port_name, 5, 2)),
         resources: Some(m.resources),
         security_context: Some(container_security_context()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(config_and_tmp_mounts()),
         ..Container::default()
     }
 }

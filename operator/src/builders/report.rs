@@ -4,16 +4,14 @@
 //! (`controller::report`); the pod needs no Kubernetes API access at all.
 
 use super::pod::{
-    clickhouse_env, container_security_context, default_resources, pod_security_context,
+    clickhouse_env, config_and_tmp_mounts, config_and_tmp_volumes, container_security_context,
+    default_resources, pod_security_context,
 };
 use super::{BuildOptions, Owner};
 use crate::Result;
 use crate::render::{self, CONFIG_DIR, CONFIG_KEY};
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, PodSpec, PodTemplateSpec,
-    Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec};
 use kube::api::ObjectMeta;
 use std::collections::BTreeMap;
 
@@ -76,19 +74,7 @@ pub fn report(owner: &Owner<'_>, options: &BuildOptions) -> Result<Option<(Confi
         resources: Some(default_resources()),
         security_context: Some(container_security_context()),
         termination_message_policy: Some("File".into()),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "config".into(),
-                mount_path: CONFIG_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(config_and_tmp_mounts()),
         ..Container::default()
     };
     let pod = PodSpec {
@@ -98,21 +84,7 @@ pub fn report(owner: &Owner<'_>, options: &BuildOptions) -> Result<Option<(Confi
         security_context: Some(pod_security_context()),
         node_selector: spec.node_selector.clone(),
         tolerations: spec.tolerations.clone(),
-        volumes: Some(vec![
-            Volume {
-                name: "config".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: name.clone(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(config_and_tmp_volumes(&name)),
         ..PodSpec::default()
     };
     let template_meta = ObjectMeta {
