@@ -44,8 +44,8 @@ impl<T> Ord for Head<T> {
 ///
 /// `open` turns a source into an iterator of `Result<T, E>` sorted by `ts(&T)` (UTC ms), none below
 /// the source's `min_ts`. Items with equal `ts` come out in the order the sources were given, and
-/// within a source in its order. An `Err` from `open` or from an iterator is yielded once and ends
-/// the merge.
+/// within a source in its order. An `Err` from `open` or from an iterator is yielded once (right
+/// after the item before it in that source) and ends the merge.
 pub struct LazyMerge<S, I, T, E, O, K> {
     /// Unopened sources, the smallest `min_ts` last (popped first); ties in given order.
     pending: Vec<(i64, usize, S)>,
@@ -54,6 +54,8 @@ pub struct LazyMerge<S, I, T, E, O, K> {
     open: O,
     ts: K,
     failed: bool,
+    /// An error met while refilling after an item: yielded after that item.
+    deferred: Option<E>,
     _e: std::marker::PhantomData<E>,
 }
 
@@ -78,6 +80,7 @@ where
             open,
             ts,
             failed: false,
+            deferred: None,
             _e: std::marker::PhantomData,
         }
     }
@@ -116,6 +119,10 @@ where
         if self.failed {
             return None;
         }
+        if let Some(e) = self.deferred.take() {
+            self.failed = true;
+            return Some(Err(e));
+        }
         // Open every source that may hold an item at or before the current front.
         while let Some(&(min_ts, ..)) = self.pending.last() {
             if self.heap.peek().is_some_and(|h| h.0.ts < min_ts) {
@@ -132,8 +139,7 @@ where
         }
         let Reverse(head) = self.heap.pop()?;
         if let Err(e) = self.advance(head.ordinal) {
-            self.failed = true;
-            return Some(Err(e));
+            self.deferred = Some(e);
         }
         Some(Ok(head.item))
     }
@@ -248,7 +254,7 @@ mod tests {
             (0, vec![Ok(1), Err("broken".into()), Ok(7)]),
             (0, vec![Ok(2), Ok(3)]),
         ]);
-        assert_eq!(out, [Ok(1), Ok(2), Err("broken".to_string())]);
+        assert_eq!(out, [Ok(1), Err("broken".to_string())]);
         let lazy = vec![Lazy { min_ts: 0, source: () }];
         let mut m = LazyMerge::new(
             lazy,
