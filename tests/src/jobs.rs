@@ -69,7 +69,9 @@ pub fn job_command(args: &[&str]) -> Command {
 
 /// Runs a job to its end; its output.
 pub fn run_job(args: &[&str]) -> Output {
-    job_command(args).output().expect("run the collector binary")
+    job_command(args)
+        .output()
+        .expect("run the collector binary")
 }
 
 /// The JSON report line a run printed (on stdout, or on stderr for replay to stdout).

@@ -35,7 +35,7 @@ fn trade(i: i64, ts_ms: i64, latency_ms: i64) -> Event {
         recv_ts_ms: ts_ms + latency_ms,
         payload: Payload::Trade(Trade {
             trade_id: (1_000_000 + i).to_string(),
-            price: Decimal::new(95_000_10 + i, 2),
+            price: Decimal::new(9_500_010 + i, 2),
             quantity: Decimal::new(15, 3),
             raw_quantity: Decimal::new(15, 3),
             quantity_unit: QuantityUnit::Base,
@@ -85,8 +85,8 @@ pub fn events() -> Vec<Event> {
             recv_ts_ms: ts + 5,
             payload: Payload::Orderbook(OrderBookSnapshot {
                 last_update_id: 500 + n,
-                bids: vec![Level(Decimal::new(3_500_00, 2), Decimal::new(12, 1))],
-                asks: vec![Level(Decimal::new(3_500_10, 2), Decimal::new(8, 1))],
+                bids: vec![Level(Decimal::new(350_000, 2), Decimal::new(12, 1))],
+                asks: vec![Level(Decimal::new(350_010, 2), Decimal::new(8, 1))],
             }),
         });
     }

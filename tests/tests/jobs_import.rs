@@ -50,10 +50,17 @@ async fn import_lands_every_row_of_the_dataset_once() {
         s(&wd),
     ];
     let out = run_job(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = report(&out.stdout);
     assert_eq!(r["total"], files);
-    assert_eq!((r["done"].as_u64(), r["failed"].as_u64()), (Some(files), Some(0)));
+    assert_eq!(
+        (r["done"].as_u64(), r["failed"].as_u64()),
+        (Some(files), Some(0))
+    );
     assert_eq!(r["details"]["rows_inserted"], events.len() as u64);
     let ch = client(&url);
     assert_eq!(
@@ -65,7 +72,10 @@ async fn import_lands_every_row_of_the_dataset_once() {
     let out = run_job(&args);
     assert!(out.status.success());
     let r = report(&out.stdout);
-    assert_eq!((r["attempted"].as_u64(), r["done_before"].as_u64()), (Some(0), Some(files)));
+    assert_eq!(
+        (r["attempted"].as_u64(), r["done_before"].as_u64()),
+        (Some(0), Some(files))
+    );
     assert_eq!(r["details"]["rows_inserted"], 0);
     drop_databases(&ch, &name).await;
 }
@@ -111,7 +121,10 @@ async fn import_killed_with_sigkill_resumes_and_finishes_with_exactly_the_rows()
         if done >= 20 {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
@@ -126,10 +139,17 @@ async fn import_killed_with_sigkill_resumes_and_finishes_with_exactly_the_rows()
     let ch = client(&url);
     let hot = format!("{name}_hot");
     let partial: u64 = counts_final(&ch, &hot).await.values().sum();
-    assert!(partial < events.len() as u64, "rows before the resume: {partial}");
+    assert!(
+        partial < events.len() as u64,
+        "rows before the resume: {partial}"
+    );
 
     let out = run_job(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = report(&out.stdout);
     let before = r["done_before"].as_u64().unwrap();
     assert!(before >= done_at_kill, "the resume knew the durable units");
@@ -139,7 +159,10 @@ async fn import_killed_with_sigkill_resumes_and_finishes_with_exactly_the_rows()
         "the finished files were skipped"
     );
     let p = progress(&wd);
-    assert_eq!((p["done"].as_u64(), p["total"].as_u64()), (Some(files), Some(files)));
+    assert_eq!(
+        (p["done"].as_u64(), p["total"].as_u64()),
+        (Some(files), Some(files))
+    );
     assert_eq!(p["failed"], 0);
     assert_eq!(counts_final(&ch, &hot).await, rows_per_table(&events));
     drop_databases(&ch, &name).await;
@@ -161,7 +184,12 @@ async fn a_damaged_file_fails_in_step_read_and_retry_failed_finishes_after_the_f
     let mut broken = good.clone();
     broken.truncate(good.len() / 2);
     std::fs::write(&damaged, &broken).unwrap();
-    let rel = damaged.strip_prefix(&data).unwrap().to_str().unwrap().to_owned();
+    let rel = damaged
+        .strip_prefix(&data)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
 
     let name = unique_name("jobs_import_damaged");
     let config = clickhouse_config(dir.path(), &url, &name);
@@ -178,7 +206,10 @@ async fn a_damaged_file_fails_in_step_read_and_retry_failed_finishes_after_the_f
     let out = run_job(&base);
     assert!(!out.status.success(), "a failed unit fails the command");
     let r = report(&out.stdout);
-    assert_eq!((r["done"].as_u64(), r["failed"].as_u64()), (Some(files - 1), Some(1)));
+    assert_eq!(
+        (r["done"].as_u64(), r["failed"].as_u64()),
+        (Some(files - 1), Some(1))
+    );
 
     let stats = run_job(&[&base[..], &["--show-stats"]].concat());
     assert!(stats.status.success());
@@ -192,11 +223,21 @@ async fn a_damaged_file_fails_in_step_read_and_retry_failed_finishes_after_the_f
     assert_eq!(report(&out.stdout)["attempted"], 0);
     std::fs::write(&damaged, &good).unwrap();
     let out = run_job(&[&base[..], &["--retry-failed"]].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = report(&out.stdout);
-    assert_eq!((r["attempted"].as_u64(), r["failed"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (r["attempted"].as_u64(), r["failed"].as_u64()),
+        (Some(1), Some(0))
+    );
     let p = progress(&wd);
-    assert_eq!((p["done"].as_u64(), p["total"].as_u64()), (Some(files), Some(files)));
+    assert_eq!(
+        (p["done"].as_u64(), p["total"].as_u64()),
+        (Some(files), Some(files))
+    );
     let ch = client(&url);
     assert_eq!(
         counts_final(&ch, &format!("{name}_hot")).await,

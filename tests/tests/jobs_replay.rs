@@ -33,7 +33,7 @@ async fn dataset(dir: &Path, events: &[Event]) {
 }
 
 fn sorted(mut v: Vec<Event>) -> Vec<Event> {
-    v.sort_by(|a, b| a.msg_id().cmp(&b.msg_id()));
+    v.sort_by_cached_key(Event::msg_id);
     v
 }
 
@@ -65,7 +65,11 @@ fn replay_stdout(data: &Path, extra: &[&str]) -> Vec<Event> {
     ];
     args.extend_from_slice(extra);
     let out = run_job(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report(&out.stderr)["failed"], 0);
     String::from_utf8(out.stdout)
         .unwrap()
@@ -80,7 +84,10 @@ async fn replay_to_stdout_is_in_exchange_time_order_and_exactly_the_stored_event
     let data = dir.path().join("data");
     let all = events(21, 2_600);
     dataset(&data, &all).await;
-    let (from, to) = (all[0].ts_ms.to_string(), (all.last().unwrap().ts_ms + 1).to_string());
+    let (from, to) = (
+        all[0].ts_ms.to_string(),
+        (all.last().unwrap().ts_ms + 1).to_string(),
+    );
 
     let got = replay_stdout(&data, &["--from", &from, "--to", &to]);
     assert!(
@@ -171,7 +178,16 @@ impl Streams {
     async fn count(&self) -> u64 {
         let mut n = 0;
         for s in &self.names {
-            n += self.js.get_stream(s).await.unwrap().info().await.unwrap().state.messages;
+            n += self
+                .js
+                .get_stream(s)
+                .await
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .state
+                .messages;
         }
         n
     }
@@ -185,7 +201,11 @@ impl Streams {
             for seq in 1..=last {
                 let m = stream.get_raw_message(seq).await.unwrap();
                 let id = m.headers.get("Nats-Msg-Id").unwrap().as_str().to_owned();
-                out.push((m.subject.to_string(), id, serde_json::from_slice(&m.payload).unwrap()));
+                out.push((
+                    m.subject.to_string(),
+                    id,
+                    serde_json::from_slice(&m.payload).unwrap(),
+                ));
             }
         }
         out
@@ -209,16 +229,32 @@ async fn replay_to_nats_uses_the_live_subjects_and_ids_and_a_second_replay_adds_
     dataset(&data, &all).await;
     let name = unique_name("jobs_replay");
     let config = nats_config(dir.path(), &url, &name);
-    let (from, to) = ((MIDNIGHT - 86_400_000).to_string(), (MIDNIGHT + 86_400_000).to_string());
+    let (from, to) = (
+        (MIDNIGHT - 86_400_000).to_string(),
+        (MIDNIGHT + 86_400_000).to_string(),
+    );
     let replay = |wd: &str| {
         let wd = dir.path().join(wd);
         let args = [
-            "replay", "--parquet", data.to_str().unwrap(), "--from", &from, "--to", &to,
-            "--nats", config.to_str().unwrap(), "--as-fast-as-possible",
-            "--work-dir", wd.to_str().unwrap(),
+            "replay",
+            "--parquet",
+            data.to_str().unwrap(),
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--nats",
+            config.to_str().unwrap(),
+            "--as-fast-as-possible",
+            "--work-dir",
+            wd.to_str().unwrap(),
         ];
         let out = run_job(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         report(&out.stdout)
     };
     let r = replay("first");
@@ -227,7 +263,7 @@ async fn replay_to_nats_uses_the_live_subjects_and_ids_and_a_second_replay_adds_
     let streams = Streams::new(&url, &name).await;
     let mut got = streams.messages().await;
     assert_eq!(got.len(), 650);
-    got.sort_by(|a, b| a.1.cmp(&b.1));
+    got.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     // The ids the live publisher gives these events as stored (a liquidation's id holds its decimals'
     // text, which the stores keep without trailing zeros).
     let want = sorted(all.iter().map(stored).collect());
@@ -257,12 +293,25 @@ async fn replay_to_nats_killed_with_sigkill_resumes_to_exactly_the_events_and_sp
     let name = unique_name("jobs_replay_kill");
     let config = nats_config(dir.path(), &url, &name);
     let wd = dir.path().join("work");
-    let (from, to) = ((MIDNIGHT - 86_400_000).to_string(), (MIDNIGHT + 86_400_000).to_string());
+    let (from, to) = (
+        (MIDNIGHT - 86_400_000).to_string(),
+        (MIDNIGHT + 86_400_000).to_string(),
+    );
     let args = |extra: &[&'static str]| {
         let mut a: Vec<String> = [
-            "replay", "--parquet", data.to_str().unwrap(), "--from", &from, "--to", &to,
-            "--nats", config.to_str().unwrap(), "--work-dir", wd.to_str().unwrap(),
-            "--batch-size", "1",
+            "replay",
+            "--parquet",
+            data.to_str().unwrap(),
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--nats",
+            config.to_str().unwrap(),
+            "--work-dir",
+            wd.to_str().unwrap(),
+            "--batch-size",
+            "1",
         ]
         .map(String::from)
         .to_vec();
@@ -288,7 +337,10 @@ async fn replay_to_nats_killed_with_sigkill_resumes_to_exactly_the_events_and_sp
         if done >= DataType::ALL.len() as u64 {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -305,12 +357,26 @@ async fn replay_to_nats_killed_with_sigkill_resumes_to_exactly_the_events_and_sp
     let fast = args(&["--as-fast-as-possible"]);
     let fast: Vec<&str> = fast.iter().map(String::as_str).collect();
     let out = run_job(&fast);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = report(&out.stdout);
     assert!(r["done_before"].as_u64().unwrap() >= DataType::ALL.len() as u64);
-    assert!(r["details"]["events"].as_u64().unwrap() < 2_600, "the first day was skipped");
-    assert!(r["details"]["duplicates"].as_u64().unwrap() > 0, "the redone part was deduplicated");
-    assert_eq!(streams.count().await, 2_600, "exactly the events, none twice");
+    assert!(
+        r["details"]["events"].as_u64().unwrap() < 2_600,
+        "the first day was skipped"
+    );
+    assert!(
+        r["details"]["duplicates"].as_u64().unwrap() > 0,
+        "the redone part was deduplicated"
+    );
+    assert_eq!(
+        streams.count().await,
+        2_600,
+        "exactly the events, none twice"
+    );
     let p = progress(&wd);
     assert_eq!(p["done"], p["total"]);
     streams.delete().await;
@@ -318,17 +384,38 @@ async fn replay_to_nats_killed_with_sigkill_resumes_to_exactly_the_events_and_sp
     // Pacing: a 2 s span of exchange time at --speed 2 takes at least ~1 s (a lower bound only).
     let name = unique_name("jobs_replay_pace");
     let config = nats_config(dir.path(), &url, &name);
-    let (lo, hi) = ((MIDNIGHT + 1_000).to_string(), (MIDNIGHT + 3_000).to_string());
+    let (lo, hi) = (
+        (MIDNIGHT + 1_000).to_string(),
+        (MIDNIGHT + 3_000).to_string(),
+    );
     let wd = dir.path().join("pace");
     let started = Instant::now();
     let out = run_job(&[
-        "replay", "--parquet", data.to_str().unwrap(), "--from", &lo, "--to", &hi,
-        "--nats", config.to_str().unwrap(), "--speed", "2", "--work-dir", wd.to_str().unwrap(),
+        "replay",
+        "--parquet",
+        data.to_str().unwrap(),
+        "--from",
+        &lo,
+        "--to",
+        &hi,
+        "--nats",
+        config.to_str().unwrap(),
+        "--speed",
+        "2",
+        "--work-dir",
+        wd.to_str().unwrap(),
     ]);
     let took = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(report(&out.stdout)["details"]["events"], 200);
-    assert!(took >= Duration::from_millis(950), "2 s at speed 2 took {took:?}");
+    assert!(
+        took >= Duration::from_millis(950),
+        "2 s at speed 2 took {took:?}"
+    );
     Streams::new(&url, &name).await.delete().await;
 }
 
@@ -344,27 +431,73 @@ async fn replay_from_clickhouse_to_stdout_matches_the_parquet_replay() {
     let name = unique_name("jobs_replay_ch");
     let config = marketprism_tests::jobs::clickhouse_config(dir.path(), &url, &name);
     let out = run_job(&[
-        "import", "--parquet", data.to_str().unwrap(), "--config", config.to_str().unwrap(),
-        "--work-dir", dir.path().join("import").to_str().unwrap(),
+        "import",
+        "--parquet",
+        data.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--work-dir",
+        dir.path().join("import").to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (from, to) = ((MIDNIGHT - 86_400_000).to_string(), (MIDNIGHT + 86_400_000).to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (from, to) = (
+        (MIDNIGHT - 86_400_000).to_string(),
+        (MIDNIGHT + 86_400_000).to_string(),
+    );
     let args = [
-        "replay", "--clickhouse", "--config", config.to_str().unwrap(), "--from", &from, "--to",
-        &to, "--stdout", "--as-fast-as-possible",
+        "replay",
+        "--clickhouse",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--stdout",
+        "--as-fast-as-possible",
     ];
     let out = run_job(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: Vec<Event> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(got.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms), "exchange-time order");
-    assert_same(got, all.clone(), "ClickHouse holds exactly the stored events");
+    assert!(
+        got.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms),
+        "exchange-time order"
+    );
+    assert_same(
+        got,
+        all.clone(),
+        "ClickHouse holds exactly the stored events",
+    );
     let pick = &all[1];
-    let out = run_job(&[&args[..], &["--symbol", pick.symbol.as_str(), "--exchange", pick.exchange.as_str()]].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_job(
+        &[
+            &args[..],
+            &[
+                "--symbol",
+                pick.symbol.as_str(),
+                "--exchange",
+                pick.exchange.as_str(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let n = String::from_utf8(out.stdout).unwrap().lines().count();
     let want = all
         .iter()

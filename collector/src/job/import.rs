@@ -8,7 +8,9 @@
 //! refused or was unreachable; the insert is retried on the next `--retry-failed` run).
 
 use super::plan::{data_type_of, import_units, list_dataset};
-use super::{CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats};
+use super::{
+    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+};
 use crate::error::{Error, Result};
 use marketprism_config::Config;
 use marketprism_jobs::{UnitError, UnitId, WorkDir, run};
@@ -86,8 +88,7 @@ fn import_file(
     let rel = id.as_str();
     let data_type = data_type_of(rel)
         .ok_or_else(|| UnitError::new("read", "no data_type=<table> component in the path"))?;
-    let rows = read_file(&root.join(rel), data_type)
-        .map_err(|e| UnitError::new("read", e))?;
+    let rows = read_file(&root.join(rel), data_type).map_err(|e| UnitError::new("read", e))?;
     if rows.is_empty() {
         return Ok(0);
     }

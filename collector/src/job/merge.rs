@@ -71,7 +71,7 @@ where
             .enumerate()
             .map(|(i, l)| (l.min_ts, i, l.source))
             .collect();
-        pending.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        pending.sort_by_key(|p| Reverse((p.0, p.1)));
         let n = pending.len();
         Self {
             pending,
@@ -210,9 +210,18 @@ mod tests {
     #[test]
     fn ties_come_out_in_source_order() {
         let lazy = vec![
-            Lazy { min_ts: 0, source: vec![(5, "a1"), (5, "a2")] },
-            Lazy { min_ts: 5, source: vec![(5, "b1")] },
-            Lazy { min_ts: 0, source: vec![(5, "c1")] },
+            Lazy {
+                min_ts: 0,
+                source: vec![(5, "a1"), (5, "a2")],
+            },
+            Lazy {
+                min_ts: 5,
+                source: vec![(5, "b1")],
+            },
+            Lazy {
+                min_ts: 0,
+                source: vec![(5, "c1")],
+            },
         ];
         let m = LazyMerge::new(
             lazy,
@@ -228,7 +237,10 @@ mod tests {
         let opened = Rc::new(RefCell::new(Vec::new()));
         let log = opened.clone();
         let lazy = (0..5)
-            .map(|i| Lazy { min_ts: i * 100, source: i })
+            .map(|i| Lazy {
+                min_ts: i * 100,
+                source: i,
+            })
             .collect();
         let mut m = LazyMerge::new(
             lazy,
@@ -255,7 +267,10 @@ mod tests {
             (0, vec![Ok(2), Ok(3)]),
         ]);
         assert_eq!(out, [Ok(1), Err("broken".to_string())]);
-        let lazy = vec![Lazy { min_ts: 0, source: () }];
+        let lazy = vec![Lazy {
+            min_ts: 0,
+            source: (),
+        }];
         let mut m = LazyMerge::new(
             lazy,
             |_: ()| Err::<std::iter::Empty<Result<i64, &str>>, _>("cannot open"),
@@ -269,7 +284,11 @@ mod tests {
     fn pacing_divides_exchange_time_by_speed() {
         let t0 = Instant::now();
         let mut p = Pacer::new(Some(4.0));
-        assert_eq!(p.wait(10_000, t0), Duration::ZERO, "the first event anchors");
+        assert_eq!(
+            p.wait(10_000, t0),
+            Duration::ZERO,
+            "the first event anchors"
+        );
         assert_eq!(p.wait(12_000, t0), Duration::from_millis(500));
         // Later, less is left to wait; an overdue event waits not at all.
         assert_eq!(

@@ -214,7 +214,9 @@ mod tests {
     #[test]
     fn listing_is_sorted_and_relative() {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().join("date=2026-01-02/exchange=okx_spot/data_type=trades");
+        let d = dir
+            .path()
+            .join("date=2026-01-02/exchange=okx_spot/data_type=trades");
         std::fs::create_dir_all(&d).unwrap();
         for name in ["part-b.parquet", "part-a.parquet", ".part-c.parquet.tmp"] {
             std::fs::write(d.join(name), b"x").unwrap();
@@ -261,10 +263,16 @@ mod tests {
             ]
         );
         assert_eq!((plan[0].from_ms, plan[0].to_ms), (day0 + 5, day0 + DAY_MS));
-        assert_eq!((plan[3].from_ms, plan[3].to_ms), (day0 + DAY_MS, day0 + DAY_MS + 7));
+        assert_eq!(
+            (plan[3].from_ms, plan[3].to_ms),
+            (day0 + DAY_MS, day0 + DAY_MS + 7)
+        );
         assert!(replay_plan(&filter(10, 10)).is_empty());
         // A range ending at midnight has no partition of the next day.
-        assert_eq!(replay_plan(&filter(day0, day0 + DAY_MS)).len(), DataType::ALL.len());
+        assert_eq!(
+            replay_plan(&filter(day0, day0 + DAY_MS)).len(),
+            DataType::ALL.len()
+        );
         assert_eq!(day_start(-1), -DAY_MS);
     }
 

@@ -18,8 +18,12 @@
 
 use super::merge::{LazyMerge, Pacer};
 use super::plan::{Filter, Partition, parse_exchange, replay_plan};
-use super::replay_io::{ClickHouseSource, Output, OutputStats, Source, open_source, parquet_sources};
-use super::{CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats};
+use super::replay_io::{
+    ClickHouseSource, Output, OutputStats, Source, open_source, parquet_sources,
+};
+use super::{
+    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+};
 use crate::error::{Error, Result};
 use marketprism_config::{Config, NatsConfig};
 use marketprism_jobs::{UnitError, UnitId, WorkDir, run};
@@ -33,7 +37,11 @@ use tokio::runtime::Handle;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// Read this Parquet dataset (`date=…/exchange=…/data_type=…/*.parquet`).
-    #[arg(long, required_unless_present = "clickhouse", conflicts_with = "clickhouse")]
+    #[arg(
+        long,
+        required_unless_present = "clickhouse",
+        conflicts_with = "clickhouse"
+    )]
     pub parquet: Option<PathBuf>,
     /// Read ClickHouse: `--config`'s `sink.clickhouse` (credentials from the environment), `FINAL`.
     #[arg(long, requires = "config")]
@@ -149,7 +157,9 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
             let ch = Config::load(path)?
                 .sink
                 .map(|s| s.clickhouse)
-                .ok_or_else(|| invalid("--clickhouse needs a config with sink.clickhouse".into()))?;
+                .ok_or_else(|| {
+                    invalid("--clickhouse needs a config with sink.clickhouse".into())
+                })?;
             let db = args.database.clone().unwrap_or(ch.hot_database.clone());
             Some((ch, db))
         }
@@ -214,7 +224,10 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
             if let Some(r) = results.remove(id.as_str()) {
                 return r;
             }
-            let Some(day) = plan.iter().find(|p| p.unit_id() == id.as_str()).map(|p| p.day.clone())
+            let Some(day) = plan
+                .iter()
+                .find(|p| p.unit_id() == id.as_str())
+                .map(|p| p.day.clone())
             else {
                 return Err(UnitError::new("plan", "not a unit of this replay"));
             };

@@ -46,7 +46,8 @@ pub type Events = std::iter::Map<std::vec::IntoIter<Event>, fn(Event) -> Result<
 fn events(mut v: Vec<Event>) -> Events {
     // Stable: equal times keep their stored order.
     v.sort_by_key(|e| e.ts_ms);
-    v.into_iter().map(Ok as fn(Event) -> Result<Event, UnitError>)
+    v.into_iter()
+        .map(Ok as fn(Event) -> Result<Event, UnitError>)
 }
 
 /// `[min, max]` of a Parquet file's `ts_ms` from its footer statistics (no rows read); `None`
@@ -260,7 +261,8 @@ pub fn open_source(
     clickhouse: Option<&ClickHouseSource>,
     handle: &Handle,
 ) -> Result<Events, UnitError> {
-    let read = |e: &dyn std::fmt::Display, what: &str| UnitError::new("read", format!("{what}: {e}"));
+    let read =
+        |e: &dyn std::fmt::Display, what: &str| UnitError::new("read", format!("{what}: {e}"));
     let all = match source {
         Source::File { path, data_type } => {
             let what = path.display().to_string();
@@ -280,7 +282,9 @@ pub fn open_source(
                 .map_err(|e| read(&e, data_type.as_str()))?
         }
     };
-    Ok(events(all.into_iter().filter(|e| filter.matches(e)).collect()))
+    Ok(events(
+        all.into_iter().filter(|e| filter.matches(e)).collect(),
+    ))
 }
 
 /// Where replayed events go.
@@ -289,7 +293,7 @@ pub enum Output {
     Stdout(std::io::BufWriter<std::io::Stdout>),
     /// JetStream: subject and `Nats-Msg-Id` exactly as the live publisher makes them.
     Nats {
-        js: jetstream::Context,
+        js: Box<jetstream::Context>,
         prefix: String,
         acks: VecDeque<PublishAckFuture>,
     },
@@ -311,7 +315,7 @@ impl Output {
         let js = jetstream::new(client);
         ensure_streams(&js, config).await?;
         Ok(Output::Nats {
-            js,
+            js: Box::new(js),
             prefix: config.subject_prefix.clone(),
             acks: VecDeque::new(),
         })
@@ -326,9 +330,9 @@ impl Output {
     ) -> Result<(), UnitError> {
         match self {
             Output::Stdout(out) => {
-                serde_json::to_writer(&mut *out, event)
+                serde_json::to_writer(&mut *out, event).map_err(|e| UnitError::new("write", e))?;
+                out.write_all(b"\n")
                     .map_err(|e| UnitError::new("write", e))?;
-                out.write_all(b"\n").map_err(|e| UnitError::new("write", e))?;
                 stats.events += 1;
             }
             Output::Nats { js, prefix, acks } => {
@@ -341,7 +345,8 @@ impl Output {
                 let subject = prefixed(prefix, subject_of_msg_id(&msg_id));
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert("Nats-Msg-Id", msg_id.as_str());
-                let payload = serde_json::to_vec(event).map_err(|e| UnitError::new("publish", e))?;
+                let payload =
+                    serde_json::to_vec(event).map_err(|e| UnitError::new("publish", e))?;
                 let ack = handle
                     .block_on(js.publish_with_headers(subject, headers, payload.into()))
                     .map_err(|e| UnitError::new("publish", e))?;
@@ -372,7 +377,11 @@ impl Output {
     }
 }
 
-fn wait_ack(handle: &Handle, ack: PublishAckFuture, stats: &mut OutputStats) -> Result<(), UnitError> {
+fn wait_ack(
+    handle: &Handle,
+    ack: PublishAckFuture,
+    stats: &mut OutputStats,
+) -> Result<(), UnitError> {
     let ack = handle
         .block_on(ack.into_future())
         .map_err(|e| UnitError::new("publish", e))?;
