@@ -512,3 +512,61 @@ async fn replay_from_clickhouse_to_stdout_matches_the_parquet_replay() {
     );
     marketprism_tests::jobs::drop_databases(&ch, &name).await;
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_paced_replay_at_once_and_the_rerun_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let all = events(25, 1_300); // 13 s of exchange time, 10 before midnight
+    dataset(&data, &all).await;
+    let wd = dir.path().join("work");
+    let (from, to) = (
+        (MIDNIGHT - 86_400_000).to_string(),
+        (MIDNIGHT + 86_400_000).to_string(),
+    );
+    let base = [
+        "replay",
+        "--parquet",
+        data.to_str().unwrap(),
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--stdout",
+        "--work-dir",
+        wd.to_str().unwrap(),
+    ];
+    let child = job_command(&[&base[..], &["--speed", "1"]].concat())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let stopped = Instant::now();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "stopped in the middle of the pacing"
+    );
+    assert_eq!(out.status.code(), Some(130));
+    let first = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert!(first > 0 && first < 1_300, "{first} events before the stop");
+
+    let out = run_job(&[&base[..], &["--as-fast-as-possible"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out.stderr);
+    assert_eq!(r["done"], r["total"]);
+    assert_eq!(
+        r["details"]["events"], 1_300,
+        "the unfinished day is redone whole"
+    );
+}

@@ -30,7 +30,9 @@ use marketprism_jobs::{UnitError, UnitId, WorkDir, run};
 use marketprism_model::{DataType, Symbol};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 /// `job replay (--parquet DIR | --clickhouse --config FILE) --from T --to T … (--stdout | --nats X)`.
@@ -196,6 +198,7 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
         None => Output::Stdout(std::io::BufWriter::new(std::io::stdout())),
     };
     let replayer = Replayer {
+        cancel: opts.cancel.clone(),
         handle: Handle::current(),
         parquet: args.parquet.clone(),
         clickhouse: ch_source,
@@ -262,6 +265,8 @@ fn rand_suffix() -> u64 {
 
 /// The replay's state across units: sources, output, pacing (continuous across days).
 struct Replayer {
+    /// The run's stop flag (SIGINT/SIGTERM), also checked within a day: a paced day can be long.
+    cancel: Option<Arc<AtomicBool>>,
     handle: Handle,
     parquet: Option<PathBuf>,
     clickhouse: Option<ClickHouseSource>,
@@ -272,6 +277,24 @@ struct Replayer {
 }
 
 impl Replayer {
+    /// Stopped by a signal in the middle of a day: exit as a kill would (status 130). The day's
+    /// partitions are not recorded done, so the next run redoes them (idempotent: stdout gets them
+    /// again, JetStream drops the copies by message id); committed batches are already durable.
+    fn stop_if_cancelled(
+        cancel: Option<&Arc<AtomicBool>>,
+        output: &mut Output,
+        handle: &Handle,
+        stats: &mut OutputStats,
+    ) {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            let _ = output.flush(handle, stats);
+            tracing::warn!(
+                "stopped in the middle of a day: its partitions are redone by the next run"
+            );
+            std::process::exit(130);
+        }
+    }
+
     /// Replays `parts` (one day's partitions) merged in exchange-time order, then flushes.
     fn day(&mut self, parts: &[&Partition]) -> Result<(), UnitError> {
         let result = self.try_day(parts);
@@ -308,8 +331,25 @@ impl Replayer {
                 if let Output::Stdout(_) = self.output {
                     self.output.flush(handle, &mut self.stats)?;
                 }
-                std::thread::sleep(wait);
+                let until = Instant::now() + wait;
+                while let Some(left) = until.checked_duration_since(Instant::now())
+                    && !left.is_zero()
+                {
+                    Self::stop_if_cancelled(
+                        self.cancel.as_ref(),
+                        &mut self.output,
+                        handle,
+                        &mut self.stats,
+                    );
+                    std::thread::sleep(left.min(Duration::from_millis(100)));
+                }
             }
+            Self::stop_if_cancelled(
+                self.cancel.as_ref(),
+                &mut self.output,
+                handle,
+                &mut self.stats,
+            );
             self.output.send(handle, &event, &mut self.stats)?;
         }
         self.output.flush(handle, &mut self.stats)
