@@ -138,10 +138,15 @@ fn nats_config(arg: &str) -> Result<NatsConfig> {
             .or(config.sink.map(|s| s.nats))
             .ok_or_else(|| invalid(format!("--nats {arg}: no outputs.nats or sink.nats")));
     }
-    Ok(NatsConfig {
-        url: arg.to_owned(),
-        ..NatsConfig::default()
-    })
+    // A URL: the default streams; credentials and `MARKETPRISM_TLS_CA_FILE` from the environment as
+    // for a config, but the URL given here wins over `MARKETPRISM_NATS_URL`.
+    let mut config = Config::default();
+    config.outputs.nats = Some(NatsConfig::default());
+    config.apply_env(|k| std::env::var(k).ok());
+    config.resolve_tls()?;
+    let mut nats = config.outputs.nats.unwrap_or_default();
+    nats.url = arg.to_owned();
+    Ok(nats)
 }
 
 pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
