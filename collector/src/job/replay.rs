@@ -227,22 +227,32 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
             .filter(|id| wd.selects(id.as_str(), opts.selection))
             .map(|id| id.as_str().to_owned())
             .collect();
+        let index: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
         let mut results: HashMap<String, Result<(), UnitError>> = HashMap::new();
         let work = |id: &UnitId| {
             if let Some(r) = results.remove(id.as_str()) {
                 return r;
             }
-            let Some(day) = plan
-                .iter()
-                .find(|p| p.unit_id() == id.as_str())
-                .map(|p| p.day.clone())
-            else {
+            let Some(&at) = index.get(id.as_str()) else {
                 return Err(UnitError::new("plan", "not a unit of this replay"));
             };
-            let parts: Vec<&Partition> = plan
+            // The plan is day-major: the day's partitions are the run of neighbours with its day.
+            let day = &plan[at].day;
+            let first = plan[..at]
                 .iter()
-                .filter(|p| p.day == day)
-                .filter(|p| selected.contains(&p.unit_id()) || p.unit_id() == id.as_str())
+                .rposition(|p| &p.day != day)
+                .map_or(0, |i| i + 1);
+            let last = plan[at..]
+                .iter()
+                .position(|p| &p.day != day)
+                .map_or(plan.len(), |i| at + i);
+            let parts: Vec<&Partition> = (first..last)
+                .filter(|&i| i == at || selected.contains(ids[i].as_str()))
+                .map(|i| &plan[i])
                 .collect();
             let result = replayer.day(&parts);
             for p in &parts {
