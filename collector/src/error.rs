@@ -12,6 +12,8 @@ pub enum Error {
     Simulator(#[from] marketprism_simulator::Error),
     #[error(transparent)]
     Report(#[from] marketprism_report::Error),
+    #[error(transparent)]
+    Job(#[from] marketprism_jobs::JobError),
     #[error("NATS: {0}")]
     Nats(String),
     #[error("I/O: {0}")]

@@ -9,12 +9,14 @@
 //! | `run`: connectors → fan-out → outputs, under the lease | [`run`] |
 //! | `bench`: throughput and resource figures | [`bench`] |
 //! | `report`: the data-quality report of what landed | [`report`] |
+//! | `job import` / `job replay`: resumable jobs over stored data | [`job`] |
 //! | probes, metrics and logs | [`telemetry`] |
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod error;
+pub mod job;
 pub mod report;
 pub mod run;
 pub mod telemetry;

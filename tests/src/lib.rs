@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests in `tests/tests/`.
 #![forbid(unsafe_code)]
 
+pub mod jobs;
 pub mod kube_fake;
 pub mod logs;
 pub mod pipeline;

@@ -5,6 +5,8 @@
 //! - `schema`: print the ClickHouse DDL for a server version; `--check` / `--migrate` a live server.
 //! - `simulate`: serve the exchange simulator.
 //! - `report`: the data-quality report of a Parquet dataset or ClickHouse database; exit 0 pass, 1 fail, 2 error.
+//! - `job import` / `job replay`: resumable jobs over stored data (Parquet → ClickHouse; stored events →
+//!   NATS or stdout); rerunning resumes, `--retry-failed`, `--show-stats`.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
 #![forbid(unsafe_code)]
 
@@ -83,6 +85,11 @@ enum Command {
     /// minutes, duplicates, gaps, latency, judged against acceptance criteria. Exit code 0 when every
     /// stream passes, 1 when one fails, 2 when the report cannot be made.
     Report(ReportArgs),
+    /// Resumable jobs over stored data: `import` (Parquet → ClickHouse, one unit per file) and `replay`
+    /// (Parquet or ClickHouse → NATS or stdout NDJSON, in exchange-time order). Rerunning the same
+    /// command resumes; exit code 1 when units failed.
+    #[command(subcommand)]
+    Job(marketprism_collector::job::JobCommand),
 }
 
 #[derive(clap::Args)]
@@ -283,6 +290,36 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             };
             let _ = std::io::stdout().flush();
             std::process::exit(code)
+        }
+        Command::Job(job) => {
+            use marketprism_collector::job::{JobCommand, JobOutcome, run_job};
+            // Replay to stdout owns stdout: the report goes to stderr then.
+            let data_on_stdout = matches!(&job, JobCommand::Replay(a) if a.stdout);
+            match run_job(job).await? {
+                JobOutcome::Stats(text) => {
+                    print!("{text}");
+                    Ok(())
+                }
+                JobOutcome::Ran(report) => {
+                    let line = serde_json::to_string(&report)?;
+                    if data_on_stdout {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
+                    if !report.succeeded() {
+                        anyhow::bail!(
+                            "job {}: {} of {} units failed, {} pending{} (see --show-stats)",
+                            report.job,
+                            report.failed,
+                            report.total,
+                            report.pending,
+                            if report.cancelled { ", cancelled" } else { "" }
+                        );
+                    }
+                    Ok(())
+                }
+            }
         }
         Command::Run { config } => {
             let config = Config::load(&config)?;

@@ -1,0 +1,297 @@
+//! Pure pieces of the job kinds: unit planning (import files, replay partitions), the replay filter,
+//! and UTC day arithmetic. No I/O except [`list_dataset`], which only lists a directory.
+
+use marketprism_jobs::UnitId;
+use marketprism_model::{DataType, Event, Exchange};
+use std::path::Path;
+
+/// Milliseconds in a UTC day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Start (UTC ms) of the UTC day holding `ts_ms`.
+pub fn day_start(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+/// `YYYY-MM-DD` of the UTC day holding `ts_ms` (the Parquet `date=` partition value).
+pub fn day_name(ts_ms: i64) -> String {
+    marketprism_pipeline::store::parquet::utc_date(ts_ms)
+}
+
+/// Whether `rel` (a path relative to a dataset root, `/`-separated) is a committed Parquet file of
+/// the embedded layout: ends in `.parquet`, and no component is hidden (the writer's temporaries are
+/// `.part-….parquet.tmp`, and nothing under a hidden directory is data).
+pub fn is_data_file(rel: &str) -> bool {
+    rel.ends_with(".parquet") && !rel.split('/').any(|c| c.is_empty() || c.starts_with('.'))
+}
+
+/// The table of a dataset file, from its `data_type=<table>` path component.
+pub fn data_type_of(rel: &str) -> Option<DataType> {
+    rel.split('/')
+        .find_map(|c| c.strip_prefix("data_type="))
+        .and_then(DataType::parse)
+}
+
+/// The `date=YYYY-MM-DD` component of a dataset path.
+pub fn date_of(rel: &str) -> Option<&str> {
+    rel.split('/').find_map(|c| c.strip_prefix("date="))
+}
+
+/// The `exchange=<exchange>` component of a dataset path.
+pub fn exchange_of(rel: &str) -> Option<Exchange> {
+    rel.split('/')
+        .find_map(|c| c.strip_prefix("exchange="))
+        .and_then(parse_exchange)
+}
+
+/// An exchange by its config name (`binance_spot`).
+pub fn parse_exchange(name: &str) -> Option<Exchange> {
+    Exchange::ALL.into_iter().find(|x| x.as_str() == name)
+}
+
+/// Every data file under `root` (see [`is_data_file`]) as sorted `/`-separated relative paths: the
+/// import plan, one unit per file, the same on every run over the same dataset. Unreadable
+/// subdirectories are skipped (their files cannot be imported anyway; the error is logged).
+pub fn list_dataset(root: &Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    // The root itself must be readable: a wrong --parquet is an error, not an empty job.
+    std::fs::read_dir(root)?;
+    while let Some((dir, prefix)) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot list a dataset directory");
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if !name.starts_with('.') {
+                    stack.push((entry.path(), rel));
+                }
+            } else if is_data_file(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The import plan's unit ids (the relative paths); a path that is not a valid unit id (over 1024
+/// bytes, control characters) is left out with an error logged.
+pub fn import_units(files: &[String]) -> Vec<UnitId> {
+    files
+        .iter()
+        .filter_map(|f| match UnitId::new(f.clone()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(file = %f, error = %e, "file left out of the import");
+                None
+            }
+        })
+        .collect()
+}
+
+/// What a replay selects: a time range (UTC ms, `to` exclusive) and optional exchange, data type and
+/// symbol lists (empty: all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// First exchange time replayed, UTC ms, inclusive.
+    pub from_ms: i64,
+    /// End of the range, UTC ms, exclusive.
+    pub to_ms: i64,
+    pub exchanges: Vec<Exchange>,
+    pub data_types: Vec<DataType>,
+    pub symbols: Vec<String>,
+}
+
+impl Filter {
+    /// Whether `event` is replayed.
+    pub fn matches(&self, event: &Event) -> bool {
+        event.ts_ms >= self.from_ms
+            && event.ts_ms < self.to_ms
+            && self.wants_exchange(event.exchange)
+            && self.wants_type(event.data_type())
+            && (self.symbols.is_empty() || self.symbols.iter().any(|s| s == event.symbol.as_str()))
+    }
+
+    pub fn wants_exchange(&self, exchange: Exchange) -> bool {
+        self.exchanges.is_empty() || self.exchanges.contains(&exchange)
+    }
+
+    pub fn wants_type(&self, data_type: DataType) -> bool {
+        self.data_types.is_empty() || self.data_types.contains(&data_type)
+    }
+
+    /// The selected data types in [`DataType::ALL`] order.
+    pub fn types(&self) -> Vec<DataType> {
+        DataType::ALL
+            .into_iter()
+            .filter(|d| self.wants_type(*d))
+            .collect()
+    }
+
+    /// Whether `[lo, hi]` (UTC ms, inclusive) overlaps the range.
+    pub fn overlaps(&self, lo: i64, hi: i64) -> bool {
+        hi >= self.from_ms && lo < self.to_ms
+    }
+}
+
+/// One replay unit: a data type on one UTC day, clipped to the filter's range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub data_type: DataType,
+    /// The part of the day inside the range: UTC ms, `to` exclusive.
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+impl Partition {
+    /// The unit id: `{day}/{data_type}`, e.g. `2026-11-30/trades`.
+    pub fn unit_id(&self) -> String {
+        format!("{}/{}", self.day, self.data_type)
+    }
+}
+
+/// The replay plan: per UTC day of `[from, to)`, in time order, one partition per selected data type
+/// (in [`DataType::ALL`] order). Day-major, so replaying a day's partitions together in exchange-time
+/// order and the days in order gives exchange-time order over the whole range.
+pub fn replay_plan(filter: &Filter) -> Vec<Partition> {
+    let mut out = Vec::new();
+    if filter.to_ms <= filter.from_ms {
+        return out;
+    }
+    let types = filter.types();
+    let mut day = day_start(filter.from_ms);
+    while day < filter.to_ms {
+        let (from_ms, to_ms) = (day.max(filter.from_ms), (day + DAY_MS).min(filter.to_ms));
+        for &data_type in &types {
+            out.push(Partition {
+                day: day_name(day),
+                data_type,
+                from_ms,
+                to_ms,
+            });
+        }
+        day += DAY_MS;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketprism_model::synthetic::synthetic_event;
+
+    #[test]
+    fn data_files_skip_temporaries_and_hidden_directories() {
+        let ok = "date=2026-01-01/exchange=okx_spot/data_type=trades/part-x-0000000001.parquet";
+        assert!(is_data_file(ok));
+        assert!(!is_data_file(
+            "date=2026-01-01/exchange=okx_spot/data_type=trades/.part-x-0000000001.parquet.tmp"
+        ));
+        assert!(!is_data_file(
+            "date=2026-01-01/exchange=okx_spot/data_type=trades/.part-x.parquet"
+        ));
+        assert!(!is_data_file(".trash/part-x.parquet"));
+        assert!(!is_data_file("notes.txt"));
+        assert_eq!(data_type_of(ok), Some(DataType::Trades));
+        assert_eq!(date_of(ok), Some("2026-01-01"));
+        assert_eq!(exchange_of(ok), Some(Exchange::OkxSpot));
+        assert_eq!(data_type_of("date=x/data_type=nope/a.parquet"), None);
+    }
+
+    #[test]
+    fn listing_is_sorted_and_relative() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir
+            .path()
+            .join("date=2026-01-02/exchange=okx_spot/data_type=trades");
+        std::fs::create_dir_all(&d).unwrap();
+        for name in ["part-b.parquet", "part-a.parquet", ".part-c.parquet.tmp"] {
+            std::fs::write(d.join(name), b"x").unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("date=2026-01-01")).unwrap();
+        std::fs::write(dir.path().join("date=2026-01-01/z.parquet"), b"x").unwrap();
+        let files = list_dataset(dir.path()).unwrap();
+        assert_eq!(
+            files,
+            [
+                "date=2026-01-01/z.parquet",
+                "date=2026-01-02/exchange=okx_spot/data_type=trades/part-a.parquet",
+                "date=2026-01-02/exchange=okx_spot/data_type=trades/part-b.parquet",
+            ]
+        );
+        assert!(list_dataset(&dir.path().join("missing")).is_err());
+    }
+
+    fn filter(from_ms: i64, to_ms: i64) -> Filter {
+        Filter {
+            from_ms,
+            to_ms,
+            exchanges: vec![],
+            data_types: vec![],
+            symbols: vec![],
+        }
+    }
+
+    #[test]
+    fn plan_is_day_major_and_clipped_to_the_range() {
+        let day0 = 20_000 * DAY_MS;
+        let mut f = filter(day0 + 5, day0 + DAY_MS + 7);
+        f.data_types = vec![DataType::Trades, DataType::Orderbooks];
+        let plan = replay_plan(&f);
+        let ids: Vec<String> = plan.iter().map(Partition::unit_id).collect();
+        let (d0, d1) = (day_name(day0), day_name(day0 + DAY_MS));
+        assert_eq!(
+            ids,
+            [
+                format!("{d0}/orderbooks"),
+                format!("{d0}/trades"),
+                format!("{d1}/orderbooks"),
+                format!("{d1}/trades"),
+            ]
+        );
+        assert_eq!((plan[0].from_ms, plan[0].to_ms), (day0 + 5, day0 + DAY_MS));
+        assert_eq!(
+            (plan[3].from_ms, plan[3].to_ms),
+            (day0 + DAY_MS, day0 + DAY_MS + 7)
+        );
+        assert!(replay_plan(&filter(10, 10)).is_empty());
+        // A range ending at midnight has no partition of the next day.
+        assert_eq!(
+            replay_plan(&filter(day0, day0 + DAY_MS)).len(),
+            DataType::ALL.len()
+        );
+        assert_eq!(day_start(-1), -DAY_MS);
+    }
+
+    #[test]
+    fn filter_matches_range_exchange_type_and_symbol() {
+        let e = synthetic_event(3, 1);
+        let mut f = filter(e.ts_ms, e.ts_ms + 1);
+        assert!(f.matches(&e));
+        f.to_ms = e.ts_ms;
+        assert!(!f.matches(&e), "to is exclusive");
+        f.to_ms = e.ts_ms + 1;
+        f.symbols = vec!["NOPE-USD".into()];
+        assert!(!f.matches(&e));
+        f.symbols = vec![e.symbol.as_str().into()];
+        f.exchanges = vec![e.exchange];
+        f.data_types = vec![e.data_type()];
+        assert!(f.matches(&e));
+        f.data_types = vec![DataType::Gaps];
+        assert!(!f.matches(&e) || e.data_type() == DataType::Gaps);
+        assert!(f.overlaps(e.ts_ms, e.ts_ms) && !f.overlaps(e.ts_ms + 1, e.ts_ms + 9));
+    }
+}

@@ -1,0 +1,142 @@
+//! Helpers of the job tests (`tests/tests/jobs_*.rs`): datasets written by the collector's real
+//! Parquet output, configs, the real binary's `job …` commands, ClickHouse counts.
+
+use crate::process::collector_bin;
+use marketprism_config::ParquetConfig;
+use marketprism_model::{DataType, Event};
+use marketprism_pipeline::store::parquet::{new_run_id, run_parquet_output};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use tokio_util::sync::CancellationToken;
+
+/// Writes `events` through the collector's Parquet output (`run_parquet_output`) into `dir`, a file
+/// whenever a partition reaches `max_rows`; returns the files written.
+pub async fn write_dataset(dir: &Path, events: Vec<Event>, max_rows: usize) -> u64 {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    let config = ParquetConfig {
+        dir: dir.to_path_buf(),
+        max_rows,
+        ..ParquetConfig::default()
+    };
+    let out = tokio::spawn(run_parquet_output(
+        config,
+        new_run_id(),
+        rx,
+        CancellationToken::new(),
+    ));
+    let n = events.len() as u64;
+    for e in events {
+        tx.send(e).await.unwrap();
+    }
+    drop(tx);
+    let stats = out.await.unwrap().unwrap();
+    assert_eq!(stats.rows_written, n, "{stats:?}");
+    stats.files_written
+}
+
+/// Rows per table of `events`.
+pub fn rows_per_table(events: &[Event]) -> BTreeMap<DataType, u64> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        *out.entry(e.data_type()).or_default() += 1;
+    }
+    out
+}
+
+/// A collector config whose `sink.clickhouse` is `url` with databases `{name}_hot` / `{name}_cold`.
+pub fn clickhouse_config(dir: &Path, url: &str, name: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let yaml = format!(
+        "sink:\n  clickhouse:\n    url: {url}\n    hot_database: {name}_hot\n    cold_database: {name}_cold\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `marketprism-collector job <args…>`, with the server overrides of the environment removed
+/// (the test's config decides).
+pub fn job_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(collector_bin());
+    cmd.arg("job")
+        .args(args)
+        .env_remove("MARKETPRISM_CLICKHOUSE_URL")
+        .env_remove("MARKETPRISM_NATS_URL")
+        .env_remove("MARKETPRISM_CONFIG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a job to its end; its output.
+pub fn run_job(args: &[&str]) -> Output {
+    job_command(args)
+        .output()
+        .expect("run the collector binary")
+}
+
+/// The JSON report line a run printed (on stdout, or on stderr for replay to stdout).
+pub fn report(text: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(text);
+    text.lines()
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .filter(|v| v.get("job").is_some())
+        })
+        .unwrap_or_else(|| panic!("no job report in {text}"))
+}
+
+/// `progress.json` of a work directory.
+pub fn progress(work_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(work_dir.join("progress.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `SELECT count() FROM db.table FINAL`.
+pub async fn count_final(ch: &clickhouse::Client, db: &str, data_type: DataType) -> u64 {
+    ch.query(&format!("SELECT count() FROM {db}.{data_type} FINAL"))
+        .fetch_one::<u64>()
+        .await
+        .unwrap()
+}
+
+/// Every table's count after `FINAL` (tables with none left out).
+pub async fn counts_final(ch: &clickhouse::Client, db: &str) -> BTreeMap<DataType, u64> {
+    let mut out = BTreeMap::new();
+    for d in DataType::ALL {
+        let n = count_final(ch, db, d).await;
+        if n > 0 {
+            out.insert(d, n);
+        }
+    }
+    out
+}
+
+/// Drops `{name}_hot` and `{name}_cold` (best effort).
+pub async fn drop_databases(ch: &clickhouse::Client, name: &str) {
+    for db in ["hot", "cold"] {
+        let _ = ch
+            .query(&format!("DROP DATABASE IF EXISTS {name}_{db}"))
+            .execute()
+            .await;
+    }
+}
+
+/// Data files of a dataset (relative, sorted), as the import plans them.
+pub fn data_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
+}
