@@ -264,8 +264,11 @@ async fn replay_to_nats_uses_the_live_subjects_and_ids_and_a_second_replay_adds_
     let mut got = streams.messages().await;
     assert_eq!(got.len(), 650);
     got.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    // The ids the live publisher gives these events as stored (a liquidation's id holds its decimals'
-    // text, which the stores keep without trailing zeros).
+    // Replayed ids are the ones the live publisher gave the original events (a liquidation's id holds
+    // its decimals' values, which survive the stores' dropping of trailing zeros).
+    let live: std::collections::BTreeSet<String> = all.iter().map(Event::msg_id).collect();
+    let replayed: std::collections::BTreeSet<String> = got.iter().map(|g| g.1.clone()).collect();
+    assert_eq!(replayed, live, "replayed ids are the live ids");
     let want = sorted(all.iter().map(stored).collect());
     for ((subject, id, event), e) in got.iter().zip(&want) {
         assert_eq!(subject, &format!("{name}.{}", e.subject()));

@@ -376,13 +376,15 @@ impl Event {
             Payload::FundingRate(_) | Payload::OpenInterest(_) | Payload::VolatilityIndex(_) => {
                 self.ts_ms.to_string()
             }
+            // Values, not their text: `1.4604426` and `1.46044260` (as a store gives a decimal
+            // back) are one fact, so a replayed liquidation has the id the live one had.
             Payload::Liquidation(l) => {
                 format!(
                     "{}:{}:{}:{}",
                     self.ts_ms,
                     l.side.as_str(),
-                    l.price,
-                    l.quantity
+                    l.price.normalize(),
+                    l.quantity.normalize()
                 )
             }
             Payload::LsrTopPosition(r) | Payload::LsrAllAccount(r) => {
@@ -452,6 +454,25 @@ mod tests {
         later.recv_ts_ms += 5_000; // a re-receive after reconnect is the same fact
         assert_eq!(later.msg_id(), a.msg_id());
         assert_ne!(trade("12346").msg_id(), a.msg_id());
+    }
+
+    #[test]
+    fn a_liquidation_has_one_id_whatever_the_scale_of_its_decimals() {
+        let liquidation = |price: &str, qty: &str| Event {
+            payload: Payload::Liquidation(Liquidation {
+                side: Side::Sell,
+                price: Decimal::from_str(price).unwrap(),
+                quantity: Decimal::from_str(qty).unwrap(),
+                raw_quantity: Decimal::from_str(qty).unwrap(),
+                quantity_unit: QuantityUnit::Base,
+            }),
+            ..trade("1")
+        };
+        // As the venue sent it, and as Parquet / ClickHouse give it back (trailing zeros gone).
+        let live = liquidation("1.46044260", "0.500");
+        let stored = liquidation("1.4604426", "0.5");
+        assert_eq!(live.msg_id(), stored.msg_id());
+        assert_ne!(live.msg_id(), liquidation("1.4604427", "0.5").msg_id());
     }
 
     #[test]
