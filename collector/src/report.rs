@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use marketprism_config::{ClickHouseConfig, Config};
-use marketprism_report::{Criteria, Range, Report, evaluate, source};
+use marketprism_model::DataType;
+use marketprism_report::{Criteria, Range, Report, StreamId, evaluate, source};
 use std::path::{Path, PathBuf};
 
 /// Where the report reads.
@@ -51,11 +52,13 @@ pub fn choose_source(
     }
 }
 
-/// Reads `source` over `range` (the data's span when `None`) and judges it.
+/// Reads `source` over `range` (the run's receive-time span when `None`) and judges it; `expected`
+/// streams (see [`expected_streams`]) without a row are judged as empty, never left out.
 pub async fn make_report(
     source: &Source,
     range: Option<Range>,
     criteria: &Criteria,
+    expected: &[StreamId],
 ) -> Result<Report> {
     let (scan, name) = match source {
         Source::Parquet(dir) => {
@@ -71,8 +74,48 @@ pub async fn make_report(
             (scan, format!("clickhouse:{}/{database}", config.url))
         }
     };
+    if range.is_none() && scan.span.is_none() {
+        return Err(Error::Other(format!(
+            "{name}: not a single row to judge (give --from/--to to judge an empty range)"
+        )));
+    }
     let range = scan.range_or_span(range);
-    Ok(evaluate(&scan.observed, &[], range, criteria, name))
+    marketprism_report::when::check_range(range)?;
+    let mut report = evaluate(&scan.observed, expected, range, criteria, name);
+    report.skipped = scan
+        .skipped
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok(report)
+}
+
+/// The streams `config` collects: every offered data type of every entry's symbols, and the four
+/// signal types of its signals symbols. Market types are left to the data (the venue decides them).
+pub fn expected_streams(config: &Config) -> Vec<StreamId> {
+    let mut out = Vec::new();
+    for ex in &config.exchanges {
+        let unsupported = marketprism_venues::plan::unsupported(ex);
+        let mut add = |data_type: DataType, symbol: &str| {
+            out.push(StreamId {
+                exchange: ex.exchange.as_str().to_owned(),
+                market_type: String::new(),
+                data_type,
+                symbol: symbol.to_owned(),
+            })
+        };
+        for &data_type in ex.data_types.iter().filter(|d| !unsupported.contains(d)) {
+            for symbol in &ex.symbols {
+                add(data_type, symbol.as_str());
+            }
+        }
+        for symbol in ex.signals.iter().flat_map(|s| &s.symbols) {
+            for data_type in DataType::SIGNALS {
+                add(data_type, symbol.as_str());
+            }
+        }
+    }
+    out
 }
 
 /// Writes the report's files; `-` as the JSON path is stdout.
@@ -82,19 +125,23 @@ pub fn write_outputs(
     html: Option<&Path>,
     summary: Option<&Path>,
 ) -> Result<()> {
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text)
+            .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
+    };
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(report)?;
         if path == Path::new("-") {
             println!("{text}");
         } else {
-            std::fs::write(path, text)?;
+            write(path, text)?;
         }
     }
     if let Some(path) = html {
-        std::fs::write(path, marketprism_report::html::render(report))?;
+        write(path, marketprism_report::html::render(report))?;
     }
     if let Some(path) = summary {
-        std::fs::write(path, report.summary_json())?;
+        write(path, report.summary_json())?;
     }
     Ok(())
 }
@@ -143,6 +190,29 @@ mod tests {
             choose_source(Some(Path::new("/x")), false, Some(&both), None).unwrap(),
             Source::Parquet("/x".into())
         );
+    }
+
+    #[test]
+    fn the_config_says_which_streams_to_expect() {
+        let c = config(
+            "exchanges:\n  - {exchange: binance_derivatives, symbols: [BTC-USDT, ETH-USDT], data_types: [trades, orderbooks, liquidations],\n     signals: {symbols: [BTC-USDT]}}\n  - {exchange: binance_spot, symbols: [BTC-USDT], data_types: [trades, funding_rates]}\n",
+        );
+        let names: Vec<String> = expected_streams(&c).iter().map(|s| s.to_string()).collect();
+        assert!(
+            names.contains(&"binance_derivatives/*/liquidations/ETH-USDT".to_owned()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"binance_derivatives/*/signal_events/BTC-USDT".to_owned()));
+        assert!(!names.contains(&"binance_derivatives/*/signal_events/ETH-USDT".to_owned()));
+        // Binance spot has no funding rates: the run reports that; the report does not expect it.
+        assert!(names.contains(&"binance_spot/*/trades/BTC-USDT".to_owned()));
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("binance_spot/*/funding_rates")),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), 6 + 4 + 1, "{names:?}");
     }
 
     #[test]

@@ -197,6 +197,7 @@ pub async fn run_collector(
         fenced,
     } = fan;
     let mut problems = streams.ledger.problems();
+    let lost_in_outputs = output_problems(&summary_outputs);
     if !problems.is_empty() {
         // Why a connection could not deliver (refused TLS, not a WebSocket, …) is in its readiness.
         problems.extend(
@@ -210,6 +211,7 @@ pub async fn run_collector(
                 .map(|(name, reason)| format!("{name}: {reason}")),
         );
     }
+    problems.extend(lost_in_outputs);
     Ok(RunSummary {
         run_id,
         events_in,
@@ -221,6 +223,37 @@ pub async fn run_collector(
         problems,
         errors,
     })
+}
+
+/// Events an output took but did not land (NATS: dropped beyond the buffer or at the shutdown
+/// deadline; Parquet: dropped while writes failed, or not representable): each a problem, so the run
+/// exits non-zero even when the drops were recorded as overflow gaps. Fenced events (a standby's)
+/// are not lost: the lock holder publishes them.
+pub fn output_problems(outputs: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    let counts = [
+        (
+            "nats",
+            "dropped",
+            "events dropped (NATS did not take them in time; see the log and the overflow gaps)",
+        ),
+        (
+            "parquet",
+            "events_dropped",
+            "events dropped while writes failed (recorded as overflow gaps)",
+        ),
+        (
+            "parquet",
+            "rows_rejected",
+            "events not representable in the tables (see the log)",
+        ),
+    ];
+    counts
+        .iter()
+        .filter_map(|(output, field, what)| {
+            let n = outputs.get(*output)?.get(*field)?.as_u64()?;
+            (n > 0).then(|| format!("output {output}: {n} {what}"))
+        })
+        .collect()
 }
 
 /// Run the lease task and mirror its verdict into `may_publish`; whatever way the task ends,
@@ -341,5 +374,39 @@ pub async fn synthetic_feed(
             }
             i += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn any_event_an_output_did_not_land_is_a_problem() {
+        let fine = BTreeMap::from([
+            (
+                "nats".to_owned(),
+                json!({"acked": 10, "dropped": 0, "fenced": 4}),
+            ),
+            (
+                "parquet".to_owned(),
+                json!({"rows_written": 10, "events_dropped": 0, "rows_rejected": 0}),
+            ),
+        ]);
+        assert_eq!(output_problems(&fine), Vec::<String>::new());
+        let lost = BTreeMap::from([
+            ("nats".to_owned(), json!({"acked": 0, "dropped": 590})),
+            (
+                "parquet".to_owned(),
+                json!({"events_dropped": 3, "rows_rejected": 1}),
+            ),
+        ]);
+        let problems = output_problems(&lost);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("output nats: 590 events dropped"),
+            "{problems:?}"
+        );
     }
 }

@@ -112,13 +112,44 @@ pub fn shard_config(
     object_name: &str,
     namespace: &str,
 ) -> Result<Rendered> {
-    let mut exchanges = Vec::new();
-    for ex in &spec.exchanges {
-        let symbols = shard
+    let exchanges = exchange_configs(spec, |venue| {
+        shard
             .units
             .iter()
-            .filter(|u| u.venue == ex.venue)
-            .map(|u| symbol(&u.symbol))
+            .filter(|u| u.venue == venue)
+            .map(|u| u.symbol.clone())
+            .collect()
+    })?;
+    Rendered::new(&Config {
+        collector: collector_section(object_name),
+        exchanges,
+        outputs: OutputsConfig {
+            nats: Some(nats_config(spec)?),
+            parquet: None,
+        },
+        http: http_config(METRICS_PORT),
+        lease: Some(LeaseConfig {
+            name: object_name.to_owned(),
+            namespace: namespace.to_owned(),
+            duration_s: LEASE_DURATION_S,
+            // The pod's name, from `POD_NAME` at start.
+            holder: String::new(),
+        }),
+        ..Config::default()
+    })
+}
+
+/// The exchange entries of `spec` with the symbols `symbols_of(venue)` picks (entries without a
+/// symbol left out): a shard's units, or every symbol for the report.
+fn exchange_configs(
+    spec: &CollectorSetSpec,
+    symbols_of: impl Fn(crate::crd::Venue) -> Vec<String>,
+) -> Result<Vec<ExchangeConfig>> {
+    let mut exchanges = Vec::new();
+    for ex in &spec.exchanges {
+        let symbols = symbols_of(ex.venue)
+            .iter()
+            .map(|s| symbol(s))
             .collect::<Result<Vec<_>>>()?;
         if symbols.is_empty() {
             continue;
@@ -149,23 +180,7 @@ pub fn shard_config(
         }
         exchanges.push(exchange);
     }
-    Rendered::new(&Config {
-        collector: collector_section(object_name),
-        exchanges,
-        outputs: OutputsConfig {
-            nats: Some(nats_config(spec)?),
-            parquet: None,
-        },
-        http: http_config(METRICS_PORT),
-        lease: Some(LeaseConfig {
-            name: object_name.to_owned(),
-            namespace: namespace.to_owned(),
-            duration_s: LEASE_DURATION_S,
-            // The pod's name, from `POD_NAME` at start.
-            holder: String::new(),
-        }),
-        ..Config::default()
-    })
+    Ok(exchanges)
 }
 
 /// The shared sink Deployment's config: the whole streams into ClickHouse, one durable consumer
@@ -205,8 +220,9 @@ pub fn sidecar_sink_config(
     render_sink(&format!("{object_name}-sink"), sink, SIDECAR_METRICS_PORT).map(Some)
 }
 
-/// The report CronJob's config: the shared sink's rendering (the report reads only its
-/// `sink.clickhouse`, credentials from the environment). `None` without `report` or ClickHouse.
+/// The report CronJob's config: every exchange entry of the set (the streams the report expects)
+/// and the shared sink's section (the report reads its `sink.clickhouse`, credentials from the
+/// environment). `None` without `report` or ClickHouse.
 pub fn report_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<Rendered>> {
     if spec.report.is_none() {
         return Ok(None);
@@ -214,7 +230,22 @@ pub fn report_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Optio
     let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None)? else {
         return Ok(None);
     };
-    render_sink(object_name, sink, METRICS_PORT).map(Some)
+    // Every configured stream, so one that wrote nothing in the window is judged, not missed.
+    let exchanges = exchange_configs(spec, |venue| {
+        spec.exchanges
+            .iter()
+            .filter(|e| e.venue == venue)
+            .flat_map(|e| e.symbols.clone())
+            .collect()
+    })?;
+    Rendered::new(&Config {
+        collector: collector_section(object_name),
+        exchanges,
+        sink: Some(sink),
+        http: http_config(METRICS_PORT),
+        ..Config::default()
+    })
+    .map(Some)
 }
 
 /// The report's criteria file (`marketprism_report::Criteria::from_file_text`): the spec's

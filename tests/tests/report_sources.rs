@@ -296,3 +296,64 @@ async fn the_report_command_exits_by_its_verdict() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// With `--config`, every stream the config collects is judged: one that wrote nothing in the range
+/// is listed with 0 rows and fails, never left out; a wrong directory is exit 2, and what does
+/// not fit the dataset's layout is named.
+#[tokio::test]
+async fn configured_streams_without_rows_fail_and_wrong_paths_are_errors() {
+    let bin = marketprism_tests::process::collector_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_parquet(&data, data::events()).await;
+    std::fs::write(data.join("README.txt"), "notes").unwrap();
+    let config = dir.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "exchanges:\n  - {{exchange: binance_derivatives, symbols: [BTC-USDT, ETH-USDT], data_types: [trades]}}\n\
+             outputs:\n  parquet: {{dir: {}}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["report", "--config"])
+        .arg(&config)
+        .args([
+            "--from",
+            &FROM.to_string(),
+            "--to",
+            &TO.to_string(),
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = json["streams"].as_array().unwrap();
+    let eth = streams
+        .iter()
+        .find(|s| s["symbol"] == "ETH-USDT" && s["data_type"] == "trades")
+        .unwrap_or_else(|| panic!("the configured ETH-USDT trades are judged: {json}"));
+    assert_eq!(
+        (eth["rows"].as_u64(), eth["verdict"].as_str()),
+        (Some(0), Some("fail"))
+    );
+    assert!(json["skipped"].to_string().contains("README.txt"), "{json}");
+    assert!(stderr.contains("README.txt"), "{stderr}");
+
+    // The directory above the dataset, and an empty one: exit 2 naming the expected layout.
+    for wrong in [dir.path().to_path_buf(), dir.path().join("empty")] {
+        std::fs::create_dir_all(&wrong).unwrap();
+        let out = std::process::Command::new(&bin)
+            .args(["report", "--parquet"])
+            .arg(&wrong)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", wrong.display());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no dataset here"));
+    }
+}

@@ -149,7 +149,15 @@ async fn report_command(args: ReportArgs) -> anyhow::Result<marketprism_report::
         now_ms,
     )?;
     let criteria = load_criteria(args.criteria.as_deref())?;
-    let report = make_report(&source, range, &criteria).await?;
+    // With a config, every stream it collects is judged, also one that wrote nothing.
+    let expected = config
+        .as_ref()
+        .map(marketprism_collector::report::expected_streams)
+        .unwrap_or_default();
+    let report = make_report(&source, range, &criteria, &expected).await?;
+    for skipped in &report.skipped {
+        eprintln!("report: left out (not the dataset's layout): {skipped}");
+    }
     let json = match (&args.json, &args.html, &args.summary) {
         (None, None, None) => Some(PathBuf::from("-")),
         (json, _, _) => json.clone(),

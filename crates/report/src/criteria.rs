@@ -42,6 +42,11 @@ pub fn default_thresholds(data_type: DataType) -> Thresholds {
         ..Thresholds::default()
     };
     match data_type {
+        // Event-driven: an hour without a liquidation is a quiet market, not a fault.
+        DataType::Liquidations => t.min_rows = None,
+        // Each start polls the ratio history again: copies before `FINAL` are by design (the
+        // ReplacingMergeTree keeps one), so every restart would fail them.
+        DataType::LsrTopPositions | DataType::LsrAllAccounts => t.max_duplicate_ratio = None,
         // The harvester measured latency on its trades (`prices`); a book row's receive time is that of
         // the update that made a snapshot due, so its latency is reported, not judged, by default.
         DataType::Trades => {
@@ -95,18 +100,32 @@ impl Criteria {
             origin: origin.to_string(),
             reason: e.to_string(),
         })?;
+        let bad = |reason: String| Error::Criteria {
+            origin: origin.to_string(),
+            reason,
+        };
+        file.defaults.check("defaults").map_err(bad)?;
         let mut criteria = Criteria::default();
         for t in criteria.per_type.values_mut() {
             file.defaults.apply(t);
         }
         for (name, overrides) in &file.data_types {
-            let dt = DataType::parse(name).ok_or_else(|| Error::Criteria {
-                origin: origin.to_string(),
-                reason: format!(
-                    "data_types.{name}: unknown data type; allowed: {}",
-                    DataType::ALL.map(|d| d.as_str()).join(", ")
-                ),
-            })?;
+            let dt = DataType::parse(name)
+                .filter(|d| *d != DataType::Gaps)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "data_types.{name}: not a data type with rows to judge; allowed: {}",
+                        DataType::ALL
+                            .iter()
+                            .filter(|d| **d != DataType::Gaps)
+                            .map(|d| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            overrides
+                .check(&format!("data_types.{name}"))
+                .map_err(bad)?;
             let t = criteria.per_type.entry(dt).or_default();
             overrides.apply(t);
         }
@@ -153,6 +172,39 @@ where
 }
 
 impl Overrides {
+    /// Every limit given is a finite number ≥ 0, and ratios are at most 1.
+    fn check(&self, at: &str) -> std::result::Result<(), String> {
+        let ratios = [
+            ("max_empty_minute_ratio", self.max_empty_minute_ratio),
+            ("max_duplicate_ratio", self.max_duplicate_ratio),
+            ("max_gap_ratio", self.max_gap_ratio),
+        ];
+        let amounts = [
+            ("max_latency_p50_ms", self.max_latency_p50_ms),
+            ("max_latency_p99_ms", self.max_latency_p99_ms),
+            ("min_events_per_hour", self.min_events_per_hour),
+        ];
+        for (name, value, max) in ratios
+            .iter()
+            .map(|(n, v)| (n, v, 1.0))
+            .chain(amounts.iter().map(|(n, v)| (n, v, f64::MAX)))
+        {
+            if let Some(Some(v)) = value
+                && !(v.is_finite() && (0.0..=max).contains(v))
+            {
+                let allowed = if max == 1.0 {
+                    "0 to 1"
+                } else {
+                    "a number ≥ 0"
+                };
+                return Err(format!(
+                    "{at}.{name}: {v} is not allowed; give {allowed} (or null: off)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, t: &mut Thresholds) {
         fn set<T: Copy>(slot: &mut Option<T>, o: Option<Option<T>>) {
             if let Some(v) = o {

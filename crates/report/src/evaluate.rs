@@ -75,6 +75,9 @@ pub struct Report {
     pub verdict: Verdict,
     /// Failed checks of every stream, worst stream first, as `stream: criterion value > limit`.
     pub failures: Vec<String>,
+    /// What the source left out because it does not fit the dataset's layout (files, directories).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 impl Report {
@@ -103,8 +106,9 @@ impl Report {
     }
 }
 
-/// Judges every observed stream; `expected` streams without a single row are added as empty streams
-/// (they fail `min_rows`), so a stream that never wrote is never missing from the report.
+/// Judges every observed stream; `expected` streams without a single row (or gap) are added as empty
+/// streams (they fail `min_rows`), so a configured stream that wrote nothing is never missing from
+/// the report. An expected id may leave `market_type` empty (see [`StreamId`]).
 pub fn evaluate(
     observed: &Observed,
     expected: &[StreamId],
@@ -114,7 +118,17 @@ pub fn evaluate(
 ) -> Report {
     let empty = StreamStats::default();
     let mut ids: Vec<&StreamId> = observed.keys().collect();
-    ids.extend(expected.iter().filter(|id| !observed.contains_key(*id)));
+    // An expected stream without a market type (a config names exchange, type and symbol) matches
+    // an observed one of any market type.
+    let seen = |e: &StreamId| {
+        observed.keys().any(|o| {
+            o.exchange == e.exchange
+                && o.data_type == e.data_type
+                && o.symbol == e.symbol
+                && (e.market_type.is_empty() || o.market_type == e.market_type)
+        })
+    };
+    ids.extend(expected.iter().filter(|e| !seen(e)));
     ids.sort();
     let streams: Vec<StreamReport> = ids
         .into_iter()
@@ -159,6 +173,7 @@ pub fn evaluate(
         streams,
         verdict,
         failures,
+        skipped: Vec::new(),
     }
 }
 

@@ -64,6 +64,15 @@ pub fn render(report: &Report) -> String {
         }
         h.push_str("</ul>\n");
     }
+    if !report.skipped.is_empty() {
+        h.push_str(
+            "<h2>Left out</h2><p class=\"legend\">not part of the dataset's layout:</p><ul>",
+        );
+        for s in report.skipped.iter().take(50) {
+            let _ = write!(h, "<li>{}</li>", esc(s));
+        }
+        h.push_str("</ul>\n");
+    }
     streams_table(&mut h, report);
     h.push_str(
         "<h2>Rows per minute and gaps</h2><p class=\"legend\">blue: rows in a minute (darker = more); \

@@ -11,6 +11,7 @@ use std::fmt;
 pub const MINUTE_MS: i64 = 60_000;
 
 /// A stream: one data type of one instrument, as stored (`exchange`, `market_type`, `symbol` columns).
+/// An expected stream taken from a config has an empty `market_type` (the venue decides it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct StreamId {
     pub exchange: String,
@@ -21,10 +22,15 @@ pub struct StreamId {
 
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let market_type = if self.market_type.is_empty() {
+            "*"
+        } else {
+            &self.market_type
+        };
         write!(
             f,
-            "{}/{}/{}/{}",
-            self.exchange, self.market_type, self.data_type, self.symbol
+            "{}/{market_type}/{}/{}",
+            self.exchange, self.data_type, self.symbol
         )
     }
 }

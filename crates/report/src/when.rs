@@ -4,9 +4,20 @@
 use crate::error::{Error, Result};
 use crate::stats::Range;
 
-/// An instant: RFC 3339 or integer UTC ms.
+/// Times before this (2010-01-01) are taken for a mistake: seconds given as ms, a stray number.
+pub const EARLIEST_MS: i64 = 1_262_304_000_000;
+/// The longest range a report covers (92 days): its per-minute figures stay in memory.
+pub const MAX_RANGE_MS: i64 = 92 * 86_400_000;
+
+/// An instant: RFC 3339 or integer UTC ms, not before 2010.
 pub fn parse_time(text: &str, what: &str) -> Result<i64> {
     if let Ok(ms) = text.parse::<i64>() {
+        if ms < EARLIEST_MS {
+            return Err(Error::Invalid(format!(
+                "{what} {text}: before 2010 as UTC ms (seconds? give ms, e.g. {}000, or RFC 3339)",
+                text
+            )));
+        }
         return Ok(ms);
     }
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
@@ -62,13 +73,31 @@ pub fn range_from_args(
         },
         (None, Some(_)) => return Err(Error::Invalid("--to needs --from or --last".into())),
     };
+    check_range(range)?;
+    Ok(Some(range))
+}
+
+/// A range that ends after it starts, within [`MAX_RANGE_MS`] and not before 2010.
+pub fn check_range(range: Range) -> Result<()> {
     if range.to_ms <= range.from_ms {
         return Err(Error::Invalid(format!(
             "the range ends ({}) before it starts ({})",
             range.to_ms, range.from_ms
         )));
     }
-    Ok(Some(range))
+    if range.from_ms < EARLIEST_MS {
+        return Err(Error::Invalid(format!(
+            "the range starts before 2010 ({} ms): give --from, or check the data's times",
+            range.from_ms
+        )));
+    }
+    if range.duration_ms() > MAX_RANGE_MS {
+        return Err(Error::Invalid(format!(
+            "the range spans {} days; at most 92 per report (give --from/--to or --last)",
+            range.duration_ms() / 86_400_000
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -96,7 +125,8 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let now = 10_000_000;
+        const T: i64 = 1_795_996_800_000;
+        let now = T + 10_000_000;
         assert_eq!(range_from_args(None, None, None, now).unwrap(), None);
         assert_eq!(
             range_from_args(None, None, Some("1h"), now).unwrap(),
@@ -106,10 +136,16 @@ mod tests {
             })
         );
         assert_eq!(
-            range_from_args(Some("5"), Some("9"), None, now).unwrap(),
+            range_from_args(
+                Some(&(T + 5).to_string()),
+                Some(&(T + 9).to_string()),
+                None,
+                now
+            )
+            .unwrap(),
             Some(Range {
-                from_ms: 5,
-                to_ms: 9
+                from_ms: T + 5,
+                to_ms: T + 9
             })
         );
         assert!(range_from_args(Some("9"), Some("5"), None, now).is_err());

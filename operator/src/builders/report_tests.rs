@@ -126,6 +126,9 @@ fn the_config_map_holds_a_collector_config_and_the_criteria_file() {
     // The collector's own parser takes the config, with the sink's ClickHouse section.
     let config = marketprism_config::Config::from_yaml(&data[CONFIG_KEY]).unwrap();
     config.validate().unwrap();
+    // Every configured stream is listed, so the report judges one that wrote nothing.
+    assert_eq!(config.exchanges.len(), 1);
+    assert_eq!(config.exchanges[0].symbols.len(), 3);
     let ch = &config.sink.as_ref().unwrap().clickhouse;
     assert_eq!(
         (ch.url.as_str(), ch.hot_database.as_str()),

@@ -14,7 +14,15 @@ use serde::Deserialize;
 /// Reads every table of `database` (the hot one unless told) for `range` (all rows when `None`).
 pub async fn scan(config: &ClickHouseConfig, database: &str, range: Option<Range>) -> Result<Scan> {
     let client = marketprism_pipeline::store::clickhouse::clickhouse_client(config);
-    let version: String = fetch_one(&client, "SELECT version()").await?;
+    let version: String = fetch_one(&client, "SELECT version()")
+        .await
+        .map_err(|e| match e {
+            Error::ClickHouse { reason, .. } => Error::ClickHouse {
+                query: "SELECT version()".into(),
+                reason: format!("{reason} (server {})", config.url),
+            },
+            other => other,
+        })?;
     let dialect = Dialect::from_version(&version);
     let ms = |col: &str| match dialect {
         Dialect::Legacy => format!("toInt64({col})"),

@@ -15,6 +15,8 @@ pub struct Scan {
     /// collector ran. Not the exchange times, which polled history (long/short ratio periods) puts
     /// hours before the run.
     pub span: Option<(i64, i64)>,
+    /// Entries of a Parquet directory that do not fit the dataset's layout, left out.
+    pub skipped: Vec<std::path::PathBuf>,
 }
 
 impl Scan {

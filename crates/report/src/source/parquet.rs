@@ -6,7 +6,7 @@
 //! are counted across files: one 64-bit hash per row of each stream's natural key is kept while
 //! reading (8 bytes a row).
 
-use super::{Scan, key_columns, row_types};
+use super::{Scan, key_columns};
 use crate::error::{Error, Result};
 use crate::stats::{Gap, KeySeen, Range, StreamId};
 use arrow_array::cast::AsArray;
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 pub fn scan(dir: &Path, range: Option<Range>) -> Result<Scan> {
     let mut scan = Scan::default();
     let mut seen: HashMap<StreamId, KeySeen> = HashMap::new();
-    let files = dataset_files(dir, range)?;
+    let files = dataset_files(dir, range, &mut scan.skipped)?;
     for (data_type, path) in files {
         let file = std::fs::File::open(&path).map_err(|e| parquet_err(&path, e))?;
         let builder =
@@ -69,43 +69,70 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// The dataset's files with their data type, skipping date partitions outside `range`.
-fn dataset_files(dir: &Path, range: Option<Range>) -> Result<Vec<(DataType, PathBuf)>> {
-    let dates = range.map(|r| (date_of(r.from_ms - 1), date_of(r.to_ms)));
+/// The dataset's files with their data type. Row files of date partitions outside `range` are not
+/// read; gap files always are (few, and a gap row lives in the partition of the day it started,
+/// which may be long before the range it reaches into). What does not fit the layout is listed in
+/// `skipped` (writes in progress, `.….parquet.tmp`, are the collector's own and not listed). A
+/// directory without a single `date=` partition is an error: the wrong path, most likely.
+fn dataset_files(
+    dir: &Path,
+    range: Option<Range>,
+    skipped: &mut Vec<PathBuf>,
+) -> Result<Vec<(DataType, PathBuf)>> {
+    let dates = range.map(|r| (date_of(r.from_ms), date_of(r.to_ms)));
     let mut out = Vec::new();
+    let mut partitions = 0;
+    let mut skip = |path: PathBuf| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !(name.starts_with('.') && name.ends_with(".parquet.tmp")) {
+            skipped.push(path);
+        }
+    };
     for date_dir in read_dir(dir)? {
-        let Some(date) = partition_value(&date_dir, "date") else {
+        let Some(date) = partition_value(&date_dir, "date").filter(|_| date_dir.is_dir()) else {
+            skip(date_dir);
             continue;
         };
-        // A gap can start the day before the range: keep one day of slack on the left.
-        if let Some((first, last)) = &dates
-            && (date.as_str() < first.as_str() || date.as_str() > last.as_str())
-        {
-            continue;
-        }
+        partitions += 1;
+        let in_range = dates.as_ref().is_none_or(|(first, last)| {
+            date.as_str() >= first.as_str() && date.as_str() <= last.as_str()
+        });
         for exchange_dir in read_dir(&date_dir)? {
-            if partition_value(&exchange_dir, "exchange").is_none() {
+            if partition_value(&exchange_dir, "exchange").is_none() || !exchange_dir.is_dir() {
+                skip(exchange_dir);
                 continue;
             }
             for type_dir in read_dir(&exchange_dir)? {
                 let Some(name) = partition_value(&type_dir, "data_type") else {
+                    skip(type_dir);
                     continue;
                 };
                 let data_type = DataType::parse(&name).ok_or_else(|| Error::Parquet {
                     path: type_dir.clone(),
                     reason: format!("unknown data type {name:?}"),
                 })?;
-                if data_type != DataType::Gaps && !row_types().any(|t| t == data_type) {
+                if data_type != DataType::Gaps && !in_range {
                     continue;
                 }
                 for file in read_dir(&type_dir)? {
                     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     if !name.starts_with('.') && name.ends_with(".parquet") {
                         out.push((data_type, file));
+                    } else {
+                        skip(file);
                     }
                 }
             }
         }
+    }
+    if partitions == 0 {
+        return Err(Error::Parquet {
+            path: dir.to_path_buf(),
+            reason:
+                "no dataset here: expected date=YYYY-MM-DD/exchange=…/data_type=…/part-*.parquet \
+                     (the Parquet output's dir)"
+                    .into(),
+        });
     }
     out.sort();
     Ok(out)
