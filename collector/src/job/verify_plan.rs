@@ -53,7 +53,8 @@ impl VerifyUnit {
 
 /// The plan: every (table, exchange, symbol, `ts_ms`-day) any side holds, as found by the sides
 /// (`SELECT DISTINCT` per table, the Parquet partitions' rows), kept when `filter` selects it; sorted
-/// by table, day, exchange, symbol and without repeats, so the same data gives the same plan.
+/// by table (`gaps` first), day, exchange, symbol and without repeats, so the same data gives the
+/// same plan.
 /// Rows of an exchange or table this build does not know are left out by the caller.
 pub fn verify_plan(
     found: impl IntoIterator<Item = (DataType, Exchange, String, i64)>,
@@ -74,7 +75,10 @@ pub fn verify_plan(
             symbol,
         })
         .collect();
-    set.into_iter().collect()
+    // Gaps first: a stream's unit compares its gap rows, so repair mends them before the streams.
+    let (gaps, rest): (Vec<VerifyUnit>, Vec<VerifyUnit>) =
+        set.into_iter().partition(|u| u.data_type == DataType::Gaps);
+    gaps.into_iter().chain(rest).collect()
 }
 
 /// A unit id back into its unit (`None` for an id of another shape).
@@ -369,6 +373,12 @@ mod tests {
                 "ETH-USDT".into(),
                 day0 + 77,
             ),
+            (
+                DataType::Gaps,
+                Exchange::OkxSpot,
+                "ETH-USDT".into(),
+                day0 + 1,
+            ),
         ];
         let plan = verify_plan(found.clone(), &filter(i64::MIN, i64::MAX));
         let ids: Vec<String> = plan.iter().map(VerifyUnit::id).collect();
@@ -376,6 +386,7 @@ mod tests {
         assert_eq!(
             ids,
             [
+                format!("gaps/{d0}/okx_spot/ETH-USDT"),
                 format!("orderbooks/{d0}/binance_spot/BTC-USDT"),
                 format!("trades/{d0}/binance_spot/BTC-USDT"),
                 format!("trades/{d0}/okx_spot/ETH-USDT"),
