@@ -443,3 +443,98 @@ async fn duplicates_before_final_are_reported() {
     }
     drop_databases(&case.ch, &case.name).await;
 }
+
+#[tokio::test]
+async fn a_missing_table_fails_in_step_query_and_retry_failed_finishes_after_repair() {
+    let test = "a_missing_table_fails_in_step_query_and_retry_failed_finishes_after_repair";
+    let Some(url) = clickhouse_url(test) else {
+        return;
+    };
+    let case = Case::new(url, "jobs_verify_missing_table");
+    let events = synthetic_events(36, 1_300);
+    insert_events(&case.url, &case.name, &events).await;
+    let cold = case.cold();
+    // The view into the table first, so nothing is left pointing at a dropped table.
+    exec(&case.ch, &format!("DROP TABLE {cold}.trades_from_hot")).await;
+    exec(&case.ch, &format!("DROP TABLE {cold}.trades")).await;
+    let wd = case.dir.path().join("work");
+    let base = ["verify", "--config", s(&case.config), "--work-dir", s(&wd)];
+    let trades = units_of(&events)
+        .into_iter()
+        .filter(|u| u.starts_with("trades/"))
+        .count() as u64;
+    let out = run_job(&base);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out.stdout);
+    assert_eq!(
+        (r["failed"].as_u64(), r["discrepancies"].as_u64()),
+        (Some(trades), Some(0))
+    );
+    let stats = run_job(&[&base[..], &["--show-stats"]].concat());
+    let text = String::from_utf8_lossy(&stats.stdout);
+    assert!(
+        text.contains(&format!("step query: {trades} failed")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{cold}.trades")),
+        "the table is named: {text}"
+    );
+
+    // Repair creates the schema as the sink does (table and view), then copies hot → cold.
+    let repair = run_job(&[
+        "repair",
+        "--config",
+        s(&case.config),
+        "--work-dir",
+        s(&case.dir.path().join("repair")),
+    ]);
+    assert!(repair.status.success(), "{}", stderr(&repair));
+    let want = rows_per_table(&events);
+    assert_eq!(
+        report(&repair.stdout)["details"]["rows_repaired"],
+        want[&DataType::Trades]
+    );
+    let out = run_job(&[&base[..], &["--retry-failed"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = report(&out.stdout);
+    assert_eq!(
+        (r["attempted"].as_u64(), r["failed"].as_u64()),
+        (Some(trades), Some(0))
+    );
+    assert_eq!(r["details"]["checked"], units_of(&events).len());
+    assert_eq!(counts_final(&case.ch, &cold).await, want);
+    drop_databases(&case.ch, &case.name).await;
+}
+
+#[test]
+fn bad_arguments_are_refused_by_name() {
+    let out = run_job(&[
+        "verify",
+        "--config",
+        "/nonexistent.yaml",
+        "--exchange",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--exchange \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_job(&[
+        "repair",
+        "--config",
+        "/nonexistent.yaml",
+        "--from",
+        "5",
+        "--to",
+        "5",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--to must be after --from"),
+        "{}",
+        stderr(&out)
+    );
+}

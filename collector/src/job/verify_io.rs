@@ -111,13 +111,29 @@ impl Sides {
     }
 
     /// Every (table, exchange, symbol, `ts_ms`) of a day any side holds in `filter`'s range: a
-    /// `SELECT DISTINCT` per table and database, and every row of the Parquet dataset's selected
+    /// `SELECT DISTINCT` per existing table and database, and every row of the Parquet dataset's selected
     /// partitions (a file that cannot be read is an error: it cannot be verified).
     pub async fn found(&self, filter: &Filter) -> Result<Vec<(DataType, Exchange, String, i64)>> {
         let mut out = Vec::new();
         let ts = self.dialect.ms("ts_ms");
+        let mut tables = HashSet::new();
+        for db in [&self.hot, &self.cold] {
+            let sql = format!(
+                "SELECT name FROM system.tables WHERE database = {}",
+                quote(db)
+            );
+            for name in self.fetch::<String>(&sql).await? {
+                tables.insert(format!("{db}.{name}"));
+            }
+        }
         for dt in filter.types() {
             for db in [&self.hot, &self.cold] {
+                // A missing table holds nothing: its units are planned from the other sides and
+                // fail in step `query` naming it, rather than the whole job failing to plan.
+                if !tables.contains(&format!("{db}.{dt}")) {
+                    tracing::warn!(table = %format!("{db}.{dt}"), "table missing");
+                    continue;
+                }
                 let sql = format!(
                     "SELECT DISTINCT toString(exchange) AS exchange, toString(symbol) AS symbol, \
                      toInt64(intDiv({ts}, 86400000) * 86400000) AS day FROM {db}.{dt} \
