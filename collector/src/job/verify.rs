@@ -10,7 +10,8 @@
 //! recorded done, so a resumed job's final report holds the units finished before a kill (a unit
 //! redone after a kill appends again; the last line of a unit wins). The final report: a terminal
 //! table of every discrepancy (stderr), `--json FILE` with every unit's figures, and the exit
-//! status: verify exits 1 on any discrepancy.
+//! status: verify exits 1 on any discrepancy. A rerun in the same work directory resumes: finished
+//! units are reported as they were checked (a fresh check takes a new work directory).
 //!
 //! `repair` verifies a unit, copies what is missing where a copy is the fix (see
 //! [`Discrepancy::repairable`]: Parquet → hot through the pipeline's writer, as `job import` does;
