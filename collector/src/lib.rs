@@ -9,7 +9,7 @@
 //! | `run`: connectors → fan-out → outputs, under the lease | [`run`] |
 //! | `bench`: throughput and resource figures | [`bench`] |
 //! | `report`: the data-quality report of what landed | [`report`] |
-//! | `job import` / `job replay`: resumable jobs over stored data | [`job`] |
+//! | `job import` / `replay` / `verify` / `repair`: resumable jobs over stored data | [`job`] |
 //! | probes, metrics and logs | [`telemetry`] |
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]

@@ -140,3 +140,60 @@ pub fn data_files(root: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The sink config of `{name}_hot` / `{name}_cold` on `url`, as [`clickhouse_config`] writes it.
+pub fn sink_config(url: &str, name: &str) -> marketprism_config::ClickHouseConfig {
+    marketprism_config::ClickHouseConfig {
+        url: url.to_owned(),
+        hot_database: format!("{name}_hot"),
+        cold_database: format!("{name}_cold"),
+        ..marketprism_config::ClickHouseConfig::default()
+    }
+}
+
+/// Inserts `events` into `{name}_hot` through the sink's writer (schema created; the views copy
+/// every insert on to `{name}_cold`), one insert per table.
+pub async fn insert_events(url: &str, name: &str, events: &[Event]) {
+    let writer = marketprism_pipeline::store::ClickHouseWriter::connect(&sink_config(url, name))
+        .await
+        .unwrap();
+    for d in DataType::ALL {
+        let of: Vec<Event> = events
+            .iter()
+            .filter(|e| e.data_type() == d)
+            .cloned()
+            .collect();
+        writer.insert(d, &of).await.unwrap();
+    }
+}
+
+/// Runs one statement, panicking with it on failure.
+pub async fn exec(ch: &clickhouse::Client, sql: &str) {
+    ch.query(sql)
+        .execute()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Waits (≤ 60 s) until the mutations (`ALTER TABLE … DELETE`) of database `db` are done: 18.16
+/// runs them in the background and knows no `mutations_sync`.
+pub async fn wait_mutations(ch: &clickhouse::Client, db: &str) {
+    let sql =
+        format!("SELECT count() FROM system.mutations WHERE database = '{db}' AND is_done = 0");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ch.query(&sql).fetch_one::<u64>().await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mutations of {db} never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `SELECT count() FROM db.table` before `FINAL`: every copy.
+pub async fn count_all(ch: &clickhouse::Client, db: &str, data_type: DataType) -> u64 {
+    ch.query(&format!("SELECT count() FROM {db}.{data_type}"))
+        .fetch_one::<u64>()
+        .await
+        .unwrap()
+}

@@ -5,8 +5,9 @@
 //! - `schema`: print the ClickHouse DDL for a server version; `--check` / `--migrate` a live server.
 //! - `simulate`: serve the exchange simulator.
 //! - `report`: the data-quality report of a Parquet dataset or ClickHouse database; exit 0 pass, 1 fail, 2 error.
-//! - `job import` / `job replay`: resumable jobs over stored data (Parquet → ClickHouse; stored events →
-//!   NATS or stdout); rerunning resumes, `--retry-failed`, `--show-stats`.
+//! - `job import` / `job replay` / `job verify` / `job repair`: resumable jobs over stored data (Parquet →
+//!   ClickHouse; stored events → NATS or stdout; hot vs cold vs Parquet, and the copies that mend them);
+//!   rerunning resumes, `--retry-failed`, `--show-stats`.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
 #![forbid(unsafe_code)]
 
@@ -85,9 +86,10 @@ enum Command {
     /// minutes, duplicates, gaps, latency, judged against acceptance criteria. Exit code 0 when every
     /// stream passes, 1 when one fails, 2 when the report cannot be made.
     Report(ReportArgs),
-    /// Resumable jobs over stored data: `import` (Parquet → ClickHouse, one unit per file) and `replay`
-    /// (Parquet or ClickHouse → NATS or stdout NDJSON, in exchange-time order). Rerunning the same
-    /// command resumes; exit code 1 when units failed.
+    /// Resumable jobs over stored data: `import` (Parquet → ClickHouse, one unit per file), `replay`
+    /// (Parquet or ClickHouse → NATS or stdout NDJSON, in exchange-time order), `verify` (hot vs cold,
+    /// ClickHouse vs Parquet) and `repair` (copies what verify finds missing). Rerunning the same
+    /// command resumes; exit code 1 when units failed (verify: or a discrepancy was found).
     #[command(subcommand)]
     Job(marketprism_collector::job::JobCommand),
 }
@@ -314,6 +316,12 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                         eprintln!("{line}");
                     } else {
                         println!("{line}");
+                    }
+                    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
+                        anyhow::bail!(
+                            "job {}: {n} discrepancies (the table above; --json FILE for every figure)",
+                            report.job
+                        );
                     }
                     if !report.succeeded() {
                         anyhow::bail!(

@@ -4,9 +4,11 @@
 //! |---|---|---|
 //! | `import`: a Parquet dataset into ClickHouse | one file (its path relative to the dataset root) | [`import`] |
 //! | `replay`: Parquet or ClickHouse back onto NATS or stdout (NDJSON) in exchange-time order | one data type × UTC day | [`replay`] |
+//! | `verify`: hot vs cold, ClickHouse vs Parquet: counts, keys, duplicates, times, gaps | one table × UTC day × exchange × symbol | [`verify`] |
+//! | `repair`: copies what verify finds missing (hot → cold, Parquet → ClickHouse), verifies again | as verify | [`verify`] |
 //!
-//! Pure pieces (planning, filters, the lazy k-way merge, pacing) are in [`plan`] and [`merge`] with
-//! their unit tests; the kinds' modules are the I/O shell. Why here and not in `marketprism-jobs`:
+//! Pure pieces (planning, filters, the lazy k-way merge, pacing, verify's units and comparison) are
+//! in [`plan`], [`merge`] and [`verify_plan`] with their unit tests; the kinds' modules are the I/O shell. Why here and not in `marketprism-jobs`:
 //! the kinds need the pipeline's Parquet reader, ClickHouse writer and NATS streams (parquet,
 //! clickhouse, async-nats), which the framework crate must not pull in; the collector already
 //! depends on all of them, and its binary stays a thin shell.
@@ -20,6 +22,9 @@ pub mod merge;
 pub mod plan;
 pub mod replay;
 pub mod replay_io;
+pub mod verify;
+pub mod verify_io;
+pub mod verify_plan;
 
 use crate::error::{Error, Result};
 use marketprism_jobs::{RunOptions, RunSummary, Selection, WorkDir};
@@ -54,6 +59,11 @@ pub enum JobCommand {
     Import(import::ImportArgs),
     /// Replay stored events onto NATS subjects or stdout (NDJSON) in exchange-time order.
     Replay(replay::ReplayArgs),
+    /// Compare hot vs cold (and ClickHouse vs a Parquet dataset) per table × day × exchange ×
+    /// symbol; exit 1 on any discrepancy.
+    Verify(verify::VerifyArgs),
+    /// Copy what verify finds missing (hot → cold, Parquet → ClickHouse), then verify again.
+    Repair(verify::VerifyArgs),
 }
 
 /// What a job run did (printed as one JSON line).
@@ -74,12 +84,20 @@ pub struct JobReport {
     pub attempted: u64,
     pub succeeded: u64,
     pub cancelled: bool,
+    /// `verify`: discrepancies found in the plan's units (any fails the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discrepancies: Option<u64>,
     /// Kind-specific figures (rows inserted, events sent, duplicates).
     pub details: serde_json::Value,
 }
 
 impl JobReport {
-    fn new(job: &'static str, work_dir: &Path, s: &RunSummary, details: serde_json::Value) -> Self {
+    pub(crate) fn new(
+        job: &'static str,
+        work_dir: &Path,
+        s: &RunSummary,
+        details: serde_json::Value,
+    ) -> Self {
         JobReport {
             job,
             work_dir: work_dir.to_owned(),
@@ -91,13 +109,17 @@ impl JobReport {
             attempted: s.attempted,
             succeeded: s.succeeded,
             cancelled: s.cancelled,
+            discrepancies: None,
             details,
         }
     }
 
-    /// Exit status: failed units or a cancelled run are not success.
+    /// Exit status: failed units, a cancelled run or (verify) a discrepancy are not success.
     pub fn succeeded(&self) -> bool {
-        self.failed == 0 && !self.cancelled && self.pending == 0
+        self.failed == 0
+            && !self.cancelled
+            && self.pending == 0
+            && self.discrepancies.unwrap_or(0) == 0
     }
 }
 
@@ -113,6 +135,8 @@ pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
     match command {
         JobCommand::Import(args) => import::run_import(args).await,
         JobCommand::Replay(args) => replay::run_replay(args).await,
+        JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
+        JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
     }
 }
 

@@ -113,7 +113,50 @@ pub struct Filter {
     pub symbols: Vec<String>,
 }
 
+/// The range of a job given no `--from`/`--to`: `[0, 10000-01-01)`, every stored time.
+pub const ALL_TIME: (i64, i64) = (0, 253_402_300_800_000);
+
 impl Filter {
+    /// The filter of the command-line options: `from`/`to` RFC 3339 or UTC ms (`to` exclusive;
+    /// [`ALL_TIME`]'s end when absent), comma-split exchange config names, table names and
+    /// normalized symbols. The error names the bad option.
+    pub fn parse(
+        from: Option<&str>,
+        to: Option<&str>,
+        exchanges: &[String],
+        data_types: &[String],
+        symbols: &[String],
+    ) -> Result<Filter, String> {
+        let time = |t: Option<&str>, what: &str, default: i64| match t {
+            Some(t) => marketprism_report::when::parse_time(t, what).map_err(|e| e.to_string()),
+            None => Ok(default),
+        };
+        let filter = Filter {
+            from_ms: time(from, "--from", ALL_TIME.0)?,
+            to_ms: time(to, "--to", ALL_TIME.1)?,
+            exchanges: exchanges
+                .iter()
+                .map(|x| parse_exchange(x).ok_or_else(|| format!("--exchange {x:?}")))
+                .collect::<Result<_, _>>()?,
+            data_types: data_types
+                .iter()
+                .map(|d| DataType::parse(d).ok_or_else(|| format!("--data-type {d:?}")))
+                .collect::<Result<_, _>>()?,
+            symbols: symbols
+                .iter()
+                .map(|s| {
+                    marketprism_model::Symbol::new(s.as_str())
+                        .map(|_| s.clone())
+                        .map_err(|_| format!("--symbol {s:?}"))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if filter.to_ms <= filter.from_ms {
+            return Err("--to must be after --from".into());
+        }
+        Ok(filter)
+    }
+
     /// Whether `event` is replayed.
     pub fn matches(&self, event: &Event) -> bool {
         event.ts_ms >= self.from_ms
@@ -274,6 +317,29 @@ mod tests {
             DataType::ALL.len()
         );
         assert_eq!(day_start(-1), -DAY_MS);
+    }
+
+    #[test]
+    fn filters_parse_from_the_options_and_name_the_bad_one() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let f = Filter::parse(None, None, &[], &[], &[]).unwrap();
+        assert_eq!((f.from_ms, f.to_ms), ALL_TIME);
+        let f = Filter::parse(
+            Some("2026-11-30T00:00:00Z"),
+            Some("1796083200000"),
+            &v(&["okx_spot"]),
+            &v(&["trades"]),
+            &v(&["BTC-USDT"]),
+        )
+        .unwrap();
+        assert_eq!((f.from_ms, f.to_ms), (1_795_996_800_000, 1_796_083_200_000));
+        assert_eq!(f.exchanges, [Exchange::OkxSpot]);
+        let bad = |r: Result<Filter, String>| r.unwrap_err();
+        assert!(bad(Filter::parse(None, None, &v(&["nope"]), &[], &[])).contains("--exchange"));
+        assert!(bad(Filter::parse(None, None, &[], &v(&["x"]), &[])).contains("--data-type"));
+        assert!(bad(Filter::parse(None, None, &[], &[], &v(&["a b"]))).contains("--symbol"));
+        assert!(bad(Filter::parse(Some("5"), Some("5"), &[], &[], &[])).contains("after"));
+        assert!(bad(Filter::parse(Some("x"), None, &[], &[], &[])).contains("--from"));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! `write` (stdout closed). A failure stops the day: all its selected partitions are failed.
 
 use super::merge::{LazyMerge, Pacer};
-use super::plan::{Filter, Partition, parse_exchange, replay_plan};
+use super::plan::{Filter, Partition, replay_plan};
 use super::replay_io::{
     ClickHouseSource, Output, OutputStats, Source, open_source, parquet_sources,
 };
@@ -27,7 +27,6 @@ use super::{
 use crate::error::{Error, Result};
 use marketprism_config::{Config, NatsConfig};
 use marketprism_jobs::{UnitError, UnitId, WorkDir, run};
-use marketprism_model::{DataType, Symbol};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,36 +94,14 @@ fn invalid(what: String) -> Error {
 
 /// The filter of `args` (times parsed, names checked).
 pub fn filter_of(args: &ReplayArgs) -> Result<Filter> {
-    let time = |t: &str, what: &str| {
-        marketprism_report::when::parse_time(t, what).map_err(|e| invalid(e.to_string()))
-    };
-    let filter = Filter {
-        from_ms: time(&args.from, "--from")?,
-        to_ms: time(&args.to, "--to")?,
-        exchanges: args
-            .exchange
-            .iter()
-            .map(|x| parse_exchange(x).ok_or_else(|| invalid(format!("--exchange {x:?}"))))
-            .collect::<Result<_>>()?,
-        data_types: args
-            .data_type
-            .iter()
-            .map(|d| DataType::parse(d).ok_or_else(|| invalid(format!("--data-type {d:?}"))))
-            .collect::<Result<_>>()?,
-        symbols: args
-            .symbol
-            .iter()
-            .map(|s| {
-                Symbol::new(s.as_str())
-                    .map(|_| s.clone())
-                    .map_err(|_| invalid(format!("--symbol {s:?}")))
-            })
-            .collect::<Result<_>>()?,
-    };
-    if filter.to_ms <= filter.from_ms {
-        return Err(invalid("--to must be after --from".into()));
-    }
-    Ok(filter)
+    Filter::parse(
+        Some(&args.from),
+        Some(&args.to),
+        &args.exchange,
+        &args.data_type,
+        &args.symbol,
+    )
+    .map_err(invalid)
 }
 
 /// `--nats`: a config file's NATS section, or a URL with the default streams.

@@ -146,15 +146,13 @@ impl ClickHouseSource {
         })
     }
 
-    /// `ts_ms` as UTC ms in SQL: 18.x stores `Int64` ms, 23.8+ `DateTime64(3)`.
-    fn ts(&self) -> &'static str {
-        match self.dialect {
-            Dialect::Legacy => "toInt64(ts_ms)",
-            Dialect::Modern => "toUnixTimestamp64Milli(ts_ms)",
-        }
+    /// `ts_ms` as UTC ms in SQL (see [`Dialect::ms`]).
+    fn ts(&self) -> String {
+        self.dialect.ms("ts_ms")
     }
 
-    fn condition(&self, filter: &Filter, from_ms: i64, to_ms: i64) -> String {
+    /// The SQL condition of `filter`'s exchanges and symbols and `[from_ms, to_ms)` of exchange time.
+    pub fn condition(&self, filter: &Filter, from_ms: i64, to_ms: i64) -> String {
         let ts = self.ts();
         let mut sql = format!("{ts} >= {from_ms} AND {ts} < {to_ms}");
         // Exchanges are enum names and symbols validated `A-Z0-9-`: nothing to escape.
@@ -208,7 +206,9 @@ impl ClickHouseSource {
         Ok(out)
     }
 
-    async fn page(
+    /// The events of `data_type` selected by `filter` in `[from_ms, to_ms)` of exchange time, after
+    /// `FINAL`, ordered by `ts_ms` and the sort key.
+    pub async fn page(
         &self,
         data_type: DataType,
         filter: &Filter,

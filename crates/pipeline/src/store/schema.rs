@@ -36,6 +36,15 @@ impl Dialect {
         }
     }
 
+    /// A time column (`ts_ms`, `start_ms`, …) as UTC ms (`Int64`) in SQL: 18.x stores `Int64` ms
+    /// already, 23.8+ `DateTime64(3)`. The one place the readers (report, jobs) turn times into ms.
+    pub fn ms(self, column: &str) -> String {
+        match self {
+            Dialect::Legacy => format!("toInt64({column})"),
+            Dialect::Modern => format!("toUnixTimestamp64Milli({column})"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Dialect::Legacy => "legacy",

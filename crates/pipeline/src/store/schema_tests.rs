@@ -21,6 +21,11 @@ fn dialect_from_version() {
     ] {
         assert_eq!(Dialect::from_version(v), want, "{v}");
     }
+    assert_eq!(Dialect::Legacy.ms("ts_ms"), "toInt64(ts_ms)");
+    assert_eq!(
+        Dialect::Modern.ms("end_ms"),
+        "toUnixTimestamp64Milli(end_ms)"
+    );
 }
 
 #[test]

@@ -24,10 +24,7 @@ pub async fn scan(config: &ClickHouseConfig, database: &str, range: Option<Range
             other => other,
         })?;
     let dialect = Dialect::from_version(&version);
-    let ms = |col: &str| match dialect {
-        Dialect::Legacy => format!("toInt64({col})"),
-        Dialect::Modern => format!("toUnixTimestamp64Milli({col})"),
-    };
+    let ms = |col: &str| dialect.ms(col);
     let ts = ms("ts_ms");
     let recv = ms("recv_ts_ms");
     let mut scan = Scan::default();
