@@ -527,9 +527,9 @@ fn bad_arguments_are_refused_by_name() {
         "--config",
         "/nonexistent.yaml",
         "--from",
-        "5",
+        "1796083200000",
         "--to",
-        "5",
+        "1796083200000",
     ]);
     assert!(!out.status.success());
     assert!(
@@ -537,4 +537,14 @@ fn bad_arguments_are_refused_by_name() {
         "{}",
         stderr(&out)
     );
+    // A time in seconds is refused by name, not read as 1970.
+    let out = run_job(&[
+        "repair",
+        "--config",
+        "/nonexistent.yaml",
+        "--from",
+        "1796083200",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("seconds"), "{}", stderr(&out));
 }

@@ -117,6 +117,17 @@ pub struct Filter {
 pub const ALL_TIME: (i64, i64) = (0, 253_402_300_800_000);
 
 impl Filter {
+    /// Everything in `[from_ms, to_ms)`, no filter.
+    pub fn range(from_ms: i64, to_ms: i64) -> Filter {
+        Filter {
+            from_ms,
+            to_ms,
+            exchanges: vec![],
+            data_types: vec![],
+            symbols: vec![],
+        }
+    }
+
     /// The filter of the command-line options: `from`/`to` RFC 3339 or UTC ms (`to` exclusive;
     /// [`ALL_TIME`]'s end when absent), comma-split exchange config names, table names and
     /// normalized symbols. The error names the bad option.
@@ -279,13 +290,7 @@ mod tests {
     }
 
     fn filter(from_ms: i64, to_ms: i64) -> Filter {
-        Filter {
-            from_ms,
-            to_ms,
-            exchanges: vec![],
-            data_types: vec![],
-            symbols: vec![],
-        }
+        Filter::range(from_ms, to_ms)
     }
 
     #[test]
@@ -338,7 +343,10 @@ mod tests {
         assert!(bad(Filter::parse(None, None, &v(&["nope"]), &[], &[])).contains("--exchange"));
         assert!(bad(Filter::parse(None, None, &[], &v(&["x"]), &[])).contains("--data-type"));
         assert!(bad(Filter::parse(None, None, &[], &[], &v(&["a b"]))).contains("--symbol"));
-        assert!(bad(Filter::parse(Some("5"), Some("5"), &[], &[], &[])).contains("after"));
+        let t = Some("1796083200000");
+        assert!(bad(Filter::parse(t, t, &[], &[], &[])).contains("after"));
+        // A time in seconds is refused, not read as 1970.
+        assert!(bad(Filter::parse(Some("1796083200"), None, &[], &[], &[])).contains("seconds"));
         assert!(bad(Filter::parse(Some("x"), None, &[], &[], &[])).contains("--from"));
     }
 

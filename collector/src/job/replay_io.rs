@@ -131,18 +131,25 @@ struct Span {
     hi: i64,
 }
 
+/// A client for `config`'s server and the server's dialect (from `SELECT version()`); an
+/// unreachable server is an error naming it.
+pub async fn connect_clickhouse(config: &ClickHouseConfig) -> Result<(Client, Dialect)> {
+    let client = clickhouse_client(config);
+    let version: String = client
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .map_err(|e| Error::Other(format!("ClickHouse {}: {e}", config.url)))?;
+    Ok((client, Dialect::from_version(&version)))
+}
+
 impl ClickHouseSource {
     pub async fn connect(config: &ClickHouseConfig, database: &str) -> Result<Self> {
-        let client = clickhouse_client(config);
-        let version: String = client
-            .query("SELECT version()")
-            .fetch_one()
-            .await
-            .map_err(|e| Error::Other(format!("ClickHouse {}: {e}", config.url)))?;
+        let (client, dialect) = connect_clickhouse(config).await?;
         Ok(Self {
             client,
             database: database.to_owned(),
-            dialect: Dialect::from_version(&version),
+            dialect,
         })
     }
 

@@ -10,7 +10,7 @@
 //! per row of one unit (a table's day of one symbol).
 
 use super::plan::{Filter, Partition, data_type_of, day_name, exchange_of, list_dataset};
-use super::replay_io::{ClickHouseSource, open_source, parquet_sources};
+use super::replay_io::{ClickHouseSource, connect_clickhouse, open_source, parquet_sources};
 use super::verify_plan::{
     Discrepancy, Figures, Side, UnitResult, VerifyUnit, compare, duplicates, event_figures,
 };
@@ -19,7 +19,6 @@ use clickhouse::{Client, Row};
 use marketprism_config::ClickHouseConfig;
 use marketprism_jobs::{UnitError, fingerprint};
 use marketprism_model::{DataType, Event, Exchange, Payload};
-use marketprism_pipeline::store::clickhouse::clickhouse_client;
 use marketprism_pipeline::store::columns::{columns, sort_key};
 use marketprism_pipeline::store::parquet::read_file;
 use marketprism_pipeline::store::{ClickHouseWriter, Dialect};
@@ -62,15 +61,10 @@ pub struct Sides {
 
 impl Sides {
     pub async fn connect(config: &ClickHouseConfig, parquet: Option<PathBuf>) -> Result<Sides> {
-        let client = clickhouse_client(config);
-        let version: String = client
-            .query("SELECT version()")
-            .fetch_one()
-            .await
-            .map_err(|e| Error::Other(format!("ClickHouse {}: {e}", config.url)))?;
+        let (client, dialect) = connect_clickhouse(config).await?;
         Ok(Sides {
             client,
-            dialect: Dialect::from_version(&version),
+            dialect,
             hot: config.hot_database.clone(),
             cold: config.cold_database.clone(),
             hot_source: ClickHouseSource::connect(config, &config.hot_database).await?,

@@ -330,13 +330,7 @@ mod tests {
     use super::*;
 
     fn filter(from_ms: i64, to_ms: i64) -> Filter {
-        Filter {
-            from_ms,
-            to_ms,
-            exchanges: vec![],
-            data_types: vec![],
-            symbols: vec![],
-        }
+        Filter::range(from_ms, to_ms)
     }
 
     #[test]
