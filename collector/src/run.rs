@@ -404,6 +404,28 @@ mod tests {
         ]);
         let problems = output_problems(&lost);
         assert_eq!(problems.len(), 3, "{problems:?}");
+        // The field names are the outputs' own stats as the summary serializes them: a rename
+        // there must not silently turn this check off.
+        let real = BTreeMap::from([
+            (
+                "nats".to_owned(),
+                to_json(marketprism_pipeline::publish::PublishStats {
+                    dropped: 590,
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
+            (
+                "parquet".to_owned(),
+                to_json(marketprism_pipeline::store::ParquetStats {
+                    events_dropped: 3,
+                    rows_rejected: 1,
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
+        ]);
+        assert_eq!(output_problems(&real), problems);
         assert!(
             problems[0].starts_with("output nats: 590 events dropped"),
             "{problems:?}"

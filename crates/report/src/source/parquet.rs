@@ -239,8 +239,13 @@ fn read_rows(
         for k in &keys {
             hash_value(k, i, &mut h)?;
         }
-        let repeat = seen.entry(id.clone()).or_default().repeat(h.finish());
-        let stats = scan.observed.entry(id.clone()).or_default();
+        // Look up before inserting: the id is cloned once per stream, not per row.
+        if !seen.contains_key(id) {
+            seen.insert(id.clone(), KeySeen::default());
+            scan.observed.entry(id.clone()).or_default();
+        }
+        let repeat = seen.get_mut(id).expect("inserted above").repeat(h.finish());
+        let stats = scan.observed.get_mut(id).expect("inserted above");
         stats.add_rows(t, recv.value(i) - t, 1);
         if repeat {
             stats.duplicates += 1;

@@ -166,7 +166,7 @@ pub async fn run_connection(
             }
         }
     };
-    let signals = ctx.plan_signals();
+    let signals = ctx.signals.clone();
     let meter = StreamMeter::new(exchange, &ctx.plan.streams);
     // A kept trade or gap also feeds the signals stage; its rows follow it. Every event of the
     // connection's streams leaves here, once: its latency and its stream's last-event time are recorded.

@@ -39,13 +39,6 @@ pub struct SessionCtx {
     pub signals: Option<Arc<crate::signals::SignalsHub>>,
 }
 
-impl SessionCtx {
-    /// The signals engines of this connection's product line, if any.
-    pub fn plan_signals(&self) -> Option<Arc<crate::signals::SignalsHub>> {
-        self.signals.clone()
-    }
-}
-
 #[derive(Debug)]
 pub enum SessionMsg {
     /// Every subscription acked (or refused arg by arg): the session is live.
