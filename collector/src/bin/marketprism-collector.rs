@@ -323,6 +323,12 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                             report.job
                         );
                     }
+                    if report.total == 0 {
+                        anyhow::bail!(
+                            "job {}: nothing to do: no unit matched (check the database names, --parquet path and filters)",
+                            report.job
+                        );
+                    }
                     if !report.succeeded() {
                         anyhow::bail!(
                             "job {}: {} of {} units failed, {} pending{} (see --show-stats)",

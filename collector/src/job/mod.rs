@@ -114,9 +114,11 @@ impl JobReport {
         }
     }
 
-    /// Exit status: failed units, a cancelled run or (verify) a discrepancy are not success.
+    /// Exit status: failed units, a cancelled run, (verify) a discrepancy, or a plan without a single
+    /// unit (nothing matched: a wrong database, path or filter) are not success.
     pub fn succeeded(&self) -> bool {
-        self.failed == 0
+        self.total > 0
+            && self.failed == 0
             && !self.cancelled
             && self.pending == 0
             && self.discrepancies.unwrap_or(0) == 0
@@ -195,4 +197,34 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Other(format!("job thread: {e}")))?
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn report(total: u64, failed: u64) -> JobReport {
+        JobReport {
+            job: "verify",
+            work_dir: PathBuf::from("w"),
+            total,
+            done_before: 0,
+            done: total - failed,
+            failed,
+            pending: 0,
+            attempted: total,
+            succeeded: total - failed,
+            cancelled: false,
+            discrepancies: Some(0),
+            details: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn an_empty_plan_is_not_a_success() {
+        assert!(report(3, 0).succeeded());
+        assert!(!report(3, 1).succeeded());
+        // A database, path or filter that matches nothing must not pass as "no discrepancy".
+        assert!(!report(0, 0).succeeded());
+    }
 }
