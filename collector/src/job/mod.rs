@@ -6,6 +6,7 @@
 //! | `replay`: Parquet or ClickHouse back onto NATS or stdout (NDJSON) in exchange-time order | one data type × UTC day | [`replay`] |
 //! | `verify`: hot vs cold, ClickHouse vs Parquet: counts, keys, duplicates, times, gaps | one table × UTC day × exchange × symbol | [`verify`] |
 //! | `repair`: copies what verify finds missing (hot → cold, Parquet → ClickHouse), verifies again | as verify | [`verify`] |
+//! | `backfill`: trade gaps filled from the venues' REST history through JetStream, recorded in `gap_fills` | one gap | [`backfill`] |
 //!
 //! Pure pieces (planning, filters, the lazy k-way merge, pacing, verify's units and comparison) are
 //! in [`plan`], [`merge`] and [`verify_plan`] with their unit tests; the kinds' modules are the I/O shell. Why here and not in `marketprism-jobs`:
@@ -17,6 +18,8 @@
 //! `.marketprism-jobs/<kind>-<hash of the arguments>`): finished units are skipped, `--retry-failed`
 //! runs only the failed ones, `--show-stats` prints progress and failures by step without running.
 
+pub mod backfill;
+pub mod backfill_io;
 pub mod import;
 pub mod merge;
 pub mod plan;
@@ -64,6 +67,9 @@ pub enum JobCommand {
     Verify(verify::VerifyArgs),
     /// Copy what verify finds missing (hot → cold, Parquet → ClickHouse), then verify again.
     Repair(verify::VerifyArgs),
+    /// Fill trade gaps from the venues' REST history: publish the missing trades through JetStream,
+    /// wait until ClickHouse holds them, record the fill in `gap_fills`.
+    Backfill(backfill::BackfillArgs),
 }
 
 /// What a job run did (printed as one JSON line).
@@ -89,6 +95,9 @@ pub struct JobReport {
     pub discrepancies: Option<u64>,
     /// Kind-specific figures (rows inserted, events sent, duplicates).
     pub details: serde_json::Value,
+    /// A plan without units is a success (backfill of recorded gaps: none in the range).
+    #[serde(skip)]
+    pub empty_plan_ok: bool,
 }
 
 impl JobReport {
@@ -111,13 +120,14 @@ impl JobReport {
             cancelled: s.cancelled,
             discrepancies: None,
             details,
+            empty_plan_ok: false,
         }
     }
 
     /// Exit status: failed units, a cancelled run, (verify) a discrepancy, or a plan without a single
     /// unit (nothing matched: a wrong database, path or filter) are not success.
     pub fn succeeded(&self) -> bool {
-        self.total > 0
+        (self.total > 0 || self.empty_plan_ok)
             && self.failed == 0
             && !self.cancelled
             && self.pending == 0
@@ -139,6 +149,7 @@ pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
         JobCommand::Replay(args) => replay::run_replay(args).await,
         JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
         JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
+        JobCommand::Backfill(args) => backfill::run_backfill(args).await,
     }
 }
 
@@ -217,6 +228,7 @@ mod report_tests {
             cancelled: false,
             discrepancies: Some(0),
             details: serde_json::Value::Null,
+            empty_plan_ok: false,
         }
     }
 
