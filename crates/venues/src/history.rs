@@ -119,18 +119,29 @@ pub fn stream_aggregates(exchange: Exchange) -> bool {
     matches!(exchange, Exchange::OkxSpot | Exchange::OkxDerivatives)
 }
 
-/// A trade event as the live parser makes it: `size` in the venue's unit, base quantity by the
-/// instrument's size rule.
+/// One row of a venue's history as text: `size` in the venue's unit.
+pub(crate) struct HistoryTrade<'a> {
+    pub trade_id: String,
+    pub ts_ms: i64,
+    pub price: &'a str,
+    pub size: &'a str,
+    pub taker: Side,
+}
+
+/// A trade event as the live parser makes it: base quantity by the instrument's size rule.
 pub(crate) fn trade_event(
     exchange: Exchange,
     inst: &Instrument,
-    trade_id: String,
-    ts_ms: i64,
-    price: &str,
-    size: &str,
-    taker: Side,
+    t: HistoryTrade<'_>,
     recv_ts_ms: i64,
 ) -> ParseResult<Event> {
+    let HistoryTrade {
+        trade_id,
+        ts_ms,
+        price,
+        size,
+        taker,
+    } = t;
     let price = decimal(price)?;
     let q = quantity(inst, size, price)?;
     Ok(Event {

@@ -11,7 +11,7 @@
 //!
 //! Sources: Binance Spot API docs, "Market Data endpoints"; Binance USD-M Futures docs, "Market Data".
 
-use super::super::history::{Cursor, HistoryRequest, Page, Window, trade_event};
+use super::super::history::{Cursor, HistoryRequest, HistoryTrade, Page, Window, trade_event};
 use crate::parse::{ParseError, ParseErrorReason, ParseResult};
 use marketprism_model::instruments::Instrument;
 use marketprism_model::{Exchange, Side};
@@ -146,11 +146,13 @@ pub fn parse_page(
                 trades.push(trade_event(
                     exchange,
                     inst,
-                    r.id.to_string(),
-                    r.time,
-                    r.price,
-                    r.qty,
-                    taker(r.is_buyer_maker),
+                    HistoryTrade {
+                        trade_id: r.id.to_string(),
+                        ts_ms: r.time,
+                        price: r.price,
+                        size: r.qty,
+                        taker: taker(r.is_buyer_maker),
+                    },
                     recv_ts_ms,
                 )?);
             }
@@ -191,11 +193,13 @@ fn agg_page(
         trades.push(trade_event(
             exchange,
             inst,
-            r.a.to_string(),
-            r.time,
-            r.p,
-            r.q,
-            taker(r.m),
+            HistoryTrade {
+                trade_id: r.a.to_string(),
+                ts_ms: r.time,
+                price: r.p,
+                size: r.q,
+                taker: taker(r.m),
+            },
             recv_ts_ms,
         )?);
     }

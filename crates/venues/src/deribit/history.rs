@@ -6,7 +6,7 @@
 //!
 //! Source: Deribit API v2 docs, "public/get_last_trades_by_instrument_and_time".
 
-use super::super::history::{Cursor, HistoryRequest, Page, Window, trade_event};
+use super::super::history::{Cursor, HistoryRequest, HistoryTrade, Page, Window, trade_event};
 use crate::parse::{ParseError, ParseErrorReason, ParseResult};
 use marketprism_model::Exchange;
 use marketprism_model::Side;
@@ -87,11 +87,13 @@ pub fn parse_page(
         trades.push(trade_event(
             Exchange::DeribitDerivatives,
             inst,
-            r.trade_id.to_owned(),
-            r.timestamp,
-            r.price.get(),
-            r.amount.get(),
-            side,
+            HistoryTrade {
+                trade_id: r.trade_id.to_owned(),
+                ts_ms: r.timestamp,
+                price: r.price.get(),
+                size: r.amount.get(),
+                taker: side,
+            },
             recv_ts_ms,
         )?);
     }

@@ -9,7 +9,7 @@
 //!
 //! Source: OKX API v5 docs, "Market Data → Get trades history".
 
-use super::super::history::{Cursor, HistoryRequest, Page, Window, trade_event};
+use super::super::history::{Cursor, HistoryRequest, HistoryTrade, Page, Window, trade_event};
 use crate::parse::{ParseError, ParseErrorReason, ParseResult, int_str};
 use marketprism_model::instruments::Instrument;
 use marketprism_model::{Exchange, Side};
@@ -89,11 +89,13 @@ pub fn parse_page(
         trades.push(trade_event(
             exchange,
             inst,
-            r.trade_id.to_owned(),
-            ts,
-            r.px,
-            r.sz,
-            side,
+            HistoryTrade {
+                trade_id: r.trade_id.to_owned(),
+                ts_ms: ts,
+                price: r.px,
+                size: r.sz,
+                taker: side,
+            },
             recv_ts_ms,
         )?);
     }
@@ -164,7 +166,7 @@ mod tests {
     #[test]
     fn a_full_page_continues_from_its_oldest_trade_id() {
         let w = Window {
-            from_ms: 1_000_000_000_000 + 0,
+            from_ms: 1_000_000_000_000,
             to_ms: 2_000_000_000_000,
         };
         let rows: Vec<String> = (0..100)
