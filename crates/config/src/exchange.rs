@@ -155,7 +155,7 @@ impl Default for OrderBookConfig {
 }
 
 /// Levels per side the OKX crc32 checksum covers (exchange-protocols.md §3.3).
-pub const OKX_CHECKSUM_LEVELS: usize = 25;
+pub(crate) const OKX_CHECKSUM_LEVELS: usize = 25;
 
 impl OrderBookConfig {
     /// Whether OKX checksums are verified: as configured, else when the local book is deep enough.

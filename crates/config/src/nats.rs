@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Most publishes awaiting an ack: the NATS client buffers 65 536 messages per subscription, and
 /// every ack of the window arrives on one.
-pub const MAX_IN_FLIGHT: usize = 65_536;
+pub(crate) const MAX_IN_FLIGHT: usize = 65_536;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -84,7 +84,7 @@ pub(crate) struct DepthWindow {
 }
 
 impl DepthWindow {
-    pub fn merge(window: &mut Option<DepthWindow>, d: &super::market::BookDiff) {
+    pub(crate) fn merge(window: &mut Option<DepthWindow>, d: &super::market::BookDiff) {
         let w = window.get_or_insert_with(|| DepthWindow {
             first: d.first_id,
             prev: d.prev_id,
@@ -172,7 +172,7 @@ pub(crate) struct BinanceConn {
 }
 
 impl BinanceConn {
-    pub fn new(exchange: Exchange, rel: &str, config: &SimulatorConfig) -> BinanceConn {
+    pub(crate) fn new(exchange: Exchange, rel: &str, config: &SimulatorConfig) -> BinanceConn {
         let (route, initial, combined) = parse_url(exchange, rel);
         let spot = exchange == Exchange::BinanceSpot;
         let ms = Duration::from_millis;

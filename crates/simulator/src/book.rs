@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 /// Price and quantity scales of one instrument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scale {
+pub(crate) struct Scale {
     pub price_decimals: u32,
     pub qty_decimals: u32,
 }
@@ -34,14 +34,14 @@ pub fn fmt_fixed(value: i64, decimals: u32) -> String {
 
 /// One side of a book change: price, new absolute quantity (0 = delete), and whether the level existed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LevelChange {
+pub(crate) struct LevelChange {
     pub price: i64,
     pub qty: i64,
     pub existed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Book {
+pub(crate) struct Book {
     /// price ticks → quantity lots; bids are iterated in reverse.
     pub bids: BTreeMap<i64, i64>,
     pub asks: BTreeMap<i64, i64>,
@@ -49,7 +49,7 @@ pub struct Book {
 
 impl Book {
     /// Set a level (qty 0 deletes) and describe the change.
-    pub fn set(&mut self, is_bid: bool, price: i64, qty: i64) -> LevelChange {
+    pub(crate) fn set(&mut self, is_bid: bool, price: i64, qty: i64) -> LevelChange {
         let side = if is_bid {
             &mut self.bids
         } else {
@@ -67,7 +67,7 @@ impl Book {
         }
     }
 
-    pub fn top_bids(&self, n: usize) -> Vec<(i64, i64)> {
+    pub(crate) fn top_bids(&self, n: usize) -> Vec<(i64, i64)> {
         self.bids
             .iter()
             .rev()
@@ -76,20 +76,20 @@ impl Book {
             .collect()
     }
 
-    pub fn top_asks(&self, n: usize) -> Vec<(i64, i64)> {
+    pub(crate) fn top_asks(&self, n: usize) -> Vec<(i64, i64)> {
         self.asks.iter().take(n).map(|(p, q)| (*p, *q)).collect()
     }
 
-    pub fn best_bid(&self) -> Option<(i64, i64)> {
+    pub(crate) fn best_bid(&self) -> Option<(i64, i64)> {
         self.bids.iter().next_back().map(|(p, q)| (*p, *q))
     }
 
-    pub fn best_ask(&self) -> Option<(i64, i64)> {
+    pub(crate) fn best_ask(&self) -> Option<(i64, i64)> {
         self.asks.iter().next().map(|(p, q)| (*p, *q))
     }
 
     /// OKX crc32 of the top 25 levels, with prices/sizes formatted the way this simulator sends them to OKX clients.
-    pub fn okx_checksum(&self, scale: Scale) -> i32 {
+    pub(crate) fn okx_checksum(&self, scale: Scale) -> i32 {
         let f = |levels: Vec<(i64, i64)>| -> Vec<(String, String)> {
             levels
                 .into_iter()

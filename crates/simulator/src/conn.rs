@@ -93,7 +93,7 @@ pub(crate) struct Venue;
 
 impl Venue {
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(exchange: Exchange, rel: &str, shared: &Arc<Shared>) -> Box<dyn Protocol> {
+    pub(crate) fn new(exchange: Exchange, rel: &str, shared: &Arc<Shared>) -> Box<dyn Protocol> {
         match exchange {
             Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
                 Box::new(binance::BinanceConn::new(exchange, rel, &shared.config))
@@ -124,12 +124,12 @@ pub(crate) struct ConnCtx {
 
 impl ConnCtx {
     /// Start receiving a symbol's events (ref-counted); returns the book as of the first event to come.
-    pub fn attach(&mut self, symbol: &str, depth: usize) -> BookSnapshot {
+    pub(crate) fn attach(&mut self, symbol: &str, depth: usize) -> BookSnapshot {
         let market = self.shared.market(self.exchange, symbol);
         self.attach_market(symbol, &market, depth)
     }
 
-    pub fn attach_market(
+    pub(crate) fn attach_market(
         &mut self,
         key: &str,
         market: &SharedMarket,
@@ -149,7 +149,7 @@ impl ConnCtx {
         snapshot
     }
 
-    pub fn detach(&mut self, key: &str) {
+    pub(crate) fn detach(&mut self, key: &str) {
         if let Some((count, token)) = self.attached.get_mut(key) {
             *count -= 1;
             if *count == 0 {

@@ -80,7 +80,7 @@ pub(crate) struct DeribitConn {
 }
 
 impl DeribitConn {
-    pub fn new(rel: &str, config: &SimulatorConfig) -> DeribitConn {
+    pub(crate) fn new(rel: &str, config: &SimulatorConfig) -> DeribitConn {
         DeribitConn {
             valid_path: rel.split('?').next() == Some("/ws/api/v2"),
             seed: config.seed,

@@ -123,7 +123,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The market for a venue's symbol, created (and its ticker started) on first use.
-    pub fn market(self: &Arc<Self>, exchange: Exchange, symbol: &str) -> SharedMarket {
+    pub(crate) fn market(self: &Arc<Self>, exchange: Exchange, symbol: &str) -> SharedMarket {
         let mut markets = lock(&self.markets);
         if let Some(m) = markets.get(&(exchange, symbol.to_owned())) {
             return m.clone();
@@ -146,7 +146,7 @@ impl Shared {
     }
 
     /// Existing markets of a venue (liquidation streams by instrument type fan in from all of them).
-    pub fn markets_of(&self, exchange: Exchange) -> Vec<SharedMarket> {
+    pub(crate) fn markets_of(&self, exchange: Exchange) -> Vec<SharedMarket> {
         lock(&self.markets)
             .iter()
             .filter(|((e, _), _)| *e == exchange)
@@ -154,30 +154,34 @@ impl Shared {
             .collect()
     }
 
-    pub fn register_conn(&self, exchange: Exchange, cmd: mpsc::UnboundedSender<ConnCmd>) -> u64 {
+    pub(crate) fn register_conn(
+        &self,
+        exchange: Exchange,
+        cmd: mpsc::UnboundedSender<ConnCmd>,
+    ) -> u64 {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         lock(&self.conns).insert(id, ConnEntry { exchange, cmd });
         self.stats.venue(exchange, |v| v.connections += 1);
         id
     }
 
-    pub fn unregister_conn(&self, id: u64) {
+    pub(crate) fn unregister_conn(&self, id: u64) {
         lock(&self.conns).remove(&id);
     }
 
     /// True while the venue's list leaves this instrument out ([`Fault::ListLater`]).
-    pub fn is_not_yet_listed(&self, exchange: Exchange, symbol: &str) -> bool {
+    pub(crate) fn is_not_yet_listed(&self, exchange: Exchange, symbol: &str) -> bool {
         lock(&self.listed_from)
             .get(&(exchange, symbol.to_ascii_uppercase()))
             .is_some_and(|from| Instant::now() < *from)
     }
 
     /// True when the venue no longer lists this instrument ([`Fault::Delist`]).
-    pub fn is_delisted(&self, exchange: Exchange, symbol: &str) -> bool {
+    pub(crate) fn is_delisted(&self, exchange: Exchange, symbol: &str) -> bool {
         lock(&self.delisted).contains(&(exchange, symbol.to_ascii_uppercase()))
     }
 
-    pub fn lifetime_ms(&self, exchange: Exchange) -> u64 {
+    pub(crate) fn lifetime_ms(&self, exchange: Exchange) -> u64 {
         lock(&self.lifetimes)
             .get(&exchange)
             .copied()

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 /// What a market publishes; each connection encodes it in its venue's wire format.
 #[derive(Debug, Clone, PartialEq)]
-pub enum MarketEvent {
+pub(crate) enum MarketEvent {
     Book(BookDiff),
     Trades(TradeBatch),
     Mark(MarkUpdate),
@@ -26,7 +26,7 @@ pub enum MarketEvent {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stamped {
+pub(crate) struct Stamped {
     pub symbol: Arc<str>,
     pub ts_ms: i64,
     pub event: MarketEvent,
@@ -35,7 +35,7 @@ pub struct Stamped {
 /// A book change covering update ids `first_id..=last_id`; `prev_id` is the previous diff's `last_id`
 /// (smaller than `first_id - 1` never; larger after an OKX sequence reset).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BookDiff {
+pub(crate) struct BookDiff {
     pub prev_id: u64,
     pub first_id: u64,
     pub last_id: u64,
@@ -48,14 +48,14 @@ pub struct BookDiff {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fill {
+pub(crate) struct Fill {
     pub id: u64,
     pub qty: i64,
 }
 
 /// Fills of one taker order at one price: trade ids contiguous, one aggregate id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TradeBatch {
+pub(crate) struct TradeBatch {
     pub agg_id: u64,
     pub price: i64,
     pub taker_buy: bool,
@@ -63,7 +63,7 @@ pub struct TradeBatch {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct MarkUpdate {
+pub(crate) struct MarkUpdate {
     pub mark: i64,
     pub index: i64,
     /// Funding rate in 1e-8.
@@ -73,7 +73,7 @@ pub struct MarkUpdate {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Liquidation {
+pub(crate) struct Liquidation {
     /// Side of the liquidation order: SELL closes a long.
     pub sell: bool,
     pub price: i64,
@@ -81,7 +81,7 @@ pub struct Liquidation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarketKind {
+pub(crate) enum MarketKind {
     Instrument,
     /// A volatility index (Deribit DVOL): only `Dvol` events.
     VolIndex,
@@ -89,7 +89,7 @@ pub enum MarketKind {
 
 /// A consistent copy of the book at `last_id`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BookSnapshot {
+pub(crate) struct BookSnapshot {
     pub last_id: u64,
     pub bids: Vec<(i64, i64)>,
     pub asks: Vec<(i64, i64)>,
@@ -97,7 +97,7 @@ pub struct BookSnapshot {
     pub ts_ms: i64,
 }
 
-pub struct Market {
+pub(crate) struct Market {
     pub symbol: Arc<str>,
     pub kind: MarketKind,
     pub scale: Scale,
@@ -128,10 +128,10 @@ pub struct Market {
 /// Trade batches a market keeps for its history endpoints (about 6 MB per market; at the default
 /// rate of 20 steps/s, 40 minutes). A venue keeps far more; a gap older than this is answered empty,
 /// as a venue answers a request older than its retention.
-pub const TAPE_CAPACITY: usize = 50_000;
+pub(crate) const TAPE_CAPACITY: usize = 50_000;
 
 /// Price/size scales and starting price from the symbol name, so BTC looks like BTC.
-pub fn instrument_params(symbol: &str) -> (Scale, i64) {
+pub(crate) fn instrument_params(symbol: &str) -> (Scale, i64) {
     let up = symbol.to_ascii_uppercase();
     let (price_decimals, start) = if up.starts_with("BTC") {
         (1, 60_000)
@@ -148,7 +148,13 @@ pub fn instrument_params(symbol: &str) -> (Scale, i64) {
 }
 
 impl Market {
-    pub fn new(seed: u64, venue: &str, symbol: &str, kind: MarketKind, levels: usize) -> Market {
+    pub(crate) fn new(
+        seed: u64,
+        venue: &str,
+        symbol: &str,
+        kind: MarketKind,
+        levels: usize,
+    ) -> Market {
         let (scale, start) = instrument_params(symbol);
         let mut rng = SimRng::derive(seed, &[venue, symbol]);
         let levels = levels.max(5) as i64;
@@ -185,16 +191,16 @@ impl Market {
         }
     }
 
-    pub fn last_id(&self) -> u64 {
+    pub(crate) fn last_id(&self) -> u64 {
         self.last_id
     }
 
-    pub fn book(&self) -> &Book {
+    pub(crate) fn book(&self) -> &Book {
         &self.book
     }
 
     /// The REST snapshot: the frozen (stale) one while a stale-snapshot fault lasts, else the live book.
-    pub fn rest_snapshot(&mut self, depth: usize, ts_ms: i64) -> BookSnapshot {
+    pub(crate) fn rest_snapshot(&mut self, depth: usize, ts_ms: i64) -> BookSnapshot {
         if self.stale_serves > 0
             && let Some(frozen) = &self.frozen
         {
@@ -207,7 +213,7 @@ impl Market {
         self.snapshot(depth, ts_ms)
     }
 
-    pub fn snapshot(&self, depth: usize, ts_ms: i64) -> BookSnapshot {
+    pub(crate) fn snapshot(&self, depth: usize, ts_ms: i64) -> BookSnapshot {
         BookSnapshot {
             last_id: self.last_id,
             bids: self.book.top_bids(depth),
@@ -218,7 +224,7 @@ impl Market {
     }
 
     /// One book diff: maybe move the mid, delete crossing and far-away levels, change 1–4 levels near the top.
-    pub fn step_book(&mut self) -> BookDiff {
+    pub(crate) fn step_book(&mut self) -> BookDiff {
         let mut bids = Vec::new();
         let mut asks = Vec::new();
         if self.rng.chance(20) {
@@ -286,12 +292,12 @@ impl Market {
     }
 
     /// An OKX sequence reset: the next diff's id restarts below the previous one.
-    pub fn reset_sequence(&mut self) {
+    pub(crate) fn reset_sequence(&mut self) {
         self.last_id = self.rng.range(1, 100) as u64;
     }
 
     /// Prepare a reset diff: `prev_id` is the old id, `first_id..=last_id` the restarted range.
-    pub fn step_book_after_reset(&mut self) -> BookDiff {
+    pub(crate) fn step_book_after_reset(&mut self) -> BookDiff {
         let old = self.last_id;
         self.reset_sequence();
         let mut diff = self.step_book();
@@ -299,7 +305,7 @@ impl Market {
         diff
     }
 
-    pub fn step_trades(&mut self) -> TradeBatch {
+    pub(crate) fn step_trades(&mut self) -> TradeBatch {
         let taker_buy = self.rng.chance(50);
         let price = if taker_buy {
             self.book.best_ask().map_or(self.mid + 1, |l| l.0)
@@ -328,14 +334,14 @@ impl Market {
     }
 
     /// Keep a pushed batch for the history endpoints (bounded by [`TAPE_CAPACITY`]).
-    pub fn record_trades(&mut self, ts_ms: i64, batch: &TradeBatch) {
+    pub(crate) fn record_trades(&mut self, ts_ms: i64, batch: &TradeBatch) {
         if self.tape.len() == TAPE_CAPACITY {
             self.tape.pop_front();
         }
         self.tape.push_back((ts_ms, batch.clone()));
     }
 
-    pub fn step_mark(&mut self, now_ms: i64) -> MarkUpdate {
+    pub(crate) fn step_mark(&mut self, now_ms: i64) -> MarkUpdate {
         self.funding_rate_e8 += self.slow_rng.range(-50, 50);
         let eight_h = 8 * 3_600_000;
         let funding_time_ms = now_ms - now_ms.rem_euclid(eight_h);
@@ -348,13 +354,13 @@ impl Market {
         }
     }
 
-    pub fn step_open_interest(&mut self) -> i64 {
+    pub(crate) fn step_open_interest(&mut self) -> i64 {
         self.oi_lots = (self.oi_lots + self.slow_rng.range(-20_000, 20_000)).max(1);
         self.oi_lots
     }
 
     /// A liquidation on roughly one slow tick in three.
-    pub fn step_liquidation(&mut self) -> Option<Liquidation> {
+    pub(crate) fn step_liquidation(&mut self) -> Option<Liquidation> {
         if !self.slow_rng.chance(35) {
             return None;
         }
@@ -370,7 +376,7 @@ impl Market {
         })
     }
 
-    pub fn step_dvol(&mut self) -> i64 {
+    pub(crate) fn step_dvol(&mut self) -> i64 {
         self.dvol_bp = (self.dvol_bp + self.slow_rng.range(-30, 30)).clamp(1_000, 30_000);
         self.dvol_bp
     }

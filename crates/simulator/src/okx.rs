@@ -73,7 +73,7 @@ pub(crate) struct OkxConn {
 }
 
 impl OkxConn {
-    pub fn new(rel: &str, config: &SimulatorConfig) -> OkxConn {
+    pub(crate) fn new(rel: &str, config: &SimulatorConfig) -> OkxConn {
         OkxConn {
             valid_path: rel.split('?').next() == Some("/ws/v5/public"),
             mode: config.okx_book_mode,

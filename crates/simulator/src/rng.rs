@@ -2,7 +2,7 @@
 
 /// SplitMix64: 64-bit state, good enough statistics for simulated markets, no dependency drift.
 #[derive(Debug, Clone)]
-pub struct SimRng(u64);
+pub(crate) struct SimRng(u64);
 
 impl SimRng {
     #[cfg(test)]
@@ -11,11 +11,11 @@ impl SimRng {
     }
 
     /// A generator for one named thing (venue + symbol), independent of creation order.
-    pub fn derive(seed: u64, parts: &[&str]) -> Self {
+    pub(crate) fn derive(seed: u64, parts: &[&str]) -> Self {
         SimRng(mix(seed, parts))
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -24,19 +24,19 @@ impl SimRng {
     }
 
     /// Uniform in `lo..=hi` (modulo bias is irrelevant here).
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+    pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
         let span = (hi - lo + 1) as u64;
         lo + (self.next_u64() % span) as i64
     }
 
     /// True with probability `p_percent`/100.
-    pub fn chance(&mut self, p_percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, p_percent: u64) -> bool {
         self.next_u64() % 100 < p_percent
     }
 }
 
 /// FNV-1a over the parts, folded with the seed: a stable hash for deriving per-thing values.
-pub fn mix(seed: u64, parts: &[&str]) -> u64 {
+pub(crate) fn mix(seed: u64, parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
     for p in parts {
         for b in p.bytes().chain(std::iter::once(0xff)) {

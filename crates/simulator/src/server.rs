@@ -156,7 +156,7 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    pub fn json(status: u16, body: String) -> Response {
+    pub(crate) fn json(status: u16, body: String) -> Response {
         Response {
             status,
             headers: Vec::new(),

@@ -77,7 +77,7 @@ impl SimStats {
 pub(crate) struct Stats(Mutex<SimStats>);
 
 impl Stats {
-    pub fn stream(
+    pub(crate) fn stream(
         &self,
         exchange: Exchange,
         channel: &str,
@@ -93,12 +93,12 @@ impl Stats {
         f(s.streams.entry(key).or_default());
     }
 
-    pub fn venue(&self, exchange: Exchange, f: impl FnOnce(&mut VenueCounters)) {
+    pub(crate) fn venue(&self, exchange: Exchange, f: impl FnOnce(&mut VenueCounters)) {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f(s.venues.entry(exchange).or_default());
     }
 
-    pub fn snapshot(&self) -> SimStats {
+    pub(crate) fn snapshot(&self) -> SimStats {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

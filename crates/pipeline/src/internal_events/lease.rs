@@ -4,7 +4,7 @@ use super::InternalEvent;
 use crate::lease::Role;
 
 /// This pod became active, standby, or lost track of the Lease.
-pub struct LeaseRoleChanged<'a> {
+pub(crate) struct LeaseRoleChanged<'a> {
     pub lease: &'a str,
     pub holder: &'a str,
     pub role: Role,
@@ -28,7 +28,7 @@ impl InternalEvent for LeaseRoleChanged<'_> {
 }
 
 /// Reading or writing the Lease failed; the state machine decides whether that costs the hold.
-pub struct LeaseWriteFailed<'a> {
+pub(crate) struct LeaseWriteFailed<'a> {
     pub lease: &'a str,
     pub reason: &'a str,
 }

@@ -4,7 +4,7 @@ use super::InternalEvent;
 use marketprism_model::{DataType, Exchange};
 
 /// A normalized event entered the outputs.
-pub struct EventReceived {
+pub(crate) struct EventReceived {
     pub exchange: Exchange,
     pub data_type: DataType,
 }
@@ -21,7 +21,7 @@ impl InternalEvent for EventReceived {
 }
 
 /// An event was dropped because this instance does not hold its shard lock.
-pub struct EventFenced {
+pub(crate) struct EventFenced {
     pub data_type: DataType,
 }
 
@@ -34,7 +34,7 @@ impl InternalEvent for EventFenced {
 }
 
 /// This instance took the shard lock over: a `handover` gap was recorded for an instrument.
-pub struct HandoverGap {
+pub(crate) struct HandoverGap {
     pub exchange: Exchange,
 }
 

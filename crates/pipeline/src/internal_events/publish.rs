@@ -4,7 +4,7 @@ use super::InternalEvent;
 use marketprism_model::DataType;
 
 /// JetStream stored (or deduplicated) published events: counted per data type when acked.
-pub struct EventsPublished {
+pub(crate) struct EventsPublished {
     pub data_type: DataType,
     pub count: u64,
     /// Acks with `duplicate: true`: the stream already had this `Nats-Msg-Id` (a retry or a second collector).
@@ -25,7 +25,7 @@ impl InternalEvent for EventsPublished {
 }
 
 /// A publish or its ack failed; the event goes back to the buffer and is retried with the same id.
-pub struct PublishFailed<'a> {
+pub(crate) struct PublishFailed<'a> {
     pub subject: &'a str,
     pub error: &'a str,
 }
@@ -43,7 +43,7 @@ impl InternalEvent for PublishFailed<'_> {
 
 /// Events dropped because NATS was unreachable (`nats_unreachable`) or their stream refused publishes
 /// (`stream_refused`) and the buffer was full. Never silent: also a gap.
-pub struct EventsDropped {
+pub(crate) struct EventsDropped {
     pub data_type: DataType,
     pub count: u64,
     pub reason: &'static str,
@@ -68,7 +68,7 @@ impl InternalEvent for EventsDropped {
 
 /// A stream started refusing publishes (at its limits with `discard: new`, or out of storage): its
 /// events are held, the publisher is not ready, and drops beyond the buffer become overflow gaps.
-pub struct StreamRefusing<'a> {
+pub(crate) struct StreamRefusing<'a> {
     pub stream: &'a str,
     pub error: &'a str,
 }
@@ -86,7 +86,7 @@ impl InternalEvent for StreamRefusing<'_> {
 }
 
 /// Events dropped unsent because this instance lost (or never held) its shard lock.
-pub struct PublishFenced {
+pub(crate) struct PublishFenced {
     pub events: usize,
 }
 
@@ -103,7 +103,7 @@ impl InternalEvent for PublishFenced {
 }
 
 /// Overflow gap events were queued for the subjects that lost events.
-pub struct OverflowGapsQueued {
+pub(crate) struct OverflowGapsQueued {
     pub gaps: usize,
     pub dropped: u64,
 }
@@ -120,7 +120,7 @@ impl InternalEvent for OverflowGapsQueued {
 }
 
 /// Sampled publisher state: acks awaited and events buffered.
-pub struct PublisherState {
+pub(crate) struct PublisherState {
     pub in_flight: usize,
     pub buffered: usize,
 }
@@ -133,7 +133,7 @@ impl InternalEvent for PublisherState {
 }
 
 /// The connection to NATS changed state.
-pub struct NatsConnection<'a> {
+pub(crate) struct NatsConnection<'a> {
     pub role: &'static str,
     pub state: &'a str,
 }
@@ -151,7 +151,7 @@ impl InternalEvent for NatsConnection<'_> {
 }
 
 /// A JetStream stream was created or updated to the configured limits.
-pub struct StreamEnsured<'a> {
+pub(crate) struct StreamEnsured<'a> {
     pub name: &'a str,
     pub subjects: &'a [String],
 }

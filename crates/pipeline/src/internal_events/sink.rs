@@ -5,7 +5,7 @@ use marketprism_model::DataType;
 use std::time::Duration;
 
 /// A batch was inserted and its messages acked.
-pub struct BatchInserted {
+pub(crate) struct BatchInserted {
     pub data_type: DataType,
     pub rows: usize,
     /// Messages acked: rows plus redeliveries folded into them.
@@ -37,7 +37,7 @@ impl InternalEvent for BatchInserted {
 }
 
 /// An insert failed; the batch is held (unacked) and retried after `retry_in`.
-pub struct InsertRetryScheduled<'a> {
+pub(crate) struct InsertRetryScheduled<'a> {
     pub data_type: DataType,
     pub rows: usize,
     pub attempt: u32,
@@ -61,7 +61,7 @@ impl InternalEvent for InsertRetryScheduled<'_> {
 }
 
 /// Messages delivered more than once (JetStream `delivered > 1`).
-pub struct Redelivered {
+pub(crate) struct Redelivered {
     pub data_type: DataType,
     pub count: u64,
 }
@@ -74,7 +74,7 @@ impl InternalEvent for Redelivered {
 }
 
 /// A redelivered message whose natural key the sink already held: its ack is kept, its row is not.
-pub struct DuplicatesFolded {
+pub(crate) struct DuplicatesFolded {
     pub data_type: DataType,
     pub count: u64,
 }
@@ -87,7 +87,7 @@ impl InternalEvent for DuplicatesFolded {
 }
 
 /// An undecodable or unstorable message was moved to the dead-letter subject and acked.
-pub struct DeadLettered<'a> {
+pub(crate) struct DeadLettered<'a> {
     pub subject: &'a str,
     pub dead_letter_subject: &'a str,
     pub kind: &'static str,
@@ -108,7 +108,7 @@ impl InternalEvent for DeadLettered<'_> {
 }
 
 /// Publishing a dead letter failed: the message stays unacked and comes back after `ack_wait`.
-pub struct DeadLetterFailed<'a> {
+pub(crate) struct DeadLetterFailed<'a> {
     pub subject: &'a str,
     pub error: &'a str,
 }
@@ -125,7 +125,7 @@ impl InternalEvent for DeadLetterFailed<'_> {
 }
 
 /// Acks that could not be sent (NATS down): those messages are redelivered and deduplicated.
-pub struct AckFailed<'a> {
+pub(crate) struct AckFailed<'a> {
     pub count: usize,
     pub error: &'a str,
 }
@@ -142,7 +142,7 @@ impl InternalEvent for AckFailed<'_> {
 }
 
 /// Consumer lag, sampled from the server.
-pub struct ConsumerLag<'a> {
+pub(crate) struct ConsumerLag<'a> {
     pub consumer: &'a str,
     /// In the stream, not yet delivered.
     pub pending: u64,
@@ -161,7 +161,7 @@ impl InternalEvent for ConsumerLag<'_> {
 }
 
 /// The pull subscription failed (missed heartbeats, NATS restart); it is resumed.
-pub struct PullError<'a> {
+pub(crate) struct PullError<'a> {
     pub error: &'a str,
 }
 

@@ -5,7 +5,7 @@ use marketprism_model::DataType;
 use std::path::PathBuf;
 
 /// The schema was created (or already existed) on a ClickHouse server.
-pub struct ClickHouseSchemaEnsured<'a> {
+pub(crate) struct ClickHouseSchemaEnsured<'a> {
     pub version: &'a str,
     pub dialect: &'static str,
     pub statements: usize,
@@ -23,7 +23,7 @@ impl InternalEvent for ClickHouseSchemaEnsured<'_> {
 }
 
 /// One INSERT into a hot table succeeded.
-pub struct ClickHouseRowsInserted {
+pub(crate) struct ClickHouseRowsInserted {
     pub data_type: DataType,
     pub rows: usize,
 }
@@ -39,7 +39,7 @@ impl InternalEvent for ClickHouseRowsInserted {
 }
 
 /// One INSERT failed; the caller keeps the batch and retries.
-pub struct ClickHouseInsertFailed<'a> {
+pub(crate) struct ClickHouseInsertFailed<'a> {
     pub data_type: DataType,
     pub rows: usize,
     pub error: &'a dyn std::fmt::Display,
@@ -54,7 +54,7 @@ impl InternalEvent for ClickHouseInsertFailed<'_> {
 }
 
 /// An event could not become a row (e.g. a decimal outside `Decimal(38,18)`): counted and skipped.
-pub struct RowRejected<'a> {
+pub(crate) struct RowRejected<'a> {
     pub output: &'static str,
     pub data_type: DataType,
     pub msg_id: String,
@@ -80,7 +80,7 @@ impl InternalEvent for RowRejected<'_> {
 }
 
 /// A Parquet file was written, synced and renamed into place.
-pub struct ParquetFileWritten {
+pub(crate) struct ParquetFileWritten {
     pub path: PathBuf,
     pub data_type: DataType,
     pub rows: usize,
@@ -98,7 +98,7 @@ impl InternalEvent for ParquetFileWritten {
 }
 
 /// Writing a Parquet file failed; its rows stay buffered for the next flush.
-pub struct ParquetWriteFailed<'a> {
+pub(crate) struct ParquetWriteFailed<'a> {
     pub path: PathBuf,
     pub rows: usize,
     pub error: &'a dyn std::fmt::Display,
@@ -113,7 +113,7 @@ impl InternalEvent for ParquetWriteFailed<'_> {
 
 /// The Parquet output dropped an event: writes fail and `max_buffered_rows` are held. Counted; the
 /// drops become `overflow` gap rows once a write succeeds. Logged once per failing period.
-pub struct ParquetEventDropped {
+pub(crate) struct ParquetEventDropped {
     pub data_type: DataType,
     pub first: bool,
     pub buffered: usize,
@@ -133,7 +133,7 @@ impl InternalEvent for ParquetEventDropped {
 }
 
 /// Writes succeed again: the events dropped meanwhile were queued as `overflow` gap rows.
-pub struct ParquetOverflowGaps {
+pub(crate) struct ParquetOverflowGaps {
     pub gaps: usize,
     pub dropped: u64,
 }
@@ -150,7 +150,7 @@ impl InternalEvent for ParquetOverflowGaps {
 }
 
 /// Rows dropped unwritten because this instance lost (or never held) its shard lock.
-pub struct ParquetRowsFenced {
+pub(crate) struct ParquetRowsFenced {
     pub rows: usize,
 }
 
@@ -167,7 +167,7 @@ impl InternalEvent for ParquetRowsFenced {
 }
 
 /// A table or view of the sink's path differs from the DDL: that data type takes no inserts until fixed.
-pub struct ClickHouseSchemaMismatch<'a> {
+pub(crate) struct ClickHouseSchemaMismatch<'a> {
     pub data_type: DataType,
     pub differences: &'a [crate::store::schema_check::Difference],
 }

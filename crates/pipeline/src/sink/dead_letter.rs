@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 /// Publish `payload` to `deadletter.<subject>` (with the reason in headers); true once stored, and
 /// only then may the original be acked. If it cannot be stored the original stays unacked and comes back.
-pub async fn dead_letter(
+pub(super) async fn dead_letter(
     js: &jetstream::Context,
     prefix: &str,
     subject: &str,

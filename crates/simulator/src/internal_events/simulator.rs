@@ -4,7 +4,7 @@ use super::InternalEvent;
 use marketprism_model::Exchange;
 use std::net::SocketAddr;
 
-pub struct SimulatorStarted {
+pub(crate) struct SimulatorStarted {
     pub addr: SocketAddr,
     pub seed: u64,
 }
@@ -17,7 +17,7 @@ impl InternalEvent for SimulatorStarted {
 }
 
 /// The simulator closed (or lost) a client connection, and why.
-pub struct SimulatorConnectionClosed {
+pub(crate) struct SimulatorConnectionClosed {
     pub exchange: Exchange,
     pub connection: u64,
     pub reason: &'static str,
@@ -33,7 +33,7 @@ impl InternalEvent for SimulatorConnectionClosed {
 }
 
 /// A client frame the simulator could not understand (answered with the venue's error, never a panic).
-pub struct SimulatorBadClientFrame {
+pub(crate) struct SimulatorBadClientFrame {
     pub exchange: Exchange,
     pub connection: u64,
     pub error: String,
@@ -47,7 +47,7 @@ impl InternalEvent for SimulatorBadClientFrame {
 }
 
 /// A REST request served (or rejected with `status`).
-pub struct SimulatorRestServed {
+pub(crate) struct SimulatorRestServed {
     pub exchange: Exchange,
     pub path: String,
     pub status: u16,

@@ -78,7 +78,7 @@ pub(super) struct Unsynced {
 
 impl Unsynced {
     /// When the book is next overdue: one sync timeout after the last deadline.
-    pub fn next_deadline(&self, timeout: Duration) -> Instant {
+    pub(super) fn next_deadline(&self, timeout: Duration) -> Instant {
         self.since + timeout.saturating_mul(self.overdue.saturating_add(1))
     }
 }

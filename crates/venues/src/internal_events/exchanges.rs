@@ -8,7 +8,7 @@ use marketprism_model::{Exchange, GapCause};
 const SAMPLE_BYTES: usize = 200;
 
 /// A frame that did not parse: counted per venue and reason, logged with a truncated sample, skipped.
-pub struct BadFrame<'a> {
+pub(crate) struct BadFrame<'a> {
     pub exchange: Exchange,
     pub error: &'a ParseError,
     pub frame: &'a str,
@@ -33,7 +33,7 @@ impl InternalEvent for BadFrame<'_> {
 }
 
 /// A WebSocket connection was established and subscribed.
-pub struct Connected<'a> {
+pub(crate) struct Connected<'a> {
     pub exchange: Exchange,
     pub url: &'a str,
     pub streams: usize,
@@ -48,7 +48,7 @@ impl InternalEvent for Connected<'_> {
 }
 
 /// A connection ended; `cause` is what the gap records.
-pub struct Disconnected<'a> {
+pub(crate) struct Disconnected<'a> {
     pub exchange: Exchange,
     pub cause: GapCause,
     pub detail: &'a str,
@@ -74,7 +74,7 @@ impl InternalEvent for Disconnected<'_> {
 }
 
 /// A local book was dropped and is being rebuilt.
-pub struct BookResync<'a> {
+pub(crate) struct BookResync<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub cause: GapCause,
@@ -95,7 +95,7 @@ impl InternalEvent for BookResync<'_> {
 }
 
 /// A REST call was refused or failed; the poller backs off.
-pub struct RestFailed<'a> {
+pub(crate) struct RestFailed<'a> {
     pub exchange: Exchange,
     pub endpoint: &'a str,
     pub status: Option<u16>,
@@ -126,7 +126,7 @@ impl InternalEvent for RestFailed<'_> {
 }
 
 /// Events dropped because the output channel was closed (shutdown) — counted, never silent.
-pub struct EventsDropped {
+pub(crate) struct EventsDropped {
     pub exchange: Exchange,
     pub count: u64,
 }
@@ -140,7 +140,7 @@ impl InternalEvent for EventsDropped {
 }
 
 /// A trade the venue sent twice (same id on one connection): dropped, counted.
-pub struct DuplicateTradeDropped<'a> {
+pub(crate) struct DuplicateTradeDropped<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub trade_id: &'a str,
@@ -155,7 +155,7 @@ impl InternalEvent for DuplicateTradeDropped<'_> {
 }
 
 /// A connector task panicked (a bug): logged as an error with its message, counted, then restarted.
-pub struct TaskPanicked<'a> {
+pub(crate) struct TaskPanicked<'a> {
     pub exchange: Exchange,
     pub task: &'a str,
     pub message: &'a str,
@@ -180,7 +180,7 @@ impl InternalEvent for TaskPanicked<'_> {
 }
 
 /// A product line's instrument list was loaded or refreshed from the venue.
-pub struct InstrumentsLoaded {
+pub(crate) struct InstrumentsLoaded {
     pub exchange: Exchange,
     pub count: usize,
 }
@@ -194,7 +194,7 @@ impl InternalEvent for InstrumentsLoaded {
 }
 
 /// A configured symbol the venue does not list: reported at start and never collected.
-pub struct SymbolUnlisted<'a> {
+pub(crate) struct SymbolUnlisted<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub listed: usize,

@@ -130,7 +130,7 @@ impl InternalEvent for EventDelivered<'_> {
 
 /// One clock probe of a venue answered: `offset_s` = server time − the midpoint of send and receive
 /// (seconds; positive: the venue's clock is ahead of ours), `rtt_s` the request's round trip (seconds).
-pub struct ClockSampled {
+pub(crate) struct ClockSampled {
     pub exchange: Exchange,
     pub offset_s: f64,
     pub rtt_s: f64,
@@ -148,7 +148,7 @@ impl InternalEvent for ClockSampled {
 
 /// A clock probe failed (`reason`: `io`, `status`, `parse`): counted and logged; the next probe is
 /// one interval later and collection is never affected.
-pub struct ClockProbeFailed<'a> {
+pub(crate) struct ClockProbeFailed<'a> {
     pub exchange: Exchange,
     pub reason: &'static str,
     pub detail: &'a str,

@@ -7,7 +7,7 @@ use marketprism_signals::Output;
 use metrics::{Counter, Gauge};
 
 /// One signals symbol's metric handles, registered when its engine is built (rows are per input).
-pub struct SignalMeter {
+pub(crate) struct SignalMeter {
     ofi_scale: Gauge,
     cvd_scale: Gauge,
     ofi_z_rows: Counter,
@@ -20,7 +20,7 @@ impl SignalMeter {
     /// the stream's unit: base-asset quantity), `marketprism_signal_z_rows_total{…,signal}` (rows
     /// with a z) and `marketprism_signal_floor_hits_total{…,signal="cvd"}` (CVD rows whose scale was
     /// the floor `mad_multiplier × MAD`; the engine's OFI rows carry no floor flag).
-    pub fn new(exchange: Exchange, symbol: &Symbol) -> SignalMeter {
+    pub(crate) fn new(exchange: Exchange, symbol: &Symbol) -> SignalMeter {
         let (e, s) = (exchange.as_str(), symbol.as_str());
         let scale = |signal: &'static str| metrics::gauge!("marketprism_signal_scale", "exchange" => e, "symbol" => s.to_owned(), "signal" => signal);
         let rows = |signal: &'static str| metrics::counter!("marketprism_signal_z_rows_total", "exchange" => e, "symbol" => s.to_owned(), "signal" => signal);
@@ -41,7 +41,7 @@ impl SignalMeter {
 
 /// One engine output of a signals symbol: its rows' scales and floor use are counted (no log line:
 /// one per book change or trade; resets are logged by the rows they produce).
-pub struct SignalRowsComputed<'a> {
+pub(crate) struct SignalRowsComputed<'a> {
     pub meter: &'a SignalMeter,
     pub out: &'a Output,
 }

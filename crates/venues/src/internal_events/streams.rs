@@ -7,7 +7,7 @@ use marketprism_model::{DataType, Exchange};
 const SAMPLE_BYTES: usize = 200;
 
 /// The venue refused one stream (unlisted instrument): it ends with a `refused` gap; the others go on.
-pub struct StreamRefused<'a> {
+pub(crate) struct StreamRefused<'a> {
     pub exchange: Exchange,
     pub data_type: DataType,
     pub symbol: &'a str,
@@ -28,7 +28,7 @@ impl InternalEvent for StreamRefused<'_> {
 }
 
 /// One stream stayed silent past its cadence while its connection kept delivering.
-pub struct StreamSilent<'a> {
+pub(crate) struct StreamSilent<'a> {
     pub exchange: Exchange,
     pub data_type: DataType,
     pub symbol: &'a str,
@@ -49,7 +49,7 @@ impl InternalEvent for StreamSilent<'_> {
 }
 
 /// A silent book checked against the venue's REST snapshot: same update id, so it is merely quiet.
-pub struct BookQuietVerified<'a> {
+pub(crate) struct BookQuietVerified<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub last_id: i64,
@@ -69,7 +69,7 @@ impl InternalEvent for BookQuietVerified<'_> {
 
 /// A frame that names no stream of its connection (unparsable, or for an instrument not subscribed):
 /// counted and skipped without touching any stream.
-pub struct FrameUnattributed<'a> {
+pub(crate) struct FrameUnattributed<'a> {
     pub exchange: Exchange,
     /// `unparsable` or `not_subscribed`.
     pub reason: &'static str,
@@ -89,7 +89,7 @@ impl InternalEvent for FrameUnattributed<'_> {
 }
 
 /// A book did not sync within `orderbook.sync_timeout_s`.
-pub struct BookSyncOverdue<'a> {
+pub(crate) struct BookSyncOverdue<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub waited_ms: u64,
@@ -109,7 +109,7 @@ impl InternalEvent for BookSyncOverdue<'_> {
 }
 
 /// A book's resyncs hit the ceiling per minute: the next one waits; reported once per storm.
-pub struct ResyncStorm<'a> {
+pub(crate) struct ResyncStorm<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
     pub resyncs: usize,
@@ -129,7 +129,7 @@ impl InternalEvent for ResyncStorm<'_> {
 }
 
 /// A book whose continuity no sequence id or checksum can prove: withheld, not published.
-pub struct BookUnprovable<'a> {
+pub(crate) struct BookUnprovable<'a> {
     pub exchange: Exchange,
     pub symbol: &'a str,
 }
