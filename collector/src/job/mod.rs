@@ -17,11 +17,14 @@
 //! `.marketprism-jobs/<kind>-<hash of the arguments>`): finished units are skipped, `--retry-failed`
 //! runs only the failed ones, `--show-stats` prints progress and failures by step without running.
 
+pub mod dataset;
 pub mod import;
 pub mod merge;
 pub mod plan;
 pub mod replay;
 pub mod replay_io;
+pub mod rerun;
+pub mod summary;
 pub mod verify;
 pub mod verify_io;
 pub mod verify_plan;
@@ -32,6 +35,13 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use dataset::dataset_root;
+pub use rerun::{
+    PREVIOUS_DIR, WINDOW_FILE, Window, last_window, now_floored_ms, pinned_window, run_complete,
+    start_afresh_if_complete,
+};
+pub use summary::{Summary, failure_lines, summary_of, write_summary};
 
 /// Options every job kind takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,6 +60,10 @@ pub struct CommonArgs {
     /// many units or 1 s, whichever comes first.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// At the end of the run (success or failure, also an error before it), write a JSON summary
+    /// of at most 4096 bytes to this file (a Kubernetes termination message).
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
 }
 
 /// `marketprism-collector job <kind>`.
@@ -89,6 +103,18 @@ pub struct JobReport {
     pub discrepancies: Option<u64>,
     /// Kind-specific figures (rows inserted, events sent, duplicates).
     pub details: serde_json::Value,
+    /// The time range of the plan, UTC ms, `to` exclusive (kinds with one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+    /// Why a run that did its units did nothing (replay: no event matched the path, range or
+    /// filters); makes the run fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty: Option<String>,
+    /// The first problems (failed units, discrepancies), human-readable, for `--summary`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first: Vec<String>,
 }
 
 impl JobReport {
@@ -111,13 +137,19 @@ impl JobReport {
             cancelled: s.cancelled,
             discrepancies: None,
             details,
+            from_ms: None,
+            to_ms: None,
+            empty: None,
+            first: Vec::new(),
         }
     }
 
     /// Exit status: failed units, a cancelled run, (verify) a discrepancy, or a plan without a single
-    /// unit (nothing matched: a wrong database, path or filter) are not success.
+    /// unit (nothing matched: a wrong database, path or filter), or a run that did its units but found
+    /// nothing to do in them ([`JobReport::empty`]: replay sent 0 events) are not success.
     pub fn succeeded(&self) -> bool {
         self.total > 0
+            && self.empty.is_none()
             && self.failed == 0
             && !self.cancelled
             && self.pending == 0
@@ -132,14 +164,52 @@ pub enum JobOutcome {
     Stats(String),
 }
 
-/// Runs a job command.
+impl JobCommand {
+    /// The kind's name (its work directories and reports).
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobCommand::Import(_) => import::JOB,
+            JobCommand::Replay(_) => replay::JOB,
+            JobCommand::Verify(_) => verify::Kind::Verify.as_str(),
+            JobCommand::Repair(_) => verify::Kind::Repair.as_str(),
+        }
+    }
+
+    /// The options every kind takes.
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            JobCommand::Import(a) => &a.common,
+            JobCommand::Replay(a) => &a.common,
+            JobCommand::Verify(a) | JobCommand::Repair(a) => &a.common,
+        }
+    }
+}
+
+/// Runs a job command; with `--summary FILE`, writes its [`Summary`] there whatever the outcome
+/// (an error before the run included). A summary that cannot be written fails a run that succeeded.
 pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
-    match command {
+    let (job, summary_path) = (command.name(), command.common().summary.clone());
+    let outcome = match command {
         JobCommand::Import(args) => import::run_import(args).await,
         JobCommand::Replay(args) => replay::run_replay(args).await,
         JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
         JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
+    };
+    if let (Some(path), Some(summary)) = (summary_path, summary_of(job, &outcome)) {
+        if let Err(e) = write_summary(&path, &summary) {
+            tracing::error!(error = %e, "summary not written");
+            if outcome.is_ok() {
+                return Err(e);
+            }
+        }
     }
+    outcome
+}
+
+/// An I/O error naming what was done and the path: `open /data/x: No such file or directory`.
+pub fn io_error(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |e| Error::Other(format!("{op} {}: {e}", path.display()))
 }
 
 /// `.marketprism-jobs/<kind>-<16 hex of the XXH3 of key>`.
@@ -217,6 +287,10 @@ mod report_tests {
             cancelled: false,
             discrepancies: Some(0),
             details: serde_json::Value::Null,
+            from_ms: None,
+            to_ms: None,
+            empty: None,
+            first: vec![],
         }
     }
 
@@ -226,5 +300,9 @@ mod report_tests {
         assert!(!report(3, 1).succeeded());
         // A database, path or filter that matches nothing must not pass as "no discrepancy".
         assert!(!report(0, 0).succeeded());
+        // Units done but nothing in them (replay: 0 events sent) is not a success either.
+        let mut r = report(3, 0);
+        r.empty = Some("0 events sent".into());
+        assert!(!r.succeeded());
     }
 }
