@@ -107,7 +107,9 @@ fn import_file(
     let rel = id.as_str();
     let data_type = data_type_of(rel)
         .ok_or_else(|| UnitError::new("read", "no data_type=<table> component in the path"))?;
-    let rows = read_file(&root.join(rel), data_type).map_err(|e| UnitError::new("read", e))?;
+    let path = root.join(rel);
+    let rows = read_file(&path, data_type)
+        .map_err(|e| UnitError::new("read", format!("{}: {e}", path.display())))?;
     if rows.is_empty() {
         return Ok(0);
     }

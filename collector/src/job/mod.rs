@@ -16,6 +16,13 @@
 //! Every rerun of the same command resumes in the same work directory (`--work-dir`, default
 //! `.marketprism-jobs/<kind>-<hash of the arguments>`): finished units are skipped, `--retry-failed`
 //! runs only the failed ones, `--show-stats` prints progress and failures by step without running.
+//!
+//! Shared by every kind (and for the kinds to come): [`dataset_root`] (the one `--parquet` rule: the
+//! directory holding the `date=…` partitions, canonical), [`start_afresh_if_complete`] (a kind that
+//! checks the present reruns a completed run from scratch, the old files in `previous/`),
+//! [`pinned_window`] (`--last`, pinned in the work directory), `--summary FILE`
+//! ([`summary::Summary`], written by [`run_job`] whatever the outcome), [`io_error`] (every I/O
+//! error names its path).
 
 pub mod dataset;
 pub mod import;
@@ -159,6 +166,8 @@ impl JobReport {
 
 /// The outcome of `job …`: a run's report, or `--show-stats`' text.
 #[derive(Debug)]
+// One per process: its size does not matter, and kinds build `Ran(report)` without a box.
+#[allow(clippy::large_enum_variant)]
 pub enum JobOutcome {
     Ran(JobReport),
     Stats(String),
@@ -195,12 +204,12 @@ pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
         JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
         JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
     };
-    if let (Some(path), Some(summary)) = (summary_path, summary_of(job, &outcome)) {
-        if let Err(e) = write_summary(&path, &summary) {
-            tracing::error!(error = %e, "summary not written");
-            if outcome.is_ok() {
-                return Err(e);
-            }
+    if let (Some(path), Some(summary)) = (summary_path, summary_of(job, &outcome))
+        && let Err(e) = write_summary(&path, &summary)
+    {
+        tracing::error!(error = %e, "summary not written");
+        if outcome.is_ok() {
+            return Err(e);
         }
     }
     outcome

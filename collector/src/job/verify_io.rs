@@ -176,8 +176,10 @@ impl Sides {
                 if !filter.wants_type(dt) || !filter.wants_exchange(ex) {
                     continue;
                 }
-                let bad = |e: &dyn std::fmt::Display| Error::Other(format!("{rel}: {e}"));
-                let events = read_file(&root.join(&rel), dt)
+                let path = root.join(&rel);
+                let bad =
+                    |e: &dyn std::fmt::Display| Error::Other(format!("{}: {e}", path.display()));
+                let events = read_file(&path, dt)
                     .map_err(|e| bad(&e))?
                     .to_events()
                     .map_err(|e| bad(&e))?;
@@ -334,7 +336,8 @@ impl Sides {
         Ok(())
     }
 
-    /// Merges the duplicates `result` reports in hot or cold ([`Self::optimize`]).
+    /// Merges the duplicates `result` reports in hot or cold (`OPTIMIZE … PARTITION … FINAL`, see
+    /// `Sides::optimize`).
     pub fn merge_duplicates(
         &self,
         unit: &VerifyUnit,
