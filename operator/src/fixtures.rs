@@ -61,6 +61,7 @@ pub fn spec(exchanges: Vec<ExchangeSpec>, max_symbols_per_shard: i32) -> Collect
         affinity: None,
         paused: false,
         report: None,
+        jobs: None,
     }
 }
 

@@ -24,9 +24,10 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 /// - `list`+`delete`: removing objects of shards no longer planned, found by label selector;
 /// - `update` on collectorsets/finalizers: owner references with `blockOwnerDeletion`;
 /// - `create`/`patch` on events: the event recorder (patch bumps a repeated event's series);
-/// - cronjobs: apply and prune the optional data-quality report (`spec.report`).
+/// - cronjobs: apply and prune the optional data-quality report (`spec.report`) and scheduled jobs
+///   (`spec.jobs`).
 ///
-/// Leases, Secrets, Jobs and pods are not here: see [`operator_namespace_rules`].
+/// Leases, Secrets, Jobs, pods and PersistentVolumeClaims are not here: see [`operator_namespace_rules`].
 pub fn operator_rules() -> Vec<PolicyRule> {
     let apply_and_prune = ["list", "create", "patch", "delete"];
     vec![
@@ -65,8 +66,12 @@ pub fn operator_rules() -> Vec<PolicyRule> {
 ///   does not hold, unless `escalate`);
 /// - secrets `get`: check that the credential Secrets a CollectorSet names exist and hold the keys
 ///   (never `list`/`watch`: it reads only the Secrets it is pointed at);
-/// - jobs and pods `list`: the report CronJob's last finished Job and its pod's termination message,
-///   the verdict in `status.report` (listed by label selector; nothing is changed).
+/// - jobs and pods `list`: the report's and the scheduled jobs' last finished Job and its pod's
+///   termination message, in `status.report` and `status.jobs` (listed by label selector; nothing
+///   is changed);
+/// - persistentvolumeclaims: apply (`create`/`patch`) and prune (`list`/`delete`) the scheduled
+///   jobs' work volume (`spec.jobs`); never `get`/`watch`/`update`, and only where CollectorSets
+///   live, as it holds data.
 ///
 /// The operator's own leader Lease is granted by name in its release namespace (chart template).
 pub fn operator_namespace_rules() -> Vec<PolicyRule> {
@@ -79,6 +84,11 @@ pub fn operator_namespace_rules() -> Vec<PolicyRule> {
         rule("", &["secrets"], &["get"]),
         rule("batch", &["jobs"], &["list"]),
         rule("", &["pods"], &["list"]),
+        rule(
+            "",
+            &["persistentvolumeclaims"],
+            &["list", "create", "patch", "delete"],
+        ),
     ]
 }
 
@@ -223,6 +233,15 @@ mod tests {
             "the report's termination message only"
         );
         assert_eq!(verbs(&ns, "batch", "jobs"), set(&["list"]));
+        assert!(
+            verbs(&r, "", "persistentvolumeclaims").is_empty(),
+            "no volume access cluster-wide"
+        );
+        assert_eq!(
+            verbs(&ns, "", "persistentvolumeclaims"),
+            set(&["list", "create", "patch", "delete"]),
+            "the jobs' work volume: apply and prune only"
+        );
         let all: BTreeSet<String> = r.iter().flat_map(|r| r.verbs.clone()).collect();
         for forbidden in ["*", "escalate", "bind", "impersonate", "deletecollection"] {
             assert!(!all.contains(forbidden), "{forbidden} granted");

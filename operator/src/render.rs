@@ -227,10 +227,33 @@ pub fn report_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Optio
     if spec.report.is_none() {
         return Ok(None);
     }
+    store_config(spec, object_name, false)
+}
+
+/// The scheduled jobs' config (`spec.jobs`), the report's with, when `backfill` is scheduled,
+/// `outputs.nats` (where backfill publishes what it refetched). `None` without a job kind or
+/// without ClickHouse.
+pub fn jobs_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Option<Rendered>> {
+    let Some(jobs) = &spec.jobs else {
+        return Ok(None);
+    };
+    if jobs.verify.is_none() && jobs.backfill.is_none() {
+        return Ok(None);
+    }
+    store_config(spec, object_name, jobs.backfill.is_some())
+}
+
+/// A config over what the set stored: every exchange entry with all its symbols (a stream that
+/// wrote nothing is judged, not missed), the sink's section for `sink.clickhouse`, and with
+/// `nats_output` the shards' `outputs.nats`. Collects nothing itself. `None` without ClickHouse.
+fn store_config(
+    spec: &CollectorSetSpec,
+    object_name: &str,
+    nats_output: bool,
+) -> Result<Option<Rendered>> {
     let Some(sink) = sink_section(spec, spec.sink.consumer.clone(), Vec::new(), None)? else {
         return Ok(None);
     };
-    // Every configured stream, so one that wrote nothing in the window is judged, not missed.
     let exchanges = exchange_configs(spec, |venue| {
         spec.exchanges
             .iter()
@@ -238,9 +261,14 @@ pub fn report_config(spec: &CollectorSetSpec, object_name: &str) -> Result<Optio
             .flat_map(|e| e.symbols.clone())
             .collect()
     })?;
+    let outputs = OutputsConfig {
+        nats: nats_output.then(|| nats_config(spec)).transpose()?,
+        parquet: None,
+    };
     Rendered::new(&Config {
         collector: collector_section(object_name),
         exchanges,
+        outputs,
         sink: Some(sink),
         http: http_config(METRICS_PORT),
         ..Config::default()

@@ -6,8 +6,9 @@
 
 use crate::crd::offers::offers_message;
 use crate::crd::{
-    CollectorSetSpec, DataTypeName, EndpointsSpec, ExchangeSpec, GROUP_NAME_PATTERN, MAX_SHARDS,
-    OrderBookSpec, REST_URL_PATTERN, SignalsSpec, StreamLimitsSpec, Venue, WS_URL_PATTERN,
+    CollectorSetSpec, DataTypeName, EndpointsSpec, ExchangeSpec, GROUP_NAME_PATTERN, JobsSpec,
+    MAX_SHARDS, OrderBookSpec, REST_URL_PATTERN, SignalsSpec, StreamLimitsSpec, Venue,
+    WORK_VOLUME_SIZE_PATTERN, WS_URL_PATTERN,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -215,18 +216,7 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
                 "the report reads ClickHouse: set spec.clickhouse",
             );
         }
-        if report.schedule.split_whitespace().count() != 5 {
-            fail(
-                "spec.report.schedule".into(),
-                "a cron schedule of 5 fields, e.g. \"5 * * * *\"",
-            );
-        }
-        if !is_window(&report.window) {
-            fail(
-                "spec.report.window".into(),
-                "a number and s, m, h or d, e.g. 1h",
-            );
-        }
+        validate_schedule(&report.schedule, &report.window, "spec.report", &mut fail);
         for name in report.criteria.keys() {
             let known = marketprism_model::DataType::parse(name)
                 .filter(|d| *d != marketprism_model::DataType::Gaps);
@@ -243,7 +233,73 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
             }
         }
     }
+    if let Some(jobs) = &spec.jobs {
+        validate_jobs(spec, jobs, &mut fail);
+    }
     errors
+}
+
+/// A cron schedule of 5 fields and a `--last` window, at `{at}.schedule` and `{at}.window`.
+fn validate_schedule(schedule: &str, window: &str, at: &str, fail: &mut impl FnMut(String, &str)) {
+    if schedule.split_whitespace().count() != 5 {
+        fail(
+            format!("{at}.schedule"),
+            "a cron schedule of 5 fields, e.g. \"5 * * * *\"",
+        );
+    }
+    if !is_window(window) {
+        fail(format!("{at}.window"), "a number and s, m, h or d, e.g. 1h");
+    }
+}
+
+/// `spec.jobs`: ClickHouse is what both kinds read (backfill also publishes to `spec.nats`, which
+/// the schema always requires), schedules, windows and the work volume's size.
+fn validate_jobs(spec: &CollectorSetSpec, jobs: &JobsSpec, fail: &mut impl FnMut(String, &str)) {
+    if spec.clickhouse.is_none() {
+        // The CEL rule's message, on the spec as the apiserver reports it.
+        fail(
+            "spec".into(),
+            "spec.jobs verifies and backfills the set's ClickHouse tables: set spec.clickhouse",
+        );
+    }
+    if let Some(verify) = &jobs.verify {
+        validate_schedule(&verify.schedule, &verify.window, "spec.jobs.verify", fail);
+    }
+    if let Some(backfill) = &jobs.backfill {
+        validate_schedule(
+            &backfill.schedule,
+            &backfill.window,
+            "spec.jobs.backfill",
+            fail,
+        );
+    }
+    if !is_volume_size(&jobs.work_volume.size) {
+        fail(
+            "spec.jobs.workVolume.size".into(),
+            "a whole number of Mi, Gi or Ti, e.g. 1Gi",
+        );
+    }
+    if jobs
+        .work_volume
+        .storage_class_name
+        .as_ref()
+        .is_some_and(|c| c.is_empty() || c.len() > 253)
+    {
+        fail(
+            "spec.jobs.workVolume.storageClassName".into(),
+            "1 to 253 characters, or leave it out for the default class",
+        );
+    }
+}
+
+/// [`WORK_VOLUME_SIZE_PATTERN`]: `<1..999999><Mi|Gi|Ti>`.
+fn is_volume_size(size: &str) -> bool {
+    debug_assert_eq!(WORK_VOLUME_SIZE_PATTERN, "^[1-9][0-9]{0,5}(Mi|Gi|Ti)$");
+    let (n, unit) = size.split_at(size.len().saturating_sub(2));
+    matches!(unit, "Mi" | "Gi" | "Ti")
+        && (1..=6).contains(&n.len())
+        && !n.starts_with('0')
+        && n.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `<1..999999><s|m|h|d>`, as the report's `--last` takes it.

@@ -33,6 +33,8 @@ EXPECTED_NAMESPACE_VERBS: dict[tuple[str, str], set[str]] = {
     # The report's last finished Job and its pod's termination message (the verdict): read only.
     ("batch", "jobs"): {"list"},
     ("", "pods"): {"list"},
+    # The scheduled jobs' work volume (spec.jobs): apply and prune, only where CollectorSets live.
+    ("", "persistentvolumeclaims"): APPLY_AND_PRUNE,
 }
 
 
@@ -51,7 +53,7 @@ def test_cluster_role_grants_exactly_the_expected_verbs(render) -> None:
     assert verbs_by_resource(role["rules"]) == EXPECTED_OPERATOR_VERBS
     flat = [x for rule in role["rules"] for key in ("apiGroups", "resources", "verbs") for x in rule[key]]
     assert "*" not in flat
-    assert not any(r in ("secrets", "leases", "pods", "nodes") for rule in role["rules"] for r in rule["resources"])
+    assert not any(r in ("secrets", "leases", "pods", "nodes", "persistentvolumeclaims") for rule in role["rules"] for r in rule["resources"])
     assert not any(v in ("escalate", "bind", "impersonate") for rule in role["rules"] for v in rule["verbs"])
 
 

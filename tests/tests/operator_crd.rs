@@ -165,7 +165,7 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
         std::fs::read_to_string(root().join("config/samples/collectorset-full.yaml")).unwrap();
     let base: Value = serde_yaml::from_str(&full).unwrap();
     type Edit = fn(&mut Value);
-    let cases: [(&str, Edit); 8] = [
+    let cases: [(&str, Edit); 9] = [
         ("duplicate symbol", |v| {
             v["spec"]["exchanges"][0]["symbols"][1] = "BTC-USDT".into()
         }),
@@ -186,6 +186,9 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
         }),
         ("duplicate window above max age", |v| {
             v["spec"]["nats"]["orderbookStream"]["duplicateWindowS"] = 90000.into()
+        }),
+        ("scheduled jobs without clickhouse", |v| {
+            v["spec"].as_object_mut().unwrap().remove("clickhouse");
         }),
         ("more than 64 shards", |v| {
             v["spec"]["sharding"]["maxSymbolsPerShard"] = 1.into();

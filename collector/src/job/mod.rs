@@ -6,6 +6,7 @@
 //! | `replay`: Parquet or ClickHouse back onto NATS or stdout (NDJSON) in exchange-time order | one data type × UTC day | [`replay`] |
 //! | `verify`: hot vs cold, ClickHouse vs Parquet: counts, keys, duplicates, times, gaps | one table × UTC day × exchange × symbol | [`verify`] |
 //! | `repair`: copies what verify finds missing (hot → cold, Parquet → ClickHouse), verifies again | as verify | [`verify`] |
+//! | `backfill`: trade gaps filled from the venues' REST history through JetStream, recorded in `gap_fills` | one gap | [`backfill`] |
 //!
 //! Pure pieces (planning, filters, the lazy k-way merge, pacing, verify's units and comparison) are
 //! in [`plan`], [`merge`] and [`verify_plan`] with their unit tests; the kinds' modules are the I/O shell. Why here and not in `marketprism-jobs`:
@@ -24,6 +25,8 @@
 //! ([`summary::Summary`], written by [`run_job`] whatever the outcome), [`io_error`] (every I/O
 //! error names its path).
 
+pub mod backfill;
+pub mod backfill_io;
 pub mod dataset;
 pub mod import;
 pub mod merge;
@@ -85,6 +88,9 @@ pub enum JobCommand {
     Verify(verify::VerifyArgs),
     /// Copy what verify finds missing (hot → cold, Parquet → ClickHouse), then verify again.
     Repair(verify::VerifyArgs),
+    /// Fill trade gaps from the venues' REST history: publish the missing trades through JetStream,
+    /// wait until ClickHouse holds them, record the fill in `gap_fills`.
+    Backfill(backfill::BackfillArgs),
 }
 
 /// What a job run did (printed as one JSON line).
@@ -122,6 +128,9 @@ pub struct JobReport {
     /// The first problems (failed units, discrepancies), human-readable, for `--summary`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub first: Vec<String>,
+    /// A plan without units is a success (backfill of recorded gaps: none in the range).
+    #[serde(skip)]
+    pub empty_plan_ok: bool,
 }
 
 impl JobReport {
@@ -148,6 +157,7 @@ impl JobReport {
             to_ms: None,
             empty: None,
             first: Vec::new(),
+            empty_plan_ok: false,
         }
     }
 
@@ -155,7 +165,7 @@ impl JobReport {
     /// unit (nothing matched: a wrong database, path or filter), or a run that did its units but found
     /// nothing to do in them ([`JobReport::empty`]: replay sent 0 events) are not success.
     pub fn succeeded(&self) -> bool {
-        self.total > 0
+        (self.total > 0 || self.empty_plan_ok)
             && self.empty.is_none()
             && self.failed == 0
             && !self.cancelled
@@ -181,6 +191,7 @@ impl JobCommand {
             JobCommand::Replay(_) => replay::JOB,
             JobCommand::Verify(_) => verify::Kind::Verify.as_str(),
             JobCommand::Repair(_) => verify::Kind::Repair.as_str(),
+            JobCommand::Backfill(_) => backfill::JOB,
         }
     }
 
@@ -190,6 +201,7 @@ impl JobCommand {
             JobCommand::Import(a) => &a.common,
             JobCommand::Replay(a) => &a.common,
             JobCommand::Verify(a) | JobCommand::Repair(a) => &a.common,
+            JobCommand::Backfill(a) => &a.common,
         }
     }
 }
@@ -203,6 +215,7 @@ pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
         JobCommand::Replay(args) => replay::run_replay(args).await,
         JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
         JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
+        JobCommand::Backfill(args) => backfill::run_backfill(args).await,
     };
     if let (Some(path), Some(summary)) = (summary_path, summary_of(job, &outcome))
         && let Err(e) = write_summary(&path, &summary)
@@ -300,6 +313,7 @@ mod report_tests {
             to_ms: None,
             empty: None,
             first: vec![],
+            empty_plan_ok: false,
         }
     }
 

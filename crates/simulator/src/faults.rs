@@ -101,6 +101,13 @@ pub enum Fault {
         exchange: Exchange,
         lifetime_ms: u64,
     },
+    /// For `duration_ms`, answer every WebSocket upgrade of the venue with HTTP 503 (maintenance):
+    /// with [`Fault::DropConnections`], a disconnect that lasts while the markets keep trading (a
+    /// market nobody listens to otherwise holds still).
+    RefuseConnections {
+        exchange: Exchange,
+        duration_ms: u64,
+    },
     /// OKX: a keep-alive book message (empty, `seqId == prevSeqId`) on the target's markets.
     OkxKeepAlive(Target),
     /// OKX: the next book update restarts the sequence (`seqId < prevSeqId`).

@@ -23,6 +23,7 @@ mod conn;
 mod deribit;
 pub mod error;
 mod faults;
+mod history;
 mod instruments;
 mod internal_events;
 mod market;
@@ -110,6 +111,8 @@ pub(crate) struct Shared {
     /// Binance used weight: (minute, weight) per venue.
     pub weights: Mutex<HashMap<Exchange, (i64, u32)>>,
     lifetimes: Mutex<HashMap<Exchange, u64>>,
+    /// WebSocket upgrades of a venue answered 503 until the instant ([`Fault::RefuseConnections`]).
+    pub refuse_until: Mutex<HashMap<Exchange, Instant>>,
     /// Instruments the venue no longer lists (venue names, upper case).
     delisted: Mutex<std::collections::HashSet<(Exchange, String)>>,
     /// Instruments left out of the venue's list until the instant ([`Fault::ListLater`]).
@@ -138,7 +141,7 @@ impl Shared {
             self.config.book_levels,
         )));
         markets.insert((exchange, symbol.to_owned()), m.clone());
-        tokio::spawn(run_market(self.clone(), m.clone()));
+        tokio::spawn(run_market(self.clone(), exchange, m.clone()));
         m
     }
 
@@ -201,7 +204,7 @@ impl Shared {
 }
 
 /// One simulated market's clock: `rate_per_s` book diffs and trade batches per second, slow data every `slow_interval_ms`.
-async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
+async fn run_market(shared: Arc<Shared>, exchange: Exchange, market: SharedMarket) {
     let rate = f64::from(shared.config.rate_per_s);
     let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_millis(1));
     let slow = Duration::from_millis(shared.config.slow_interval_ms);
@@ -221,8 +224,12 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
             continue;
         }
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        // Nobody listening: hold the market still (the sequence is per step, so determinism is kept).
-        if lock(&market).tx.receiver_count() == 0 {
+        // Nobody listening: hold the market still (the sequence is per step, so determinism is kept),
+        // unless the venue shuts its clients out: then the market trades on, as a venue's does.
+        let shut_out = lock(&shared.refuse_until)
+            .get(&exchange)
+            .is_some_and(|t| Instant::now() < *t);
+        if lock(&market).tx.receiver_count() == 0 && !shut_out {
             done = due;
             next_slow = Instant::now() + slow;
             continue;
@@ -247,7 +254,10 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
                 };
                 publish(&m, MarketEvent::Book(diff));
                 let trades = m.step_trades();
-                publish(&m, MarketEvent::Trades(trades));
+                // One time for the push and the tape, so history answers what the stream said.
+                let ts_ms = now_ms();
+                m.record_trades(ts_ms, &trades);
+                publish_at(&m, ts_ms, MarketEvent::Trades(trades));
             }
         }
         if Instant::now() >= next_slow {
@@ -271,9 +281,14 @@ async fn run_market(shared: Arc<Shared>, market: SharedMarket) {
 
 /// Broadcast under the market lock, so a subscriber attached under the same lock sees exactly the events after its snapshot.
 pub(crate) fn publish(m: &Market, event: MarketEvent) {
+    publish_at(m, now_ms(), event);
+}
+
+/// [`publish`] stamped with `ts_ms`.
+pub(crate) fn publish_at(m: &Market, ts_ms: i64, event: MarketEvent) {
     let _ = m.tx.send(Arc::new(Stamped {
         symbol: m.symbol.clone(),
-        ts_ms: now_ms(),
+        ts_ms,
         event,
     }));
 }
@@ -311,6 +326,7 @@ impl Simulator {
             rest_faults: Mutex::new(HashMap::new()),
             weights: Mutex::new(HashMap::new()),
             lifetimes: Mutex::new(HashMap::new()),
+            refuse_until: Mutex::new(HashMap::new()),
             delisted: Mutex::new(std::collections::HashSet::new()),
             listed_from: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
@@ -471,6 +487,16 @@ impl SimulatorHandle {
             } => {
                 lock(&s.lifetimes).insert(exchange, lifetime_ms);
                 s.send_to_conns(&Target::venue(exchange), || ConnCmd::Lifetime(lifetime_ms))
+            }
+            Fault::RefuseConnections {
+                exchange,
+                duration_ms,
+            } => {
+                lock(&s.refuse_until).insert(
+                    exchange,
+                    Instant::now() + Duration::from_millis(duration_ms),
+                );
+                1
             }
             Fault::OkxKeepAlive(t) => {
                 let markets = s.target_markets(&t);

@@ -120,8 +120,15 @@ pub struct Market {
     pub stale_serves: u32,
     /// A quiet market: no book change and no trade until then (a fault; Binance then pushes nothing).
     pub quiet_until: Option<std::time::Instant>,
+    /// Trades already pushed (time, batch), oldest first, served by the venues' trade-history endpoints.
+    pub tape: std::collections::VecDeque<(i64, TradeBatch)>,
     pub tx: broadcast::Sender<Arc<Stamped>>,
 }
+
+/// Trade batches a market keeps for its history endpoints (about 6 MB per market; at the default
+/// rate of 20 steps/s, 40 minutes). A venue keeps far more; a gap older than this is answered empty,
+/// as a venue answers a request older than its retention.
+pub const TAPE_CAPACITY: usize = 50_000;
 
 /// Price/size scales and starting price from the symbol name, so BTC looks like BTC.
 pub fn instrument_params(symbol: &str) -> (Scale, i64) {
@@ -171,6 +178,7 @@ impl Market {
             quiet_until: None,
             frozen: None,
             stale_serves: 0,
+            tape: std::collections::VecDeque::new(),
             slow_rng: SimRng::derive(seed, &[venue, symbol, "slow"]),
             rng,
             tx,
@@ -317,6 +325,14 @@ impl Market {
             taker_buy,
             fills,
         }
+    }
+
+    /// Keep a pushed batch for the history endpoints (bounded by [`TAPE_CAPACITY`]).
+    pub fn record_trades(&mut self, ts_ms: i64, batch: &TradeBatch) {
+        if self.tape.len() == TAPE_CAPACITY {
+            self.tape.pop_front();
+        }
+        self.tape.push_back((ts_ms, batch.clone()));
     }
 
     pub fn step_mark(&mut self, now_ms: i64) -> MarkUpdate {

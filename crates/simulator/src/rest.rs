@@ -1,4 +1,5 @@
 //! REST endpoints of the simulated venues: order-book snapshots, open interest, long/short ratios, DVOL history,
+//! trade history ([`super::history`]),
 //! server time (skewed by `simulator.clock_skew_ms`), with Binance weights, 429/418 + Retry-After and slow
 //! answers on demand.
 
@@ -7,6 +8,7 @@ use super::Shared;
 use super::book::fmt_fixed;
 use super::deribit::{dvol_candles, resolution_s};
 use super::faults::RestRejection;
+use super::history;
 use super::market::instrument_params;
 use super::okx;
 use super::rng::mix;
@@ -200,6 +202,9 @@ fn binance(
         (true, "/api/v3/depth") => spot_depth_weight(limit.unwrap_or(100)),
         (false, "/fapi/v1/depth") => usdm_depth_weight(limit.unwrap_or(500)),
         (false, "/fapi/v1/openInterest") => 1,
+        (true, "/api/v3/aggTrades") => 4,
+        (true, "/api/v3/historicalTrades") => 25,
+        (false, "/fapi/v1/aggTrades") => 20,
         _ => 0,
     };
     // Weight budget per minute: exceeding it gives 429 with Retry-After until the minute ends.
@@ -322,6 +327,19 @@ fn binance_route(
                 .collect();
             Response::json(200, Value::Array(rows).to_string())
         }
+        (true, "/api/v3/aggTrades" | "/api/v3/historicalTrades")
+        | (false, "/fapi/v1/aggTrades") => {
+            if !valid_symbol {
+                return binance_err(-1121, "Invalid symbol.");
+            }
+            let m = shared.market(exchange, symbol);
+            let m = lock(&m);
+            if path == "/api/v3/historicalTrades" {
+                history::binance_historical_trades(&m, q)
+            } else {
+                history::binance_agg_trades(spot, &m, q)
+            }
+        }
         (_, "/api/v3/time" | "/fapi/v1/time") => {
             // Binance spot "Check server time" / USD-M "Check Server Time": `{"serverTime": ms}`, weight 1.
             Response::json(
@@ -377,6 +395,17 @@ fn okx_rest(
                 d.remove("seqId");
             }
             okx_ok(json!([data]))
+        }
+        "/api/v5/market/history-trades" => {
+            if inst_id.is_empty() {
+                return okx_err("50014", "Parameter instId can not be empty");
+            }
+            if shared.is_delisted(exchange, &inst_id) {
+                return okx_err("51001", "Instrument ID does not exist");
+            }
+            let m = shared.market(exchange, &inst_id);
+            let m = lock(&m);
+            history::okx_history_trades(&m, q)
         }
         "/api/v5/public/open-interest" => {
             if okx::inst_type(&inst_id) == "SPOT" {
@@ -462,6 +491,14 @@ fn deribit(path: &str, q: &HashMap<String, String>, shared: &Arc<Shared>) -> Res
                 }
                 _ => rpc_err("Invalid params"),
             }
+        }
+        "/api/v2/public/get_last_trades_by_instrument_and_time" => {
+            let Some(inst) = q.get("instrument_name").filter(|i| !i.is_empty()) else {
+                return rpc_err("Invalid params");
+            };
+            let m = shared.market(Exchange::DeribitDerivatives, inst);
+            let m = lock(&m);
+            history::deribit_trades_by_time(&m, q)
         }
         // `public/get_time` over REST: `result` is the server time, ms.
         "/api/v2/public/get_time" => Response::json(

@@ -123,7 +123,12 @@ async fn handle(mut stream: BoxIo, shared: Arc<Shared>) {
         let _ = respond_plain(stream, 404, "unknown venue prefix").await;
         return;
     };
-    if is_upgrade {
+    let refused = super::lock(&shared.refuse_until)
+        .get(&exchange)
+        .is_some_and(|t| std::time::Instant::now() < *t);
+    if is_upgrade && refused {
+        let _ = respond_plain(stream, 503, "maintenance").await;
+    } else if is_upgrade {
         let replay: BoxIo = Box::new(Rewind {
             prefix: buf,
             pos: 0,

@@ -12,6 +12,7 @@ pub mod book;
 pub mod clock;
 pub mod connection;
 pub mod deribit;
+pub mod history;
 pub mod instruments;
 mod internal_events;
 pub mod keepalive;
@@ -53,6 +54,16 @@ fn rest_budget(exchange: Exchange) -> (u32, f64) {
         Exchange::DeribitDerivatives => (20, 10.0),
     }
 }
+
+/// A limiter with the REST budget of `exchange` (see [`rest_budget`]), for jobs that call the venue
+/// outside a running collector.
+pub fn rest_limiter(exchange: Exchange) -> RateLimiter {
+    let (capacity, refill) = rest_budget(limiter_key(exchange));
+    RateLimiter::new(capacity, refill)
+}
+
+/// The HTTP client venues are called with (re-exported so callers need not depend on `reqwest`).
+pub type RestClient = reqwest::Client;
 
 /// The REST client of every poller and snapshot fetch: HTTP/1.1, `https://` with `tls`'s trust, 10 s per request.
 pub fn rest_client(tls: &ClientTls) -> reqwest::Client {

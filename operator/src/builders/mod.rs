@@ -25,10 +25,12 @@
 //!   the Lease so a warm standby takes over at once; what that handover cannot cover, the collector
 //!   records as a `Gap` event instead of losing it silently.
 
+mod jobs;
 mod objects;
 mod pod;
 mod report;
 
+pub use jobs::*;
 pub use objects::*;
 pub use pod::*;
 pub use report::*;
@@ -40,7 +42,7 @@ use crate::{Error, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Resource;
@@ -57,6 +59,9 @@ pub const ANNOTATION_CONFIG_HASH: &str = "marketprism.io/config-hash";
 pub const MANAGED_BY: &str = "marketprism-operator";
 /// `app.kubernetes.io/component` of the report's objects (it runs as a CronJob, not a Deployment).
 pub const REPORT_COMPONENT: &str = "report";
+/// `app.kubernetes.io/component` of the jobs' shared ConfigMap and work volume (each CronJob, its
+/// Jobs and pods carry their kind's: `verify`, `backfill`).
+pub const JOBS_COMPONENT: &str = "jobs";
 
 /// Knobs that come from the operator (and what it found in the cluster), not the spec.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +119,7 @@ pub struct Children {
     pub pod_disruption_budgets: Vec<PodDisruptionBudget>,
     pub services: Vec<Service>,
     pub cron_jobs: Vec<CronJob>,
+    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
 }
 
 /// Identity of the owning set, shared by every builder.
@@ -148,14 +154,25 @@ impl<'a> Owner<'a> {
 
     /// Labels of the report's CronJob, ConfigMap, Jobs and pods (`component: report`).
     pub fn report_labels(&self) -> BTreeMap<String, String> {
-        self.labels_of(self.report_selector())
+        self.component_labels(REPORT_COMPONENT)
     }
 
     /// Selects the report's Jobs and pods.
     pub fn report_selector(&self) -> BTreeMap<String, String> {
+        self.component_selector(REPORT_COMPONENT)
+    }
+
+    /// Labels of `component`'s set-wide objects (the jobs' ConfigMap, work volume, a kind's
+    /// CronJob, Jobs and pods).
+    pub fn component_labels(&self, component: &str) -> BTreeMap<String, String> {
+        self.labels_of(self.component_selector(component))
+    }
+
+    /// Selects `component`'s objects of this set (a job kind's Jobs and pods).
+    pub fn component_selector(&self, component: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
             (LABEL_SET.to_owned(), self.name.to_owned()),
-            (LABEL_COMPONENT.to_owned(), REPORT_COMPONENT.to_owned()),
+            (LABEL_COMPONENT.to_owned(), component.to_owned()),
         ])
     }
 
@@ -201,6 +218,16 @@ impl<'a> Owner<'a> {
     /// `<set>-report`: the report's CronJob and ConfigMap.
     pub fn report_object(&self) -> String {
         format!("{}-report", self.name)
+    }
+
+    /// `<set>-jobs`: the jobs' ConfigMap and work volume.
+    pub fn jobs_object(&self) -> String {
+        format!("{}-{JOBS_COMPONENT}", self.name)
+    }
+
+    /// `<set>-verify`, `<set>-backfill`: a job kind's CronJob.
+    pub fn job_object(&self, kind: JobKind) -> String {
+        format!("{}-{}", self.name, kind.as_str())
     }
 
     pub fn sink_object(&self) -> String {
@@ -283,6 +310,10 @@ pub fn children(set: &CollectorSet, plan: &[Shard], options: &BuildOptions) -> R
         out.config_maps.push(config);
         out.cron_jobs.push(cron_job);
     }
+    let scheduled = jobs(&owner, options)?;
+    out.config_maps.extend(scheduled.config_map);
+    out.persistent_volume_claims.extend(scheduled.work_volume);
+    out.cron_jobs.extend(scheduled.cron_jobs);
     Ok(out)
 }
 

@@ -142,12 +142,12 @@ pub(super) fn config_and_tmp_volumes(config_map: &str) -> Vec<Volume> {
     ]
 }
 
-/// The config read-only at [`CONFIG_DIR`], and `/tmp`.
-pub(super) fn config_and_tmp_mounts() -> Vec<VolumeMount> {
+/// The config read-only at `config_dir` ([`CONFIG_DIR`] but for the jobs), and `/tmp`.
+pub(super) fn config_and_tmp_mounts(config_dir: &str) -> Vec<VolumeMount> {
     vec![
         VolumeMount {
             name: "config".into(),
-            mount_path: CONFIG_DIR.into(),
+            mount_path: config_dir.into(),
             read_only: Some(true),
             ..VolumeMount::default()
         },
@@ -201,7 +201,7 @@ fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
         readiness_probe: m.readiness.then(|| probe("/readyz", m.port_name, 5, 2)),
         resources: Some(m.resources),
         security_context: Some(container_security_context()),
-        volume_mounts: Some(config_and_tmp_mounts()),
+        volume_mounts: Some(config_and_tmp_mounts(CONFIG_DIR)),
         ..Container::default()
     }
 }
@@ -225,21 +225,29 @@ fn env(owner: &Owner<'_>, clickhouse_credentials: bool, options: &BuildOptions) 
         field("POD_NAME", "metadata.name"),
         field("POD_NAMESPACE", "metadata.namespace"),
     ];
-    if let Some(r) = &spec.nats.credentials_secret_ref {
-        if options.nats_auth.user_password {
-            env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
-            env.push(secret(
-                "MARKETPRISM_NATS_PASSWORD",
-                &r.name,
-                &r.password_key,
-            ));
-        }
-        if options.nats_auth.token {
-            env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
-        }
-    }
+    env.extend(nats_env(spec, options));
     if clickhouse_credentials {
         env.extend(clickhouse_env(spec));
+    }
+    env
+}
+
+/// NATS's credentials as Secret key references: the keys the Secret holds (`options.nats_auth`).
+pub(super) fn nats_env(spec: &crate::crd::CollectorSetSpec, options: &BuildOptions) -> Vec<EnvVar> {
+    let Some(r) = &spec.nats.credentials_secret_ref else {
+        return Vec::new();
+    };
+    let mut env = Vec::new();
+    if options.nats_auth.user_password {
+        env.push(secret("MARKETPRISM_NATS_USER", &r.name, &r.user_key));
+        env.push(secret(
+            "MARKETPRISM_NATS_PASSWORD",
+            &r.name,
+            &r.password_key,
+        ));
+    }
+    if options.nats_auth.token {
+        env.push(secret("MARKETPRISM_NATS_TOKEN", &r.name, &r.token_key));
     }
     env
 }

@@ -74,7 +74,7 @@ pub fn report(owner: &Owner<'_>, options: &BuildOptions) -> Result<Option<(Confi
         resources: Some(default_resources()),
         security_context: Some(container_security_context()),
         termination_message_policy: Some("File".into()),
-        volume_mounts: Some(config_and_tmp_mounts()),
+        volume_mounts: Some(config_and_tmp_mounts(CONFIG_DIR)),
         ..Container::default()
     };
     let pod = PodSpec {

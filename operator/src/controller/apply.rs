@@ -7,7 +7,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -59,6 +59,7 @@ async fn apply<K: Child>(client: &Client, namespace: &str, objects: &[K]) -> Res
 /// Apply everything, in dependency order: config and access before the pods that use them.
 pub async fn apply_children(client: &Client, namespace: &str, c: &Children) -> Result<Applied> {
     apply(client, namespace, &c.config_maps).await?;
+    apply(client, namespace, &c.persistent_volume_claims).await?;
     apply(client, namespace, &c.service_accounts).await?;
     apply(client, namespace, &c.roles).await?;
     apply(client, namespace, &c.role_bindings).await?;
@@ -173,6 +174,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "Role" => "Role",
         "ServiceAccount" => "ServiceAccount",
         "ConfigMap" => "ConfigMap",
+        "PersistentVolumeClaim" => "PersistentVolumeClaim",
         _ => "Object",
     }
 }
@@ -213,6 +215,16 @@ pub async fn stale_children(
         list_stale::<ServiceAccount>(client, namespace, &sel, &names(&c.service_accounts)).await?,
     );
     stale.extend(list_stale::<ConfigMap>(client, namespace, &sel, &names(&c.config_maps)).await?);
+    // Last: the jobs' work volume (with `spec.jobs` removed), after the CronJobs that mount it.
+    stale.extend(
+        list_stale::<PersistentVolumeClaim>(
+            client,
+            namespace,
+            &sel,
+            &names(&c.persistent_volume_claims),
+        )
+        .await?,
+    );
     Ok(stale)
 }
 
@@ -242,6 +254,10 @@ pub async fn delete_stale(client: &Client, namespace: &str, stale: &[Stale]) -> 
             "Role" => delete::<Role>(client, namespace, &s.name).await?,
             "ServiceAccount" => delete::<ServiceAccount>(client, namespace, &s.name).await?,
             "ConfigMap" => delete::<ConfigMap>(client, namespace, &s.name).await?,
+            // Its work directories go with it; kept (pvc-protection) until no pod mounts it.
+            "PersistentVolumeClaim" => {
+                delete::<PersistentVolumeClaim>(client, namespace, &s.name).await?
+            }
             _ => {}
         }
     }

@@ -5,7 +5,9 @@
 //! planned only once the new plan has rolled out (make before break), and always writes status.
 
 pub mod apply;
+pub mod jobs;
 pub mod report;
+pub mod runs;
 pub mod secrets;
 pub mod status;
 
@@ -140,6 +142,7 @@ async fn reconcile_inner(set: &CollectorSet, ctx: &Context) -> Result<Action> {
         &now,
     );
     status.report = report_status(set, &owner, &previous, ctx).await;
+    status.jobs = jobs::observe(&ctx.client, &owner, previous.jobs.as_ref()).await;
     let api: Api<CollectorSet> = Api::namespaced(ctx.client.clone(), owner.namespace);
     let body = serde_json::json!({
         "apiVersion": CollectorSet::api_version(&()),

@@ -1,16 +1,14 @@
 //! `status.report` from the last finished report Job: its pod's exit code and termination message
 //! (the report's compact JSON summary, see `marketprism-collector report --summary`).
 //!
-//! The pure half ([`verdict_of`], [`latest_finished`]) is tested without a cluster; [`observe`] lists
-//! the set's report Jobs and their pods (`list` on jobs and pods in the set's namespace only).
+//! The pure half ([`verdict_of`]) is tested without a cluster; [`observe`] reads the last finished
+//! report Job through [`super::runs`] (shared with the scheduled jobs).
 
+use super::runs::last_run;
 use crate::Result;
 use crate::builders::{Owner, REPORT_CONTAINER};
 use crate::crd::ReportStatus;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
-use kube::{Client, ResourceExt};
+use kube::Client;
 
 /// The report as the Job's pod ended: exit 0 pass, 1 fail (both with the summary as message),
 /// anything else (2: the report could not be made; a kill, a deadline) an error.
@@ -60,61 +58,23 @@ pub fn verdict_of(
     }
 }
 
-/// When a Job finished (completion or failure condition), if it has.
-fn finished_at(job: &Job) -> Option<String> {
-    let status = job.status.as_ref()?;
-    if let Some(t) = &status.completion_time {
-        return Some(t.0.to_string());
-    }
-    status
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Failed" && c.status == "True")
-        .and_then(|c| c.last_transition_time.as_ref())
-        .map(|t| t.0.to_string())
-}
-
-/// The most recently finished Job, with its finish time.
-pub fn latest_finished(jobs: &[Job]) -> Option<(&Job, String)> {
-    jobs.iter()
-        .filter_map(|j| finished_at(j).map(|t| (j, t)))
-        .max_by(|a, b| a.1.cmp(&b.1))
-}
-
-/// The report container's exit code and termination message in `pods` (the Job's one pod).
-pub fn termination(pods: &[Pod]) -> (Option<i32>, Option<String>) {
-    pods.iter()
-        .filter_map(|p| p.status.as_ref()?.container_statuses.as_ref())
-        .flatten()
-        .filter(|c| c.name == REPORT_CONTAINER)
-        .find_map(|c| c.state.as_ref()?.terminated.as_ref())
-        .map_or((None, None), |t| (Some(t.exit_code), t.message.clone()))
-}
-
 /// The last finished report's status, or `None` when no report Job has finished yet.
 pub async fn observe(client: &Client, owner: &Owner<'_>) -> Result<Option<ReportStatus>> {
-    let selector = owner
-        .report_selector()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let jobs: Api<Job> = Api::namespaced(client.clone(), owner.namespace);
-    let listed = jobs.list(&ListParams::default().labels(&selector)).await?;
-    let Some((job, finished)) = latest_finished(&listed.items) else {
+    let Some(run) = last_run(
+        client,
+        owner.namespace,
+        &owner.report_selector(),
+        REPORT_CONTAINER,
+    )
+    .await?
+    else {
         return Ok(None);
     };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), owner.namespace);
-    let job_pods = pods
-        .list(&ListParams::default().labels(&format!("job-name={}", job.name_any())))
-        .await?;
-    let (exit_code, message) = termination(&job_pods.items);
     Ok(Some(verdict_of(
-        &job.name_any(),
-        Some(finished),
-        exit_code,
-        message.as_deref(),
+        &run.job,
+        Some(run.finished_at),
+        run.exit_code,
+        run.message.as_deref(),
     )))
 }
 
@@ -147,48 +107,5 @@ mod tests {
         assert!(e.message.unwrap().contains("137"));
         let e = verdict_of("r", None, None, None);
         assert!(e.message.unwrap().contains("deadline"));
-    }
-
-    #[test]
-    fn the_latest_finished_job_is_read() {
-        let job = |name: &str, done: Option<&str>| -> Job {
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name},
-                "status": done.map_or(serde_json::json!({}), |t| serde_json::json!({"completionTime": t})),
-            }))
-            .unwrap()
-        };
-        let failed: Job = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "r-3"},
-            "status": {"conditions": [{"type": "Failed", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]},
-        }))
-        .unwrap();
-        let jobs = vec![
-            job("r-1", Some("2026-11-30T10:00:00Z")),
-            failed,
-            job("r-4", None), // still running
-            job("r-2", Some("2026-11-30T11:00:00Z")),
-        ];
-        let (latest, at) = latest_finished(&jobs).unwrap();
-        assert_eq!(latest.name_any(), "r-3");
-        assert!(at.starts_with("2026-11-30T12:00:00"), "{at}");
-        assert!(latest_finished(&jobs[2..3]).is_none());
-    }
-
-    #[test]
-    fn the_report_containers_termination_is_read() {
-        let pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "r-1-abc"},
-            "status": {"containerStatuses": [{
-                "name": "report", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
-                "state": {"terminated": {"exitCode": 1, "message": "{\"verdict\":\"fail\"}"}}
-            }]}
-        }))
-        .unwrap();
-        assert_eq!(
-            termination(&[pod]),
-            (Some(1), Some("{\"verdict\":\"fail\"}".into()))
-        );
-        assert_eq!(termination(&[]), (None, None));
     }
 }

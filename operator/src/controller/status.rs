@@ -1,5 +1,7 @@
 //! Pure status computation: what the reconcile saw → `CollectorSetStatus` and the Events to emit.
 
+use super::jobs::slot;
+use crate::builders::JobKind;
 use crate::crd::{
     CollectorSetSpec, CollectorSetStatus, DEGRADED, PAUSED, PROGRESSING, READY, ShardStatus,
 };
@@ -356,6 +358,57 @@ pub fn transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> V
                 if detail.is_empty() { "" } else { "; " },
                 detail
             ),
+        });
+    }
+    out.extend(job_transitions(before, after));
+    out
+}
+
+/// Each finished scheduled Job once: a kind's new Job name with a result.
+fn job_transitions(before: &CollectorSetStatus, after: &CollectorSetStatus) -> Vec<Transition> {
+    let mut out = Vec::new();
+    let Some(jobs) = &after.jobs else {
+        return out;
+    };
+    for kind in JobKind::ALL {
+        let Some(r) = slot(jobs, kind) else { continue };
+        let seen = before
+            .jobs
+            .as_ref()
+            .and_then(|b| slot(b, kind).as_ref())
+            .is_some_and(|b| b.job == r.job);
+        if seen {
+            continue;
+        }
+        let passed = r.result == "Pass";
+        let reason = match (kind, passed) {
+            (JobKind::Verify, true) => "VerifyPassed",
+            (JobKind::Verify, false) => "VerifyFailed",
+            (JobKind::Backfill, true) => "BackfillSucceeded",
+            (JobKind::Backfill, false) => "BackfillFailed",
+        };
+        let mut note = format!(
+            "{} {} {}: {}/{} units done, {} failed",
+            kind.as_str(),
+            r.job,
+            r.result,
+            r.done_units,
+            r.units,
+            r.failed_units
+        );
+        if let Some(d) = r.discrepancies {
+            note.push_str(&format!(", {d} discrepancies"));
+        }
+        if let (Some(gaps), Some(filled)) = (r.gaps, r.filled) {
+            note.push_str(&format!(", {filled}/{gaps} gaps filled"));
+        }
+        if let Some(detail) = r.message.as_ref().or(r.problems.first()) {
+            note.push_str(&format!("; {detail}"));
+        }
+        out.push(Transition {
+            warning: !passed,
+            reason,
+            note,
         });
     }
     out

@@ -563,3 +563,7 @@ async fn error_policy_backs_off_per_object_and_resets_on_success() {
 // Secrets, per-venue data types and the sink placements.
 #[path = "tests_placement.rs"]
 mod placement;
+
+// Scheduled jobs: apply, status, events, pruning.
+#[path = "tests_jobs.rs"]
+mod jobs;

@@ -1,9 +1,11 @@
 //! The `CollectorSet` custom resource (`marketprism.io/v1alpha1`).
 
+pub mod jobs;
 pub mod offers;
 pub mod spec;
 pub mod status;
 
+pub use jobs::*;
 pub use spec::*;
 pub use status::*;
 

@@ -41,6 +41,7 @@ pub const REST_URL_PATTERN: &str = "^https?://";
 #[x_kube(validation = Rule::new(
     "self.exchanges.map(e, e.symbols.size()).sum() <= 64 * self.sharding.maxSymbolsPerShard"
 ).message("too many symbols for maxSymbolsPerShard: at most 64 shards are planned"))]
+#[x_kube(validation = Rule::new("!has(self.jobs) || has(self.clickhouse)").message("spec.jobs verifies and backfills the set's ClickHouse tables: set spec.clickhouse"))]
 #[x_kube(validation = Rule::new(
     "self.sharding.groups.all(g, g.members.all(m, self.exchanges.exists(e, e.venue == m.venue && m.symbols.all(s, s in e.symbols))))"
 ).message("sharding.groups may only name symbols declared under exchanges for the same venue"))]
@@ -88,6 +89,10 @@ pub struct CollectorSetSpec {
     /// `clickhouse`); its verdict is published in `status.report`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportSpec>,
+    /// Scheduled `verify` and `backfill` jobs (CronJobs `<set>-verify`, `<set>-backfill`, a work
+    /// volume `<set>-jobs`; needs `clickhouse`); their results are published in `status.jobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<super::jobs::JobsSpec>,
 }
 
 /// `marketprism-collector report` on a schedule: every run judges the last `window` of the set's

@@ -41,6 +41,70 @@ pub struct CollectorSetStatus {
     /// The last finished run of the scheduled data-quality report (`spec.report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportStatus>,
+    /// The last finished run of each scheduled job (`spec.jobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobsStatus>,
+}
+
+/// The last finished run of each kind in `spec.jobs`; a kind not scheduled is absent.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobsStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<JobRunStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<JobRunStatus>,
+}
+
+/// What the last finished Job of a scheduled job said in its summary (its termination message).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRunStatus {
+    /// `Pass` (every unit done, nothing wrong), `Fail` (failed or pending units, a cancelled run,
+    /// discrepancies, nothing planned: `problems` says which), or `Error` (no readable summary:
+    /// `message` says why).
+    pub result: String,
+    /// The Job that ran it.
+    pub job: String,
+    /// When it finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The range the run covered, UTC ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+    /// Units in the run's plan (verify: table × day × exchange × symbol).
+    #[serde(default)]
+    pub units: i64,
+    /// Units finished, including those finished by earlier runs in the same work directory.
+    #[serde(default)]
+    pub done_units: i64,
+    /// Units whose last attempt failed.
+    #[serde(default)]
+    pub failed_units: i64,
+    /// Units not attempted yet (a stopped or cancelled run).
+    #[serde(default)]
+    pub pending_units: i64,
+    /// The run was stopped before it finished (the next run resumes).
+    #[serde(default)]
+    pub cancelled: bool,
+    /// `verify`: discrepancies found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discrepancies: Option<i64>,
+    /// `backfill`: recorded gaps in the range, gaps filled, trades published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaps: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filled: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trades: Option<i64>,
+    /// The first problems, human-readable (at most 10).
+    #[serde(default)]
+    pub problems: Vec<String>,
+    /// Why the result is `Error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What the last finished report Job said.

@@ -12,6 +12,7 @@
 
 pub mod clickhouse;
 pub mod columns;
+pub mod gap_fills;
 pub mod parquet;
 pub mod rows;
 pub mod schema;

@@ -1,5 +1,6 @@
 //! okx venue: instrument list, frame parser and plans.
 
+pub mod history;
 pub mod instruments;
 pub mod parse;
 pub mod plan;
