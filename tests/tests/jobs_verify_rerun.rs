@@ -118,6 +118,15 @@ async fn a_completed_verify_rerun_checks_again_and_keeps_the_old_run_in_previous
         "{problems:?}"
     );
 
+    // --retry-failed never starts afresh: nothing failed, nothing is attempted.
+    let out = run_job(&[&args[..], &["--retry-failed"]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let again = report(&out.stdout);
+    assert_eq!(
+        (again["attempted"].as_u64(), again["done_before"].clone()),
+        (Some(0), first["total"].clone())
+    );
+
     // An error before the run: the summary says so, naming it.
     let out = run_job(&[
         "verify",

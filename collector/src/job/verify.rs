@@ -193,8 +193,10 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
         return show_stats(&work_dir, job);
     }
     // A rerun of a complete run checks again (its files move to previous/); an unfinished one
-    // (killed, cancelled, failed units) resumes.
-    start_afresh_if_complete(&work_dir, job)?;
+    // (killed, cancelled, failed units) resumes. `--retry-failed` only ever resumes.
+    if !args.common.retry_failed {
+        start_afresh_if_complete(&work_dir, job)?;
+    }
     if let Some(last) = &args.last {
         let w = pinned_window(&work_dir, last)?;
         (filter.from_ms, filter.to_ms) = (w.from_ms, w.to_ms);
