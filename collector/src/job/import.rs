@@ -4,12 +4,17 @@
 //! fed by its view). A file redone after a crash inserts rows whose ReplacingMergeTree keys are
 //! already there, so after `FINAL` (or a merge) nothing is duplicated.
 //!
+//! Files of the dataset that are not data files (not `*.parquet` in any case, hidden temporaries,
+//! hidden directories) are not imported but counted and named in the report (`skipped_files`,
+//! `skipped`); a data file that cannot be read fails its unit.
+//!
 //! Failure steps: `read` (a damaged file, no `data_type=` in its path), `insert` (the server
 //! refused or was unreachable; the insert is retried on the next `--retry-failed` run).
 
-use super::plan::{data_type_of, import_units, list_dataset};
+use super::plan::{data_type_of, import_units, list_dataset_all};
 use super::{
-    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+    CommonArgs, JobOutcome, JobReport, blocking, dataset_root, default_work_dir, failure_lines,
+    run_options, show_stats,
 };
 use crate::error::{Error, Result};
 use marketprism_config::Config;
@@ -22,7 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `job import --parquet DIR --config FILE`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
-    /// The dataset's root (`date=…/exchange=…/data_type=…/part-….parquet`).
+    /// The dataset's root: the directory holding the `date=…` partitions
+    /// (`date=…/exchange=…/data_type=…/part-….parquet`), the Parquet output's `dir`.
     #[arg(long)]
     pub parquet: PathBuf,
     /// The config whose `sink.clickhouse` is the target (credentials from the environment).
@@ -40,7 +46,7 @@ pub async fn run_import(args: ImportArgs) -> Result<JobOutcome> {
     let clickhouse = config.sink.map(|s| s.clickhouse).ok_or_else(|| {
         Error::Other("invalid config: sink: job import needs `sink.clickhouse`".into())
     })?;
-    let root = std::path::absolute(&args.parquet)?;
+    let root = dataset_root(&args.parquet)?;
     let work_dir = args.common.work_dir.clone().unwrap_or_else(|| {
         default_work_dir(
             JOB,
@@ -63,20 +69,33 @@ pub async fn run_import(args: ImportArgs) -> Result<JobOutcome> {
     let wd_path = work_dir.clone();
     let summary = blocking(move || {
         let mut wd = WorkDir::open(&wd_path, JOB)?;
-        let units = import_units(&list_dataset(&root)?);
+        let listing = list_dataset_all(&root)?;
+        let units = import_units(&listing.files);
         let work = |id: &UnitId| {
             let n = import_file(&handle, &writer, &root, id)?;
             inserted.fetch_add(n, Ordering::Relaxed);
             Ok(())
         };
-        Ok(run(&mut wd, || units.iter().cloned(), &opts, work, |_| {})?)
+        let summary = run(&mut wd, || units.iter().cloned(), &opts, work, |_| {})?;
+        Ok((summary, listing.skipped, failure_lines(&wd)))
     })
     .await?;
-    let details = serde_json::json!({ "rows_inserted": rows.load(Ordering::Relaxed) });
-    Ok(JobOutcome::Ran(JobReport::new(
-        JOB, &work_dir, &summary, details,
-    )))
+    let (summary, skipped, failures) = summary;
+    if !skipped.is_empty() {
+        tracing::warn!(count = skipped.len(), first = %skipped[0], "files in the dataset that are not data files were not imported");
+    }
+    let details = serde_json::json!({
+        "rows_inserted": rows.load(Ordering::Relaxed),
+        "skipped_files": skipped.len(),
+        "skipped": skipped.iter().take(SKIPPED_LISTED).collect::<Vec<_>>(),
+    });
+    let mut report = JobReport::new(JOB, &work_dir, &summary, details);
+    report.first = failures;
+    Ok(JobOutcome::Ran(report))
 }
+
+/// The most skipped files named in the report (all are counted).
+pub const SKIPPED_LISTED: usize = 20;
 
 /// One unit: reads the file and inserts its rows; the rows inserted.
 fn import_file(
@@ -88,7 +107,9 @@ fn import_file(
     let rel = id.as_str();
     let data_type = data_type_of(rel)
         .ok_or_else(|| UnitError::new("read", "no data_type=<table> component in the path"))?;
-    let rows = read_file(&root.join(rel), data_type).map_err(|e| UnitError::new("read", e))?;
+    let path = root.join(rel);
+    let rows = read_file(&path, data_type)
+        .map_err(|e| UnitError::new("read", format!("{}: {e}", path.display())))?;
     if rows.is_empty() {
         return Ok(0);
     }

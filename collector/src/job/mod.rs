@@ -17,14 +17,24 @@
 //! Every rerun of the same command resumes in the same work directory (`--work-dir`, default
 //! `.marketprism-jobs/<kind>-<hash of the arguments>`): finished units are skipped, `--retry-failed`
 //! runs only the failed ones, `--show-stats` prints progress and failures by step without running.
+//!
+//! Shared by every kind (and for the kinds to come): [`dataset_root`] (the one `--parquet` rule: the
+//! directory holding the `date=…` partitions, canonical), [`start_afresh_if_complete`] (a kind that
+//! checks the present reruns a completed run from scratch, the old files in `previous/`),
+//! [`pinned_window`] (`--last`, pinned in the work directory), `--summary FILE`
+//! ([`summary::Summary`], written by [`run_job`] whatever the outcome), [`io_error`] (every I/O
+//! error names its path).
 
 pub mod backfill;
 pub mod backfill_io;
+pub mod dataset;
 pub mod import;
 pub mod merge;
 pub mod plan;
 pub mod replay;
 pub mod replay_io;
+pub mod rerun;
+pub mod summary;
 pub mod verify;
 pub mod verify_io;
 pub mod verify_plan;
@@ -35,6 +45,13 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use dataset::dataset_root;
+pub use rerun::{
+    PREVIOUS_DIR, WINDOW_FILE, Window, last_window, now_floored_ms, pinned_window, run_complete,
+    start_afresh_if_complete,
+};
+pub use summary::{Summary, failure_lines, summary_of, write_summary};
 
 /// Options every job kind takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,6 +70,10 @@ pub struct CommonArgs {
     /// many units or 1 s, whichever comes first.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
+    /// At the end of the run (success or failure, also an error before it), write a JSON summary
+    /// of at most 4096 bytes to this file (a Kubernetes termination message).
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
 }
 
 /// `marketprism-collector job <kind>`.
@@ -95,6 +116,18 @@ pub struct JobReport {
     pub discrepancies: Option<u64>,
     /// Kind-specific figures (rows inserted, events sent, duplicates).
     pub details: serde_json::Value,
+    /// The time range of the plan, UTC ms, `to` exclusive (kinds with one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_ms: Option<i64>,
+    /// Why a run that did its units did nothing (replay: no event matched the path, range or
+    /// filters); makes the run fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty: Option<String>,
+    /// The first problems (failed units, discrepancies), human-readable, for `--summary`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first: Vec<String>,
     /// A plan without units is a success (backfill of recorded gaps: none in the range).
     #[serde(skip)]
     pub empty_plan_ok: bool,
@@ -120,14 +153,20 @@ impl JobReport {
             cancelled: s.cancelled,
             discrepancies: None,
             details,
+            from_ms: None,
+            to_ms: None,
+            empty: None,
+            first: Vec::new(),
             empty_plan_ok: false,
         }
     }
 
     /// Exit status: failed units, a cancelled run, (verify) a discrepancy, or a plan without a single
-    /// unit (nothing matched: a wrong database, path or filter) are not success.
+    /// unit (nothing matched: a wrong database, path or filter), or a run that did its units but found
+    /// nothing to do in them ([`JobReport::empty`]: replay sent 0 events) are not success.
     pub fn succeeded(&self) -> bool {
         (self.total > 0 || self.empty_plan_ok)
+            && self.empty.is_none()
             && self.failed == 0
             && !self.cancelled
             && self.pending == 0
@@ -137,20 +176,62 @@ impl JobReport {
 
 /// The outcome of `job …`: a run's report, or `--show-stats`' text.
 #[derive(Debug)]
+// One per process: its size does not matter, and kinds build `Ran(report)` without a box.
+#[allow(clippy::large_enum_variant)]
 pub enum JobOutcome {
     Ran(JobReport),
     Stats(String),
 }
 
-/// Runs a job command.
+impl JobCommand {
+    /// The kind's name (its work directories and reports).
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobCommand::Import(_) => import::JOB,
+            JobCommand::Replay(_) => replay::JOB,
+            JobCommand::Verify(_) => verify::Kind::Verify.as_str(),
+            JobCommand::Repair(_) => verify::Kind::Repair.as_str(),
+            JobCommand::Backfill(_) => backfill::JOB,
+        }
+    }
+
+    /// The options every kind takes.
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            JobCommand::Import(a) => &a.common,
+            JobCommand::Replay(a) => &a.common,
+            JobCommand::Verify(a) | JobCommand::Repair(a) => &a.common,
+            JobCommand::Backfill(a) => &a.common,
+        }
+    }
+}
+
+/// Runs a job command; with `--summary FILE`, writes its [`Summary`] there whatever the outcome
+/// (an error before the run included). A summary that cannot be written fails a run that succeeded.
 pub async fn run_job(command: JobCommand) -> Result<JobOutcome> {
-    match command {
+    let (job, summary_path) = (command.name(), command.common().summary.clone());
+    let outcome = match command {
         JobCommand::Import(args) => import::run_import(args).await,
         JobCommand::Replay(args) => replay::run_replay(args).await,
         JobCommand::Verify(args) => verify::run_verify(verify::Kind::Verify, args).await,
         JobCommand::Repair(args) => verify::run_verify(verify::Kind::Repair, args).await,
         JobCommand::Backfill(args) => backfill::run_backfill(args).await,
+    };
+    if let (Some(path), Some(summary)) = (summary_path, summary_of(job, &outcome))
+        && let Err(e) = write_summary(&path, &summary)
+    {
+        tracing::error!(error = %e, "summary not written");
+        if outcome.is_ok() {
+            return Err(e);
+        }
     }
+    outcome
+}
+
+/// An I/O error naming what was done and the path: `open /data/x: No such file or directory`.
+pub fn io_error(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_owned();
+    move |e| Error::Other(format!("{op} {}: {e}", path.display()))
 }
 
 /// `.marketprism-jobs/<kind>-<16 hex of the XXH3 of key>`.
@@ -228,6 +309,10 @@ mod report_tests {
             cancelled: false,
             discrepancies: Some(0),
             details: serde_json::Value::Null,
+            from_ms: None,
+            to_ms: None,
+            empty: None,
+            first: vec![],
             empty_plan_ok: false,
         }
     }
@@ -238,5 +323,9 @@ mod report_tests {
         assert!(!report(3, 1).succeeded());
         // A database, path or filter that matches nothing must not pass as "no discrepancy".
         assert!(!report(0, 0).succeeded());
+        // Units done but nothing in them (replay: 0 events sent) is not a success either.
+        let mut r = report(3, 0);
+        r.empty = Some("0 events sent".into());
+        assert!(!r.succeeded());
     }
 }

@@ -19,10 +19,22 @@ pub fn day_name(ts_ms: i64) -> String {
 }
 
 /// Whether `rel` (a path relative to a dataset root, `/`-separated) is a committed Parquet file of
-/// the embedded layout: ends in `.parquet`, and no component is hidden (the writer's temporaries are
-/// `.part-….parquet.tmp`, and nothing under a hidden directory is data).
+/// the embedded layout: ends in `.parquet` (any case: `.PARQUET` too), and no component is hidden
+/// (the writer's temporaries are `.part-….parquet.tmp`, and nothing under a hidden directory is
+/// data).
 pub fn is_data_file(rel: &str) -> bool {
-    rel.ends_with(".parquet") && !rel.split('/').any(|c| c.is_empty() || c.starts_with('.'))
+    rel.to_ascii_lowercase().ends_with(".parquet")
+        && !rel.split('/').any(|c| c.is_empty() || c.starts_with('.'))
+}
+
+/// What a dataset holds: its data files, and every other file (and hidden directory, with a
+/// trailing `/`) that is not imported, so none is left out silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Data files ([`is_data_file`]), sorted, `/`-separated relative paths.
+    pub files: Vec<String>,
+    /// Everything else, sorted.
+    pub skipped: Vec<String>,
 }
 
 /// The table of a dataset file, from its `data_type=<table>` path component.
@@ -50,22 +62,20 @@ pub fn parse_exchange(name: &str) -> Option<Exchange> {
 }
 
 /// Every data file under `root` (see [`is_data_file`]) as sorted `/`-separated relative paths: the
-/// import plan, one unit per file, the same on every run over the same dataset. Unreadable
-/// subdirectories are skipped (their files cannot be imported anyway; the error is logged).
-pub fn list_dataset(root: &Path) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
+/// import plan, one unit per file, the same on every run over the same dataset.
+pub fn list_dataset(root: &Path) -> crate::error::Result<Vec<String>> {
+    Ok(list_dataset_all(root)?.files)
+}
+
+/// Every file under `root`: the data files and the skipped ones ([`Listing`]). A directory that
+/// cannot be listed is an error naming it (its files cannot be verified or imported).
+pub fn list_dataset_all(root: &Path) -> crate::error::Result<Listing> {
+    let mut out = Listing::default();
     let mut stack = vec![(root.to_path_buf(), String::new())];
-    // The root itself must be readable: a wrong --parquet is an error, not an empty job.
-    std::fs::read_dir(root)?;
     while let Some((dir, prefix)) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!(dir = %dir.display(), error = %e, "cannot list a dataset directory");
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
+        let entries = std::fs::read_dir(&dir).map_err(super::io_error("list", &dir))?;
+        for entry in entries {
+            let entry = entry.map_err(super::io_error("list", &dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let rel = if prefix.is_empty() {
                 name.clone()
@@ -73,15 +83,20 @@ pub fn list_dataset(root: &Path) -> std::io::Result<Vec<String>> {
                 format!("{prefix}/{name}")
             };
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if !name.starts_with('.') {
+                if name.starts_with('.') {
+                    out.skipped.push(format!("{rel}/"));
+                } else {
                     stack.push((entry.path(), rel));
                 }
             } else if is_data_file(&rel) {
-                out.push(rel);
+                out.files.push(rel);
+            } else {
+                out.skipped.push(rel);
             }
         }
     }
-    out.sort();
+    out.files.sort();
+    out.skipped.sort();
     Ok(out)
 }
 
@@ -259,6 +274,9 @@ mod tests {
         ));
         assert!(!is_data_file(".trash/part-x.parquet"));
         assert!(!is_data_file("notes.txt"));
+        assert!(is_data_file(
+            "date=2026-01-01/exchange=okx_spot/data_type=trades/part-x.PARQUET"
+        ));
         assert_eq!(data_type_of(ok), Some(DataType::Trades));
         assert_eq!(date_of(ok), Some("2026-01-01"));
         assert_eq!(exchange_of(ok), Some(Exchange::OkxSpot));
@@ -286,7 +304,26 @@ mod tests {
                 "date=2026-01-02/exchange=okx_spot/data_type=trades/part-b.parquet",
             ]
         );
-        assert!(list_dataset(&dir.path().join("missing")).is_err());
+        let missing = dir.path().join("missing");
+        let e = list_dataset(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains(&missing.display().to_string()),
+            "the path is named: {e}"
+        );
+        std::fs::write(d.join("part-d.PARQUET"), b"x").unwrap();
+        std::fs::write(d.join("notes.txt"), b"x").unwrap();
+        std::fs::create_dir_all(dir.path().join(".trash")).unwrap();
+        let all = list_dataset_all(dir.path()).unwrap();
+        assert_eq!(all.files.len(), 4);
+        assert!(all.files[3].ends_with("part-d.PARQUET"));
+        assert_eq!(
+            all.skipped,
+            [
+                ".trash/",
+                "date=2026-01-02/exchange=okx_spot/data_type=trades/.part-c.parquet.tmp",
+                "date=2026-01-02/exchange=okx_spot/data_type=trades/notes.txt",
+            ]
+        );
     }
 
     fn filter(from_ms: i64, to_ms: i64) -> Filter {

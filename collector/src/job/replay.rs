@@ -22,7 +22,8 @@ use super::replay_io::{
     ClickHouseSource, Output, OutputStats, Source, open_source, parquet_sources,
 };
 use super::{
-    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+    CommonArgs, JobOutcome, JobReport, blocking, dataset_root, default_work_dir, failure_lines,
+    run_options, show_stats,
 };
 use crate::error::{Error, Result};
 use marketprism_config::{Config, NatsConfig};
@@ -149,8 +150,11 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
         }
         _ => None,
     };
-    let source_key = match (&args.parquet, &clickhouse) {
-        (Some(p), _) => format!("parquet:{}", std::path::absolute(p)?.display()),
+    // The dataset root rule (see `super::dataset`): a missing path, or one inside or above a
+    // dataset, fails here naming it; canonical, so `x/` and `x` are the same job.
+    let parquet = args.parquet.as_deref().map(dataset_root).transpose()?;
+    let source_key = match (&parquet, &clickhouse) {
+        (Some(p), _) => format!("parquet:{}", p.display()),
         (None, Some((ch, db))) => format!("clickhouse:{}/{db}", ch.url),
         (None, None) => return Err(invalid("--parquet or --clickhouse".into())),
     };
@@ -182,7 +186,7 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
     let replayer = Replayer {
         cancel: opts.cancel.clone(),
         handle: Handle::current(),
-        parquet: args.parquet.clone(),
+        parquet: parquet.clone(),
         clickhouse: ch_source,
         filter: filter.clone(),
         output,
@@ -190,10 +194,17 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
         stats: OutputStats::default(),
     };
     let wd_path = work_dir.clone();
-    let (summary, stats) = blocking(move || {
+    let plan_filter = filter.clone();
+    let plan_root = parquet.clone();
+    let (summary, stats, failures) = blocking(move || {
+        let filter = plan_filter;
         let mut replayer = replayer;
         let mut wd = WorkDir::open(&wd_path, JOB)?;
-        let plan = replay_plan(&filter);
+        let mut plan = replay_plan(&filter);
+        if let Some(root) = &plan_root {
+            // Only the partitions the dataset holds (of a selected exchange).
+            plan.retain(|p| has_partition(root, p, &filter));
+        }
         let ids: Vec<UnitId> = plan
             .iter()
             .map(|p| UnitId::new(p.unit_id()))
@@ -238,14 +249,65 @@ pub async fn run_replay(args: ReplayArgs) -> Result<JobOutcome> {
             results.remove(id.as_str()).unwrap_or(result)
         };
         let summary = run(&mut wd, || ids.iter().cloned(), &opts, work, |_| {})?;
-        Ok((summary, replayer.stats))
+        Ok((summary, replayer.stats, failure_lines(&wd)))
     })
     .await?;
-    let report = JobReport::new(JOB, &work_dir, &summary, serde_json::to_value(stats)?);
+    let events = stats.events;
+    let mut report = JobReport::new(JOB, &work_dir, &summary, serde_json::to_value(stats)?);
+    report.from_ms = Some(filter.from_ms);
+    report.to_ms = Some(filter.to_ms);
+    report.first = failures;
+    // A fresh run that did its units (none failed) and sent nothing, or planned nothing: the
+    // source, range or filters matched nothing. Not a success.
+    let fresh_and_empty = summary.attempted > 0
+        && summary.before.done == 0
+        && summary.progress.failed == 0
+        && events == 0;
+    if report.total == 0 || fresh_and_empty {
+        let what = nothing_matched(&args, &source_key);
+        tracing::error!("{what}");
+        eprintln!("error: {what}");
+        report.empty = Some(what);
+    }
     if temporary {
         let _ = std::fs::remove_dir_all(&work_dir);
     }
     Ok(JobOutcome::Ran(report))
+}
+
+/// Whether the dataset at `root` has a `date=<day>/exchange=<selected>/data_type=<type>` directory
+/// for `part`.
+fn has_partition(root: &std::path::Path, part: &Partition, filter: &Filter) -> bool {
+    let day_dir = root.join(format!("date={}", part.day));
+    std::fs::read_dir(day_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|ex| {
+            let name = ex.file_name().to_string_lossy().into_owned();
+            super::plan::exchange_of(&name).is_some_and(|x| filter.wants_exchange(x))
+                && ex
+                    .path()
+                    .join(format!("data_type={}", part.data_type))
+                    .is_dir()
+        })
+}
+
+/// The message of a replay that sent nothing: the source, range and filters given.
+fn nothing_matched(args: &ReplayArgs, source: &str) -> String {
+    let mut filters = format!("--from {} --to {}", args.from, args.to);
+    for (name, v) in [
+        ("--exchange", &args.exchange),
+        ("--data-type", &args.data_type),
+        ("--symbol", &args.symbol),
+    ] {
+        if !v.is_empty() {
+            filters.push_str(&format!(" {name} {}", v.join(",")));
+        }
+    }
+    format!(
+        "job replay: 0 events sent: nothing in {source} matched {filters} (check the path, the range and the filters)"
+    )
 }
 
 fn rand_suffix() -> u64 {

@@ -86,7 +86,7 @@ pub fn parquet_sources(root: &Path, part: &Partition, filter: &Filter) -> Vec<La
         let dir = ex.path().join(format!("data_type={}", part.data_type));
         for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let fname = f.file_name().to_string_lossy().into_owned();
-            if fname.ends_with(".parquet") && !fname.starts_with('.') {
+            if super::plan::is_data_file(&fname) {
                 files.push(f.path());
             }
         }

@@ -10,25 +10,36 @@
 //! recorded done, so a resumed job's final report holds the units finished before a kill (a unit
 //! redone after a kill appends again; the last line of a unit wins). The final report: a terminal
 //! table of every discrepancy (stderr), `--json FILE` with every unit's figures, and the exit
-//! status: verify exits 1 on any discrepancy. A rerun in the same work directory resumes: finished
-//! units are reported as they were checked (a fresh check takes a new work directory).
+//! status: verify exits 1 on any discrepancy. A rerun in the same work directory of a run that
+//! completed (every unit done, none failed, not cancelled) checks again from scratch: the old files
+//! move to `<work_dir>/previous/` ([`super::start_afresh_if_complete`]); an unfinished run (killed,
+//! cancelled, failed units) resumes, and its finished units are reported as they were checked.
+//! `--last 6h` checks `[now - 6h, now)`, the window pinned in the work directory
+//! ([`super::pinned_window`]) until a run completes.
+//!
+//! Values are compared too: per unit a content checksum per side, and the keys whose values
+//! differ named ([`Discrepancy::ValuesDiffer`]; hot vs cold in SQL, ClickHouse vs Parquet in Rust
+//! over both sides' rows decoded into events alike).
 //!
 //! `repair` verifies a unit, copies what is missing where a copy is the fix (see
-//! [`Discrepancy::repairable`]: Parquet → hot through the pipeline's writer, as `job import` does;
-//! hot → cold with `INSERT … SELECT` of only the keys cold lacks), verifies again, and records the
-//! unit done only when nothing repairable is left (else it fails in step `repair`). Both copies
-//! insert only absent keys, so a unit redone after a kill copies nothing twice; even a copy made
-//! twice would be one row after `FINAL` (ReplacingMergeTree), but a duplicate before `FINAL` that
-//! verify reports until a merge.
+//! [`Discrepancy::repairable`]: Parquet → hot through the pipeline's writer, as `job import` does,
+//! only the keys hot lacks; hot → cold with `INSERT … SELECT` of only the keys cold lacks), merges
+//! the duplicates left before `FINAL` (`OPTIMIZE … PARTITION … FINAL`: the view copies a key
+//! inserted into hot on to cold even when cold held it; see `Sides::optimize`), verifies again,
+//! and records the unit done only when that verify finds no discrepancy at all (else it fails in
+//! step `repair`, naming what is left). Both copies insert only absent keys, so a unit redone after
+//! a kill copies nothing twice.
 //!
 //! Failure steps: `query` (a ClickHouse query failed), `read` (a Parquet file), `insert`, `copy`,
-//! `write` (the results file), `repair` (still missing after the copy).
+//! `optimize` (the merge of duplicates), `write` (the results file), `repair` (a discrepancy left
+//! after the repair).
 
 use super::plan::Filter;
 use super::verify_io::Sides;
 use super::verify_plan::{Discrepancy, UnitResult, discrepancy_table, parse_unit, verify_plan};
 use super::{
-    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+    CommonArgs, JobOutcome, JobReport, blocking, dataset_root, default_work_dir, failure_lines,
+    io_error, pinned_window, run_options, show_stats, start_afresh_if_complete,
 };
 use crate::error::{Error, Result};
 use marketprism_config::Config;
@@ -45,7 +56,8 @@ pub struct VerifyArgs {
     /// (credentials from the environment).
     #[arg(long, short, env = "MARKETPRISM_CONFIG")]
     pub config: PathBuf,
-    /// Also compare the hot database with this Parquet dataset (`date=…/exchange=…/data_type=…`).
+    /// Also compare the hot database with this Parquet dataset: its root, the directory holding the
+    /// `date=…` partitions (`date=…/exchange=…/data_type=…`).
     #[arg(long)]
     pub parquet: Option<PathBuf>,
     /// First exchange time: RFC 3339 or UTC ms, inclusive (default: all).
@@ -54,6 +66,11 @@ pub struct VerifyArgs {
     /// End of the range: RFC 3339 or UTC ms, exclusive (default: all).
     #[arg(long)]
     pub to: Option<String>,
+    /// The last duration (`90m`, `6h`, `1d`) instead of --from/--to: `[now - d, now)`, now floored
+    /// to the minute, pinned in the work directory (`window.json`) so a resumed run checks the same
+    /// window; a run after a complete one takes a new window.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub last: Option<String>,
     /// Only these exchanges (comma-separated config names, e.g. `binance_spot`).
     #[arg(long, value_delimiter = ',')]
     pub exchange: Vec<String>,
@@ -143,7 +160,7 @@ pub fn read_results(path: &Path, ids: &[UnitId]) -> std::io::Result<Vec<UnitResu
 
 pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
     let job = kind.as_str();
-    let filter = Filter::parse(
+    let mut filter = Filter::parse(
         args.from.as_deref(),
         args.to.as_deref(),
         &args.exchange,
@@ -157,20 +174,32 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
             "invalid config: sink: job {job} needs `sink.clickhouse`"
         ))
     })?;
-    let parquet = args
-        .parquet
-        .as_deref()
-        .map(std::path::absolute)
-        .transpose()?;
+    // The dataset root rule (see `super::dataset`), canonical: `x/` and `x` are the same job.
+    let parquet = args.parquet.as_deref().map(dataset_root).transpose()?;
     let work_dir = args.common.work_dir.clone().unwrap_or_else(|| {
+        // `--last` by its text: a rerun of the same command is the same job whatever the clock.
+        let last = args
+            .last
+            .as_deref()
+            .map(|l| format!("|last={l}"))
+            .unwrap_or_default();
         let key = format!(
-            "{}|{}|{}|{:?}|{filter:?}",
+            "{}|{}|{}|{:?}|{filter:?}{last}",
             clickhouse.url, clickhouse.hot_database, clickhouse.cold_database, parquet
         );
         default_work_dir(job, &key)
     });
     if args.common.show_stats {
         return show_stats(&work_dir, job);
+    }
+    // A rerun of a complete run checks again (its files move to previous/); an unfinished one
+    // (killed, cancelled, failed units) resumes. `--retry-failed` only ever resumes.
+    if !args.common.retry_failed {
+        start_afresh_if_complete(&work_dir, job)?;
+    }
+    if let Some(last) = &args.last {
+        let w = pinned_window(&work_dir, last)?;
+        (filter.from_ms, filter.to_ms) = (w.from_ms, w.to_ms);
     }
     let opts = run_options(&args.common);
     let sides = Sides::connect(&clickhouse, parquet).await?;
@@ -190,41 +219,51 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
         })
         .collect();
     let wd_path = work_dir.clone();
-    let (summary, results, repaired) = blocking(move || {
+    let run_filter = filter.clone();
+    let (summary, results, repaired, failures) = blocking(move || {
+        let filter = run_filter;
         let mut wd = WorkDir::open(&wd_path, job)?;
         let results_path = wd_path.join(RESULTS_FILE);
-        let mut file = ResultsFile::open(&results_path)?;
+        let mut file = ResultsFile::open(&results_path).map_err(io_error("open", &results_path))?;
         let mut repaired = 0u64;
         let work = |id: &UnitId| {
             let unit =
                 parse_unit(id.as_str()).ok_or_else(|| UnitError::new("plan", "not a unit id"))?;
             let (mut result, absent) = sides.check(&unit, &filter)?;
             let repairable = |r: &UnitResult| r.discrepancies.iter().any(Discrepancy::repairable);
-            if kind == Kind::Repair && repairable(&result) {
-                let n = sides.repair(&unit, &filter, &result, &absent, writer.as_ref())?;
-                repaired += n;
-                result = sides.check(&unit, &filter)?.0;
+            if kind == Kind::Repair && !result.discrepancies.is_empty() {
+                let mut n = 0;
+                if repairable(&result) {
+                    n = sides.repair(&unit, &filter, &result, &absent, writer.as_ref())?;
+                    repaired += n;
+                    result = sides.check(&unit, &filter)?.0;
+                }
+                // Copies of a key (the view re-inserting a key cold held, or older ones): merged.
+                if sides.merge_duplicates(&unit, &filter, &result)? {
+                    result = sides.check(&unit, &filter)?.0;
+                }
                 result.repaired_rows = Some(n);
             }
             file.append(&result)
-                .map_err(|e| UnitError::new("write", e))?;
-            if kind == Kind::Repair && repairable(&result) {
+                .map_err(|e| UnitError::new("write", format!("{}: {e}", results_path.display())))?;
+            // Done only if a verify right after finds nothing: neither anything repairable nor
+            // anything it reports as a discrepancy.
+            if kind == Kind::Repair && !result.discrepancies.is_empty() {
                 let left: Vec<String> = result
                     .discrepancies
                     .iter()
-                    .filter(|d| d.repairable())
                     .map(Discrepancy::describe)
                     .collect();
                 return Err(UnitError::new(
                     "repair",
-                    format!("after the copy: {}", left.join("; ")),
+                    format!("left after the repair: {}", left.join("; ")),
                 ));
             }
             Ok(())
         };
         let summary = run(&mut wd, || ids.iter().cloned(), &opts, work, |_| {})?;
-        let results = read_results(&results_path, &ids)?;
-        Ok((summary, results, repaired))
+        let results = read_results(&results_path, &ids).map_err(io_error("read", &results_path))?;
+        Ok((summary, results, repaired, failure_lines(&wd)))
     })
     .await?;
     eprint!("{}", discrepancy_table(&results));
@@ -243,12 +282,22 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
     }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({ "job": job, "details": details, "results": results });
-        std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
+        std::fs::write(path, serde_json::to_vec_pretty(&doc)?).map_err(io_error("write", path))?;
     }
     let mut report = JobReport::new(job, &work_dir, &summary, details);
     if kind == Kind::Verify {
         report.discrepancies = Some(discrepancies);
     }
+    if (filter.from_ms, filter.to_ms) != super::plan::ALL_TIME {
+        (report.from_ms, report.to_ms) = (Some(filter.from_ms), Some(filter.to_ms));
+    }
+    report.first = failures;
+    report.first.extend(results.iter().flat_map(|r| {
+        r.discrepancies
+            .iter()
+            .map(move |d| format!("{}: {}", r.unit, d.describe()))
+    }));
+    report.first.truncate(super::summary::SUMMARY_FIRST);
     Ok(JobOutcome::Ran(report))
 }
 

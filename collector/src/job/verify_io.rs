@@ -12,7 +12,8 @@
 use super::plan::{Filter, Partition, data_type_of, day_name, exchange_of, list_dataset};
 use super::replay_io::{ClickHouseSource, connect_clickhouse, open_source, parquet_sources};
 use super::verify_plan::{
-    Discrepancy, Figures, Side, UnitResult, VerifyUnit, compare, duplicates, event_figures,
+    Discrepancy, Figures, KEYS_NAMED, Side, UnitResult, VerifyUnit, compare, duplicates,
+    event_figures, values_differ,
 };
 use crate::error::{Error, Result};
 use clickhouse::{Client, Row};
@@ -27,6 +28,17 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use tokio::runtime::Handle;
 
+/// The SQL hash of a row of `data_type`: `cityHash64` of every column as text (18.16's takes no
+/// Decimal; a NULL as `<NULL>`, so it does not make the whole hash NULL).
+fn row_hash(data_type: DataType) -> String {
+    let cols = columns(data_type)
+        .iter()
+        .map(|c| format!("ifNull(toString({}), '<NULL>')", c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("cityHash64({cols})")
+}
+
 /// A SQL string literal (quotes and backslashes escaped).
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -37,6 +49,18 @@ struct Found {
     exchange: String,
     symbol: String,
     day: i64,
+}
+
+#[derive(Row, Deserialize)]
+struct Content {
+    rows: u64,
+    checksum: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct Differing {
+    rows: u64,
+    keys: Vec<String>,
 }
 
 #[derive(Row, Deserialize)]
@@ -152,8 +176,10 @@ impl Sides {
                 if !filter.wants_type(dt) || !filter.wants_exchange(ex) {
                     continue;
                 }
-                let bad = |e: &dyn std::fmt::Display| Error::Other(format!("{rel}: {e}"));
-                let events = read_file(&root.join(&rel), dt)
+                let path = root.join(&rel);
+                let bad =
+                    |e: &dyn std::fmt::Display| Error::Other(format!("{}: {e}", path.display()));
+                let events = read_file(&path, dt)
                     .map_err(|e| bad(&e))?
                     .to_events()
                     .map_err(|e| bad(&e))?;
@@ -203,9 +229,18 @@ impl Sides {
             lo: 0,
             hi: 0,
         });
-        let rows_final = self
-            .count(&format!("SELECT count() FROM {db}.{dt} FINAL WHERE {cond}"))
-            .await?;
+        let content = self
+            .fetch::<Content>(&format!(
+                "SELECT count() AS rows, groupBitXor({}) AS checksum FROM {db}.{dt} FINAL WHERE {cond}",
+                row_hash(dt)
+            ))
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Content {
+                rows: 0,
+                checksum: 0,
+            });
         let gap_unit = VerifyUnit {
             data_type: DataType::Gaps,
             ..unit.clone()
@@ -218,7 +253,8 @@ impl Sides {
             ))
             .await?;
         Ok(Figures {
-            rows_final,
+            rows_final: content.rows,
+            checksum: Some(content.checksum),
             distinct_keys: span.keys,
             duplicates: span.rows - span.keys,
             min_ts_ms: (span.rows > 0).then_some(span.lo),
@@ -240,6 +276,88 @@ impl Sides {
             "SELECT {cols} FROM {from}.{dt} FINAL WHERE {cond} \
              AND ({key}) NOT IN (SELECT {key} FROM {to}.{dt} WHERE {cond})"
         )
+    }
+
+    /// Keys of the unit both `a` and `b` hold (after `FINAL`) whose rows differ in any column: their
+    /// count and the first [`KEYS_NAMED`] as text (sort key columns joined by `/`). The same SQL on
+    /// both databases, so the row hash is computed alike.
+    async fn values_differ(
+        &self,
+        a: &str,
+        b: &str,
+        unit: &VerifyUnit,
+        filter: &Filter,
+    ) -> Result<(u64, Vec<String>)> {
+        let (dt, cond) = (unit.data_type, self.cond(unit, filter));
+        let key = sort_key(dt).join(", ");
+        let text = sort_key(dt)
+            .iter()
+            .map(|k| format!("toString({k})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let h = row_hash(dt);
+        let sql = format!(
+            "SELECT count() AS rows, groupArray({KEYS_NAMED})(k) AS keys FROM (\
+             SELECT arrayStringConcat([{text}], '/') AS k FROM {a}.{dt} FINAL WHERE {cond} \
+             AND ({key}) IN (SELECT {key} FROM {b}.{dt} WHERE {cond}) \
+             AND ({key}, {h}) NOT IN (SELECT {key}, {h} FROM {b}.{dt} FINAL WHERE {cond}) \
+             ORDER BY k)"
+        );
+        let d = self.fetch::<Differing>(&sql).await?.into_iter().next();
+        Ok(d.map_or((0, vec![]), |d| (d.rows, d.keys)))
+    }
+
+    /// `OPTIMIZE TABLE … PARTITION … FINAL` of every partition of `db`'s table holding rows of the
+    /// unit: merges away the copies of a key (ReplacingMergeTree) that verify reports as duplicates.
+    ///
+    /// Why repair needs it: copying Parquet rows into hot fires the hot → cold materialized view,
+    /// and a key cold already holds (hot lost it, cold did not) gets a second copy in cold. Neither
+    /// 18.16 nor 23.8 can insert into a table without firing its views, and attaching a staged
+    /// partition would move whole partitions; so repair copies, then merges the affected partitions
+    /// (found through the rows' `_part` and `system.parts`, the same SQL on both versions). A merge
+    /// that does not happen (merges stopped) leaves the duplicates, and the check after the repair
+    /// then fails the unit rather than recording it done.
+    async fn optimize(&self, db: &str, unit: &VerifyUnit, filter: &Filter) -> Result<()> {
+        let (dt, cond) = (unit.data_type, self.cond(unit, filter));
+        let sql = format!(
+            "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} \
+             AND active AND name IN (SELECT DISTINCT _part FROM {db}.{dt} WHERE {cond})",
+            quote(db),
+            quote(dt.as_str())
+        );
+        for partition in self.fetch::<String>(&sql).await? {
+            let sql = format!("OPTIMIZE TABLE {db}.{dt} PARTITION {partition} FINAL");
+            self.client
+                .query(&sql)
+                .execute()
+                .await
+                .map_err(|e| Error::Other(format!("{e}; query: {sql}")))?;
+        }
+        Ok(())
+    }
+
+    /// Merges the duplicates `result` reports in hot or cold (`OPTIMIZE … PARTITION … FINAL`, see
+    /// `Sides::optimize`).
+    pub fn merge_duplicates(
+        &self,
+        unit: &VerifyUnit,
+        filter: &Filter,
+        result: &UnitResult,
+    ) -> Result<bool, UnitError> {
+        let mut merged = false;
+        for d in &result.discrepancies {
+            if let Discrepancy::Duplicates {
+                side: side @ (Side::Hot | Side::Cold),
+                ..
+            } = d
+            {
+                self.handle
+                    .block_on(self.optimize(self.db(*side), unit, filter))
+                    .map_err(|e| UnitError::new("optimize", e))?;
+                merged = true;
+            }
+        }
+        Ok(merged)
     }
 
     /// Natural keys of the unit in `from` that `to` lacks.
@@ -310,17 +428,30 @@ impl Sides {
             .block_on(self.missing(&self.cold, &self.hot, unit, filter))
             .map_err(q)?;
         let mut discrepancies = compare(Side::Hot, &hot, Side::Cold, &cold, to_cold, to_hot);
+        if hot.checksum != cold.checksum {
+            let (rows, keys) = h
+                .block_on(self.values_differ(&self.hot, &self.cold, unit, filter))
+                .map_err(q)?;
+            if rows > 0 {
+                discrepancies.push(Discrepancy::ValuesDiffer {
+                    a: Side::Hot,
+                    b: Side::Cold,
+                    rows,
+                    keys,
+                });
+            }
+        }
         let (mut parquet, mut absent) = (None, Vec::new());
         if self.has_parquet() {
             let (rows, gaps) = self.parquet_events(unit, filter)?;
             let pq = event_figures(&rows, &gaps);
             let f = unit.filter(filter);
-            let in_hot: HashSet<u64> = h
+            let hot_rows = h
                 .block_on(self.hot_source.page(unit.data_type, &f, f.from_ms, f.to_ms))
-                .map_err(q)?
-                .iter()
-                .map(|e| fingerprint(&e.msg_id()))
-                .collect();
+                .map_err(q)?;
+            let in_hot: HashSet<u64> = hot_rows.iter().map(|e| fingerprint(&e.msg_id())).collect();
+            // Values: both sides' rows decoded into events the same way, digested in Rust.
+            let (differ, keys) = values_differ(&hot_rows, &rows);
             let mut seen = HashSet::new();
             for e in rows {
                 let key = fingerprint(&e.msg_id());
@@ -339,6 +470,14 @@ impl Sides {
                 absent.len() as u64,
                 in_parquet,
             ));
+            if differ > 0 {
+                discrepancies.push(Discrepancy::ValuesDiffer {
+                    a: Side::Hot,
+                    b: Side::Parquet,
+                    rows: differ,
+                    keys,
+                });
+            }
             parquet = Some(pq);
         }
         let mut sides = vec![(Side::Hot, &hot), (Side::Cold, &cold)];

@@ -114,6 +114,12 @@ pub struct Figures {
     pub max_ts_ms: Option<i64>,
     /// Gap rows (after `FINAL`) of the unit's stream (its exchange, symbol and table) ending in the window.
     pub gaps: u64,
+    /// Content checksum of the rows after `FINAL`: ClickHouse `groupBitXor(cityHash64(<every
+    /// column as text>))`, the same SQL on hot and cold; Parquet: the XOR of the XXH3 of each
+    /// distinct row as decoded into an event (compared with hot's rows decoded the same way, not
+    /// with hot's ClickHouse checksum). Values are compared per key: [`Discrepancy::ValuesDiffer`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u64>,
 }
 
 /// The figures of a side read as events (a Parquet dataset): `rows` every copy of the unit's rows,
@@ -129,8 +135,48 @@ pub fn event_figures(rows: &[Event], gaps: &[Event]) -> Figures {
         min_ts_ms: rows.iter().map(|e| e.ts_ms).min(),
         max_ts_ms: rows.iter().map(|e| e.ts_ms).max(),
         gaps: gap_keys.len() as u64,
+        checksum: Some(value_digests(rows).values().fold(0, |acc, (_, v)| acc ^ v)),
     }
 }
+
+/// The XXH3 of an event's content (its JSON): equal for equal values.
+pub fn value_digest(event: &Event) -> u64 {
+    fingerprint(&serde_json::to_string(event).unwrap_or_default())
+}
+
+/// Per natural key (XXH3 of `Event::msg_id`): the key's text and the digest of its last copy's
+/// values.
+pub fn value_digests(rows: &[Event]) -> std::collections::HashMap<u64, (String, u64)> {
+    rows.iter()
+        .map(|e| {
+            let id = e.msg_id();
+            (fingerprint(&id), (id, value_digest(e)))
+        })
+        .collect()
+}
+
+/// Keys both `a` and `b` hold whose values differ: their count and the first [`KEYS_NAMED`] key
+/// texts (sorted). `b` may hold several copies of a key (a Parquet dataset): any equal one passes.
+pub fn values_differ(a: &[Event], b: &[Event]) -> (u64, Vec<String>) {
+    let mut in_b: std::collections::HashMap<u64, Vec<u64>> = std::collections::HashMap::new();
+    for e in b {
+        in_b.entry(fingerprint(&e.msg_id()))
+            .or_default()
+            .push(value_digest(e));
+    }
+    let mut keys: Vec<String> = value_digests(a)
+        .into_iter()
+        .filter(|(k, (_, v))| in_b.get(k).is_some_and(|vs| !vs.contains(v)))
+        .map(|(_, (id, _))| id)
+        .collect();
+    keys.sort();
+    let n = keys.len() as u64;
+    keys.truncate(KEYS_NAMED);
+    (n, keys)
+}
+
+/// The most keys a [`Discrepancy::ValuesDiffer`] names.
+pub const KEYS_NAMED: usize = 5;
 
 /// The sides a unit is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -162,6 +208,14 @@ pub enum Discrepancy {
     Missing { side: Side, from: Side, rows: u64 },
     /// `rows` copies before `FINAL` in `side` (not yet merged away; `FINAL` hides them).
     Duplicates { side: Side, rows: u64 },
+    /// `rows` natural keys both sides hold (after `FINAL`) whose values differ; `keys` names the
+    /// first few (sort key columns joined by `/`, or the event's message id against Parquet).
+    ValuesDiffer {
+        a: Side,
+        b: Side,
+        rows: u64,
+        keys: Vec<String>,
+    },
     /// A figure (`rows_final`, `distinct_keys`, `min_ts_ms`, `max_ts_ms`, `gaps`) differs.
     Differs {
         figure: String,
@@ -205,6 +259,12 @@ impl Discrepancy {
             Discrepancy::Duplicates { side, rows } => {
                 format!("{rows} duplicates before FINAL in {}", side.as_str())
             }
+            Discrepancy::ValuesDiffer { a, b, rows, keys } => format!(
+                "{rows} rows differ in value between {} and {} (same key): {}",
+                a.as_str(),
+                b.as_str(),
+                keys.join(", ")
+            ),
             Discrepancy::Differs {
                 figure,
                 a,
@@ -326,205 +386,5 @@ pub fn discrepancy_table(results: &[UnitResult]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn filter(from_ms: i64, to_ms: i64) -> Filter {
-        Filter::range(from_ms, to_ms)
-    }
-
-    #[test]
-    fn plan_is_sorted_unique_filtered_and_ids_round_trip() {
-        let day0 = 20_000 * DAY_MS;
-        let found = vec![
-            (
-                DataType::Trades,
-                Exchange::OkxSpot,
-                "ETH-USDT".to_string(),
-                day0 + 5,
-            ),
-            (
-                DataType::Trades,
-                Exchange::BinanceSpot,
-                "BTC-USDT".into(),
-                day0 + DAY_MS,
-            ),
-            (
-                DataType::Trades,
-                Exchange::BinanceSpot,
-                "BTC-USDT".into(),
-                day0 + 9,
-            ),
-            (
-                DataType::Orderbooks,
-                Exchange::BinanceSpot,
-                "BTC-USDT".into(),
-                day0,
-            ),
-            (
-                DataType::Trades,
-                Exchange::OkxSpot,
-                "ETH-USDT".into(),
-                day0 + 77,
-            ),
-            (
-                DataType::Gaps,
-                Exchange::OkxSpot,
-                "ETH-USDT".into(),
-                day0 + 1,
-            ),
-        ];
-        let plan = verify_plan(found.clone(), &filter(i64::MIN, i64::MAX));
-        let ids: Vec<String> = plan.iter().map(VerifyUnit::id).collect();
-        let (d0, d1) = (day_name(day0), day_name(day0 + DAY_MS));
-        assert_eq!(
-            ids,
-            [
-                format!("gaps/{d0}/okx_spot/ETH-USDT"),
-                format!("orderbooks/{d0}/binance_spot/BTC-USDT"),
-                format!("trades/{d0}/binance_spot/BTC-USDT"),
-                format!("trades/{d0}/okx_spot/ETH-USDT"),
-                format!("trades/{d1}/binance_spot/BTC-USDT"),
-            ]
-        );
-        for u in &plan {
-            assert_eq!(parse_unit(&u.id()).as_ref(), Some(u));
-        }
-        assert_eq!(parse_unit("trades/2026-13-01/okx_spot/X"), None);
-        assert_eq!(parse_unit("nope/2026-11-01/okx_spot/X"), None);
-
-        let mut f = filter(day0 + DAY_MS, day0 + 2 * DAY_MS);
-        assert_eq!(
-            verify_plan(found.clone(), &f).len(),
-            1,
-            "days outside the range"
-        );
-        f = filter(i64::MIN, i64::MAX);
-        f.symbols = vec!["ETH-USDT".into()];
-        f.data_types = vec![DataType::Trades];
-        assert_eq!(verify_plan(found.clone(), &f).len(), 1);
-        f.exchanges = vec![Exchange::BinanceSpot];
-        assert!(verify_plan(found, &f).is_empty());
-    }
-
-    #[test]
-    fn a_window_is_the_day_clipped_to_the_range() {
-        let day0 = 20_000 * DAY_MS;
-        let u = VerifyUnit {
-            data_type: DataType::Trades,
-            day_ms: day0,
-            exchange: Exchange::OkxSpot,
-            symbol: "BTC-USDT".into(),
-        };
-        assert_eq!(u.window(&filter(i64::MIN, i64::MAX)), (day0, day0 + DAY_MS));
-        let f = u.filter(&filter(day0 + 10, day0 + 20));
-        assert_eq!((f.from_ms, f.to_ms), (day0 + 10, day0 + 20));
-        assert_eq!(f.symbols, ["BTC-USDT"]);
-    }
-
-    fn figures(rows: u64) -> Figures {
-        Figures {
-            rows_final: rows,
-            distinct_keys: rows,
-            duplicates: 0,
-            min_ts_ms: (rows > 0).then_some(10),
-            max_ts_ms: (rows > 0).then_some(10 + rows as i64),
-            gaps: 1,
-        }
-    }
-
-    #[test]
-    fn equal_sides_have_no_discrepancy_and_missing_rows_name_the_side() {
-        let f = figures(5);
-        assert!(compare(Side::Hot, &f, Side::Cold, &f, 0, 0).is_empty());
-        let d = compare(Side::Hot, &f, Side::Cold, &figures(3), 2, 0);
-        assert_eq!(
-            d[0],
-            Discrepancy::Missing {
-                side: Side::Cold,
-                from: Side::Hot,
-                rows: 2
-            }
-        );
-        assert!(d[0].repairable());
-        let names: Vec<String> = d[1..]
-            .iter()
-            .map(|x| match x {
-                Discrepancy::Differs { figure, .. } => figure.clone(),
-                _ => panic!("{x:?}"),
-            })
-            .collect();
-        assert_eq!(names, ["rows_final", "distinct_keys", "max_ts_ms"]);
-        // Only in cold (hot's TTL) is reported, not repaired; nor is ClickHouse beyond Parquet.
-        let d = compare(Side::Hot, &figures(3), Side::Cold, &f, 0, 2);
-        assert!(!d[0].repairable());
-        let d = compare(Side::Parquet, &f, Side::Hot, &figures(3), 2, 1);
-        assert!(d[0].repairable() && !d[1].repairable());
-        assert_eq!(d[0].describe(), "2 rows of parquet missing in hot");
-    }
-
-    #[test]
-    fn figures_of_events_count_copies_keys_times_and_gaps() {
-        use marketprism_model::synthetic::synthetic_events;
-        let events: Vec<Event> = synthetic_events(5, 200)
-            .into_iter()
-            .filter(|e| e.data_type() == DataType::Trades)
-            .collect();
-        let mut rows = events.clone();
-        rows.push(events[3].clone());
-        let gaps: Vec<Event> = synthetic_events(5, 200)
-            .into_iter()
-            .filter(|e| e.data_type() == DataType::Gaps)
-            .collect();
-        let f = event_figures(&rows, &[gaps.clone(), gaps.clone()].concat());
-        assert_eq!(f.distinct_keys, events.len() as u64);
-        assert_eq!((f.rows_final, f.duplicates), (events.len() as u64, 1));
-        assert_eq!(f.min_ts_ms, Some(events[0].ts_ms));
-        assert_eq!(f.max_ts_ms, events.last().map(|e| e.ts_ms));
-        assert_eq!(f.gaps, gaps.len() as u64, "a gap written twice is one gap");
-        assert_eq!(event_figures(&[], &[]), Figures::default());
-    }
-
-    #[test]
-    fn duplicates_are_reported_per_side_and_tabled() {
-        let mut f = figures(4);
-        f.duplicates = 3;
-        let d = duplicates(&[(Side::Hot, &f), (Side::Cold, &figures(4))]);
-        assert_eq!(
-            d,
-            [Discrepancy::Duplicates {
-                side: Side::Hot,
-                rows: 3
-            }]
-        );
-        let r = UnitResult {
-            unit: "trades/2026-11-30/okx_spot/BTC-USDT".into(),
-            hot: f,
-            cold: figures(4),
-            parquet: None,
-            discrepancies: d,
-            repaired_rows: None,
-        };
-        let clean = UnitResult {
-            discrepancies: vec![],
-            unit: "x".into(),
-            ..r.clone()
-        };
-        let table = discrepancy_table(&[r.clone(), clean.clone()]);
-        assert!(
-            table.contains("trades/2026-11-30/okx_spot/BTC-USDT  3 duplicates before FINAL in hot"),
-            "{table}"
-        );
-        assert!(
-            table.ends_with("1 discrepancies in 1 of 2 units\n"),
-            "{table}"
-        );
-        assert_eq!(discrepancy_table(&[clean]), "no discrepancy in 1 units\n");
-        let line = serde_json::to_string(&r).unwrap();
-        assert!(
-            line.contains(r#""kind":"duplicates","side":"hot","rows":3"#),
-            "{line}"
-        );
-        assert_eq!(serde_json::from_str::<UnitResult>(&line).unwrap(), r);
-    }
-}
+#[path = "verify_plan_tests.rs"]
+mod tests;
