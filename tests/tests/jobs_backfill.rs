@@ -377,7 +377,7 @@ async fn a_disconnect_gap_is_backfilled_to_contiguous_ids_through_a_kill_and_a_r
     ];
     let out = job_command(&bad).output().unwrap();
     let r = report(&out.stdout);
-    assert!(!out.status.success(), "{r}");
+    assert_eq!(out.status.code(), Some(2), "a failed unit exits 2: {r}");
     assert_eq!(r["failed"].as_u64(), Some(1), "{r}");
     let stats = job_command(&[&bad[..], &["--show-stats"]].concat())
         .output()

@@ -305,7 +305,15 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             use marketprism_collector::job::{JobCommand, JobOutcome, run_job};
             // Replay to stdout owns stdout: the report goes to stderr then.
             let data_on_stdout = matches!(&job, JobCommand::Replay(a) if a.stdout);
-            match run_job(job).await? {
+            let outcome = match run_job(job).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // Could not run at all (config, servers, arguments): exit 2.
+                    eprintln!("Error: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            match outcome {
                 JobOutcome::Stats(text) => {
                     print!("{text}");
                     Ok(())
@@ -317,27 +325,11 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                     } else {
                         println!("{line}");
                     }
-                    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
-                        anyhow::bail!(
-                            "job {}: {n} discrepancies (the table above; --json FILE for every figure)",
-                            report.job
-                        );
-                    }
-                    if report.total == 0 {
-                        anyhow::bail!(
-                            "job {}: nothing to do: no unit matched (check the database names, --parquet path and filters)",
-                            report.job
-                        );
-                    }
-                    if !report.succeeded() {
-                        anyhow::bail!(
-                            "job {}: {} of {} units failed, {} pending{} (see --show-stats)",
-                            report.job,
-                            report.failed,
-                            report.total,
-                            report.pending,
-                            if report.cancelled { ", cancelled" } else { "" }
-                        );
+                    let (code, why) = job_exit(&report);
+                    if code != 0 {
+                        eprintln!("Error: job {}: {why}", report.job);
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
+                        std::process::exit(code);
                     }
                     Ok(())
                 }
@@ -532,4 +524,43 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// A job's exit status and why: 0 done; 1 the plan ran to its end and found discrepancies (verify,
+/// repair: an answer, not a failure to retry); 2 units failed or are pending, the run was stopped,
+/// or nothing matched (a retry, after fixing the cause, resumes).
+fn job_exit(report: &marketprism_collector::job::JobReport) -> (i32, String) {
+    let incomplete = report.failed > 0 || report.pending > 0 || report.cancelled;
+    if let Some(why) = &report.empty {
+        return (2, why.clone());
+    }
+    if report.total == 0 && !report.empty_plan_ok {
+        return (
+            2,
+            "nothing to do: no unit matched (check the database names, --parquet path and filters)"
+                .into(),
+        );
+    }
+    if incomplete {
+        return (
+            2,
+            format!(
+                "{} of {} units failed, {} pending{} (see --show-stats)",
+                report.failed,
+                report.total,
+                report.pending,
+                if report.cancelled { ", cancelled" } else { "" }
+            ),
+        );
+    }
+    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
+        return (
+            1,
+            format!("{n} discrepancies (the table above; --json FILE for every figure)"),
+        );
+    }
+    if !report.succeeded() {
+        return (2, "the run did not succeed".into());
+    }
+    (0, String::new())
 }

@@ -19,7 +19,8 @@
 use super::backfill_io::{Backfiller, UnitFigures, recorded_gaps};
 use super::plan::Filter;
 use super::{
-    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, run_options, show_stats,
+    CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, failure_lines, pinned_window,
+    run_options, show_stats, start_afresh_if_complete,
 };
 use crate::error::{Error, Result};
 use marketprism_config::Config;
@@ -43,6 +44,10 @@ pub struct BackfillArgs {
     /// End: RFC 3339 or UTC ms, exclusive.
     #[arg(long)]
     pub to: Option<String>,
+    /// With `--from-gaps`: the gaps that started in the last duration (`90m`, `6h`, `1d`) instead
+    /// of `--from`/`--to`, pinned in the work directory until a run completes (as `verify --last`).
+    #[arg(long, conflicts_with_all = ["from", "to"], requires = "from_gaps")]
+    pub last: Option<String>,
     /// Only these exchanges (config names); without `--from-gaps`, exactly one.
     #[arg(long, value_delimiter = ',')]
     pub exchange: Vec<String>,
@@ -133,7 +138,7 @@ pub fn requested_units(filter: &Filter, from_given: bool, to_given: bool) -> Res
 }
 
 pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
-    let filter = Filter::parse(
+    let mut filter = Filter::parse(
         args.from.as_deref(),
         args.to.as_deref(),
         &args.exchange,
@@ -155,14 +160,24 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
             Error::Other("invalid config: sink: job backfill needs `sink.clickhouse`".into())
         })?;
     let work_dir = args.common.work_dir.clone().unwrap_or_else(|| {
+        // `--last` by its text: a rerun of the same command is the same job whatever the clock.
         let key = format!(
-            "{}|{}|{}|{filter:?}|{}",
-            clickhouse.url, clickhouse.hot_database, args.from_gaps, args.margin_ms
+            "{}|{}|{}|{filter:?}|{}|last={:?}",
+            clickhouse.url, clickhouse.hot_database, args.from_gaps, args.margin_ms, args.last
         );
         default_work_dir(JOB, &key)
     });
     if args.common.show_stats {
         return show_stats(&work_dir, JOB);
+    }
+    // A scheduled `--last` backfill in a fixed work directory: a complete run is history, the next
+    // one looks at the new window; an unfinished one resumes its pinned window.
+    if let Some(last) = &args.last {
+        if !args.common.retry_failed {
+            start_afresh_if_complete(&work_dir, JOB)?;
+        }
+        let w = pinned_window(&work_dir, last)?;
+        (filter.from_ms, filter.to_ms) = (w.from_ms, w.to_ms);
     }
     let units = if args.from_gaps {
         None
@@ -204,7 +219,7 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
         })
         .collect();
     let wd_path = work_dir.clone();
-    let (summary, totals) = blocking(move || {
+    let (summary, totals, failures) = blocking(move || {
         let mut wd = WorkDir::open(&wd_path, JOB)?;
         let mut totals = (0u64, UnitFigures::default());
         let work = |id: &UnitId| {
@@ -222,7 +237,7 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
             Ok(())
         };
         let summary = run(&mut wd, || ids.iter().cloned(), &opts, work, |_| {})?;
-        Ok((summary, totals))
+        Ok((summary, totals, failure_lines(&wd)))
     })
     .await?;
     let details = serde_json::json!({
@@ -236,6 +251,10 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
     let mut report = JobReport::new(JOB, &work_dir, &summary, details);
     // No gap in the range is the outcome a scheduled backfill hopes for, not a wrong filter.
     report.empty_plan_ok = args.from_gaps;
+    if (filter.from_ms, filter.to_ms) != super::plan::ALL_TIME {
+        (report.from_ms, report.to_ms) = (Some(filter.from_ms), Some(filter.to_ms));
+    }
+    report.first = failures;
     Ok(JobOutcome::Ran(report))
 }
 

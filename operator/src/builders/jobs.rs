@@ -16,7 +16,8 @@ use crate::crd::JobsSpec;
 use crate::render::{self, CONFIG_KEY};
 use k8s_openapi::api::batch::v1::{
     CronJob, CronJobSpec, JobSpec, JobTemplateSpec, PodFailurePolicy,
-    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+    PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
+    PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, Container, PersistentVolumeClaim, PersistentVolumeClaimSpec,
@@ -246,14 +247,30 @@ fn cron_job(
                     backoff_limit: Some(JOB_BACKOFF_LIMIT),
                     active_deadline_seconds: Some(kind.deadline_s()),
                     pod_failure_policy: Some(PodFailurePolicy {
-                        rules: vec![PodFailurePolicyRule {
-                            action: "Ignore".into(),
-                            on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
-                                type_: "DisruptionTarget".into(),
-                                status: "True".into(),
-                            }]),
-                            ..PodFailurePolicyRule::default()
-                        }],
+                        rules: vec![
+                            PodFailurePolicyRule {
+                                action: "Ignore".into(),
+                                on_pod_conditions: Some(vec![
+                                    PodFailurePolicyOnPodConditionsPattern {
+                                        type_: "DisruptionTarget".into(),
+                                        status: "True".into(),
+                                    },
+                                ]),
+                                ..PodFailurePolicyRule::default()
+                            },
+                            // Exit 1 is an answer (verify found discrepancies), not a failure a
+                            // retry would change: the Job ends with it. Exit 2 (units failed)
+                            // is retried, and the retry resumes in the work directory.
+                            PodFailurePolicyRule {
+                                action: "FailJob".into(),
+                                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                                    container_name: Some(JOB_CONTAINER.into()),
+                                    operator: "In".into(),
+                                    values: vec![1],
+                                }),
+                                ..PodFailurePolicyRule::default()
+                            },
+                        ],
                     }),
                     template: PodTemplateSpec {
                         metadata: Some(template_meta),

@@ -123,6 +123,17 @@ fn each_kind_runs_its_exact_command_over_its_window() {
         policy.rules[0].action, "Ignore",
         "evictions do not use up retries"
     );
+    let answer = policy.rules[1].on_exit_codes.as_ref().unwrap();
+    assert_eq!(
+        (
+            policy.rules[1].action.as_str(),
+            answer.operator.as_str(),
+            &answer.values[..]
+        ),
+        ("FailJob", "In", &[1][..]),
+        "exit 1 (discrepancies found) ends the Job; exit 2 (units failed) is retried and resumes"
+    );
+    assert_eq!(answer.container_name.as_deref(), Some(JOB_CONTAINER));
     let container = &pod_of(verify).containers[0];
     assert_eq!(container.name, JOB_CONTAINER);
     assert_eq!(
