@@ -358,7 +358,54 @@ async fn a_disconnect_gap_is_backfilled_to_contiguous_ids_through_a_kill_and_a_r
     assert!(out.status.success(), "{again}");
     assert_eq!(again["attempted"].as_u64(), Some(0), "{again}");
 
-    // A symbol the venue does not list: the unit fails in step `instruments`, the run exits 1.
+    // The scheduled form (as the operator's CronJob runs it) in a fresh work directory: every gap
+    // again, nothing left to publish, and the termination-message summary says so.
+    let summary_file = dir.path().join("summary.json");
+    let scheduled_work = dir.path().join("scheduled");
+    let scheduled = [
+        "backfill",
+        "--config",
+        s(&config),
+        "--from-gaps",
+        "--last",
+        "1h",
+        "--work-dir",
+        s(&scheduled_work),
+        "--summary",
+        s(&summary_file),
+    ];
+    let out = job_command(&scheduled).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_file).unwrap()).unwrap();
+    assert_eq!(summary["job"], "backfill");
+    assert_eq!(summary["succeeded"], true, "{summary}");
+    // The window ends at the minute (pinned): the gaps that started in it, no more, no fewer.
+    let (from, to) = (
+        summary["from_ms"].as_i64().unwrap(),
+        summary["to_ms"].as_i64().unwrap(),
+    );
+    assert_eq!(to - from, 3_600_000);
+    let in_window = query_u64(
+        &ch,
+        &format!(
+            "SELECT count() FROM {hot}.gaps FINAL WHERE data_type = 'trades' \
+             AND cause != 'refused' AND start_ms >= {from} AND start_ms < {to}"
+        ),
+    )
+    .await;
+    assert_eq!(summary["total"].as_u64(), Some(in_window), "{summary}");
+    assert_eq!(
+        summary["details"]["trades"].as_u64(),
+        Some(0),
+        "nothing left to fill: {summary}"
+    );
+
+    // A symbol the venue does not list: the unit fails in step `instruments`, the run exits 2.
     let bad_work = dir.path().join("bad");
     let bad = [
         "backfill",

@@ -464,7 +464,7 @@ async fn a_missing_table_fails_in_step_query_and_retry_failed_finishes_after_rep
         .filter(|u| u.starts_with("trades/"))
         .count() as u64;
     let out = run_job(&base);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let r = report(&out.stdout);
     assert_eq!(
         (r["failed"].as_u64(), r["discrepancies"].as_u64()),

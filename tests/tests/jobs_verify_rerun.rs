@@ -201,7 +201,7 @@ async fn the_last_window_is_pinned_until_a_run_completes() {
         job_command(&args).current_dir(dir.path()).output().unwrap()
     };
     let out = verify(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let r = report(&out.stdout);
     let failed = r["failed"].as_u64().unwrap();
     assert!(failed > 0 && r["done"].as_u64().unwrap() > 0, "{r}");
