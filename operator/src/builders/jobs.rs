@@ -197,22 +197,13 @@ fn cron_job(
         ..Volume::default()
     });
     let container = Container {
-        name: JOB_CONTAINER.into(),
-        image: Some(
-            spec.image
-                .clone()
-                .unwrap_or_else(|| options.default_image.clone()),
-        ),
-        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
-        command: Some(vec!["marketprism-collector".into()]),
-        args: Some(kind.args(window)),
         env: Some(env),
         resources: Some(default_resources()),
         security_context: Some(container_security_context()),
         // A run that dies before writing its summary still says why (the log's tail).
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         volume_mounts: Some(mounts),
-        ..Container::default()
+        ..super::pod::collector_container(JOB_CONTAINER, spec, options, kind.args(window))
     };
     let pod = PodSpec {
         containers: vec![container],

@@ -174,10 +174,16 @@ struct Main {
     resources: ResourceRequirements,
 }
 
-fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
-    let spec = &owner.set.spec;
+/// A container of the collector's image (the spec's, else the operator's default) running
+/// `marketprism-collector <args>`: collector and sink pods, the report and job CronJobs.
+pub(crate) fn collector_container(
+    name: &str,
+    spec: &crate::crd::CollectorSetSpec,
+    options: &BuildOptions,
+    args: Vec<String>,
+) -> Container {
     Container {
-        name: m.name.to_owned(),
+        name: name.to_owned(),
         image: Some(
             spec.image
                 .clone()
@@ -185,11 +191,23 @@ fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
         ),
         image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
         command: Some(vec!["marketprism-collector".into()]),
-        args: Some(vec![
+        args: Some(args),
+        ..Container::default()
+    }
+}
+
+fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
+    let base = collector_container(
+        m.name,
+        &owner.set.spec,
+        options,
+        vec![
             m.subcommand.into(),
             "--config".into(),
             format!("{CONFIG_DIR}/{}", m.config_key),
-        ]),
+        ],
+    );
+    Container {
         ports: Some(vec![ContainerPort {
             name: Some(m.port_name.into()),
             container_port: i32::from(m.port),
@@ -202,7 +220,7 @@ fn container(owner: &Owner<'_>, m: Main, options: &BuildOptions) -> Container {
         resources: Some(m.resources),
         security_context: Some(container_security_context()),
         volume_mounts: Some(config_and_tmp_mounts(CONFIG_DIR)),
-        ..Container::default()
+        ..base
     }
 }
 

@@ -42,40 +42,30 @@ pub fn report(owner: &Owner<'_>, options: &BuildOptions) -> Result<Option<(Confi
         ])),
         ..ConfigMap::default()
     };
+    let args: Vec<String> = [
+        "report",
+        "--config",
+        &format!("{CONFIG_DIR}/{CONFIG_KEY}"),
+        "--clickhouse",
+        "--last",
+        &report.window,
+        "--criteria",
+        &format!("{CONFIG_DIR}/{CRITERIA_KEY}"),
+        // The verdict for the reconciler (≤ 4 KB), the whole report for the logs.
+        "--summary",
+        "/dev/termination-log",
+        "--json",
+        "-",
+    ]
+    .map(String::from)
+    .to_vec();
     let container = Container {
-        name: REPORT_CONTAINER.into(),
-        image: Some(
-            spec.image
-                .clone()
-                .unwrap_or_else(|| options.default_image.clone()),
-        ),
-        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_owned()),
-        command: Some(vec!["marketprism-collector".into()]),
-        args: Some(
-            [
-                "report",
-                "--config",
-                &format!("{CONFIG_DIR}/{CONFIG_KEY}"),
-                "--clickhouse",
-                "--last",
-                &report.window,
-                "--criteria",
-                &format!("{CONFIG_DIR}/{CRITERIA_KEY}"),
-                // The verdict for the reconciler (≤ 4 KB), the whole report for the logs.
-                "--summary",
-                "/dev/termination-log",
-                "--json",
-                "-",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
         env: Some(clickhouse_env(spec)),
         resources: Some(default_resources()),
         security_context: Some(container_security_context()),
         termination_message_policy: Some("File".into()),
         volume_mounts: Some(config_and_tmp_mounts(CONFIG_DIR)),
-        ..Container::default()
+        ..super::pod::collector_container(REPORT_CONTAINER, spec, options, args)
     };
     let pod = PodSpec {
         containers: vec![container],
