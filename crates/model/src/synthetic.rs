@@ -8,7 +8,7 @@
 use crate::*;
 
 /// Milliseconds between consecutive events' `ts_ms`.
-pub const STEP_MS: i64 = 10;
+pub(crate) const STEP_MS: i64 = 10;
 /// 2026-01-01T00:00:00Z.
 const EPOCH_2026_MS: i64 = 1_767_225_600_000;
 
@@ -26,7 +26,7 @@ const CAUSES: [GapCause; 7] = [
 ];
 
 /// `ts_ms` of event 0 for `seed`: midnight UTC of a day in 2026 chosen by the seed.
-pub fn base_ts_ms(seed: u64) -> i64 {
+pub(crate) fn base_ts_ms(seed: u64) -> i64 {
     EPOCH_2026_MS + (seed % 300) as i64 * 86_400_000
 }
 

@@ -55,7 +55,7 @@ fn stream_id(data_type: DataType, event: &Event) -> StreamId {
 
 /// Events fenced while the lock was not held that are still worth publishing once it is. Pure.
 #[derive(Debug, Default)]
-pub struct FencedHold {
+pub(crate) struct FencedHold {
     streams: HashMap<StreamId, VecDeque<Event>>,
 }
 
@@ -88,7 +88,7 @@ impl FencedHold {
 
 /// The `handover` gaps of one takeover, one per instrument and data type as their events come. Pure.
 #[derive(Debug, Default)]
-pub struct HandoverGaps {
+pub(crate) struct HandoverGaps {
     takeover: Option<Takeover>,
     done: HashSet<StreamId>,
 }

@@ -35,7 +35,7 @@ pub struct Thresholds {
 /// The harvester's criteria as marketprism applies them: latency to the streamed venue types, empty
 /// minutes and gap time to the continuous streams (not to polled or sporadic ones), events per hour
 /// to signal events.
-pub fn default_thresholds(data_type: DataType) -> Thresholds {
+pub(crate) fn default_thresholds(data_type: DataType) -> Thresholds {
     let mut t = Thresholds {
         max_duplicate_ratio: Some(0.005),
         min_rows: Some(1),

@@ -188,7 +188,7 @@ pub fn number(v: f64) -> String {
 }
 
 /// One stream's figures and checks (pure).
-pub fn judge_stream(
+pub(crate) fn judge_stream(
     id: &StreamId,
     stats: &StreamStats,
     range: Range,

@@ -241,7 +241,7 @@ fn bucket_label(i: usize) -> String {
 }
 
 /// Rows per latency bucket (`LATENCY_BOUNDS_MS`, one open bucket after the last bound).
-pub fn latency_buckets(latency_ms: &BTreeMap<i64, u64>) -> Vec<u64> {
+pub(crate) fn latency_buckets(latency_ms: &BTreeMap<i64, u64>) -> Vec<u64> {
     let mut buckets = vec![0; LATENCY_BOUNDS_MS.len() + 1];
     for (&l, &n) in latency_ms {
         let i = LATENCY_BOUNDS_MS.partition_point(|&b| b < l);

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// One minute in ms.
-pub const MINUTE_MS: i64 = 60_000;
+pub(crate) const MINUTE_MS: i64 = 60_000;
 
 /// A stream: one data type of one instrument, as stored (`exchange`, `market_type`, `symbol` columns).
 /// An expected stream taken from a config has an empty `market_type` (the venue decides it).
@@ -132,7 +132,7 @@ pub type Observed = BTreeMap<StreamId, StreamStats>;
 /// Counts rows whose natural key was seen before, per stream, without keeping the keys themselves:
 /// a 64-bit hash per row (8 bytes; a collision needs ~4·10^9 rows of one stream to be likely).
 #[derive(Debug, Default)]
-pub struct KeySeen {
+pub(crate) struct KeySeen {
     seen: HashSet<u64, foldhash::fast::FixedState>,
 }
 
@@ -144,7 +144,7 @@ impl KeySeen {
 }
 
 /// The exact quantile `q` (0..=1) of a latency distribution by nearest rank (`ceil(q·n)`-th value).
-pub fn quantile(latency_ms: &BTreeMap<i64, u64>, q: f64) -> Option<i64> {
+pub(crate) fn quantile(latency_ms: &BTreeMap<i64, u64>, q: f64) -> Option<i64> {
     let n: u64 = latency_ms.values().sum();
     if n == 0 {
         return None;
@@ -161,7 +161,7 @@ pub fn quantile(latency_ms: &BTreeMap<i64, u64>, q: f64) -> Option<i64> {
 }
 
 /// Total time of the union of `gaps` clipped to `range` (overlapping gaps count once), ms.
-pub fn gap_time_ms(gaps: &[Gap], range: Range) -> i64 {
+pub(crate) fn gap_time_ms(gaps: &[Gap], range: Range) -> i64 {
     let mut spans: Vec<(i64, i64)> = gaps
         .iter()
         .map(|g| (g.start_ms.max(range.from_ms), g.end_ms.min(range.to_ms)))

@@ -7,7 +7,7 @@ use crate::stats::Range;
 /// Times before this (2010-01-01) are taken for a mistake: seconds given as ms, a stray number.
 pub const EARLIEST_MS: i64 = 1_262_304_000_000;
 /// The longest range a report covers (92 days): its per-minute figures stay in memory.
-pub const MAX_RANGE_MS: i64 = 92 * 86_400_000;
+pub(crate) const MAX_RANGE_MS: i64 = 92 * 86_400_000;
 
 /// An instant: RFC 3339 or integer UTC ms, not before 2010.
 pub fn parse_time(text: &str, what: &str) -> Result<i64> {

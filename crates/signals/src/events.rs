@@ -217,7 +217,7 @@ impl SignalEvent {
 
 /// Edge trigger for `|z| ≥ limit`.
 #[derive(Debug, Clone, Default)]
-pub struct ExtremeTrigger {
+pub(crate) struct ExtremeTrigger {
     inside: bool,
 }
 
@@ -233,7 +233,7 @@ impl ExtremeTrigger {
 
 /// Price history over the lookback and the per-stream divergence state.
 #[derive(Debug, Clone)]
-pub struct DivergenceDetector {
+pub(crate) struct DivergenceDetector {
     lookback_ms: i64,
     min_move_bps: f64,
     z_threshold: f64,

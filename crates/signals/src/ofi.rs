@@ -47,13 +47,13 @@ const MISSING_BID: Level = Level::new(f64::NEG_INFINITY, 0.0);
 const MISSING_ASK: Level = Level::new(f64::INFINITY, 0.0);
 
 /// The weights divided by their sum (the caller validated: non-negative, not all zero).
-pub fn normalized_weights(weights: &[f64]) -> Vec<f64> {
+pub(crate) fn normalized_weights(weights: &[f64]) -> Vec<f64> {
     let sum: f64 = weights.iter().sum();
     weights.iter().map(|w| w / sum).collect()
 }
 
 /// The level-1 Cont–Kukanov–Stoikov term `e_n` from the previous and the current best bid / ask.
-pub fn level1_term(prev_bid: Level, bid: Level, prev_ask: Level, ask: Level) -> f64 {
+pub(crate) fn level1_term(prev_bid: Level, bid: Level, prev_ask: Level, ask: Level) -> f64 {
     let ind = |c: bool| if c { 1.0 } else { 0.0 };
     ind(bid.price >= prev_bid.price) * bid.qty
         - ind(bid.price <= prev_bid.price) * prev_bid.qty

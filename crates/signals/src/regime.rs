@@ -28,7 +28,7 @@ impl Regime {
 
 /// Sliding-window trade counter of one symbol.
 #[derive(Debug, Clone)]
-pub struct RegimeTracker {
+pub(crate) struct RegimeTracker {
     window_ms: i64,
     active_tps: f64,
     trades: VecDeque<i64>,

@@ -104,7 +104,7 @@ impl SortedWindow {
 }
 
 /// Median of a sorted slice, `(a + b) · 0.5` of the two middle values for an even length.
-pub fn median_sorted(s: &[f64]) -> Option<f64> {
+pub(crate) fn median_sorted(s: &[f64]) -> Option<f64> {
     let n = s.len();
     match n {
         0 => None,

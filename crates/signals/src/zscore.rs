@@ -117,7 +117,7 @@ pub struct ZOutput {
 
 /// Streaming robust z-score of one series (see the module docs for the exact definition).
 #[derive(Debug, Clone)]
-pub struct RobustZ {
+pub(crate) struct RobustZ {
     cfg: ZConfig,
     mode: ZMode,
     window: SortedWindow,

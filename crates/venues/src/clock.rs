@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 /// Time between two probes of one venue.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Limiter weight of one probe: 1 on Binance (documented weight of both time endpoints); one request
 /// of the shared budget elsewhere.
@@ -40,7 +40,11 @@ pub fn time_url(exchange: Exchange, rest: &str) -> String {
 }
 
 /// A server-time reply of `exchange` → server time, UTC ms, by the venue's own parser.
-pub fn parse_server_time(exchange: Exchange, body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
+pub(crate) fn parse_server_time(
+    exchange: Exchange,
+    body: &str,
+    recv_ts_ms: i64,
+) -> ParseResult<i64> {
     match exchange {
         Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
             binance::time::parse_server_time(body, recv_ts_ms)

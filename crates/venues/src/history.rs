@@ -47,7 +47,7 @@ pub struct Page {
 }
 
 /// The first cursor of a window.
-pub fn first_cursor(exchange: Exchange, window: Window) -> Cursor {
+pub(crate) fn first_cursor(exchange: Exchange, window: Window) -> Cursor {
     match exchange {
         // OKX pages backwards from the end of the window.
         Exchange::OkxSpot | Exchange::OkxDerivatives => Cursor::Time(window.to_ms),
@@ -73,7 +73,7 @@ pub fn request(
 }
 
 /// The answer to [`request`]`(…, cursor)` → the trades inside `window` and the next cursor.
-pub fn parse_page(
+pub(crate) fn parse_page(
     exchange: Exchange,
     inst: &Instrument,
     window: Window,

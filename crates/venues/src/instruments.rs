@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The list endpoints of a product line (OKX derivatives needs one per instType).
-pub fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
+pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
     match exchange {
         Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
             binance::instruments::listing_urls(exchange, rest)
@@ -144,7 +144,7 @@ pub struct Relisted {
 }
 
 /// Configured symbols listed in `new` but not in `old` (pure).
-pub fn newly_listed(
+pub(crate) fn newly_listed(
     config: &ExchangeConfig,
     old: &InstrumentTable,
     new: &InstrumentTable,
@@ -225,7 +225,7 @@ fn served_types(config: &ExchangeConfig) -> Vec<DataType> {
 
 /// For every configured symbol the venue does not list: a log line and counter, and one `refused`
 /// gap per configured stream of it, so the run's per-stream account shows what was never collected.
-pub fn refused_gaps(config: &ExchangeConfig, table: &InstrumentTable) -> Vec<Event> {
+pub(crate) fn refused_gaps(config: &ExchangeConfig, table: &InstrumentTable) -> Vec<Event> {
     let (_, unlisted) = table.resolve(&config.symbols);
     if unlisted.is_empty() {
         return Vec::new();
@@ -273,7 +273,7 @@ fn default_market(exchange: Exchange) -> MarketType {
 }
 
 /// An error with its sources (`reqwest`'s own text omits the cause: TLS, refused, reset).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -101,7 +101,7 @@ impl From<serde_json::Error> for ParseError {
     }
 }
 
-pub type ParseResult<T> = Result<T, ParseError>;
+pub(crate) type ParseResult<T> = Result<T, ParseError>;
 
 /// The listed instrument a frame names (exact venue spelling); one hash lookup. A symbol the venue's
 /// list does not have is `BadSymbol`: nothing is derived from its spelling.
@@ -140,7 +140,7 @@ const AHEAD_MS: i64 = 86_400_000;
 /// seconds, microseconds and nanoseconds are all outside `[2010, recv + 1 day]`, so a unit change is
 /// rejected (`BadTime`), never stored 1000× off. `recv_ts_ms <= 0` (offline parsing) checks the range
 /// up to 2100.
-pub fn time_ms(raw: i64, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
+pub(crate) fn time_ms(raw: i64, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
     let latest = if recv_ts_ms > 0 {
         recv_ts_ms.saturating_add(AHEAD_MS)
     } else {
@@ -163,13 +163,13 @@ pub fn time_ms(raw: i64, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
 
 /// `t` when it is a plausible venue time, else `recv_ts_ms`: where a rejected fact's gap is placed
 /// (a gap at an implausible time would itself land outside every partition).
-pub fn at_or_recv(t: Option<i64>, recv_ts_ms: i64) -> i64 {
+pub(crate) fn at_or_recv(t: Option<i64>, recv_ts_ms: i64) -> i64 {
     t.filter(|t| time_ms(*t, recv_ts_ms, "").is_ok())
         .unwrap_or(recv_ts_ms)
 }
 
 /// [`time_ms`] for a time sent as a JSON string (OKX).
-pub fn time_str(text: &str, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
+pub(crate) fn time_str(text: &str, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
     time_ms(int_str(text, field)?, recv_ts_ms, field)
 }
 
@@ -281,7 +281,7 @@ fn plain_decimal(text: &str) -> Option<Decimal> {
 }
 
 /// An integer carried as a JSON string (OKX `ts`, Binance LSR `timestamp`).
-pub fn int_str(text: &str, field: &str) -> ParseResult<i64> {
+pub(crate) fn int_str(text: &str, field: &str) -> ParseResult<i64> {
     text.parse::<i64>().map_err(|_| {
         ParseError::new(
             ParseErrorReason::BadNumber,

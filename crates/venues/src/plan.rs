@@ -269,7 +269,7 @@ pub fn poll_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<Pol
 }
 
 /// The configured symbols the venue lists, as its instruments, in config order.
-pub fn listed_instruments(
+pub(crate) fn listed_instruments(
     config: &ExchangeConfig,
     instruments: &Instruments,
 ) -> Vec<Arc<Instrument>> {
@@ -279,7 +279,7 @@ pub fn listed_instruments(
 /// One PollPlan per (data type, listed instrument) the venue polls: `endpoint(data_type, instrument,
 /// rest_base, period)` names the poll kind, URL and limiter weight, or `None` for a data type the venue
 /// streams instead.
-pub fn poll_plans_from(
+pub(crate) fn poll_plans_from(
     config: &ExchangeConfig,
     instruments: &Instruments,
     endpoint: impl Fn(DataType, &Instrument, &str, &str) -> Option<(PollKind, String, u32)>,
@@ -334,7 +334,7 @@ pub fn unsupported(config: &ExchangeConfig) -> Vec<DataType> {
 }
 
 /// Common fields of a plan from the config.
-pub fn plan_defaults(config: &ExchangeConfig) -> (Duration, Duration) {
+pub(crate) fn plan_defaults(config: &ExchangeConfig) -> (Duration, Duration) {
     (
         Duration::from_secs(config.subscribe_timeout_s),
         Duration::from_secs(config.rotate_after_s),

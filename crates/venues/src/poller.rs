@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Parse one poll reply into events.
-pub fn parse_poll(plan: &PollPlan, body: &str, recv_ts_ms: i64) -> ParseResult<Vec<Event>> {
+pub(crate) fn parse_poll(plan: &PollPlan, body: &str, recv_ts_ms: i64) -> ParseResult<Vec<Event>> {
     let table = plan.instruments.load();
     match &plan.kind {
         PollKind::BinanceOpenInterest => {
@@ -46,7 +46,7 @@ pub fn fresh(mut events: Vec<Event>, newest_ms: Option<i64>) -> Vec<Event> {
 /// The Gap a poll outage leaves, decided when polling recovers. A point-in-time value (open interest)
 /// missed every sample of the outage; a history endpoint (long/short ratios) lost data only when the
 /// rows it returns no longer reach back to the newest row seen before the outage.
-pub fn outage_gap(
+pub(crate) fn outage_gap(
     plan: &PollPlan,
     down_since_ms: i64,
     now_ms: i64,

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 /// Bucket of `capacity` weight refilled at `refill_per_s`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     capacity: f64,
     refill_per_s: f64,
     tokens: f64,
@@ -63,7 +63,7 @@ impl TokenBucket {
 
 /// How long a refused request blocks the venue: `Retry-After` when given, else 418 → 2 min (Binance's
 /// shortest ban), 429 → 10 s.
-pub fn penalty(status: u16, retry_after: Option<&str>) -> Option<Duration> {
+pub(crate) fn penalty(status: u16, retry_after: Option<&str>) -> Option<Duration> {
     let header = retry_after
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);

@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 /// Restart delay after the `n`th consecutive panic: 1 s doubling to 60 s.
-pub fn restart_delay(n: u32) -> Duration {
+pub(crate) fn restart_delay(n: u32) -> Duration {
     Duration::from_secs(1u64 << n.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }
 
 /// The text of a panic payload (`panic!("...")` gives `&str` or `String`).
-pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {
@@ -31,14 +31,14 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// What a supervised task is, for logs and gap rows.
-pub struct TaskIdentity {
+pub(crate) struct TaskIdentity {
     pub exchange: Exchange,
     pub name: String,
     pub streams: Vec<Stream>,
 }
 
 /// Run `make()` until it returns or `shutdown`; restart it after every panic (see the module doc).
-pub async fn supervise<F, Fut>(
+pub(crate) async fn supervise<F, Fut>(
     task: TaskIdentity,
     tx: mpsc::Sender<Event>,
     shutdown: CancellationToken,

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 /// Publishes sent and not acked yet, by token.
 #[derive(Debug)]
-pub struct AckWindow<T> {
+pub(crate) struct AckWindow<T> {
     /// Token of `slots[0]`.
     first_token: u64,
     /// `None`: acked (or timed out) but not at the front yet.
@@ -104,13 +104,13 @@ impl<T> AckWindow<T> {
 }
 
 /// The token of an ack's subject `{inbox}.{token}`.
-pub fn token_of(inbox: &str, subject: &str) -> Option<u64> {
+pub(crate) fn token_of(inbox: &str, subject: &str) -> Option<u64> {
     subject.strip_prefix(inbox)?.strip_prefix('.')?.parse().ok()
 }
 
 /// What JetStream answered to one publish.
 #[derive(Debug, PartialEq, Eq)]
-pub enum AckOutcome {
+pub(crate) enum AckOutcome {
     /// Stored; `duplicate` when the stream already had this `Nats-Msg-Id` (dropped as a copy).
     Stored { duplicate: bool },
     /// No stream listens on the subject (the 503 "no responders" status).
@@ -140,7 +140,7 @@ struct ApiError {
 }
 
 /// Read an ack: `no_responders` is the 503 status the server sends when nothing took the publish.
-pub fn parse_ack(no_responders: bool, payload: &[u8]) -> AckOutcome {
+pub(crate) fn parse_ack(no_responders: bool, payload: &[u8]) -> AckOutcome {
     if no_responders {
         return AckOutcome::NoStream;
     }

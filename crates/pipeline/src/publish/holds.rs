@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Index of the stream a data type goes to: 0 = MARKET_DATA, 1 = ORDERBOOK_SNAP.
-pub fn stream_index(data_type: DataType) -> usize {
+pub(crate) fn stream_index(data_type: DataType) -> usize {
     usize::from(data_type == DataType::Orderbooks)
 }
 

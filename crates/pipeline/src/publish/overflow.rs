@@ -15,7 +15,7 @@ struct Lost {
 }
 
 #[derive(Debug)]
-pub struct OverflowTracker {
+pub(crate) struct OverflowTracker {
     lost: BTreeMap<Key, Lost>,
     dropped: u64,
     /// Who dropped and why, for the gaps' detail.

@@ -20,7 +20,7 @@ pub fn prefixed(prefix: &str, rest: &str) -> String {
 }
 
 /// The subject filters of a stream holding `data_types`: `{prefix.}{token}.>`.
-pub fn subjects_for(prefix: &str, data_types: &[DataType]) -> Vec<String> {
+pub(crate) fn subjects_for(prefix: &str, data_types: &[DataType]) -> Vec<String> {
     data_types
         .iter()
         .map(|d| prefixed(prefix, &format!("{}.>", d.subject_token())))
@@ -28,7 +28,7 @@ pub fn subjects_for(prefix: &str, data_types: &[DataType]) -> Vec<String> {
 }
 
 /// The data types of the MARKET_DATA stream: everything except orderbook snapshots.
-pub fn market_data_types() -> Vec<DataType> {
+pub(crate) fn market_data_types() -> Vec<DataType> {
     DataType::ALL
         .into_iter()
         .filter(|d| *d != DataType::Orderbooks)
@@ -36,7 +36,7 @@ pub fn market_data_types() -> Vec<DataType> {
 }
 
 /// `subject` without `{prefix}.` (the inverse of [`prefixed`]); `None` if it is not under the prefix.
-pub fn unprefixed<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
+pub(crate) fn unprefixed<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
     match prefix {
         "" => Some(subject),
         p => subject.strip_prefix(p)?.strip_prefix('.'),
@@ -44,19 +44,19 @@ pub fn unprefixed<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
 }
 
 /// The data type a (prefixed) subject carries, from its first token after the prefix.
-pub fn data_type_of_subject(prefix: &str, subject: &str) -> Option<DataType> {
+pub(crate) fn data_type_of_subject(prefix: &str, subject: &str) -> Option<DataType> {
     let rest = unprefixed(prefix, subject)?;
     DataType::from_subject_token(rest.split('.').next()?)
 }
 
 /// Dead letters are kept under `{prefix.}deadletter.{original subject without prefix}`:
 /// outside both data streams' subjects, so they never loop back into the sink.
-pub fn dead_letter_subject(prefix: &str, subject: &str) -> String {
+pub(crate) fn dead_letter_subject(prefix: &str, subject: &str) -> String {
     let rest = unprefixed(prefix, subject).unwrap_or(subject);
     prefixed(prefix, &format!("deadletter.{rest}"))
 }
 
-pub fn stream_config(limits: &StreamLimits, subjects: Vec<String>) -> stream::Config {
+pub(crate) fn stream_config(limits: &StreamLimits, subjects: Vec<String>) -> stream::Config {
     stream::Config {
         name: limits.name.clone(),
         subjects,
@@ -74,7 +74,7 @@ pub fn stream_config(limits: &StreamLimits, subjects: Vec<String>) -> stream::Co
 }
 
 /// MARKET_DATA and ORDERBOOK_SNAP configurations, from the config's limits.
-pub fn data_stream_configs(config: &NatsConfig) -> [stream::Config; 2] {
+pub(crate) fn data_stream_configs(config: &NatsConfig) -> [stream::Config; 2] {
     let p = &config.subject_prefix;
     [
         stream_config(
@@ -96,7 +96,7 @@ pub async fn ensure_streams(js: &jetstream::Context, config: &NatsConfig) -> Res
     Ok(())
 }
 
-pub async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Result<()> {
+pub(crate) async fn ensure_stream(js: &jetstream::Context, cfg: stream::Config) -> Result<()> {
     js.create_or_update_stream(cfg.clone())
         .await
         .map_err(|e| Error::Nats(format!("cannot create or update stream {}: {e}", cfg.name)))?;
@@ -132,7 +132,7 @@ pub async fn connect(config: &NatsConfig, name: &str) -> Result<async_nats::Clie
 }
 
 /// Reconnect back-off: 100 ms doubling up to 2 s, so a restarted server is found within 2 s.
-pub fn reconnect_delay(attempts: usize) -> Duration {
+pub(crate) fn reconnect_delay(attempts: usize) -> Duration {
     let exp = u32::try_from(attempts.min(5)).unwrap_or(5);
     Duration::from_millis((100u64 << exp).min(2_000))
 }

@@ -8,7 +8,7 @@ const MAX_MS: u64 = 10_000;
 /// Delay before retry number `attempt` (1-based): full jitter over `[cap/2, cap]`, where
 /// `cap = min(250 ms · 2^(attempt-1), 10 s)`. Half the cap is kept so retries never bunch at zero;
 /// the jitter spreads several sinks so they do not hammer a recovering ClickHouse together.
-pub fn retry_delay(attempt: u32, unit_random: f64) -> Duration {
+pub(crate) fn retry_delay(attempt: u32, unit_random: f64) -> Duration {
     let exp = attempt.saturating_sub(1).min(16);
     let cap = BASE_MS.saturating_mul(1 << exp).min(MAX_MS);
     let r = unit_random.clamp(0.0, 1.0);

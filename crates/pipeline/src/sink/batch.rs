@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 /// What became of a message offered to a batch.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admitted {
+pub(crate) enum Admitted {
     /// A new row.
     Row,
     /// Its natural key is already held (here or in the batch being inserted): only its ack is kept.
@@ -25,14 +25,14 @@ pub enum Admitted {
 
 /// Natural keys and stream sequences of a batch being inserted or held for retry.
 #[derive(Debug, Default)]
-pub struct HeldKeys {
+pub(crate) struct HeldKeys {
     keys: HashSet<String>,
     seqs: HashSet<u64>,
 }
 
 /// Rows of one data type collected for one INSERT, with the acks of every message they came from.
 #[derive(Debug)]
-pub struct Batch<A> {
+pub(crate) struct Batch<A> {
     pub rows: Rows,
     /// One ack per message, duplicates included: acked together after the INSERT succeeded.
     pub acks: Vec<A>,

@@ -102,13 +102,13 @@ where
 }
 
 /// Durable name of the consumer on `stream`: `{consumer}-{stream}`.
-pub fn durable_name(config: &SinkConfig, stream: &str) -> String {
+pub(crate) fn durable_name(config: &SinkConfig, stream: &str) -> String {
     format!("{}-{}", config.consumer, stream)
 }
 
 /// The `subjects` filter of `stream` (prefixed), or `None` when the stream gets no consumer.
 /// Empty `subjects`: no filter, the whole stream.
-pub fn stream_filter(config: &SinkConfig, orderbook_stream: bool) -> Option<Vec<String>> {
+pub(crate) fn stream_filter(config: &SinkConfig, orderbook_stream: bool) -> Option<Vec<String>> {
     if config.subjects.is_empty() {
         return Some(Vec::new());
     }
@@ -121,7 +121,7 @@ pub fn stream_filter(config: &SinkConfig, orderbook_stream: bool) -> Option<Vec<
     (!filter.is_empty()).then_some(filter)
 }
 
-pub fn consumer_config(
+pub(crate) fn consumer_config(
     config: &SinkConfig,
     durable: String,
     filter_subjects: Vec<String>,

@@ -99,7 +99,7 @@ pub fn clickhouse_client(config: &ClickHouseConfig) -> Client {
 
 /// Settings of every insert: `async_insert` with `wait_for_async_insert` when configured and the
 /// server is 23.8+ (older servers lack or mis-handle them), so an ack never precedes the write.
-pub fn insert_options(
+pub(crate) fn insert_options(
     config: &ClickHouseConfig,
     dialect: Dialect,
 ) -> Vec<(&'static str, &'static str)> {

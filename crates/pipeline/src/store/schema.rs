@@ -61,7 +61,7 @@ enum Tier {
 }
 
 /// The column's SQL type in `dialect`.
-pub fn sql_type(dialect: Dialect, ty: ColumnType) -> &'static str {
+pub(crate) fn sql_type(dialect: Dialect, ty: ColumnType) -> &'static str {
     use ColumnType::*;
     match (dialect, ty) {
         (Dialect::Modern, Label) => "LowCardinality(String)",

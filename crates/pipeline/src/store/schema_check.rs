@@ -248,7 +248,11 @@ fn table_rebuild(table: &str) -> String {
 }
 
 /// The table or view `database.name` as the server describes it; `None` when it does not exist.
-pub async fn introspect(client: &Client, database: &str, name: &str) -> Result<Option<Found>> {
+pub(crate) async fn introspect(
+    client: &Client,
+    database: &str,
+    name: &str,
+) -> Result<Option<Found>> {
     let tables: Vec<(String, String, String, String)> = client
         .query(
             "SELECT engine, engine_full, sorting_key, create_table_query FROM system.tables \
@@ -278,7 +282,7 @@ pub async fn introspect(client: &Client, database: &str, name: &str) -> Result<O
 }
 
 /// Every difference of `data_type`'s hot table, cold table and view on the server.
-pub async fn check_type(
+pub(crate) async fn check_type(
     client: &Client,
     dialect: Dialect,
     config: &ClickHouseConfig,

@@ -44,11 +44,11 @@ impl Scan {
 }
 
 /// The tables a report reads rows from: every type but `gaps`, which is read for its spans.
-pub fn row_types() -> impl Iterator<Item = DataType> {
+pub(crate) fn row_types() -> impl Iterator<Item = DataType> {
     DataType::ALL.into_iter().filter(|&dt| dt != DataType::Gaps)
 }
 
 /// The columns of `data_type`'s natural key after the instrument (`exchange, market_type, symbol`).
-pub fn key_columns(data_type: DataType) -> &'static [&'static str] {
+pub(crate) fn key_columns(data_type: DataType) -> &'static [&'static str] {
     &marketprism_pipeline::store::columns::sort_key(data_type)[3..]
 }

@@ -98,7 +98,7 @@ fn venue_error(body: &str) -> ParseError {
     )
 }
 
-pub fn parse_page(
+pub(crate) fn parse_page(
     exchange: Exchange,
     inst: &Instrument,
     window: Window,

@@ -10,7 +10,7 @@ use marketprism_model::{Exchange, MarketType, Symbol};
 use serde::Deserialize;
 
 /// The list's URL(s) on `rest`.
-pub fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
+pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
     match exchange {
         Exchange::BinanceSpot => vec![format!("{rest}/api/v3/exchangeInfo")],
         _ => vec![format!("{rest}/fapi/v1/exchangeInfo")],

@@ -9,7 +9,7 @@ use marketprism_model::Exchange;
 use serde::Deserialize;
 
 /// The server-time path of a Binance product line (USD-M for derivatives, spot otherwise).
-pub fn time_path(exchange: Exchange) -> &'static str {
+pub(crate) fn time_path(exchange: Exchange) -> &'static str {
     match exchange {
         Exchange::BinanceDerivatives => "/fapi/v1/time",
         _ => "/api/v3/time",
@@ -23,7 +23,7 @@ struct RawTime {
 }
 
 /// `{"serverTime": ms}` → server time, UTC ms (checked as plausible against `recv_ts_ms`).
-pub fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
+pub(crate) fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
     let raw: RawTime = serde_json::from_str(body)?;
     time_ms(raw.server_time, recv_ts_ms, "serverTime")
 }

@@ -7,10 +7,10 @@
 use super::OrderBook;
 use std::fmt::Write as _;
 
-pub const CHECKSUM_LEVELS: usize = 25;
+pub(crate) const CHECKSUM_LEVELS: usize = 25;
 
 /// The string the checksum is computed over (exposed for tests and debugging).
-pub fn checksum_string(book: &OrderBook, buf: &mut String) {
+pub(crate) fn checksum_string(book: &OrderBook, buf: &mut String) {
     buf.clear();
     let mut bids = book.bids.iter_best_first().take(CHECKSUM_LEVELS);
     let mut asks = book.asks.iter_best_first().take(CHECKSUM_LEVELS);

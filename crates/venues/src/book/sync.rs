@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 /// Buffered updates kept while waiting for a snapshot; older ones are dropped first (and the snapshot
 /// age check then asks for a newer snapshot, so dropping cannot hide a gap).
-pub const MAX_BUFFERED: usize = 10_000;
+pub(crate) const MAX_BUFFERED: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncOutcome {

@@ -19,7 +19,7 @@ use marketprism_model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribution {
+pub(crate) struct Attribution {
     pub data_type: DataType,
     pub instrument: String,
 }
@@ -66,7 +66,7 @@ fn okx_type(channel: &str) -> Option<DataType> {
 }
 
 /// What `text` is about, if it says so in a way this venue uses.
-pub fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
+pub(crate) fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
     match venue {
         Venue::Binance(_) => {
             if let Some(stream) = string_field(text, "stream") {
@@ -103,7 +103,7 @@ pub fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
 }
 
 /// Maps a planned stream to the venue's instrument name, as frames carry it.
-pub type InstrumentNames<'a> = &'a dyn Fn(&Stream) -> Option<String>;
+pub(crate) type InstrumentNames<'a> = &'a dyn Fn(&Stream) -> Option<String>;
 
 /// The venue's instrument name of a planned stream, from the plan's instrument list (the venue's
 /// own); a Deribit volatility index is named by its index, not an instrument.
@@ -117,7 +117,7 @@ pub fn instrument_name(plan: &WsPlan, s: &Stream) -> Option<String> {
 }
 
 /// The planned stream an attribution names, if any.
-pub fn stream_of<'a>(
+pub(crate) fn stream_of<'a>(
     a: &Attribution,
     streams: &'a [Stream],
     names: InstrumentNames<'_>,
@@ -130,14 +130,14 @@ pub fn stream_of<'a>(
 
 /// A refused subscribe arg: the ack key it would have had and the planned streams it carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub ack: String,
     pub streams: Vec<Stream>,
 }
 
 /// The subscribe arg an OKX `error` event refuses, read from its `msg` (`channel:X,instId:Y` or
 /// `channel:X,instType:Y`), with the planned streams it carried; `None` when it names none of them.
-pub fn refused_arg(
+pub(crate) fn refused_arg(
     venue: Venue,
     msg: &str,
     streams: &[Stream],
@@ -173,7 +173,7 @@ pub fn refused_arg(
 /// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose
 /// channel the venue left out of its `result`: those are refused, the rest of the batch goes on.
 /// Other venues and requests outside the plan (a book's resubscribe) confirm nothing here.
-pub fn unconfirmed(plan: &WsPlan, id: &str, subscribed: &[String]) -> Vec<Stream> {
+pub(crate) fn unconfirmed(plan: &WsPlan, id: &str, subscribed: &[String]) -> Vec<Stream> {
     let Venue::Deribit = plan.venue else {
         return Vec::new();
     };
@@ -197,7 +197,7 @@ pub fn unconfirmed(plan: &WsPlan, id: &str, subscribed: &[String]) -> Vec<Stream
 }
 
 /// A REST answer saying the venue does not list the instrument (permanent: retrying cannot help).
-pub fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<String> {
+pub(crate) fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let code = &v["code"];
     let refused = match venue {

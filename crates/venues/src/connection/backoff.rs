@@ -21,7 +21,7 @@ pub fn jitter() -> f64 {
 
 /// Ids seen recently, bounded: a second copy of an id within the window is a duplicate.
 #[derive(Debug, Default)]
-pub struct RecentIds {
+pub(crate) struct RecentIds {
     set: HashSet<String>,
     order: VecDeque<String>,
     capacity: usize,

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 #[derive(Debug)]
-pub enum Fetched {
+pub(crate) enum Fetched {
     Snapshot(BookSnapshot),
     /// The venue does not list the instrument: do not ask again.
     Refused(String),
@@ -26,7 +26,7 @@ pub enum Fetched {
     },
 }
 
-pub fn spawn_fetch(
+pub(crate) fn spawn_fetch(
     ctx: &Arc<SessionCtx>,
     fetches: &mut JoinSet<()>,
     tx: mpsc::Sender<(Symbol, Fetched)>,

@@ -38,7 +38,7 @@ const OVERLAP_IDS: usize = 200_000;
 const OVERLAP_TAIL: Duration = Duration::from_secs(10);
 
 /// One gap event per stream for an interruption from `start_ms` to `end_ms`.
-pub fn gap_events(
+pub(crate) fn gap_events(
     exchange: Exchange,
     streams: &[Stream],
     start_ms: i64,

@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The window the ceiling counts in.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Most resyncs of one stream per [`WINDOW`].
-pub const CEILING: usize = 10;
+pub(crate) const CEILING: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -24,7 +24,7 @@ pub enum Admission {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct ResyncBudget {
+pub(crate) struct ResyncBudget {
     /// When each admitted resync of the window runs.
     recent: VecDeque<Instant>,
 }

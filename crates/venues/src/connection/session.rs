@@ -40,7 +40,7 @@ pub struct SessionCtx {
 }
 
 #[derive(Debug)]
-pub enum SessionMsg {
+pub(crate) enum SessionMsg {
     /// Every subscription acked (or refused arg by arg): the session is live.
     Live,
     Event(Event),
@@ -56,7 +56,7 @@ pub enum SessionMsg {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionEnd {
+pub(crate) struct SessionEnd {
     pub cause: GapCause,
     pub detail: String,
     /// Local time of the last data frame (the gap starts there), if any arrived.
@@ -124,7 +124,7 @@ pub(super) fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -
     }
 }
 
-pub async fn run_session(
+pub(crate) async fn run_session(
     ctx: Arc<SessionCtx>,
     out: mpsc::Sender<SessionMsg>,
     cancel: CancellationToken,

@@ -16,14 +16,14 @@ use tokio::time::Instant;
 /// Ids remembered per connection to recognise a repeated trade (covers out-of-order arrivals too).
 const RECENT_TRADES: usize = 4_096;
 /// How long a hole in trade ids waits for late ids before it is declared a gap.
-pub const REORDER_WINDOW: Duration = Duration::from_millis(1_000);
+pub(crate) const REORDER_WINDOW: Duration = Duration::from_millis(1_000);
 /// How many later trades of the symbol a hole waits for late ids.
-pub const REORDER_TRADES: u32 = 100;
+pub(crate) const REORDER_TRADES: u32 = 100;
 /// Wider holes are declared at once (a swap moves a frame by a few ids, not thousands).
-pub const REORDER_MAX_IDS: u64 = 1_000;
+pub(crate) const REORDER_MAX_IDS: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum TradeVerdict {
+pub(crate) enum TradeVerdict {
     Keep,
     Duplicate,
 }
@@ -45,7 +45,7 @@ struct Hole {
     after: u64,
 }
 
-pub struct TradeIds {
+pub(crate) struct TradeIds {
     contiguous: bool,
     recent: RecentIds,
     /// Highest numeric id and its exchange time, per symbol.

@@ -58,7 +58,7 @@ pub fn request(rest: &str, inst: &Instrument, window: Window, cursor: Cursor) ->
     }
 }
 
-pub fn parse_page(
+pub(crate) fn parse_page(
     inst: &Instrument,
     window: Window,
     cursor: Cursor,

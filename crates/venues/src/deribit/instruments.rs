@@ -16,7 +16,7 @@ use marketprism_model::{MarketType, Symbol};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-pub fn listing_urls(rest: &str) -> Vec<String> {
+pub(crate) fn listing_urls(rest: &str) -> Vec<String> {
     vec![format!(
         "{rest}/api/v2/public/get_instruments?currency=any&expired=false"
     )]

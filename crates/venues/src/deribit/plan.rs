@@ -10,10 +10,10 @@ use marketprism_model::instruments::Instruments;
 use marketprism_model::{DataType, MarketType, Symbol};
 use std::time::Duration;
 
-pub const HEARTBEAT_INTERVAL_S: u64 = 30;
+pub(crate) const HEARTBEAT_INTERVAL_S: u64 = 30;
 
 /// The book channel of a listed instrument (`BTC-PERPETUAL`).
-pub fn book_channel(venue_symbol: &str) -> String {
+pub(crate) fn book_channel(venue_symbol: &str) -> String {
     format!("book.{venue_symbol}.100ms")
 }
 

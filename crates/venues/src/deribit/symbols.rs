@@ -12,13 +12,13 @@ fn bad(name: &str) -> ParseError {
 }
 
 /// DVOL index name `btc_usd` → `BTC-USD`.
-pub fn index_symbol(index_name: &str) -> ParseResult<Symbol> {
+pub(crate) fn index_symbol(index_name: &str) -> ParseResult<Symbol> {
     let (base, quote) = index_name.split_once('_').ok_or_else(|| bad(index_name))?;
     Symbol::from_base_quote(base, quote).map_err(|_| bad(index_name))
 }
 
 /// `BTC-USD` → DVOL index name `btc_usd`.
-pub fn to_index_name(symbol: &Symbol) -> String {
+pub(crate) fn to_index_name(symbol: &Symbol) -> String {
     let (base, quote) = symbol.base_quote();
     format!(
         "{}_{}",

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// The server-time path over REST.
-pub const TIME_PATH: &str = "/api/v2/public/get_time";
+pub(crate) const TIME_PATH: &str = "/api/v2/public/get_time";
 
 #[derive(Deserialize)]
 struct RawReply<'a> {
@@ -21,7 +21,7 @@ struct RawReply<'a> {
 
 /// The `result` of the reply → server time, UTC ms (checked as plausible against `recv_ts_ms`); a
 /// JSON-RPC `error` is a `VenueError`.
-pub fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
+pub(crate) fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
     let reply: RawReply<'_> = serde_json::from_str(body)?;
     if let Some(error) = reply.error {
         return Err(ParseError::new(

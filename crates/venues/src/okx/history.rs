@@ -53,7 +53,7 @@ pub fn request(rest: &str, inst: &Instrument, cursor: Cursor) -> HistoryRequest 
     }
 }
 
-pub fn parse_page(
+pub(crate) fn parse_page(
     exchange: Exchange,
     inst: &Instrument,
     window: Window,

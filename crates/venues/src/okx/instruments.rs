@@ -23,7 +23,7 @@ pub fn inst_types(exchange: Exchange) -> &'static [&'static str] {
     }
 }
 
-pub fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
+pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
     inst_types(exchange)
         .iter()
         .map(|t| format!("{rest}/api/v5/public/instruments?instType={t}"))

@@ -9,7 +9,7 @@ use crate::parse::{ParseError, ParseErrorReason, ParseResult, time_str};
 use serde::Deserialize;
 
 /// The server-time path (spot and derivatives alike).
-pub const TIME_PATH: &str = "/api/v5/public/time";
+pub(crate) const TIME_PATH: &str = "/api/v5/public/time";
 
 #[derive(Deserialize)]
 struct RawTime<'a> {
@@ -19,7 +19,7 @@ struct RawTime<'a> {
 
 /// The `data[0].ts` of the reply → server time, UTC ms (checked as plausible against `recv_ts_ms`);
 /// a reply with `code != "0"` is a `VenueError`.
-pub fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
+pub(crate) fn parse_server_time(body: &str, recv_ts_ms: i64) -> ParseResult<i64> {
     let rows: Vec<RawTime<'_>> = serde_json::from_str(rest_data(body)?)?;
     let row = rows
         .first()

@@ -45,7 +45,7 @@ impl Source<'_> {
 
 /// Who the rows are about and when they were received (the input's `recv_ts_ms`).
 #[derive(Debug, Clone, Copy)]
-pub struct RowContext<'a> {
+pub(crate) struct RowContext<'a> {
     pub exchange: Exchange,
     pub market_type: MarketType,
     pub symbol: &'a Symbol,
@@ -64,7 +64,7 @@ pub fn levels<'a>(
 }
 
 /// The nearest `f64` (every `Decimal(38,18)` value is in range).
-pub fn f64_of(d: Decimal) -> f64 {
+pub(crate) fn f64_of(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
@@ -78,7 +78,7 @@ pub fn side(s: Side) -> sig::Side {
 
 /// Why a gap of `data_type` resets the state: a book rebuilt after a failed check is a resync, a
 /// lost connection a reconnect, anything else a hole in the stream.
-pub fn reset_reason(data_type: DataType, cause: GapCause) -> ResetReason {
+pub(crate) fn reset_reason(data_type: DataType, cause: GapCause) -> ResetReason {
     match cause {
         GapCause::Disconnect | GapCause::ServerShutdown | GapCause::Handover | GapCause::Fenced => {
             ResetReason::Reconnect
@@ -95,7 +95,7 @@ pub fn reset_reason(data_type: DataType, cause: GapCause) -> ResetReason {
 /// The engine's output for one input as events, in the order ofi, cvd, fusion, events.
 /// An OFI row needs a [`Source::Book`] and a CVD row a [`Source::Trade`] (the engine emits them
 /// only for those inputs).
-pub fn output_events(ctx: RowContext<'_>, source: &Source<'_>, out: &Output) -> Vec<Event> {
+pub(crate) fn output_events(ctx: RowContext<'_>, source: &Source<'_>, out: &Output) -> Vec<Event> {
     let mut events = Vec::with_capacity(3 + out.events.len());
     let row = |ts_ms: i64, payload: Payload| Event {
         exchange: ctx.exchange,
