@@ -10,6 +10,7 @@
 //! | `bench`: throughput and resource figures | [`bench`] |
 //! | `report`: the data-quality report of what landed | [`report`] |
 //! | `job import` / `replay` / `verify` / `repair`: resumable jobs over stored data | [`job`] |
+//! | `parquet compact` / `check`: maintenance of a Parquet dataset | [`parquet_cmd`] |
 //! | probes, metrics and logs | [`telemetry`] |
 //! | errors | [`error`] |
 #![forbid(unsafe_code)]
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod error;
 pub mod job;
+pub mod parquet_cmd;
 pub mod report;
 pub mod run;
 pub mod telemetry;

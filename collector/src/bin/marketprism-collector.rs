@@ -8,6 +8,8 @@
 //! - `job import` / `job replay` / `job verify` / `job repair`: resumable jobs over stored data (Parquet →
 //!   ClickHouse; stored events → NATS or stdout; hot vs cold vs Parquet, and the copies that mend them);
 //!   rerunning resumes, `--retry-failed`, `--show-stats`.
+//! - `parquet compact` / `parquet check`: merge a Parquet dataset's small files per hour (crash-safe),
+//!   retention; read every file and list damage with what to do; exit 0 clean, 1 problems, 2 cannot run.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
 #![forbid(unsafe_code)]
 
@@ -92,6 +94,10 @@ enum Command {
     /// command resumes; exit code 1 when units failed (verify: or a discrepancy was found).
     #[command(subcommand)]
     Job(marketprism_collector::job::JobCommand),
+    /// A Parquet dataset at rest: `compact` (one file per partition and hour, retention) and `check`
+    /// (read every file, list damage and what to do). Exit 0 clean, 1 problems found, 2 cannot run.
+    #[command(subcommand)]
+    Parquet(marketprism_collector::parquet_cmd::ParquetCommand),
 }
 
 #[derive(clap::Args)]
@@ -288,6 +294,15 @@ fn main() -> anyhow::Result<()> {
 
 async fn async_main(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Parquet(cmd) => {
+            let code =
+                tokio::task::spawn_blocking(move || marketprism_collector::parquet_cmd::run(cmd))
+                    .await
+                    .unwrap_or(2);
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(code)
+        }
         Command::Report(args) => {
             use std::io::Write;
             let code = match report_command(args).await {

@@ -23,7 +23,7 @@ pub use error::ConfigError;
 pub use exchange::{EndpointsConfig, ExchangeConfig, OkxSnapshotSource, OrderBookConfig};
 pub use lease::{LeaseConfig, NOT_READY_ANNOTATION};
 pub use nats::{NatsConfig, NatsCredentials, StreamLimits};
-pub use parquet::ParquetConfig;
+pub use parquet::{ParquetCompactConfig, ParquetConfig};
 pub use signals::{ScaleModeName, SignalsSection, ZModeName, ZSection};
 pub use simulator::{OkxBookMode, SimulatorConfig};
 pub use sink::{BatchConfig, ClickHouseConfig, SinkConfig};

@@ -17,6 +17,32 @@ pub struct ParquetConfig {
     /// The default, 200 000 rows, took ~65 MB (measured: README), inside a 256 MiB pod limit; in
     /// effect never less than `max_rows` (one partition's flush).
     pub max_buffered_rows: usize,
+    /// Merging of closed hours' small files into one file per partition and hour.
+    pub compact: ParquetCompactConfig,
+    /// Days of `date=` partitions kept besides today (UTC); older whole days are deleted by the
+    /// compaction pass. 0 keeps everything.
+    pub retention_days: u32,
+}
+
+/// `outputs.parquet.compact`: the periodic compaction inside the Parquet output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParquetCompactConfig {
+    pub enabled: bool,
+    /// Seconds between compaction passes (the first one runs one interval after start).
+    pub interval_s: u64,
+    /// Seconds after an hour ends (UTC, by event time) before its files are merged, for late flushes.
+    pub grace_s: u64,
+}
+
+impl Default for ParquetCompactConfig {
+    fn default() -> Self {
+        ParquetCompactConfig {
+            enabled: true,
+            interval_s: 300,
+            grace_s: 120,
+        }
+    }
 }
 
 impl Default for ParquetConfig {
@@ -26,6 +52,8 @@ impl Default for ParquetConfig {
             flush_interval_ms: 5_000,
             max_rows: 100_000,
             max_buffered_rows: 200_000,
+            compact: ParquetCompactConfig::default(),
+            retention_days: 0,
         }
     }
 }
@@ -51,6 +79,12 @@ impl ParquetConfig {
         }
         if self.max_buffered_rows == 0 {
             return invalid("max_buffered_rows", "must be at least 1");
+        }
+        if self.compact.enabled && self.compact.interval_s == 0 {
+            return invalid("compact.interval_s", "must be at least 1 (seconds)");
+        }
+        if self.compact.grace_s > 86_400 {
+            return invalid("compact.grace_s", "must be at most 86400 (seconds)");
         }
         Ok(())
     }
@@ -81,5 +115,30 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn bad_compaction_settings_name_their_field() {
+        let yaml = "dir: d\ncompact: {enabled: true, interval_s: 0}\nretention_days: 7\n";
+        let c: ParquetConfig = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(c.retention_days, 7);
+        assert_eq!(c.compact.grace_s, 120, "default");
+        match c.validate("outputs.parquet") {
+            Err(ConfigError::Invalid { field, .. }) => {
+                assert_eq!(field, "outputs.parquet.compact.interval_s")
+            }
+            other => panic!("{other:?}"),
+        }
+        let off = ParquetConfig {
+            compact: ParquetCompactConfig {
+                enabled: false,
+                interval_s: 0,
+                grace_s: 0,
+            },
+            ..ParquetConfig::default()
+        };
+        assert!(off.validate("outputs.parquet").is_ok());
+        let unknown = serde_yaml::from_str::<ParquetConfig>("compact: {intervall_s: 5}\n");
+        assert!(unknown.unwrap_err().to_string().contains("intervall_s"));
     }
 }

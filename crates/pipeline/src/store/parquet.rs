@@ -20,6 +20,10 @@
 //! new events, counts them (`marketprism_parquet_events_dropped_total`) and writes `overflow` gaps
 //! covering them once a write succeeds. A failed write leaves no file behind, not even a partial one.
 //!
+//! Compaction and retention ([`compact`], [`compact_io`]): every `compact.interval_s` a pass merges each
+//! partition's files of closed hours into one `compacted-YYYYMMDDTHH-<hash>.parquet` and deletes `date=`
+//! partitions older than `retention_days`; interrupted merges are recovered when the output starts.
+//!
 //! Fencing: while the shard lock is not held (the fence closed) nothing is written: buffered rows
 //! are dropped and counted (`marketprism_parquet_rows_fenced_total`), and so are events still arriving.
 
@@ -397,6 +401,9 @@ pub async fn run_parquet_output_with(
     if removed > 0 {
         tracing::warn!(removed, dir = %config.dir.display(), "removed temporaries of an earlier run that was killed mid-flush");
     }
+    // Its own token: the output also ends when its channel closes, without `shutdown`.
+    let stop_compaction = shutdown.child_token();
+    let compaction = spawn_compaction(&config, fence.clone(), stop_compaction.clone());
     let period = Duration::from_millis(config.flush_interval_ms.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -416,6 +423,10 @@ pub async fn run_parquet_output_with(
     }
     drain(&mut writer, &mut rx).await;
     writer.flush_all().await;
+    stop_compaction.cancel();
+    if let Some(task) = compaction {
+        let _ = task.await;
+    }
     let (left, lost) = (writer.buffered, writer.lost.dropped());
     if left > 0 || lost > 0 {
         return Err(Error::Parquet(format!(
@@ -423,6 +434,70 @@ pub async fn run_parquet_output_with(
         )));
     }
     Ok(writer.stats)
+}
+
+/// The periodic compaction of the output's dataset: a recovery pass at once (interrupted merges of a
+/// killed run), then a pass every `compact.interval_s` while the shard lock is held; `None` when
+/// neither compaction nor retention is configured. Stops (between merges) at `shutdown`.
+fn spawn_compaction(
+    config: &ParquetConfig,
+    fence: Fence,
+    shutdown: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let c = &config.compact;
+    if !c.enabled && config.retention_days == 0 {
+        return None;
+    }
+    let (root, merge, retention_days) = (config.dir.clone(), c.enabled, config.retention_days);
+    let (grace_ms, every) = (
+        (c.grace_s as i64).saturating_mul(1000),
+        Duration::from_secs(c.interval_s.max(1)),
+    );
+    Some(tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            if !first {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+            if !fence.may_publish() || !root.is_dir() {
+                first = false;
+                continue;
+            }
+            let opts = compact_io::CompactOptions {
+                now_ms: now_ms(),
+                grace_ms,
+                retention_days: if first { 0 } else { retention_days },
+                merge: merge && !first,
+            };
+            first = false;
+            let (root, cancel) = (root.clone(), shutdown.clone());
+            let started = std::time::Instant::now();
+            let pass = tokio::task::spawn_blocking(move || {
+                compact_io::compact_dataset(&root, &opts, &|| cancel.is_cancelled())
+            })
+            .await;
+            match pass {
+                Ok(Ok(r)) => {
+                    for p in &r.problems {
+                        tracing::warn!(problem = %p, "Parquet compaction");
+                    }
+                    tracing::info!(
+                        merges = r.merges,
+                        files_merged = r.files_merged,
+                        recovered = r.recovered_forward + r.recovered_back,
+                        dates_deleted = r.dates_deleted.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "Parquet compaction pass"
+                    );
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "Parquet compaction pass failed"),
+                Err(e) => tracing::error!(error = %e, "Parquet compaction task failed"),
+            }
+        }
+    }))
 }
 
 /// Receives until every sender is gone, or until the grace period ends and the channel is closed.
@@ -450,6 +525,13 @@ async fn drain(writer: &mut PartWriter, rx: &mut Receiver<Event>) {
 mod files;
 use files::{Pending, write_all};
 pub use files::{arrow_fields, commit_temp, read_file, write_file, write_temp};
+
+#[path = "parquet_check.rs"]
+pub mod check;
+#[path = "parquet_compact.rs"]
+pub mod compact;
+#[path = "parquet_compact_io.rs"]
+pub mod compact_io;
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]

@@ -47,6 +47,11 @@ fn config(dir: &Path, flush_interval_ms: u64, max_rows: usize) -> ParquetConfig 
         flush_interval_ms,
         max_rows,
         max_buffered_rows: max_rows.max(200_000),
+        compact: marketprism_config::ParquetCompactConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        retention_days: 0,
     }
 }
 
