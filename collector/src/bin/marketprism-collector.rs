@@ -571,7 +571,9 @@ fn job_exit(report: &marketprism_collector::job::JobReport) -> (i32, String) {
     if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
         return (
             1,
-            format!("{n} discrepancies (the table above; --json FILE for every figure)"),
+            format!(
+                "{n} discrepancies left (the JSON line's details; verify: the table above and --json FILE)"
+            ),
         );
     }
     if !report.succeeded() {

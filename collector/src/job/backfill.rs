@@ -20,7 +20,7 @@ use super::backfill_io::{Backfiller, UnitFigures, recorded_gaps};
 use super::plan::Filter;
 use super::{
     CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, failure_lines, pinned_window,
-    run_options, show_stats, start_afresh_if_complete,
+    run_options, show_stats, start_afresh_if_attempted,
 };
 use crate::error::{Error, Result};
 use marketprism_config::Config;
@@ -170,11 +170,12 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
     if args.common.show_stats {
         return show_stats(&work_dir, JOB);
     }
-    // A scheduled `--last` backfill in a fixed work directory: a complete run is history, the next
-    // one looks at the new window; an unfinished one resumes its pinned window.
+    // A scheduled `--last` backfill in a fixed work directory: a run that attempted its whole window
+    // (failed units included) is history, the next one looks at the new, overlapping window; an
+    // interrupted one resumes its pinned window.
     if let Some(last) = &args.last {
         if !args.common.retry_failed {
-            start_afresh_if_complete(&work_dir, JOB)?;
+            start_afresh_if_attempted(&work_dir, JOB)?;
         }
         let w = pinned_window(&work_dir, last)?;
         (filter.from_ms, filter.to_ms) = (w.from_ms, w.to_ms);
@@ -255,6 +256,14 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
         (report.from_ms, report.to_ms) = (Some(filter.from_ms), Some(filter.to_ms));
     }
     report.first = failures;
+    // Ids still absent after the fill (Binance): an answer, not a failure a retry would change.
+    if totals.1.holes_left > 0 {
+        report.discrepancies = Some(totals.1.holes_left);
+        report.first.push(format!(
+            "{} trade ids still missing after the backfill (the venue no longer has them?): see gap_fills.holes_left",
+            totals.1.holes_left
+        ));
+    }
     Ok(JobOutcome::Ran(report))
 }
 

@@ -222,9 +222,16 @@ impl Backfiller {
             .block_on(self.landed(gap, &ids))
             .map_err(|e| UnitError::new("land", e))?;
         let holes_left = if history::ids_are_contiguous(exchange) {
-            let after = handle
+            // The stored trades of the window and its stored neighbours on either side: a window
+            // whose every trade is gone (the venue no longer has them) still shows its hole.
+            let mut after = handle
                 .block_on(self.stored(gap, window))
                 .map_err(|e| UnitError::new("query", e))?;
+            after.extend(
+                handle
+                    .block_on(self.neighbours(gap, window))
+                    .map_err(|e| UnitError::new("query", e))?,
+            );
             history::id_holes(after.iter().map(|s| s.trade_id.as_str())).map_or(-1, |h| h as i64)
         } else {
             -1
@@ -284,6 +291,40 @@ impl Backfiller {
                 ts_ms: r.ts,
             })
             .collect())
+    }
+
+    /// The last stored trade before `window` and the first after it (by time, then id).
+    async fn neighbours(
+        &self,
+        gap: &GapUnit,
+        window: Window,
+    ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
+        let ts = self.dialect.ms("ts_ms");
+        let mut out = Vec::new();
+        for (cond, order) in [
+            (format!("{ts} < {}", window.from_ms), "DESC"),
+            (format!("{ts} > {}", window.to_ms), "ASC"),
+        ] {
+            let sql = format!(
+                "SELECT trade_id, {ts} AS ts FROM {}.trades \
+                 WHERE exchange = ? AND market_type = ? AND symbol = ? AND {cond} \
+                 ORDER BY ts {order}, toUInt64OrZero(trade_id) {order} LIMIT 1",
+                self.clickhouse.hot_database
+            );
+            let rows: Vec<StoredRow> = self
+                .client
+                .query(&sql)
+                .bind(gap.exchange.as_str())
+                .bind(gap.market_type.as_str())
+                .bind(gap.symbol.as_str())
+                .fetch_all()
+                .await?;
+            out.extend(rows.into_iter().map(|r| Stored {
+                trade_id: r.trade_id,
+                ts_ms: r.ts,
+            }));
+        }
+        Ok(out)
     }
 
     /// Waits until the hot `trades` table holds every id of `ids` (the sink lands what JetStream

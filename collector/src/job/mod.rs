@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use dataset::dataset_root;
 pub use rerun::{
     PREVIOUS_DIR, WINDOW_FILE, Window, last_window, now_floored_ms, pinned_window, run_complete,
-    start_afresh_if_complete,
+    start_afresh_if_attempted, start_afresh_if_complete,
 };
 pub use summary::{Summary, failure_lines, summary_of, write_summary};
 

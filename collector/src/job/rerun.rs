@@ -22,6 +22,12 @@ pub const WINDOW_FILE: &str = "window.json";
 /// Whether the run recorded in `work_dir`'s `progress.json` finished its whole plan: every unit done,
 /// none failed or pending, not cancelled (a killed run never wrote `finished: true`).
 pub fn run_complete(work_dir: &Path, job: &str) -> Result<bool> {
+    run_ended(work_dir, job, false)
+}
+
+/// [`run_complete`], or with `failures_too`: every unit attempted (none pending, not cancelled),
+/// whether or not some failed.
+fn run_ended(work_dir: &Path, job: &str, failures_too: bool) -> Result<bool> {
     let Some(p) = Progress::read(work_dir)? else {
         return Ok(false);
     };
@@ -29,9 +35,18 @@ pub fn run_complete(work_dir: &Path, job: &str) -> Result<bool> {
         && p.finished
         && !p.cancelled
         && p.total > 0
-        && p.done == p.total
-        && p.failed == 0
+        && p.done + p.failed == p.total
+        && (failures_too || p.failed == 0)
         && p.pending == 0)
+}
+
+/// For scheduled `--last` runs: if the last run in `work_dir` attempted its whole window (failed
+/// units included), start afresh ([`start_afresh_if_complete`]) with a new window. The failed units
+/// stay listed in `previous/`; the next window, which overlaps the last one, plans them again while
+/// they are in it. Without this a single failure would pin the window forever: a plain rerun skips
+/// failed units, and a CronJob reruns the same command.
+pub fn start_afresh_if_attempted(work_dir: &Path, job: &str) -> Result<bool> {
+    start_afresh(work_dir, job, true)
 }
 
 /// If the last run in `work_dir` completed ([`run_complete`]), moves everything in it into
@@ -40,6 +55,10 @@ pub fn run_complete(work_dir: &Path, job: &str) -> Result<bool> {
 /// resume. Crash-safe: the files are gathered in a staging directory, `progress.json` last, and the
 /// staging directory then replaces `previous/`; a crash in between is finished by the next call.
 pub fn start_afresh_if_complete(work_dir: &Path, job: &str) -> Result<bool> {
+    start_afresh(work_dir, job, false)
+}
+
+fn start_afresh(work_dir: &Path, job: &str, failures_too: bool) -> Result<bool> {
     let staging = work_dir.join(STAGING_DIR);
     let previous = work_dir.join(PREVIOUS_DIR);
     if staging.is_dir() {
@@ -50,7 +69,7 @@ pub fn start_afresh_if_complete(work_dir: &Path, job: &str) -> Result<bool> {
         }
         std::fs::remove_dir_all(&staging).map_err(io_error("remove", &staging))?;
     }
-    if !run_complete(work_dir, job)? {
+    if !run_ended(work_dir, job, failures_too)? {
         return Ok(false);
     }
     std::fs::create_dir(&staging).map_err(io_error("create", &staging))?;
@@ -181,6 +200,25 @@ mod tests {
         assert!(start_afresh_if_complete(wd, "verify").unwrap());
         assert_eq!(std::fs::read(wd.join("previous/status.log")).unwrap(), b"y");
         assert!(!wd.join("previous/previous").exists());
+    }
+
+    #[test]
+    fn a_scheduled_run_moves_on_after_failed_units_and_a_manual_one_waits_for_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let wd = dir.path();
+        // Finished, every unit attempted, one failed.
+        let mut p = Progress::read(wd).unwrap().unwrap_or_else(|| {
+            progress(wd, 2, 3, true, false);
+            Progress::read(wd).unwrap().unwrap()
+        });
+        (p.failed, p.pending) = (1, 0);
+        p.write(wd).unwrap();
+        assert!(!start_afresh_if_complete(wd, "verify").unwrap(), "manual: --retry-failed");
+        assert!(start_afresh_if_attempted(wd, "verify").unwrap(), "--last: a new window");
+        assert!(wd.join("previous/progress.json").exists());
+        // Interrupted (units pending): both resume.
+        progress(wd, 1, 3, true, false);
+        assert!(!start_afresh_if_attempted(wd, "verify").unwrap());
     }
 
     #[test]

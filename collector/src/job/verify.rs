@@ -194,8 +194,14 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
     }
     // A rerun of a complete run checks again (its files move to previous/); an unfinished one
     // (killed, cancelled, failed units) resumes. `--retry-failed` only ever resumes.
+    // A scheduled `--last` run also moves on after failed units (the next window plans them again
+    // while they are in it); without `--last`, failures wait for `--retry-failed`.
     if !args.common.retry_failed {
-        start_afresh_if_complete(&work_dir, job)?;
+        if args.last.is_some() {
+            super::start_afresh_if_attempted(&work_dir, job)?;
+        } else {
+            start_afresh_if_complete(&work_dir, job)?;
+        }
     }
     if let Some(last) = &args.last {
         let w = pinned_window(&work_dir, last)?;
