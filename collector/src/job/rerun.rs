@@ -213,8 +213,14 @@ mod tests {
         });
         (p.failed, p.pending) = (1, 0);
         p.write(wd).unwrap();
-        assert!(!start_afresh_if_complete(wd, "verify").unwrap(), "manual: --retry-failed");
-        assert!(start_afresh_if_attempted(wd, "verify").unwrap(), "--last: a new window");
+        assert!(
+            !start_afresh_if_complete(wd, "verify").unwrap(),
+            "manual: --retry-failed"
+        );
+        assert!(
+            start_afresh_if_attempted(wd, "verify").unwrap(),
+            "--last: a new window"
+        );
         assert!(wd.join("previous/progress.json").exists());
         // Interrupted (units pending): both resume.
         progress(wd, 1, 3, true, false);
