@@ -271,10 +271,41 @@ impl Backfiller {
         window: Window,
     ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
         let ts = self.dialect.ms("ts_ms");
+        let cond = format!("{ts} >= {} AND {ts} <= {}", window.from_ms, window.to_ms);
+        self.select_stored(gap, "DISTINCT", &cond, "").await
+    }
+
+    /// The last stored trade before `window` and the first after it (by time, then id).
+    async fn neighbours(
+        &self,
+        gap: &GapUnit,
+        window: Window,
+    ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
+        let ts = self.dialect.ms("ts_ms");
+        let mut out = Vec::new();
+        for (cond, order) in [
+            (format!("{ts} < {}", window.from_ms), "DESC"),
+            (format!("{ts} > {}", window.to_ms), "ASC"),
+        ] {
+            let tail = format!("ORDER BY ts {order}, toUInt64OrZero(trade_id) {order} LIMIT 1");
+            out.extend(self.select_stored(gap, "", &cond, &tail).await?);
+        }
+        Ok(out)
+    }
+
+    /// `SELECT [modifier] trade_id, ts FROM hot.trades WHERE <the gap's stream> AND cond tail`.
+    async fn select_stored(
+        &self,
+        gap: &GapUnit,
+        modifier: &str,
+        cond: &str,
+        tail: &str,
+    ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
         let sql = format!(
-            "SELECT DISTINCT trade_id, {ts} AS ts FROM {}.trades \
-             WHERE exchange = ? AND market_type = ? AND symbol = ? AND {ts} >= {} AND {ts} <= {}",
-            self.clickhouse.hot_database, window.from_ms, window.to_ms
+            "SELECT {modifier} trade_id, {ts} AS ts FROM {db}.trades \
+             WHERE exchange = ? AND market_type = ? AND symbol = ? AND {cond} {tail}",
+            ts = self.dialect.ms("ts_ms"),
+            db = self.clickhouse.hot_database,
         );
         let rows: Vec<StoredRow> = self
             .client
@@ -291,40 +322,6 @@ impl Backfiller {
                 ts_ms: r.ts,
             })
             .collect())
-    }
-
-    /// The last stored trade before `window` and the first after it (by time, then id).
-    async fn neighbours(
-        &self,
-        gap: &GapUnit,
-        window: Window,
-    ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
-        let ts = self.dialect.ms("ts_ms");
-        let mut out = Vec::new();
-        for (cond, order) in [
-            (format!("{ts} < {}", window.from_ms), "DESC"),
-            (format!("{ts} > {}", window.to_ms), "ASC"),
-        ] {
-            let sql = format!(
-                "SELECT trade_id, {ts} AS ts FROM {}.trades \
-                 WHERE exchange = ? AND market_type = ? AND symbol = ? AND {cond} \
-                 ORDER BY ts {order}, toUInt64OrZero(trade_id) {order} LIMIT 1",
-                self.clickhouse.hot_database
-            );
-            let rows: Vec<StoredRow> = self
-                .client
-                .query(&sql)
-                .bind(gap.exchange.as_str())
-                .bind(gap.market_type.as_str())
-                .bind(gap.symbol.as_str())
-                .fetch_all()
-                .await?;
-            out.extend(rows.into_iter().map(|r| Stored {
-                trade_id: r.trade_id,
-                ts_ms: r.ts,
-            }));
-        }
-        Ok(out)
     }
 
     /// Waits until the hot `trades` table holds every id of `ids` (the sink lands what JetStream
