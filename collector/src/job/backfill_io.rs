@@ -11,10 +11,10 @@ use clickhouse::{Client, Row};
 use marketprism_config::{ClickHouseConfig, Config, ExchangeConfig};
 use marketprism_jobs::UnitError;
 use marketprism_model::instruments::InstrumentTable;
-use marketprism_model::{Event, Exchange, Payload, now_ms};
+use marketprism_model::{Exchange, now_ms};
 use marketprism_pipeline::store::Dialect;
 use marketprism_pipeline::store::gap_fills::{self, GapFill};
-use marketprism_venues::history::{self, Stored, Window};
+use marketprism_venues::history::{self, Stored, Window, trade_id};
 use marketprism_venues::rate_limit::RateLimiter;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -375,12 +375,5 @@ impl Backfiller {
             .await?;
         insert.write(fill).await?;
         insert.end().await
-    }
-}
-
-fn trade_id(e: &Event) -> &str {
-    match &e.payload {
-        Payload::Trade(t) => &t.trade_id,
-        _ => "",
     }
 }

@@ -176,7 +176,8 @@ fn id_less(a: &str, b: &str) -> bool {
     }
 }
 
-fn trade_id(e: &Event) -> &str {
+/// The trade id of a trade event (`""` for any other event).
+pub fn trade_id(e: &Event) -> &str {
     match &e.payload {
         Payload::Trade(t) => &t.trade_id,
         _ => "",
@@ -189,24 +190,24 @@ fn trade_id(e: &Event) -> &str {
 /// fills share a time, and the aggregate's id is its last fill). Sorted by (time, id), each id once.
 pub fn missing(fetched: Vec<Event>, stored: &[Stored], aggregated: bool) -> Vec<Event> {
     let ids: std::collections::HashSet<&str> = stored.iter().map(|s| s.trade_id.as_str()).collect();
+    // Per time, the stored ids (an aggregating stream's rows of one ms), looked up once per fill.
+    let mut by_time: std::collections::HashMap<i64, Vec<&str>> = std::collections::HashMap::new();
+    if aggregated {
+        for s in stored {
+            by_time.entry(s.ts_ms).or_default().push(&s.trade_id);
+        }
+    }
     let covered = |e: &Event| {
         let id = trade_id(e);
         ids.contains(id)
-            || aggregated
-                && stored
-                    .iter()
-                    .any(|s| s.ts_ms == e.ts_ms && !id_less(&s.trade_id, id))
+            || by_time
+                .get(&e.ts_ms)
+                .is_some_and(|same| same.iter().any(|s| !id_less(s, id)))
     };
     let mut out: Vec<Event> = fetched.into_iter().filter(|e| !covered(e)).collect();
-    out.sort_by(|a, b| {
-        let key = |e: &Event| {
-            (
-                e.ts_ms,
-                trade_id(e).parse::<u64>().ok(),
-                trade_id(e).to_owned(),
-            )
-        };
-        key(a).cmp(&key(b))
+    out.sort_by_cached_key(|e| {
+        let id = trade_id(e);
+        (e.ts_ms, id.parse::<u64>().ok(), id.to_owned())
     });
     out.dedup_by(|a, b| trade_id(a) == trade_id(b));
     out
