@@ -165,6 +165,17 @@ fn exchange_configs(
         if let Some(interval) = ob.snapshot_interval_ms {
             orderbook.snapshot_interval_ms = number("orderbook.snapshot_interval_ms", interval)?;
         }
+        orderbook.every_update = ob.every_update.unwrap_or(false);
+        // The shard's symbols among them: the collector refuses symbols it does not collect.
+        orderbook.every_update_symbols = ob
+            .every_update_symbols
+            .iter()
+            .flatten()
+            .map(|s| symbol(s))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|s| symbols.contains(s))
+            .collect();
         let mut exchange = ExchangeConfig::new(
             exchange_of(ex.venue),
             symbols,
@@ -558,5 +569,27 @@ mod tests {
             ["S0-USDT", "S3-USDT"],
             "each signals symbol on its own shard"
         );
+    }
+
+    #[test]
+    fn tick_by_tick_symbols_render_on_their_shard_and_validate() {
+        let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(4))], 2);
+        s.exchanges[0].orderbook = Some(crate::crd::OrderBookSpec {
+            every_update_symbols: Some(vec!["S1-USDT".into(), "S2-USDT".into()]),
+            ..Default::default()
+        });
+        let mut rendered = Vec::new();
+        for (i, shard) in plan(&s, &[]).iter().enumerate() {
+            let yaml = shard_config(&s, shard, &format!("set-s{i}"), "markets")
+                .unwrap()
+                .yaml;
+            let config = Config::from_yaml(&yaml).unwrap();
+            config.validate().unwrap();
+            let ob = &config.exchanges[0].orderbook;
+            assert!(!ob.every_update);
+            rendered.extend(ob.every_update_symbols.iter().map(|x| x.to_string()));
+        }
+        rendered.sort();
+        assert_eq!(rendered, ["S1-USDT", "S2-USDT"]);
     }
 }

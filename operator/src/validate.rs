@@ -97,6 +97,14 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         }
         if let Some(ob) = &ex.orderbook {
             validate_orderbook(ob, &at("orderbook"), &mut fail);
+            for s in ob.every_update_symbols.iter().flatten() {
+                if !ex.symbols.contains(s) {
+                    fail(
+                        at("orderbook.everyUpdateSymbols"),
+                        &format!("{s} is not in this venue's symbols"),
+                    );
+                }
+            }
         }
         if let Some(endpoints) = &ex.endpoints {
             validate_endpoints(endpoints, &at("endpoints"), &mut fail);
@@ -443,6 +451,22 @@ mod tests {
         );
         s.exchanges[0].venue = Venue::BinanceDerivatives;
         assert_eq!(validate(&s), []);
+    }
+
+    #[test]
+    fn tick_by_tick_symbols_must_be_listed() {
+        let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(2))], 10);
+        s.exchanges[0].orderbook = Some(OrderBookSpec {
+            every_update_symbols: Some(vec!["S0-USDT".into(), "S9-USDT".into()]),
+            ..OrderBookSpec::default()
+        });
+        let errors = validate(&s);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].field,
+            "spec.exchanges[0].orderbook.everyUpdateSymbols"
+        );
+        assert!(errors[0].to_string().contains("S9-USDT"), "{}", errors[0]);
     }
 
     #[test]

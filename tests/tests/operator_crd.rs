@@ -165,7 +165,7 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
         std::fs::read_to_string(root().join("config/samples/collectorset-full.yaml")).unwrap();
     let base: Value = serde_yaml::from_str(&full).unwrap();
     type Edit = fn(&mut Value);
-    let cases: [(&str, Edit); 9] = [
+    let cases: [(&str, Edit); 10] = [
         ("duplicate symbol", |v| {
             v["spec"]["exchanges"][0]["symbols"][1] = "BTC-USDT".into()
         }),
@@ -183,6 +183,10 @@ fn rust_rules_and_cel_rules_reject_the_same_specs() {
         }),
         ("snapshot levels above depth", |v| {
             v["spec"]["exchanges"][0]["orderbook"]["snapshotLevels"] = 2000.into()
+        }),
+        ("tick-by-tick symbol not collected", |v| {
+            v["spec"]["exchanges"][0]["orderbook"]["everyUpdateSymbols"] =
+                serde_json::json!(["PEPE-USDT"])
         }),
         ("duplicate window above max age", |v| {
             v["spec"]["nats"]["orderbookStream"]["duplicateWindowS"] = 90000.into()

@@ -130,6 +130,60 @@ async fn synced_books_equal_the_venue_on_every_venue() {
     assert!(gaps(&events, Exchange::BinanceSpot).is_empty());
 }
 
+/// Tick by tick: BTC publishes its top after every venue update, exactly one row per depth frame the
+/// simulator sent between two frozen points, each at a new update id; ETH keeps its (long) interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tick_by_tick_books_publish_every_update_and_the_others_keep_the_interval() {
+    let exchange = Exchange::BinanceDerivatives;
+    let books: &[DataType] = &[DataType::Orderbooks];
+    let mut rig = Rig::start_with(sim_config(), &[(exchange, books)], |c| {
+        c.orderbook.snapshot_interval_ms = 600_000;
+        c.orderbook.every_update_symbols =
+            vec![marketprism_model::Symbol::new("BTC-USDT").unwrap()];
+    })
+    .await;
+    // Frozen at a known id with the simulator's frame count: the first mark.
+    let mut marks = Vec::new();
+    for _ in 0..2 {
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+        rig.sim.set_paused(true);
+        let id = rig.sim.book_top(exchange, "BTCUSDT", 1).last_id;
+        let sent = rig.counters(exchange, "book", Some("BTC-USDT")).sent;
+        rig.sim.set_paused(false);
+        marks.push((i64::try_from(id).unwrap(), sent, rig.events.len()));
+        rig.settle(Duration::from_secs(3)).await;
+    }
+    let events = rig.stop().await;
+    assert_invariants(&events);
+    assert!(gaps(&events, exchange).is_empty(), "no resync in between");
+    let ((id0, sent0, _), (id1, sent1, _)) = (marks[0], marks[1]);
+    let between: Vec<i64> = events
+        .iter()
+        .filter(|e| e.symbol.as_str() == "BTC-USDT")
+        .filter_map(|e| match &e.payload {
+            Payload::Orderbook(b) if b.last_update_id > id0 && b.last_update_id <= id1 => {
+                Some(b.last_update_id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(sent1 > sent0 + 5, "the market moved: {sent0} -> {sent1}");
+    assert_eq!(
+        between.len() as u64,
+        sent1 - sent0,
+        "one BTC book per depth frame between the marks"
+    );
+    assert!(
+        between.windows(2).all(|w| w[0] < w[1]),
+        "each at a new, increasing update id"
+    );
+    let eth = events
+        .iter()
+        .filter(|e| e.symbol.as_str() == "ETH-USDT" && e.data_type() == DataType::Orderbooks)
+        .count();
+    assert_eq!(eth, 1, "ETH: only the book published when it synced");
+}
+
 /// A REST snapshot older than the buffered updates is refused and refetched, not applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_rest_snapshots_are_refetched_until_they_bridge() {

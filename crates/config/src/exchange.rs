@@ -118,6 +118,13 @@ pub struct OrderBookConfig {
     pub snapshot_levels: usize,
     /// Milliseconds between published snapshots (one is also published after every resync).
     pub snapshot_interval_ms: u64,
+    /// Tick by tick: publish the top `snapshot_levels` after every update applied to every book of
+    /// this venue (one `orderbooks` row per venue update, keyed by its update id), instead of every
+    /// `snapshot_interval_ms`. At the venues' 100 ms book channels that is at most 10 rows/s per symbol.
+    pub every_update: bool,
+    /// Tick by tick for these symbols only (each must be in `symbols`); the others keep the interval.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub every_update_symbols: Vec<Symbol>,
     /// Verify OKX crc32 checksums when the venue sends a non-zero one (`checksum == 0` means absent).
     /// Unset (the default): verify whenever `depth` holds the 25 levels per side the checksum covers.
     /// `true` with a smaller `depth` is rejected (every checksum would fail).
@@ -146,6 +153,8 @@ impl Default for OrderBookConfig {
             depth: 400,
             snapshot_levels: 20,
             snapshot_interval_ms: 1_000,
+            every_update: false,
+            every_update_symbols: Vec::new(),
             verify_checksum: None,
             sync_timeout_s: 30,
             okx_snapshot: OkxSnapshotSource::Rest,
@@ -158,6 +167,11 @@ impl Default for OrderBookConfig {
 pub(crate) const OKX_CHECKSUM_LEVELS: usize = 25;
 
 impl OrderBookConfig {
+    /// Whether `symbol`'s book is published after every update ([`Self::every_update`]).
+    pub fn is_every_update(&self, symbol: &Symbol) -> bool {
+        self.every_update || self.every_update_symbols.contains(symbol)
+    }
+
     /// Whether OKX checksums are verified: as configured, else when the local book is deep enough.
     pub fn checksum_verified(&self) -> bool {
         self.verify_checksum
@@ -220,6 +234,16 @@ impl ExchangeConfig {
         }
         if ob.sync_timeout_s == 0 {
             return invalid("orderbook.sync_timeout_s", "must be at least 1");
+        }
+        if let Some(s) = ob
+            .every_update_symbols
+            .iter()
+            .find(|s| !self.symbols.contains(s))
+        {
+            return invalid(
+                "orderbook.every_update_symbols",
+                &format!("{s} is not in symbols; list only symbols this exchange collects"),
+            );
         }
         if ob.snapshot_interval_ms < 10 {
             return invalid("orderbook.snapshot_interval_ms", "must be at least 10");
@@ -336,5 +360,35 @@ mod tests {
         );
         let err = okx("{sync_timeout_s: 0}").unwrap_err();
         assert!(err.contains("orderbook.sync_timeout_s"), "{err}");
+    }
+
+    #[test]
+    fn every_update_is_per_venue_or_per_listed_symbol() {
+        let cfg = |ob: &str| {
+            Config::from_yaml(&format!(
+                "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [orderbooks]\n    orderbook: {ob}\n"
+            ))
+            .unwrap()
+        };
+        let btc = Symbol::new("BTC-USDT").unwrap();
+        let eth = Symbol::new("ETH-USDT").unwrap();
+        let c = cfg("{every_update_symbols: [ETH-USDT]}");
+        c.validate().unwrap();
+        let ob = &c.exchanges[0].orderbook;
+        assert!(ob.is_every_update(&eth) && !ob.is_every_update(&btc));
+        let c = cfg("{every_update: true}");
+        assert!(c.exchanges[0].orderbook.is_every_update(&btc));
+        let err = cfg("{every_update_symbols: [SOL-USDT]}")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("exchanges[0].orderbook.every_update_symbols") && err.contains("SOL-USDT"),
+            "{err}"
+        );
+        assert!(
+            Config::from_yaml("exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [orderbooks]\n    orderbook: {every_updates: true}\n").is_err(),
+            "a misspelt option is refused, not ignored"
+        );
     }
 }

@@ -4,9 +4,12 @@
 //! 400-level snapshot load ≤ 100 µs. The `btreemap` case is the alternative book layout, for comparison.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use marketprism_model::{Decimal, Exchange};
+use marketprism_config::OrderBookConfig;
+use marketprism_model::{Decimal, Exchange, Symbol};
 use marketprism_venues::book::{BookSnapshot, BookSync, BookUpdate, OrderBook, SyncRule};
+use marketprism_venues::connection::books::Books;
 use marketprism_venues::parse::Parsed;
+use marketprism_venues::plan::BookPlan;
 use marketprism_venues::{binance, okx};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -140,5 +143,56 @@ fn bench_book(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_trades, bench_book);
+/// Tick by tick (`orderbook.every_update`): a USD-M depth update through the connection's books, with
+/// the top-20 row built and JSON-encoded after every update, against the interval cadence (no row).
+fn bench_tick_by_tick(c: &mut Criterion) {
+    let snap: BookSnapshot = binance::parse::parse_depth_snapshot(&snapshot_json()).unwrap();
+    let ups = [
+        parse_update(&depth_json(0, 2)),
+        parse_update(&depth_json(1, 3)),
+    ];
+    let symbol = Symbol::new("BTC-USDT").unwrap();
+    let mut g = c.benchmark_group("book");
+    g.throughput(Throughput::Elements(1));
+    for (name, every_update) in [
+        ("update_interval_top20", false),
+        ("update_every_top20_json", true),
+    ] {
+        let plan = BookPlan {
+            rule: SyncRule::BinanceFutures,
+            symbols: vec![symbol.clone()],
+            config: OrderBookConfig {
+                snapshot_levels: 20,
+                snapshot_interval_ms: 1_000,
+                every_update,
+                ..OrderBookConfig::default()
+            },
+        };
+        let mut books = Books::new(Exchange::BinanceDerivatives, plan, &[]);
+        let mut out = Vec::new();
+        // The first update bridges the snapshot (USD-M: `U <= lastUpdateId <= u`), then `pu` chains.
+        let mut first = ups[0].clone();
+        (first.first_id, first.last_id, first.prev_id) =
+            (snap.last_id, snap.last_id, Some(snap.last_id - 1));
+        books.on_update(&symbol, first, 0, &mut out);
+        books.on_snapshot(&symbol, snap.clone(), true, 0, &mut out);
+        assert!(books.is_live(&symbol));
+        let mut id = snap.last_id + 1;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut u = ups[(id & 1) as usize].clone();
+                (u.first_id, u.last_id, u.prev_id, u.ts_ms) = (id, id, Some(id - 1), 1_000);
+                id += 1;
+                out.clear();
+                books.on_update(&symbol, u, 0, &mut out);
+                for e in &out {
+                    black_box(serde_json::to_vec(e).unwrap());
+                }
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_trades, bench_book, bench_tick_by_tick);
 criterion_main!(benches);

@@ -266,6 +266,7 @@ impl DataTypeName {
 #[x_kube(validation = super::offers::data_types_rule(Venue::OkxSpot))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::OkxDerivatives))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::DeribitDerivatives))]
+#[x_kube(validation = Rule::new("!has(self.orderbook) || !has(self.orderbook.everyUpdateSymbols) || self.orderbook.everyUpdateSymbols.all(s, s in self.symbols)").message("orderbook.everyUpdateSymbols must be symbols of this venue"))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeSpec {
     pub venue: Venue,
@@ -343,6 +344,13 @@ pub struct OrderBookSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10, max = 3_600_000))]
     pub snapshot_interval_ms: Option<i64>,
+    /// Tick by tick: publish the top `snapshotLevels` after every book update of every symbol of this venue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_update: Option<bool>,
+    /// Tick by tick for these symbols only (each also in `symbols`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200), inner(regex(pattern = SYMBOL_PATTERN), length(max = 40)))]
+    pub every_update_symbols: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]

@@ -25,6 +25,8 @@ pub enum BookAction {
 struct BookState {
     sync: BookSync,
     cadence: SnapshotCadence,
+    /// Tick by tick: the top is published after every update applied, not at the cadence.
+    every_update: bool,
     market_type: MarketType,
     /// Continuity cannot be proven (no `prevSeqId`, no verified checksum): nothing is published until
     /// an update with a sequence id allows a resync.
@@ -73,6 +75,7 @@ impl Books {
                         plan.config.checksum_verified(),
                     ),
                     cadence: SnapshotCadence::new(plan.config.snapshot_interval_ms),
+                    every_update: plan.config.is_every_update(s),
                     market_type,
                     withheld: false,
                     unpublished_recv_ms: None,
@@ -302,7 +305,8 @@ impl Books {
                     self.tops.push(top);
                 }
                 let book = state.sync.book();
-                if state.cadence.due(book.ts_ms) {
+                // `due` runs either way, so a book switched to the cadence keeps its clock.
+                if state.cadence.due(book.ts_ms) | state.every_update {
                     state.unpublished_recv_ms = None;
                     let levels = self.plan.config.snapshot_levels;
                     out.push(top_event(self.exchange, symbol, state, levels, recv_ts_ms));
@@ -445,6 +449,71 @@ mod tests {
             asks: vec![(d(11), d(1))],
             checksum: None,
         }
+    }
+
+    #[test]
+    fn tick_by_tick_symbols_publish_after_every_update_and_the_others_at_cadence() {
+        let tick = Symbol::new("ETH-USDT").unwrap();
+        let slow = Symbol::new("BTC-USDT").unwrap();
+        let plan = BookPlan {
+            rule: SyncRule::BinanceFutures,
+            symbols: vec![slow.clone(), tick.clone()],
+            config: OrderBookConfig {
+                snapshot_levels: 2,
+                every_update_symbols: vec![tick.clone()],
+                ..OrderBookConfig::default()
+            },
+        };
+        let mut b = Books::new(Exchange::BinanceDerivatives, plan, &[]);
+        let snap = BookSnapshot {
+            last_id: 10,
+            ts_ms: Some(900),
+            bids: vec![(d(9), d(1))],
+            asks: vec![(d(12), d(1))],
+            checksum: None,
+        };
+        let mut out = Vec::new();
+        for sym in [&slow, &tick] {
+            b.on_update(sym, upd(5, 12, 4, 1_000), 0, &mut out);
+            b.on_snapshot(sym, snap.clone(), true, 0, &mut out);
+        }
+        assert_eq!(out.len(), 2, "each book is published once synced: {out:?}");
+        out.clear();
+        // Three updates in the same exchange millisecond, the second one deep in the book.
+        for (i, sym) in [
+            (0, &slow),
+            (0, &tick),
+            (1, &slow),
+            (1, &tick),
+            (2, &slow),
+            (2, &tick),
+        ] {
+            let mut u = upd(13 + 2 * i, 14 + 2 * i, 12 + 2 * i, 1_000);
+            if i == 1 {
+                u.bids = vec![(d(1), d(5))];
+                u.asks = vec![];
+            }
+            b.on_update(sym, u, 0, &mut out);
+        }
+        let ids: Vec<(String, i64)> = out
+            .iter()
+            .map(|e| match &e.payload {
+                Payload::Orderbook(o) => (e.symbol.to_string(), o.last_update_id),
+                p => panic!("{p:?}"),
+            })
+            .collect();
+        let t = |id| ("ETH-USDT".to_owned(), id);
+        assert_eq!(
+            ids,
+            vec![t(14), t(16), t(18)],
+            "every update of the tick-by-tick book, none of the other within its interval"
+        );
+        out.clear();
+        b.flush(10_000_000, &mut out);
+        assert!(
+            matches!(&out[..], [e] if e.symbol == slow),
+            "only the interval book had unpublished changes: {out:?}"
+        );
     }
 
     #[test]
