@@ -9,10 +9,11 @@
 //! | Binance USD-M | `GET /fapi/v1/aggTrades?symbol&fromId&startTime&endTime&limit` (weight 20) | `fromId` or `[startTime, endTime]` (inclusive, < 1 h apart, else -1127), ascending; limit ≤ 1000, default 500 | aggregate |
 //! | OKX | `GET /api/v5/market/history-trades?instId&type&after&before&limit` | `type=1` by `tradeId`, `2` by `ts`; `after`: older than, `before`: newer than; newest first; limit ≤ 100 | fill |
 //! | Deribit | `GET /api/v2/public/get_last_trades_by_instrument_and_time?instrument_name&start_timestamp&end_timestamp&count&sorting` | inclusive times, `count` ≤ 1000 (default 10), `has_more` | fill |
+//! | Deribit | `GET /api/v2/public/get_last_trades_by_instrument?instrument_name&start_seq&end_seq&count&sorting` | inclusive `trade_seq`, as above | fill |
 //!
 //! Sources: Binance Spot API "Old trade lookup" and "Compressed/Aggregate trades list"; Binance USD-M
 //! Futures "Compressed/Aggregate Trades List"; OKX API v5 "Get trades history"; Deribit API v2
-//! `public/get_last_trades_by_instrument_and_time`.
+//! `public/get_last_trades_by_instrument_and_time`, `public/get_last_trades_by_instrument`.
 
 use super::book::{fmt_fixed, fmt_trimmed};
 use super::market::{Market, TradeBatch};
@@ -202,8 +203,22 @@ pub(crate) fn okx_history_trades(m: &Market, q: &HashMap<String, String>) -> Res
     )
 }
 
-/// `GET /api/v2/public/get_last_trades_by_instrument_and_time`: fills in `[start, end]`.
-pub(crate) fn deribit_trades_by_time(m: &Market, q: &HashMap<String, String>) -> Response {
+/// Which fills a Deribit trade-history call selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeribitSelect {
+    /// `get_last_trades_by_instrument_and_time`: `start_timestamp..=end_timestamp` (both required).
+    ByTime,
+    /// `get_last_trades_by_instrument`: `start_seq..=end_seq` (each optional; `trade_seq` is the fill id).
+    BySeq,
+}
+
+/// `GET /api/v2/public/get_last_trades_by_instrument_and_time` or `…/get_last_trades_by_instrument`:
+/// the selected fills, `count` (≤ 1000, default 10) of them in `sorting` order, `has_more` if more matched.
+pub(crate) fn deribit_trades(
+    m: &Market,
+    q: &HashMap<String, String>,
+    select: DeribitSelect,
+) -> Response {
     let invalid = |what: &str| {
         Response::json(
             400,
@@ -211,11 +226,18 @@ pub(crate) fn deribit_trades_by_time(m: &Market, q: &HashMap<String, String>) ->
                 .to_string(),
         )
     };
-    let (Ok(Some(start)), Ok(Some(end))) = (
-        num::<i64>(q, "start_timestamp"),
-        num::<i64>(q, "end_timestamp"),
-    ) else {
-        return invalid("start_timestamp");
+    let range = match select {
+        DeribitSelect::ByTime => match (
+            num::<i64>(q, "start_timestamp"),
+            num::<i64>(q, "end_timestamp"),
+        ) {
+            (Ok(Some(start)), Ok(Some(end))) => (start, end),
+            _ => return invalid("start_timestamp"),
+        },
+        DeribitSelect::BySeq => match (num::<i64>(q, "start_seq"), num::<i64>(q, "end_seq")) {
+            (Ok(start), Ok(end)) => (start.unwrap_or(0), end.unwrap_or(i64::MAX)),
+            _ => return invalid("start_seq"),
+        },
     };
     let count = match num::<usize>(q, "count") {
         Ok(None) => 10,
@@ -227,7 +249,13 @@ pub(crate) fn deribit_trades_by_time(m: &Market, q: &HashMap<String, String>) ->
     let value = |v: i64, d: u32| v as f64 / 10f64.powi(d as i32);
     let inst = m.symbol.to_string();
     let in_range: Vec<TapeFill<'_>> = fills(m)
-        .filter(|f| f.ts_ms >= start && f.ts_ms <= end)
+        .filter(|f| {
+            let key = match select {
+                DeribitSelect::ByTime => f.ts_ms,
+                DeribitSelect::BySeq => i64::try_from(f.id).unwrap_or(i64::MAX),
+            };
+            key >= range.0 && key <= range.1
+        })
         .collect();
     let total = in_range.len();
     let picked: Vec<&TapeFill<'_>> = if ascending {
@@ -338,7 +366,7 @@ mod tests {
     #[test]
     fn deribit_counts_and_says_when_there_is_more() {
         let m = market_with_tape(30);
-        let page = body(&deribit_trades_by_time(
+        let page = body(&deribit_trades(
             &m,
             &query(&[
                 ("start_timestamp", "1000"),
@@ -346,15 +374,36 @@ mod tests {
                 ("count", "3"),
                 ("sorting", "asc"),
             ]),
+            DeribitSelect::ByTime,
         ));
         let trades = page["result"]["trades"].as_array().unwrap();
         assert_eq!(trades.len(), 3);
         assert_eq!(page["result"]["has_more"], true);
         assert_eq!(trades[0]["timestamp"], 1000);
-        let r = deribit_trades_by_time(
+        let r = deribit_trades(
             &m,
             &query(&[("start_timestamp", "x"), ("end_timestamp", "1")]),
+            DeribitSelect::ByTime,
         );
         assert_eq!(r.status, 400);
+        // By sequence: from the third trade's `trade_seq` on, consecutive.
+        let seq = trades[2]["trade_seq"].as_u64().unwrap();
+        let page = body(&deribit_trades(
+            &m,
+            &query(&[
+                ("start_seq", &seq.to_string()),
+                ("count", "5"),
+                ("sorting", "asc"),
+            ]),
+            DeribitSelect::BySeq,
+        ));
+        let by_seq: Vec<u64> = page["result"]["trades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["trade_seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(by_seq, (seq..seq + 5).collect::<Vec<_>>());
+        assert_eq!(page["result"]["has_more"], true);
     }
 }

@@ -492,13 +492,19 @@ fn deribit(path: &str, q: &HashMap<String, String>, shared: &Arc<Shared>) -> Res
                 _ => rpc_err("Invalid params"),
             }
         }
-        "/api/v2/public/get_last_trades_by_instrument_and_time" => {
+        "/api/v2/public/get_last_trades_by_instrument_and_time"
+        | "/api/v2/public/get_last_trades_by_instrument" => {
             let Some(inst) = q.get("instrument_name").filter(|i| !i.is_empty()) else {
                 return rpc_err("Invalid params");
             };
+            let select = if path.ends_with("_and_time") {
+                history::DeribitSelect::ByTime
+            } else {
+                history::DeribitSelect::BySeq
+            };
             let m = shared.market(Exchange::DeribitDerivatives, inst);
             let m = lock(&m);
-            history::deribit_trades_by_time(&m, q)
+            history::deribit_trades(&m, q, select)
         }
         // `public/get_time` over REST: `result` is the server time, ms.
         "/api/v2/public/get_time" => Response::json(
