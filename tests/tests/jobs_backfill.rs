@@ -358,6 +358,27 @@ async fn a_disconnect_gap_is_backfilled_to_contiguous_ids_through_a_kill_and_a_r
     assert!(out.status.success(), "{again}");
     assert_eq!(again["attempted"].as_u64(), Some(0), "{again}");
 
+    // The answer covers every unit of the plan, not only those finished by this run: a fill recorded
+    // with ids missing (as an interrupted earlier run would have left it) makes a run that attempts
+    // nothing exit 1 with that count.
+    ch.query(&format!(
+        "INSERT INTO {hot}.gap_fills SELECT exchange, market_type, symbol, data_type, gap_start_ms, \
+         cause, gap_end_ms, window_from_ms, window_to_ms, fetched, published, 3, first_trade_id, \
+         last_trade_id, source, filled_at_ms + 1 FROM {hot}.gap_fills FINAL \
+         WHERE exchange = 'binance_spot' LIMIT 1"
+    ))
+    .execute()
+    .await
+    .unwrap();
+    let out = job_command(&args).output().unwrap();
+    let holed = report(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "ids still missing: {holed}");
+    assert_eq!(
+        (holed["attempted"].as_u64(), holed["discrepancies"].as_u64()),
+        (Some(0), Some(3)),
+        "{holed}"
+    );
+
     // The scheduled form (as the operator's CronJob runs it) in a fresh work directory: every gap
     // again, nothing left to publish, and the termination-message summary says so.
     let summary_file = dir.path().join("summary.json");

@@ -16,7 +16,7 @@
 //! ClickHouse collapses) and records the same fill again. Failure steps: `config` (the gap's venue or
 //! symbol is not configured), `instruments`, `fetch`, `query`, `publish`, `land`, `record`.
 
-use super::backfill_io::{Backfiller, UnitFigures, recorded_gaps};
+use super::backfill_io::{Backfiller, UnitFigures, recorded_gaps, recorded_holes};
 use super::plan::Filter;
 use super::{
     CommonArgs, JobOutcome, JobReport, blocking, default_work_dir, failure_lines, pinned_window,
@@ -220,6 +220,7 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
         })
         .collect();
     let wd_path = work_dir.clone();
+    let client = backfiller.client.clone();
     let (summary, totals, failures) = blocking(move || {
         let mut wd = WorkDir::open(&wd_path, JOB)?;
         let mut totals = (0u64, UnitFigures::default());
@@ -241,13 +242,16 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
         Ok((summary, totals, failure_lines(&wd)))
     })
     .await?;
+    // Over every unit of the plan, done now or before an interruption: a resumed run answers for all.
+    let holes_left = recorded_holes(&client, &clickhouse.hot_database, &units).await?;
     let details = serde_json::json!({
         "gaps": summary.progress.total,
         "filled": summary.progress.done,
         "filled_now": totals.0,
         "trades_fetched": totals.1.fetched,
         "trades": totals.1.published,
-        "holes_left": totals.1.holes_left,
+        "holes_left": holes_left,
+        "holes_left_now": totals.1.holes_left,
     });
     let mut report = JobReport::new(JOB, &work_dir, &summary, details);
     // No gap in the range is the outcome a scheduled backfill hopes for, not a wrong filter.
@@ -257,11 +261,10 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
     }
     report.first = failures;
     // Ids still absent after the fill (Binance): an answer, not a failure a retry would change.
-    if totals.1.holes_left > 0 {
-        report.discrepancies = Some(totals.1.holes_left);
+    if holes_left > 0 {
+        report.discrepancies = Some(holes_left);
         report.first.push(format!(
-            "{} trade ids still missing after the backfill (the venue no longer has them?): see gap_fills.holes_left",
-            totals.1.holes_left
+            "{holes_left} trade ids still missing after the backfill (the venue no longer has them?): see gap_fills.holes_left"
         ));
     }
     Ok(JobOutcome::Ran(report))

@@ -78,6 +78,57 @@ pub async fn recorded_gaps(
         .collect())
 }
 
+#[derive(Row, Deserialize)]
+struct FillRow {
+    exchange: String,
+    market_type: String,
+    symbol: String,
+    gap_start_ms: i64,
+    cause: String,
+    holes_left: i64,
+}
+
+/// Trade ids still missing over `units`, as their `gap_fills` rows record them (units filled by this
+/// run or an earlier, interrupted one alike; -1, "ids say nothing", counts 0).
+pub async fn recorded_holes(client: &Client, hot: &str, units: &[GapUnit]) -> Result<u64> {
+    let (Some(from), Some(to)) = (
+        units.iter().map(|u| u.start_ms).min(),
+        units.iter().map(|u| u.start_ms).max(),
+    ) else {
+        return Ok(0);
+    };
+    let key = |e: &str, m: &str, s: &str, t: i64, c: &str| {
+        (e.to_owned(), m.to_owned(), s.to_owned(), t, c.to_owned())
+    };
+    let planned: std::collections::HashSet<_> = units
+        .iter()
+        .map(|u| key(&u.exchange, &u.market_type, &u.symbol, u.start_ms, &u.cause))
+        .collect();
+    let sql = format!(
+        "SELECT exchange, market_type, symbol, gap_start_ms, cause, holes_left FROM {hot}.{} FINAL \
+         WHERE data_type = 'trades' AND gap_start_ms >= {from} AND gap_start_ms <= {to}",
+        gap_fills::TABLE
+    );
+    let rows: Vec<FillRow> = client
+        .query(&sql)
+        .fetch_all()
+        .await
+        .map_err(|e| Error::Other(format!("ClickHouse {hot}.{}: {e}", gap_fills::TABLE)))?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            planned.contains(&key(
+                &r.exchange,
+                &r.market_type,
+                &r.symbol,
+                r.gap_start_ms,
+                &r.cause,
+            ))
+        })
+        .map(|r| r.holes_left.max(0) as u64)
+        .sum())
+}
+
 /// Everything a unit needs, shared by all units of a run.
 pub struct Backfiller {
     pub client: Client,
