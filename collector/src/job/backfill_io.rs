@@ -35,6 +35,8 @@ struct GapRow {
 struct StoredRow {
     trade_id: String,
     ts: i64,
+    /// As text: Decimal columns differ between the ClickHouse versions' row formats.
+    raw_quantity: String,
 }
 
 /// Trade gaps recorded in `[from_ms, to_ms)` (by start), of the given exchanges and symbols (empty:
@@ -353,7 +355,7 @@ impl Backfiller {
         tail: &str,
     ) -> std::result::Result<Vec<Stored>, clickhouse::error::Error> {
         let sql = format!(
-            "SELECT {modifier} trade_id, {ts} AS ts FROM {db}.trades \
+            "SELECT {modifier} trade_id, {ts} AS ts, toString(raw_quantity) AS raw_quantity FROM {db}.trades \
              WHERE exchange = ? AND market_type = ? AND symbol = ? AND {cond} {tail}",
             ts = self.dialect.ms("ts_ms"),
             db = self.clickhouse.hot_database,
@@ -371,6 +373,7 @@ impl Backfiller {
             .map(|r| Stored {
                 trade_id: r.trade_id,
                 ts_ms: r.ts,
+                raw_quantity: r.raw_quantity.parse().ok(),
             })
             .collect())
     }

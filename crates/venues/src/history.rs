@@ -14,6 +14,7 @@ use crate::rate_limit::RateLimiter;
 use crate::{binance, deribit, okx};
 use marketprism_model::instruments::Instrument;
 use marketprism_model::{Event, Exchange, Payload, Side, Trade};
+use std::collections::{HashMap, HashSet};
 
 /// An inclusive window of exchange time, UTC ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,11 +162,13 @@ pub(crate) fn trade_event(
     })
 }
 
-/// A trade already stored for the stream: its id and exchange time (UTC ms).
+/// A trade already stored for the stream: its id, exchange time (UTC ms) and size as the venue sent
+/// it (`raw_quantity`, in the venue's unit; `None` when not known).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Stored {
     pub trade_id: String,
     pub ts_ms: i64,
+    pub raw_quantity: Option<marketprism_model::Decimal>,
 }
 
 /// `a < b` for trade ids: numerically when both are integers, else by text.
@@ -184,25 +187,29 @@ pub fn trade_id(e: &Event) -> &str {
     }
 }
 
-/// Of the `fetched` trades of a window, those the stream lost: every id not `stored`. When the stream
-/// carries aggregates of the history's fills (`aggregated`, see [`stream_aggregates`]), a fill is also
-/// covered by a stored aggregate of the same time with an id at or above its own (one taker order's
-/// fills share a time, and the aggregate's id is its last fill). Sorted by (time, id), each id once.
+/// Of the `fetched` trades of a window, those the stream lost: every id not `stored`, sorted by
+/// (time, id), each id once.
+///
+/// When the stream carries aggregates of the history's fills (`aggregated`, see [`stream_aggregates`]:
+/// OKX, one row per taker order, its id the order's last fill, its size the sum of its fills), a stored
+/// aggregate covers the fills of its time walking down from its own id until their sizes add up to its
+/// `raw_quantity`, so a lost order beside a stored one of the same ms is still found missing. An
+/// aggregate of unknown size, or whose own last fill the history lacks, covers every fill of its time
+/// at or below its id (the rule cannot be exact without the size).
 pub fn missing(fetched: Vec<Event>, stored: &[Stored], aggregated: bool) -> Vec<Event> {
-    let ids: std::collections::HashSet<&str> = stored.iter().map(|s| s.trade_id.as_str()).collect();
-    // Per time, the stored ids (an aggregating stream's rows of one ms), looked up once per fill.
-    let mut by_time: std::collections::HashMap<i64, Vec<&str>> = std::collections::HashMap::new();
-    if aggregated {
-        for s in stored {
-            by_time.entry(s.ts_ms).or_default().push(&s.trade_id);
-        }
-    }
+    let ids: HashSet<&str> = stored.iter().map(|s| s.trade_id.as_str()).collect();
+    let (walked, loose) = if aggregated {
+        aggregate_cover(&fetched, stored)
+    } else {
+        (HashSet::new(), HashMap::new())
+    };
     let covered = |e: &Event| {
         let id = trade_id(e);
         ids.contains(id)
-            || by_time
+            || walked.contains(id)
+            || loose
                 .get(&e.ts_ms)
-                .is_some_and(|same| same.iter().any(|s| !id_less(s, id)))
+                .is_some_and(|same: &Vec<&str>| same.iter().any(|s| !id_less(s, id)))
     };
     let mut out: Vec<Event> = fetched.into_iter().filter(|e| !covered(e)).collect();
     out.sort_by_cached_key(|e| {
@@ -211,6 +218,56 @@ pub fn missing(fetched: Vec<Event>, stored: &[Stored], aggregated: bool) -> Vec<
     });
     out.dedup_by(|a, b| trade_id(a) == trade_id(b));
     out
+}
+
+/// The fills stored aggregates account for: (fill ids covered by an exact size walk, per time the
+/// ids of aggregates that cover by the id rule alone).
+fn aggregate_cover<'a>(
+    fetched: &[Event],
+    stored: &'a [Stored],
+) -> (HashSet<String>, HashMap<i64, Vec<&'a str>>) {
+    // Per time, the history's fills (id, size), highest id first.
+    let mut fills: HashMap<i64, Vec<(&str, marketprism_model::Decimal)>> = HashMap::new();
+    for e in fetched {
+        if let Payload::Trade(t) = &e.payload {
+            fills
+                .entry(e.ts_ms)
+                .or_default()
+                .push((&t.trade_id, t.raw_quantity));
+        }
+    }
+    for v in fills.values_mut() {
+        v.sort_by(|a, b| {
+            if id_less(a.0, b.0) {
+                std::cmp::Ordering::Greater
+            } else if id_less(b.0, a.0) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        v.dedup_by(|a, b| a.0 == b.0);
+    }
+    let mut walked = HashSet::new();
+    let mut loose: HashMap<i64, Vec<&str>> = HashMap::new();
+    for s in stored {
+        let same = fills.get(&s.ts_ms).map(Vec::as_slice).unwrap_or_default();
+        let mut below = same.iter().skip_while(|(id, _)| id_less(&s.trade_id, id));
+        match (s.raw_quantity, below.clone().next()) {
+            (Some(size), Some((last, _))) if *last == s.trade_id => {
+                let mut sum = marketprism_model::Decimal::ZERO;
+                for (id, q) in below.by_ref() {
+                    walked.insert((*id).to_owned());
+                    sum += *q;
+                    if sum >= size {
+                        break;
+                    }
+                }
+            }
+            _ => loose.entry(s.ts_ms).or_default().push(&s.trade_id),
+        }
+    }
+    (walked, loose)
 }
 
 /// For venues whose ids are consecutive ([`ids_are_contiguous`]): how many ids between the smallest
@@ -365,10 +422,12 @@ mod tests {
             Stored {
                 trade_id: "10".into(),
                 ts_ms: 100,
+                raw_quantity: None,
             },
             Stored {
                 trade_id: "14".into(),
                 ts_ms: 120,
+                raw_quantity: None,
             },
         ];
         assert_eq!(
@@ -377,6 +436,53 @@ mod tests {
         );
         // An aggregating stream: 13 and 9 share the time of a stored aggregate with a higher id.
         assert_eq!(ids(&missing(fetched, &stored, true)), ["11", "12"]);
+    }
+
+    fn fill(id: &str, ts: i64, size: i64) -> Event {
+        let mut e = trade(id, ts);
+        if let Payload::Trade(t) = &mut e.payload {
+            t.raw_quantity = size.into();
+        }
+        e
+    }
+
+    /// OKX: two taker orders in one ms, A = fills 101–103 (sizes 1, 2, 3) and B = 104–105 (1, 1).
+    #[test]
+    fn a_lost_aggregate_beside_a_stored_one_of_the_same_ms_is_missing() {
+        let fetched = vec![
+            fill("101", 100, 1),
+            fill("102", 100, 2),
+            fill("103", 100, 3),
+            fill("104", 100, 1),
+            fill("105", 100, 1),
+        ];
+        let agg = |id: &str, size: Option<i64>| Stored {
+            trade_id: id.into(),
+            ts_ms: 100,
+            raw_quantity: size.map(Into::into),
+        };
+        assert_eq!(
+            ids(&missing(fetched.clone(), &[agg("105", Some(2))], true)),
+            ["101", "102", "103"],
+            "B (size 2) covers 105 and 104 only: A was lost"
+        );
+        assert!(
+            missing(
+                fetched.clone(),
+                &[agg("103", Some(6)), agg("105", Some(2))],
+                true
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            ids(&missing(fetched.clone(), &[agg("103", Some(6))], true)),
+            ["104", "105"],
+            "A stored, B lost"
+        );
+        assert!(
+            missing(fetched, &[agg("105", None)], true).is_empty(),
+            "size unknown: the id rule (an over-cover) is all that is left"
+        );
     }
 
     #[test]
