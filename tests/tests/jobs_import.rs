@@ -7,8 +7,8 @@ use marketprism_config::ClickHouseConfig;
 use marketprism_model::synthetic::synthetic_events;
 use marketprism_pipeline::store::clickhouse::clickhouse_client;
 use marketprism_tests::jobs::{
-    clickhouse_config, counts_final, data_files, drop_databases, job_command, progress, report,
-    rows_per_table, run_job, write_dataset,
+    clickhouse_config, count_all, counts_final, data_files, drop_databases, job_command, progress,
+    report, rows_per_table, run_job, write_dataset,
 };
 use marketprism_tests::servers::{clickhouse_url, unique_name};
 use std::time::{Duration, Instant};
@@ -77,6 +77,51 @@ async fn import_lands_every_row_of_the_dataset_once() {
         (Some(0), Some(files))
     );
     assert_eq!(r["details"]["rows_inserted"], 0);
+
+    // The dataset is compacted (closed hours into one file each); the same import again takes
+    // nothing twice: each compacted file's footer names files already imported.
+    let compact = std::process::Command::new(marketprism_tests::process::collector_bin())
+        .args(["parquet", "compact", "--dir", s(&data), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        compact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    let compacted = data_files(&data)
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("compacted-")
+        })
+        .count() as u64;
+    assert!(compacted > 0, "the compaction merged something");
+    let out = run_job(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&out.stdout);
+    assert_eq!(
+        (
+            r["attempted"].as_u64(),
+            r["details"]["rows_inserted"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["details"]["compacted_already_imported"], compacted, "{r}");
+    for (data_type, rows) in rows_per_table(&events) {
+        assert_eq!(
+            count_all(&ch, &format!("{name}_hot"), data_type).await,
+            rows,
+            "{data_type}: not one row twice, even before FINAL"
+        );
+    }
     drop_databases(&ch, &name).await;
 }
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use marketprism_config::Config;
 use marketprism_jobs::{UnitError, UnitId, WorkDir, run};
 use marketprism_pipeline::store::ClickHouseWriter;
+use marketprism_pipeline::store::parquet::compact_io::compacted_from;
 use marketprism_pipeline::store::parquet::read_file;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,27 +72,64 @@ pub async fn run_import(args: ImportArgs) -> Result<JobOutcome> {
         let mut wd = WorkDir::open(&wd_path, JOB)?;
         let listing = list_dataset_all(&root)?;
         let units = import_units(&listing.files);
+        let covered = mark_compactions_of_imported_files(&mut wd, &root, &units)?;
         let work = |id: &UnitId| {
             let n = import_file(&handle, &writer, &root, id)?;
             inserted.fetch_add(n, Ordering::Relaxed);
             Ok(())
         };
         let summary = run(&mut wd, || units.iter().cloned(), &opts, work, |_| {})?;
-        Ok((summary, listing.skipped, failure_lines(&wd)))
+        Ok((summary, listing.skipped, failure_lines(&wd), covered))
     })
     .await?;
-    let (summary, skipped, failures) = summary;
+    let (summary, skipped, failures, covered) = summary;
     if !skipped.is_empty() {
         tracing::warn!(count = skipped.len(), first = %skipped[0], "files in the dataset that are not data files were not imported");
     }
     let details = serde_json::json!({
         "rows_inserted": rows.load(Ordering::Relaxed),
+        "compacted_already_imported": covered,
         "skipped_files": skipped.len(),
         "skipped": skipped.iter().take(SKIPPED_LISTED).collect::<Vec<_>>(),
     });
     let mut report = JobReport::new(JOB, &work_dir, &summary, details);
     report.first = failures;
     Ok(JobOutcome::Ran(report))
+}
+
+/// Records as done every compacted file of the plan whose replaced files (its footer's list) were all
+/// imported already: its rows are in ClickHouse, and importing it again would only double them until
+/// a merge. A compacted file with any of its sources not imported is imported whole (the table's keys
+/// collapse the overlap). Returns how many were recorded.
+fn mark_compactions_of_imported_files(
+    wd: &mut WorkDir,
+    root: &std::path::Path,
+    units: &[UnitId],
+) -> std::result::Result<u64, marketprism_jobs::JobError> {
+    let mut covered = 0;
+    for id in units {
+        let (dir, name) = id.as_str().rsplit_once('/').unwrap_or(("", id.as_str()));
+        if !name.starts_with("compacted-") || wd.is_done(id.as_str()) {
+            continue;
+        }
+        // An unreadable footer is the unit's own failure to report, when it is imported.
+        let Ok(Some(sources)) = compacted_from(&root.join(id.as_str())) else {
+            continue;
+        };
+        let path = |n: &str| {
+            if dir.is_empty() {
+                n.to_owned()
+            } else {
+                format!("{dir}/{n}")
+            }
+        };
+        if !sources.is_empty() && sources.iter().all(|n| wd.is_done(&path(n))) {
+            wd.record_done(id)?;
+            covered += 1;
+        }
+    }
+    wd.sync()?;
+    Ok(covered)
 }
 
 /// The most skipped files named in the report (all are counted).

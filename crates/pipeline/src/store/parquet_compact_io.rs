@@ -138,14 +138,42 @@ pub fn part_file(dir: &Path, name: &str) -> Result<PartFile> {
     })
 }
 
+/// The footer key naming the files a compacted file replaced (newline-separated names in its
+/// directory, earlier compactions' inputs included), so a reader that already took those files (an
+/// import) can tell it holds nothing new.
+pub const COMPACTED_FROM_KEY: &str = "marketprism.compacted_from";
+
+/// The files `path` replaced, from its footer ([`COMPACTED_FROM_KEY`]); `None` for a file that is not
+/// a compaction (or was written before the key existed).
+pub fn compacted_from(path: &Path) -> Result<Option<Vec<String>>> {
+    let reader = SerializedFileReader::new(std::fs::File::open(path)?).map_err(parquet_err)?;
+    let names = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == COMPACTED_FROM_KEY))
+        .and_then(|k| k.value.clone())
+        .map(|v| v.lines().map(str::to_owned).collect());
+    Ok(names)
+}
+
 /// Step 1: the inputs' rows, in order, into the hidden temporary of `m.output`; fsynced.
 fn write_merged_temp(dir: &Path, m: &Merge) -> Result<()> {
     let temp = dir.join(temp_name(&m.output));
     let result = (|| -> Result<()> {
+        let mut sources = Vec::new();
+        for input in &m.inputs {
+            sources.extend(compacted_from(&dir.join(input))?.unwrap_or_default());
+            sources.push(input.clone());
+        }
         let file = std::fs::File::create(&temp)?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                COMPACTED_FROM_KEY.to_owned(),
+                sources.join("\n"),
+            )]))
             .build();
         let mut writer: Option<ArrowWriter<std::fs::File>> = None;
         let mut first_fields = None;

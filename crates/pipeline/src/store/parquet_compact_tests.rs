@@ -1,5 +1,7 @@
 use super::*;
-use crate::store::parquet::compact_io::{CompactOptions, compact_dataset, merge_steps, part_file};
+use crate::store::parquet::compact_io::{
+    CompactOptions, compact_dataset, compacted_from, merge_steps, part_file,
+};
 use crate::store::parquet::{read_file, write_file};
 use crate::store::rows::Rows;
 use marketprism_model::{
@@ -306,6 +308,7 @@ fn a_pass_merges_closed_hours_keeps_row_order_and_applies_retention() {
     std::fs::create_dir_all(&old).unwrap();
     std::fs::write(old.join("part-a.parquet"), b"old").unwrap();
     let before = visible_rows(&dir);
+    let parts = names(&dir);
     let mut o = opts(true);
     o.retention_days = 3;
     let r = compact_dataset(root.path(), &o, &|| false).unwrap();
@@ -327,6 +330,11 @@ fn a_pass_merges_closed_hours_keeps_row_order_and_applies_retention() {
         "order kept"
     );
     assert_eq!(visible_rows(&dir), before);
+    assert_eq!(
+        compacted_from(&dir.join(&left[0])).unwrap(),
+        Some(parts),
+        "the footer names the files it replaced"
+    );
     // A second pass has nothing to do; a late part joins the hour's merged file.
     let r = compact_dataset(root.path(), &o, &|| false).unwrap();
     assert_eq!(r.merges, 0);
@@ -336,6 +344,12 @@ fn a_pass_merges_closed_hours_keeps_row_order_and_applies_retention() {
     assert_eq!((r.merges, r.files_merged), (1, 2));
     assert_eq!(names(&dir).len(), 1);
     assert_eq!(visible_rows(&dir).len(), 51);
+    let sources = compacted_from(&dir.join(&names(&dir)[0])).unwrap().unwrap();
+    assert!(
+        sources.contains(&left[0]) && sources.contains(&"part-z-0000000000.parquet".to_owned()),
+        "a merge of a merged file keeps its sources: {sources:?}"
+    );
+    assert_eq!(sources.len(), 5 + 2);
 }
 
 #[test]
