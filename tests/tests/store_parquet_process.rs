@@ -223,3 +223,59 @@ fn kill_9_loses_at_most_the_last_flush_interval() {
         "lost the last {lost_ms} ms of events (flush interval {FLUSH_INTERVAL_MS} ms); {n} stored"
     );
 }
+
+/// The compaction inside a long `run`: with a 1 s pass, the files of closed hours (synthetic event
+/// time lies in the past) become one `compacted-…` file per partition and hour while the run keeps
+/// writing, late parts join it at the next pass, and every counted event is in the dataset exactly once.
+#[test]
+fn a_running_collector_compacts_closed_hours_while_it_writes() {
+    let first_ts = synthetic_event(SEED, 0).ts_ms;
+    assert!(
+        first_ts + 86_400_000 < marketprism_model::now_ms(),
+        "the synthetic day of seed {SEED} must lie in the past for its hours to be closed"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("collector.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "collector:\n  synthetic: {{seed: {SEED}, rate_per_s: {RATE_PER_S}}}\n\
+             outputs:\n  parquet: {{dir: {}, flush_interval_ms: 100, max_rows: 1000000, \
+             compact: {{enabled: true, interval_s: 1, grace_s: 0}}}}\n\
+             http:\n  listen: 127.0.0.1:0\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let run = run_until_sigterm(&collector_bin(), &config, Duration::from_secs(6));
+    let counted = run["outputs"]["parquet"]["rows_written"].as_u64().unwrap();
+    let files = parquet_files(&data);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let compacted = names.iter().filter(|n| n.starts_with("compacted-")).count();
+    assert!(compacted > 0, "no pass merged anything in 6 s: {names:?}");
+    // ~60 flushes per partition were written; the passes left about one file per partition and hour
+    // plus the parts written since the last pass.
+    let partitions: std::collections::BTreeSet<_> = files
+        .iter()
+        .map(|f| f.parent().unwrap().to_path_buf())
+        .collect();
+    assert!(
+        files.len() < partitions.len() * 20,
+        "{} files in {} partitions: compaction did not keep up",
+        files.len(),
+        partitions.len()
+    );
+    assert_eq!(
+        assert_contiguous_prefix(&events_by_index(&files)),
+        counted,
+        "every counted event exactly once"
+    );
+    assert!(
+        walk_names(&data).iter().all(|n| !n.starts_with('.')),
+        "no temporary or intent left after a clean shutdown"
+    );
+}
