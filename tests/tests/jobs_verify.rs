@@ -243,6 +243,36 @@ async fn rows_deleted_from_cold_are_named_and_repaired() {
         count_all(&case.ch, &cold, DataType::Trades).await,
         want[&DataType::Trades]
     );
+
+    // Rows only in cold (as hot's TTL leaves them): repair never copies cold back into hot. That is
+    // its answer, not a failure to retry: the unit is done, the run exits 1 naming what is left.
+    let hot = case.hot();
+    exec(
+        &case.ch,
+        &format!(
+            "ALTER TABLE {hot}.trades DELETE WHERE exchange = '{}' AND symbol = '{}'",
+            victim.exchange,
+            victim.symbol.as_str()
+        ),
+    )
+    .await;
+    wait_mutations(&case.ch, &hot).await;
+    let (out, doc) = case.run("repair", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = report(&out.stdout);
+    assert_eq!(
+        (r["failed"].as_u64(), r["discrepancies"].as_u64()),
+        (
+            Some(0),
+            Some(discrepancies(&doc).values().map(Vec::len).sum::<usize>() as u64)
+        ),
+        "{r}"
+    );
+    assert_eq!(
+        discrepancies(&doc).keys().collect::<Vec<_>>(),
+        [&unit_of(&victim)],
+        "{doc}"
+    );
     drop_databases(&case.ch, &case.name).await;
 }
 

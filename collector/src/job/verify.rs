@@ -252,9 +252,11 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
             }
             file.append(&result)
                 .map_err(|e| UnitError::new("write", format!("{}: {e}", results_path.display())))?;
-            // Done only if a verify right after finds nothing: neither anything repairable nor
-            // anything it reports as a discrepancy.
-            if kind == Kind::Repair && !result.discrepancies.is_empty() {
+            // Something repair copies away is still there (a write that did not land): the unit
+            // failed, and a rerun retries it. What repair never copies (rows only in cold, or only
+            // in ClickHouse, values that differ) is an answer: the unit is done and its
+            // discrepancies make the run exit 1.
+            if kind == Kind::Repair && repairable(&result) {
                 let left: Vec<String> = result
                     .discrepancies
                     .iter()
@@ -291,9 +293,8 @@ pub async fn run_verify(kind: Kind, args: VerifyArgs) -> Result<JobOutcome> {
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?).map_err(io_error("write", path))?;
     }
     let mut report = JobReport::new(job, &work_dir, &summary, details);
-    if kind == Kind::Verify {
-        report.discrepancies = Some(discrepancies);
-    }
+    // Repair: what is left after it (its results are the checks after the repair).
+    report.discrepancies = Some(discrepancies);
     if (filter.from_ms, filter.to_ms) != super::plan::ALL_TIME {
         (report.from_ms, report.to_ms) = (Some(filter.from_ms), Some(filter.to_ms));
     }
