@@ -66,6 +66,8 @@ command -v cargo >/dev/null || {
     exit 1
 }
 mp_info "$(cargo --version), $(rustc --version), $("$(mp_venv_python)" --version)"
+# The Rust tests that drive a Python tool (pyarrow reads a compacted dataset) use the pinned venv.
+export MARKETPRISM_TEST_PYTHON="${MARKETPRISM_TEST_PYTHON:-$(mp_venv_python)}"
 
 mp_section "start servers"
 start=$SECONDS

@@ -209,6 +209,11 @@ async fn compaction_killed_at_any_moment_keeps_every_row_exactly_once() {
 
     // One hive-partitioned table for a query engine.
     let Some(python) = python_with_pyarrow() else {
+        // tests/run.sh (and CI) installs pyarrow in its venv: there, a missing reader is a failure.
+        assert!(
+            std::env::var_os("MARKETPRISM_TEST_PYTHON").is_none(),
+            "MARKETPRISM_TEST_PYTHON has no pyarrow: run tests/scripts/install-deps.sh venv"
+        );
         eprintln!(
             "SKIPPED the pyarrow read: no python with pyarrow (set MARKETPRISM_TEST_PYTHON or run tests/scripts/install-deps.sh)"
         );
