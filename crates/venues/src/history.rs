@@ -69,6 +69,25 @@ pub fn request(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::history::request(rest, inst, cursor),
         Exchange::DeribitDerivatives => deribit::history::request(rest, inst, window, cursor),
+        // Not supported (see [`supported`]): the venue's endpoint, never fetched.
+        Exchange::GateSpot => HistoryRequest {
+            url: format!(
+                "{rest}/api/v4/spot/trades?currency_pair={}&from={}&to={}",
+                inst.venue_symbol,
+                window.from_ms / 1_000,
+                window.to_ms / 1_000
+            ),
+            weight: 1,
+        },
+        Exchange::GateDerivatives => HistoryRequest {
+            url: format!(
+                "{rest}/api/v4/futures/usdt/trades?contract={}&from={}&to={}",
+                inst.venue_symbol,
+                window.from_ms / 1_000,
+                window.to_ms / 1_000
+            ),
+            weight: 1,
+        },
     }
 }
 
@@ -91,6 +110,10 @@ pub(crate) fn parse_page(
         Exchange::DeribitDerivatives => {
             deribit::history::parse_page(inst, window, cursor, body, recv_ts_ms)
         }
+        Exchange::GateSpot | Exchange::GateDerivatives => Err(ParseError::new(
+            crate::parse::ParseErrorReason::UnknownMessage,
+            NOT_SUPPORTED,
+        )),
     }
 }
 
@@ -101,7 +124,16 @@ pub fn source(exchange: Exchange) -> &'static str {
         Exchange::BinanceDerivatives => "binance /fapi/v1/aggTrades",
         Exchange::OkxSpot | Exchange::OkxDerivatives => "okx /api/v5/market/history-trades",
         Exchange::DeribitDerivatives => "deribit public/get_last_trades_by_instrument_and_time",
+        Exchange::GateSpot | Exchange::GateDerivatives => "gate (backfill not supported)",
     }
+}
+
+const NOT_SUPPORTED: &str = "backfill not supported for this venue";
+
+/// Whether `job backfill` can fetch the venue's trade history: not for Gate (its `/spot/trades` and
+/// `/futures/usdt/trades` history is not implemented), which [`fetch_trades`] reports as an error.
+pub fn supported(exchange: Exchange) -> bool {
+    !matches!(exchange, Exchange::GateSpot | Exchange::GateDerivatives)
 }
 
 /// Whether the venue's trade ids are consecutive integers per instrument, so a hole in them is a
@@ -248,6 +280,13 @@ pub async fn fetch_trades(
     window: Window,
     max_pages: usize,
 ) -> Result<Vec<Event>, HistoryError> {
+    if !supported(exchange) {
+        return Err(HistoryError {
+            url: request(exchange, rest, inst, window, first_cursor(exchange, window)).url,
+            status: None,
+            detail: format!("{NOT_SUPPORTED} ({exchange})"),
+        });
+    }
     let mut cursor = first_cursor(exchange, window);
     let mut trades = Vec::new();
     for _ in 0..max_pages {
