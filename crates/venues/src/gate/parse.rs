@@ -450,7 +450,8 @@ fn snapshot_time(raw: &RawValue) -> Option<i64> {
     match t.split_once('.') {
         Some((s, frac)) => {
             let s: i64 = s.parse().ok()?;
-            let ms: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
+            let frac: String = frac.chars().take(3).collect();
+            let ms: i64 = format!("{frac:0<3}").parse().ok()?;
             Some(s * 1_000 + ms)
         }
         None => {
