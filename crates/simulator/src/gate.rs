@@ -4,6 +4,8 @@
 //! `"error":{"code":2,"message":..}` (invalid argument: unknown pair/contract, bad interval);
 //! application ping `spot.ping`/`futures.ping` → `spot.pong`/`futures.pong`.
 //!
+//! Only the pairs and contracts of the simulated lists are served (others: error code 2).
+//!
 //! Data: `spot.trades` (one frame per trade, `create_time_ms` a string of ms with a fraction),
 //! `spot.order_book_update` (`U`/`u`, levels `[p, s]`), `futures.trades` (array, signed integer
 //! `size` in contracts), `futures.order_book_update` (levels `{p, s}`, integer contracts),
@@ -29,18 +31,6 @@ pub(crate) fn ws_path(exchange: Exchange) -> &'static str {
     } else {
         "/v4/ws/usdt"
     }
-}
-
-/// A simulated pair or contract name: `BASE_QUOTE`, upper case (pure).
-pub(crate) fn valid_name(name: &str) -> bool {
-    name.split_once('_').is_some_and(|(b, q)| {
-        !b.is_empty()
-            && !q.is_empty()
-            && !q.contains('_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    })
 }
 
 pub(crate) struct GateConn {
@@ -182,7 +172,10 @@ impl Protocol for GateConn {
             )];
         };
         let all = channel == "futures.public_liquidates" && name == "!all";
-        if !all && (!valid_name(name) || cx.shared.is_delisted(cx.exchange, name)) {
+        if !all
+            && (!super::instruments::gate_lists(cx.exchange, name)
+                || cx.shared.is_delisted(cx.exchange, name))
+        {
             let what = if self.spot {
                 "currency pair"
             } else {
@@ -346,13 +339,11 @@ mod tests {
 
     #[test]
     fn names_and_paths() {
-        assert!(valid_name("BTC_USDT"));
-        assert!(
-            !valid_name("BTC-USDT")
-                && !valid_name("btc_usdt")
-                && !valid_name("BTC_")
-                && !valid_name("A_B_C")
-        );
+        use super::super::instruments::gate_lists;
+        assert!(gate_lists(Exchange::GateSpot, "BTC_USDT"));
+        assert!(!gate_lists(Exchange::GateSpot, "OLD_USDT"), "untradable");
+        assert!(!gate_lists(Exchange::GateSpot, "BTC-USDT"));
+        assert!(gate_lists(Exchange::GateDerivatives, "SOL_USDT"));
         assert_eq!(ws_path(Exchange::GateSpot), "/ws/v4/");
         assert_eq!(ws_path(Exchange::GateDerivatives), "/v4/ws/usdt");
     }

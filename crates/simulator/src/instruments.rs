@@ -146,6 +146,15 @@ const GATE_CONTRACTS: &[(&str, &str)] = &[
     ("SOL_USDT", "0.001"),
 ];
 
+/// Whether Gate lists (and trades) a pair or contract by its venue name.
+pub(crate) fn gate_lists(exchange: Exchange, name: &str) -> bool {
+    if exchange == Exchange::GateSpot {
+        GATE_SPOT.iter().any(|r| r.0 == name && r.5 != "untradable")
+    } else {
+        GATE_CONTRACTS.iter().any(|r| r.0 == name)
+    }
+}
+
 /// Drop the instruments `hidden` names from a list body, whatever the venue's shape (Binance
 /// `symbols[].symbol`, OKX `data[].instId`, Deribit `result[].instrument_name`).
 pub(crate) fn leave_out(list: &mut Value, hidden: impl Fn(&str) -> bool) {

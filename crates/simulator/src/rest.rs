@@ -493,7 +493,9 @@ fn gate_rest(
         (true, "/api/v4/spot/order_book") | (false, "/api/v4/futures/usdt/order_book") => {
             let key = if spot { "currency_pair" } else { "contract" };
             let name = q.get(key).cloned().unwrap_or_default();
-            if !super::gate::valid_name(&name) || shared.is_delisted(exchange, &name) {
+            if !super::instruments::gate_lists(exchange, &name)
+                || shared.is_delisted(exchange, &name)
+            {
                 return if spot {
                     gate_err(
                         "INVALID_CURRENCY_PAIR",
