@@ -17,7 +17,7 @@ use super::instruments::num_text;
 use crate::book::{BookSnapshot, BookUpdate};
 use crate::parse::{
     Control, ParseError, ParseErrorReason, ParseResult, Parsed, RawLevel, decimal, levels, listed,
-    need, quantity, time_ms,
+    need, quantity, quantity_of, time_ms,
 };
 use marketprism_model::instruments::{Instrument, InstrumentTable};
 use marketprism_model::{
@@ -94,10 +94,51 @@ struct RawFuturesTrade<'a> {
 
 #[derive(Deserialize)]
 struct RawObjLevel<'a> {
+    /// Always a string (documented).
     #[serde(borrow)]
-    p: &'a RawValue,
+    p: &'a str,
     #[serde(borrow)]
-    s: &'a RawValue,
+    s: Size<'a>,
+}
+
+/// A size sent as an integer (no `X-Gate-Size-Decimal`) or as a string; read without an f64.
+#[derive(Debug, Clone, Copy)]
+enum Size<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Size<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Size<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer or a decimal string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size<'a>, E> {
+                Ok(Size::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size<'a>, E> {
+                i64::try_from(v)
+                    .map(Size::Int)
+                    .map_err(|_| E::custom("size out of range"))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'a str) -> Result<Size<'a>, E> {
+                Ok(Size::Text(v))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Size<'_> {
+    fn decimal(self) -> ParseResult<Decimal> {
+        match self {
+            Size::Int(i) => Ok(Decimal::from(i)),
+            Size::Text(t) => decimal(t),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -212,10 +253,11 @@ fn obj_levels(
 ) -> ParseResult<()> {
     out.reserve(raw.len());
     for l in raw {
-        let price = decimal(num_text(l.p))?;
+        let price = decimal(l.p)?;
+        let raw = l.s.decimal()?;
         let size = match inst {
-            Some(i) => quantity(i, num_text(l.s), price)?.base,
-            None => decimal(num_text(l.s))?,
+            Some(i) => quantity_of(i, raw, price)?.base,
+            None => raw,
         };
         out.push((price, size));
     }
