@@ -55,7 +55,7 @@ fn step(book: &mut TextBook, last: &mut Option<u64>, id: u64, v: &Value, futures
     match *last {
         None if u < id + 1 => return,
         None => assert!(
-            first_u <= id + 1 && id + 1 <= u,
+            first_u <= id + 1 && id < u,
             "first update bridges {id}: {first_u}..{u}"
         ),
         Some(p) => assert_eq!(first_u, p + 1, "U continues the previous u"),
