@@ -18,10 +18,13 @@
 use super::book::{LevelChange, fmt_trimmed};
 use super::conn::{ConnCtx, DataFrame, FrameClass, KeepAlive, Out, Protocol};
 use super::market::{MarketEvent, Stamped, instrument_params};
+use super::server::Response;
+use super::{Shared, lock, now_ms};
 use marketprism_config::SimulatorConfig;
 use marketprism_model::Exchange;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The WebSocket path of a product line.
@@ -330,6 +333,86 @@ impl GateConn {
         let mut msg = envelope("futures.tickers", "update", ts);
         msg["result"] = json!([row]);
         frame("funding", ev, FrameClass::Other, msg)
+    }
+}
+
+fn gate_err(label: &str, message: String) -> Response {
+    Response::json(400, json!({"label": label, "message": message}).to_string())
+}
+
+/// Gate v4 REST: `/api/v4/spot/time` (`server_time`, ms), `/api/v4/spot/order_book` (levels
+/// `[p, s]`, `current`/`update` ms) and `/api/v4/futures/usdt/order_book` (levels `{p, s}` with
+/// integer contracts, `current`/`update` seconds with a fraction); `with_id=true` adds `id`, the
+/// last update id the snapshot reflects. Unknown names: HTTP 400 `INVALID_CURRENCY_PAIR` /
+/// `CONTRACT_NOT_FOUND`; `limit` outside 1..=100: `INVALID_PARAM_VALUE`.
+pub(crate) fn rest(
+    exchange: Exchange,
+    path: &str,
+    q: &HashMap<String, String>,
+    shared: &Arc<Shared>,
+) -> Response {
+    let spot = exchange == Exchange::GateSpot;
+    match (spot, path) {
+        (_, "/api/v4/spot/time") => Response::json(
+            200,
+            json!({"server_time": super::server_time_ms(&shared.config)}).to_string(),
+        ),
+        (true, "/api/v4/spot/order_book") | (false, "/api/v4/futures/usdt/order_book") => {
+            let key = if spot { "currency_pair" } else { "contract" };
+            let name = q.get(key).cloned().unwrap_or_default();
+            if !super::instruments::gate_lists(exchange, &name)
+                || shared.is_delisted(exchange, &name)
+            {
+                return if spot {
+                    gate_err(
+                        "INVALID_CURRENCY_PAIR",
+                        format!("Invalid currency pair {name}"),
+                    )
+                } else {
+                    gate_err("CONTRACT_NOT_FOUND", format!("Contract {name} not found"))
+                };
+            }
+            let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+            if !(1..=100).contains(&limit) {
+                return gate_err("INVALID_PARAM_VALUE", format!("invalid limit {limit}"));
+            }
+            let m = shared.market(exchange, &name);
+            let (snap, scale) = {
+                let mut m = lock(&m);
+                (m.rest_snapshot(limit, now_ms()), m.scale)
+            };
+            let px = |p: i64| fmt_trimmed(p, scale.price_decimals);
+            let side = |v: &[(i64, i64)]| -> Vec<Value> {
+                v.iter()
+                    .map(|(p, s)| {
+                        if spot {
+                            json!([px(*p), fmt_trimmed(*s, scale.qty_decimals)])
+                        } else {
+                            json!({"p": px(*p), "s": s})
+                        }
+                    })
+                    .collect()
+            };
+            let now = now_ms();
+            let (current, update) = if spot {
+                (json!(now), json!(snap.ts_ms))
+            } else {
+                (
+                    json!(now as f64 / 1_000.0),
+                    json!(snap.ts_ms as f64 / 1_000.0),
+                )
+            };
+            let mut body = json!({"current": current, "update": update,
+                "asks": side(&snap.asks), "bids": side(&snap.bids)});
+            if q.get("with_id").is_some_and(|w| w == "true") {
+                body["id"] = json!(snap.last_id);
+            }
+            Response::json(200, body.to_string())
+        }
+        _ => Response::json(
+            404,
+            json!({"label": "NOT_FOUND", "message": format!("unknown path {path}")}).to_string(),
+        ),
     }
 }
 

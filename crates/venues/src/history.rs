@@ -389,6 +389,44 @@ mod tests {
             .collect()
     }
 
+    /// Gate's history is not implemented: a clear error naming the venue, and no request is sent
+    /// (the URL points nowhere reachable; a request would fail differently).
+    #[tokio::test]
+    async fn gate_backfill_is_reported_as_not_supported() {
+        assert!(!supported(Exchange::GateSpot) && !supported(Exchange::GateDerivatives));
+        assert!(supported(Exchange::OkxSpot));
+        let inst = crate::test_support::simulator_instruments(Exchange::GateDerivatives)
+            .load()
+            .by_venue("BTC_USDT")
+            .unwrap()
+            .clone();
+        let window = Window {
+            from_ms: 1_700_000_000_000,
+            to_ms: 1_700_000_060_000,
+        };
+        let err = fetch_trades(
+            &reqwest::Client::new(),
+            &RateLimiter::new(1, 1.0),
+            Exchange::GateDerivatives,
+            "http://127.0.0.1:9",
+            &inst,
+            window,
+            10,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.detail.contains("backfill not supported")
+                && err.detail.contains("gate_derivatives"),
+            "{err:?}"
+        );
+        assert!(
+            err.url
+                .contains("/api/v4/futures/usdt/trades?contract=BTC_USDT&from=1700000000")
+        );
+        assert!(parse_page(Exchange::GateSpot, &inst, window, Cursor::Time(0), "[]", 0).is_err());
+    }
+
     #[test]
     fn missing_trades_are_the_fetched_ids_not_stored() {
         let fetched = vec![
