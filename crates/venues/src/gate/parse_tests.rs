@@ -212,6 +212,20 @@ fn acks_errors_and_pongs() {
             msg: "unknown currency pair GT_USDT1".into()
         })
     );
+    // A real refusal (as recorded in ccxt's Gate client): `result.status` is "fail" beside the error.
+    let real = r#"{"time":1739853211,"time_ms":1739853211201,"id":1,"conn_id":"62f2c1dabbe186d7","trace_id":"cdb02a8c0b61086b2fe6f8fad2f98c54","channel":"spot.trades","event":"subscribe","payload":["LUNARLENS_USDT","ETH_USDT"],"error":{"code":2,"message":"unknown currency pair: LUNARLENS_USDT"},"result":{"status":"fail"},"requestId":"cdb02a8c0b61086b2fe6f8fad2f98c54"}"#;
+    assert_eq!(
+        parse(real).unwrap(),
+        Parsed::Control(Control::Error {
+            id: Some("1".into()),
+            code: "2".into(),
+            msg: "unknown currency pair: LUNARLENS_USDT".into()
+        })
+    );
+    let failed = r#"{"time":1,"id":9,"channel":"spot.trades","event":"subscribe","result":{"status":"fail"}}"#;
+    assert!(
+        matches!(parse(failed).unwrap(), Parsed::Control(Control::Error { id: Some(ref i), .. }) if i == "9")
+    );
     let pong = r#"{"time":1545404023,"time_ms":1545404023123,"channel":"futures.pong","event":"","result":null}"#;
     assert_eq!(parse(pong).unwrap(), Parsed::Control(Control::Pong));
     assert_eq!(
