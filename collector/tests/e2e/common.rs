@@ -28,6 +28,14 @@ pub const BINANCE_DERIVATIVES_TYPES: [DataType; 7] = [
     DataType::LsrAllAccounts,
 ];
 pub const SPOT_TYPES: [DataType; 2] = [DataType::Trades, DataType::Orderbooks];
+/// What Gate's USDT perpetuals offer (no long/short ratios).
+pub const GATE_DERIVATIVES_TYPES: [DataType; 5] = [
+    DataType::Trades,
+    DataType::Orderbooks,
+    DataType::FundingRates,
+    DataType::OpenInterests,
+    DataType::Liquidations,
+];
 
 /// Fast simulator timings: every keep-alive and slow stream within seconds. Served over TLS
 /// (`wss://`, `https://`), the path production takes; the connectors trust the simulator's CA.
@@ -60,6 +68,7 @@ pub fn venue_symbol(exchange: Exchange, symbol: &str) -> String {
         Exchange::OkxSpot => symbol.to_owned(),
         Exchange::OkxDerivatives => format!("{symbol}-SWAP"),
         Exchange::DeribitDerivatives => format!("{}-PERPETUAL", &symbol[..3]),
+        Exchange::GateSpot | Exchange::GateDerivatives => symbol.replace('-', "_"),
     }
 }
 

@@ -2,7 +2,8 @@
 
 use crate::checks::assert_invariants;
 use crate::common::{
-    BINANCE_DERIVATIVES_TYPES, Rig, SPOT_TYPES, count, sim_config, symbols, venue_symbol,
+    BINANCE_DERIVATIVES_TYPES, GATE_DERIVATIVES_TYPES, Rig, SPOT_TYPES, count, sim_config, symbols,
+    venue_symbol,
 };
 use marketprism_model::{DataType, Decimal, Event, Exchange, Payload};
 use serde_json::Value;
@@ -16,7 +17,8 @@ const DERIBIT_TYPES: [DataType; 3] = [
 
 fn offered(exchange: Exchange) -> &'static [DataType] {
     match exchange {
-        Exchange::BinanceSpot | Exchange::OkxSpot => &SPOT_TYPES,
+        Exchange::BinanceSpot | Exchange::OkxSpot | Exchange::GateSpot => &SPOT_TYPES,
+        Exchange::GateDerivatives => &GATE_DERIVATIVES_TYPES,
         Exchange::BinanceDerivatives | Exchange::OkxDerivatives => &BINANCE_DERIVATIVES_TYPES,
         Exchange::DeribitDerivatives => &DERIBIT_TYPES,
     }

@@ -91,6 +91,8 @@ fn default_lsr_period() -> String {
 /// | binance_derivatives | `wss://fstream.binance.com` + `/public/ws` (depth) and `/market/ws` (aggTrade, markPrice, forceOrder) | `https://fapi.binance.com` + `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/…` |
 /// | okx_spot, okx_derivatives | `wss://ws.okx.com:8443` + `/ws/v5/public` | `https://www.okx.com` + `/api/v5/market/books`, `/api/v5/public/open-interest`, `/api/v5/rubik/stat/contracts/…` |
 /// | deribit_derivatives | `wss://www.deribit.com` + `/ws/api/v2` | (not used: everything is on the WebSocket) |
+/// | gate_spot | `wss://api.gateio.ws` + `/ws/v4/` | `https://api.gateio.ws` + `/api/v4/spot/order_book`, `/api/v4/spot/currency_pairs`, `/api/v4/spot/time` |
+/// | gate_derivatives | `wss://fx-ws.gateio.ws` + `/v4/ws/usdt` | `https://api.gateio.ws` + `/api/v4/futures/usdt/order_book`, `/api/v4/futures/usdt/contracts` |
 ///
 /// A trailing `/` on an override is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 use super::faults::{FrameFault, PendingFault, malform};
 use super::market::{BookSnapshot, Stamped};
 use super::server::BoxIo;
-use super::{Shared, SharedMarket, binance, deribit, lock, okx};
+use super::{Shared, SharedMarket, binance, deribit, gate, lock, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::simulator::SimulatorConnectionClosed;
 use futures::{SinkExt, StreamExt};
@@ -103,6 +103,9 @@ impl Venue {
             }
             Exchange::DeribitDerivatives => {
                 Box::new(deribit::DeribitConn::new(rel, &shared.config))
+            }
+            Exchange::GateSpot | Exchange::GateDerivatives => {
+                Box::new(gate::GateConn::new(exchange, rel, &shared.config))
             }
         }
     }

@@ -205,6 +205,13 @@ pub(crate) fn foreign_trade(exchange: Exchange, symbol: &str, ts_ms: i64) -> Opt
         Exchange::OkxSpot | Exchange::OkxDerivatives => json!({"arg": {"channel": "trades", "instId": symbol}, "data": [{
             "instId": symbol, "tradeId": "1", "px": "1", "sz": "1", "side": "buy", "ts": ts_ms.to_string(), "count": "1", "source": "0", "seqId": 1}]})
         .to_string(),
+        Exchange::GateSpot => json!({"time": ts_ms / 1_000, "channel": "spot.trades", "event": "update", "result": {
+            "id": 1, "create_time": ts_ms / 1_000, "create_time_ms": format!("{ts_ms}.0000"), "side": "buy",
+            "currency_pair": symbol, "amount": "1", "price": "1"}})
+        .to_string(),
+        Exchange::GateDerivatives => json!({"time": ts_ms / 1_000, "channel": "futures.trades", "event": "update", "result": [{
+            "size": 1, "id": 1, "create_time": ts_ms / 1_000, "create_time_ms": ts_ms, "price": "1", "contract": symbol}]})
+        .to_string(),
         Exchange::DeribitDerivatives => json!({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": format!("trades.{symbol}.100ms"),
             "data": [{"trade_seq": 1, "trade_id": "1", "timestamp": ts_ms, "tick_direction": 0, "price": 1.0, "mark_price": 1.0,
                       "instrument_name": symbol, "index_price": 1.0, "direction": "buy", "amount": 10.0}]}})

@@ -131,6 +131,30 @@ const DERIBIT: &[(&str, &str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Gate spot pairs: (id, base, quote, precision, amount_precision, trade_status).
+const GATE_SPOT: &[(&str, &str, &str, u32, u32, &str)] = &[
+    ("BTC_USDT", "BTC", "USDT", 1, 3, "tradable"),
+    ("ETH_USDT", "ETH", "USDT", 2, 3, "tradable"),
+    ("SOL_USDT", "SOL", "USDT", 3, 3, "tradable"),
+    ("OLD_USDT", "OLD", "USDT", 3, 3, "untradable"),
+];
+
+/// Gate USDT perpetual contracts: (name, order_price_round). Every contract is worth 0.001 base.
+const GATE_CONTRACTS: &[(&str, &str)] = &[
+    ("BTC_USDT", "0.1"),
+    ("ETH_USDT", "0.01"),
+    ("SOL_USDT", "0.001"),
+];
+
+/// Whether Gate lists (and trades) a pair or contract by its venue name.
+pub(crate) fn gate_lists(exchange: Exchange, name: &str) -> bool {
+    if exchange == Exchange::GateSpot {
+        GATE_SPOT.iter().any(|r| r.0 == name && r.5 != "untradable")
+    } else {
+        GATE_CONTRACTS.iter().any(|r| r.0 == name)
+    }
+}
+
 /// Drop the instruments `hidden` names from a list body, whatever the venue's shape (Binance
 /// `symbols[].symbol`, OKX `data[].instId`, Deribit `result[].instrument_name`).
 pub(crate) fn leave_out(list: &mut Value, hidden: impl Fn(&str) -> bool) {
@@ -142,6 +166,14 @@ pub(crate) fn leave_out(list: &mut Value, hidden: impl Fn(&str) -> bool) {
         if let Some(items) = list.get_mut(array).and_then(Value::as_array_mut) {
             items.retain(|i| !i.get(key).and_then(Value::as_str).is_some_and(&hidden));
         }
+    }
+    // Gate lists are bare arrays: spot rows named by `id`, contracts by `name`.
+    if let Some(items) = list.as_array_mut() {
+        items.retain(|i| {
+            !["id", "name"]
+                .iter()
+                .any(|k| i.get(*k).and_then(Value::as_str).is_some_and(&hidden))
+        });
     }
 }
 
@@ -210,6 +242,30 @@ pub fn listing(exchange: Exchange, path: &str, inst_type: Option<&str>) -> Optio
             })).collect::<Vec<_>>(),
             "usIn": 0, "usOut": 0, "usDiff": 0, "testnet": false
         })),
+        (Exchange::GateSpot, "/api/v4/spot/currency_pairs") => Some(Value::Array(
+            GATE_SPOT
+                .iter()
+                .map(|(id, b, q, p, ap, status)| {
+                    json!({
+                        "id": id, "base": b, "quote": q, "fee": "0.2", "min_base_amount": "0.001",
+                        "min_quote_amount": "1", "amount_precision": ap, "precision": p,
+                        "trade_status": status, "sell_start": 0, "buy_start": 0
+                    })
+                })
+                .collect(),
+        )),
+        (Exchange::GateDerivatives, "/api/v4/futures/usdt/contracts") => Some(Value::Array(
+            GATE_CONTRACTS
+                .iter()
+                .map(|(name, round)| {
+                    json!({
+                        "name": name, "type": "direct", "quanto_multiplier": "0.001",
+                        "order_price_round": round, "order_size_min": 1, "in_delisting": false,
+                        "funding_interval": 28800, "mark_type": "index", "status": "trading"
+                    })
+                })
+                .collect(),
+        )),
         _ => None,
     }
 }

@@ -10,6 +10,8 @@
 //!   REST `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`.
 //! - `okx_spot`, `okx_derivatives`: `ws://A/okx_*/ws/v5/public`; REST `/api/v5/market/books`, `/api/v5/rubik/stat/contracts/*`.
 //! - `deribit_derivatives`: `ws://A/deribit_derivatives/ws/api/v2`; REST `/api/v2/public/get_volatility_index_data`.
+//! - `gate_spot`: `ws://A/gate_spot/ws/v4/`; REST `/api/v4/spot/order_book`, `/api/v4/spot/time`.
+//! - `gate_derivatives`: `ws://A/gate_derivatives/v4/ws/usdt`; REST `/api/v4/futures/usdt/order_book`.
 //! - Server time (plus `clock_skew_ms`): `/api/v3/time`, `/fapi/v1/time`, `/api/v5/public/time`,
 //!   `/api/v2/public/get_time` and Deribit `public/get_time` over the WebSocket.
 //! - Instrument lists: `/api/v3/exchangeInfo`, `/fapi/v1/exchangeInfo`, `/api/v5/public/instruments?instType=..`,
@@ -23,6 +25,7 @@ mod conn;
 mod deribit;
 pub mod error;
 mod faults;
+mod gate;
 mod history;
 mod instruments;
 mod internal_events;
@@ -63,6 +66,7 @@ fn default_instruments(exchange: Exchange) -> &'static [&'static str] {
         Exchange::OkxSpot => &["BTC-USDT", "ETH-USDT"],
         Exchange::OkxDerivatives => &["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
         Exchange::DeribitDerivatives => &["BTC-PERPETUAL", "ETH-PERPETUAL"],
+        Exchange::GateSpot | Exchange::GateDerivatives => &["BTC_USDT", "ETH_USDT"],
     }
 }
 
@@ -414,6 +418,7 @@ impl SimulatorHandle {
             Exchange::BinanceSpot | Exchange::BinanceDerivatives => "",
             Exchange::OkxSpot | Exchange::OkxDerivatives => "/ws/v5/public",
             Exchange::DeribitDerivatives => "/ws/api/v2",
+            Exchange::GateSpot | Exchange::GateDerivatives => gate::ws_path(exchange),
         };
         format!(
             "{}://{}/{}{path}",

@@ -3,14 +3,17 @@
 //! `cargo bench -p marketprism-venues --bench cpu_time`.
 
 use marketprism_model::Exchange;
-use marketprism_venues::binance;
 use marketprism_venues::book::OrderBook;
 use marketprism_venues::parse::Parsed;
+use marketprism_venues::{binance, gate};
 use std::hint::black_box;
 
 mod inputs;
 
-use inputs::{AGG_TRADE, depth_json, snapshot_json, usdm};
+use inputs::{
+    AGG_TRADE, GATE_FUTURES_TRADE, GATE_SPOT_TRADE, depth_json, gate_depth_json, gate_futures,
+    gate_spot, snapshot_json, usdm,
+};
 
 fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
@@ -72,7 +75,61 @@ fn main() {
         let s = binance::parse::parse_depth_snapshot(black_box(&snap_text)).unwrap();
         book.load(&s.bids, &s.asks, s.last_id, 0);
     });
+    gate(&snap);
     signals();
+}
+
+/// Gate spot and futures trades, and 20-level `order_book_update` parse+apply (futures sizes
+/// converted from contracts to base).
+fn gate(snap: &marketprism_venues::book::BookSnapshot) {
+    measure("gate spot trade parse", 1_000_000, || {
+        black_box(
+            gate::parse::parse_frame(
+                &gate_spot(),
+                Exchange::GateSpot,
+                black_box(GATE_SPOT_TRADE),
+                0,
+            )
+            .unwrap(),
+        );
+    });
+    measure("gate futures trade parse", 1_000_000, || {
+        black_box(
+            gate::parse::parse_frame(
+                &gate_futures(),
+                Exchange::GateDerivatives,
+                black_box(GATE_FUTURES_TRADE),
+                0,
+            )
+            .unwrap(),
+        );
+    });
+    for (name, exchange, futures) in [
+        ("gate spot depth20 parse+apply", Exchange::GateSpot, false),
+        (
+            "gate futures depth20 parse+apply",
+            Exchange::GateDerivatives,
+            true,
+        ),
+    ] {
+        let table = if futures { gate_futures() } else { gate_spot() };
+        let frames = [
+            gate_depth_json(futures, 0, 2),
+            gate_depth_json(futures, 1, 3),
+        ];
+        let mut book = OrderBook::new(400);
+        book.load(&snap.bids, &snap.asks, 1, 0);
+        let mut i = 0usize;
+        measure(name, 200_000, || {
+            let Ok(Parsed::BookUpdate(_, u)) =
+                gate::parse::parse_frame(&table, exchange, black_box(&frames[i & 1]), 0)
+            else {
+                unreachable!()
+            };
+            book.apply(&u.bids, &u.asks, u.last_id, u.ts_ms);
+            i += 1;
+        });
+    }
 }
 
 /// The signals stage as the collector runs it (issue 14's goal: ≤ 1 µs per book change and per

@@ -10,13 +10,16 @@ use marketprism_venues::book::{BookSnapshot, BookSync, BookUpdate, OrderBook, Sy
 use marketprism_venues::connection::books::Books;
 use marketprism_venues::parse::Parsed;
 use marketprism_venues::plan::BookPlan;
-use marketprism_venues::{binance, okx};
+use marketprism_venues::{binance, gate, okx};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 mod inputs;
 
-use inputs::{AGG_TRADE, AGG_TRADE_COMBINED, OKX_TRADE, depth_json, okx_spot, snapshot_json, usdm};
+use inputs::{
+    AGG_TRADE, AGG_TRADE_COMBINED, GATE_FUTURES_TRADE, GATE_SPOT_TRADE, OKX_TRADE, depth_json,
+    gate_depth_json, gate_futures, gate_spot, okx_spot, snapshot_json, usdm,
+};
 
 fn bench_trades(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
@@ -53,7 +56,50 @@ fn bench_trades(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    g.bench_function("gate_spot_trade", |b| {
+        b.iter(|| {
+            gate::parse::parse_frame(
+                &gate_spot(),
+                Exchange::GateSpot,
+                black_box(GATE_SPOT_TRADE),
+                0,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("gate_futures_trade", |b| {
+        b.iter(|| {
+            gate::parse::parse_frame(
+                &gate_futures(),
+                Exchange::GateDerivatives,
+                black_box(GATE_FUTURES_TRADE),
+                0,
+            )
+            .unwrap()
+        })
+    });
+    let spot_depth = gate_depth_json(false, 0, 2);
+    g.bench_function("gate_spot_depth20", |b| {
+        b.iter(|| gate_update(Exchange::GateSpot, black_box(&spot_depth)))
+    });
+    let fut_depth = gate_depth_json(true, 0, 2);
+    g.bench_function("gate_futures_depth20", |b| {
+        b.iter(|| gate_update(Exchange::GateDerivatives, black_box(&fut_depth)))
+    });
     g.finish();
+}
+
+/// A Gate `order_book_update` parsed with the product line's instruments.
+fn gate_update(exchange: Exchange, text: &str) -> BookUpdate {
+    let table = if exchange == Exchange::GateSpot {
+        gate_spot()
+    } else {
+        gate_futures()
+    };
+    match gate::parse::parse_frame(&table, exchange, text, 0).unwrap() {
+        Parsed::BookUpdate(_, u) => u,
+        _ => unreachable!(),
+    }
 }
 
 fn parse_update(text: &str) -> BookUpdate {
@@ -98,6 +144,33 @@ fn bench_book(c: &mut Criterion) {
         });
         assert!(sync.is_live());
     });
+    for (name, exchange, futures) in [
+        ("gate_spot_depth20_parse_sync", Exchange::GateSpot, false),
+        (
+            "gate_futures_depth20_parse_sync",
+            Exchange::GateDerivatives,
+            true,
+        ),
+    ] {
+        // Parse + the Gate sequence check (`U == previous u + 1`) + apply, ids continuous.
+        g.bench_function(name, |b| {
+            let mut sync = BookSync::new(SyncRule::Gate, 400, false);
+            sync.on_snapshot(BookSnapshot {
+                last_id: 1,
+                ..snap.clone()
+            });
+            let texts: Vec<String> = (0..2).map(|v| gate_depth_json(futures, v, 0)).collect();
+            let mut id = 2i64;
+            b.iter(|| {
+                let mut u = gate_update(exchange, black_box(&texts[(id & 1) as usize]));
+                u.first_id = id;
+                u.last_id = id;
+                id += 1;
+                black_box(sync.on_update(u))
+            });
+            assert!(sync.is_live() && !sync.book().is_crossed());
+        });
+    }
     g.bench_function("btreemap_depth20_apply", |b| {
         let (mut bids, mut asks) = (
             BTreeMap::<Decimal, Decimal>::new(),

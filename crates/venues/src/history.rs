@@ -70,6 +70,25 @@ pub fn request(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::history::request(rest, inst, cursor),
         Exchange::DeribitDerivatives => deribit::history::request(rest, inst, window, cursor),
+        // Not supported (see [`supported`]): the venue's endpoint, never fetched.
+        Exchange::GateSpot => HistoryRequest {
+            url: format!(
+                "{rest}/api/v4/spot/trades?currency_pair={}&from={}&to={}",
+                inst.venue_symbol,
+                window.from_ms / 1_000,
+                window.to_ms / 1_000
+            ),
+            weight: 1,
+        },
+        Exchange::GateDerivatives => HistoryRequest {
+            url: format!(
+                "{rest}/api/v4/futures/usdt/trades?contract={}&from={}&to={}",
+                inst.venue_symbol,
+                window.from_ms / 1_000,
+                window.to_ms / 1_000
+            ),
+            weight: 1,
+        },
     }
 }
 
@@ -92,6 +111,10 @@ pub(crate) fn parse_page(
         Exchange::DeribitDerivatives => {
             deribit::history::parse_page(inst, window, cursor, body, recv_ts_ms)
         }
+        Exchange::GateSpot | Exchange::GateDerivatives => Err(ParseError::new(
+            crate::parse::ParseErrorReason::UnknownMessage,
+            NOT_SUPPORTED,
+        )),
     }
 }
 
@@ -102,7 +125,16 @@ pub fn source(exchange: Exchange) -> &'static str {
         Exchange::BinanceDerivatives => "binance /fapi/v1/aggTrades",
         Exchange::OkxSpot | Exchange::OkxDerivatives => "okx /api/v5/market/history-trades",
         Exchange::DeribitDerivatives => "deribit public/get_last_trades_by_instrument_and_time",
+        Exchange::GateSpot | Exchange::GateDerivatives => "gate (backfill not supported)",
     }
+}
+
+const NOT_SUPPORTED: &str = "backfill not supported for this venue";
+
+/// Whether `job backfill` can fetch the venue's trade history: not for Gate (its `/spot/trades` and
+/// `/futures/usdt/trades` history is not implemented), which [`fetch_trades`] reports as an error.
+pub fn supported(exchange: Exchange) -> bool {
+    !matches!(exchange, Exchange::GateSpot | Exchange::GateDerivatives)
 }
 
 /// Whether the venue's trade ids are consecutive integers per instrument, so a hole in them is a
@@ -305,6 +337,13 @@ pub async fn fetch_trades(
     window: Window,
     max_pages: usize,
 ) -> Result<Vec<Event>, HistoryError> {
+    if !supported(exchange) {
+        return Err(HistoryError {
+            url: request(exchange, rest, inst, window, first_cursor(exchange, window)).url,
+            status: None,
+            detail: format!("{NOT_SUPPORTED} ({exchange})"),
+        });
+    }
     let mut cursor = first_cursor(exchange, window);
     let mut trades = Vec::new();
     for _ in 0..max_pages {
@@ -405,6 +444,44 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect()
+    }
+
+    /// Gate's history is not implemented: a clear error naming the venue, and no request is sent
+    /// (the URL points nowhere reachable; a request would fail differently).
+    #[tokio::test]
+    async fn gate_backfill_is_reported_as_not_supported() {
+        assert!(!supported(Exchange::GateSpot) && !supported(Exchange::GateDerivatives));
+        assert!(supported(Exchange::OkxSpot));
+        let inst = crate::test_support::simulator_instruments(Exchange::GateDerivatives)
+            .load()
+            .by_venue("BTC_USDT")
+            .unwrap()
+            .clone();
+        let window = Window {
+            from_ms: 1_700_000_000_000,
+            to_ms: 1_700_000_060_000,
+        };
+        let err = fetch_trades(
+            &reqwest::Client::new(),
+            &RateLimiter::new(1, 1.0),
+            Exchange::GateDerivatives,
+            "http://127.0.0.1:9",
+            &inst,
+            window,
+            10,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.detail.contains("backfill not supported")
+                && err.detail.contains("gate_derivatives"),
+            "{err:?}"
+        );
+        assert!(
+            err.url
+                .contains("/api/v4/futures/usdt/trades?contract=BTC_USDT&from=1700000000")
+        );
+        assert!(parse_page(Exchange::GateSpot, &inst, window, Cursor::Time(0), "[]", 0).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::connection::backoff::{backoff, jitter};
 use super::parse::ParseResult;
 use super::plan::base_urls;
 use super::rate_limit::RateLimiter;
-use super::{binance, deribit, okx};
+use super::{binance, deribit, gate, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, InstrumentsLoaded, RestFailed, SymbolUnlisted};
 use marketprism_config::ExchangeConfig;
@@ -28,6 +28,9 @@ pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
             okx::instruments::listing_urls(exchange, rest)
         }
         Exchange::DeribitDerivatives => deribit::instruments::listing_urls(rest),
+        Exchange::GateSpot | Exchange::GateDerivatives => {
+            gate::instruments::listing_urls(exchange, rest)
+        }
     }
 }
 
@@ -42,6 +45,9 @@ pub fn parse_listing(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::instruments::parse_listing(body),
         Exchange::DeribitDerivatives => deribit::instruments::parse_listing(body),
+        Exchange::GateSpot | Exchange::GateDerivatives => {
+            gate::instruments::parse_listing(exchange, body)
+        }
     }
 }
 

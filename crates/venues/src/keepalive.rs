@@ -4,6 +4,7 @@
 //! |---|---|
 //! | Binance | the server pings; tungstenite answers each ping frame with a pong carrying its payload. Dead after `silence` with no inbound frame at all (spot: 1 min, USD-M: 10 min). |
 //! | OKX | after `idle` (< 30 s) without inbound, send text `ping`; no inbound within `deadline` → dead. |
+//! | Gate | after `idle` (10 s) without inbound, send `{"time":..,"channel":"spot.ping"}` (`futures.ping`); no inbound (`*.pong` or data) within `deadline` → dead. |
 //! | Deribit | `public/set_heartbeat` at connect; every `test_request` is answered with `public/test` (by the session); dead after two intervals of silence. |
 
 use std::time::Duration;

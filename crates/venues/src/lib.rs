@@ -12,6 +12,7 @@ pub mod book;
 pub mod clock;
 pub mod connection;
 pub mod deribit;
+pub mod gate;
 pub mod history;
 pub mod instruments;
 mod internal_events;
@@ -45,13 +46,15 @@ use tokio_util::sync::CancellationToken;
 
 /// The REST budget we allow ourselves per venue and IP: (bucket capacity, refill per second), about half
 /// of the venue's published limit (Binance spot 6000/min, USD-M 2400/min weight; OKX books 40/2 s,
-/// rubik 5/2 s (weight 8 here)).
+/// rubik 5/2 s (weight 8 here); Gate 200 / 10 s per endpoint).
 fn rest_budget(exchange: Exchange) -> (u32, f64) {
     match exchange {
         Exchange::BinanceSpot => (600, 50.0),
         Exchange::BinanceDerivatives => (400, 20.0),
         Exchange::OkxSpot | Exchange::OkxDerivatives => (20, 10.0),
         Exchange::DeribitDerivatives => (20, 10.0),
+        // Gate public REST: 200 requests / 10 s per endpoint and IP.
+        Exchange::GateSpot | Exchange::GateDerivatives => (100, 10.0),
     }
 }
 
@@ -79,6 +82,7 @@ pub fn rest_client(tls: &ClientTls) -> reqwest::Client {
 fn limiter_key(exchange: Exchange) -> Exchange {
     match exchange {
         Exchange::OkxDerivatives => Exchange::OkxSpot,
+        Exchange::GateDerivatives => Exchange::GateSpot,
         e => e,
     }
 }

@@ -122,7 +122,11 @@ pub fn listed<'t>(
 
 /// The venue's size text → base quantity, raw size and unit (see [`Instrument::quantity`]).
 pub fn quantity(instrument: &Instrument, raw: &str, price: Decimal) -> ParseResult<Quantity> {
-    let raw = decimal(raw)?;
+    quantity_of(instrument, decimal(raw)?, price)
+}
+
+/// [`quantity`] of a size already read as a decimal (a venue sending integer sizes).
+pub fn quantity_of(instrument: &Instrument, raw: Decimal, price: Decimal) -> ParseResult<Quantity> {
     let q = instrument
         .quantity(raw, price)
         .map_err(|e| ParseError::new(ParseErrorReason::OutOfRange, e.0))?;

@@ -5,7 +5,7 @@
 
 use super::keepalive::KeepAlivePolicy;
 use super::parse::{ParseResult, Parsed};
-use super::{binance, deribit, okx};
+use super::{binance, deribit, gate, okx};
 use crate::book::{BookSnapshot, SyncRule};
 use marketprism_config::{ExchangeConfig, OrderBookConfig};
 use marketprism_model::instruments::{Instrument, Instruments};
@@ -88,8 +88,15 @@ impl WsPlan {
             .snapshot_request(rest_url, &self.venue_symbol(symbol)?, limit)
     }
 
-    pub fn parse_snapshot(&self, text: &str) -> ParseResult<BookSnapshot> {
-        self.venue.parse_snapshot(text)
+    /// A REST snapshot of `symbol`'s book (Gate futures sizes are contracts of the listed instrument).
+    pub fn parse_snapshot(&self, symbol: &Symbol, text: &str) -> ParseResult<BookSnapshot> {
+        match self.venue {
+            Venue::Gate(_) => {
+                let table = self.instruments.load();
+                gate::parse::parse_rest_book(text, table.by_symbol(symbol).map(|i| &**i))
+            }
+            v => v.parse_snapshot(text),
+        }
     }
 }
 
@@ -99,12 +106,13 @@ pub enum Venue {
     Binance(Exchange),
     Okx(Exchange),
     Deribit,
+    Gate(Exchange),
 }
 
 impl Venue {
     pub fn exchange(self) -> Exchange {
         match self {
-            Venue::Binance(e) | Venue::Okx(e) => e,
+            Venue::Binance(e) | Venue::Okx(e) | Venue::Gate(e) => e,
             Venue::Deribit => Exchange::DeribitDerivatives,
         }
     }
@@ -119,12 +127,16 @@ impl Venue {
             Venue::Binance(e) => binance::parse::parse_frame(table, e, text, recv_ts_ms),
             Venue::Okx(e) => okx::parse::parse_frame(table, e, text, recv_ts_ms),
             Venue::Deribit => deribit::parse::parse_frame(table, text, recv_ts_ms),
+            Venue::Gate(e) => gate::parse::parse_frame(table, e, text, recv_ts_ms),
         }
     }
 
-    /// The client-sent keep-alive text (OKX only).
-    pub fn ping_frame(self) -> &'static str {
-        "ping"
+    /// The client-sent keep-alive text: OKX `ping`, Gate `{"time":..,"channel":"spot.ping"}`.
+    pub fn ping_frame(self) -> String {
+        match self {
+            Venue::Gate(e) => gate::plan::ping_frame(e, marketprism_model::now_ms() / 1_000),
+            _ => "ping".to_owned(),
+        }
     }
 
     /// Deribit's answer to a `test_request`.
@@ -154,7 +166,7 @@ impl Venue {
                     ),
                 ]
             }
-            Venue::Binance(_) => Vec::new(),
+            Venue::Binance(_) | Venue::Gate(_) => Vec::new(),
         }
     }
 
@@ -196,12 +208,28 @@ impl Venue {
                 1,
             )),
             Venue::Deribit => None,
+            // Public endpoints: 200 requests / 10 s per endpoint; depth at most 100 levels.
+            Venue::Gate(Exchange::GateSpot) => Some((
+                format!(
+                    "{rest_url}/api/v4/spot/order_book?currency_pair={venue_symbol}&limit={}&with_id=true",
+                    limit.clamp(1, 100)
+                ),
+                1,
+            )),
+            Venue::Gate(_) => Some((
+                format!(
+                    "{rest_url}/api/v4/futures/usdt/order_book?contract={venue_symbol}&limit={}&with_id=true",
+                    limit.clamp(1, 100)
+                ),
+                1,
+            )),
         }
     }
 
     pub fn parse_snapshot(self, text: &str) -> ParseResult<BookSnapshot> {
         match self {
             Venue::Okx(_) => okx::parse::parse_rest_books(text),
+            Venue::Gate(_) => gate::parse::parse_rest_book(text, None),
             _ => binance::parse::parse_depth_snapshot(text),
         }
     }
@@ -239,6 +267,8 @@ pub fn base_urls(config: &ExchangeConfig) -> (String, String) {
             ("wss://ws.okx.com:8443", "https://www.okx.com")
         }
         Exchange::DeribitDerivatives => ("wss://www.deribit.com", "https://www.deribit.com"),
+        Exchange::GateSpot => ("wss://api.gateio.ws", "https://api.gateio.ws"),
+        Exchange::GateDerivatives => ("wss://fx-ws.gateio.ws", "https://api.gateio.ws"),
     };
     let pick =
         |o: &Option<String>, d: &str| o.as_deref().unwrap_or(d).trim_end_matches('/').to_owned();
@@ -256,6 +286,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::plan::ws_plans(config, instruments),
         Exchange::DeribitDerivatives => deribit::plan::ws_plans(config, instruments),
+        Exchange::GateSpot | Exchange::GateDerivatives => gate::plan::ws_plans(config, instruments),
     }
 }
 
@@ -320,6 +351,13 @@ pub fn offered(exchange: Exchange, data_type: DataType) -> bool {
         Exchange::DeribitDerivatives => {
             matches!(data_type, Trades | Orderbooks | VolatilityIndices)
         }
+        Exchange::GateSpot => matches!(data_type, Trades | Orderbooks),
+        // futures.trades, futures.order_book_update, futures.tickers (funding, open interest),
+        // futures.public_liquidates; Gate publishes no long/short ratio stream.
+        Exchange::GateDerivatives => matches!(
+            data_type,
+            Trades | Orderbooks | FundingRates | OpenInterests | Liquidations
+        ),
     }
 }
 

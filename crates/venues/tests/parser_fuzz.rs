@@ -5,7 +5,7 @@ mod common;
 use common::{fixture_lines, fixtures_under, recorded_instruments};
 use marketprism_model::instruments::InstrumentTable;
 use marketprism_model::{Exchange, MarketType, Symbol};
-use marketprism_venues::{binance, deribit, okx};
+use marketprism_venues::{binance, deribit, gate, okx};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -49,6 +49,12 @@ fn all_parsers(text: &str) {
         0,
     );
     let _ = deribit::parse::parse_frame(table(Exchange::DeribitDerivatives), text, 0);
+    for ex in [Exchange::GateSpot, Exchange::GateDerivatives] {
+        let _ = gate::parse::parse_frame(table(ex), ex, text, 0);
+    }
+    let gate_btc = table(Exchange::GateDerivatives).by_venue("BTC_USDT");
+    let _ = gate::parse::parse_rest_book(text, None);
+    let _ = gate::parse::parse_rest_book(text, gate_btc.map(|i| &**i));
     for ex in Exchange::ALL {
         let _ = marketprism_venues::instruments::parse_listing(ex, text);
     }

@@ -7,6 +7,7 @@
 //! | OKX, REST snapshot | `seqId <= L` (too old if `L < first prevSeqId`) | `prevSeqId <= L < seqId` | `prevSeqId == p` |
 //! | OKX, WS snapshot | `seqId <= L` | `prevSeqId == L` | `prevSeqId == p` |
 //! | Deribit | `change_id <= L` | `prev_change_id == L` | `prev_change_id == p` |
+//! | Gate (spot, USDT futures) | `u < L+1` (too old if `L+1 < first U`) | `U <= L+1 <= u` | `U == p+1` (`u <= p` replay) |
 //!
 //! OKX exceptions fall out of `prevSeqId == p`: a keep-alive has `seqId == prevSeqId == p`, and a
 //! post-maintenance reset has `seqId < prevSeqId == p`; both continue the sequence.
@@ -22,6 +23,8 @@ pub enum SyncRule {
     /// OKX after the WS snapshot's removal: snapshot from REST `/api/v5/market/books` carrying `seqId`.
     OkxRestSnapshot,
     Deribit,
+    /// Gate v4 `order_book_update`: REST snapshot `id` (`with_id=true`), updates `U`..`u`.
+    Gate,
 }
 
 /// How an update relates to the last id applied.
@@ -48,14 +51,15 @@ impl SyncRule {
             SyncRule::BinanceSpot
             | SyncRule::OkxRestSnapshot
             | SyncRule::OkxWsSnapshot
-            | SyncRule::Deribit => u.last_id <= snap,
+            | SyncRule::Deribit
+            | SyncRule::Gate => u.last_id <= snap,
         }
     }
 
     /// What to remember of the first buffered update to judge a REST snapshot's age.
     pub fn first_marker(self, u: &BookUpdate) -> Option<i64> {
         match self {
-            SyncRule::BinanceSpot => Some(u.first_id),
+            SyncRule::BinanceSpot | SyncRule::Gate => Some(u.first_id),
             SyncRule::OkxRestSnapshot => u.prev_id,
             _ => None,
         }
@@ -65,6 +69,7 @@ impl SyncRule {
     pub fn snapshot_too_old(self, snap: i64, first_marker: Option<i64>) -> bool {
         match (self, first_marker) {
             (SyncRule::BinanceSpot | SyncRule::OkxRestSnapshot, Some(first)) => snap < first,
+            (SyncRule::Gate, Some(first)) => snap.saturating_add(1) < first,
             _ => false,
         }
     }
@@ -73,7 +78,9 @@ impl SyncRule {
     pub fn bridges(self, u: &BookUpdate, snap: i64) -> bool {
         match self {
             SyncRule::BinanceFutures => u.first_id <= snap && snap <= u.last_id,
-            SyncRule::BinanceSpot => u.first_id <= snap.saturating_add(1) && snap < u.last_id,
+            SyncRule::BinanceSpot | SyncRule::Gate => {
+                u.first_id <= snap.saturating_add(1) && snap < u.last_id
+            }
             SyncRule::OkxRestSnapshot => match u.prev_id {
                 Some(prev) => prev <= snap && snap < u.last_id,
                 None => true,
@@ -114,6 +121,15 @@ impl SyncRule {
                 }
                 Some(_) => Continuity::Gap,
             },
+            SyncRule::Gate => {
+                if u.last_id <= last {
+                    Continuity::Duplicate
+                } else if u.first_id == last.saturating_add(1) {
+                    Continuity::Next
+                } else {
+                    Continuity::Gap
+                }
+            }
             SyncRule::Deribit => match u.prev_id {
                 Some(prev) if prev == last => Continuity::Next,
                 _ if u.last_id <= last => Continuity::Duplicate,
@@ -196,6 +212,30 @@ mod tests {
         assert!(rest.snapshot_too_old(9, Some(10)));
         assert!(rest.bridges(&up(12, 12, Some(8)), 10));
         assert!(!rest.bridges(&up(12, 12, Some(11)), 10));
+    }
+
+    #[test]
+    fn gate_rules_need_exact_continuation() {
+        let r = SyncRule::Gate;
+        // Recorded BTC_USDC: snapshot id 13035634, updates 13035633 and 13035634 are both covered.
+        assert!(r.covered_by_snapshot(&up(13_035_633, 13_035_633, None), 13_035_634));
+        assert!(r.covered_by_snapshot(&up(13_035_634, 13_035_634, None), 13_035_634));
+        assert!(r.bridges(&up(101, 105, None), 100));
+        assert!(r.bridges(&up(98, 101, None), 100));
+        assert!(!r.bridges(&up(102, 105, None), 100), "id+1 < U");
+        assert!(!r.snapshot_too_old(100, Some(101)));
+        assert!(r.snapshot_too_old(100, Some(102)));
+        assert_eq!(r.continuity(&up(106, 110, None), 105), Continuity::Next);
+        assert_eq!(r.continuity(&up(107, 110, None), 105), Continuity::Gap);
+        assert_eq!(
+            r.continuity(&up(104, 110, None), 105),
+            Continuity::Gap,
+            "an overlap is not U == u+1"
+        );
+        assert_eq!(
+            r.continuity(&up(101, 105, None), 105),
+            Continuity::Duplicate
+        );
     }
 
     #[test]

@@ -7,14 +7,18 @@
 //! | Binance | `e` (`depthUpdate`, `trade`, `aggTrade`, `markPriceUpdate`, `forceOrder`) or the combined `stream` name | `s` (`BTCUSDT`) |
 //! | OKX | `arg.channel` (`books`, `trades`, `funding-rate`, `open-interest`, `liquidation-orders`) | `instId` |
 //! | Deribit | `params.channel` (`book.BTC-PERPETUAL.100ms`, `trades.…`, `deribit_volatility_index.btc_usd`) | inside the channel |
+//! | Gate | `channel` (`spot.order_book_update`, `futures.trades`, …) | `s`, `currency_pair` or `contract` (first found) |
 //!
 //! Refusals: OKX answers a refused subscribe arg with an `error` event whose `msg` names it
 //! (`Wrong URL or channel:books,instId:SOL-USDT-SWAP doesn't exist.`, code 60018, exchange-protocols.md
 //! §3.2); Binance REST answers an unlisted symbol with HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`;
-//! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`.
+//! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`. Gate answers each refused
+//! subscribe request with `error` and the request's `id` (one request per stream group, see
+//! [`crate::gate::plan`]); its REST with HTTP 400 `{"label":"INVALID_CURRENCY_PAIR"}` or
+//! `{"label":"CONTRACT_NOT_FOUND"}`.
 
-use crate::deribit;
 use crate::plan::{Stream, Venue, WsPlan};
+use crate::{deribit, gate};
 use marketprism_model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
@@ -65,6 +69,17 @@ fn okx_type(channel: &str) -> Option<DataType> {
     })
 }
 
+fn gate_type(channel: &str) -> Option<DataType> {
+    Some(match channel {
+        "spot.order_book_update" | "futures.order_book_update" => DataType::Orderbooks,
+        "spot.trades" | "futures.trades" => DataType::Trades,
+        // One ticker carries funding and open interest: a broken one is counted against funding.
+        "futures.tickers" => DataType::FundingRates,
+        "futures.public_liquidates" => DataType::Liquidations,
+        _ => return None,
+    })
+}
+
 /// What `text` is about, if it says so in a way this venue uses.
 pub(crate) fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
     match venue {
@@ -84,6 +99,13 @@ pub(crate) fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
         Venue::Okx(_) => Some(Attribution {
             data_type: okx_type(string_field(text, "channel")?)?,
             instrument: string_field(text, "instId")?.to_owned(),
+        }),
+        Venue::Gate(_) => Some(Attribution {
+            data_type: gate_type(string_field(text, "channel")?)?,
+            instrument: ["s", "currency_pair", "contract"]
+                .into_iter()
+                .find_map(|k| string_field(text, k))?
+                .to_owned(),
         }),
         Venue::Deribit => {
             let channel = string_field(text, "channel")?;
@@ -170,6 +192,19 @@ pub(crate) fn refused_arg(
     })
 }
 
+/// The subscribe request a Gate `error` answers (by the `id` it echoes) and the planned streams it
+/// carried; `None` for other venues, or an id no planned request has.
+pub(crate) fn refused_request(plan: &WsPlan, id: Option<&str>) -> Option<Refusal> {
+    let (Venue::Gate(_), Some(id)) = (plan.venue, id) else {
+        return None;
+    };
+    let streams = gate::plan::request_streams(plan, id);
+    (!streams.is_empty()).then(|| Refusal {
+        ack: id.to_owned(),
+        streams,
+    })
+}
+
 /// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose
 /// channel the venue left out of its `result`: those are refused, the rest of the batch goes on.
 /// Other venues and requests outside the plan (a book's resubscribe) confirm nothing here.
@@ -204,11 +239,20 @@ pub(crate) fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<Stri
         Venue::Binance(_) => status == 400 && code.as_i64() == Some(-1121),
         Venue::Okx(_) => code.as_str() == Some("51001"),
         Venue::Deribit => false,
+        Venue::Gate(_) => {
+            matches!(
+                v["label"].as_str(),
+                Some("INVALID_CURRENCY_PAIR" | "CONTRACT_NOT_FOUND")
+            )
+        }
     };
     refused.then(|| {
         format!(
             "venue does not list the instrument: HTTP {status} code {code} {}",
-            v["msg"].as_str().unwrap_or_default()
+            v["msg"]
+                .as_str()
+                .or(v["label"].as_str())
+                .unwrap_or_default()
         )
     })
 }
@@ -227,6 +271,7 @@ mod tests {
                 Venue::Okx(Exchange::OkxDerivatives) => format!("{sym}-SWAP"),
                 Venue::Okx(_) => sym.to_owned(),
                 Venue::Deribit => format!("{}-PERPETUAL", &sym[..3]),
+                Venue::Gate(_) => sym.replace('-', "_"),
             })
         }
     }
@@ -323,6 +368,46 @@ mod tests {
                 &streams,
                 &names(o)
             ),
+            None
+        );
+    }
+
+    #[test]
+    fn gate_frames_name_their_stream_even_broken() {
+        let g = Venue::Gate(Exchange::GateDerivatives);
+        let streams = [
+            stream(DataType::Orderbooks, "BTC-USDT"),
+            stream(DataType::Trades, "ETH-USDT"),
+        ];
+        let book = r#"{"time":1,"channel":"futures.order_book_update","event":"update","result":{"t":1615366381417,"s":"BTC_USDT","U":2517661101,"u":25"#;
+        assert_eq!(
+            stream_of(&attribute(g, book).unwrap(), &streams, &names(g)),
+            Some(&streams[0])
+        );
+        let trade = r#"{"channel":"futures.trades","event":"update","result":[{"size":-108,"id":27753479,"contract":"ETH_USDT","price":"#;
+        assert_eq!(
+            stream_of(&attribute(g, trade).unwrap(), &streams, &names(g)),
+            Some(&streams[1])
+        );
+        let spot = r#"{"time":1,"channel":"spot.trades","event":"update","result":{"id":1,"currency_pair":"BTC_USDT""#;
+        assert_eq!(attribute(g, spot).unwrap().instrument, "BTC_USDT");
+        assert_eq!(
+            attribute(
+                g,
+                r#"{"channel":"spot.candlesticks","result":{"n":"1m_BTC_USDT"}}"#
+            ),
+            None
+        );
+        assert!(
+            rest_refusal(
+                g,
+                400,
+                r#"{"label":"CONTRACT_NOT_FOUND","message":"Contract not found"}"#
+            )
+            .is_some_and(|m| m.contains("CONTRACT_NOT_FOUND"))
+        );
+        assert_eq!(
+            rest_refusal(g, 429, r#"{"label":"TOO_MANY_REQUESTS"}"#),
             None
         );
     }

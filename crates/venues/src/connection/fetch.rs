@@ -64,7 +64,7 @@ pub(crate) fn spawn_fetch(
                         return;
                     }
                     if (200..300).contains(&status) {
-                        match ctx.plan.parse_snapshot(&body) {
+                        match ctx.plan.parse_snapshot(&symbol, &body) {
                             Ok(snap) => {
                                 let _ = tx.send((symbol, Fetched::Snapshot(snap))).await;
                                 return;

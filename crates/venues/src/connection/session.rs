@@ -442,7 +442,8 @@ impl Session<'_> {
                 let refusal =
                     super::attribute::refused_arg(plan.venue, &msg, &plan.streams, &|s| {
                         super::attribute::instrument_name(plan, s)
-                    });
+                    })
+                    .or_else(|| super::attribute::refused_request(plan, id.as_deref()));
                 if let Some(r) = refusal {
                     // One arg refused: that arg's streams end; the rest of the batch goes on.
                     self.pending_acks.remove(&r.ack);

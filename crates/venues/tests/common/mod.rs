@@ -100,6 +100,8 @@ pub fn recorded_instruments(
                 r#"{"code":"0","data":[{"instType":"FUTURES","instId":"BTC-USD-220527","uly":"BTC-USD","ctVal":"100","ctMult":"1","ctValCcy":"USD","ctType":"inverse"}]}"#.into(),
             ],
         ),
+        Exchange::GateSpot => (fixture("gate_spot/rest/spot_currency_pairs.json"), vec![]),
+        Exchange::GateDerivatives => (fixture("gate/docexample_futures_contracts.json"), vec![]),
         Exchange::DeribitDerivatives => (
             r#"{"result":[{"instrument_name":"BTC-PERPETUAL","kind":"future","settlement_period":"perpetual","base_currency":"BTC","quote_currency":"USD","instrument_type":"reversed"},{"instrument_name":"ETH-PERPETUAL","kind":"future","settlement_period":"perpetual","base_currency":"ETH","quote_currency":"USD","instrument_type":"reversed"},{"instrument_name":"BTC-31DEC21-34000-P","kind":"option","settlement_period":"month","base_currency":"BTC","quote_currency":"USD","instrument_type":"reversed"}]}"#.into(),
             vec![],
