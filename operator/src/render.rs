@@ -432,6 +432,8 @@ fn exchange_of(venue: Venue) -> Exchange {
         Venue::OkxSpot => Exchange::OkxSpot,
         Venue::OkxDerivatives => Exchange::OkxDerivatives,
         Venue::DeribitDerivatives => Exchange::DeribitDerivatives,
+        Venue::GateSpot => Exchange::GateSpot,
+        Venue::GateDerivatives => Exchange::GateDerivatives,
     }
 }
 

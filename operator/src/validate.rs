@@ -60,8 +60,8 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         })
     };
 
-    if spec.exchanges.is_empty() || spec.exchanges.len() > 5 {
-        fail("spec.exchanges".into(), "list 1 to 5 venues");
+    if spec.exchanges.is_empty() || spec.exchanges.len() > 9 {
+        fail("spec.exchanges".into(), "list 1 to 9 venues");
     }
     let mut venues = BTreeSet::new();
     let mut declared: BTreeMap<Venue, BTreeSet<&str>> = BTreeMap::new();
@@ -144,8 +144,8 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         if !group_names.insert(group.name.as_str()) {
             fail("spec.sharding.groups".into(), "group names must be unique");
         }
-        if group.members.is_empty() || group.members.len() > 5 {
-            fail(at("members"), "list 1 to 5 members");
+        if group.members.is_empty() || group.members.len() > 9 {
+            fail(at("members"), "list 1 to 9 members");
         }
         let member_venues: BTreeSet<_> = group.members.iter().map(|m| m.venue).collect();
         if member_venues.len() != group.members.len() {

@@ -10,7 +10,11 @@ use std::collections::BTreeSet;
 #[test]
 fn the_operator_offers_table_matches_the_collector_plans() {
     let all: Vec<&str> = DataTypeName::ALL.iter().map(|d| d.as_str()).collect();
-    assert_eq!(OFFERS.len(), 5, "every venue of the CRD");
+    assert_eq!(
+        OFFERS.len(),
+        marketprism_model::Exchange::ALL.len(),
+        "every venue the collector has is one of the CRD"
+    );
     for (venue, offered) in OFFERS {
         // A symbol the venue's plans accept for every data type (Deribit quotes in USD).
         let symbol = if venue.as_str().starts_with("deribit") {

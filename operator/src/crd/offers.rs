@@ -9,7 +9,7 @@ use super::spec::{DataTypeName, Venue};
 use kube::core::Rule;
 
 /// `(venue, the data types it offers)` for every venue, in the CRD's order.
-pub const OFFERS: [(Venue, &[DataTypeName]); 5] = {
+pub const OFFERS: [(Venue, &[DataTypeName]); 7] = {
     use DataTypeName::*;
     const DERIVATIVES: &[DataTypeName] = &[
         Orderbooks,
@@ -28,6 +28,18 @@ pub const OFFERS: [(Venue, &[DataTypeName]); 5] = {
         (
             Venue::DeribitDerivatives,
             &[Orderbooks, Trades, VolatilityIndices],
+        ),
+        (Venue::GateSpot, &[Orderbooks, Trades]),
+        // No long/short ratio stream.
+        (
+            Venue::GateDerivatives,
+            &[
+                Orderbooks,
+                Trades,
+                FundingRates,
+                OpenInterests,
+                Liquidations,
+            ],
         ),
     ]
 };

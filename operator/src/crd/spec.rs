@@ -47,8 +47,8 @@ pub const REST_URL_PATTERN: &str = "^https?://";
 ).message("sharding.groups may only name symbols declared under exchanges for the same venue"))]
 #[serde(rename_all = "camelCase")]
 pub struct CollectorSetSpec {
-    /// Venues to collect, each listed once.
-    #[schemars(length(min = 1, max = 5))]
+    /// Venues to collect, each listed once (at most every venue: 9).
+    #[schemars(length(min = 1, max = 9))]
     #[x_kube(validation = Rule::new("self.all(e, self.exists_one(f, f.venue == e.venue))").message("each venue may be listed only once"))]
     pub exchanges: Vec<ExchangeSpec>,
     #[serde(default)]
@@ -181,6 +181,8 @@ pub enum Venue {
     OkxSpot,
     OkxDerivatives,
     DeribitDerivatives,
+    GateSpot,
+    GateDerivatives,
 }
 
 impl Venue {
@@ -191,6 +193,8 @@ impl Venue {
             Venue::OkxSpot => "okx_spot",
             Venue::OkxDerivatives => "okx_derivatives",
             Venue::DeribitDerivatives => "deribit_derivatives",
+            Venue::GateSpot => "gate_spot",
+            Venue::GateDerivatives => "gate_derivatives",
         }
     }
 
@@ -201,6 +205,8 @@ impl Venue {
             Venue::OkxSpot,
             Venue::OkxDerivatives,
             Venue::DeribitDerivatives,
+            Venue::GateSpot,
+            Venue::GateDerivatives,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -266,6 +272,8 @@ impl DataTypeName {
 #[x_kube(validation = super::offers::data_types_rule(Venue::OkxSpot))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::OkxDerivatives))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::DeribitDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::GateSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::GateDerivatives))]
 #[x_kube(validation = Rule::new("!has(self.orderbook) || !has(self.orderbook.everyUpdateSymbols) || self.orderbook.everyUpdateSymbols.all(s, s in self.symbols)").message("orderbook.everyUpdateSymbols must be symbols of this venue"))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeSpec {
@@ -390,7 +398,7 @@ pub struct ShardGroup {
     #[schemars(length(min = 1, max = 20), regex(pattern = GROUP_NAME_PATTERN))]
     pub name: String,
     /// Each venue once (with the same venue twice, merge the symbols into one member).
-    #[schemars(length(min = 1, max = 5))]
+    #[schemars(length(min = 1, max = 9))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n.venue == m.venue))").message("each venue may be listed once per group: merge its symbols into one member"))]
     pub members: Vec<GroupMember>,
 }
