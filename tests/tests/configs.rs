@@ -26,7 +26,25 @@ fn demo_runs_the_simulator_for_every_data_type_into_parquet() {
     types.sort();
     types.dedup();
     assert_eq!(types.len(), 8, "all 8 data types: {types:?}");
-    assert_eq!(c.exchanges.len(), 5, "3 venues, 5 product lines");
+    // Every product line the collector has, with every data type it offers.
+    for exchange in marketprism_model::Exchange::ALL {
+        let e = c
+            .exchanges
+            .iter()
+            .find(|e| e.exchange == exchange)
+            .unwrap_or_else(|| panic!("{exchange} is not in the demo"));
+        let offered: Vec<_> = marketprism_model::DataType::ALL
+            .into_iter()
+            .filter(|&d| marketprism_venues::plan::offered(exchange, d))
+            .filter(|d| *d != marketprism_model::DataType::Gaps && !d.is_signal())
+            .collect();
+        let mut listed = e.data_types.clone();
+        listed.sort();
+        let mut want = offered.clone();
+        want.sort();
+        assert_eq!(listed, want, "{exchange}: every data type it offers");
+    }
+    assert_eq!(c.exchanges.len(), marketprism_model::Exchange::ALL.len());
     // Order-flow signals on one symbol of each venue (Binance USD-M, OKX swaps, Deribit).
     let with_signals: Vec<(&str, usize)> = c
         .exchanges
