@@ -91,6 +91,8 @@ fn default_lsr_period() -> String {
 /// | binance_derivatives | `wss://fstream.binance.com` + `/public/ws` (depth) and `/market/ws` (aggTrade, markPrice, forceOrder) | `https://fapi.binance.com` + `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/…` |
 /// | okx_spot, okx_derivatives | `wss://ws.okx.com:8443` + `/ws/v5/public` | `https://www.okx.com` + `/api/v5/market/books`, `/api/v5/public/open-interest`, `/api/v5/rubik/stat/contracts/…` |
 /// | deribit_derivatives | `wss://www.deribit.com` + `/ws/api/v2` | (not used: everything is on the WebSocket) |
+/// | mexc_spot | `wss://wbs-api.mexc.com` + `/ws` | `https://api.mexc.com` + `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/time` |
+/// | mexc_derivatives | `wss://contract.mexc.com` + `/edge` | `https://contract.mexc.com` + `/api/v1/contract/depth/{symbol}`, `/api/v1/contract/detail`, `/api/v1/contract/ping` |
 ///
 /// A trailing `/` on an override is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,15 +12,19 @@ pub enum Exchange {
     OkxSpot,
     OkxDerivatives,
     DeribitDerivatives,
+    MexcSpot,
+    MexcDerivatives,
 }
 
 impl Exchange {
-    pub const ALL: [Exchange; 5] = [
+    pub const ALL: [Exchange; 7] = [
         Exchange::BinanceSpot,
         Exchange::BinanceDerivatives,
         Exchange::OkxSpot,
         Exchange::OkxDerivatives,
         Exchange::DeribitDerivatives,
+        Exchange::MexcSpot,
+        Exchange::MexcDerivatives,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -30,6 +34,8 @@ impl Exchange {
             Exchange::OkxSpot => "okx_spot",
             Exchange::OkxDerivatives => "okx_derivatives",
             Exchange::DeribitDerivatives => "deribit_derivatives",
+            Exchange::MexcSpot => "mexc_spot",
+            Exchange::MexcDerivatives => "mexc_derivatives",
         }
     }
 }

@@ -10,6 +10,9 @@
 //!   REST `/fapi/v1/depth`, `/fapi/v1/openInterest`, `/futures/data/{topLongShortPositionRatio,topLongShortAccountRatio,globalLongShortAccountRatio}`.
 //! - `okx_spot`, `okx_derivatives`: `ws://A/okx_*/ws/v5/public`; REST `/api/v5/market/books`, `/api/v5/rubik/stat/contracts/*`.
 //! - `deribit_derivatives`: `ws://A/deribit_derivatives/ws/api/v2`; REST `/api/v2/public/get_volatility_index_data`.
+//! - `mexc_spot`: `ws://A/mexc_spot/ws` (protobuf data); REST `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/time`.
+//! - `mexc_derivatives`: `ws://A/mexc_derivatives/edge`; REST `/api/v1/contract/depth/{symbol}`,
+//!   `/api/v1/contract/detail`, `/api/v1/contract/ping`.
 //! - Server time (plus `clock_skew_ms`): `/api/v3/time`, `/fapi/v1/time`, `/api/v5/public/time`,
 //!   `/api/v2/public/get_time` and Deribit `public/get_time` over the WebSocket.
 //! - Instrument lists: `/api/v3/exchangeInfo`, `/fapi/v1/exchangeInfo`, `/api/v5/public/instruments?instType=..`,
@@ -27,6 +30,9 @@ mod history;
 mod instruments;
 mod internal_events;
 mod market;
+mod mexc;
+mod mexc_pb;
+mod mexc_rest;
 mod okx;
 mod rest;
 mod rng;
@@ -63,6 +69,8 @@ fn default_instruments(exchange: Exchange) -> &'static [&'static str] {
         Exchange::OkxSpot => &["BTC-USDT", "ETH-USDT"],
         Exchange::OkxDerivatives => &["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
         Exchange::DeribitDerivatives => &["BTC-PERPETUAL", "ETH-PERPETUAL"],
+        Exchange::MexcSpot => &["BTCUSDT", "ETHUSDT"],
+        Exchange::MexcDerivatives => &["BTC_USDT", "ETH_USDT"],
     }
 }
 
@@ -414,6 +422,8 @@ impl SimulatorHandle {
             Exchange::BinanceSpot | Exchange::BinanceDerivatives => "",
             Exchange::OkxSpot | Exchange::OkxDerivatives => "/ws/v5/public",
             Exchange::DeribitDerivatives => "/ws/api/v2",
+            Exchange::MexcSpot => "/ws",
+            Exchange::MexcDerivatives => "/edge",
         };
         format!(
             "{}://{}/{}{path}",

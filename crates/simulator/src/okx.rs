@@ -198,6 +198,7 @@ fn frame(channel: &'static str, ev: &Stamped, class: FrameClass, msg: Value) -> 
         symbol: ev.symbol.clone(),
         class,
         text: msg.to_string(),
+        binary: None,
     }
 }
 

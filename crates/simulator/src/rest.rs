@@ -177,6 +177,9 @@ pub(crate) async fn handle(exchange: Exchange, rel: &str, shared: &Arc<Shared>) 
                     okx_rest(exchange, path, &q, shared)
                 }
                 Exchange::DeribitDerivatives => deribit(path, &q, shared),
+                Exchange::MexcSpot | Exchange::MexcDerivatives => {
+                    super::mexc_rest::handle(exchange, path, &q, shared)
+                }
             }
         }
     };

@@ -11,13 +11,14 @@
 //! Endpoints, from each venue's docs (details in the venue's `time` module): Binance spot
 //! `GET /api/v3/time`, USD-M `GET /fapi/v1/time` (`{"serverTime":ms}`), OKX `GET /api/v5/public/time`
 //! (`data[0].ts`, ms as a string), Deribit `public/get_time` over REST `GET /api/v2/public/get_time`
-//! (`result`, ms).
+//! (`result`, ms), MEXC spot `GET /api/v3/time` (`serverTime`), contracts `GET /api/v1/contract/ping`
+//! (`data`, ms).
 
 use crate::internal_events::InternalEvent;
 use crate::internal_events::observe::{ClockProbeFailed, ClockSampled};
 use crate::parse::ParseResult;
 use crate::rate_limit::RateLimiter;
-use crate::{binance, deribit, okx};
+use crate::{binance, deribit, mexc, okx};
 use marketprism_model::Exchange;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,7 @@ pub fn time_url(exchange: Exchange, rest: &str) -> String {
         Exchange::BinanceSpot | Exchange::BinanceDerivatives => binance::time::time_path(exchange),
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::time::TIME_PATH,
         Exchange::DeribitDerivatives => deribit::time::TIME_PATH,
+        Exchange::MexcSpot | Exchange::MexcDerivatives => mexc::time::time_path(exchange),
     };
     format!("{rest}{path}")
 }
@@ -53,6 +55,9 @@ pub(crate) fn parse_server_time(
             okx::time::parse_server_time(body, recv_ts_ms)
         }
         Exchange::DeribitDerivatives => deribit::time::parse_server_time(body, recv_ts_ms),
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::time::parse_server_time(exchange, body, recv_ts_ms)
+        }
     }
 }
 

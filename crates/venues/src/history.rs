@@ -69,6 +69,11 @@ pub fn request(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::history::request(rest, inst, cursor),
         Exchange::DeribitDerivatives => deribit::history::request(rest, inst, window, cursor),
+        // Never called: `fetch_trades` refuses venues without a history (see [`supported`]).
+        Exchange::MexcSpot | Exchange::MexcDerivatives => HistoryRequest {
+            url: String::new(),
+            weight: 0,
+        },
     }
 }
 
@@ -91,6 +96,10 @@ pub(crate) fn parse_page(
         Exchange::DeribitDerivatives => {
             deribit::history::parse_page(inst, window, cursor, body, recv_ts_ms)
         }
+        Exchange::MexcSpot | Exchange::MexcDerivatives => Err(ParseError::new(
+            crate::ParseErrorReason::UnknownMessage,
+            format!("backfill not supported for {exchange}"),
+        )),
     }
 }
 
@@ -101,7 +110,15 @@ pub fn source(exchange: Exchange) -> &'static str {
         Exchange::BinanceDerivatives => "binance /fapi/v1/aggTrades",
         Exchange::OkxSpot | Exchange::OkxDerivatives => "okx /api/v5/market/history-trades",
         Exchange::DeribitDerivatives => "deribit public/get_last_trades_by_instrument_and_time",
+        Exchange::MexcSpot | Exchange::MexcDerivatives => "none: backfill not supported",
     }
+}
+
+/// Whether marketprism can backfill trades of `exchange` from the venue's history. MEXC: not
+/// supported (its spot stream has no trade ids to match a history against, and neither history
+/// endpoint pages by id or time far enough back to be worth it).
+pub fn supported(exchange: Exchange) -> bool {
+    !matches!(exchange, Exchange::MexcSpot | Exchange::MexcDerivatives)
 }
 
 /// Whether the venue's trade ids are consecutive integers per instrument, so a hole in them is a
@@ -248,6 +265,13 @@ pub async fn fetch_trades(
     window: Window,
     max_pages: usize,
 ) -> Result<Vec<Event>, HistoryError> {
+    if !supported(exchange) {
+        return Err(HistoryError {
+            url: rest.to_owned(),
+            status: None,
+            detail: format!("backfill not supported for this venue ({exchange})"),
+        });
+    }
     let mut cursor = first_cursor(exchange, window);
     let mut trades = Vec::new();
     for _ in 0..max_pages {

@@ -6,7 +6,7 @@ use super::connection::backoff::{backoff, jitter};
 use super::parse::ParseResult;
 use super::plan::base_urls;
 use super::rate_limit::RateLimiter;
-use super::{binance, deribit, okx};
+use super::{binance, deribit, mexc, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, InstrumentsLoaded, RestFailed, SymbolUnlisted};
 use marketprism_config::ExchangeConfig;
@@ -28,6 +28,9 @@ pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
             okx::instruments::listing_urls(exchange, rest)
         }
         Exchange::DeribitDerivatives => deribit::instruments::listing_urls(rest),
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::instruments::listing_urls(exchange, rest)
+        }
     }
 }
 
@@ -42,6 +45,9 @@ pub fn parse_listing(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::instruments::parse_listing(body),
         Exchange::DeribitDerivatives => deribit::instruments::parse_listing(body),
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::instruments::parse_listing(exchange, body)
+        }
     }
 }
 
@@ -58,6 +64,8 @@ pub async fn fetch(
         limiter
             .acquire(if config.exchange == Exchange::BinanceSpot {
                 20
+            } else if config.exchange == Exchange::MexcSpot {
+                10
             } else {
                 1
             })
@@ -267,7 +275,7 @@ fn refused_gap(exchange: Exchange, symbol: &Symbol, data_type: DataType, now: i6
 /// The market type an unlisted symbol is reported under (it has none: the product line's main one).
 fn default_market(exchange: Exchange) -> MarketType {
     match exchange {
-        Exchange::BinanceSpot | Exchange::OkxSpot => MarketType::Spot,
+        Exchange::BinanceSpot | Exchange::OkxSpot | Exchange::MexcSpot => MarketType::Spot,
         _ => MarketType::Perpetual,
     }
 }

@@ -16,6 +16,7 @@ pub mod history;
 pub mod instruments;
 mod internal_events;
 pub mod keepalive;
+pub mod mexc;
 pub mod okx;
 pub mod parse;
 pub mod plan;
@@ -45,13 +46,15 @@ use tokio_util::sync::CancellationToken;
 
 /// The REST budget we allow ourselves per venue and IP: (bucket capacity, refill per second), about half
 /// of the venue's published limit (Binance spot 6000/min, USD-M 2400/min weight; OKX books 40/2 s,
-/// rubik 5/2 s (weight 8 here)).
+/// rubik 5/2 s (weight 8 here); MEXC spot 500 per 10 s per endpoint, contracts 20 per 2 s).
 fn rest_budget(exchange: Exchange) -> (u32, f64) {
     match exchange {
         Exchange::BinanceSpot => (600, 50.0),
         Exchange::BinanceDerivatives => (400, 20.0),
         Exchange::OkxSpot | Exchange::OkxDerivatives => (20, 10.0),
         Exchange::DeribitDerivatives => (20, 10.0),
+        Exchange::MexcSpot => (100, 25.0),
+        Exchange::MexcDerivatives => (10, 5.0),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::keepalive::KeepAlivePolicy;
 use super::parse::{ParseResult, Parsed};
-use super::{binance, deribit, okx};
+use super::{binance, deribit, mexc, okx};
 use crate::book::{BookSnapshot, SyncRule};
 use marketprism_config::{ExchangeConfig, OrderBookConfig};
 use marketprism_model::instruments::{Instrument, Instruments};
@@ -62,6 +62,12 @@ impl WsPlan {
         self.venue.parse(&self.instruments.load(), text, recv_ts_ms)
     }
 
+    /// Parse one binary frame with the current instrument list.
+    pub fn parse_binary(&self, bytes: &[u8], recv_ts_ms: i64) -> ParseResult<Parsed> {
+        self.venue
+            .parse_binary(&self.instruments.load(), bytes, recv_ts_ms)
+    }
+
     /// The venue's name for a planned symbol.
     pub fn venue_symbol(&self, symbol: &Symbol) -> Option<String> {
         self.instruments
@@ -99,12 +105,14 @@ pub enum Venue {
     Binance(Exchange),
     Okx(Exchange),
     Deribit,
+    /// MEXC spot (protobuf data) or contracts (JSON).
+    Mexc(Exchange),
 }
 
 impl Venue {
     pub fn exchange(self) -> Exchange {
         match self {
-            Venue::Binance(e) | Venue::Okx(e) => e,
+            Venue::Binance(e) | Venue::Okx(e) | Venue::Mexc(e) => e,
             Venue::Deribit => Exchange::DeribitDerivatives,
         }
     }
@@ -119,12 +127,41 @@ impl Venue {
             Venue::Binance(e) => binance::parse::parse_frame(table, e, text, recv_ts_ms),
             Venue::Okx(e) => okx::parse::parse_frame(table, e, text, recv_ts_ms),
             Venue::Deribit => deribit::parse::parse_frame(table, text, recv_ts_ms),
+            Venue::Mexc(Exchange::MexcSpot) => mexc::parse::parse_text(text),
+            Venue::Mexc(e) => mexc::futures::parse_frame(table, e, text, recv_ts_ms),
         }
     }
 
-    /// The client-sent keep-alive text (OKX only).
+    /// One binary frame: MEXC spot's protobuf pushes. No other venue sends binary data frames, so
+    /// for them it is a malformed frame.
+    pub fn parse_binary(
+        self,
+        table: &marketprism_model::instruments::InstrumentTable,
+        bytes: &[u8],
+        recv_ts_ms: i64,
+    ) -> ParseResult<Parsed> {
+        match self {
+            Venue::Mexc(Exchange::MexcSpot) => {
+                mexc::parse::parse_binary(table, Exchange::MexcSpot, bytes, recv_ts_ms)
+            }
+            _ => Err(super::parse::ParseError::new(
+                super::parse::ParseErrorReason::InvalidBinary,
+                format!(
+                    "binary frame of {} bytes: this venue sends text",
+                    bytes.len()
+                ),
+            )),
+        }
+    }
+
+    /// The client-sent keep-alive text (OKX `ping`; MEXC spot `{"method":"PING"}`, contracts
+    /// `{"method":"ping"}`).
     pub fn ping_frame(self) -> &'static str {
-        "ping"
+        match self {
+            Venue::Mexc(Exchange::MexcSpot) => r#"{"method":"PING"}"#,
+            Venue::Mexc(_) => r#"{"method":"ping"}"#,
+            _ => "ping",
+        }
     }
 
     /// Deribit's answer to a `test_request`.
@@ -154,7 +191,7 @@ impl Venue {
                     ),
                 ]
             }
-            Venue::Binance(_) => Vec::new(),
+            Venue::Binance(_) | Venue::Mexc(_) => Vec::new(),
         }
     }
 
@@ -196,12 +233,25 @@ impl Venue {
                 1,
             )),
             Venue::Deribit => None,
+            Venue::Mexc(Exchange::MexcSpot) => Some((
+                format!(
+                    "{rest_url}/api/v3/depth?symbol={venue_symbol}&limit={}",
+                    limit.min(5000)
+                ),
+                1,
+            )),
+            Venue::Mexc(_) => Some((
+                format!("{rest_url}/api/v1/contract/depth/{venue_symbol}"),
+                1,
+            )),
         }
     }
 
     pub fn parse_snapshot(self, text: &str) -> ParseResult<BookSnapshot> {
         match self {
             Venue::Okx(_) => okx::parse::parse_rest_books(text),
+            Venue::Mexc(Exchange::MexcSpot) => mexc::parse::parse_depth_snapshot(text),
+            Venue::Mexc(_) => mexc::futures::parse_depth_snapshot(text),
             _ => binance::parse::parse_depth_snapshot(text),
         }
     }
@@ -239,6 +289,8 @@ pub fn base_urls(config: &ExchangeConfig) -> (String, String) {
             ("wss://ws.okx.com:8443", "https://www.okx.com")
         }
         Exchange::DeribitDerivatives => ("wss://www.deribit.com", "https://www.deribit.com"),
+        Exchange::MexcSpot => ("wss://wbs-api.mexc.com", "https://api.mexc.com"),
+        Exchange::MexcDerivatives => ("wss://contract.mexc.com", "https://contract.mexc.com"),
     };
     let pick =
         |o: &Option<String>, d: &str| o.as_deref().unwrap_or(d).trim_end_matches('/').to_owned();
@@ -256,6 +308,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::plan::ws_plans(config, instruments),
         Exchange::DeribitDerivatives => deribit::plan::ws_plans(config, instruments),
+        Exchange::MexcSpot | Exchange::MexcDerivatives => mexc::plan::ws_plans(config, instruments),
     }
 }
 
@@ -319,6 +372,13 @@ pub fn offered(exchange: Exchange, data_type: DataType) -> bool {
         }
         Exchange::DeribitDerivatives => {
             matches!(data_type, Trades | Orderbooks | VolatilityIndices)
+        }
+        Exchange::MexcSpot => matches!(data_type, Trades | Orderbooks),
+        Exchange::MexcDerivatives => {
+            matches!(
+                data_type,
+                Trades | Orderbooks | FundingRates | OpenInterests
+            )
         }
     }
 }

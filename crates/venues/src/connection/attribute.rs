@@ -7,14 +7,19 @@
 //! | Binance | `e` (`depthUpdate`, `trade`, `aggTrade`, `markPriceUpdate`, `forceOrder`) or the combined `stream` name | `s` (`BTCUSDT`) |
 //! | OKX | `arg.channel` (`books`, `trades`, `funding-rate`, `open-interest`, `liquidation-orders`) | `instId` |
 //! | Deribit | `params.channel` (`book.BTC-PERPETUAL.100ms`, `trades.…`, `deribit_volatility_index.btc_usd`) | inside the channel |
+//! | MEXC spot | `channel` (`spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT`; of a binary frame, its field 1) | its last `@` part |
+//! | MEXC contracts | `channel` (`push.depth`, `push.deal`, `push.funding.rate`, `push.ticker`) | `symbol` (`BTC_USDT`) |
 //!
 //! Refusals: OKX answers a refused subscribe arg with an `error` event whose `msg` names it
 //! (`Wrong URL or channel:books,instId:SOL-USDT-SWAP doesn't exist.`, code 60018, exchange-protocols.md
 //! §3.2); Binance REST answers an unlisted symbol with HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`;
-//! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`.
+//! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`. MEXC spot answers a refused
+//! channel with `{"id":0,"code":0,"msg":"Not Subscribed successfully! [channel].  Reason： …"}`; MEXC
+//! contracts' `rs.error` names no symbol, so it cannot be attributed (it is logged, and the session's
+//! subscribe deadline applies).
 
-use crate::deribit;
 use crate::plan::{Stream, Venue, WsPlan};
+use crate::{deribit, mexc};
 use marketprism_model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
@@ -65,9 +70,38 @@ fn okx_type(channel: &str) -> Option<DataType> {
     })
 }
 
+/// A MEXC spot channel → (data type, venue symbol).
+fn mexc_spot_channel(channel: &str) -> Option<(DataType, &str)> {
+    let data_type = if channel.starts_with("spot@public.aggre.depth.") {
+        DataType::Orderbooks
+    } else if channel.starts_with("spot@public.aggre.deals.") {
+        DataType::Trades
+    } else {
+        return None;
+    };
+    Some((data_type, channel.rsplit('@').next()?))
+}
+
 /// What `text` is about, if it says so in a way this venue uses.
 pub(crate) fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
     match venue {
+        Venue::Mexc(marketprism_model::Exchange::MexcSpot) => {
+            let (data_type, symbol) = mexc_spot_channel(string_field(text, "channel")?)?;
+            Some(Attribution {
+                data_type,
+                instrument: symbol.to_owned(),
+            })
+        }
+        Venue::Mexc(_) => Some(Attribution {
+            data_type: match string_field(text, "channel")? {
+                "push.depth" => DataType::Orderbooks,
+                "push.deal" => DataType::Trades,
+                "push.funding.rate" => DataType::FundingRates,
+                "push.ticker" => DataType::OpenInterests,
+                _ => return None,
+            },
+            instrument: string_field(text, "symbol")?.to_owned(),
+        }),
         Venue::Binance(_) => {
             if let Some(stream) = string_field(text, "stream") {
                 let (sym, kind) = stream.split_once('@')?;
@@ -143,6 +177,22 @@ pub(crate) fn refused_arg(
     streams: &[Stream],
     names: InstrumentNames<'_>,
 ) -> Option<Refusal> {
+    if venue == Venue::Mexc(marketprism_model::Exchange::MexcSpot) {
+        return mexc::parse::refused_channels(msg)
+            .into_iter()
+            .find_map(|ch| {
+                let (data_type, symbol) = mexc_spot_channel(ch)?;
+                let matched: Vec<Stream> = streams
+                    .iter()
+                    .filter(|s| s.data_type == data_type && names(s).as_deref() == Some(symbol))
+                    .cloned()
+                    .collect();
+                (!matched.is_empty()).then(|| Refusal {
+                    ack: ch.to_owned(),
+                    streams: matched,
+                })
+            });
+    }
     let Venue::Okx(_) = venue else {
         return None;
     };
@@ -204,11 +254,20 @@ pub(crate) fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<Stri
         Venue::Binance(_) => status == 400 && code.as_i64() == Some(-1121),
         Venue::Okx(_) => code.as_str() == Some("51001"),
         Venue::Deribit => false,
+        // Spot mirrors Binance's `-1121 Invalid symbol.`; contracts: 1001 "Contract does not exist"
+        // (MEXC Futures docs, error codes).
+        Venue::Mexc(marketprism_model::Exchange::MexcSpot) => {
+            status == 400 && code.as_i64() == Some(-1121)
+        }
+        Venue::Mexc(_) => code.as_i64() == Some(1001),
     };
     refused.then(|| {
         format!(
             "venue does not list the instrument: HTTP {status} code {code} {}",
-            v["msg"].as_str().unwrap_or_default()
+            v["msg"]
+                .as_str()
+                .or(v["message"].as_str())
+                .unwrap_or_default()
         )
     })
 }
@@ -227,6 +286,8 @@ mod tests {
                 Venue::Okx(Exchange::OkxDerivatives) => format!("{sym}-SWAP"),
                 Venue::Okx(_) => sym.to_owned(),
                 Venue::Deribit => format!("{}-PERPETUAL", &sym[..3]),
+                Venue::Mexc(Exchange::MexcSpot) => sym.replace('-', ""),
+                Venue::Mexc(_) => sym.replace('-', "_"),
             })
         }
     }
@@ -284,6 +345,55 @@ mod tests {
             stream_of(&attribute(d, book).unwrap(), &books, &names(d)),
             Some(&books[0])
         );
+    }
+
+    #[test]
+    fn mexc_frames_and_refusals_name_their_stream() {
+        let s = Venue::Mexc(Exchange::MexcSpot);
+        let streams = [
+            stream(DataType::Orderbooks, "BTC-USDT"),
+            stream(DataType::Trades, "BTC-USDT"),
+            stream(DataType::Trades, "ETH-USDT"),
+        ];
+        let a = attribute(
+            s,
+            r#"{"channel":"spot@public.aggre.deals.v3.api.pb@100ms@ETHUSDT"}"#,
+        )
+        .unwrap();
+        assert_eq!(stream_of(&a, &streams, &names(s)), Some(&streams[2]));
+        let msg = "Not Subscribed successfully! [spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT].  Reason： Blocked! ";
+        let r = refused_arg(s, msg, &streams, &names(s)).unwrap();
+        assert_eq!(r.ack, "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT");
+        assert_eq!(r.streams, vec![streams[0].clone()]);
+        assert_eq!(
+            refused_arg(s, "Not Subscribed successfully! [x]", &streams, &names(s)),
+            None
+        );
+
+        let c = Venue::Mexc(Exchange::MexcDerivatives);
+        let half = r#"{"channel":"push.depth","data":{"asks":[[6859.5,32"#;
+        assert_eq!(attribute(c, half), None, "the symbol comes after data");
+        let a = attribute(
+            c,
+            r#"{"symbol":"BTC_USDT","channel":"push.depth","data":{"asks":[[6"#,
+        )
+        .unwrap();
+        assert_eq!(stream_of(&a, &streams, &names(c)), Some(&streams[0]));
+        assert_eq!(
+            refused_arg(c, "Contract doesn't exist!", &streams, &names(c)),
+            None,
+            "rs.error names no symbol"
+        );
+        assert!(rest_refusal(s, 400, r#"{"code":-1121,"msg":"Invalid symbol."}"#).is_some());
+        assert!(
+            rest_refusal(
+                c,
+                200,
+                r#"{"success":false,"code":1001,"message":"Contract does not exist"}"#
+            )
+            .is_some()
+        );
+        assert!(rest_refusal(c, 200, r#"{"success":false,"code":510,"message":"busy"}"#).is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod attribute;
 pub mod backoff;
+mod binary;
 pub mod books;
 pub mod fetch;
 pub mod resync;

@@ -229,10 +229,12 @@ pub(crate) async fn run_session(
                     }
                     // Pings are answered by tungstenite with a pong carrying the same payload.
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => s.keepalive.on_inbound(now),
+                    // MEXC spot's protobuf data; a malformed frame on every other venue.
                     Some(Ok(Message::Binary(b))) => {
                         s.keepalive.on_inbound(now);
-                        let err = crate::parse::ParseError::new(crate::ParseErrorReason::InvalidJson, "binary frame");
-                        BadFrame { exchange: plan.venue.exchange(), error: &err, frame: &String::from_utf8_lossy(&b) }.emit();
+                        if let Some(e) = s.on_binary(&mut ws, &b, now).await {
+                            break e;
+                        }
                     }
                 }
             }
@@ -356,6 +358,18 @@ impl Session<'_> {
                 return self.after_bad_frame(text, &error).await;
             }
         };
+        self.on_parsed(ws, parsed, text, now, recv).await
+    }
+
+    /// Act on one parsed frame; `text` names it in counters (the frame, or a binary frame's label).
+    pub(super) async fn on_parsed(
+        &mut self,
+        ws: &mut Ws,
+        parsed: Parsed,
+        text: &str,
+        now: Instant,
+        recv: i64,
+    ) -> Option<SessionEnd> {
         match parsed {
             Parsed::Control(c) => self.on_control(ws, c, now).await,
             Parsed::Event(e) => self.emit_all(vec![e]).await,
