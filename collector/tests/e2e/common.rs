@@ -28,6 +28,13 @@ pub const BINANCE_DERIVATIVES_TYPES: [DataType; 7] = [
     DataType::LsrAllAccounts,
 ];
 pub const SPOT_TYPES: [DataType; 2] = [DataType::Trades, DataType::Orderbooks];
+/// What `mexc_derivatives` offers (no liquidations: MEXC publishes none; no ratios).
+pub const MEXC_DERIVATIVES_TYPES: [DataType; 4] = [
+    DataType::Trades,
+    DataType::Orderbooks,
+    DataType::FundingRates,
+    DataType::OpenInterests,
+];
 
 /// Fast simulator timings: every keep-alive and slow stream within seconds. Served over TLS
 /// (`wss://`, `https://`), the path production takes; the connectors trust the simulator's CA.
@@ -60,6 +67,8 @@ pub fn venue_symbol(exchange: Exchange, symbol: &str) -> String {
         Exchange::OkxSpot => symbol.to_owned(),
         Exchange::OkxDerivatives => format!("{symbol}-SWAP"),
         Exchange::DeribitDerivatives => format!("{}-PERPETUAL", &symbol[..3]),
+        Exchange::MexcSpot => symbol.replace('-', ""),
+        Exchange::MexcDerivatives => symbol.replace('-', "_"),
     }
 }
 

@@ -8,6 +8,7 @@ mod coverage;
 mod faults;
 mod faults_binance;
 mod faults_deribit;
+mod faults_mexc;
 mod faults_okx;
 mod instruments;
 mod metrics;

@@ -79,7 +79,7 @@ pub(crate) fn refused_channels(msg: &str) -> Vec<&str> {
 
 /// The channel (field 1) of a push, read leniently from the first bytes even when the rest is
 /// broken: for attributing a frame that does not decode. `None` unless it starts with field 1.
-pub(crate) fn channel_of(bytes: &[u8]) -> Option<&str> {
+pub fn channel_of(bytes: &[u8]) -> Option<&str> {
     let (&key, rest) = bytes.split_first()?;
     if key != 0x0a {
         return None;

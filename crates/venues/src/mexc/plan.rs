@@ -89,12 +89,10 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     format!("rs.{method}"),
                 )
             };
-            // Books change only when the market does; the ticker is pushed every second.
-            let max_silence = match data_type {
-                DataType::Orderbooks => Some(stale.max(Duration::from_secs(30))),
-                DataType::OpenInterests => Some(stale),
-                _ => None,
-            };
+            // The ticker is pushed every second; books whenever the market moves (a quiet book is
+            // verified by a snapshot, see `connection::streams`); trades and funding may rest.
+            let max_silence = matches!(data_type, DataType::Orderbooks | DataType::OpenInterests)
+                .then_some(stale);
             let stream = Stream {
                 data_type,
                 symbol: i.symbol.clone(),
