@@ -5,4 +5,5 @@ mod clock;
 mod common;
 mod deribit;
 mod faults;
+mod mexc;
 mod okx;
