@@ -7,13 +7,16 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use marketprism_model::{Decimal, Exchange};
 use marketprism_venues::book::{BookSnapshot, BookSync, BookUpdate, OrderBook, SyncRule};
 use marketprism_venues::parse::Parsed;
-use marketprism_venues::{binance, okx};
+use marketprism_venues::{binance, mexc, okx};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 mod inputs;
 
-use inputs::{AGG_TRADE, AGG_TRADE_COMBINED, OKX_TRADE, depth_json, okx_spot, snapshot_json, usdm};
+use inputs::{
+    AGG_TRADE, AGG_TRADE_COMBINED, MEXC_CONTRACT_DEAL, MEXC_CONTRACT_DEPTH, OKX_TRADE, depth_json,
+    mexc_contracts, mexc_deals_pb, mexc_depth_pb, mexc_spot, okx_spot, snapshot_json, usdm,
+};
 
 fn bench_trades(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
@@ -48,6 +51,42 @@ fn bench_trades(c: &mut Criterion) {
         b.iter(|| {
             okx::parse::parse_frame(&okx_spot(), Exchange::OkxSpot, black_box(OKX_TRADE), 0)
                 .unwrap()
+        })
+    });
+    let depth_pb = mexc_depth_pb(0, 2);
+    g.bench_function("mexc_spot_depth20_protobuf", |b| {
+        b.iter(|| {
+            mexc::parse::parse_binary(&mexc_spot(), Exchange::MexcSpot, black_box(&depth_pb), 0)
+                .unwrap()
+        })
+    });
+    let deals_pb = mexc_deals_pb();
+    g.bench_function("mexc_spot_deals3_protobuf", |b| {
+        b.iter(|| {
+            mexc::parse::parse_binary(&mexc_spot(), Exchange::MexcSpot, black_box(&deals_pb), 0)
+                .unwrap()
+        })
+    });
+    g.bench_function("mexc_contract_deal", |b| {
+        b.iter(|| {
+            mexc::futures::parse_frame(
+                &mexc_contracts(),
+                Exchange::MexcDerivatives,
+                black_box(MEXC_CONTRACT_DEAL),
+                0,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("mexc_contract_depth1", |b| {
+        b.iter(|| {
+            mexc::futures::parse_frame(
+                &mexc_contracts(),
+                Exchange::MexcDerivatives,
+                black_box(MEXC_CONTRACT_DEPTH),
+                0,
+            )
+            .unwrap()
         })
     });
     g.finish();
@@ -92,6 +131,28 @@ fn bench_book(c: &mut Criterion) {
             u.prev_id = Some(id - 1);
             id += 1;
             black_box(sync.on_update(u.clone()))
+        });
+        assert!(sync.is_live());
+    });
+    g.bench_function("mexc_depth20_protobuf_parse_sync", |b| {
+        // MEXC spot: protobuf decode + strict fromVersion == previous toVersion + 1 + apply.
+        let frames = [mexc_depth_pb(0, 1_001), mexc_depth_pb(1, 1_002)];
+        let mut sync = BookSync::new(SyncRule::MexcSpot, 400, false);
+        sync.on_snapshot(snap.clone());
+        let mut id = 1_001i64;
+        b.iter(|| {
+            let Ok(Parsed::BookUpdate(_, mut u)) = mexc::parse::parse_binary(
+                &mexc_spot(),
+                Exchange::MexcSpot,
+                black_box(&frames[(id & 1) as usize]),
+                0,
+            ) else {
+                unreachable!()
+            };
+            u.first_id = id;
+            u.last_id = id;
+            id += 1;
+            black_box(sync.on_update(u))
         });
         assert!(sync.is_live());
     });
