@@ -301,10 +301,10 @@ impl Protocol for MexcContractConn {
             if self.subs.remove(&key).is_some() {
                 cx.detach(&symbol);
             }
-        } else if !self.subs.contains_key(&key) {
+        } else if let std::collections::btree_map::Entry::Vacant(e) = self.subs.entry(key) {
             let merged = param.get("compress").and_then(Value::as_bool) != Some(false);
             cx.attach(&symbol, 0);
-            self.subs.insert(key, merged);
+            e.insert(merged);
         }
         let prefix = if unsub { "rs.unsub." } else { "rs.sub." };
         vec![Out::Text(
