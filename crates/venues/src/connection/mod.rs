@@ -6,9 +6,9 @@
 
 pub mod attribute;
 pub mod backoff;
-mod binary;
 pub mod books;
 pub mod fetch;
+mod frames;
 pub mod resync;
 pub mod session;
 mod streams;

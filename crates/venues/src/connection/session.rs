@@ -14,7 +14,7 @@ use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped};
 use crate::internal_events::streams::FrameUnattributed;
 use crate::keepalive::{KeepAlive, KeepAliveAction};
-use crate::parse::{Control, Parsed};
+use crate::parse::Control;
 use crate::plan::WsPlan;
 use crate::rate_limit::RateLimiter;
 use futures::{SinkExt, StreamExt};
@@ -361,46 +361,7 @@ impl Session<'_> {
         self.on_parsed(ws, parsed, text, now, recv).await
     }
 
-    /// Act on one parsed frame; `text` names it in counters (the frame, or a binary frame's label).
-    pub(super) async fn on_parsed(
-        &mut self,
-        ws: &mut Ws,
-        parsed: Parsed,
-        text: &str,
-        now: Instant,
-        recv: i64,
-    ) -> Option<SessionEnd> {
-        match parsed {
-            Parsed::Control(c) => self.on_control(ws, c, now).await,
-            Parsed::Event(e) => self.emit_all(vec![e]).await,
-            Parsed::Events(v) => self.emit_all(v).await,
-            Parsed::BookUpdate(symbol, update) => {
-                if !self.is_book(&symbol) {
-                    return self.unattributed("not_subscribed", text);
-                }
-                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
-                    return Some(e);
-                }
-                let mut events = Vec::new();
-                let action = self
-                    .books
-                    .as_mut()
-                    .and_then(|b| b.on_update(&symbol, update, recv, &mut events));
-                self.after_book(ws, &symbol, events, action).await
-            }
-            Parsed::BookSnapshot(symbol, snap) => {
-                if !self.is_book(&symbol) {
-                    return self.unattributed("not_subscribed", text);
-                }
-                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
-                    return Some(e);
-                }
-                self.apply_snapshot(ws, &symbol, snap, false).await
-            }
-        }
-    }
-
-    fn is_book(&self, symbol: &Symbol) -> bool {
+    pub(super) fn is_book(&self, symbol: &Symbol) -> bool {
         self.wanted
             .contains(&(DataType::Orderbooks, symbol.clone()))
     }
@@ -431,7 +392,12 @@ impl Session<'_> {
         self.after_book(ws, symbol, events, action).await
     }
 
-    async fn on_control(&mut self, ws: &mut Ws, c: Control, now: Instant) -> Option<SessionEnd> {
+    pub(super) async fn on_control(
+        &mut self,
+        ws: &mut Ws,
+        c: Control,
+        now: Instant,
+    ) -> Option<SessionEnd> {
         match c {
             Control::Ack { id } => {
                 self.pending_acks.remove(&id);
@@ -562,7 +528,7 @@ impl Session<'_> {
     }
 
     /// Forward events for the streams this connection was asked for; count the others.
-    async fn emit_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
+    pub(super) async fn emit_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
         let now = Instant::now();
         for e in events {
             let dt = e.data_type();

@@ -1,5 +1,6 @@
-//! Binary data frames (MEXC spot's protobuf pushes): parsed by the venue's binary parser and then
-//! handled as any parsed frame. A binary frame that does not decode is a bad frame like any other: it
+//! What a parsed frame does ([`Session::on_parsed`], text and binary alike), and binary data frames
+//! (MEXC spot's protobuf pushes): parsed by the venue's binary parser and then handled as any parsed
+//! frame. A binary frame that does not decode is a bad frame like any other: it
 //! is counted, and attributed to its stream when its channel (protobuf field 1) can still be read,
 //! else to every stream of the connection that cannot see a loss by itself (see
 //! [`Session::after_bad_frame`]). On venues that send text only, every binary frame is such a frame.
@@ -7,6 +8,8 @@
 use super::session::{Session, SessionEnd, Ws};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::BadFrame;
+use crate::parse::Parsed;
+use marketprism_model::DataType;
 use marketprism_model::now_ms;
 use tokio::time::Instant;
 
@@ -23,6 +26,45 @@ fn label(bytes: &[u8]) -> String {
 }
 
 impl Session<'_> {
+    /// Act on one parsed frame; `text` names it in counters (the frame, or a binary frame's label).
+    pub(super) async fn on_parsed(
+        &mut self,
+        ws: &mut Ws,
+        parsed: Parsed,
+        text: &str,
+        now: Instant,
+        recv: i64,
+    ) -> Option<SessionEnd> {
+        match parsed {
+            Parsed::Control(c) => self.on_control(ws, c, now).await,
+            Parsed::Event(e) => self.emit_all(vec![e]).await,
+            Parsed::Events(v) => self.emit_all(v).await,
+            Parsed::BookUpdate(symbol, update) => {
+                if !self.is_book(&symbol) {
+                    return self.unattributed("not_subscribed", text);
+                }
+                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
+                    return Some(e);
+                }
+                let mut events = Vec::new();
+                let action = self
+                    .books
+                    .as_mut()
+                    .and_then(|b| b.on_update(&symbol, update, recv, &mut events));
+                self.after_book(ws, &symbol, events, action).await
+            }
+            Parsed::BookSnapshot(symbol, snap) => {
+                if !self.is_book(&symbol) {
+                    return self.unattributed("not_subscribed", text);
+                }
+                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
+                    return Some(e);
+                }
+                self.apply_snapshot(ws, &symbol, snap, false).await
+            }
+        }
+    }
+
     pub(super) async fn on_binary(
         &mut self,
         ws: &mut Ws,
