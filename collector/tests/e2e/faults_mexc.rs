@@ -3,12 +3,16 @@
 //! swapped and broken frames (broken binary frames on spot), silence, connection lifetime and REST
 //! rejections. Books must equal the simulator's at the same version; no trade twice.
 
+use crate::books::assert_book_matches_sim;
 use crate::checks::assert_invariants;
-use crate::common::{MEXC_DERIVATIVES_TYPES as CONTRACT, Rig, SPOT_TYPES as SPOT, sim_config};
+use crate::common::{
+    MEXC_DERIVATIVES_TYPES as CONTRACT, Rig, SPOT_TYPES as SPOT, gaps, sim_config,
+};
 use crate::faults;
 use marketprism_config::SimulatorConfig;
 use marketprism_model::Exchange::{MexcDerivatives, MexcSpot};
-use marketprism_model::{DataType, Payload};
+use marketprism_model::{DataType, Exchange, GapCause, Payload, Symbol};
+use marketprism_simulator::{Fault, Target};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,4 +132,75 @@ async fn quantities_are_base_units() {
     assert!(checked > 0);
     assert!(crate::common::gaps(&events, MexcSpot).is_empty());
     assert_invariants(&events);
+}
+
+/// The venue refuses one listed instrument (spot: `Not Subscribed successfully! [channel]`, which
+/// names it; contracts: `rs.error` naming nothing, matched to the oldest unanswered request): each of
+/// its streams gets one `refused` gap, the other instrument keeps delivering on the same connection.
+async fn refused_instrument_stays_in_its_streams(
+    exchange: Exchange,
+    types: &[DataType],
+    sol: &str,
+) {
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(exchange, types)],
+        |c| {
+            c.symbols = ["BTC-USDT", "SOL-USDT", "ETH-USDT"]
+                .iter()
+                .map(|s| Symbol::new(*s).unwrap())
+                .collect()
+        },
+        |sim| {
+            sim.inject(Fault::Delist(Target::symbol(exchange, sol)));
+        },
+    )
+    .await;
+    rig.wait_for(
+        "a refused gap per SOL stream and data from the others",
+        |ev| {
+            let refused = types.iter().all(|dt| {
+                gaps(ev, exchange).iter().any(|(s, g)| {
+                    *s == "SOL-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
+                })
+            });
+            let delivering = ["BTC-USDT", "ETH-USDT"].iter().all(|sym| {
+                types.iter().all(|dt| {
+                    ev.iter().any(|e| {
+                        e.exchange == exchange && e.data_type() == *dt && e.symbol.as_str() == *sym
+                    })
+                })
+            });
+            refused && delivering
+        },
+    )
+    .await;
+    assert_book_matches_sim(&mut rig, exchange, "ETH-USDT").await;
+    assert_eq!(
+        rig.sim.stats().venue(exchange).connections,
+        1,
+        "no reconnect"
+    );
+    let events = rig.stop().await;
+    let wrong: Vec<_> = gaps(&events, exchange)
+        .into_iter()
+        .filter(|(s, _)| *s != "SOL-USDT")
+        .collect();
+    assert!(wrong.is_empty(), "only SOL's streams have gaps: {wrong:?}");
+    let sol_gaps = gaps(&events, exchange)
+        .into_iter()
+        .filter(|(s, _)| *s == "SOL-USDT")
+        .count();
+    assert_eq!(sol_gaps, types.len(), "one refused gap per SOL stream");
+    assert_invariants(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_refused_instrument_stays_in_its_streams() {
+    refused_instrument_stays_in_its_streams(MexcSpot, &SPOT, "SOLUSDT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_refused_instrument_stays_in_its_streams() {
+    refused_instrument_stays_in_its_streams(MexcDerivatives, &CONTRACT, "SOL_USDT").await;
 }

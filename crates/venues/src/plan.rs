@@ -154,6 +154,12 @@ impl Venue {
         }
     }
 
+    /// Whether replies to subscribe requests name neither request nor instrument, so a refusal
+    /// belongs to the oldest unanswered request (MEXC contracts: `rs.sub.deal`, `rs.error`).
+    pub fn replies_in_order(self) -> bool {
+        self == Venue::Mexc(Exchange::MexcDerivatives)
+    }
+
     /// The client-sent keep-alive text (OKX `ping`; MEXC spot `{"method":"PING"}`, contracts
     /// `{"method":"ping"}`).
     pub fn ping_frame(self) -> &'static str {

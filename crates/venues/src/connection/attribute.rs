@@ -220,6 +220,30 @@ pub(crate) fn refused_arg(
     })
 }
 
+/// The planned streams request `i` of the plan subscribes (MEXC contracts: one method and symbol
+/// per request, `{"method":"sub.deal","param":{"symbol":"BTC_USDT"}}`); empty for other venues.
+pub(crate) fn request_streams(plan: &WsPlan, i: usize) -> Vec<Stream> {
+    let Venue::Mexc(marketprism_model::Exchange::MexcDerivatives) = plan.venue else {
+        return Vec::new();
+    };
+    let Some(frame) = plan.requests.get(i).map(|r| r.frame.as_str()) else {
+        return Vec::new();
+    };
+    let (Some(method), Some(symbol)) =
+        (string_field(frame, "method"), string_field(frame, "symbol"))
+    else {
+        return Vec::new();
+    };
+    plan.streams
+        .iter()
+        .filter(|s| {
+            mexc::plan::contract_method(s.data_type) == Some(method)
+                && instrument_name(plan, s).as_deref() == Some(symbol)
+        })
+        .cloned()
+        .collect()
+}
+
 /// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose
 /// channel the venue left out of its `result`: those are refused, the rest of the batch goes on.
 /// Other venues and requests outside the plan (a book's resubscribe) confirm nothing here.
@@ -394,6 +418,32 @@ mod tests {
             .is_some()
         );
         assert!(rest_refusal(c, 200, r#"{"success":false,"code":510,"message":"busy"}"#).is_none());
+    }
+
+    #[test]
+    fn a_mexc_contract_request_names_its_streams() {
+        let c = marketprism_config::Config::from_yaml(
+            "exchanges:\n  - exchange: mexc_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [trades, orderbooks]\n",
+        )
+        .unwrap()
+        .exchanges
+        .remove(0);
+        let plan =
+            crate::plan::ws_plans(&c, &crate::test_support::simulator_instruments(c.exchange))
+                .remove(0);
+        let i = plan
+            .requests
+            .iter()
+            .position(|r| r.frame.contains("sub.depth") && r.frame.contains("ETH_USDT"))
+            .unwrap();
+        let got = request_streams(&plan, i);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].data_type, got[0].symbol.as_str()),
+            (DataType::Orderbooks, "ETH-USDT")
+        );
+        assert!(request_streams(&plan, 99).is_empty());
+        assert!(plan.venue.replies_in_order());
     }
 
     #[test]

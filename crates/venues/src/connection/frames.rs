@@ -65,6 +65,34 @@ impl Session<'_> {
         }
     }
 
+    /// A reply acked `ack`: the oldest unanswered request expecting it is answered.
+    pub(super) fn answered(&mut self, ack: &str) {
+        let requests = &self.ctx.plan.requests;
+        if let Some(pos) = self
+            .unanswered
+            .iter()
+            .position(|&i| requests[i].acks.iter().any(|a| a == ack))
+        {
+            self.unanswered.remove(pos);
+        }
+    }
+
+    /// A refusal naming no request, on a venue that answers in order: the oldest unanswered request's.
+    /// Its ack is released only when no other unanswered request waits for the same one.
+    pub(super) fn refused_in_order(&mut self) -> Option<super::attribute::Refusal> {
+        let i = self.unanswered.pop_front()?;
+        let plan = &self.ctx.plan;
+        let ack = plan.requests[i].acks.first().cloned().unwrap_or_default();
+        let shared = self
+            .unanswered
+            .iter()
+            .any(|&j| plan.requests[j].acks.contains(&ack));
+        Some(super::attribute::Refusal {
+            ack: if shared { String::new() } else { ack },
+            streams: super::attribute::request_streams(plan, i),
+        })
+    }
+
     pub(super) async fn on_binary(
         &mut self,
         ws: &mut Ws,

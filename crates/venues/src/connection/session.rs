@@ -114,6 +114,9 @@ pub(super) struct Session<'a> {
     pub sync_timeout: Duration,
     pub last_data_ms: Option<i64>,
     pub next_rpc_id: u64,
+    /// Requests not answered yet, in send order, for venues whose replies name no request (MEXC
+    /// contracts): a refusal is the oldest one's (see [`crate::plan::Venue::replies_in_order`]).
+    pub unanswered: std::collections::VecDeque<usize>,
 }
 
 pub(super) fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -> SessionEnd {
@@ -198,6 +201,11 @@ pub(crate) async fn run_session(
         ),
         last_data_ms: None,
         next_rpc_id: 1_000,
+        unanswered: if plan.venue.replies_in_order() {
+            (0..plan.requests.len()).collect()
+        } else {
+            Default::default()
+        },
     };
     for (i, req) in plan.requests.iter().enumerate() {
         if i > 0 && !plan.request_spacing.is_zero() {
@@ -400,6 +408,7 @@ impl Session<'_> {
     ) -> Option<SessionEnd> {
         match c {
             Control::Ack { id } => {
+                self.answered(&id);
                 self.pending_acks.remove(&id);
                 return self.maybe_live(ws, now).await;
             }
@@ -422,7 +431,8 @@ impl Session<'_> {
                 let refusal =
                     super::attribute::refused_arg(plan.venue, &msg, &plan.streams, &|s| {
                         super::attribute::instrument_name(plan, s)
-                    });
+                    })
+                    .or_else(|| self.refused_in_order());
                 if let Some(r) = refusal {
                     // One arg refused: that arg's streams end; the rest of the batch goes on.
                     self.pending_acks.remove(&r.ack);
