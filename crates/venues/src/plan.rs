@@ -247,7 +247,10 @@ impl Venue {
                 1,
             )),
             Venue::Mexc(_) => Some((
-                format!("{rest_url}/api/v1/contract/depth/{venue_symbol}"),
+                format!(
+                    "{rest_url}/api/v1/contract/depth/{venue_symbol}?limit={}",
+                    limit.min(1000)
+                ),
                 1,
             )),
         }

@@ -183,6 +183,25 @@ mod tests {
             r#"{"method":"SUBSCRIPTION","params":["spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT"]}"#
         );
         assert_eq!(p[0].book.as_ref().unwrap().rule, SyncRule::MexcSpot);
+        let btc = marketprism_model::Symbol::new("BTC-USDT").unwrap();
+        assert_eq!(
+            p[0].snapshot_request("https://api.mexc.com", &btc, 9000),
+            Some((
+                "https://api.mexc.com/api/v3/depth?symbol=BTCUSDT&limit=5000".into(),
+                1
+            ))
+        );
+        assert_eq!(
+            p[0].keepalive,
+            KeepAlivePolicy::PeriodicPing {
+                every: PING_EVERY,
+                deadline: PONG_DEADLINE
+            }
+        );
+        assert!(
+            PING_EVERY < Duration::from_secs(60),
+            "within the venue's one minute"
+        );
     }
 
     #[test]
@@ -213,6 +232,14 @@ mod tests {
             "no liquidations: MEXC publishes none"
         );
         assert_eq!(p[0].book.as_ref().unwrap().rule, SyncRule::MexcFutures);
+        let btc = marketprism_model::Symbol::new("BTC-USDT").unwrap();
+        assert_eq!(
+            p[0].snapshot_request("https://contract.mexc.com", &btc, 5000),
+            Some((
+                "https://contract.mexc.com/api/v1/contract/depth/BTC_USDT?limit=1000".into(),
+                1
+            ))
+        );
         let many: Vec<String> = (0..20).map(|i| format!("C{i}-USDT")).collect();
         let c = Config::from_yaml(&format!(
             "exchanges:\n  - exchange: mexc_spot\n    symbols: [{}]\n    data_types: [orderbooks, trades]\n",
