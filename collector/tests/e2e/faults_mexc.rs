@@ -67,6 +67,11 @@ async fn contract_malformed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_stale() {
+    faults::stale(MexcSpot, &SPOT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_stale() {
     faults::stale(MexcDerivatives, &CONTRACT).await;
 }

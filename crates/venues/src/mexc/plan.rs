@@ -205,6 +205,38 @@ mod tests {
     }
 
     #[test]
+    fn binary_frames_are_mexc_spot_data_and_malformed_elsewhere() {
+        let table = crate::test_support::simulator_instruments(Exchange::OkxSpot).load();
+        for venue in [
+            Venue::Okx(Exchange::OkxSpot),
+            Venue::Binance(Exchange::BinanceSpot),
+            Venue::Deribit,
+            Venue::Mexc(Exchange::MexcDerivatives),
+        ] {
+            let e = venue.parse_binary(&table, &[0x0a, 0x00], 0).unwrap_err();
+            assert_eq!(
+                e.reason,
+                crate::ParseErrorReason::InvalidBinary,
+                "{venue:?}"
+            );
+        }
+        // An empty push decodes (every field is optional) but carries no body.
+        let e = Venue::Mexc(Exchange::MexcSpot)
+            .parse_binary(&table, &[0x0a, 0x00], 0)
+            .unwrap_err();
+        assert_eq!(e.reason, crate::ParseErrorReason::UnknownMessage);
+        assert_eq!(
+            Venue::Mexc(Exchange::MexcSpot).ping_frame(),
+            r#"{"method":"PING"}"#
+        );
+        assert_eq!(
+            Venue::Mexc(Exchange::MexcDerivatives).ping_frame(),
+            r#"{"method":"ping"}"#
+        );
+        assert_eq!(Venue::Okx(Exchange::OkxSpot).ping_frame(), "ping");
+    }
+
+    #[test]
     fn contracts_subscribe_per_method_and_split_at_thirty() {
         let p = plans(
             "exchanges:\n  - exchange: mexc_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [orderbooks, trades, funding_rates, open_interests, liquidations]\n",
