@@ -17,9 +17,10 @@ const DERIBIT_TYPES: [DataType; 3] = [
 
 fn offered(exchange: Exchange) -> &'static [DataType] {
     match exchange {
-        Exchange::BinanceSpot | Exchange::OkxSpot | Exchange::MexcSpot => &SPOT_TYPES,
+        Exchange::BinanceSpot | Exchange::OkxSpot => &SPOT_TYPES,
         Exchange::BinanceDerivatives | Exchange::OkxDerivatives => &BINANCE_DERIVATIVES_TYPES,
         Exchange::DeribitDerivatives => &DERIBIT_TYPES,
+        Exchange::MexcSpot => &SPOT_TYPES,
         Exchange::MexcDerivatives => &MEXC_DERIVATIVES_TYPES,
     }
 }

@@ -275,7 +275,8 @@ fn refused_gap(exchange: Exchange, symbol: &Symbol, data_type: DataType, now: i6
 /// The market type an unlisted symbol is reported under (it has none: the product line's main one).
 fn default_market(exchange: Exchange) -> MarketType {
     match exchange {
-        Exchange::BinanceSpot | Exchange::OkxSpot | Exchange::MexcSpot => MarketType::Spot,
+        Exchange::BinanceSpot | Exchange::OkxSpot => MarketType::Spot,
+        Exchange::MexcSpot => MarketType::Spot,
         _ => MarketType::Perpetual,
     }
 }
