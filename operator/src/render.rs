@@ -434,6 +434,8 @@ fn exchange_of(venue: Venue) -> Exchange {
         Venue::DeribitDerivatives => Exchange::DeribitDerivatives,
         Venue::GateSpot => Exchange::GateSpot,
         Venue::GateDerivatives => Exchange::GateDerivatives,
+        Venue::MexcSpot => Exchange::MexcSpot,
+        Venue::MexcDerivatives => Exchange::MexcDerivatives,
     }
 }
 

@@ -68,9 +68,16 @@ pub fn assert_no_duplicate_trades(events: &[Event]) {
     }
 }
 
-/// Venues whose trade ids are per fill and contiguous (OKX `tradeId` is the last fill of an aggregate).
+/// Venues whose trade ids are per fill and contiguous (OKX `tradeId` is the last fill of an aggregate;
+/// MEXC spot deals carry no id (ours is a hash), MEXC contract ids are not per instrument).
 fn contiguous_ids(exchange: Exchange) -> bool {
-    !matches!(exchange, Exchange::OkxSpot | Exchange::OkxDerivatives)
+    !matches!(
+        exchange,
+        Exchange::OkxSpot
+            | Exchange::OkxDerivatives
+            | Exchange::MexcSpot
+            | Exchange::MexcDerivatives
+    )
 }
 
 /// Every hole in the id sequence lies within a trades gap event of the same stream; returns holes seen.

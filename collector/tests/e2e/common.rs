@@ -36,6 +36,13 @@ pub const GATE_DERIVATIVES_TYPES: [DataType; 5] = [
     DataType::OpenInterests,
     DataType::Liquidations,
 ];
+/// What `mexc_derivatives` offers (no liquidations: MEXC publishes none; no ratios).
+pub const MEXC_DERIVATIVES_TYPES: [DataType; 4] = [
+    DataType::Trades,
+    DataType::Orderbooks,
+    DataType::FundingRates,
+    DataType::OpenInterests,
+];
 
 /// Fast simulator timings: every keep-alive and slow stream within seconds. Served over TLS
 /// (`wss://`, `https://`), the path production takes; the connectors trust the simulator's CA.
@@ -69,6 +76,8 @@ pub fn venue_symbol(exchange: Exchange, symbol: &str) -> String {
         Exchange::OkxDerivatives => format!("{symbol}-SWAP"),
         Exchange::DeribitDerivatives => format!("{}-PERPETUAL", &symbol[..3]),
         Exchange::GateSpot | Exchange::GateDerivatives => symbol.replace('-', "_"),
+        Exchange::MexcSpot => symbol.replace('-', ""),
+        Exchange::MexcDerivatives => symbol.replace('-', "_"),
     }
 }
 

@@ -2,8 +2,8 @@
 
 use crate::checks::assert_invariants;
 use crate::common::{
-    BINANCE_DERIVATIVES_TYPES, GATE_DERIVATIVES_TYPES, Rig, SPOT_TYPES, count, sim_config, symbols,
-    venue_symbol,
+    BINANCE_DERIVATIVES_TYPES, GATE_DERIVATIVES_TYPES, MEXC_DERIVATIVES_TYPES, Rig, SPOT_TYPES,
+    count, sim_config, symbols, venue_symbol,
 };
 use marketprism_model::{DataType, Decimal, Event, Exchange, Payload};
 use serde_json::Value;
@@ -21,6 +21,8 @@ fn offered(exchange: Exchange) -> &'static [DataType] {
         Exchange::GateDerivatives => &GATE_DERIVATIVES_TYPES,
         Exchange::BinanceDerivatives | Exchange::OkxDerivatives => &BINANCE_DERIVATIVES_TYPES,
         Exchange::DeribitDerivatives => &DERIBIT_TYPES,
+        Exchange::MexcSpot => &SPOT_TYPES,
+        Exchange::MexcDerivatives => &MEXC_DERIVATIVES_TYPES,
     }
 }
 

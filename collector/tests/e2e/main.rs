@@ -9,6 +9,7 @@ mod faults;
 mod faults_binance;
 mod faults_deribit;
 mod faults_gate;
+mod faults_mexc;
 mod faults_okx;
 mod instruments;
 mod metrics;

@@ -93,6 +93,8 @@ fn default_lsr_period() -> String {
 /// | deribit_derivatives | `wss://www.deribit.com` + `/ws/api/v2` | (not used: everything is on the WebSocket) |
 /// | gate_spot | `wss://api.gateio.ws` + `/ws/v4/` | `https://api.gateio.ws` + `/api/v4/spot/order_book`, `/api/v4/spot/currency_pairs`, `/api/v4/spot/time` |
 /// | gate_derivatives | `wss://fx-ws.gateio.ws` + `/v4/ws/usdt` | `https://api.gateio.ws` + `/api/v4/futures/usdt/order_book`, `/api/v4/futures/usdt/contracts` |
+/// | mexc_spot | `wss://wbs-api.mexc.com` + `/ws` | `https://api.mexc.com` + `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/time` |
+/// | mexc_derivatives | `wss://contract.mexc.com` + `/edge` | `https://contract.mexc.com` + `/api/v1/contract/depth/{symbol}`, `/api/v1/contract/detail`, `/api/v1/contract/ping` |
 ///
 /// A trailing `/` on an override is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

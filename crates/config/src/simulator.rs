@@ -38,6 +38,9 @@ pub struct SimulatorConfig {
     /// Gate: close after this long with neither a client frame nor pushed data (Gate documents no
     /// idle cut; the simulator assumes one, so the client's `spot.ping`/`futures.ping` can be tested).
     pub gate_idle_timeout_ms: u64,
+    /// MEXC: spot closes after this long with neither data nor a client frame, contracts after this
+    /// long without a client frame (both 1 min on the venue).
+    pub mexc_idle_timeout_ms: u64,
     /// Deribit: how long one "second" of `public/set_heartbeat` lasts (shorten for tests; the ≥ 10 rule still applies).
     pub deribit_heartbeat_second_ms: u64,
     /// Every connection is closed after this long (24 h on the real venues).
@@ -83,6 +86,7 @@ impl Default for SimulatorConfig {
             binance_usdm_weight_per_min: 2_400,
             okx_idle_timeout_ms: 30_000,
             gate_idle_timeout_ms: 60_000,
+            mexc_idle_timeout_ms: 60_000,
             deribit_heartbeat_second_ms: 1_000,
             connection_lifetime_ms: 24 * 3_600_000,
             server_shutdown_grace_ms: 1_000,
@@ -110,6 +114,7 @@ impl SimulatorConfig {
             ("slow_interval_ms", self.slow_interval_ms),
             ("okx_idle_timeout_ms", self.okx_idle_timeout_ms),
             ("gate_idle_timeout_ms", self.gate_idle_timeout_ms),
+            ("mexc_idle_timeout_ms", self.mexc_idle_timeout_ms),
             (
                 "deribit_heartbeat_second_ms",
                 self.deribit_heartbeat_second_ms,

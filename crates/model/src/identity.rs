@@ -14,10 +14,12 @@ pub enum Exchange {
     DeribitDerivatives,
     GateSpot,
     GateDerivatives,
+    MexcSpot,
+    MexcDerivatives,
 }
 
 impl Exchange {
-    pub const ALL: [Exchange; 7] = [
+    pub const ALL: [Exchange; 9] = [
         Exchange::BinanceSpot,
         Exchange::BinanceDerivatives,
         Exchange::OkxSpot,
@@ -25,6 +27,8 @@ impl Exchange {
         Exchange::DeribitDerivatives,
         Exchange::GateSpot,
         Exchange::GateDerivatives,
+        Exchange::MexcSpot,
+        Exchange::MexcDerivatives,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,8 @@ impl Exchange {
             Exchange::DeribitDerivatives => "deribit_derivatives",
             Exchange::GateSpot => "gate_spot",
             Exchange::GateDerivatives => "gate_derivatives",
+            Exchange::MexcSpot => "mexc_spot",
+            Exchange::MexcDerivatives => "mexc_derivatives",
         }
     }
 }

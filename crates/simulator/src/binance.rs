@@ -449,6 +449,7 @@ impl Protocol for BinanceConn {
                 symbol,
                 class: FrameClass::Book,
                 text: self.wrap(&name, data),
+                binary: None,
             });
         }
         out
@@ -498,6 +499,7 @@ impl Protocol for BinanceConn {
                     symbol: ev.symbol.clone(),
                     class,
                     text: self.wrap(name, data),
+                    binary: None,
                 });
             }
         }

@@ -3,7 +3,7 @@
 use super::faults::{FrameFault, PendingFault, malform};
 use super::market::{BookSnapshot, Stamped};
 use super::server::BoxIo;
-use super::{Shared, SharedMarket, binance, deribit, gate, lock, okx};
+use super::{Shared, SharedMarket, binance, deribit, gate, lock, mexc, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::simulator::SimulatorConnectionClosed;
 use futures::{SinkExt, StreamExt};
@@ -54,6 +54,34 @@ pub(crate) struct DataFrame {
     pub symbol: Arc<str>,
     pub class: FrameClass,
     pub text: String,
+    /// A binary frame (MEXC spot protobuf): written instead of `text`.
+    pub binary: Option<Vec<u8>>,
+}
+
+impl DataFrame {
+    /// A JSON text frame about `ev`'s market.
+    pub(crate) fn json(
+        channel: &'static str,
+        ev: &super::market::Stamped,
+        class: FrameClass,
+        msg: serde_json::Value,
+    ) -> DataFrame {
+        DataFrame {
+            channel,
+            symbol: ev.symbol.clone(),
+            class,
+            text: msg.to_string(),
+            binary: None,
+        }
+    }
+
+    /// The frame as written, after `edit_text` for a text frame.
+    fn message(&self, edit_text: impl Fn(&str) -> String) -> Message {
+        match &self.binary {
+            Some(b) => Message::Binary(b.clone().into()),
+            None => Message::Text(edit_text(&self.text).into()),
+        }
+    }
 }
 
 /// Who keeps the connection alive, and the deadline the server enforces.
@@ -66,6 +94,9 @@ pub(crate) enum KeepAlive {
     },
     /// No client frame within `timeout` → close with 4004 (OKX).
     ClientIdle { timeout: Duration },
+    /// No client frame at all within `timeout`, whatever was pushed → closed (MEXC contracts: "If no
+    /// ping is received within 1 minute, the connection will be disconnected").
+    ClientPing { timeout: Duration },
     /// The protocol handles it in `on_tick` (Deribit heartbeats).
     Protocol,
 }
@@ -107,6 +138,8 @@ impl Venue {
             Exchange::GateSpot | Exchange::GateDerivatives => {
                 Box::new(gate::GateConn::new(exchange, rel, &shared.config))
             }
+            Exchange::MexcSpot => Box::new(mexc::MexcSpotConn::new(rel, &shared.config)),
+            Exchange::MexcDerivatives => Box::new(mexc::MexcContractConn::new(rel, &shared.config)),
         }
     }
 }
@@ -225,7 +258,7 @@ impl FaultState {
         now: Instant,
         exchange: Exchange,
         shared: &Shared,
-    ) -> Vec<String> {
+    ) -> Vec<Message> {
         let count = |f: &dyn Fn(&mut super::StreamCounters)| {
             shared
                 .stats
@@ -246,7 +279,7 @@ impl FaultState {
                 c.sent += 2;
                 c.reordered += 1;
             });
-            return vec![frame.text, held.text];
+            return vec![frame.message(str::to_owned), held.message(str::to_owned)];
         }
         let idx = self.pending.iter().position(|p| {
             p.remaining > 0
@@ -255,7 +288,7 @@ impl FaultState {
         });
         let Some(idx) = idx else {
             count(&|c| c.sent += 1);
-            return vec![frame.text];
+            return vec![frame.message(str::to_owned)];
         };
         let p = &mut self.pending[idx];
         p.remaining -= 1;
@@ -275,7 +308,7 @@ impl FaultState {
                     c.sent += 2;
                     c.duplicated += 1;
                 });
-                vec![frame.text.clone(), frame.text]
+                vec![frame.message(str::to_owned), frame.message(str::to_owned)]
             }
             FrameFault::OutOfOrder | FrameFault::OutOfOrderTrades => {
                 self.held.insert(key, frame);
@@ -283,21 +316,24 @@ impl FaultState {
             }
             FrameFault::StripSeqIds => {
                 count(&|c| c.sent += 1);
-                vec![super::faults::strip_seq_ids(&frame.text)]
+                vec![frame.message(super::faults::strip_seq_ids)]
             }
             FrameFault::CorruptChecksum => {
                 count(&|c| {
                     c.sent += 1;
                     c.malformed += 1;
                 });
-                vec![super::faults::corrupt_checksum(&frame.text)]
+                vec![frame.message(super::faults::corrupt_checksum)]
             }
             FrameFault::Malformed(m) => {
                 count(&|c| {
                     c.sent += 1;
                     c.malformed += 1;
                 });
-                vec![malform(&frame.text, m)]
+                match &frame.binary {
+                    Some(b) => vec![Message::Binary(super::mexc_pb::malform(b, m).into())],
+                    None => vec![Message::Text(malform(&frame.text, m).into())],
+                }
             }
         }
     }
@@ -458,9 +494,9 @@ async fn serve(
                 let mut pushed = false;
                 for ev in batch {
                     for frame in proto.encode(&ev, cx) {
-                        for text in faults.apply(frame, now, exchange, &shared) {
+                        for msg in faults.apply(frame, now, exchange, &shared) {
                             pushed = true;
-                            if sink.feed(Message::Text(text.into())).await.is_err() {
+                            if sink.feed(msg).await.is_err() {
                                 return Ending::Abrupt("write failed");
                             }
                         }
@@ -525,11 +561,17 @@ async fn serve(
                             return Ending::Close(4004, "No data received in 30s.".into(), "idle client");
                         }
                     }
+                    KeepAlive::ClientPing { timeout } => {
+                        if now.duration_since(last_client) >= timeout {
+                            shared.stats.venue(exchange, |v| v.keepalive_cuts += 1);
+                            return Ending::Close(1000, "no ping within the timeout".into(), "no client ping");
+                        }
+                    }
                     KeepAlive::Protocol => {}
                 }
                 for frame in proto.flush(now, cx) {
-                    for text in faults.apply(frame, now, exchange, &shared) {
-                        if sink.feed(Message::Text(text.into())).await.is_err() {
+                    for msg in faults.apply(frame, now, exchange, &shared) {
+                        if sink.feed(msg).await.is_err() {
                             return Ending::Abrupt("write failed");
                         }
                     }

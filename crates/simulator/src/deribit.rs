@@ -312,6 +312,7 @@ impl Protocol for DeribitConn {
             symbol: ev.symbol.clone(),
             class,
             text,
+            binary: None,
         };
         match &ev.event {
             MarketEvent::Book(d) if self.subs.contains(&Channel::Book(s.to_owned())) => {

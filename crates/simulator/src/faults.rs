@@ -199,6 +199,11 @@ fn edit_okx_book(
 pub(crate) fn foreign_trade(exchange: Exchange, symbol: &str, ts_ms: i64) -> Option<String> {
     use serde_json::json;
     Some(match exchange {
+        // Spot data is binary: no text frame to send.
+        Exchange::MexcSpot => return None,
+        Exchange::MexcDerivatives => json!({"symbol": symbol, "data": [{"p": 1, "v": 1, "T": 1, "O": 3, "M": 2,
+            "t": ts_ms, "i": "1"}], "channel": "push.deal", "ts": ts_ms})
+        .to_string(),
         Exchange::BinanceSpot | Exchange::BinanceDerivatives => json!({"e": "trade", "E": ts_ms, "s": symbol, "t": 1, "p": "1.00000000",
             "q": "1.00000000", "T": ts_ms, "m": true, "M": true})
         .to_string(),

@@ -106,12 +106,7 @@ fn reply(req: &Value, channel: &str, event: &str, outcome: Result<(), (i64, Stri
 }
 
 fn frame(channel: &'static str, ev: &Stamped, class: FrameClass, msg: Value) -> DataFrame {
-    DataFrame {
-        channel,
-        symbol: ev.symbol.clone(),
-        class,
-        text: msg.to_string(),
-    }
+    DataFrame::json(channel, ev, class, msg)
 }
 
 impl Protocol for GateConn {

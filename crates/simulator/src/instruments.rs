@@ -7,6 +7,25 @@
 use marketprism_model::Exchange;
 use serde_json::{Value, json};
 
+/// MEXC spot: (symbol, base, quote, status: "1" online, "2" paused, "3" offline).
+const MEXC_SPOT: &[(&str, &str, &str, &str)] = &[
+    ("BTCUSDT", "BTC", "USDT", "1"),
+    ("ETHUSDT", "ETH", "USDT", "1"),
+    ("SOLUSDT", "SOL", "USDT", "1"),
+    ("MXUSDT", "MX", "USDT", "1"),
+    ("BTCUSDC", "BTC", "USDC", "1"),
+    ("OLDUSDT", "OLD", "USDT", "3"),
+];
+
+/// MEXC contracts: (symbol, baseCoin, quoteCoin, settleCoin, contractSize, state: 0 enabled).
+const MEXC_CONTRACTS: &[(&str, &str, &str, &str, f64, i64)] = &[
+    ("BTC_USDT", "BTC", "USDT", "USDT", 0.0001, 0),
+    ("ETH_USDT", "ETH", "USDT", "USDT", 0.01, 0),
+    ("SOL_USDT", "SOL", "USDT", "USDT", 0.1, 0),
+    ("BTC_USD", "BTC", "USD", "BTC", 100.0, 0),
+    ("LUNA_USDT", "LUNA", "USDT", "USDT", 1.0, 3),
+];
+
 /// Binance spot: (symbol, base, quote, tickSize, stepSize).
 const BINANCE_SPOT: &[(&str, &str, &str, &str, &str)] = &[
     ("BTCUSDT", "BTC", "USDT", "0.01000000", "0.00001000"),
@@ -161,6 +180,7 @@ pub(crate) fn leave_out(list: &mut Value, hidden: impl Fn(&str) -> bool) {
     for (array, key) in [
         ("symbols", "symbol"),
         ("data", "instId"),
+        ("data", "symbol"),
         ("result", "instrument_name"),
     ] {
         if let Some(items) = list.get_mut(array).and_then(Value::as_array_mut) {
@@ -266,6 +286,33 @@ pub fn listing(exchange: Exchange, path: &str, inst_type: Option<&str>) -> Optio
                 })
                 .collect(),
         )),
+        (Exchange::MexcSpot, "/api/v3/exchangeInfo") => Some(json!({
+            "timezone": "CST",
+            "serverTime": super::now_ms(),
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": MEXC_SPOT.iter().map(|(s, b, q, status)| json!({
+                "symbol": s, "status": status, "baseAsset": b, "baseAssetPrecision": 8,
+                "quoteAsset": q, "quotePrecision": 2, "quoteAssetPrecision": 2,
+                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 2,
+                "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"], "isSpotTradingAllowed": true,
+                "isMarginTradingAllowed": false, "quoteAmountPrecision": "1.000000000000000000",
+                "baseSizePrecision": "0.000001", "permissions": ["SPOT"], "filters": [],
+                "maxQuoteAmount": "2000000.000000000000000000", "makerCommission": "0",
+                "takerCommission": "0.0005", "tradeSideType": 1
+            })).collect::<Vec<_>>()
+        })),
+        (Exchange::MexcDerivatives, "/api/v1/contract/detail") => Some(json!({
+            "success": true,
+            "code": 0,
+            "data": MEXC_CONTRACTS.iter().map(|(s, b, q, settle, size, state)| json!({
+                "symbol": s, "displayName": format!("{s} perpetual"), "displayNameEn": format!("{s} PERPETUAL"),
+                "positionOpenType": 3, "baseCoin": b, "quoteCoin": q, "settleCoin": settle,
+                "contractSize": size, "minLeverage": 1, "maxLeverage": 200, "priceScale": 1,
+                "volScale": 0, "amountScale": 4, "priceUnit": 0.1, "volUnit": 1, "minVol": 1,
+                "maxVol": 1000000, "state": state, "isNew": false, "isHot": true, "isHidden": false
+            })).collect::<Vec<_>>()
+        })),
         _ => None,
     }
 }

@@ -12,6 +12,9 @@
 //! - `deribit_derivatives`: `ws://A/deribit_derivatives/ws/api/v2`; REST `/api/v2/public/get_volatility_index_data`.
 //! - `gate_spot`: `ws://A/gate_spot/ws/v4/`; REST `/api/v4/spot/order_book`, `/api/v4/spot/time`.
 //! - `gate_derivatives`: `ws://A/gate_derivatives/v4/ws/usdt`; REST `/api/v4/futures/usdt/order_book`.
+//! - `mexc_spot`: `ws://A/mexc_spot/ws` (protobuf data); REST `/api/v3/depth`, `/api/v3/exchangeInfo`, `/api/v3/time`.
+//! - `mexc_derivatives`: `ws://A/mexc_derivatives/edge`; REST `/api/v1/contract/depth/{symbol}`,
+//!   `/api/v1/contract/detail`, `/api/v1/contract/ping`.
 //! - Server time (plus `clock_skew_ms`): `/api/v3/time`, `/fapi/v1/time`, `/api/v5/public/time`,
 //!   `/api/v2/public/get_time` and Deribit `public/get_time` over the WebSocket.
 //! - Instrument lists: `/api/v3/exchangeInfo`, `/fapi/v1/exchangeInfo`, `/api/v5/public/instruments?instType=..`,
@@ -30,6 +33,9 @@ mod history;
 mod instruments;
 mod internal_events;
 mod market;
+mod mexc;
+mod mexc_pb;
+mod mexc_rest;
 mod okx;
 mod rest;
 mod rng;
@@ -67,6 +73,8 @@ fn default_instruments(exchange: Exchange) -> &'static [&'static str] {
         Exchange::OkxDerivatives => &["BTC-USDT-SWAP", "ETH-USDT-SWAP"],
         Exchange::DeribitDerivatives => &["BTC-PERPETUAL", "ETH-PERPETUAL"],
         Exchange::GateSpot | Exchange::GateDerivatives => &["BTC_USDT", "ETH_USDT"],
+        Exchange::MexcSpot => &["BTCUSDT", "ETHUSDT"],
+        Exchange::MexcDerivatives => &["BTC_USDT", "ETH_USDT"],
     }
 }
 
@@ -419,6 +427,8 @@ impl SimulatorHandle {
             Exchange::OkxSpot | Exchange::OkxDerivatives => "/ws/v5/public",
             Exchange::DeribitDerivatives => "/ws/api/v2",
             Exchange::GateSpot | Exchange::GateDerivatives => gate::ws_path(exchange),
+            Exchange::MexcSpot => "/ws",
+            Exchange::MexcDerivatives => "/edge",
         };
         format!(
             "{}://{}/{}{path}",

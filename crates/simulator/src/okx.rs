@@ -193,12 +193,7 @@ impl OkxConn {
 }
 
 fn frame(channel: &'static str, ev: &Stamped, class: FrameClass, msg: Value) -> DataFrame {
-    DataFrame {
-        channel,
-        symbol: ev.symbol.clone(),
-        class,
-        text: msg.to_string(),
-    }
+    DataFrame::json(channel, ev, class, msg)
 }
 
 impl Protocol for OkxConn {

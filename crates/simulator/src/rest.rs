@@ -180,6 +180,9 @@ pub(crate) async fn handle(exchange: Exchange, rel: &str, shared: &Arc<Shared>) 
                 Exchange::GateSpot | Exchange::GateDerivatives => {
                     super::gate::rest(exchange, path, &q, shared)
                 }
+                Exchange::MexcSpot | Exchange::MexcDerivatives => {
+                    super::mexc_rest::handle(exchange, path, &q, shared)
+                }
             }
         }
     };

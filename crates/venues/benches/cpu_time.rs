@@ -5,14 +5,14 @@
 use marketprism_model::Exchange;
 use marketprism_venues::book::OrderBook;
 use marketprism_venues::parse::Parsed;
-use marketprism_venues::{binance, gate};
+use marketprism_venues::{binance, gate, mexc};
 use std::hint::black_box;
 
 mod inputs;
 
 use inputs::{
     AGG_TRADE, GATE_FUTURES_TRADE, GATE_SPOT_TRADE, depth_json, gate_depth_json, gate_futures,
-    gate_spot, snapshot_json, usdm,
+    gate_spot, mexc_depth_pb, mexc_spot, snapshot_json, usdm,
 };
 
 fn cpu_ns() -> u64 {
@@ -62,6 +62,19 @@ fn main() {
             black_box(&frames[i & 1]),
             0,
         ) else {
+            unreachable!()
+        };
+        book.apply(&u.bids, &u.asks, u.last_id, u.ts_ms);
+        i += 1;
+    });
+    let pb = [mexc_depth_pb(0, 2), mexc_depth_pb(1, 3)];
+    let mut book = OrderBook::new(400);
+    book.load(&snap.bids, &snap.asks, 1, 0);
+    let mut i = 0usize;
+    measure("mexc depth20 pb parse+apply", 200_000, || {
+        let Ok(Parsed::BookUpdate(_, u)) =
+            mexc::parse::parse_binary(&mexc_spot(), Exchange::MexcSpot, black_box(&pb[i & 1]), 0)
+        else {
             unreachable!()
         };
         book.apply(&u.bids, &u.asks, u.last_id, u.ts_ms);

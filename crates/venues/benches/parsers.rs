@@ -10,15 +10,16 @@ use marketprism_venues::book::{BookSnapshot, BookSync, BookUpdate, OrderBook, Sy
 use marketprism_venues::connection::books::Books;
 use marketprism_venues::parse::Parsed;
 use marketprism_venues::plan::BookPlan;
-use marketprism_venues::{binance, gate, okx};
+use marketprism_venues::{binance, gate, mexc, okx};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
 mod inputs;
 
 use inputs::{
-    AGG_TRADE, AGG_TRADE_COMBINED, GATE_FUTURES_TRADE, GATE_SPOT_TRADE, OKX_TRADE, depth_json,
-    gate_depth_json, gate_futures, gate_spot, okx_spot, snapshot_json, usdm,
+    AGG_TRADE, AGG_TRADE_COMBINED, GATE_FUTURES_TRADE, GATE_SPOT_TRADE, MEXC_CONTRACT_DEAL,
+    MEXC_CONTRACT_DEPTH, OKX_TRADE, depth_json, gate_depth_json, gate_futures, gate_spot,
+    mexc_contracts, mexc_deals_pb, mexc_depth_pb, mexc_spot, okx_spot, snapshot_json, usdm,
 };
 
 fn bench_trades(c: &mut Criterion) {
@@ -85,6 +86,42 @@ fn bench_trades(c: &mut Criterion) {
     let fut_depth = gate_depth_json(true, 0, 2);
     g.bench_function("gate_futures_depth20", |b| {
         b.iter(|| gate_update(Exchange::GateDerivatives, black_box(&fut_depth)))
+    });
+    let depth_pb = mexc_depth_pb(0, 2);
+    g.bench_function("mexc_spot_depth20_protobuf", |b| {
+        b.iter(|| {
+            mexc::parse::parse_binary(&mexc_spot(), Exchange::MexcSpot, black_box(&depth_pb), 0)
+                .unwrap()
+        })
+    });
+    let deals_pb = mexc_deals_pb();
+    g.bench_function("mexc_spot_deals3_protobuf", |b| {
+        b.iter(|| {
+            mexc::parse::parse_binary(&mexc_spot(), Exchange::MexcSpot, black_box(&deals_pb), 0)
+                .unwrap()
+        })
+    });
+    g.bench_function("mexc_contract_deal", |b| {
+        b.iter(|| {
+            mexc::futures::parse_frame(
+                &mexc_contracts(),
+                Exchange::MexcDerivatives,
+                black_box(MEXC_CONTRACT_DEAL),
+                0,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("mexc_contract_depth1", |b| {
+        b.iter(|| {
+            mexc::futures::parse_frame(
+                &mexc_contracts(),
+                Exchange::MexcDerivatives,
+                black_box(MEXC_CONTRACT_DEPTH),
+                0,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
@@ -171,6 +208,28 @@ fn bench_book(c: &mut Criterion) {
             assert!(sync.is_live() && !sync.book().is_crossed());
         });
     }
+    g.bench_function("mexc_depth20_protobuf_parse_sync", |b| {
+        // MEXC spot: protobuf decode + strict fromVersion == previous toVersion + 1 + apply.
+        let frames = [mexc_depth_pb(0, 1_001), mexc_depth_pb(1, 1_002)];
+        let mut sync = BookSync::new(SyncRule::MexcSpot, 400, false);
+        sync.on_snapshot(snap.clone());
+        let mut id = 1_001i64;
+        b.iter(|| {
+            let Ok(Parsed::BookUpdate(_, mut u)) = mexc::parse::parse_binary(
+                &mexc_spot(),
+                Exchange::MexcSpot,
+                black_box(&frames[(id & 1) as usize]),
+                0,
+            ) else {
+                unreachable!()
+            };
+            u.first_id = id;
+            u.last_id = id;
+            id += 1;
+            black_box(sync.on_update(u))
+        });
+        assert!(sync.is_live());
+    });
     g.bench_function("btreemap_depth20_apply", |b| {
         let (mut bids, mut asks) = (
             BTreeMap::<Decimal, Decimal>::new(),

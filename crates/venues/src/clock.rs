@@ -12,12 +12,14 @@
 //! `GET /api/v3/time`, USD-M `GET /fapi/v1/time` (`{"serverTime":ms}`), OKX `GET /api/v5/public/time`
 //! (`data[0].ts`, ms as a string), Deribit `public/get_time` over REST `GET /api/v2/public/get_time`
 //! (`result`, ms), Gate `GET /api/v4/spot/time` (`server_time`, ms).
+//! (`result`, ms), MEXC spot `GET /api/v3/time` (`serverTime`), contracts `GET /api/v1/contract/ping`
+//! (`data`, ms).
 
 use crate::internal_events::InternalEvent;
 use crate::internal_events::observe::{ClockProbeFailed, ClockSampled};
 use crate::parse::ParseResult;
 use crate::rate_limit::RateLimiter;
-use crate::{binance, deribit, gate, okx};
+use crate::{binance, deribit, gate, mexc, okx};
 use marketprism_model::Exchange;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -36,6 +38,7 @@ pub fn time_url(exchange: Exchange, rest: &str) -> String {
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::time::TIME_PATH,
         Exchange::DeribitDerivatives => deribit::time::TIME_PATH,
         Exchange::GateSpot | Exchange::GateDerivatives => gate::time::TIME_PATH,
+        Exchange::MexcSpot | Exchange::MexcDerivatives => mexc::time::time_path(exchange),
     };
     format!("{rest}{path}")
 }
@@ -56,6 +59,9 @@ pub(crate) fn parse_server_time(
         Exchange::DeribitDerivatives => deribit::time::parse_server_time(body, recv_ts_ms),
         Exchange::GateSpot | Exchange::GateDerivatives => {
             gate::time::parse_server_time(body, recv_ts_ms)
+        }
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::time::parse_server_time(exchange, body, recv_ts_ms)
         }
     }
 }

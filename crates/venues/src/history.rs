@@ -89,6 +89,11 @@ pub fn request(
             ),
             weight: 1,
         },
+        // Never called: `fetch_trades` refuses venues without a history (see [`supported`]).
+        Exchange::MexcSpot | Exchange::MexcDerivatives => HistoryRequest {
+            url: String::new(),
+            weight: 0,
+        },
     }
 }
 
@@ -111,9 +116,12 @@ pub(crate) fn parse_page(
         Exchange::DeribitDerivatives => {
             deribit::history::parse_page(inst, window, cursor, body, recv_ts_ms)
         }
-        Exchange::GateSpot | Exchange::GateDerivatives => Err(ParseError::new(
+        Exchange::GateSpot
+        | Exchange::GateDerivatives
+        | Exchange::MexcSpot
+        | Exchange::MexcDerivatives => Err(ParseError::new(
             crate::parse::ParseErrorReason::UnknownMessage,
-            NOT_SUPPORTED,
+            format!("{NOT_SUPPORTED} ({exchange})"),
         )),
     }
 }
@@ -126,15 +134,23 @@ pub fn source(exchange: Exchange) -> &'static str {
         Exchange::OkxSpot | Exchange::OkxDerivatives => "okx /api/v5/market/history-trades",
         Exchange::DeribitDerivatives => "deribit public/get_last_trades_by_instrument_and_time",
         Exchange::GateSpot | Exchange::GateDerivatives => "gate (backfill not supported)",
+        Exchange::MexcSpot | Exchange::MexcDerivatives => "mexc (backfill not supported)",
     }
 }
 
 const NOT_SUPPORTED: &str = "backfill not supported for this venue";
 
-/// Whether `job backfill` can fetch the venue's trade history: not for Gate (its `/spot/trades` and
-/// `/futures/usdt/trades` history is not implemented), which [`fetch_trades`] reports as an error.
+/// Whether `job backfill` can fetch the venue's trade history, which [`fetch_trades`] otherwise
+/// reports as an error: not for Gate (its `/spot/trades` and `/futures/usdt/trades` history is not
+/// implemented) nor MEXC (its spot stream has no trade ids to match a history against).
 pub fn supported(exchange: Exchange) -> bool {
-    !matches!(exchange, Exchange::GateSpot | Exchange::GateDerivatives)
+    !matches!(
+        exchange,
+        Exchange::GateSpot
+            | Exchange::GateDerivatives
+            | Exchange::MexcSpot
+            | Exchange::MexcDerivatives
+    )
 }
 
 /// Whether the venue's trade ids are consecutive integers per instrument, so a hole in them is a
@@ -339,7 +355,7 @@ pub async fn fetch_trades(
 ) -> Result<Vec<Event>, HistoryError> {
     if !supported(exchange) {
         return Err(HistoryError {
-            url: request(exchange, rest, inst, window, first_cursor(exchange, window)).url,
+            url: rest.to_owned(),
             status: None,
             detail: format!("{NOT_SUPPORTED} ({exchange})"),
         });

@@ -6,7 +6,7 @@ use super::connection::backoff::{backoff, jitter};
 use super::parse::ParseResult;
 use super::plan::base_urls;
 use super::rate_limit::RateLimiter;
-use super::{binance, deribit, gate, okx};
+use super::{binance, deribit, gate, mexc, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, InstrumentsLoaded, RestFailed, SymbolUnlisted};
 use marketprism_config::ExchangeConfig;
@@ -31,6 +31,9 @@ pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
         Exchange::GateSpot | Exchange::GateDerivatives => {
             gate::instruments::listing_urls(exchange, rest)
         }
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::instruments::listing_urls(exchange, rest)
+        }
     }
 }
 
@@ -48,6 +51,9 @@ pub fn parse_listing(
         Exchange::GateSpot | Exchange::GateDerivatives => {
             gate::instruments::parse_listing(exchange, body)
         }
+        Exchange::MexcSpot | Exchange::MexcDerivatives => {
+            mexc::instruments::parse_listing(exchange, body)
+        }
     }
 }
 
@@ -64,6 +70,8 @@ pub async fn fetch(
         limiter
             .acquire(if config.exchange == Exchange::BinanceSpot {
                 20
+            } else if config.exchange == Exchange::MexcSpot {
+                10
             } else {
                 1
             })
@@ -274,6 +282,7 @@ fn refused_gap(exchange: Exchange, symbol: &Symbol, data_type: DataType, now: i6
 fn default_market(exchange: Exchange) -> MarketType {
     match exchange {
         Exchange::BinanceSpot | Exchange::OkxSpot => MarketType::Spot,
+        Exchange::MexcSpot => MarketType::Spot,
         _ => MarketType::Perpetual,
     }
 }

@@ -6,15 +6,29 @@
 //! | OKX | after `idle` (< 30 s) without inbound, send text `ping`; no inbound within `deadline` → dead. |
 //! | Gate | after `idle` (10 s) without inbound, send `{"time":..,"channel":"spot.ping"}` (`futures.ping`); no inbound (`*.pong` or data) within `deadline` → dead. |
 //! | Deribit | `public/set_heartbeat` at connect; every `test_request` is answered with `public/test` (by the session); dead after two intervals of silence. |
+//! | MEXC | the client pings every `every` whatever arrives (contracts disconnect after 1 min without a ping); a ping followed by `deadline` of total silence → dead. |
 
 use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepAlivePolicy {
-    ServerPing { silence: Duration },
-    ClientTextPing { idle: Duration, deadline: Duration },
-    Heartbeat { interval: Duration },
+    ServerPing {
+        silence: Duration,
+    },
+    ClientTextPing {
+        idle: Duration,
+        deadline: Duration,
+    },
+    Heartbeat {
+        interval: Duration,
+    },
+    /// Ping every `every` regardless of inbound traffic; dead when nothing arrives within `deadline`
+    /// of a ping.
+    PeriodicPing {
+        every: Duration,
+        deadline: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +46,8 @@ pub struct KeepAlive {
     policy: KeepAlivePolicy,
     last_inbound: Instant,
     ping_sent: Option<Instant>,
+    /// When the last ping was sent (`PeriodicPing`), or the start.
+    last_ping: Instant,
 }
 
 impl KeepAlive {
@@ -40,6 +56,7 @@ impl KeepAlive {
             policy,
             last_inbound: now,
             ping_sent: None,
+            last_ping: now,
         }
     }
 
@@ -58,6 +75,17 @@ impl KeepAlive {
             {
                 KeepAliveAction::Dead
             }
+            KeepAlivePolicy::PeriodicPing { every, deadline } => match self.ping_sent {
+                Some(sent) if now.saturating_duration_since(sent) >= deadline => {
+                    KeepAliveAction::Dead
+                }
+                _ if now.saturating_duration_since(self.last_ping) >= every => {
+                    self.last_ping = now;
+                    self.ping_sent.get_or_insert(now);
+                    KeepAliveAction::SendPing
+                }
+                _ => KeepAliveAction::Wait,
+            },
             KeepAlivePolicy::ClientTextPing { idle, deadline } => match self.ping_sent {
                 Some(sent) if now.saturating_duration_since(sent) >= deadline => {
                     KeepAliveAction::Dead
@@ -84,6 +112,11 @@ impl KeepAlive {
                 Some(sent) => sent + deadline,
                 None => self.last_inbound + idle,
             },
+            KeepAlivePolicy::PeriodicPing { every, deadline } => {
+                let next = self.last_ping + every;
+                self.ping_sent
+                    .map_or(next, |sent| next.min(sent + deadline))
+            }
         }
     }
 }
@@ -117,6 +150,36 @@ mod tests {
         assert_eq!(k.poll(t0 + S(42)), KeepAliveAction::SendPing);
         assert_eq!(k.next_check(), t0 + S(50));
         assert_eq!(k.poll(t0 + S(50)), KeepAliveAction::Dead);
+    }
+
+    #[test]
+    fn mexc_pings_on_schedule_even_while_data_flows() {
+        let t0 = Instant::now();
+        let mut k = KeepAlive::new(
+            KeepAlivePolicy::PeriodicPing {
+                every: S(15),
+                deadline: S(10),
+            },
+            t0,
+        );
+        k.on_inbound(t0 + S(14));
+        assert_eq!(k.poll(t0 + S(14)), KeepAliveAction::Wait);
+        assert_eq!(k.next_check(), t0 + S(15));
+        assert_eq!(
+            k.poll(t0 + S(15)),
+            KeepAliveAction::SendPing,
+            "data does not replace the ping"
+        );
+        k.on_inbound(t0 + S(16)); // pong
+        assert_eq!(k.poll(t0 + S(29)), KeepAliveAction::Wait);
+        assert_eq!(k.poll(t0 + S(30)), KeepAliveAction::SendPing);
+        assert_eq!(k.next_check(), t0 + S(40));
+        assert_eq!(k.poll(t0 + S(39)), KeepAliveAction::Wait);
+        assert_eq!(
+            k.poll(t0 + S(40)),
+            KeepAliveAction::Dead,
+            "nothing after the ping"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod history;
 pub mod instruments;
 mod internal_events;
 pub mod keepalive;
+pub mod mexc;
 pub mod okx;
 pub mod parse;
 pub mod plan;
@@ -46,7 +47,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The REST budget we allow ourselves per venue and IP: (bucket capacity, refill per second), about half
 /// of the venue's published limit (Binance spot 6000/min, USD-M 2400/min weight; OKX books 40/2 s,
-/// rubik 5/2 s (weight 8 here); Gate 200 / 10 s per endpoint).
+/// rubik 5/2 s (weight 8 here); Gate 200 / 10 s per endpoint; MEXC spot 500 per 10 s per endpoint,
+/// contracts 20 per 2 s).
 fn rest_budget(exchange: Exchange) -> (u32, f64) {
     match exchange {
         Exchange::BinanceSpot => (600, 50.0),
@@ -55,6 +57,8 @@ fn rest_budget(exchange: Exchange) -> (u32, f64) {
         Exchange::DeribitDerivatives => (20, 10.0),
         // Gate public REST: 200 requests / 10 s per endpoint and IP.
         Exchange::GateSpot | Exchange::GateDerivatives => (100, 10.0),
+        Exchange::MexcSpot => (100, 25.0),
+        Exchange::MexcDerivatives => (10, 5.0),
     }
 }
 

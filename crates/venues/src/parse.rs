@@ -34,6 +34,8 @@ pub enum ParseErrorReason {
     OutOfRange,
     /// A time that is not plausible UTC milliseconds (another unit, or far from the receive time).
     BadTime,
+    /// A binary frame that is not the venue's protobuf message (or a binary frame from a text venue).
+    InvalidBinary,
 }
 
 impl ParseErrorReason {
@@ -49,6 +51,7 @@ impl ParseErrorReason {
             ParseErrorReason::VenueError => "venue_error",
             ParseErrorReason::OutOfRange => "out_of_range",
             ParseErrorReason::BadTime => "bad_time",
+            ParseErrorReason::InvalidBinary => "invalid_binary",
         }
     }
 }

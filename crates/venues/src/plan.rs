@@ -5,7 +5,7 @@
 
 use super::keepalive::KeepAlivePolicy;
 use super::parse::{ParseResult, Parsed};
-use super::{binance, deribit, gate, okx};
+use super::{binance, deribit, gate, mexc, okx};
 use crate::book::{BookSnapshot, SyncRule};
 use marketprism_config::{ExchangeConfig, OrderBookConfig};
 use marketprism_model::instruments::{Instrument, Instruments};
@@ -62,6 +62,12 @@ impl WsPlan {
         self.venue.parse(&self.instruments.load(), text, recv_ts_ms)
     }
 
+    /// Parse one binary frame with the current instrument list.
+    pub fn parse_binary(&self, bytes: &[u8], recv_ts_ms: i64) -> ParseResult<Parsed> {
+        self.venue
+            .parse_binary(&self.instruments.load(), bytes, recv_ts_ms)
+    }
+
     /// The venue's name for a planned symbol.
     pub fn venue_symbol(&self, symbol: &Symbol) -> Option<String> {
         self.instruments
@@ -107,12 +113,14 @@ pub enum Venue {
     Okx(Exchange),
     Deribit,
     Gate(Exchange),
+    /// MEXC spot (protobuf data) or contracts (JSON).
+    Mexc(Exchange),
 }
 
 impl Venue {
     pub fn exchange(self) -> Exchange {
         match self {
-            Venue::Binance(e) | Venue::Okx(e) | Venue::Gate(e) => e,
+            Venue::Binance(e) | Venue::Okx(e) | Venue::Gate(e) | Venue::Mexc(e) => e,
             Venue::Deribit => Exchange::DeribitDerivatives,
         }
     }
@@ -128,13 +136,46 @@ impl Venue {
             Venue::Okx(e) => okx::parse::parse_frame(table, e, text, recv_ts_ms),
             Venue::Deribit => deribit::parse::parse_frame(table, text, recv_ts_ms),
             Venue::Gate(e) => gate::parse::parse_frame(table, e, text, recv_ts_ms),
+            Venue::Mexc(Exchange::MexcSpot) => mexc::parse::parse_text(text),
+            Venue::Mexc(e) => mexc::futures::parse_frame(table, e, text, recv_ts_ms),
         }
     }
 
-    /// The client-sent keep-alive text: OKX `ping`, Gate `{"time":..,"channel":"spot.ping"}`.
+    /// One binary frame: MEXC spot's protobuf pushes. No other venue sends binary data frames, so
+    /// for them it is a malformed frame.
+    pub fn parse_binary(
+        self,
+        table: &marketprism_model::instruments::InstrumentTable,
+        bytes: &[u8],
+        recv_ts_ms: i64,
+    ) -> ParseResult<Parsed> {
+        match self {
+            Venue::Mexc(Exchange::MexcSpot) => {
+                mexc::parse::parse_binary(table, Exchange::MexcSpot, bytes, recv_ts_ms)
+            }
+            _ => Err(super::parse::ParseError::new(
+                super::parse::ParseErrorReason::InvalidBinary,
+                format!(
+                    "binary frame of {} bytes: this venue sends text",
+                    bytes.len()
+                ),
+            )),
+        }
+    }
+
+    /// Whether replies to subscribe requests name neither request nor instrument, so a refusal
+    /// belongs to the oldest unanswered request (MEXC contracts: `rs.sub.deal`, `rs.error`).
+    pub fn replies_in_order(self) -> bool {
+        self == Venue::Mexc(Exchange::MexcDerivatives)
+    }
+
+    /// The client-sent keep-alive text: OKX `ping`, Gate `{"time":..,"channel":"spot.ping"}`, MEXC
+    /// spot `{"method":"PING"}`, contracts `{"method":"ping"}`.
     pub fn ping_frame(self) -> String {
         match self {
             Venue::Gate(e) => gate::plan::ping_frame(e, marketprism_model::now_ms() / 1_000),
+            Venue::Mexc(Exchange::MexcSpot) => r#"{"method":"PING"}"#.to_owned(),
+            Venue::Mexc(_) => r#"{"method":"ping"}"#.to_owned(),
             _ => "ping".to_owned(),
         }
     }
@@ -166,7 +207,7 @@ impl Venue {
                     ),
                 ]
             }
-            Venue::Binance(_) | Venue::Gate(_) => Vec::new(),
+            Venue::Binance(_) | Venue::Gate(_) | Venue::Mexc(_) => Vec::new(),
         }
     }
 
@@ -223,6 +264,20 @@ impl Venue {
                 ),
                 1,
             )),
+            Venue::Mexc(Exchange::MexcSpot) => Some((
+                format!(
+                    "{rest_url}/api/v3/depth?symbol={venue_symbol}&limit={}",
+                    limit.min(5000)
+                ),
+                1,
+            )),
+            Venue::Mexc(_) => Some((
+                format!(
+                    "{rest_url}/api/v1/contract/depth/{venue_symbol}?limit={}",
+                    limit.min(1000)
+                ),
+                1,
+            )),
         }
     }
 
@@ -230,6 +285,8 @@ impl Venue {
         match self {
             Venue::Okx(_) => okx::parse::parse_rest_books(text),
             Venue::Gate(_) => gate::parse::parse_rest_book(text, None),
+            Venue::Mexc(Exchange::MexcSpot) => mexc::parse::parse_depth_snapshot(text),
+            Venue::Mexc(_) => mexc::futures::parse_depth_snapshot(text),
             _ => binance::parse::parse_depth_snapshot(text),
         }
     }
@@ -269,6 +326,8 @@ pub fn base_urls(config: &ExchangeConfig) -> (String, String) {
         Exchange::DeribitDerivatives => ("wss://www.deribit.com", "https://www.deribit.com"),
         Exchange::GateSpot => ("wss://api.gateio.ws", "https://api.gateio.ws"),
         Exchange::GateDerivatives => ("wss://fx-ws.gateio.ws", "https://api.gateio.ws"),
+        Exchange::MexcSpot => ("wss://wbs-api.mexc.com", "https://api.mexc.com"),
+        Exchange::MexcDerivatives => ("wss://contract.mexc.com", "https://contract.mexc.com"),
     };
     let pick =
         |o: &Option<String>, d: &str| o.as_deref().unwrap_or(d).trim_end_matches('/').to_owned();
@@ -287,6 +346,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::plan::ws_plans(config, instruments),
         Exchange::DeribitDerivatives => deribit::plan::ws_plans(config, instruments),
         Exchange::GateSpot | Exchange::GateDerivatives => gate::plan::ws_plans(config, instruments),
+        Exchange::MexcSpot | Exchange::MexcDerivatives => mexc::plan::ws_plans(config, instruments),
     }
 }
 
@@ -358,6 +418,13 @@ pub fn offered(exchange: Exchange, data_type: DataType) -> bool {
             data_type,
             Trades | Orderbooks | FundingRates | OpenInterests | Liquidations
         ),
+        Exchange::MexcSpot => matches!(data_type, Trades | Orderbooks),
+        Exchange::MexcDerivatives => {
+            matches!(
+                data_type,
+                Trades | Orderbooks | FundingRates | OpenInterests
+            )
+        }
     }
 }
 

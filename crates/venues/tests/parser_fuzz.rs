@@ -5,7 +5,7 @@ mod common;
 use common::{fixture_lines, fixtures_under, recorded_instruments};
 use marketprism_model::instruments::InstrumentTable;
 use marketprism_model::{Exchange, MarketType, Symbol};
-use marketprism_venues::{binance, deribit, gate, okx};
+use marketprism_venues::{binance, deribit, gate, mexc, okx};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
@@ -55,9 +55,42 @@ fn all_parsers(text: &str) {
     let gate_btc = table(Exchange::GateDerivatives).by_venue("BTC_USDT");
     let _ = gate::parse::parse_rest_book(text, None);
     let _ = gate::parse::parse_rest_book(text, gate_btc.map(|i| &**i));
+    let _ = mexc::parse::parse_text(text);
+    let _ = mexc::parse::parse_depth_snapshot(text);
+    let _ = mexc::futures::parse_frame(
+        table(Exchange::MexcDerivatives),
+        Exchange::MexcDerivatives,
+        text,
+        0,
+    );
+    let _ = mexc::futures::parse_depth_snapshot(text);
+    all_binary_parsers(text.as_bytes());
     for ex in Exchange::ALL {
         let _ = marketprism_venues::instruments::parse_listing(ex, text);
     }
+}
+
+/// The binary (protobuf) parser: MEXC spot.
+fn all_binary_parsers(bytes: &[u8]) {
+    let _ = mexc::parse::parse_binary(table(Exchange::MexcSpot), Exchange::MexcSpot, bytes, 0);
+    let _ = mexc::parse::channel_of(bytes);
+}
+
+/// The MEXC spot documentation examples as protobuf bytes (hex fixtures).
+fn binary_seeds() -> Vec<Vec<u8>> {
+    [
+        "mexc/spot_depth_docexample.pb.hex",
+        "mexc/spot_deals_docexample.pb.hex",
+    ]
+    .iter()
+    .map(|f| {
+        let t = common::fixture(f);
+        (0..t.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&t[i..i + 2], 16).unwrap())
+            .collect()
+    })
+    .collect()
 }
 
 /// Every recorded frame plus a few REST/control shapes, as mutation seeds.
@@ -95,6 +128,31 @@ proptest! {
     #[test]
     fn json_looking_noise_never_panics(s in r#"[\[\]{}":,0-9a-zA-Z.\-e ]{0,200}"#) {
         all_parsers(&s);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_binary_parser(b in prop::collection::vec(any::<u8>(), 0..300)) {
+        all_binary_parsers(&b);
+    }
+
+    #[test]
+    fn mutated_protobuf_frames_never_panic(
+        seed in 0usize..2,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..6),
+    ) {
+        let mut bytes = binary_seeds().swap_remove(seed);
+        for (at, byte, op) in edits {
+            if bytes.is_empty() {
+                break;
+            }
+            let i = at.index(bytes.len());
+            match op {
+                0 => bytes[i] = byte,
+                1 => bytes.truncate(i),
+                _ => { bytes.remove(i); }
+            }
+        }
+        all_binary_parsers(&bytes);
     }
 
     #[test]

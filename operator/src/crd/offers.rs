@@ -9,7 +9,7 @@ use super::spec::{DataTypeName, Venue};
 use kube::core::Rule;
 
 /// `(venue, the data types it offers)` for every venue, in the CRD's order.
-pub const OFFERS: [(Venue, &[DataTypeName]); 7] = {
+pub const OFFERS: [(Venue, &[DataTypeName]); 9] = {
     use DataTypeName::*;
     const DERIVATIVES: &[DataTypeName] = &[
         Orderbooks,
@@ -40,6 +40,12 @@ pub const OFFERS: [(Venue, &[DataTypeName]); 7] = {
                 OpenInterests,
                 Liquidations,
             ],
+        ),
+        (Venue::MexcSpot, &[Orderbooks, Trades]),
+        // No public liquidations, no long/short ratio.
+        (
+            Venue::MexcDerivatives,
+            &[Orderbooks, Trades, FundingRates, OpenInterests],
         ),
     ]
 };

@@ -183,6 +183,8 @@ pub enum Venue {
     DeribitDerivatives,
     GateSpot,
     GateDerivatives,
+    MexcSpot,
+    MexcDerivatives,
 }
 
 impl Venue {
@@ -195,6 +197,8 @@ impl Venue {
             Venue::DeribitDerivatives => "deribit_derivatives",
             Venue::GateSpot => "gate_spot",
             Venue::GateDerivatives => "gate_derivatives",
+            Venue::MexcSpot => "mexc_spot",
+            Venue::MexcDerivatives => "mexc_derivatives",
         }
     }
 
@@ -207,6 +211,8 @@ impl Venue {
             Venue::DeribitDerivatives,
             Venue::GateSpot,
             Venue::GateDerivatives,
+            Venue::MexcSpot,
+            Venue::MexcDerivatives,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -274,6 +280,8 @@ impl DataTypeName {
 #[x_kube(validation = super::offers::data_types_rule(Venue::DeribitDerivatives))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::GateSpot))]
 #[x_kube(validation = super::offers::data_types_rule(Venue::GateDerivatives))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::MexcSpot))]
+#[x_kube(validation = super::offers::data_types_rule(Venue::MexcDerivatives))]
 #[x_kube(validation = Rule::new("!has(self.orderbook) || !has(self.orderbook.everyUpdateSymbols) || self.orderbook.everyUpdateSymbols.all(s, s in self.symbols)").message("orderbook.everyUpdateSymbols must be symbols of this venue"))]
 #[serde(rename_all = "camelCase")]
 pub struct ExchangeSpec {

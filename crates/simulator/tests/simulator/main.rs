@@ -6,4 +6,5 @@ mod common;
 mod deribit;
 mod faults;
 mod gate;
+mod mexc;
 mod okx;

@@ -142,3 +142,100 @@ pub fn gate_futures() -> std::sync::Arc<marketprism_model::instruments::Instrume
         std::sync::OnceLock::new();
     gate_table(marketprism_model::Exchange::GateDerivatives, &T)
 }
+
+/// MEXC contract `push.deal` (the live array form) and one unmerged `push.depth` increment.
+pub const MEXC_CONTRACT_DEAL: &str = r#"{"symbol":"BTC_USDT","data":[{"p":77525.9,"v":3,"T":2,"O":3,"M":1,"t":1626992742134,"i":"16005949540","cts":"1626992742134"}],"channel":"push.deal","ts":1626992742134}"#;
+pub const MEXC_CONTRACT_DEPTH: &str = r#"{"symbol":"BTC_USDT","data":{"asks":[[76356.9,1709998,5]],"bids":[],"version":14452998434},"channel":"push.depth","ts":1626992742134}"#;
+
+/// Protobuf wire writing for the MEXC spot inputs (key, varint, length-delimited), from the encoding spec.
+fn pb_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+fn pb_bytes(field: u64, b: &[u8], out: &mut Vec<u8>) {
+    pb_varint(field << 3 | 2, out);
+    pb_varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+fn pb_int(field: u64, n: u64, out: &mut Vec<u8>) {
+    pb_varint(field << 3, out);
+    pb_varint(n, out);
+}
+fn pb_push(channel: &str, tag: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    pb_bytes(1, channel.as_bytes(), &mut out);
+    pb_bytes(tag, body, &mut out);
+    pb_bytes(3, b"BTCUSDT", &mut out);
+    pb_int(6, 1_626_992_742_291, &mut out);
+    out
+}
+
+/// A MEXC spot `publicAggreDepths` push with 10 bids and 10 asks, versions `id..=id`.
+pub fn mexc_depth_pb(variant: u32, id: i64) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, sign) in [(1, 1), (2, -1)] {
+        for i in 1..=10i64 {
+            let size = if variant == 1 && i % 5 == 0 {
+                "0".to_owned()
+            } else {
+                format!("{}.{:03}", i + i64::from(variant), i)
+            };
+            let mut item = Vec::new();
+            pb_bytes(1, price(3_000_000 + sign * i * 10).as_bytes(), &mut item);
+            pb_bytes(2, size.as_bytes(), &mut item);
+            pb_bytes(field, &item, &mut body);
+        }
+    }
+    pb_bytes(3, b"spot@public.aggre.depth.v3.api.pb@100ms", &mut body);
+    pb_bytes(4, id.to_string().as_bytes(), &mut body);
+    pb_bytes(5, id.to_string().as_bytes(), &mut body);
+    pb_push(
+        "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT",
+        313,
+        &body,
+    )
+}
+
+/// A MEXC spot `publicAggreDeals` push with 3 deals.
+pub fn mexc_deals_pb() -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..3u64 {
+        let mut item = Vec::new();
+        pb_bytes(1, format!("93220.{:02}", i).as_bytes(), &mut item);
+        pb_bytes(2, b"0.04438243", &mut item);
+        pb_int(3, 1 + i % 2, &mut item);
+        pb_int(4, 1_626_992_742_134 + i, &mut item);
+        pb_bytes(1, &item, &mut body);
+    }
+    pb_bytes(2, b"spot@public.aggre.deals.v3.api.pb@100ms", &mut body);
+    pb_push(
+        "spot@public.aggre.deals.v3.api.pb@100ms@BTCUSDT",
+        314,
+        &body,
+    )
+}
+
+pub fn mexc_spot() -> std::sync::Arc<marketprism_model::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_model::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        marketprism_venues::test_support::simulator_instruments(
+            marketprism_model::Exchange::MexcSpot,
+        )
+    })
+    .load()
+}
+
+pub fn mexc_contracts() -> std::sync::Arc<marketprism_model::instruments::InstrumentTable> {
+    static T: std::sync::OnceLock<marketprism_model::instruments::Instruments> =
+        std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        marketprism_venues::test_support::simulator_instruments(
+            marketprism_model::Exchange::MexcDerivatives,
+        )
+    })
+    .load()
+}

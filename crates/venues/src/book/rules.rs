@@ -8,6 +8,12 @@
 //! | OKX, WS snapshot | `seqId <= L` | `prevSeqId == L` | `prevSeqId == p` |
 //! | Deribit | `change_id <= L` | `prev_change_id == L` | `prev_change_id == p` |
 //! | Gate (spot, USDT futures) | `u < L+1` (too old if `L+1 < first U`) | `U <= L+1 <= u` | `U == p+1` (`u <= p` replay) |
+//! | MEXC spot | `toVersion <= L` (too old if `L < first fromVersion`) | `fromVersion <= L+1 < toVersion+1` | `fromVersion == p+1` |
+//! | MEXC contracts | `version <= L` (too old if `L+1 < first version`) | `version == L+1` | `version == p+1` |
+//!
+//! MEXC from its docs: spot "How to Properly Maintain a Local Copy of the Order Book" (steps 4-7),
+//! contracts "How is depth information maintained" (step 6); both strict: any other `fromVersion`
+//! (spot) or `version` (contracts) above the last is a gap.
 //!
 //! OKX exceptions fall out of `prevSeqId == p`: a keep-alive has `seqId == prevSeqId == p`, and a
 //! post-maintenance reset has `seqId < prevSeqId == p`; both continue the sequence.
@@ -25,6 +31,10 @@ pub enum SyncRule {
     Deribit,
     /// Gate v4 `order_book_update`: REST snapshot `id` (`with_id=true`), updates `U`..`u`.
     Gate,
+    /// MEXC spot `spot@public.aggre.depth`: `fromVersion`/`toVersion` (first/last id).
+    MexcSpot,
+    /// MEXC contracts `push.depth`: one `version` per update (first = last id).
+    MexcFutures,
 }
 
 /// How an update relates to the last id applied.
@@ -52,14 +62,18 @@ impl SyncRule {
             | SyncRule::OkxRestSnapshot
             | SyncRule::OkxWsSnapshot
             | SyncRule::Deribit
-            | SyncRule::Gate => u.last_id <= snap,
+            | SyncRule::Gate
+            | SyncRule::MexcSpot
+            | SyncRule::MexcFutures => u.last_id <= snap,
         }
     }
 
     /// What to remember of the first buffered update to judge a REST snapshot's age.
     pub fn first_marker(self, u: &BookUpdate) -> Option<i64> {
         match self {
-            SyncRule::BinanceSpot | SyncRule::Gate => Some(u.first_id),
+            SyncRule::BinanceSpot | SyncRule::Gate | SyncRule::MexcSpot | SyncRule::MexcFutures => {
+                Some(u.first_id)
+            }
             SyncRule::OkxRestSnapshot => u.prev_id,
             _ => None,
         }
@@ -68,8 +82,11 @@ impl SyncRule {
     /// The snapshot predates the buffered stream: fetch another.
     pub fn snapshot_too_old(self, snap: i64, first_marker: Option<i64>) -> bool {
         match (self, first_marker) {
-            (SyncRule::BinanceSpot | SyncRule::OkxRestSnapshot, Some(first)) => snap < first,
-            (SyncRule::Gate, Some(first)) => snap.saturating_add(1) < first,
+            (
+                SyncRule::BinanceSpot | SyncRule::OkxRestSnapshot | SyncRule::MexcSpot,
+                Some(first),
+            ) => snap < first,
+            (SyncRule::Gate | SyncRule::MexcFutures, Some(first)) => snap.saturating_add(1) < first,
             _ => false,
         }
     }
@@ -78,9 +95,10 @@ impl SyncRule {
     pub fn bridges(self, u: &BookUpdate, snap: i64) -> bool {
         match self {
             SyncRule::BinanceFutures => u.first_id <= snap && snap <= u.last_id,
-            SyncRule::BinanceSpot | SyncRule::Gate => {
+            SyncRule::BinanceSpot | SyncRule::Gate | SyncRule::MexcSpot => {
                 u.first_id <= snap.saturating_add(1) && snap < u.last_id
             }
+            SyncRule::MexcFutures => u.first_id == snap.saturating_add(1),
             SyncRule::OkxRestSnapshot => match u.prev_id {
                 Some(prev) => prev <= snap && snap < u.last_id,
                 None => true,
@@ -121,7 +139,13 @@ impl SyncRule {
                 }
                 Some(_) => Continuity::Gap,
             },
-            SyncRule::Gate => {
+            SyncRule::Deribit => match u.prev_id {
+                Some(prev) if prev == last => Continuity::Next,
+                _ if u.last_id <= last => Continuity::Duplicate,
+                _ => Continuity::Gap,
+            },
+            // Strict `U == p + 1`: an overlap is a gap, not a partial replay.
+            SyncRule::Gate | SyncRule::MexcSpot | SyncRule::MexcFutures => {
                 if u.last_id <= last {
                     Continuity::Duplicate
                 } else if u.first_id == last.saturating_add(1) {
@@ -130,11 +154,6 @@ impl SyncRule {
                     Continuity::Gap
                 }
             }
-            SyncRule::Deribit => match u.prev_id {
-                Some(prev) if prev == last => Continuity::Next,
-                _ if u.last_id <= last => Continuity::Duplicate,
-                _ => Continuity::Gap,
-            },
         }
     }
 }
@@ -236,6 +255,46 @@ mod tests {
             r.continuity(&up(101, 105, None), 105),
             Continuity::Duplicate
         );
+    }
+
+    #[test]
+    fn mexc_spot_rules_follow_the_documented_steps() {
+        let r = SyncRule::MexcSpot;
+        // Step 4: a snapshot older than the first buffered fromVersion is fetched again.
+        assert!(r.snapshot_too_old(99, Some(100)));
+        assert!(!r.snapshot_too_old(100, Some(100)));
+        // Step 5: toVersion <= lastUpdateId is dropped.
+        assert!(r.covered_by_snapshot(&up(95, 100, None), 100));
+        assert!(!r.covered_by_snapshot(&up(95, 101, None), 100));
+        // Step 6: the first remaining one must not start after lastUpdateId + 1.
+        assert!(r.bridges(&up(101, 105, None), 100));
+        assert!(r.bridges(&up(98, 105, None), 100));
+        assert!(!r.bridges(&up(102, 105, None), 100));
+        // Step 7: strictly fromVersion == previous toVersion + 1.
+        assert_eq!(r.continuity(&up(106, 110, None), 105), Continuity::Next);
+        assert_eq!(r.continuity(&up(107, 110, None), 105), Continuity::Gap);
+        assert_eq!(
+            r.continuity(&up(104, 110, None), 105),
+            Continuity::Gap,
+            "an overlap is not the documented continuation"
+        );
+        assert_eq!(
+            r.continuity(&up(101, 105, None), 105),
+            Continuity::Duplicate
+        );
+    }
+
+    #[test]
+    fn mexc_contract_versions_step_by_one() {
+        let r = SyncRule::MexcFutures;
+        assert!(r.covered_by_snapshot(&up(100, 100, None), 100));
+        assert!(r.bridges(&up(101, 101, None), 100));
+        assert!(!r.bridges(&up(102, 102, None), 100));
+        assert!(r.snapshot_too_old(98, Some(100)));
+        assert!(!r.snapshot_too_old(99, Some(100)));
+        assert_eq!(r.continuity(&up(101, 101, None), 100), Continuity::Next);
+        assert_eq!(r.continuity(&up(103, 103, None), 100), Continuity::Gap);
+        assert_eq!(r.continuity(&up(99, 99, None), 100), Continuity::Duplicate);
     }
 
     #[test]

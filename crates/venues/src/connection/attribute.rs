@@ -8,6 +8,8 @@
 //! | OKX | `arg.channel` (`books`, `trades`, `funding-rate`, `open-interest`, `liquidation-orders`) | `instId` |
 //! | Deribit | `params.channel` (`book.BTC-PERPETUAL.100ms`, `trades.…`, `deribit_volatility_index.btc_usd`) | inside the channel |
 //! | Gate | `channel` (`spot.order_book_update`, `futures.trades`, …) | `s`, `currency_pair` or `contract` (first found) |
+//! | MEXC spot | `channel` (`spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT`; of a binary frame, its field 1) | its last `@` part |
+//! | MEXC contracts | `channel` (`push.depth`, `push.deal`, `push.funding.rate`, `push.ticker`) | `symbol` (`BTC_USDT`) |
 //!
 //! Refusals: OKX answers a refused subscribe arg with an `error` event whose `msg` names it
 //! (`Wrong URL or channel:books,instId:SOL-USDT-SWAP doesn't exist.`, code 60018, exchange-protocols.md
@@ -15,10 +17,13 @@
 //! OKX REST with `{"code":"51001","msg":"Instrument ID does not exist"}`. Gate answers each refused
 //! subscribe request with `error` and the request's `id` (one request per stream group, see
 //! [`crate::gate::plan`]); its REST with HTTP 400 `{"label":"INVALID_CURRENCY_PAIR"}` or
-//! `{"label":"CONTRACT_NOT_FOUND"}`.
+//! `{"label":"CONTRACT_NOT_FOUND"}`. MEXC spot answers a refused channel with
+//! `{"id":0,"code":0,"msg":"Not Subscribed successfully! [channel].  Reason： …"}`; MEXC contracts'
+//! `rs.error` names no symbol: it is matched to the oldest subscribe still unanswered (replies come in
+//! order).
 
 use crate::plan::{Stream, Venue, WsPlan};
-use crate::{deribit, gate};
+use crate::{deribit, gate, mexc};
 use marketprism_model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
@@ -80,9 +85,38 @@ fn gate_type(channel: &str) -> Option<DataType> {
     })
 }
 
+/// A MEXC spot channel → (data type, venue symbol).
+fn mexc_spot_channel(channel: &str) -> Option<(DataType, &str)> {
+    let data_type = if channel.starts_with("spot@public.aggre.depth.") {
+        DataType::Orderbooks
+    } else if channel.starts_with("spot@public.aggre.deals.") {
+        DataType::Trades
+    } else {
+        return None;
+    };
+    Some((data_type, channel.rsplit('@').next()?))
+}
+
 /// What `text` is about, if it says so in a way this venue uses.
 pub(crate) fn attribute(venue: Venue, text: &str) -> Option<Attribution> {
     match venue {
+        Venue::Mexc(marketprism_model::Exchange::MexcSpot) => {
+            let (data_type, symbol) = mexc_spot_channel(string_field(text, "channel")?)?;
+            Some(Attribution {
+                data_type,
+                instrument: symbol.to_owned(),
+            })
+        }
+        Venue::Mexc(_) => Some(Attribution {
+            data_type: match string_field(text, "channel")? {
+                "push.depth" => DataType::Orderbooks,
+                "push.deal" => DataType::Trades,
+                "push.funding.rate" => DataType::FundingRates,
+                "push.ticker" => DataType::OpenInterests,
+                _ => return None,
+            },
+            instrument: string_field(text, "symbol")?.to_owned(),
+        }),
         Venue::Binance(_) => {
             if let Some(stream) = string_field(text, "stream") {
                 let (sym, kind) = stream.split_once('@')?;
@@ -165,6 +199,22 @@ pub(crate) fn refused_arg(
     streams: &[Stream],
     names: InstrumentNames<'_>,
 ) -> Option<Refusal> {
+    if venue == Venue::Mexc(marketprism_model::Exchange::MexcSpot) {
+        return mexc::parse::refused_channels(msg)
+            .into_iter()
+            .find_map(|ch| {
+                let (data_type, symbol) = mexc_spot_channel(ch)?;
+                let matched: Vec<Stream> = streams
+                    .iter()
+                    .filter(|s| s.data_type == data_type && names(s).as_deref() == Some(symbol))
+                    .cloned()
+                    .collect();
+                (!matched.is_empty()).then(|| Refusal {
+                    ack: ch.to_owned(),
+                    streams: matched,
+                })
+            });
+    }
     let Venue::Okx(_) = venue else {
         return None;
     };
@@ -203,6 +253,30 @@ pub(crate) fn refused_request(plan: &WsPlan, id: Option<&str>) -> Option<Refusal
         ack: id.to_owned(),
         streams,
     })
+}
+
+/// The planned streams request `i` of the plan subscribes (MEXC contracts: one method and symbol
+/// per request, `{"method":"sub.deal","param":{"symbol":"BTC_USDT"}}`); empty for other venues.
+pub(crate) fn request_streams(plan: &WsPlan, i: usize) -> Vec<Stream> {
+    let Venue::Mexc(marketprism_model::Exchange::MexcDerivatives) = plan.venue else {
+        return Vec::new();
+    };
+    let Some(frame) = plan.requests.get(i).map(|r| r.frame.as_str()) else {
+        return Vec::new();
+    };
+    let (Some(method), Some(symbol)) =
+        (string_field(frame, "method"), string_field(frame, "symbol"))
+    else {
+        return Vec::new();
+    };
+    plan.streams
+        .iter()
+        .filter(|s| {
+            mexc::plan::contract_method(s.data_type) == Some(method)
+                && instrument_name(plan, s).as_deref() == Some(symbol)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose
@@ -245,6 +319,12 @@ pub(crate) fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<Stri
                 Some("INVALID_CURRENCY_PAIR" | "CONTRACT_NOT_FOUND")
             )
         }
+        // Spot mirrors Binance's `-1121 Invalid symbol.`; contracts: 1001 "Contract does not exist"
+        // (MEXC Futures docs, error codes).
+        Venue::Mexc(marketprism_model::Exchange::MexcSpot) => {
+            status == 400 && code.as_i64() == Some(-1121)
+        }
+        Venue::Mexc(_) => code.as_i64() == Some(1001),
     };
     refused.then(|| {
         format!(
@@ -252,6 +332,7 @@ pub(crate) fn rest_refusal(venue: Venue, status: u16, body: &str) -> Option<Stri
             v["msg"]
                 .as_str()
                 .or(v["label"].as_str())
+                .or(v["message"].as_str())
                 .unwrap_or_default()
         )
     })
@@ -272,6 +353,8 @@ mod tests {
                 Venue::Okx(_) => sym.to_owned(),
                 Venue::Deribit => format!("{}-PERPETUAL", &sym[..3]),
                 Venue::Gate(_) => sym.replace('-', "_"),
+                Venue::Mexc(Exchange::MexcSpot) => sym.replace('-', ""),
+                Venue::Mexc(_) => sym.replace('-', "_"),
             })
         }
     }
@@ -329,6 +412,81 @@ mod tests {
             stream_of(&attribute(d, book).unwrap(), &books, &names(d)),
             Some(&books[0])
         );
+    }
+
+    #[test]
+    fn mexc_frames_and_refusals_name_their_stream() {
+        let s = Venue::Mexc(Exchange::MexcSpot);
+        let streams = [
+            stream(DataType::Orderbooks, "BTC-USDT"),
+            stream(DataType::Trades, "BTC-USDT"),
+            stream(DataType::Trades, "ETH-USDT"),
+        ];
+        let a = attribute(
+            s,
+            r#"{"channel":"spot@public.aggre.deals.v3.api.pb@100ms@ETHUSDT"}"#,
+        )
+        .unwrap();
+        assert_eq!(stream_of(&a, &streams, &names(s)), Some(&streams[2]));
+        let msg = "Not Subscribed successfully! [spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT].  Reason： Blocked! ";
+        let r = refused_arg(s, msg, &streams, &names(s)).unwrap();
+        assert_eq!(r.ack, "spot@public.aggre.depth.v3.api.pb@100ms@BTCUSDT");
+        assert_eq!(r.streams, vec![streams[0].clone()]);
+        assert_eq!(
+            refused_arg(s, "Not Subscribed successfully! [x]", &streams, &names(s)),
+            None
+        );
+
+        let c = Venue::Mexc(Exchange::MexcDerivatives);
+        let half = r#"{"channel":"push.depth","data":{"asks":[[6859.5,32"#;
+        assert_eq!(attribute(c, half), None, "the symbol comes after data");
+        let a = attribute(
+            c,
+            r#"{"symbol":"BTC_USDT","channel":"push.depth","data":{"asks":[[6"#,
+        )
+        .unwrap();
+        assert_eq!(stream_of(&a, &streams, &names(c)), Some(&streams[0]));
+        assert_eq!(
+            refused_arg(c, "Contract doesn't exist!", &streams, &names(c)),
+            None,
+            "rs.error names no symbol"
+        );
+        assert!(rest_refusal(s, 400, r#"{"code":-1121,"msg":"Invalid symbol."}"#).is_some());
+        assert!(
+            rest_refusal(
+                c,
+                200,
+                r#"{"success":false,"code":1001,"message":"Contract does not exist"}"#
+            )
+            .is_some()
+        );
+        assert!(rest_refusal(c, 200, r#"{"success":false,"code":510,"message":"busy"}"#).is_none());
+    }
+
+    #[test]
+    fn a_mexc_contract_request_names_its_streams() {
+        let c = marketprism_config::Config::from_yaml(
+            "exchanges:\n  - exchange: mexc_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [trades, orderbooks]\n",
+        )
+        .unwrap()
+        .exchanges
+        .remove(0);
+        let plan =
+            crate::plan::ws_plans(&c, &crate::test_support::simulator_instruments(c.exchange))
+                .remove(0);
+        let i = plan
+            .requests
+            .iter()
+            .position(|r| r.frame.contains("sub.depth") && r.frame.contains("ETH_USDT"))
+            .unwrap();
+        let got = request_streams(&plan, i);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].data_type, got[0].symbol.as_str()),
+            (DataType::Orderbooks, "ETH-USDT")
+        );
+        assert!(request_streams(&plan, 99).is_empty());
+        assert!(plan.venue.replies_in_order());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod attribute;
 pub mod backoff;
 pub mod books;
 pub mod fetch;
+mod frames;
 pub mod resync;
 pub mod session;
 mod streams;

@@ -14,7 +14,7 @@ use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped};
 use crate::internal_events::streams::FrameUnattributed;
 use crate::keepalive::{KeepAlive, KeepAliveAction};
-use crate::parse::{Control, Parsed};
+use crate::parse::Control;
 use crate::plan::WsPlan;
 use crate::rate_limit::RateLimiter;
 use futures::{SinkExt, StreamExt};
@@ -114,6 +114,9 @@ pub(super) struct Session<'a> {
     pub sync_timeout: Duration,
     pub last_data_ms: Option<i64>,
     pub next_rpc_id: u64,
+    /// Requests not answered yet, in send order, for venues whose replies name no request (MEXC
+    /// contracts): a refusal is the oldest one's (see [`crate::plan::Venue::replies_in_order`]).
+    pub unanswered: std::collections::VecDeque<usize>,
 }
 
 pub(super) fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -> SessionEnd {
@@ -198,6 +201,11 @@ pub(crate) async fn run_session(
         ),
         last_data_ms: None,
         next_rpc_id: 1_000,
+        unanswered: if plan.venue.replies_in_order() {
+            (0..plan.requests.len()).collect()
+        } else {
+            Default::default()
+        },
     };
     for (i, req) in plan.requests.iter().enumerate() {
         if i > 0 && !plan.request_spacing.is_zero() {
@@ -229,10 +237,12 @@ pub(crate) async fn run_session(
                     }
                     // Pings are answered by tungstenite with a pong carrying the same payload.
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => s.keepalive.on_inbound(now),
+                    // MEXC spot's protobuf data; a malformed frame on every other venue.
                     Some(Ok(Message::Binary(b))) => {
                         s.keepalive.on_inbound(now);
-                        let err = crate::parse::ParseError::new(crate::ParseErrorReason::InvalidJson, "binary frame");
-                        BadFrame { exchange: plan.venue.exchange(), error: &err, frame: &String::from_utf8_lossy(&b) }.emit();
+                        if let Some(e) = s.on_binary(&mut ws, &b, now).await {
+                            break e;
+                        }
                     }
                 }
             }
@@ -356,37 +366,10 @@ impl Session<'_> {
                 return self.after_bad_frame(text, &error).await;
             }
         };
-        match parsed {
-            Parsed::Control(c) => self.on_control(ws, c, now).await,
-            Parsed::Event(e) => self.emit_all(vec![e]).await,
-            Parsed::Events(v) => self.emit_all(v).await,
-            Parsed::BookUpdate(symbol, update) => {
-                if !self.is_book(&symbol) {
-                    return self.unattributed("not_subscribed", text);
-                }
-                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
-                    return Some(e);
-                }
-                let mut events = Vec::new();
-                let action = self
-                    .books
-                    .as_mut()
-                    .and_then(|b| b.on_update(&symbol, update, recv, &mut events));
-                self.after_book(ws, &symbol, events, action).await
-            }
-            Parsed::BookSnapshot(symbol, snap) => {
-                if !self.is_book(&symbol) {
-                    return self.unattributed("not_subscribed", text);
-                }
-                if let Some(e) = self.seen(DataType::Orderbooks, &symbol, now).await {
-                    return Some(e);
-                }
-                self.apply_snapshot(ws, &symbol, snap, false).await
-            }
-        }
+        self.on_parsed(ws, parsed, text, now, recv).await
     }
 
-    fn is_book(&self, symbol: &Symbol) -> bool {
+    pub(super) fn is_book(&self, symbol: &Symbol) -> bool {
         self.wanted
             .contains(&(DataType::Orderbooks, symbol.clone()))
     }
@@ -417,9 +400,15 @@ impl Session<'_> {
         self.after_book(ws, symbol, events, action).await
     }
 
-    async fn on_control(&mut self, ws: &mut Ws, c: Control, now: Instant) -> Option<SessionEnd> {
+    pub(super) async fn on_control(
+        &mut self,
+        ws: &mut Ws,
+        c: Control,
+        now: Instant,
+    ) -> Option<SessionEnd> {
         match c {
             Control::Ack { id } => {
+                self.answered(&id);
                 self.pending_acks.remove(&id);
                 return self.maybe_live(ws, now).await;
             }
@@ -443,7 +432,8 @@ impl Session<'_> {
                     super::attribute::refused_arg(plan.venue, &msg, &plan.streams, &|s| {
                         super::attribute::instrument_name(plan, s)
                     })
-                    .or_else(|| super::attribute::refused_request(plan, id.as_deref()));
+                    .or_else(|| super::attribute::refused_request(plan, id.as_deref()))
+                    .or_else(|| self.refused_in_order());
                 if let Some(r) = refusal {
                     // One arg refused: that arg's streams end; the rest of the batch goes on.
                     self.pending_acks.remove(&r.ack);
@@ -549,7 +539,7 @@ impl Session<'_> {
     }
 
     /// Forward events for the streams this connection was asked for; count the others.
-    async fn emit_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
+    pub(super) async fn emit_all(&mut self, events: Vec<Event>) -> Option<SessionEnd> {
         let now = Instant::now();
         for e in events {
             let dt = e.data_type();

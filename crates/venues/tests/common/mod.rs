@@ -102,6 +102,15 @@ pub fn recorded_instruments(
         ),
         Exchange::GateSpot => (fixture("gate_spot/rest/spot_currency_pairs.json"), vec![]),
         Exchange::GateDerivatives => (fixture("gate/docexample_futures_contracts.json"), vec![]),
+        // MEXC's documented list shapes (Spot V3 "Exchange Information", Futures "contract detail").
+        Exchange::MexcSpot => (
+            r#"{"symbols":[{"symbol":"BTCUSDT","status":"1","baseAsset":"BTC","quoteAsset":"USDT","quotePrecision":2,"baseSizePrecision":"0.000001"}]}"#.into(),
+            vec![],
+        ),
+        Exchange::MexcDerivatives => (
+            r#"{"success":true,"code":0,"data":[{"symbol":"BTC_USDT","baseCoin":"BTC","quoteCoin":"USDT","settleCoin":"USDT","contractSize":0.0001,"priceUnit":0.1,"volUnit":1,"state":0}]}"#.into(),
+            vec![],
+        ),
         Exchange::DeribitDerivatives => (
             r#"{"result":[{"instrument_name":"BTC-PERPETUAL","kind":"future","settlement_period":"perpetual","base_currency":"BTC","quote_currency":"USD","instrument_type":"reversed"},{"instrument_name":"ETH-PERPETUAL","kind":"future","settlement_period":"perpetual","base_currency":"ETH","quote_currency":"USD","instrument_type":"reversed"},{"instrument_name":"BTC-31DEC21-34000-P","kind":"option","settlement_period":"month","base_currency":"BTC","quote_currency":"USD","instrument_type":"reversed"}]}"#.into(),
             vec![],
