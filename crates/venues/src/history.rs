@@ -70,28 +70,12 @@ pub fn request(
         }
         Exchange::OkxSpot | Exchange::OkxDerivatives => okx::history::request(rest, inst, cursor),
         Exchange::DeribitDerivatives => deribit::history::request(rest, inst, window, cursor),
-        // Not supported (see [`supported`]): the venue's endpoint, never fetched.
-        Exchange::GateSpot => HistoryRequest {
-            url: format!(
-                "{rest}/api/v4/spot/trades?currency_pair={}&from={}&to={}",
-                inst.venue_symbol,
-                window.from_ms / 1_000,
-                window.to_ms / 1_000
-            ),
-            weight: 1,
-        },
-        Exchange::GateDerivatives => HistoryRequest {
-            url: format!(
-                "{rest}/api/v4/futures/usdt/trades?contract={}&from={}&to={}",
-                inst.venue_symbol,
-                window.from_ms / 1_000,
-                window.to_ms / 1_000
-            ),
-            weight: 1,
-        },
         // Never called: `fetch_trades` refuses venues without a history (see [`supported`]).
-        Exchange::MexcSpot | Exchange::MexcDerivatives => HistoryRequest {
-            url: String::new(),
+        Exchange::GateSpot
+        | Exchange::GateDerivatives
+        | Exchange::MexcSpot
+        | Exchange::MexcDerivatives => HistoryRequest {
+            url: rest.to_owned(),
             weight: 0,
         },
     }
@@ -493,10 +477,7 @@ mod tests {
                 && err.detail.contains("gate_derivatives"),
             "{err:?}"
         );
-        assert!(
-            err.url
-                .contains("/api/v4/futures/usdt/trades?contract=BTC_USDT&from=1700000000")
-        );
+        assert_eq!(err.url, "http://127.0.0.1:9", "nothing was fetched");
         assert!(parse_page(Exchange::GateSpot, &inst, window, Cursor::Time(0), "[]", 0).is_err());
     }
 
