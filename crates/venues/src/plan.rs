@@ -37,6 +37,17 @@ pub struct BookPlan {
     pub config: OrderBookConfig,
 }
 
+impl BookPlan {
+    /// The books of one connection (`None` when it carries none), with the venue's order-book settings.
+    pub fn of(rule: SyncRule, symbols: Vec<Symbol>, config: &ExchangeConfig) -> Option<BookPlan> {
+        (!symbols.is_empty()).then(|| BookPlan {
+            rule,
+            symbols,
+            config: config.orderbook.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsPlan {
     pub venue: Venue,

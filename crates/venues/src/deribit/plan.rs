@@ -92,11 +92,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
         keepalive: KeepAlivePolicy::Heartbeat {
             interval: Duration::from_secs(HEARTBEAT_INTERVAL_S),
         },
-        book: (!book_symbols.is_empty()).then(|| BookPlan {
-            rule: SyncRule::Deribit,
-            symbols: book_symbols,
-            config: config.orderbook.clone(),
-        }),
+        book: BookPlan::of(SyncRule::Deribit, book_symbols, config),
         streams,
         subscribe_timeout,
         rotate_after,

@@ -141,8 +141,10 @@ impl Size<'_> {
     }
 }
 
+/// An `order_book_update` result: spot levels are `[p, s]` arrays, futures levels `{p, s}` objects.
 #[derive(Deserialize)]
-struct RawSpotBook<'a> {
+#[serde(bound(deserialize = "L: Deserialize<'de>, 'de: 'a"))]
+struct RawBook<'a, L> {
     t: i64,
     #[serde(borrow)]
     s: &'a str,
@@ -150,25 +152,10 @@ struct RawSpotBook<'a> {
     first: i64,
     #[serde(rename = "u")]
     last: i64,
-    #[serde(borrow, default)]
-    b: Vec<RawLevel<'a>>,
-    #[serde(borrow, default)]
-    a: Vec<RawLevel<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RawFuturesBook<'a> {
-    t: i64,
-    #[serde(borrow)]
-    s: &'a str,
-    #[serde(rename = "U")]
-    first: i64,
-    #[serde(rename = "u")]
-    last: i64,
-    #[serde(borrow, default)]
-    b: Vec<RawObjLevel<'a>>,
-    #[serde(borrow, default)]
-    a: Vec<RawObjLevel<'a>>,
+    #[serde(default = "Vec::new")]
+    b: Vec<L>,
+    #[serde(default = "Vec::new")]
+    a: Vec<L>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +197,29 @@ fn opt_decimal(raw: Option<&RawValue>) -> ParseResult<Option<Decimal>> {
 }
 
 /// `"1606292218213.4578"` (spot `create_time_ms`) or `1606292218213` → whole ms.
+/// A book update of `inst` from either shape, its levels read by `read` (sizes normalized there).
+fn book_update<L>(
+    inst: &Instrument,
+    b: &RawBook<'_, L>,
+    recv_ts_ms: i64,
+    read: impl Fn(&[L], &mut Vec<(Decimal, Decimal)>) -> ParseResult<()>,
+) -> ParseResult<Parsed> {
+    let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
+    let (mut bids, mut asks) = (Vec::new(), Vec::new());
+    read(&b.b, &mut bids).map_err(on)?;
+    read(&b.a, &mut asks).map_err(on)?;
+    let update = BookUpdate {
+        first_id: b.first,
+        last_id: b.last,
+        prev_id: None,
+        ts_ms: time_ms(b.t, recv_ts_ms, "t").map_err(on)?,
+        bids,
+        asks,
+        checksum: None,
+    };
+    Ok(Parsed::BookUpdate(inst.symbol.clone(), update))
+}
+
 fn ms_text(raw: &RawValue, recv_ts_ms: i64, field: &str) -> ParseResult<i64> {
     let t = num_text(raw);
     let whole = t.split_once('.').map_or(t, |(w, _)| w);
@@ -371,40 +381,16 @@ pub fn parse_frame(
             Ok(Parsed::Events(out))
         }
         "spot.order_book_update" => {
-            let b: RawSpotBook = serde_json::from_str(result)?;
+            let b: RawBook<RawLevel> = serde_json::from_str(result)?;
             let inst = listed(table, b.s)?;
-            let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
-            let (mut bids, mut asks) = (Vec::new(), Vec::new());
-            levels(&b.b, &mut bids).map_err(on)?;
-            levels(&b.a, &mut asks).map_err(on)?;
-            let update = BookUpdate {
-                first_id: b.first,
-                last_id: b.last,
-                prev_id: None,
-                ts_ms: time_ms(b.t, recv_ts_ms, "t").map_err(on)?,
-                bids,
-                asks,
-                checksum: None,
-            };
-            Ok(Parsed::BookUpdate(inst.symbol.clone(), update))
+            book_update(inst, &b, recv_ts_ms, |raw, out| levels(raw, out))
         }
         "futures.order_book_update" => {
-            let b: RawFuturesBook = serde_json::from_str(result)?;
+            let b: RawBook<RawObjLevel> = serde_json::from_str(result)?;
             let inst = listed(table, b.s)?;
-            let on = |e: ParseError| e.on(DataType::Orderbooks, inst, recv_ts_ms);
-            let (mut bids, mut asks) = (Vec::new(), Vec::new());
-            obj_levels(Some(inst), &b.b, &mut bids).map_err(on)?;
-            obj_levels(Some(inst), &b.a, &mut asks).map_err(on)?;
-            let update = BookUpdate {
-                first_id: b.first,
-                last_id: b.last,
-                prev_id: None,
-                ts_ms: time_ms(b.t, recv_ts_ms, "t").map_err(on)?,
-                bids,
-                asks,
-                checksum: None,
-            };
-            Ok(Parsed::BookUpdate(inst.symbol.clone(), update))
+            book_update(inst, &b, recv_ts_ms, |raw, out| {
+                obj_levels(Some(inst), raw, out)
+            })
         }
         "futures.tickers" => {
             let rows: Vec<RawTicker> = serde_json::from_str(result)?;

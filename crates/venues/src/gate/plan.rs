@@ -130,11 +130,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     idle: PING_IDLE,
                     deadline: PING_DEADLINE,
                 },
-                book: (!book_symbols.is_empty()).then(|| BookPlan {
-                    rule: SyncRule::Gate,
-                    symbols: book_symbols,
-                    config: config.orderbook.clone(),
-                }),
+                book: BookPlan::of(SyncRule::Gate, book_symbols, config),
                 streams,
                 subscribe_timeout,
                 rotate_after,

@@ -138,11 +138,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     every: PING_EVERY,
                     deadline: PONG_DEADLINE,
                 },
-                book: (!book_symbols.is_empty()).then(|| BookPlan {
-                    rule,
-                    symbols: book_symbols,
-                    config: config.orderbook.clone(),
-                }),
+                book: BookPlan::of(rule, book_symbols, config),
                 streams,
                 subscribe_timeout,
                 rotate_after,

@@ -118,11 +118,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     idle: Duration::from_secs(20),
                     deadline: Duration::from_secs(8),
                 },
-                book: (!book_symbols.is_empty()).then(|| BookPlan {
-                    rule,
-                    symbols: book_symbols,
-                    config: config.orderbook.clone(),
-                }),
+                book: BookPlan::of(rule, book_symbols, config),
                 streams,
                 subscribe_timeout,
                 rotate_after,
