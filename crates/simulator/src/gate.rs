@@ -290,9 +290,10 @@ impl Protocol for GateConn {
                 self.mark.insert(s.to_owned(), m.clone());
                 out.push(self.ticker(ev, ts));
             }
+            // Gate pushes one ticker per contract at its own cadence, every field in it: a change of
+            // open interest shows in the next push, never as a second push of the same instant.
             MarketEvent::OpenInterest { oi_lots } if self.has("futures.tickers", s) => {
                 self.oi.insert(s.to_owned(), *oi_lots);
-                out.push(self.ticker(ev, ts));
             }
             MarketEvent::Liquidation(l)
                 if self.has("futures.public_liquidates", s)

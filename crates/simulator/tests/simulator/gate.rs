@@ -186,6 +186,7 @@ async fn trades_tickers_and_liquidations() {
     sub(&mut f, 2, "futures.tickers", json!(["BTC_USDT"])).await;
     sub(&mut f, 3, "futures.public_liquidates", json!(["!all"])).await;
     let (mut buys, mut sells, mut funding, mut oi, mut liqs) = (0, 0, 0, 0, 0);
+    let mut ticker_times = std::collections::HashSet::new();
     for _ in 0..20_000 {
         let v = next_json(&mut f).await;
         match v["channel"].as_str().unwrap() {
@@ -203,6 +204,9 @@ async fn trades_tickers_and_liquidations() {
             "futures.tickers" => {
                 let r = &v["result"][0];
                 assert_eq!(r["contract"], "BTC_USDT");
+                // One push per instant: a second would repeat every row of the first.
+                let at = v["time_ms"].as_i64().unwrap();
+                assert!(ticker_times.insert(at), "two tickers at {at} ms");
                 funding +=
                     usize::from(r["funding_rate"].is_string() && r["mark_price"].is_string());
                 oi += usize::from(r["total_size"].is_string());
