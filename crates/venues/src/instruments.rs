@@ -8,7 +8,9 @@ use super::plan::base_urls;
 use super::rate_limit::RateLimiter;
 use super::{binance, deribit, gate, mexc, okx};
 use crate::internal_events::InternalEvent;
-use crate::internal_events::exchanges::{BadFrame, InstrumentsLoaded, RestFailed, SymbolUnlisted};
+use crate::internal_events::exchanges::{
+    BadFrame, InstrumentRowsSkipped, InstrumentsLoaded, RestFailed, SymbolUnlisted,
+};
 use marketprism_config::ExchangeConfig;
 use marketprism_model::instruments::{InstrumentTable, Instruments};
 use marketprism_model::{
@@ -17,6 +19,40 @@ use marketprism_model::{
 use marketprism_telemetry::ReadinessGuard;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// The rows of a list read one by one (`rows`: the list's JSON array, each row as the venue sent it):
+/// `row` maps a row to `Some(instrument)`, `None` for a row left out by design (not trading), or an
+/// error. A row that cannot be read or mapped (a name that is no `BASE-QUOTE`, like a pair named in
+/// Chinese characters, or an unknown contract kind) is left out, logged and counted
+/// (`marketprism_exchange_instrument_rows_skipped_total`): one odd listing never takes a product line
+/// offline. A list none of whose rows maps is the list's error (its shape changed).
+pub(crate) fn each_row<'a>(
+    exchange: Exchange,
+    rows: &[&'a serde_json::value::RawValue],
+    mut row: impl FnMut(&'a str) -> ParseResult<Option<marketprism_model::instruments::Instrument>>,
+) -> ParseResult<Vec<marketprism_model::instruments::Instrument>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut skipped = Vec::new();
+    for raw in rows {
+        match row(raw.get()) {
+            Ok(Some(i)) => out.push(i),
+            Ok(None) => {}
+            Err(e) => skipped.push(e),
+        }
+    }
+    if let Some(first) = skipped.first() {
+        if out.is_empty() {
+            return Err(first.clone());
+        }
+        InstrumentRowsSkipped {
+            exchange,
+            count: skipped.len(),
+            first: &first.to_string(),
+        }
+        .emit();
+    }
+    Ok(out)
+}
 
 /// The list endpoints of a product line (OKX derivatives needs one per instType).
 pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {

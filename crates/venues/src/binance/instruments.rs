@@ -21,7 +21,7 @@ pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
 #[serde(rename_all = "camelCase")]
 struct RawInfo<'a> {
     #[serde(borrow)]
-    symbols: Vec<RawSymbol<'a>>,
+    symbols: Vec<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -54,8 +54,8 @@ struct RawFilter<'a> {
 /// list is the venue's word, so a list we cannot read is not used at all.
 pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrument>> {
     let info: RawInfo = serde_json::from_str(body)?;
-    let mut out = Vec::with_capacity(info.symbols.len());
-    for s in info.symbols {
+    crate::instruments::each_row(exchange, &info.symbols, |row| {
+        let s: RawSymbol = serde_json::from_str(row)?;
         let bad = || {
             ParseError::new(
                 ParseErrorReason::BadSymbol,
@@ -74,7 +74,7 @@ pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrume
             }
         };
         let filter = |t: &str| s.filters.iter().find(|f| f.filter_type == t);
-        out.push(Instrument {
+        Ok(Some(Instrument {
             venue_symbol: s.symbol.to_owned(),
             symbol,
             market_type,
@@ -88,14 +88,25 @@ pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrume
                 .map(decimal)
                 .transpose()?,
             venue_type: s.contract_type.unwrap_or("SPOT").to_owned(),
-        });
-    }
-    Ok(out)
+        }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Binance spot lists pairs named in Chinese characters (e.g. `币安人生USDT`, 2025): such a row is
+    /// left out and counted; the rest of the list is used.
+    #[test]
+    fn a_pair_named_in_chinese_characters_is_left_out_and_the_rest_listed() {
+        let body = r#"{"symbols":[
+          {"symbol":"币安人生USDT","baseAsset":"币安人生","quoteAsset":"USDT","filters":[]},
+          {"symbol":"BTCUSDT","baseAsset":"BTC","quoteAsset":"USDT","filters":[]}]}"#;
+        let l = parse_listing(Exchange::BinanceSpot, body).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].symbol.as_str(), "BTC-USDT");
+    }
 
     #[test]
     fn assets_name_the_pair() {

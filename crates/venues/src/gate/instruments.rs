@@ -12,6 +12,7 @@
 //! with `status` `delisted` is not listed. Source: Gate API v4 docs, "List all currency pairs supported",
 //! "List all futures contracts".
 
+use crate::instruments::each_row;
 use crate::parse::{ParseError, ParseErrorReason, ParseResult, decimal};
 use marketprism_model::instruments::{Instrument, SizeRule};
 use marketprism_model::{Decimal, Exchange, MarketType, Symbol};
@@ -79,16 +80,16 @@ fn bad(name: &str, why: &str) -> ParseError {
 
 /// One list body → instruments.
 pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrument>> {
+    let rows: Vec<&RawValue> = serde_json::from_str(body)?;
     if exchange == Exchange::GateSpot {
-        let rows: Vec<RawPair> = serde_json::from_str(body)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
+        return each_row(exchange, &rows, |row| {
+            let r: RawPair = serde_json::from_str(row)?;
             if r.trade_status == Some("untradable") {
-                continue;
+                return Ok(None);
             }
             let symbol =
                 Symbol::from_base_quote(r.base, r.quote).map_err(|_| bad(r.id, "base/quote"))?;
-            out.push(Instrument {
+            Ok(Some(Instrument {
                 venue_symbol: r.id.to_owned(),
                 symbol,
                 market_type: MarketType::Spot,
@@ -96,15 +97,13 @@ pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrume
                 tick_size: r.precision.and_then(step),
                 lot_size: r.amount_precision.and_then(step),
                 venue_type: "spot".into(),
-            });
-        }
-        return Ok(out);
+            }))
+        });
     }
-    let rows: Vec<RawContract> = serde_json::from_str(body)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    each_row(exchange, &rows, |row| {
+        let r: RawContract = serde_json::from_str(row)?;
         if r.status == Some("delisted") {
-            continue;
+            return Ok(None);
         }
         let (base, quote) = r.name.split_once('_').ok_or_else(|| bad(r.name, "name"))?;
         let symbol = Symbol::from_base_quote(base, quote).map_err(|_| bad(r.name, "name"))?;
@@ -115,7 +114,7 @@ pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrume
         if multiplier <= Decimal::ZERO {
             return Err(bad(r.name, "quanto_multiplier must be positive"));
         }
-        out.push(Instrument {
+        Ok(Some(Instrument {
             venue_symbol: r.name.to_owned(),
             symbol,
             market_type: MarketType::Perpetual,
@@ -123,15 +122,39 @@ pub fn parse_listing(exchange: Exchange, body: &str) -> ParseResult<Vec<Instrume
             tick_size: r.order_price_round.map(decimal).transpose()?,
             lot_size: r.order_size_min.map(|v| decimal(num_text(v))).transpose()?,
             venue_type: "futures".into(),
-        });
-    }
-    Ok(out)
+        }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    /// One row that cannot be mapped (a pair named in Chinese characters, an escaped name, an inverse
+    /// contract) is left out; the rest of the list is used.
+    #[test]
+    fn an_unmappable_row_is_left_out_and_the_rest_listed() {
+        let spot = r#"[{"id":"币安人生_USDT","base":"币安人生","quote":"USDT","trade_status":"tradable"},
+                      {"id":"\u5e01_USDT","base":"\u5e01","quote":"USDT"},
+                      {"id":"BTC_USDT","base":"BTC","quote":"USDT","precision":2,"amount_precision":4,"trade_status":"tradable"}]"#;
+        let l = parse_listing(Exchange::GateSpot, spot).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].symbol.as_str(), "BTC-USDT");
+        let futures = r#"[{"name":"BTC_USD","type":"inverse","quanto_multiplier":"0"},
+                         {"name":"ETH_USDT","type":"direct","quanto_multiplier":"0.01"}]"#;
+        let l = parse_listing(Exchange::GateDerivatives, futures).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].symbol.as_str(), "ETH-USDT");
+        assert!(
+            parse_listing(
+                Exchange::GateDerivatives,
+                r#"[{"name":"BTC_USD","type":"inverse","quanto_multiplier":"1"}]"#
+            )
+            .is_err(),
+            "a list none of whose rows maps is an error"
+        );
+    }
 
     #[test]
     fn contracts_are_linear_perpetuals_in_contracts_of_the_multiplier() {

@@ -94,6 +94,24 @@ impl InternalEvent for BookResync<'_> {
     }
 }
 
+/// Rows of an instrument list that could not be read or mapped were left out (the rest is used).
+pub(crate) struct InstrumentRowsSkipped<'a> {
+    pub exchange: Exchange,
+    pub count: usize,
+    pub first: &'a str,
+}
+
+impl InternalEvent for InstrumentRowsSkipped<'_> {
+    fn emit(self) {
+        tracing::warn!(exchange = %self.exchange, rows = self.count, first = self.first, "instrument list rows left out: not mappable");
+        metrics::counter!(
+            "marketprism_exchange_instrument_rows_skipped_total",
+            "exchange" => self.exchange.as_str()
+        )
+        .increment(self.count as u64);
+    }
+}
+
 /// A REST call was refused or failed; the poller backs off.
 pub(crate) struct RestFailed<'a> {
     pub exchange: Exchange,

@@ -13,6 +13,7 @@
 //! docs "Get the contract information".
 
 use super::futures::rest_data;
+use crate::instruments::each_row;
 use crate::parse::{ParseError, ParseErrorReason, ParseResult, decimal, need};
 use marketprism_model::instruments::{Instrument, SizeRule};
 use marketprism_model::{Decimal, Exchange, MarketType, Symbol};
@@ -30,7 +31,7 @@ pub(crate) fn listing_urls(exchange: Exchange, rest: &str) -> Vec<String> {
 #[derive(Deserialize)]
 struct RawInfo<'a> {
     #[serde(borrow)]
-    symbols: Vec<RawSpot<'a>>,
+    symbols: Vec<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -96,10 +97,10 @@ fn bad(symbol: &str, why: &str) -> ParseError {
 
 fn spot(body: &str) -> ParseResult<Vec<Instrument>> {
     let info: RawInfo = serde_json::from_str(body)?;
-    let mut out = Vec::with_capacity(info.symbols.len());
-    for s in info.symbols {
+    each_row(Exchange::MexcSpot, &info.symbols, |row| {
+        let s: RawSpot = serde_json::from_str(row)?;
         if !matches!(text(s.status), "1" | "ENABLED") {
-            continue;
+            return Ok(None);
         }
         let symbol = Symbol::from_base_quote(s.base_asset, s.quote_asset)
             .map_err(|_| bad(s.symbol, "baseAsset/quoteAsset"))?;
@@ -107,7 +108,7 @@ fn spot(body: &str) -> ParseResult<Vec<Instrument>> {
             .quote_precision
             .filter(|p| *p <= 18)
             .map(|p| Decimal::new(1, p));
-        out.push(Instrument {
+        Ok(Some(Instrument {
             venue_symbol: s.symbol.to_owned(),
             symbol,
             market_type: MarketType::Spot,
@@ -119,18 +120,17 @@ fn spot(body: &str) -> ParseResult<Vec<Instrument>> {
                 .map(decimal)
                 .transpose()?,
             venue_type: "SPOT".into(),
-        });
-    }
-    Ok(out)
+        }))
+    })
 }
 
 fn contracts(body: &str) -> ParseResult<Vec<Instrument>> {
-    let rows: Vec<RawContract> = serde_json::from_str(rest_data(body)?)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    let rows: Vec<&RawValue> = serde_json::from_str(rest_data(body)?)?;
+    each_row(Exchange::MexcDerivatives, &rows, |row| {
+        let r: RawContract = serde_json::from_str(row)?;
         let linear = r.settle_coin.is_none_or(|s| s == r.quote_coin);
         if r.state != 0 || !linear {
-            continue;
+            return Ok(None);
         }
         let symbol = Symbol::from_base_quote(r.base_coin, r.quote_coin)
             .map_err(|_| bad(r.symbol, "baseCoin/quoteCoin"))?;
@@ -139,7 +139,7 @@ fn contracts(body: &str) -> ParseResult<Vec<Instrument>> {
             return Err(bad(r.symbol, "contractSize must be positive"));
         }
         let opt = |v: Option<&RawValue>| v.map(|v| decimal(text(v))).transpose();
-        out.push(Instrument {
+        Ok(Some(Instrument {
             venue_symbol: need(Some(r.symbol), "symbol")?.to_owned(),
             symbol,
             market_type: MarketType::Perpetual,
@@ -147,15 +147,24 @@ fn contracts(body: &str) -> ParseResult<Vec<Instrument>> {
             tick_size: opt(r.price_unit)?,
             lot_size: opt(r.vol_unit)?,
             venue_type: "PERPETUAL".into(),
-        });
-    }
-    Ok(out)
+        }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn a_spot_pair_named_in_chinese_characters_is_left_out_and_the_rest_listed() {
+        let body = r#"{"symbols":[
+          {"symbol":"币安人生USDT","status":"1","baseAsset":"币安人生","quoteAsset":"USDT","quotePrecision":4},
+          {"symbol":"BTCUSDT","status":"1","baseAsset":"BTC","quoteAsset":"USDT","quotePrecision":2}]}"#;
+        let l = parse_listing(Exchange::MexcSpot, body).unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].symbol.as_str(), "BTC-USDT");
+    }
 
     #[test]
     fn spot_rows_by_their_assets_and_only_tradable_ones() {

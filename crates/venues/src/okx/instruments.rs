@@ -61,11 +61,19 @@ fn nonempty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-/// One `public/instruments` reply → instruments.
+/// One `public/instruments` reply → instruments (an unmappable row is left out and counted).
 pub fn parse_listing(body: &str) -> ParseResult<Vec<Instrument>> {
     let data = super::parse::rest_data(body)?;
-    let rows: Vec<RawInstrument> = serde_json::from_str(data)?;
-    rows.into_iter().map(instrument).collect()
+    let rows: Vec<&serde_json::value::RawValue> = serde_json::from_str(data)?;
+    // The counter's label: spot and derivatives rows share this parser.
+    let exchange = if data.contains("\"SPOT\"") {
+        marketprism_model::Exchange::OkxSpot
+    } else {
+        marketprism_model::Exchange::OkxDerivatives
+    };
+    crate::instruments::each_row(exchange, &rows, |row| {
+        instrument(serde_json::from_str(row)?).map(Some)
+    })
 }
 
 fn instrument(r: RawInstrument<'_>) -> ParseResult<Instrument> {
