@@ -426,6 +426,77 @@ async fn a_disconnect_gap_is_backfilled_to_contiguous_ids_through_a_kill_and_a_r
         "nothing left to fill: {summary}"
     );
 
+    // A trade gap of a venue without a trade history (Gate) is no unit: the scheduled run still
+    // succeeds, and names it.
+    let columns: Vec<String> = ch
+        .query(&format!(
+            "SELECT name FROM system.columns WHERE database = '{hot}' AND table = 'gaps'"
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    let select: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if c == "exchange" {
+                "'gate_spot'".to_owned()
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    ch.query(&format!(
+        "INSERT INTO {hot}.gaps ({}) SELECT {} FROM {hot}.gaps WHERE data_type = 'trades' \
+         AND exchange = 'binance_spot' AND cause != 'refused' LIMIT 1",
+        columns.join(", "),
+        select.join(", ")
+    ))
+    .execute()
+    .await
+    .unwrap();
+    let gate_work = dir.path().join("gate");
+    let gate_args = [
+        &scheduled[..4],
+        &["--last", "1h", "--work-dir", s(&gate_work)],
+    ]
+    .concat();
+    let out = job_command(&gate_args).output().unwrap();
+    let r = report(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{r}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        r["details"]["gaps_without_history"].as_u64(),
+        Some(1),
+        "{r}"
+    );
+    // Asked for by name, it is refused at once, before any venue is called.
+    let out = job_command(&[
+        "backfill",
+        "--config",
+        s(&config),
+        "--exchange",
+        "gate_spot",
+        "--symbol",
+        "BTC-USDT",
+        "--from",
+        "1700000000000",
+        "--to",
+        "1700000060000",
+        "--work-dir",
+        s(&dir.path().join("gate2")),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not supported for this venue"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A symbol the venue does not list: the unit fails in step `instruments`, the run exits 2.
     let bad_work = dir.path().join("bad");
     let bad = [

@@ -119,6 +119,11 @@ pub fn requested_units(filter: &Filter, from_given: bool, to_given: bool) -> Res
     let [exchange] = filter.exchanges.as_slice() else {
         return Err(invalid("without --from-gaps, give exactly one --exchange"));
     };
+    if !marketprism_venues::history::supported(*exchange) {
+        return Err(invalid(&format!(
+            "--exchange {exchange}: backfill is not supported for this venue (no trade history to fetch)"
+        )));
+    }
     if filter.symbols.is_empty() {
         return Err(invalid("without --from-gaps, give the --symbol(s) to fill"));
     }
@@ -209,6 +214,18 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
             .await?
         }
     };
+    // Gaps of venues without a trade history are not units: nothing could fill them, and a failed
+    // unit would make every scheduled run fail. They are counted and named in the report.
+    let (units, unsupported): (Vec<GapUnit>, Vec<GapUnit>) = units.into_iter().partition(|u| {
+        super::plan::parse_exchange(&u.exchange).is_none_or(marketprism_venues::history::supported)
+    });
+    if !unsupported.is_empty() {
+        tracing::warn!(
+            gaps = unsupported.len(),
+            first = %unsupported[0].id(),
+            "trade gaps of venues without a trade history are left as they are"
+        );
+    }
     let ids: Vec<UnitId> = units
         .iter()
         .filter_map(|u| match UnitId::new(u.id()) {
@@ -252,6 +269,7 @@ pub async fn run_backfill(args: BackfillArgs) -> Result<JobOutcome> {
         "trades": totals.1.published,
         "holes_left": holes_left,
         "holes_left_now": totals.1.holes_left,
+        "gaps_without_history": unsupported.len(),
     });
     let mut report = JobReport::new(JOB, &work_dir, &summary, details);
     // No gap in the range is the outcome a scheduled backfill hopes for, not a wrong filter.
