@@ -174,6 +174,16 @@ impl Venue {
         }
     }
 
+    /// A planned request frame as sent now: Gate's requests carry their send time (`"time"`, seconds),
+    /// which must be within 60 s of the server's (Gate v4 WebSocket docs, "Request"), so a reconnect
+    /// or rotation hours later restamps it; other venues' frames go as planned.
+    pub fn stamp_request(self, frame: &str) -> String {
+        match self {
+            Venue::Gate(_) => gate::plan::stamp_time(frame, marketprism_model::now_ms() / 1_000),
+            _ => frame.to_owned(),
+        }
+    }
+
     /// Whether replies to subscribe requests name neither request nor instrument, so a refusal
     /// belongs to the oldest unanswered request (MEXC contracts: `rs.sub.deal`, `rs.error`).
     pub fn replies_in_order(self) -> bool {

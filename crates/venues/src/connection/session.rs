@@ -211,7 +211,10 @@ pub(crate) async fn run_session(
         if i > 0 && !plan.request_spacing.is_zero() {
             tokio::time::sleep(plan.request_spacing).await;
         }
-        if let Err(e) = ws.send(Message::text(req.frame.clone())).await {
+        if let Err(e) = ws
+            .send(Message::text(plan.venue.stamp_request(&req.frame)))
+            .await
+        {
             return end(GapCause::Disconnect, format!("subscribe send: {e}"), &s);
         }
     }

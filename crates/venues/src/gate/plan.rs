@@ -44,6 +44,20 @@ pub(crate) fn prefix(exchange: Exchange) -> &'static str {
     }
 }
 
+/// `frame` (a request of ours, `{"time":<s>,…`) with its time set to `now_s`; other text unchanged.
+pub fn stamp_time(frame: &str, now_s: i64) -> String {
+    const KEY: &str = r#"{"time":"#;
+    let Some(rest) = frame.strip_prefix(KEY) else {
+        return frame.to_owned();
+    };
+    match rest.find(',') {
+        Some(end) if rest[..end].bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{KEY}{now_s}{}", &rest[end..])
+        }
+        _ => frame.to_owned(),
+    }
+}
+
 /// The application ping of a product line (`time` in seconds).
 pub(crate) fn ping_frame(exchange: Exchange, now_s: i64) -> String {
     format!(
@@ -170,6 +184,20 @@ pub(crate) fn request_streams(plan: &WsPlan, id: &str) -> Vec<Stream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reconnect hours after planning sends the current time, not the plan's.
+    #[test]
+    fn requests_are_restamped_when_sent() {
+        let planned = r#"{"time":1700000000,"id":3,"channel":"spot.trades","event":"subscribe","payload":["BTC_USDT"]}"#;
+        assert_eq!(
+            stamp_time(planned, 1_800_000_000),
+            r#"{"time":1800000000,"id":3,"channel":"spot.trades","event":"subscribe","payload":["BTC_USDT"]}"#
+        );
+        assert_eq!(stamp_time("ping", 1), "ping");
+        let v = crate::plan::Venue::Gate(Exchange::GateSpot).stamp_request(planned);
+        let t: serde_json::Value = serde_json::from_str(&v).unwrap();
+        assert!((t["time"].as_i64().unwrap() - marketprism_model::now_ms() / 1_000).abs() <= 2);
+    }
     use marketprism_config::Config;
 
     fn config(yaml: &str) -> ExchangeConfig {
