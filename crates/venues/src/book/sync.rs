@@ -15,6 +15,11 @@ use std::collections::VecDeque;
 /// age check then asks for a newer snapshot, so dropping cannot hide a gap).
 pub(crate) const MAX_BUFFERED: usize = 10_000;
 
+/// Live updates in a row at or below the last applied id before the book is resynced: a replayed frame
+/// or two is a duplicate, a run of them means the venue's ids went backwards (a sequence reset after
+/// maintenance), which would otherwise freeze the book while frames keep arriving.
+pub(crate) const MAX_REPEATS: u32 = 20;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncOutcome {
     /// Kept until a usable snapshot arrives.
@@ -64,6 +69,8 @@ pub struct BookSync {
     verify_checksum: bool,
     state: State,
     book: OrderBook,
+    /// Live updates in a row judged duplicates (see [`MAX_REPEATS`]).
+    repeats: u32,
 }
 
 impl BookSync {
@@ -77,6 +84,7 @@ impl BookSync {
                 snapshot: None,
             },
             book: OrderBook::new(depth),
+            repeats: 0,
         }
     }
 
@@ -102,6 +110,7 @@ impl BookSync {
     /// Forget everything (every reconnect): the next snapshot starts a fresh book.
     pub fn reset(&mut self) {
         self.book.clear();
+        self.repeats = 0;
         self.state = State::Buffering {
             buffer: VecDeque::new(),
             first_marker: None,
@@ -161,7 +170,17 @@ impl BookSync {
                 self.try_sync()
             }
             State::Live => match self.rule.continuity(&update, self.book.last_id) {
-                Continuity::Duplicate => SyncOutcome::Ignored,
+                Continuity::Duplicate if self.repeats + 1 < MAX_REPEATS => {
+                    self.repeats += 1;
+                    SyncOutcome::Ignored
+                }
+                Continuity::Duplicate => {
+                    let detail = format!(
+                        "{MAX_REPEATS} updates in a row at or below the last applied id {} (last got first={} last={}): the venue's ids went backwards",
+                        self.book.last_id, update.first_id, update.last_id
+                    );
+                    self.desync(GapCause::SequenceGap, detail, update)
+                }
                 Continuity::Gap => {
                     let detail = format!(
                         "expected continuation of {}, got first={} last={} prev={:?}",
@@ -253,6 +272,7 @@ impl BookSync {
     }
 
     fn apply_live(&mut self, u: BookUpdate) -> SyncOutcome {
+        self.repeats = 0;
         self.book.apply(&u.bids, &u.asks, u.last_id, u.ts_ms);
         match self.check_integrity(u.checksum, u.ts_ms) {
             Some(outcome) => outcome,
@@ -375,6 +395,48 @@ mod tests {
         assert_eq!(s.on_snapshot(snap), SyncOutcome::Buffered, "not too old");
         assert_eq!(s.on_update(upd(4, 6)), SyncOutcome::Synced { replayed: 1 });
         assert!(s.is_live());
+    }
+
+    /// Gate: the venue's ids restart far below the book's (a reset): a replay or two is ignored, a run
+    /// of them resyncs the book instead of freezing it while frames keep arriving.
+    #[test]
+    fn a_run_of_updates_below_the_book_resyncs_it() {
+        let mut s = BookSync::new(SyncRule::Gate, 10, false);
+        let u = |first: i64, last: i64| BookUpdate {
+            first_id: first,
+            last_id: last,
+            prev_id: None,
+            ts_ms: 1_700_000_000_000 + last,
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        };
+        s.on_update(u(1_000, 1_001));
+        let snap = BookSnapshot {
+            last_id: 1_000,
+            ts_ms: Some(1),
+            bids: vec![],
+            asks: vec![],
+            checksum: None,
+        };
+        assert!(matches!(s.on_snapshot(snap), SyncOutcome::Synced { .. }));
+        assert_eq!(
+            s.on_update(u(1_001, 1_001)),
+            SyncOutcome::Ignored,
+            "a replay"
+        );
+        assert_eq!(s.on_update(u(1_002, 1_003)), SyncOutcome::Applied);
+        for i in 1..MAX_REPEATS as i64 {
+            assert_eq!(s.on_update(u(i, i)), SyncOutcome::Ignored, "update {i}");
+        }
+        match s.on_update(u(99, 99)) {
+            SyncOutcome::Resync(d) => {
+                assert_eq!(d.cause, GapCause::SequenceGap);
+                assert!(d.detail.contains("went backwards"), "{}", d.detail);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!s.is_live());
     }
 
     /// A snapshot of the old sequence held when the reset arrives is dropped, so the new sequence's
