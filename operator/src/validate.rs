@@ -97,6 +97,17 @@ pub fn validate(spec: &CollectorSetSpec) -> Vec<FieldError> {
         }
         if let Some(ob) = &ex.orderbook {
             validate_orderbook(ob, &at("orderbook"), &mut fail);
+            let tick_by_tick = ob.every_update == Some(true)
+                || ob
+                    .every_update_symbols
+                    .as_ref()
+                    .is_some_and(|s| !s.is_empty());
+            if tick_by_tick && !ex.data_types.contains(&DataTypeName::Orderbooks) {
+                fail(
+                    at("orderbook.everyUpdate"),
+                    "tick-by-tick books need orderbooks in dataTypes",
+                );
+            }
             for s in ob.every_update_symbols.iter().flatten() {
                 if !ex.symbols.contains(s) {
                     fail(
@@ -467,6 +478,17 @@ mod tests {
             "spec.exchanges[0].orderbook.everyUpdateSymbols"
         );
         assert!(errors[0].to_string().contains("S9-USDT"), "{}", errors[0]);
+        s.exchanges[0]
+            .orderbook
+            .as_mut()
+            .unwrap()
+            .every_update_symbols = Some(vec!["S0-USDT".into()]);
+        s.exchanges[0].data_types = vec![DataTypeName::Trades];
+        let errors = validate(&s);
+        assert_eq!(
+            errors[0].field, "spec.exchanges[0].orderbook.everyUpdate",
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ enum Command {
         #[arg(long)]
         migrate: bool,
     },
-    /// Serve the exchange simulator (Binance, OKX, Deribit wire protocols) until a signal.
+    /// Serve the exchange simulator (Binance, OKX, Deribit, Gate.io and MEXC wire protocols) until a signal.
     Simulate {
         /// Take the `simulator:` section of this config (defaults otherwise).
         #[arg(long, short)]

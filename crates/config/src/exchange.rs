@@ -239,6 +239,14 @@ impl ExchangeConfig {
         if ob.sync_timeout_s == 0 {
             return invalid("orderbook.sync_timeout_s", "must be at least 1");
         }
+        if (ob.every_update || !ob.every_update_symbols.is_empty())
+            && !self.data_types.contains(&DataType::Orderbooks)
+        {
+            return invalid(
+                "orderbook.every_update",
+                "tick-by-tick books need `orderbooks` in data_types",
+            );
+        }
         if let Some(s) = ob
             .every_update_symbols
             .iter()
@@ -390,6 +398,12 @@ mod tests {
             err.contains("exchanges[0].orderbook.every_update_symbols") && err.contains("SOL-USDT"),
             "{err}"
         );
+        let err = Config::from_yaml("exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]\n    orderbook: {every_update: true}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("need `orderbooks`"), "{err}");
         assert!(
             Config::from_yaml("exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [orderbooks]\n    orderbook: {every_updates: true}\n").is_err(),
             "a misspelt option is refused, not ignored"

@@ -1,4 +1,4 @@
-//! An in-process exchange simulator: Binance spot/USD-M, OKX v5 and Deribit wire protocols on one loopback
+//! An in-process exchange simulator: Binance spot/USD-M, OKX v5, Deribit, Gate.io v4 and MEXC wire protocols on one loopback
 //! listener, driven by deterministic markets and able to inject faults on demand.
 //!
 //! Written from the protocol facts (shared/reference/exchange-protocols.md), independently of the venue parsers,
