@@ -196,6 +196,66 @@ async fn futures_refused_contract_stays_in_its_streams() {
     assert_invariants(&events);
 }
 
+/// A subscribe request the venue never answers ends only its own streams (a `refused` gap each, after
+/// the subscribe timeout); the other contracts go live and keep delivering on the same connection,
+/// never cut and reconnected for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futures_unanswered_subscribe_ends_only_its_streams() {
+    let types = [DataType::Orderbooks, DataType::Trades];
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(GateDerivatives, &types)],
+        |c| c.subscribe_timeout_s = 2,
+        |sim| {
+            sim.inject(Fault::Unanswered(Target::symbol(
+                GateDerivatives,
+                "ETH_USDT",
+            )));
+        },
+    )
+    .await;
+    rig.wait_for("a refused gap per ETH stream", |ev| {
+        types.iter().all(|dt| {
+            gaps(ev, GateDerivatives).iter().any(|(s, g)| {
+                *s == "ETH-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
+            })
+        })
+    })
+    .await;
+    let n = rig.events.len();
+    rig.wait_for("BTC still delivering", |ev| {
+        types.iter().all(|dt| {
+            ev[n..]
+                .iter()
+                .any(|e| e.data_type() == *dt && e.symbol.as_str() == "BTC-USDT")
+        })
+    })
+    .await;
+    assert_book_matches_sim(&mut rig, GateDerivatives, "BTC-USDT").await;
+    assert_eq!(
+        rig.sim.stats().venue(GateDerivatives).connections,
+        1,
+        "no reconnect"
+    );
+    let events = rig.stop().await;
+    assert!(
+        !gaps(&events, GateDerivatives)
+            .iter()
+            .any(|(s, _)| *s == "BTC-USDT"),
+        "BTC: gap without a fault"
+    );
+    let eth: Vec<_> = gaps(&events, GateDerivatives)
+        .into_iter()
+        .filter(|(s, _)| *s == "ETH-USDT")
+        .collect();
+    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
+    assert!(
+        eth.iter().all(|(_, g)| g.detail.contains("no answer")),
+        "{eth:?}"
+    );
+    assert_invariants(&events);
+}
+
 /// A REST snapshot older than the buffered updates (`id + 1 < U` of the first) is refused and fetched
 /// again until one bridges; the book then equals the venue's, on both product lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,6 +118,9 @@ pub enum Fault {
     /// its subscribe args with error 60018 (acking the others of the batch) and REST with 51001;
     /// Binance acks the SUBSCRIBE but never sends its data, and REST answers `-1121 Invalid symbol.`.
     Delist(Target),
+    /// Gate: subscribe requests for the target's instrument get no answer at all (no ack, no error,
+    /// no data), as a venue that drops a request.
+    Unanswered(Target),
     /// The target's instrument (`symbol` as the venue names it) is missing from the venue's instrument
     /// list for the next `after_ms`, then listed: a listing that appears while a collector runs.
     ListLater { target: Target, after_ms: u64 },

@@ -169,6 +169,9 @@ impl Protocol for GateConn {
                 Err((2, "payload is empty".into())),
             )];
         };
+        if event == "subscribe" && cx.shared.is_unanswered(cx.exchange, name) {
+            return Vec::new();
+        }
         let all = channel == "futures.public_liquidates" && name == "!all";
         if !all
             && (!super::instruments::gate_lists(cx.exchange, name)

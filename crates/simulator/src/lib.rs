@@ -127,6 +127,8 @@ pub(crate) struct Shared {
     pub refuse_until: Mutex<HashMap<Exchange, Instant>>,
     /// Instruments the venue no longer lists (venue names, upper case).
     delisted: Mutex<std::collections::HashSet<(Exchange, String)>>,
+    /// Instruments whose subscribe requests are never answered ([`Fault::Unanswered`]).
+    unanswered: Mutex<std::collections::HashSet<(Exchange, String)>>,
     /// Instruments left out of the venue's list until the instant ([`Fault::ListLater`]).
     listed_from: Mutex<HashMap<(Exchange, String), Instant>>,
     paused: AtomicBool,
@@ -186,6 +188,11 @@ impl Shared {
         lock(&self.listed_from)
             .get(&(exchange, symbol.to_ascii_uppercase()))
             .is_some_and(|from| Instant::now() < *from)
+    }
+
+    /// True when subscribe requests for this instrument go unanswered ([`Fault::Unanswered`]).
+    pub(crate) fn is_unanswered(&self, exchange: Exchange, symbol: &str) -> bool {
+        lock(&self.unanswered).contains(&(exchange, symbol.to_ascii_uppercase()))
     }
 
     /// True when the venue no longer lists this instrument ([`Fault::Delist`]).
@@ -344,6 +351,7 @@ impl Simulator {
             lifetimes: Mutex::new(HashMap::new()),
             refuse_until: Mutex::new(HashMap::new()),
             delisted: Mutex::new(std::collections::HashSet::new()),
+            unanswered: Mutex::new(std::collections::HashSet::new()),
             listed_from: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
@@ -546,6 +554,11 @@ impl SimulatorHandle {
             Fault::Delist(t) => {
                 let Some(sym) = t.symbol else { return 0 };
                 lock(&s.delisted).insert((t.exchange, sym.to_ascii_uppercase()));
+                1
+            }
+            Fault::Unanswered(t) => {
+                let Some(sym) = t.symbol else { return 0 };
+                lock(&s.unanswered).insert((t.exchange, sym.to_ascii_uppercase()));
                 1
             }
             Fault::ListLater { target, after_ms } => {

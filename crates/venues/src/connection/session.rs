@@ -301,6 +301,29 @@ impl Session<'_> {
         if !self.live && now >= subscribe_deadline {
             let mut missing: Vec<_> = self.pending_acks.iter().cloned().collect();
             missing.sort();
+            // Venues whose every request names its own streams (Gate): an unanswered request ends
+            // only those streams (a `refused` gap each), the rest go live. Reconnecting instead would
+            // cut the streams that do flow, again and again, for one request the venue ignores.
+            let plan = &self.ctx.plan;
+            let attributed: Option<Vec<_>> = missing
+                .iter()
+                .map(|ack| super::attribute::refused_request(plan, Some(ack)))
+                .collect();
+            if let Some(refusals) = attributed.filter(|r| !r.is_empty()) {
+                let detail = format!(
+                    "no answer to the subscribe request within {:?}",
+                    plan.subscribe_timeout
+                );
+                for r in refusals {
+                    self.pending_acks.remove(&r.ack);
+                    for st in r.streams {
+                        if let Some(e) = self.refuse((st.data_type, st.symbol), &detail).await {
+                            return Some(e);
+                        }
+                    }
+                }
+                return self.maybe_live(ws, now).await;
+            }
             return Some(end(
                 GapCause::Disconnect,
                 format!(
