@@ -199,7 +199,7 @@ pub fn parse_frame(
             for (i, d) in deals.iter().enumerate() {
                 out.push(ev(
                     time_ms(d.t, recv_ts_ms, "t").map_err(on)?,
-                    deal(inst, d, i).map_err(on)?,
+                    deal(inst, d, ts.unwrap_or(0), i).map_err(on)?,
                 ));
             }
             Ok(Parsed::Events(out))
@@ -260,7 +260,7 @@ pub fn parse_frame(
     }
 }
 
-fn deal(inst: &Instrument, d: &RawDeal<'_>, index: usize) -> ParseResult<Payload> {
+fn deal(inst: &Instrument, d: &RawDeal<'_>, push_ms: i64, index: usize) -> ParseResult<Payload> {
     let price = decimal(num(d.p))?;
     let q = quantity(inst, num(d.v), price)?;
     let side = match d.side {
@@ -275,7 +275,7 @@ fn deal(inst: &Instrument, d: &RawDeal<'_>, index: usize) -> ParseResult<Payload
     };
     let trade_id = match d.i.map(num).filter(|s| !s.is_empty()) {
         Some(id) => id.to_owned(),
-        None => super::parse::deal_id(d.t, num(d.p), num(d.v), d.side as i32, index),
+        None => super::parse::deal_id(d.t, num(d.p), num(d.v), d.side as i32, push_ms, index),
     };
     Ok(Payload::Trade(Trade {
         trade_id,

@@ -185,3 +185,24 @@ fn rest_depth_snapshot_and_errors() {
         ParseErrorReason::VenueError
     );
 }
+
+/// Deals sent without an id (the documented single-object form) get ids from their fields, their
+/// push's time and position: equal deals of two pushes are two trades, a replayed push is not.
+#[test]
+fn equal_deals_of_two_pushes_get_two_ids_and_a_replay_one() {
+    let frame = |ts: i64| {
+        format!(
+            r#"{{"symbol":"BTC_USDT","data":{{"p":100.5,"v":2,"T":1,"O":1,"M":1,"t":1587442022003}},"channel":"push.deal","ts":{ts}}}"#
+        )
+    };
+    let id = |text: &str| match parse(text).unwrap() {
+        Parsed::Events(ev) => match &ev[0].payload {
+            Payload::Trade(t) => t.trade_id.clone(),
+            p => panic!("{p:?}"),
+        },
+        p => panic!("{p:?}"),
+    };
+    let a = id(&frame(1_587_442_022_003));
+    assert_eq!(a, id(&frame(1_587_442_022_003)), "a replayed push");
+    assert_ne!(a, id(&frame(1_587_442_022_004)), "another push");
+}

@@ -11,7 +11,7 @@
 //!
 //! Trade ids: the documented deals carry none (price, quantity, tradeType, time). The newer schema's
 //! `tradeId` is used when sent; otherwise the id is a 63-bit FNV-1a hash of the deal (time, price,
-//! quantity, side, position in its push), written in decimal: the same deal pushed twice has the same
+//! quantity, side, its push's `sendTime`, position in its push), written in decimal: the same deal pushed twice has the same
 //! id (so a repeated frame is dropped as a duplicate), distinct deals get distinct ids. Such ids are
 //! not contiguous: a lost deals frame cannot be seen from the ids (it gets a `rejected` gap when the
 //! frame was unreadable).
@@ -182,7 +182,14 @@ pub fn parse_binary(
                     }
                 };
                 let trade_id = if deal.trade_id.is_empty() {
-                    deal_id(deal.time, &deal.price, &deal.quantity, deal.trade_type, i)
+                    deal_id(
+                        deal.time,
+                        &deal.price,
+                        &deal.quantity,
+                        deal.trade_type,
+                        push.send_time.unwrap_or(0),
+                        i,
+                    )
                 } else {
                     deal.trade_id.clone()
                 };
@@ -233,9 +240,18 @@ fn version(text: &str, field: &str) -> ParseResult<i64> {
     })
 }
 
-/// The id of a deal the venue sent without one: 63-bit FNV-1a of its fields and its position in the
-/// push, in decimal (see the module docs).
-pub fn deal_id(time: i64, price: &str, quantity: &str, trade_type: i32, index: usize) -> String {
+/// The id of a deal the venue sent without one: 63-bit FNV-1a of its fields, its push's time
+/// (`push_ms`: spot `sendTime`, contracts `ts`; 0 when absent) and its position in the push, in
+/// decimal (see the module docs). A replayed push gives the same ids; equal deals of different pushes
+/// do not collide.
+pub fn deal_id(
+    time: i64,
+    price: &str,
+    quantity: &str,
+    trade_type: i32,
+    push_ms: i64,
+    index: usize,
+) -> String {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
@@ -251,6 +267,7 @@ pub fn deal_id(time: i64, price: &str, quantity: &str, trade_type: i32, index: u
     feed(price.as_bytes());
     feed(quantity.as_bytes());
     feed(&trade_type.to_le_bytes());
+    feed(&push_ms.to_le_bytes());
     feed(&(index as u64).to_le_bytes());
     (h >> 1).to_string()
 }

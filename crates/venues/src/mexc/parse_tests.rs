@@ -171,7 +171,17 @@ fn documented_deals_example_is_a_sell() {
     );
     assert_eq!(
         t.trade_id,
-        deal_id(1_736_409_765_051, "93220.00", "0.04438243", 2, 0)
+        deal_id(
+            1_736_409_765_051,
+            "93220.00",
+            "0.04438243",
+            2,
+            <crate::mexc::pb::PushDataV3ApiWrapper as prost::Message>::decode(&frame[..])
+                .unwrap()
+                .send_time
+                .unwrap_or(0),
+            0
+        )
     );
     assert!(t.trade_id.parse::<u64>().is_ok(), "numeric ids");
 }
