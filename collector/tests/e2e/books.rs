@@ -192,36 +192,41 @@ async fn stale_rest_snapshots_are_refetched_until_they_bridge() {
         Exchange::BinanceDerivatives,
         Exchange::OkxSpot,
     ] {
-        let mut rig = Rig::start(sim_config(), &[(exchange, &SPOT_TYPES)]).await;
-        let symbol = "BTC-USDT";
-        // Live first: a gap while still buffering loses nothing published, so it is no gap.
-        assert_book_matches_sim(&mut rig, exchange, symbol).await;
-        let stats = |rig: &Rig| rig.sim.stats().venue(exchange).rest_requests;
-        let before = stats(&rig);
-        let target = Target::symbol(exchange, &venue_symbol(exchange, symbol));
-        rig.sim.inject(Fault::StaleSnapshot {
-            target: target.clone(),
-            requests: 2,
-        });
-        // Force a resync: a sequence gap makes the connector fetch a snapshot, which is stale twice.
-        rig.sim.inject(Fault::SequenceGap {
-            target,
-            messages: 2,
-        });
-        rig.wait_for("sequence gap recorded", |ev| {
-            book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= 1
-        })
-        .await;
-        assert_book_matches_sim(&mut rig, exchange, symbol).await;
-        assert!(
-            stats(&rig) >= before + 3,
-            "{exchange}: two stale snapshots refused then a good one (REST calls {} -> {})",
-            before,
-            stats(&rig)
-        );
-        let events = rig.stop().await;
-        assert_invariants(&events);
+        stale_snapshots_are_refetched(exchange).await;
     }
+}
+
+/// Live first (a gap while still buffering loses nothing published, so it is no gap), then a sequence
+/// gap makes the connector fetch a snapshot, which is stale twice: both are refused, the third bridges,
+/// and the book equals the venue's again.
+pub async fn stale_snapshots_are_refetched(exchange: Exchange) {
+    let mut rig = Rig::start(sim_config(), &[(exchange, &SPOT_TYPES)]).await;
+    let symbol = "BTC-USDT";
+    assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    let stats = |rig: &Rig| rig.sim.stats().venue(exchange).rest_requests;
+    let before = stats(&rig);
+    let target = Target::symbol(exchange, &venue_symbol(exchange, symbol));
+    rig.sim.inject(Fault::StaleSnapshot {
+        target: target.clone(),
+        requests: 2,
+    });
+    rig.sim.inject(Fault::SequenceGap {
+        target,
+        messages: 2,
+    });
+    rig.wait_for("sequence gap recorded", |ev| {
+        book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= 1
+    })
+    .await;
+    assert_book_matches_sim(&mut rig, exchange, symbol).await;
+    assert!(
+        stats(&rig) >= before + 3,
+        "{exchange}: two stale snapshots refused then a good one (REST calls {} -> {})",
+        before,
+        stats(&rig)
+    );
+    let events = rig.stop().await;
+    assert_invariants(&events);
 }
 
 /// OKX keep-alive messages (`seqId == prevSeqId`, empty) and sequence resets (`seqId < prevSeqId`) are

@@ -1,7 +1,7 @@
 //! Gate spot and USDT perpetuals against every fault, the application ping (`spot.ping`) rule, and a
 //! refused subscription attributed to exactly its streams by the request `id` the venue echoes.
 
-use crate::books::{assert_book_matches_sim, book_gaps};
+use crate::books::assert_book_matches_sim;
 use crate::checks::assert_invariants;
 use crate::common::GATE_DERIVATIVES_TYPES as FUT;
 use crate::common::SPOT_TYPES as SPOT;
@@ -261,32 +261,6 @@ async fn futures_unanswered_subscribe_ends_only_its_streams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_rest_snapshots_are_refetched_until_they_bridge() {
     for exchange in [GateSpot, GateDerivatives] {
-        let types = [DataType::Orderbooks, DataType::Trades];
-        let mut rig = Rig::start(sim_config(), &[(exchange, &types)]).await;
-        let symbol = "BTC-USDT";
-        assert_book_matches_sim(&mut rig, exchange, symbol).await;
-        let rest_calls = |rig: &Rig| rig.sim.stats().venue(exchange).rest_requests;
-        let before = rest_calls(&rig);
-        let target = Target::symbol(exchange, "BTC_USDT");
-        rig.sim.inject(Fault::StaleSnapshot {
-            target: target.clone(),
-            requests: 2,
-        });
-        rig.sim.inject(Fault::SequenceGap {
-            target,
-            messages: 2,
-        });
-        rig.wait_for("sequence gap recorded", |ev| {
-            book_gaps(ev, exchange, symbol, GapCause::SequenceGap) >= 1
-        })
-        .await;
-        assert_book_matches_sim(&mut rig, exchange, symbol).await;
-        assert!(
-            rest_calls(&rig) >= before + 3,
-            "{exchange}: two stale snapshots refused then a good one (REST calls {before} -> {})",
-            rest_calls(&rig)
-        );
-        let events = rig.stop().await;
-        assert_invariants(&events);
+        crate::books::stale_snapshots_are_refetched(exchange).await;
     }
 }

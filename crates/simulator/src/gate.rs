@@ -105,10 +105,6 @@ fn reply(req: &Value, channel: &str, event: &str, outcome: Result<(), (i64, Stri
     Out::Text(o.to_string())
 }
 
-fn frame(channel: &'static str, ev: &Stamped, class: FrameClass, msg: Value) -> DataFrame {
-    DataFrame::json(channel, ev, class, msg)
-}
-
 impl Protocol for GateConn {
     fn keepalive(&self) -> KeepAlive {
         KeepAlive::ClientIdle {
@@ -251,7 +247,7 @@ impl Protocol for GateConn {
                 let mut msg = envelope("spot.order_book_update", "update", ts);
                 msg["result"] = json!({"t": ts, "e": "depthUpdate", "E": ts / 1_000, "s": s,
                     "U": d.first_id, "u": d.last_id, "b": side(&d.bids), "a": side(&d.asks)});
-                out.push(frame("book", ev, FrameClass::Book, msg));
+                out.push(DataFrame::json("book", ev, FrameClass::Book, msg));
             }
             MarketEvent::Book(d) if !self.spot && self.has("futures.order_book_update", s) => {
                 let side = |v: &Vec<LevelChange>| {
@@ -262,7 +258,7 @@ impl Protocol for GateConn {
                 let mut msg = envelope("futures.order_book_update", "update", ts);
                 msg["result"] = json!({"t": ts, "s": s, "U": d.first_id, "u": d.last_id,
                     "b": side(&d.bids), "a": side(&d.asks), "l": "100"});
-                out.push(frame("book", ev, FrameClass::Book, msg));
+                out.push(DataFrame::json("book", ev, FrameClass::Book, msg));
             }
             MarketEvent::Trades(b) if self.spot && self.has("spot.trades", s) => {
                 for f in &b.fills {
@@ -272,7 +268,7 @@ impl Protocol for GateConn {
                         "side": if b.taker_buy { "buy" } else { "sell" }, "currency_pair": s,
                         "amount": fmt_trimmed(f.qty, scale.qty_decimals), "price": px(b.price),
                         "range": format!("{}-{}", f.id, f.id)});
-                    out.push(frame("trades", ev, FrameClass::Trade, msg));
+                    out.push(DataFrame::json("trades", ev, FrameClass::Trade, msg));
                 }
             }
             MarketEvent::Trades(b) if !self.spot && self.has("futures.trades", s) => {
@@ -287,7 +283,7 @@ impl Protocol for GateConn {
                     .collect();
                 let mut msg = envelope("futures.trades", "update", ts);
                 msg["result"] = Value::Array(rows);
-                out.push(frame("trades", ev, FrameClass::Trade, msg));
+                out.push(DataFrame::json("trades", ev, FrameClass::Trade, msg));
             }
             MarketEvent::Mark(m) if self.has("futures.tickers", s) => {
                 self.mark.insert(s.to_owned(), m.clone());
@@ -305,7 +301,7 @@ impl Protocol for GateConn {
                 let mut msg = envelope("futures.public_liquidates", "update", ts);
                 msg["result"] = json!([{"price": px(l.price), "size": if l.sell { -l.qty } else { l.qty },
                     "time": ts, "contract": s}]);
-                out.push(frame("liquidations", ev, FrameClass::Other, msg));
+                out.push(DataFrame::json("liquidations", ev, FrameClass::Other, msg));
             }
             _ => {}
         }
@@ -331,7 +327,7 @@ impl GateConn {
         }
         let mut msg = envelope("futures.tickers", "update", ts);
         msg["result"] = json!([row]);
-        frame("funding", ev, FrameClass::Other, msg)
+        DataFrame::json("funding", ev, FrameClass::Other, msg)
     }
 }
 

@@ -192,10 +192,6 @@ impl OkxConn {
     }
 }
 
-fn frame(channel: &'static str, ev: &Stamped, class: FrameClass, msg: Value) -> DataFrame {
-    DataFrame::json(channel, ev, class, msg)
-}
-
 impl Protocol for OkxConn {
     fn keepalive(&self) -> KeepAlive {
         KeepAlive::ClientIdle {
@@ -272,13 +268,13 @@ impl Protocol for OkxConn {
                 let msg = json!({"arg": {"channel": "books", "instId": s}, "action": "update", "data": [{
                     "asks": side(&d.asks), "bids": side(&d.bids), "ts": ts, "checksum": self.checksum(d.okx_checksum),
                     "prevSeqId": d.prev_id, "seqId": d.last_id}]});
-                out.push(frame("book", ev, FrameClass::Book, msg));
+                out.push(DataFrame::json("book", ev, FrameClass::Book, msg));
             }
             MarketEvent::BookKeepAlive { id } if self.has("books", s) => {
                 let c = self.checksum(self.last_checksum.get(s).copied().unwrap_or(0));
                 let msg = json!({"arg": {"channel": "books", "instId": s}, "action": "update", "data": [{
                     "asks": [], "bids": [], "ts": ts, "checksum": c, "prevSeqId": id, "seqId": id}]});
-                out.push(frame("book", ev, FrameClass::Other, msg));
+                out.push(DataFrame::json("book", ev, FrameClass::Other, msg));
             }
             MarketEvent::Trades(b) if self.has("trades", s) => {
                 let qty: i64 = b.fills.iter().map(|f| f.qty).sum();
@@ -287,7 +283,7 @@ impl Protocol for OkxConn {
                     "instId": s, "tradeId": last.to_string(), "px": fmt_trimmed(b.price, scale.price_decimals),
                     "sz": fmt_trimmed(qty, scale.qty_decimals), "side": if b.taker_buy { "buy" } else { "sell" },
                     "ts": ts, "count": b.fills.len().to_string(), "source": "0", "seqId": b.agg_id}]});
-                out.push(frame("trades", ev, FrameClass::Trade, msg));
+                out.push(DataFrame::json("trades", ev, FrameClass::Trade, msg));
             }
             MarketEvent::Mark(m) if self.has("funding-rate", s) => {
                 let rate = super::book::fmt_fixed(m.funding_rate_e8, 8);
@@ -296,7 +292,7 @@ impl Protocol for OkxConn {
                     "instId": s, "instType": "SWAP", "interestRate": "", "method": "current_period", "maxFundingRate": "0.00375",
                     "minFundingRate": "-0.00375", "nextFundingRate": "", "nextFundingTime": (m.next_funding_ms + 8 * 3_600_000).to_string(),
                     "premium": "0.0001", "settFundingRate": rate, "settState": "settled", "ts": ts}]});
-                out.push(frame("funding", ev, FrameClass::Other, msg));
+                out.push(DataFrame::json("funding", ev, FrameClass::Other, msg));
             }
             MarketEvent::OpenInterest { oi_lots } if self.has("open-interest", s) => {
                 let oi = fmt_trimmed(*oi_lots, scale.qty_decimals);
@@ -304,7 +300,7 @@ impl Protocol for OkxConn {
                 let oi_ccy = fmt_trimmed(*oi_lots, scale.qty_decimals + 2);
                 let msg = json!({"arg": {"channel": "open-interest", "instId": s}, "data": [{
                     "instId": s, "instType": "SWAP", "oi": oi, "oiCcy": oi_ccy, "oiUsd": "0", "ts": ts}]});
-                out.push(frame("open_interest", ev, FrameClass::Other, msg));
+                out.push(DataFrame::json("open_interest", ev, FrameClass::Other, msg));
             }
             MarketEvent::Liquidation(l) if self.has("liquidation-orders", inst_type(s)) => {
                 let family = s.trim_end_matches("-SWAP");
@@ -313,7 +309,7 @@ impl Protocol for OkxConn {
                                  "posSide": if l.sell { "long" } else { "short" }, "side": if l.sell { "sell" } else { "buy" },
                                  "sz": fmt_trimmed(l.qty, scale.qty_decimals), "ts": ts}],
                     "instFamily": family, "instId": s, "instType": inst_type(s), "uly": family}]});
-                out.push(frame("liquidations", ev, FrameClass::Other, msg));
+                out.push(DataFrame::json("liquidations", ev, FrameClass::Other, msg));
             }
             _ => {}
         }

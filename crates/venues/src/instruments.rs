@@ -82,7 +82,9 @@ pub fn parse_listing(
         Exchange::BinanceSpot | Exchange::BinanceDerivatives => {
             binance::instruments::parse_listing(exchange, body)
         }
-        Exchange::OkxSpot | Exchange::OkxDerivatives => okx::instruments::parse_listing(body),
+        Exchange::OkxSpot | Exchange::OkxDerivatives => {
+            okx::instruments::parse_listing(exchange, body)
+        }
         Exchange::DeribitDerivatives => deribit::instruments::parse_listing(body),
         Exchange::GateSpot | Exchange::GateDerivatives => {
             gate::instruments::parse_listing(exchange, body)

@@ -18,6 +18,10 @@ use std::time::Duration;
 pub struct Request {
     pub frame: String,
     pub acks: Vec<String>,
+    /// The planned streams this request alone subscribes, where each request carries its own (Gate,
+    /// MEXC contracts): a refused or unanswered request ends exactly these. Empty where one request
+    /// subscribes a batch whose refusals name their args (Binance, OKX, Deribit).
+    pub streams: Vec<Stream>,
 }
 
 /// One data stream a connection carries: its gaps and staleness are tracked per stream.

@@ -122,6 +122,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
             plan.requests.push(Request {
                 frame: format!(r#"{{"method":"SUBSCRIBE","params":[{params}],"id":{id}}}"#),
                 acks: vec![id.to_string()],
+                streams: Vec::new(),
             });
         }
     }

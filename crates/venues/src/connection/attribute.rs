@@ -23,7 +23,7 @@
 //! order).
 
 use crate::plan::{Stream, Venue, WsPlan};
-use crate::{deribit, gate, mexc};
+use crate::{deribit, mexc};
 use marketprism_model::DataType;
 
 /// What a frame says it is about: the venue's channel and instrument names, as sent.
@@ -242,41 +242,32 @@ pub(crate) fn refused_arg(
     })
 }
 
-/// The subscribe request a Gate `error` answers (by the `id` it echoes) and the planned streams it
-/// carried; `None` for other venues, or an id no planned request has.
+/// The request an `error` echoing its ack `id` answers (Gate), and the planned streams it alone
+/// carries ([`crate::plan::Request::streams`]); `None` without an id, or for an id that names no such
+/// request or several (MEXC contracts ack per method: `rs.sub.deal` for every symbol).
 pub(crate) fn refused_request(plan: &WsPlan, id: Option<&str>) -> Option<Refusal> {
-    let (Venue::Gate(_), Some(id)) = (plan.venue, id) else {
+    let id = id?;
+    let mut named = plan
+        .requests
+        .iter()
+        .filter(|r| !r.streams.is_empty() && r.acks.iter().any(|a| a == id));
+    let req = named.next()?;
+    if named.next().is_some() {
         return None;
-    };
-    let streams = gate::plan::request_streams(plan, id);
-    (!streams.is_empty()).then(|| Refusal {
+    }
+    Some(Refusal {
         ack: id.to_owned(),
-        streams,
+        streams: req.streams.clone(),
     })
 }
 
-/// The planned streams request `i` of the plan subscribes (MEXC contracts: one method and symbol
-/// per request, `{"method":"sub.deal","param":{"symbol":"BTC_USDT"}}`); empty for other venues.
+/// The planned streams request `i` of the plan alone subscribes (MEXC contracts: one method and
+/// symbol per request); empty for batch requests.
 pub(crate) fn request_streams(plan: &WsPlan, i: usize) -> Vec<Stream> {
-    let Venue::Mexc(marketprism_model::Exchange::MexcDerivatives) = plan.venue else {
-        return Vec::new();
-    };
-    let Some(frame) = plan.requests.get(i).map(|r| r.frame.as_str()) else {
-        return Vec::new();
-    };
-    let (Some(method), Some(symbol)) =
-        (string_field(frame, "method"), string_field(frame, "symbol"))
-    else {
-        return Vec::new();
-    };
-    plan.streams
-        .iter()
-        .filter(|s| {
-            mexc::plan::contract_method(s.data_type) == Some(method)
-                && instrument_name(plan, s).as_deref() == Some(symbol)
-        })
-        .cloned()
-        .collect()
+    plan.requests
+        .get(i)
+        .map(|r| r.streams.clone())
+        .unwrap_or_default()
 }
 
 /// The planned streams a Deribit `public/subscribe` (request `id` of the plan) asked for but whose

@@ -79,6 +79,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     r#"{{"jsonrpc":"2.0","id":1,"method":"public/set_heartbeat","params":{{"interval":{HEARTBEAT_INTERVAL_S}}}}}"#
                 ),
                 acks: vec!["1".into()],
+                streams: Vec::new(),
             },
             Request {
                 frame: format!(
@@ -86,6 +87,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                     channels.join(",")
                 ),
                 acks: vec!["2".into()],
+                streams: Vec::new(),
             },
         ],
         request_spacing: Duration::ZERO,

@@ -117,13 +117,14 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
             let requests = chunk
                 .iter()
                 .enumerate()
-                .map(|(k, (ch, sym, tail, _))| {
+                .map(|(k, (ch, sym, tail, streams))| {
                     let id = k + 1;
                     Request {
                         frame: format!(
                             r#"{{"time":{now_s},"id":{id},"channel":"{ch}","event":"subscribe","payload":["{sym}"{tail}]}}"#
                         ),
                         acks: vec![id.to_string()],
+                        streams: streams.clone(),
                     }
                 })
                 .collect();
@@ -151,33 +152,6 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                 instruments: instruments.clone(),
             }
         })
-        .collect()
-}
-
-/// The planned streams a subscribe request (by its ack id) carries: read back from its frame's
-/// `channel` and `payload[0]`, so a refusal (`error` with that `id`) ends exactly those streams.
-pub(crate) fn request_streams(plan: &WsPlan, id: &str) -> Vec<Stream> {
-    let Some(req) = plan
-        .requests
-        .iter()
-        .find(|r| r.acks.iter().any(|a| a == id))
-    else {
-        return Vec::new();
-    };
-    let v: serde_json::Value = match serde_json::from_str(&req.frame) {
-        Ok(v) => v,
-        Err(_) => return Vec::new(),
-    };
-    let ch = v["channel"].as_str().unwrap_or_default();
-    let sym = v["payload"][0].as_str().unwrap_or_default();
-    let exchange = plan.venue.exchange();
-    plan.streams
-        .iter()
-        .filter(|s| {
-            channel(exchange, s.data_type).is_some_and(|(c, _)| c == ch)
-                && plan.venue_symbol(&s.symbol).as_deref() == Some(sym)
-        })
-        .cloned()
         .collect()
 }
 
@@ -229,10 +203,10 @@ mod tests {
             "NOPE-USDT is not listed, LSR not offered"
         );
         assert_eq!(p.book.as_ref().unwrap().rule, SyncRule::Gate);
-        let tickers = request_streams(p, "3");
-        let types: Vec<_> = tickers.iter().map(|s| s.data_type).collect();
+        let tickers = crate::connection::attribute::refused_request(p, Some("3")).unwrap();
+        let types: Vec<_> = tickers.streams.iter().map(|s| s.data_type).collect();
         assert_eq!(types, [DataType::FundingRates, DataType::OpenInterests]);
-        assert!(request_streams(p, "99").is_empty());
+        assert!(crate::connection::attribute::refused_request(p, Some("99")).is_none());
     }
 
     #[test]

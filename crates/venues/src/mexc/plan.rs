@@ -128,9 +128,10 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                 rest_url: rest.clone(),
                 requests: chunk
                     .iter()
-                    .map(|(frame, ack, _)| Request {
+                    .map(|(frame, ack, stream)| Request {
                         frame: frame.clone(),
                         acks: vec![ack.clone()],
+                        streams: vec![stream.clone()],
                     })
                     .collect(),
                 request_spacing: Duration::from_millis(20),

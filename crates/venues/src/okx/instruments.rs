@@ -62,15 +62,12 @@ fn nonempty(s: Option<&str>) -> Option<&str> {
 }
 
 /// One `public/instruments` reply → instruments (an unmappable row is left out and counted).
-pub fn parse_listing(body: &str) -> ParseResult<Vec<Instrument>> {
+pub fn parse_listing(
+    exchange: marketprism_model::Exchange,
+    body: &str,
+) -> ParseResult<Vec<Instrument>> {
     let data = super::parse::rest_data(body)?;
     let rows: Vec<&serde_json::value::RawValue> = serde_json::from_str(data)?;
-    // The counter's label: spot and derivatives rows share this parser.
-    let exchange = if data.contains("\"SPOT\"") {
-        marketprism_model::Exchange::OkxSpot
-    } else {
-        marketprism_model::Exchange::OkxDerivatives
-    };
     crate::instruments::each_row(exchange, &rows, |row| {
         instrument(serde_json::from_str(row)?).map(Some)
     })
@@ -131,7 +128,7 @@ mod tests {
           {"instType":"FUTURES","instId":"BTC-USD-220527","uly":"BTC-USD","instFamily":"BTC-USD","ctVal":"100","ctMult":"1","ctValCcy":"USD","ctType":"inverse","tickSz":"0.1","lotSz":"1","expTime":"1653638400000"},
           {"instType":"SWAP","instId":"ETH-USDT-SWAP","uly":"ETH-USDT","ctVal":"0.1","ctMult":"1","ctValCcy":"ETH","ctType":"linear","tickSz":"0.01","lotSz":"1"},
           {"instType":"SPOT","instId":"BTC-USDT","baseCcy":"BTC","quoteCcy":"USDT","ctVal":"","ctValCcy":"","tickSz":"0.1","lotSz":"0.00000001"}]}"#;
-        let l = parse_listing(body).unwrap();
+        let l = parse_listing(marketprism_model::Exchange::OkxDerivatives, body).unwrap();
         let d = |s| rust_decimal::Decimal::from_str(s).unwrap();
         assert_eq!(
             (l[0].symbol.as_str(), l[0].market_type, l[0].size),
@@ -150,7 +147,7 @@ mod tests {
             (l[3].symbol.as_str(), l[3].size),
             ("BTC-USDT", SizeRule::Base)
         );
-        let err = parse_listing(r#"{"code":"0","data":[{"instType":"SWAP","instId":"X-Y-SWAP","uly":"X-Y","ctVal":"1","ctValCcy":"Z"}]}"#).unwrap_err();
+        let err = parse_listing(marketprism_model::Exchange::OkxDerivatives, r#"{"code":"0","data":[{"instType":"SWAP","instId":"X-Y-SWAP","uly":"X-Y","ctVal":"1","ctValCcy":"Z"}]}"#).unwrap_err();
         assert_eq!(err.reason, ParseErrorReason::BadSymbol);
     }
 }

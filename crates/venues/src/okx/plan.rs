@@ -112,6 +112,7 @@ pub fn ws_plans(config: &ExchangeConfig, instruments: &Instruments) -> Vec<WsPla
                 requests: vec![Request {
                     frame: format!(r#"{{"id":"{i}","op":"subscribe","args":[{arg_list}]}}"#),
                     acks: chunk.iter().map(|(_, ack, _)| ack.clone()).collect(),
+                    streams: Vec::new(),
                 }],
                 request_spacing: Duration::ZERO,
                 keepalive: KeepAlivePolicy::ClientTextPing {
