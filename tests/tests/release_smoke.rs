@@ -1,5 +1,5 @@
 //! The release binary on a production-shaped setup, every piece in its own process or over the wire:
-//! `simulate --tls` (all five product lines over `wss://`/`https://`), `run` publishing to NATS over
+//! `simulate --tls` (all nine product lines over `wss://`/`https://`, MEXC spot's protobuf included), `run` publishing to NATS over
 //! TLS while holding its shard Lease through an HTTPS API server (kubeconfig with CA and token, found
 //! through `KUBECONFIG` as in a pod), and `sink` inserting into ClickHouse over HTTPS. Asserts that
 //! every configured data type landed in ClickHouse and that `run` exits 0 with no problem listed.
@@ -102,6 +102,10 @@ exchanges:
   - {{exchange: okx_spot, symbols: [BTC-USDT], data_types: [trades, orderbooks], endpoints: {os}}}
   - {{exchange: okx_derivatives, symbols: [BTC-USDT], data_types: {TYPES_DERIVATIVES}, poll_interval_s: 2, endpoints: {od}}}
   - {{exchange: deribit_derivatives, symbols: [BTC-USD], data_types: [trades, orderbooks, volatility_indices], endpoints: {dd}}}
+  - {{exchange: gate_spot, symbols: [BTC-USDT], data_types: [trades, orderbooks], orderbook: {{every_update: true}}, endpoints: {gs}}}
+  - {{exchange: gate_derivatives, symbols: [BTC-USDT], data_types: [trades, orderbooks, funding_rates, open_interests, liquidations], endpoints: {gd}}}
+  - {{exchange: mexc_spot, symbols: [BTC-USDT], data_types: [trades, orderbooks], endpoints: {ms}}}
+  - {{exchange: mexc_derivatives, symbols: [BTC-USDT], data_types: [trades, orderbooks, funding_rates, open_interests], endpoints: {md}}}
 outputs:
   nats: {nats}
 tls: {{ca_file: \"{ca}\"}}
@@ -119,6 +123,10 @@ sink:
         os = ep("okx_spot"),
         od = ep("okx_derivatives"),
         dd = ep("deribit_derivatives"),
+        gs = ep("gate_spot"),
+        gd = ep("gate_derivatives"),
+        ms = ep("mexc_spot"),
+        md = ep("mexc_derivatives"),
         ca = ca_file.display(),
         ch = servers.clickhouse_url,
     );
@@ -212,6 +220,34 @@ sink:
         assert!(
             tokio::time::Instant::now() < deadline,
             "rows per table after the run: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Every product line's trades and books landed, the new venues' included (the sink may still
+    // be draining what the run published last).
+    let mut missing = Vec::new();
+    loop {
+        missing.clear();
+        for exchange in marketprism_model::Exchange::ALL {
+            for t in ["trades", "orderbooks"] {
+                let n: u64 = ch
+                    .query(&format!(
+                        "SELECT count() FROM {name}_hot.{t} WHERE exchange = '{exchange}'"
+                    ))
+                    .fetch_one()
+                    .await
+                    .unwrap_or(0);
+                if n == 0 {
+                    missing.push(format!("{exchange} {t}"));
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rows in ClickHouse for: {missing:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
