@@ -237,22 +237,61 @@ async fn futures_unanswered_subscribe_ends_only_its_streams() {
         1,
         "no reconnect"
     );
-    let events = rig.stop().await;
+    let eth_gaps = |ev: &[marketprism_model::Event]| {
+        gaps(ev, GateDerivatives)
+            .into_iter()
+            .filter(|(s, _)| *s == "ETH-USDT")
+            .map(|(_, g)| g.clone())
+            .collect::<Vec<_>>()
+    };
+    let eth = eth_gaps(&rig.events);
+    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
     assert!(
-        !gaps(&events, GateDerivatives)
+        eth.iter().all(|g| g.detail.contains("no answer")),
+        "{eth:?}"
+    );
+    assert!(
+        !gaps(&rig.events, GateDerivatives)
             .iter()
             .any(|(s, _)| *s == "BTC-USDT"),
         "BTC: gap without a fault"
     );
-    let eth: Vec<_> = gaps(&events, GateDerivatives)
-        .into_iter()
-        .filter(|(s, _)| *s == "ETH-USDT")
-        .collect();
-    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
+    // The venue answers again: after a reconnect ETH delivers, is ready, and its next outage is a
+    // gap like any stream's (a slow answer is not a refusal for good).
+    rig.sim.inject(Fault::AnswerAgain(Target::symbol(
+        GateDerivatives,
+        "ETH_USDT",
+    )));
     assert!(
-        eth.iter().all(|(_, g)| g.detail.contains("no answer")),
-        "{eth:?}"
+        rig.sim
+            .inject(Fault::DropConnections(Target::venue(GateDerivatives)))
+            >= 1
     );
+    let n = rig.events.len();
+    rig.wait_for("ETH trades again", |ev| {
+        ev[n..]
+            .iter()
+            .any(|e| e.data_type() == DataType::Trades && e.symbol.as_str() == "ETH-USDT")
+    })
+    .await;
+    let ready = rig
+        .health
+        .snapshot()
+        .get("stream:gate_derivatives/trades/ETH-USDT")
+        .map(|s| s.ready);
+    assert_eq!(ready, Some(true), "refused reason cleared once it delivers");
+    assert!(
+        rig.sim
+            .inject(Fault::DropConnections(Target::venue(GateDerivatives)))
+            >= 1
+    );
+    rig.wait_for("an ETH disconnect gap", |ev| {
+        gaps(ev, GateDerivatives).iter().any(|(s, g)| {
+            *s == "ETH-USDT" && g.data_type == DataType::Trades && g.cause == GapCause::Disconnect
+        })
+    })
+    .await;
+    let events = rig.stop().await;
     assert_invariants(&events);
 }
 

@@ -121,6 +121,8 @@ pub enum Fault {
     /// Gate: subscribe requests for the target's instrument get no answer at all (no ack, no error,
     /// no data), as a venue that drops a request.
     Unanswered(Target),
+    /// Ends [`Fault::Unanswered`] for the target: its subscribe requests are answered again.
+    AnswerAgain(Target),
     /// The target's instrument (`symbol` as the venue names it) is missing from the venue's instrument
     /// list for the next `after_ms`, then listed: a listing that appears while a collector runs.
     ListLater { target: Target, after_ms: u64 },

@@ -561,6 +561,10 @@ impl SimulatorHandle {
                 lock(&s.unanswered).insert((t.exchange, sym.to_ascii_uppercase()));
                 1
             }
+            Fault::AnswerAgain(t) => {
+                let Some(sym) = t.symbol else { return 0 };
+                usize::from(lock(&s.unanswered).remove(&(t.exchange, sym.to_ascii_uppercase())))
+            }
             Fault::ListLater { target, after_ms } => {
                 let Some(sym) = target.symbol else { return 0 };
                 let from = Instant::now() + Duration::from_millis(after_ms);

@@ -227,7 +227,17 @@ pub async fn run_connection(
                     }
                 }
                 // Books of an old session stop at the swap; the new session's books take over.
-                Some(SessionMsg::Event(e)) => forward(e, &mut recent, dedupe).await,
+                Some(SessionMsg::Event(e)) => {
+                    // A stream refused earlier (an error or an ack that came too late) that delivers
+                    // again is a stream again: its outages get gaps, its readiness follows it.
+                    if !refused.is_empty() && e.data_type() != DataType::Gaps {
+                        let key = (e.data_type(), e.symbol.clone());
+                        if refused.remove(&key) {
+                            set_stream(key, None);
+                        }
+                    }
+                    forward(e, &mut recent, dedupe).await
+                }
                 Some(SessionMsg::BookTop(top)) => on_top(top).await,
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
                 Some(SessionMsg::Refused(key)) => { refused.insert(key); }
