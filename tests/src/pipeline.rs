@@ -202,6 +202,25 @@ impl Run {
     }
 }
 
+/// Every event stored in `stream`, in stream order: one per message, or each of a publish batch.
+/// Reads message by message (`get_raw_message`), for the small streams of a test.
+pub async fn stored_events(js: &jetstream::Context, stream: &str) -> Vec<Event> {
+    let stream = js.get_stream(stream).await.expect("stream exists");
+    let state = stream.cached_info().state.clone();
+    let mut events = Vec::new();
+    for seq in state.first_sequence..=state.last_sequence {
+        if state.messages == 0 {
+            break;
+        }
+        let Ok(m) = stream.get_raw_message(seq).await else {
+            continue; // deleted (limits, discard old)
+        };
+        events
+            .extend(marketprism_model::wire::decode(&m.payload).expect("a stored payload decodes"));
+    }
+    events
+}
+
 /// Rows expected per table for `events` (each natural key once).
 pub fn expected_counts(events: &[Event]) -> Counts {
     let mut keys: BTreeMap<DataType, std::collections::BTreeSet<String>> = BTreeMap::new();

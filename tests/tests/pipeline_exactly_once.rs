@@ -1,13 +1,15 @@
 //! Synthetic events of all 8 types and gaps → publisher → JetStream → sink → ClickHouse, exactly once,
-//! also when published twice (JetStream dedup) and when copies slip past dedup (ReplacingMergeTree).
+//! also when published twice (JetStream dedup) and when copies slip past dedup (ReplacingMergeTree):
+//! the same events once batched and once alone carry other message ids, and the sink folds them.
 #![forbid(unsafe_code)]
 
 use async_nats::jetstream::message::PublishMessage;
+use marketprism_config::NatsConfig;
 use marketprism_model::synthetic::synthetic_events;
 use marketprism_model::{DataType, Payload};
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
-use marketprism_tests::pipeline::{Run, expected_counts};
+use marketprism_tests::pipeline::{Run, expected_counts, stored_events};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +23,8 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
     let run = Run::new("pl_once", &nats, &ch, 200).await;
     // 200 events of every table (the 8 market types, gaps and the 4 signal types).
     let n = 200 * DataType::ALL.len() as u64;
+    // MARKET_DATA holds every table but the books.
+    let md_originals = n - 200;
     let events = synthetic_events(11, n as usize);
     let expected = expected_counts(&events);
     assert!(
@@ -41,8 +45,21 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
         .await;
     assert!(health.is_ready(), "{:?}", health.snapshot());
 
-    // The same events again: JetStream's duplicate window recognizes every message id.
-    let second = run.publish(events.clone()).await;
+    // The same events again, each as its own message (`batch_linger_ms: 0`; the first publish
+    // batched them, under other ids): stored once more, and the time after that JetStream's duplicate
+    // window recognizes every message id.
+    let singles = NatsConfig {
+        batch_linger_ms: 0,
+        ..run.nats.clone()
+    };
+    let md = run.nats.market_data_stream.name.clone();
+    let again = run.publish_with(singles.clone(), events.clone()).await;
+    assert_eq!((again.acked, again.dropped), (n, 0));
+    // An event alone in its linger was published under its own id the first time: recognized now.
+    assert!(again.duplicate_acks < n / 2, "{again:?}");
+    let md_events = stored_events(&run.js, &md).await.len() as u64;
+    assert!(md_events > md_originals, "stored again under other ids");
+    let second = run.publish_with(singles, events.clone()).await;
     assert_eq!((second.acked, second.duplicate_acks), (n, n));
 
     // Copies that slip past JetStream dedup (another id, e.g. after the window) reach the sink;
@@ -63,16 +80,20 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
             .await
             .unwrap();
     }
-    let md = run.nats.market_data_stream.name.clone();
-    // MARKET_DATA holds every table but the books.
-    let md_originals = n - 200;
+    let last = run
+        .js
+        .get_stream(&md)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let info = loop {
         let i = run.consumer_info(&md).await;
-        if i.num_pending == 0
-            && i.num_ack_pending == 0
-            && i.delivered.stream_sequence >= md_originals + 50
-        {
+        if i.num_pending == 0 && i.num_ack_pending == 0 && i.delivered.stream_sequence >= last {
             break i;
         }
         assert!(
@@ -81,10 +102,11 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    assert_eq!(info.delivered.stream_sequence, last, "all delivered");
     assert_eq!(
-        info.delivered.stream_sequence,
-        md_originals + 50,
-        "every original but the books, + 50 replays stored"
+        stored_events(&run.js, &md).await.len() as u64,
+        md_events + 50,
+        "the repeat added nothing, the 50 replays were stored"
     );
     run.wait_for_counts(&expected, Duration::from_secs(30))
         .await;

@@ -49,7 +49,40 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_rest() {
         .unwrap();
     let wrong = serde_json::to_vec(funding).unwrap();
     run.js
-        .publish(trade_subject.clone(), wrong.into())
+        .publish(trade_subject.clone(), wrong.clone().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // A publish batch on the trade subject: two good trades around an element that is no event
+    // and the misplaced funding rate; each bad element is dead-lettered alone, the trades land.
+    let good: Vec<Event> = (1..=2)
+        .map(|i| {
+            let mut trade = events
+                .iter()
+                .find(|e| e.data_type() == DataType::Trades)
+                .unwrap()
+                .clone();
+            trade.exchange = marketprism_model::Exchange::OkxSpot;
+            trade.market_type = marketprism_model::MarketType::Spot;
+            trade.symbol = marketprism_model::Symbol::new("BTC-USDT").unwrap();
+            let Payload::Trade(t) = &mut trade.payload else {
+                unreachable!()
+            };
+            t.trade_id = format!("batch-{i}");
+            trade
+        })
+        .collect();
+    let parts = [
+        serde_json::to_vec(&good[0]).unwrap(),
+        b"{\"x\":1}".to_vec(),
+        wrong.clone(),
+        serde_json::to_vec(&good[1]).unwrap(),
+    ];
+    let batch = marketprism_model::wire::batch_payload(parts.iter().map(Vec::as_slice));
+    run.js
+        .publish(trade_subject.clone(), batch.into())
         .await
         .unwrap()
         .await
@@ -57,7 +90,9 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_rest() {
 
     let stats = run.publish(events.clone()).await;
     assert_eq!(stats.acked, 900);
-    run.wait_for_counts(&expected_counts(&events), Duration::from_secs(60))
+    let mut landed = events.clone();
+    landed.extend(good);
+    run.wait_for_counts(&expected_counts(&landed), Duration::from_secs(60))
         .await;
 
     let mut dead = run
@@ -65,7 +100,7 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_rest() {
         .get_stream(&run.sink.dead_letter_stream.name)
         .await
         .unwrap();
-    assert_eq!(dead.info().await.unwrap().state.messages, 2);
+    assert_eq!(dead.info().await.unwrap().state.messages, 4);
     let dl_subject = format!("{}.deadletter.trade.okx_spot.spot.BTC-USDT", run.name);
     let last = dead
         .get_last_raw_message_by_subject(&dl_subject)
@@ -200,8 +235,15 @@ async fn publisher_started_without_nats_buffers_to_its_bound_and_records_drops_a
         .unwrap();
     let mut dropped_in_gaps = 0;
     let mut overflow_gaps = 0;
-    while let Some(m) = messages.next().await {
-        let event: Event = serde_json::from_slice(&m.unwrap().payload).unwrap();
+    let events: Vec<Event> = {
+        let mut all = Vec::new();
+        while let Some(m) = messages.next().await {
+            // One event or a publish batch of several.
+            all.extend(marketprism_model::wire::decode(&m.unwrap().payload).unwrap());
+        }
+        all
+    };
+    for event in events {
         if let Payload::Gap(g) = &event.payload
             && g.cause == GapCause::Overflow
             && g.detail.starts_with("publisher dropped")

@@ -5,11 +5,12 @@
 #![forbid(unsafe_code)]
 
 use marketprism_config::NatsConfig;
+use marketprism_model::Event;
 use marketprism_model::synthetic::synthetic_events;
 use marketprism_pipeline::publish::run_nats_output;
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
-use marketprism_tests::pipeline::{Run, eventually, expected_counts};
+use marketprism_tests::pipeline::{Run, eventually, expected_counts, stored_events};
 use marketprism_tests::servers::{clickhouse_url, env_or_skip, nats_url};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -125,15 +126,20 @@ async fn nats_restart_mid_stream_loses_nothing_and_stores_nothing_twice() {
 
     // Every event stored once: a resend of a publish that had landed is dropped as a duplicate
     // (the server rebuilds its duplicate window from the stored messages when it starts).
-    let mut stored = 0;
+    // Counted in events: a message holds one event or a publish batch of several.
+    let mut stored = Vec::new();
     for name in [
         &run.nats.market_data_stream.name,
         &run.nats.orderbook_stream.name,
     ] {
-        let mut stream = run.js.get_stream(name).await.expect("stream survives");
-        stored += stream.info().await.expect("stream info").state.messages;
+        stored.extend(stored_events(&run.js, name).await);
     }
-    assert_eq!(stored, 3_000, "each event stored exactly once");
+    let ids: std::collections::HashSet<String> = stored.iter().map(Event::msg_id).collect();
+    assert_eq!(
+        (stored.len(), ids.len()),
+        (3_000, 3_000),
+        "each event stored exactly once"
+    );
 
     let expected = expected_counts(&events);
     run.wait_for_counts(&expected, Duration::from_secs(90))

@@ -42,7 +42,12 @@ async fn sink_killed_mid_batch_then_restarted_lands_every_row_once() {
     let md_events = n - 200;
     let events = synthetic_events(21, n as usize);
     let expected = expected_counts(&events);
-    let stats = run.publish(events).await;
+    // One event per message (no publish batching), so the consumer's message counts below are event counts.
+    let singles = marketprism_config::NatsConfig {
+        batch_linger_ms: 0,
+        ..run.nats.clone()
+    };
+    let stats = run.publish_with(singles, events).await;
     assert_eq!(stats.acked, n);
 
     // First sink: trades flush at 100 rows (the rest of them stay below that); every other type waits

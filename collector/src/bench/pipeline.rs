@@ -29,7 +29,7 @@ use super::procfs::{process_cpu_seconds, thread_cpu_seconds};
 use super::report::{Definitions, Mode, PipelineBenchReport, Process, Stage, percentiles};
 use super::server_cpu::ServerCpu;
 use super::throughput::sustained_rate;
-use super::verify::{check_clickhouse, cleanup, connect_nats, count_rows, stored_messages};
+use super::verify::{check_clickhouse, cleanup, connect_nats, count_rows, stored_counts};
 use crate::error::{Error, Result};
 use crate::telemetry::Health;
 use marketprism_config::{BatchConfig, ClickHouseConfig, NatsConfig, SinkConfig, StreamLimits};
@@ -176,7 +176,7 @@ async fn end_to_end(
     let process_cpu = process_cpu_seconds().unwrap_or(0.0) - process_cpu_0;
 
     let counts = count_rows(&sink_clickhouse, &opts.run_name).await?;
-    let stored = stored_messages(nats_client, nats).await?;
+    let (stored_messages, stored) = stored_counts(nats_client, nats).await?;
     let elapsed = landed
         .last_row_at
         .duration_since(started)
@@ -209,6 +209,7 @@ async fn end_to_end(
         process: Process::measured(process_cpu),
         expected_rows: expected,
         stored,
+        stored_messages,
         rows_final: Some(counts.with_final),
         rows_raw: Some(counts.raw),
         lost: expected.saturating_sub(counts.with_final),
@@ -241,7 +242,7 @@ async fn publish_only(
     let (publish, acked_at) = produced.published?;
     let server_cpu = server.cpu_since_start();
     let process_cpu = process_cpu_seconds().unwrap_or(0.0) - process_cpu_0;
-    let stored = stored_messages(nats_client, nats).await?;
+    let (stored_messages, stored) = stored_counts(nats_client, nats).await?;
     let publish_elapsed = acked_at.duration_since(started).as_secs_f64().max(1e-9);
     let expected = n as u64;
     Ok(PipelineBenchReport {
@@ -261,6 +262,7 @@ async fn publish_only(
         process: Process::measured(process_cpu),
         expected_rows: expected,
         stored,
+        stored_messages,
         rows_final: None,
         rows_raw: None,
         lost: expected.saturating_sub(stored),

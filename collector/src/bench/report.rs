@@ -27,8 +27,10 @@ pub struct PipelineBenchReport {
     pub stages: Vec<Stage>,
     pub process: Process,
     pub expected_rows: u64,
-    /// Messages in the run's two data streams at the end.
+    /// Events in the run's two data streams at the end (a message holds one, or a publish batch).
     pub stored: u64,
+    /// Messages in the run's two data streams at the end.
+    pub stored_messages: u64,
     /// `count() FINAL` over every table: rows after deduplication.
     pub rows_final: Option<u64>,
     /// `count()` without FINAL: rows including copies not merged away yet.
@@ -53,7 +55,7 @@ impl PipelineBenchReport {
                 self.duplicated,
                 match self.mode {
                     Mode::EndToEnd => "rows in ClickHouse after FINAL",
-                    Mode::PublishOnly => "messages stored in JetStream",
+                    Mode::PublishOnly => "events stored in JetStream",
                 }
             )
         })
@@ -67,6 +69,7 @@ pub struct Definitions {
     pub publish_per_s: &'static str,
     pub elapsed_s: &'static str,
     pub stored: &'static str,
+    pub stored_messages: &'static str,
     pub lost: &'static str,
     pub duplicated: &'static str,
     pub stages: &'static str,
@@ -85,7 +88,8 @@ impl Definitions {
             } else {
                 "first event offered → last publish acked by JetStream; s"
             },
-            stored: "messages in the run's two data streams (stream info state.messages) at the end",
+            stored: "events in the run's two data streams at the end: each message counts its Marketprism-Events header (a publish batch), else 1",
+            stored_messages: "messages in the run's two data streams (stream info state.messages) at the end; stored / stored_messages is the events per message the publisher's batching reached",
             lost: if end_to_end {
                 "events − rows_final"
             } else {
@@ -226,6 +230,7 @@ mod tests {
             },
             expected_rows: 100,
             stored,
+            stored_messages: stored,
             rows_final: None,
             rows_raw: None,
             lost: 100u64.saturating_sub(stored),

@@ -1,4 +1,4 @@
-//! What landed: rows in the run's ClickHouse tables, messages in its JetStream streams; and cleanup.
+//! What landed: rows in the run's ClickHouse tables, messages and events in its JetStream streams; and cleanup.
 //!
 //! Every answer is checked to come from the right server: the ClickHouse client decodes RowBinary
 //! without validation, so any HTTP server answering 200 (a wrong port) would otherwise give numbers.
@@ -102,18 +102,55 @@ pub async fn connect_nats(url: &str) -> Result<async_nats::Client> {
         .map_err(|e| Error::Nats(format!("cannot connect to NATS at {url}: {e}")))
 }
 
-/// Messages stored in the run's two data streams (`state.messages`).
-pub async fn stored_messages(client: &async_nats::Client, nats: &NatsConfig) -> Result<u64> {
+/// What the run's two data streams hold: `(messages, events)`. A message holds one event or a
+/// publish batch, whose count is its `Marketprism-Events` header; every message is read once
+/// (an ordered consumer), so this takes a moment for millions of events.
+pub async fn stored_counts(client: &async_nats::Client, nats: &NatsConfig) -> Result<(u64, u64)> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+    use futures::StreamExt;
     let js = async_nats::jetstream::new(client.clone());
-    let mut total = 0;
+    let (mut messages, mut events) = (0, 0);
     for name in [&nats.market_data_stream.name, &nats.orderbook_stream.name] {
-        let stream = js
-            .get_stream(name)
+        let fail =
+            |e: &dyn std::fmt::Display| Error::Nats(format!("cannot read stream {name}: {e}"));
+        let stream = js.get_stream(name).await.map_err(|e| fail(&e))?;
+        let in_stream = stream.cached_info().state.messages;
+        messages += in_stream;
+        if in_stream == 0 {
+            continue;
+        }
+        // Ordered: it re-creates itself on a missed message, so every message is read exactly once.
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
             .await
-            .map_err(|e| Error::Nats(format!("cannot read stream {name}: {e}")))?;
-        total += stream.cached_info().state.messages;
+            .map_err(|e| fail(&e))?;
+        let mut read = consumer.messages().await.map_err(|e| fail(&e))?;
+        let mut seen = 0;
+        let mut errors = 0;
+        while seen < in_stream {
+            let m = match tokio::time::timeout(CHECK_TIMEOUT, read.next()).await {
+                Ok(Some(Ok(m))) => m,
+                // Transient (a heartbeat missed, a reset): the ordered consumer recovers by itself.
+                Ok(Some(Err(e))) if errors < 100 => {
+                    errors += 1;
+                    tracing::debug!(error = %e, "reading the stream back");
+                    continue;
+                }
+                _ => return Err(fail(&format!("read {seen} of {in_stream} messages"))),
+            };
+            seen += 1;
+            events += m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(marketprism_model::wire::EVENTS_HEADER))
+                .and_then(|v| v.as_str().parse::<u64>().ok())
+                .unwrap_or(1);
+        }
     }
-    Ok(total)
+    Ok((messages, events))
 }
 
 /// Delete the run's `streams` and (when it used ClickHouse) databases; failures are only logged.

@@ -298,7 +298,8 @@ pub fn open_source(
 pub enum Output {
     /// NDJSON of the normalized `Event`, one per line.
     Stdout(std::io::BufWriter<std::io::Stdout>),
-    /// JetStream: subject and `Nats-Msg-Id` exactly as the live publisher makes them.
+    /// JetStream: subject and `Nats-Msg-Id` exactly as the live publisher makes them for a message
+    /// of one event (replay never batches: a second replay is recognized by JetStream's duplicate window).
     Nats {
         js: Box<jetstream::Context>,
         prefix: String,

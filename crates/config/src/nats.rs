@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 /// Most publishes awaiting an ack: the NATS client buffers 65 536 messages per subscription, and
 /// every ack of the window arrives on one.
 pub(crate) const MAX_IN_FLIGHT: usize = 65_536;
+/// Default `batch_linger_ms`: small beside the sink's batching (seconds), enough to batch a busy subject.
+pub const DEFAULT_BATCH_LINGER_MS: u64 = 20;
+/// A batch's events wait at most this long: beyond it the latency is no longer a publish's.
+const MAX_BATCH_LINGER_MS: u64 = 1_000;
+const MAX_BATCH_EVENTS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +38,12 @@ pub struct NatsConfig {
     pub ack_timeout_ms: u64,
     /// At shutdown, milliseconds to keep publishing the buffer before counting the rest as dropped.
     pub drain_timeout_ms: u64,
+    /// Milliseconds a subject's events may wait to go out together as one batch message (a JSON
+    /// array, see `marketprism_model::wire`); 0 sends every event as its own message. Under load
+    /// this divides the messages NATS handles per event (publish, ack, delivery, consumer ack).
+    pub batch_linger_ms: u64,
+    /// Most events in one batch message (payloads also stay within half the server's `max_payload`).
+    pub batch_max_events: usize,
 }
 
 impl Default for NatsConfig {
@@ -58,6 +69,8 @@ impl Default for NatsConfig {
             subject_prefix: String::new(),
             ack_timeout_ms: 5_000,
             drain_timeout_ms: 10_000,
+            batch_linger_ms: DEFAULT_BATCH_LINGER_MS,
+            batch_max_events: 256,
         }
     }
 }
@@ -129,6 +142,18 @@ impl NatsConfig {
         if self.ack_timeout_ms == 0 {
             return invalid("ack_timeout_ms", "must be at least 1");
         }
+        if self.batch_linger_ms > MAX_BATCH_LINGER_MS {
+            return invalid(
+                "batch_linger_ms",
+                &format!("must be between 0 (no batching) and {MAX_BATCH_LINGER_MS}"),
+            );
+        }
+        if self.batch_max_events == 0 || self.batch_max_events > MAX_BATCH_EVENTS {
+            return invalid(
+                "batch_max_events",
+                &format!("must be between 1 and {MAX_BATCH_EVENTS}"),
+            );
+        }
         Ok(())
     }
 }
@@ -188,6 +213,46 @@ mod tests {
                 Err(e) => {
                     assert!(!ok, "{window} refused: {e}");
                     assert!(e.to_string().contains("outputs.nats.max_in_flight"), "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batching_is_bounded_and_zero_linger_turns_it_off() {
+        let yaml = format!("{MINIMAL}outputs:\n  nats:\n    url: nats://10.0.0.1:4222\n");
+        let c = Config::from_yaml(&yaml).unwrap();
+        let nats = c.outputs.nats.as_ref().unwrap();
+        assert_eq!(
+            (nats.batch_linger_ms, nats.batch_max_events),
+            (DEFAULT_BATCH_LINGER_MS, 256)
+        );
+        for (line, ok, field) in [
+            ("batch_linger_ms: 0", true, ""),
+            ("batch_linger_ms: 1000", true, ""),
+            (
+                "batch_linger_ms: 1001",
+                false,
+                "outputs.nats.batch_linger_ms",
+            ),
+            ("batch_max_events: 1", true, ""),
+            (
+                "batch_max_events: 0",
+                false,
+                "outputs.nats.batch_max_events",
+            ),
+            (
+                "batch_max_events: 10001",
+                false,
+                "outputs.nats.batch_max_events",
+            ),
+        ] {
+            let c = Config::from_yaml(&format!("{yaml}    {line}\n")).unwrap();
+            match c.validate() {
+                Ok(()) => assert!(ok, "{line} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{line} refused: {e}");
+                    assert!(e.to_string().contains(field), "{e}");
                 }
             }
         }

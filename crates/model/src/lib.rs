@@ -12,6 +12,7 @@
 //! | exact decimals as `Decimal(38,18)` | [`decimal`] |
 //! | order-flow signal rows | [`signal`] |
 //! | deterministic synthetic events (tests, benchmarks, `collector.synthetic`) | [`synthetic`] |
+//! | the JetStream payload: one event, or a batch of one subject's events | [`wire`] |
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ mod identity;
 pub mod instruments;
 pub mod signal;
 pub mod synthetic;
+pub mod wire;
 
 pub use event::{
     Event, FundingRate, Gap, GapCause, Level, Liquidation, LongShortRatio, OpenInterest,

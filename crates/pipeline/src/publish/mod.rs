@@ -2,6 +2,7 @@
 //! and the record of what could not be published (`overflow`).
 
 pub mod ack_window;
+mod coalesce;
 pub mod holds;
 pub mod overflow;
 pub mod publisher;

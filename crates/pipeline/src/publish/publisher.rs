@@ -7,8 +7,12 @@
 //! `buffer_capacity`; beyond that they are dropped, counted, and recorded as `overflow` gaps. A stream
 //! that refuses publishes (full: `discard: new`) is handled the same way for its own events only
 //! ([`super::holds`]): they are held, the publisher is not ready, and the other stream keeps flowing.
+//!
+//! Events of one subject arriving within `batch_linger_ms` go out as one batch message
+//! ([`super::coalesce`]); counts (buffer, acked, dropped) are always in events.
 
 use super::ack_window::{AckOutcome, AckWindow, parse_ack, token_of};
+use super::coalesce::{Coalescer, Outgoing, Part, Pending};
 use super::holds::{Admission, Holds, stream_index};
 use super::overflow::OverflowTracker;
 use super::streams::{connect, ensure_streams, is_connected, prefixed};
@@ -20,14 +24,13 @@ use crate::internal_events::publish::{
 use crate::lease::Fence;
 use async_nats::client::PublishErrorKind;
 use async_nats::jetstream;
-use async_nats::{HeaderMap, StatusCode, Subject, Subscriber};
-use bytes::Bytes;
+use async_nats::{HeaderMap, StatusCode, Subscriber};
 use futures::{FutureExt, StreamExt};
 use marketprism_config::NatsConfig;
+use marketprism_model::wire::EVENTS_HEADER;
 use marketprism_model::{DataType, Event, now_ms, subject_of_msg_id};
 use marketprism_telemetry::{Health, ReadinessGuard};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -46,15 +49,6 @@ pub struct PublishStats {
     pub overflow_gaps: u64,
     /// Dropped unsent because this instance lost (or never held) its shard lock.
     pub fenced: u64,
-}
-
-/// One serialized event waiting to be published (serialized once, however often it is retried).
-struct Outgoing {
-    /// `Subject` rather than `String`: cloned for every send, and its clone shares the bytes.
-    subject: Subject,
-    msg_id: String,
-    payload: Bytes,
-    data_type: DataType,
 }
 
 /// Why a publish has to be sent again (or, when it can never fit, dropped).
@@ -87,6 +81,10 @@ const STALL_PAUSE: Duration = Duration::from_secs(1);
 /// The window may span (oldest unacked to newest sent) this many times `max_in_flight`: a publish
 /// stuck at the front then stops sending until it times out, which bounds the window's memory.
 const MAX_SPAN_FACTOR: usize = 8;
+/// A batch payload stays within this share of the server's `max_payload` (headers, and a margin).
+const BATCH_SHARE_OF_MAX_PAYLOAD: usize = 2;
+/// Ceiling of a batch payload, whatever the server allows.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 pub async fn run_nats_output(
     config: NatsConfig,
@@ -114,6 +112,11 @@ pub async fn run_nats_output_fenced(
         .build(client.clone());
     let inbox = client.new_inbox();
     let acks = Some(subscribe_acks(&client, &inbox).await?);
+    let coalescer = Coalescer::new(
+        Duration::from_millis(config.batch_linger_ms),
+        config.batch_max_events,
+        MAX_BATCH_BYTES,
+    );
     let mut publisher = Publisher {
         config,
         client,
@@ -121,7 +124,9 @@ pub async fn run_nats_output_fenced(
         readiness,
         inbox,
         acks,
-        pending: VecDeque::new(),
+        pending: Pending::default(),
+        coalescer,
+        sealed: Vec::new(),
         in_flight: AckWindow::default(),
         holds: Holds::default(),
         fence,
@@ -152,7 +157,12 @@ struct Publisher {
     inbox: String,
     /// `None` after the subscription ended; made again once the stall pause is over.
     acks: Option<Subscriber>,
-    pending: VecDeque<Outgoing>,
+    /// Sealed messages to send, oldest first.
+    pending: Pending,
+    /// Events lingering per subject before they are sealed into `pending`.
+    coalescer: Coalescer,
+    /// Scratch for what the coalescer seals.
+    sealed: Vec<Outgoing>,
     in_flight: AckWindow<Outgoing>,
     /// Events of streams that refuse publishes, apart from `pending`.
     holds: Holds<Outgoing>,
@@ -193,6 +203,12 @@ impl Publisher {
         }
         loop {
             self.expire_acks();
+            if input_open {
+                self.coalescer.seal_due(Instant::now(), &mut self.sealed);
+            } else {
+                self.coalescer.seal_all(&mut self.sealed);
+            }
+            self.queue_sealed();
             if !self.fence.may_publish() {
                 self.fence();
             }
@@ -226,6 +242,7 @@ impl Publisher {
                 && (!usable
                     || !self.holds.all_open()
                     || self.buffered() < self.config.buffer_capacity);
+            let next_seal = self.coalescer.next_due();
             tokio::select! {
                 biased;
                 ack = next_ack(&mut self.acks) => match ack {
@@ -255,6 +272,7 @@ impl Publisher {
                     rx.close();
                     drain_deadline = Some(Instant::now() + Duration::from_millis(self.config.drain_timeout_ms));
                 }
+                _ = tokio::time::sleep_until(next_seal.unwrap_or_else(Instant::now)), if next_seal.is_some() => {}
                 _ = tick.tick() => self.report(),
             }
         }
@@ -267,6 +285,13 @@ impl Publisher {
         let connected = is_connected(&self.client);
         if connected != self.was_connected {
             self.was_connected = connected;
+            if connected {
+                // Batches must fit the server's max_payload (1 MiB by default, often lowered).
+                let max_payload = self.client.server_info().max_payload;
+                self.coalescer.set_max_bytes(
+                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
+                );
+            }
             emit(NatsConnection {
                 role: "publisher",
                 state: if connected {
@@ -307,9 +332,21 @@ impl Publisher {
         self.streams_ready
     }
 
-    /// Events waiting: the buffer and the holds of refusing streams.
+    /// Events waiting: lingering, sealed, and in the holds of refusing streams.
     fn buffered(&self) -> usize {
-        self.pending.len() + self.holds.len()
+        self.unsent() + self.holds.len()
+    }
+
+    /// Events of open streams not sent yet: lingering or sealed.
+    fn unsent(&self) -> usize {
+        self.pending.events() + self.coalescer.len()
+    }
+
+    /// What the coalescer sealed goes to the back of the buffer.
+    fn queue_sealed(&mut self) {
+        for out in self.sealed.drain(..) {
+            self.pending.push_back(out);
+        }
     }
 
     fn stream_name(&self, stream: usize) -> &str {
@@ -345,7 +382,7 @@ impl Publisher {
         let pushes_back = usable && self.holds.all_open();
         let admission = self.holds.admission(
             stream,
-            self.pending.len(),
+            self.unsent(),
             self.config.buffer_capacity,
             pushes_back,
         );
@@ -354,8 +391,11 @@ impl Publisher {
             return;
         }
         match self.serialize(&event) {
-            Ok(out) if admission == Admission::Pending => self.pending.push_back(out),
-            Ok(out) => self.holds.hold(stream, out),
+            Ok(part) if admission == Admission::Pending => {
+                self.coalescer.add(part, Instant::now(), &mut self.sealed);
+                self.queue_sealed();
+            }
+            Ok(part) => self.holds.hold(stream, Outgoing::single(part)),
             Err(e) => {
                 tracing::error!(subject = %event.subject(), error = %e, "cannot serialize event");
                 self.drop_event(&event, "unserializable");
@@ -379,14 +419,14 @@ impl Publisher {
         }
     }
 
-    fn serialize(&self, event: &Event) -> Result<Outgoing> {
+    fn serialize(&self, event: &Event) -> Result<Part> {
         // The subject is the msg id's head: formatted once, not twice per event.
         let msg_id = event.msg_id();
         let subject = prefixed(&self.config.subject_prefix, subject_of_msg_id(&msg_id));
-        Ok(Outgoing {
-            subject: Subject::from(subject),
+        Ok(Part {
+            subject,
             msg_id,
-            payload: Bytes::from(serde_json::to_vec(event)?),
+            json: serde_json::to_vec(event)?,
             data_type: event.data_type(),
         })
     }
@@ -405,7 +445,7 @@ impl Publisher {
         self.stats.overflow_gaps += gaps.len() as u64;
         for gap in gaps.iter().rev() {
             match self.serialize(gap) {
-                Ok(out) => self.pending.push_front(out),
+                Ok(part) => self.pending.push_front(Outgoing::single(part)),
                 Err(e) => tracing::error!(error = %e, "cannot serialize overflow gap"),
             }
         }
@@ -433,6 +473,9 @@ impl Publisher {
             }
             let mut headers = HeaderMap::new();
             headers.insert("Nats-Msg-Id", out.msg_id.as_str());
+            if out.events > 1 {
+                headers.insert(EVENTS_HEADER, out.events.to_string().as_str());
+            }
             let (subject, payload) = (out.subject.clone(), out.payload.clone());
             let reply = format!("{}.{}", self.inbox, self.in_flight.next_token());
             // Bounded: the client's queue fills when the connection died unnoticed, and the loop must
@@ -482,11 +525,12 @@ impl Publisher {
                 {
                     self.pending.push_front(held);
                 }
-                self.stats.acked += 1;
-                self.acked_by_type[out.data_type as usize] += 1;
+                let events = out.events as u64;
+                self.stats.acked += events;
+                self.acked_by_type[out.data_type as usize] += events;
                 if duplicate {
-                    self.stats.duplicate_acks += 1;
-                    self.dups_by_type[out.data_type as usize] += 1;
+                    self.stats.duplicate_acks += events;
+                    self.dups_by_type[out.data_type as usize] += events;
                 }
             }
             AckOutcome::NoStream => {
@@ -520,9 +564,9 @@ impl Publisher {
         });
         match failure {
             Failure::TooLarge => {
-                tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped");
-                self.stats.dropped += 1;
-                self.dropped_by_type[out.data_type as usize] += 1;
+                tracing::error!(subject = %out.subject, events = out.events, error, "event larger than the server's max_payload; dropped");
+                self.stats.dropped += out.events as u64;
+                self.dropped_by_type[out.data_type as usize] += out.events as u64;
                 return;
             }
             Failure::Refused => {

@@ -52,29 +52,37 @@ impl Publisher {
                 "shard lock lost: overflow gaps not published (see marketprism_publish_dropped_total)"
             );
         }
-        let dropped = self.pending.len() + self.holds.len();
+        self.coalescer.seal_all(&mut self.sealed);
+        self.queue_sealed();
+        let dropped: usize = self
+            .pending
+            .drain()
+            .chain(self.holds.drain())
+            .map(|out| out.events)
+            .sum();
         if dropped == 0 {
             return;
         }
-        self.pending.clear();
-        self.holds.drain();
         self.stats.fenced += dropped as u64;
         emit(PublishFenced { events: dropped });
     }
 
     pub(super) fn give_up_at_shutdown(&mut self) {
-        let left = self.buffered() + self.in_flight.len();
+        self.coalescer.seal_all(&mut self.sealed);
+        self.queue_sealed();
+        let in_flight = self.in_flight.drain();
+        let held = self.holds.drain();
+        let mut left = 0;
+        for out in self.pending.drain().chain(in_flight).chain(held) {
+            self.dropped_by_type[out.data_type as usize] += out.events as u64;
+            left += out.events as u64;
+        }
         tracing::error!(
             unsent = left,
             overflowed = self.overflow.dropped(),
             "shutdown drain timed out: NATS did not take these events"
         );
-        let in_flight = self.in_flight.drain();
-        let held = self.holds.drain();
-        for out in self.pending.drain(..).chain(in_flight).chain(held) {
-            self.dropped_by_type[out.data_type as usize] += 1;
-        }
-        self.stats.dropped += left as u64;
+        self.stats.dropped += left;
     }
 
     /// Flush the accumulated per-type counters into metrics (cheaper than one metric call per event).

@@ -1,5 +1,7 @@
 //! Per data type batches of the sink: rows waiting for one INSERT, the acks to send once it succeeded,
 //! and the natural keys already held, so a redelivery of a held message adds no second row.
+//! A message (one event or a publish batch of several) is admitted as its events
+//! ([`Batch::admit_event`]) and then its one ack ([`Batch::add_ack`]).
 //! Acks are kept once per stream sequence: JetStream acks a message by its stream sequence whichever
 //! delivery's reply subject is used, so a redelivery (same sequence) needs no second ack, while a copy
 //! stored twice (another sequence, same natural key) does. That bounds memory during a long outage.
@@ -12,15 +14,13 @@ use marketprism_model::{DataType, Event};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// What became of a message offered to a batch.
+/// What became of an event offered to a batch.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admitted {
     /// A new row.
     Row,
-    /// Its natural key is already held (here or in the batch being inserted): only its ack is kept.
+    /// Its natural key is already held (here or in the batch being inserted): no second row.
     Duplicate,
-    /// A redelivery of a message already held: nothing is kept (the held ack covers it).
-    Redelivery,
 }
 
 /// Natural keys and stream sequences of a batch being inserted or held for retry.
@@ -57,36 +57,39 @@ impl<A> Batch<A> {
         self.rows.data_type()
     }
 
-    /// Add a decoded event stored at `stream_seq`, `key` being its `msg_id`. `also_held` is this
-    /// type's batch being inserted. A row error (the event cannot be stored) leaves the batch
-    /// unchanged and hands the ack back: the caller dead-letters the message.
-    pub fn admit(
+    /// Is the message stored at `stream_seq` already held, here or in `also_held` (the batch
+    /// being inserted)? Then this delivery is a redelivery: nothing of it is kept again.
+    pub fn holds_message(&self, stream_seq: u64, also_held: &HeldKeys) -> bool {
+        self.held.seqs.contains(&stream_seq) || also_held.seqs.contains(&stream_seq)
+    }
+
+    /// Add one decoded event, `key` being its `msg_id`. A row error (the event cannot be stored)
+    /// leaves the batch unchanged: the caller dead-letters the event.
+    pub fn admit_event(
         &mut self,
         event: &Event,
         key: String,
-        stream_seq: u64,
-        ack: A,
         also_held: &HeldKeys,
         now: Instant,
-    ) -> Result<Admitted, (RowError, A)> {
-        if self.held.seqs.contains(&stream_seq) || also_held.seqs.contains(&stream_seq) {
-            return Ok(Admitted::Redelivery);
-        }
+    ) -> Result<Admitted, RowError> {
         if self.held.keys.contains(&key) || also_held.keys.contains(&key) {
-            self.held.seqs.insert(stream_seq);
-            self.acks.push(ack);
             self.opened_at.get_or_insert(now);
             return Ok(Admitted::Duplicate);
         }
-        if let Err(e) = self.rows.push(event) {
-            return Err((e, ack));
-        }
+        self.rows.push(event)?;
         self.held.keys.insert(key);
-        self.held.seqs.insert(stream_seq);
-        self.acks.push(ack);
         self.recv_ts_ms.push(event.recv_ts_ms);
         self.opened_at.get_or_insert(now);
         Ok(Admitted::Row)
+    }
+
+    /// Keep the ack of the message stored at `stream_seq` once its events were admitted: sent
+    /// when the batch is inserted. One per stream sequence (see [`Batch::holds_message`]).
+    pub fn add_ack(&mut self, stream_seq: u64, ack: A, now: Instant) {
+        if self.held.seqs.insert(stream_seq) {
+            self.acks.push(ack);
+            self.opened_at.get_or_insert(now);
+        }
     }
 
     /// Messages held (rows and duplicates).
@@ -128,6 +131,32 @@ mod tests {
     use super::*;
     use marketprism_model::synthetic::synthetic_events;
 
+    /// What happens to a message of one event, as the sink does it.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        Event(Admitted),
+        Redelivery,
+    }
+
+    impl<A> Batch<A> {
+        fn admit(
+            &mut self,
+            event: &Event,
+            key: String,
+            stream_seq: u64,
+            ack: A,
+            also_held: &HeldKeys,
+            now: Instant,
+        ) -> Result<Outcome, RowError> {
+            if self.holds_message(stream_seq, also_held) {
+                return Ok(Outcome::Redelivery);
+            }
+            let admitted = self.admit_event(event, key, also_held, now)?;
+            self.add_ack(stream_seq, ack, now);
+            Ok(Outcome::Event(admitted))
+        }
+    }
+
     fn config() -> BatchConfig {
         BatchConfig {
             max_rows: 3,
@@ -147,33 +176,33 @@ mod tests {
         let mut in_flight: Batch<u32> = Batch::new(DataType::Trades);
         assert_eq!(
             in_flight.admit(&trades[1], trades[1].msg_id(), 20, 0, &none, now),
-            Ok(Admitted::Row)
+            Ok(Outcome::Event(Admitted::Row))
         );
         let (_, in_flight) = in_flight.take();
 
         let mut b: Batch<u32> = Batch::new(DataType::Trades);
         assert_eq!(
             b.admit(&trades[0], trades[0].msg_id(), 10, 1, &none, now),
-            Ok(Admitted::Row)
+            Ok(Outcome::Event(Admitted::Row))
         );
         // Redelivered (same stream sequence): neither a row nor another ack.
         assert_eq!(
             b.admit(&trades[0], trades[0].msg_id(), 10, 2, &none, now),
-            Ok(Admitted::Redelivery)
+            Ok(Outcome::Redelivery)
         );
         // Stored twice (another sequence, same key): its own ack, no row.
         assert_eq!(
             b.admit(&trades[0], trades[0].msg_id(), 11, 3, &none, now),
-            Ok(Admitted::Duplicate)
+            Ok(Outcome::Event(Admitted::Duplicate))
         );
         // Keys and sequences of the batch being inserted count too.
         assert_eq!(
             b.admit(&trades[1], trades[1].msg_id(), 20, 4, &in_flight, now),
-            Ok(Admitted::Redelivery)
+            Ok(Outcome::Redelivery)
         );
         assert_eq!(
             b.admit(&trades[1], trades[1].msg_id(), 21, 5, &in_flight, now),
-            Ok(Admitted::Duplicate)
+            Ok(Outcome::Event(Admitted::Duplicate))
         );
         assert_eq!((b.rows.len(), b.messages()), (1, 3));
         assert_eq!(b.recv_ts_ms, vec![trades[0].recv_ts_ms]);

@@ -7,7 +7,7 @@ use super::InsertReport;
 use super::backoff::retry_delay;
 use super::batch::{Admitted, Batch, HeldKeys};
 use super::dead_letter::dead_letter;
-use super::decode::{Decoded, decode};
+use super::decode::{BadElement, Decoded, decode_message};
 use super::setup::{PullConsumer, SinkParts};
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
@@ -15,7 +15,7 @@ use crate::internal_events::sink::{
     AckFailed, BatchInserted, ConsumerLag, DeadLetterFailed, DuplicatesFolded,
     InsertRetryScheduled, PullError, Redelivered,
 };
-use crate::publish::streams::is_connected;
+use crate::publish::streams::{data_type_of_subject, is_connected};
 use crate::store::ClickHouseWriter;
 use async_nats::jetstream;
 use async_nats::{Client, Subject};
@@ -354,12 +354,8 @@ impl Runner {
         };
         let prefix = &self.config.nats.subject_prefix;
         let subject = message.subject.as_str();
-        let Decoded {
-            data_type,
-            event,
-            msg_id,
-        } = match decode(prefix, subject, &message.payload) {
-            Ok(decoded) => decoded,
+        let items = match decode_message(prefix, subject, &message.payload) {
+            Ok(items) => items,
             Err(e) => {
                 let (kind, error) = (e.kind(), e.to_string());
                 self.reject(subject, message.payload.clone(), kind, &error, ack_subject)
@@ -367,34 +363,50 @@ impl Runner {
                 return;
             }
         };
+        // Every element names the subject's type (`decode_message` checks each against the subject).
+        let Some(data_type) = data_type_of_subject(prefix, subject) else {
+            return;
+        };
         if delivered > 1 {
             self.redelivered[data_type as usize] += 1;
         }
+        let now = Instant::now();
         let t = &mut self.types[data_type as usize];
         let empty = HeldKeys::default();
         let busy = t.busy_keys.as_ref().unwrap_or(&empty);
-        match t.open.admit(
-            &event,
-            msg_id,
-            stream_seq,
-            ack_subject,
-            busy,
-            Instant::now(),
-        ) {
-            Ok(Admitted::Row | Admitted::Redelivery) => {}
-            Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
-            Err((row_error, ack_subject)) => {
-                // Decodable but not storable exactly (e.g. a decimal beyond the column's range).
-                let error = row_error.to_string();
-                self.reject(
-                    subject,
-                    message.payload.clone(),
-                    "unstorable",
-                    &error,
-                    ack_subject,
-                )
-                .await;
+        if t.open.holds_message(stream_seq, busy) {
+            return;
+        }
+        let mut bad = Vec::new();
+        for item in items {
+            match item {
+                Ok(Decoded { event, msg_id, .. }) => {
+                    match t.open.admit_event(&event, msg_id, busy, now) {
+                        Ok(Admitted::Row) => {}
+                        Ok(Admitted::Duplicate) => self.folded[data_type as usize] += 1,
+                        // Decodable but not storable exactly (e.g. a decimal beyond the column's range).
+                        Err(row_error) => bad.push((
+                            serde_json::to_vec(&event).unwrap_or_default().into(),
+                            "unstorable",
+                            row_error.to_string(),
+                        )),
+                    }
+                }
+                Err(BadElement { json, error }) => {
+                    bad.push((json, error.kind(), error.to_string()))
+                }
             }
+        }
+        // The message is acked with its batch once its bad events are set aside; if one cannot be,
+        // it stays unacked and comes back (its good events then fold as duplicates).
+        let mut set_aside = true;
+        for (json, kind, error) in bad {
+            set_aside &= dead_letter(&self.js, prefix, subject, json, kind, &error).await;
+        }
+        if set_aside {
+            self.types[data_type as usize]
+                .open
+                .add_ack(stream_seq, ack_subject, now);
         }
     }
 
