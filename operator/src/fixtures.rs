@@ -40,6 +40,7 @@ pub fn spec(exchanges: Vec<ExchangeSpec>, max_symbols_per_shard: i32) -> Collect
             }),
             market_data_stream: None,
             orderbook_stream: None,
+            batch_linger_ms: None,
         },
         clickhouse: Some(ClickHouseSpec {
             url: "http://clickhouse:8123".into(),

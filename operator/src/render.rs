@@ -420,6 +420,10 @@ fn nats_config(spec: &CollectorSetSpec) -> Result<NatsConfig> {
             defaults.orderbook_stream.clone(),
             &spec.nats.orderbook_stream,
         )?,
+        batch_linger_ms: spec
+            .nats
+            .batch_linger_ms
+            .map_or(defaults.batch_linger_ms, u64::from),
         ..defaults
     })
 }
@@ -517,6 +521,19 @@ mod tests {
             "an unset URL is left to the collector default"
         );
         assert_eq!(deribit["ws_url"], "wss://test.deribit.com");
+    }
+
+    #[test]
+    fn publish_batching_renders_as_set_and_defaults_to_the_collectors() {
+        let mut s = spec(vec![exchange(Venue::BinanceSpot, symbols(1))], 10);
+        let linger = |s: &CollectorSetSpec| nats_config(s).unwrap().batch_linger_ms;
+        assert_eq!(linger(&s), marketprism_config::DEFAULT_BATCH_LINGER_MS);
+        s.nats.batch_linger_ms = Some(0);
+        assert_eq!(linger(&s), 0, "batching off");
+        let shard = &plan(&s, &[])[0];
+        let yaml = shard_config(&s, shard, "set-s0", "markets").unwrap().yaml;
+        let config: Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(config["outputs"]["nats"]["batch_linger_ms"], 0, "{yaml}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use collector::{CollectorSection, SyntheticConfig};
 pub use error::ConfigError;
 pub use exchange::{EndpointsConfig, ExchangeConfig, OkxSnapshotSource, OrderBookConfig};
 pub use lease::{LeaseConfig, NOT_READY_ANNOTATION};
-pub use nats::{NatsConfig, NatsCredentials, StreamLimits};
+pub use nats::{DEFAULT_BATCH_LINGER_MS, NatsConfig, NatsCredentials, StreamLimits};
 pub use parquet::{ParquetCompactConfig, ParquetConfig};
 pub use signals::{ScaleModeName, SignalsSection, ZModeName, ZSection};
 pub use simulator::{OkxBookMode, SimulatorConfig};

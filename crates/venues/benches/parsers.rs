@@ -254,6 +254,16 @@ fn bench_book(c: &mut Criterion) {
             black_box(bids.last_key_value());
         });
     });
+    g.bench_function("okx_checksum_top25", |b| {
+        // OKX's crc32 over the top 25 levels of each side (run after every update when the venue sends one).
+        let mut book = OrderBook::new(400);
+        book.load(&snap.bids, &snap.asks, snap.last_id, 0);
+        b.iter(|| {
+            black_box(marketprism_venues::book::checksum::okx_checksum(black_box(
+                &book,
+            )))
+        });
+    });
     g.bench_function("snapshot400_load", |b| {
         let mut book = OrderBook::new(400);
         b.iter(|| book.load(black_box(&snap.bids), black_box(&snap.asks), 1, 0));

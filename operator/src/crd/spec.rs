@@ -436,6 +436,11 @@ pub struct NatsSpec {
     pub market_data_stream: Option<StreamLimitsSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orderbook_stream: Option<StreamLimitsSpec>,
+    /// Milliseconds a subject's events may wait to be published together as one batch message
+    /// (default 20; 0 publishes every event as its own message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000))]
+    pub batch_linger_ms: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, KubeSchema)]
