@@ -222,3 +222,57 @@ async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
         "only the refusal at start: {sol:?}"
     );
 }
+
+/// A collected symbol the venue stops listing while the collector runs (a delisting announced,
+/// maintenance) is not lost silently: the refresh that sees it gone writes one `refused` gap per
+/// stream of it ("left … instrument list"), the instrument list turns not ready naming it, and the
+/// symbols still listed keep flowing with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collected_symbol_that_leaves_the_list_is_a_gap_and_not_ready() {
+    use marketprism_simulator::{Fault, Target};
+    let types = [DataType::Trades, DataType::Orderbooks];
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(BinanceSpot, &types)],
+        |c| {
+            c.symbols = vec![
+                Symbol::new("BTC-USDT").unwrap(),
+                Symbol::new("SOL-USDT").unwrap(),
+            ];
+            c.instruments_refresh_s = 1;
+        },
+        |_| {},
+    )
+    .await;
+    rig.wait_for("SOL trades first", |ev| trades(ev, "SOL-USDT").count() >= 3)
+        .await;
+    rig.sim
+        .inject(Fault::Unlist(Target::symbol(BinanceSpot, "SOLUSDT")));
+    rig.wait_for("a gap per SOL stream once it left the list", |ev| {
+        let left: Vec<DataType> = gaps(ev, BinanceSpot)
+            .iter()
+            .filter(|(s, g)| {
+                *s == "SOL-USDT" && g.cause == GapCause::Refused && g.detail.contains("left")
+            })
+            .map(|(_, g)| g.data_type)
+            .collect();
+        left.contains(&DataType::Trades) && left.contains(&DataType::Orderbooks)
+    })
+    .await;
+    let instruments = rig.health.snapshot()["instruments:binance_spot"].clone();
+    assert!(
+        !instruments.ready && instruments.reason.contains("SOL-USDT"),
+        "{instruments:?}"
+    );
+    let btc_before = trades(&rig.events, "BTC-USDT").count();
+    rig.wait_for("BTC keeps flowing", |ev| {
+        trades(ev, "BTC-USDT").count() > btc_before + 3
+    })
+    .await;
+    let events = rig.stop().await;
+    let btc: Vec<_> = gaps(&events, BinanceSpot)
+        .into_iter()
+        .filter(|(s, _)| *s == "BTC-USDT")
+        .collect();
+    assert!(btc.is_empty(), "still listed, never disturbed: {btc:?}");
+}

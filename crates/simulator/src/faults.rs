@@ -126,6 +126,10 @@ pub enum Fault {
     /// The target's instrument (`symbol` as the venue names it) is missing from the venue's instrument
     /// list for the next `after_ms`, then listed: a listing that appears while a collector runs.
     ListLater { target: Target, after_ms: u64 },
+    /// The target's instrument (`symbol` as the venue names it) leaves the venue's instrument list from
+    /// now on while its streams keep flowing: a listing that ends while a collector runs (a delisting
+    /// announced, maintenance).
+    Unlist(Target),
     /// The target's market holds still for `duration_ms`: no book change, no trade (Binance pushes
     /// depth only on change, so its depth stream is silent while the socket is healthy).
     Quiet { target: Target, duration_ms: u64 },

@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     unanswered: Mutex<std::collections::HashSet<(Exchange, String)>>,
     /// Instruments left out of the venue's list until the instant ([`Fault::ListLater`]).
     listed_from: Mutex<HashMap<(Exchange, String), Instant>>,
+    /// Instruments left out of the venue's list from now on ([`Fault::Unlist`]).
+    unlisted: Mutex<std::collections::HashSet<(Exchange, String)>>,
     paused: AtomicBool,
     pub shutdown: CancellationToken,
 }
@@ -188,6 +190,13 @@ impl Shared {
         lock(&self.listed_from)
             .get(&(exchange, symbol.to_ascii_uppercase()))
             .is_some_and(|from| Instant::now() < *from)
+    }
+
+    /// True when the venue's list leaves this instrument out: not listed yet ([`Fault::ListLater`])
+    /// or no longer ([`Fault::Unlist`]).
+    pub(crate) fn is_left_out_of_list(&self, exchange: Exchange, symbol: &str) -> bool {
+        self.is_not_yet_listed(exchange, symbol)
+            || lock(&self.unlisted).contains(&(exchange, symbol.to_ascii_uppercase()))
     }
 
     /// True when subscribe requests for this instrument go unanswered ([`Fault::Unanswered`]).
@@ -351,6 +360,7 @@ impl Simulator {
             lifetimes: Mutex::new(HashMap::new()),
             refuse_until: Mutex::new(HashMap::new()),
             delisted: Mutex::new(std::collections::HashSet::new()),
+            unlisted: Mutex::new(std::collections::HashSet::new()),
             unanswered: Mutex::new(std::collections::HashSet::new()),
             listed_from: Mutex::new(HashMap::new()),
             paused: AtomicBool::new(false),
@@ -564,6 +574,11 @@ impl SimulatorHandle {
             Fault::AnswerAgain(t) => {
                 let Some(sym) = t.symbol else { return 0 };
                 usize::from(lock(&s.unanswered).remove(&(t.exchange, sym.to_ascii_uppercase())))
+            }
+            Fault::Unlist(t) => {
+                let Some(sym) = t.symbol else { return 0 };
+                lock(&s.unlisted).insert((t.exchange, sym.to_ascii_uppercase()));
+                1
             }
             Fault::ListLater { target, after_ms } => {
                 let Some(sym) = target.symbol else { return 0 };

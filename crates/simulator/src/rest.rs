@@ -165,7 +165,7 @@ pub(crate) async fn handle(exchange: Exchange, rel: &str, shared: &Arc<Shared>) 
         let inst_type = q.get("instType").map(String::as_str);
         if let Some(mut list) = super::instruments::listing(exchange, path, inst_type) {
             super::instruments::leave_out(&mut list, |name| {
-                shared.is_not_yet_listed(exchange, name)
+                shared.is_left_out_of_list(exchange, name)
             });
             Response::json(200, list.to_string())
         } else {

@@ -188,10 +188,14 @@ pub async fn load(
 }
 
 /// What a refresh found about the configured symbols: those the venue lists now but did not
-/// before (to collect from now on, without a restart) and those it still does not list.
+/// before (to collect from now on, without a restart), those it listed before and no longer does
+/// (no longer collected: their frames name an instrument the table does not have), and every one
+/// it does not list now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relisted {
     pub added: Vec<Symbol>,
+    /// Each with the market type it was listed under.
+    pub removed: Vec<(Symbol, MarketType)>,
     pub unlisted: Vec<Symbol>,
 }
 
@@ -208,8 +212,15 @@ pub(crate) fn newly_listed(
         .filter(|s| old.by_symbol(s).is_none() && new.by_symbol(s).is_some())
         .cloned()
         .collect();
+    let removed = config
+        .symbols
+        .iter()
+        .filter(|s| new.by_symbol(s).is_none())
+        .filter_map(|s| old.by_symbol(s).map(|i| (s.clone(), i.market_type)))
+        .collect();
     Relisted {
         added,
+        removed,
         unlisted: unlisted.into_iter().cloned().collect(),
     }
 }
@@ -234,11 +245,6 @@ pub async fn refresh(
         match fetch(&config, &http, &limiter).await {
             Ok(table) => {
                 let old = instruments.load();
-                for s in &config.symbols {
-                    if old.by_symbol(s).is_some() && table.by_symbol(s).is_none() {
-                        tracing::warn!(exchange = %config.exchange, symbol = %s, "the venue no longer lists a collected symbol");
-                    }
-                }
                 InstrumentsLoaded {
                     exchange: config.exchange,
                     count: table.len(),
@@ -246,8 +252,10 @@ pub async fn refresh(
                 .emit();
                 let change = newly_listed(&config, &old, &table);
                 instruments.store(table);
-                if !change.added.is_empty() {
-                    tracing::info!(exchange = %config.exchange, symbols = ?change.added, "the venue now lists configured symbols: collecting them");
+                if !change.added.is_empty() || !change.removed.is_empty() {
+                    if !change.added.is_empty() {
+                        tracing::info!(exchange = %config.exchange, symbols = ?change.added, "the venue now lists configured symbols: collecting them");
+                    }
                     if relisted.send(change).await.is_err() {
                         return;
                     }
@@ -299,10 +307,65 @@ pub(crate) fn refused_gaps(config: &ExchangeConfig, table: &InstrumentTable) -> 
     out
 }
 
+/// For every collected symbol a refresh found gone from the venue's list: a log line and counter,
+/// and one `refused` gap per configured stream of it, open from now (nothing of it is collected
+/// any more; if the venue lists it again, a later refresh starts collecting it again).
+pub(crate) fn delisted_gaps(
+    config: &ExchangeConfig,
+    removed: &[(Symbol, MarketType)],
+    listed: usize,
+) -> Vec<Event> {
+    let types = served_types(config);
+    let now = now_ms();
+    let mut out = Vec::new();
+    for (symbol, market_type) in removed {
+        SymbolUnlisted {
+            exchange: config.exchange,
+            symbol: symbol.as_str(),
+            listed,
+        }
+        .emit();
+        for &data_type in &types {
+            let detail = format!(
+                "{symbol} left {}'s instrument list: no longer collected",
+                config.exchange
+            );
+            out.push(gap(
+                config.exchange,
+                *market_type,
+                symbol,
+                data_type,
+                now,
+                detail,
+            ));
+        }
+    }
+    out
+}
+
 fn refused_gap(exchange: Exchange, symbol: &Symbol, data_type: DataType, now: i64) -> Event {
+    let detail = format!("{symbol} is not in {exchange}'s instrument list: never collected");
+    gap(
+        exchange,
+        default_market(exchange),
+        symbol,
+        data_type,
+        now,
+        detail,
+    )
+}
+
+fn gap(
+    exchange: Exchange,
+    market_type: MarketType,
+    symbol: &Symbol,
+    data_type: DataType,
+    now: i64,
+    detail: String,
+) -> Event {
     Event {
         exchange,
-        market_type: default_market(exchange),
+        market_type,
         symbol: symbol.clone(),
         ts_ms: now,
         recv_ts_ms: now,
@@ -311,7 +374,7 @@ fn refused_gap(exchange: Exchange, symbol: &Symbol, data_type: DataType, now: i6
             start_ms: now,
             end_ms: now,
             cause: GapCause::Refused,
-            detail: format!("{symbol} is not in {exchange}'s instrument list: never collected"),
+            detail,
         }),
     }
 }
@@ -364,6 +427,63 @@ mod tests {
             "spot offers no funding rates: no gap for a stream that would not exist"
         );
         assert!(refused_gaps(&c, &InstrumentTable::default()).len() == 4);
+    }
+
+    #[test]
+    fn a_collected_symbol_gone_from_the_list_is_one_refused_gap_per_stream_under_its_market() {
+        let yaml = "exchanges:\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT, SOL-USDT]\n    data_types: [trades, funding_rates]\n";
+        let c = Config::from_yaml(yaml).unwrap().exchanges.remove(0);
+        let old = crate::test_support::simulator_instruments(Exchange::BinanceDerivatives).load();
+        let sol = Symbol::new("SOL-USDT").unwrap();
+        let new = InstrumentTable::new(
+            c.symbols
+                .iter()
+                .filter(|s| **s != sol)
+                .filter_map(|s| old.by_symbol(s))
+                .map(|i| (**i).clone()),
+        );
+        let change = newly_listed(&c, &old, &new);
+        assert_eq!(change.added, Vec::<Symbol>::new());
+        assert_eq!(change.removed, vec![(sol.clone(), MarketType::Perpetual)]);
+        assert_eq!(change.unlisted, vec![sol.clone()]);
+        assert_eq!(
+            newly_listed(&c, &new, &old).removed,
+            vec![],
+            "listed again: nothing removed"
+        );
+        let gaps = delisted_gaps(&c, &change.removed, new.len());
+        let got: Vec<_> = gaps
+            .iter()
+            .map(|e| match &e.payload {
+                Payload::Gap(g) => (
+                    e.symbol.as_str(),
+                    e.market_type,
+                    g.data_type,
+                    g.cause,
+                    g.detail.contains("left"),
+                ),
+                _ => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "SOL-USDT",
+                    MarketType::Perpetual,
+                    DataType::Trades,
+                    GapCause::Refused,
+                    true
+                ),
+                (
+                    "SOL-USDT",
+                    MarketType::Perpetual,
+                    DataType::FundingRates,
+                    GapCause::Refused,
+                    true
+                )
+            ]
+        );
     }
 
     #[test]

@@ -186,6 +186,17 @@ async fn run_product_line(config: ExchangeConfig, line: ProductLine) {
     loop {
         tokio::select! {
             Some(change) = relisted_rx.recv() => {
+                let unlisted: Vec<&Symbol> = change.unlisted.iter().collect();
+                report_unlisted(&ready, &unlisted);
+                let listed_now = listed.load().len();
+                for gap in instruments::delisted_gaps(&config, &change.removed, listed_now) {
+                    if line.tx.send(gap).await.is_err() {
+                        return;
+                    }
+                }
+                if change.added.is_empty() {
+                    continue;
+                }
                 generation += 1;
                 // DVOL is per index and was subscribed from the start; only instrument streams are new.
                 let added = ExchangeConfig {
@@ -199,8 +210,6 @@ async fn run_product_line(config: ExchangeConfig, line: ProductLine) {
                     ..config.clone()
                 };
                 line.spawn_streams(&added, &listed, &format!("+{generation}"), &mut set);
-                let unlisted: Vec<&Symbol> = change.unlisted.iter().collect();
-                report_unlisted(&ready, &unlisted);
             }
             joined = set.join_next() => {
                 if joined.is_none() {
