@@ -67,3 +67,23 @@ impl CollectorSection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn run_defaults_to_one_runtime_thread_and_bounds_the_knob() {
+        let config = Config::from_yaml("collector: {instance_id: x}\n").unwrap();
+        assert_eq!(config.collector.worker_threads, 1);
+        let many = Config::from_yaml("collector: {worker_threads: 4}\n").unwrap();
+        assert_eq!(many.collector.worker_threads, 4);
+        assert!(many.validate().is_ok());
+        let err = Config::from_yaml("collector: {worker_threads: 1000}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collector.worker_threads"), "{err}");
+    }
+}
