@@ -368,7 +368,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                     } else {
                         println!("{line}");
                     }
-                    let (code, why) = job_exit(&report);
+                    let (code, why) = marketprism_collector::job::exit_status(&report);
                     if code != 0 {
                         eprintln!("Error: job {}: {why}", report.job);
                         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -591,45 +591,4 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-}
-
-/// A job's exit status and why: 0 done; 1 the plan ran to its end and found discrepancies (verify,
-/// repair: an answer, not a failure to retry); 2 units failed or are pending, the run was stopped,
-/// or nothing matched (a retry, after fixing the cause, resumes).
-fn job_exit(report: &marketprism_collector::job::JobReport) -> (i32, String) {
-    let incomplete = report.failed > 0 || report.pending > 0 || report.cancelled;
-    if let Some(why) = &report.empty {
-        return (2, why.clone());
-    }
-    if report.total == 0 && !report.empty_plan_ok {
-        return (
-            2,
-            "nothing to do: no unit matched (check the database names, --parquet path and filters)"
-                .into(),
-        );
-    }
-    if incomplete {
-        return (
-            2,
-            format!(
-                "{} of {} units failed, {} pending{} (see --show-stats)",
-                report.failed,
-                report.total,
-                report.pending,
-                if report.cancelled { ", cancelled" } else { "" }
-            ),
-        );
-    }
-    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
-        return (
-            1,
-            format!(
-                "{n} discrepancies left (the JSON line's details; verify: the table above and --json FILE)"
-            ),
-        );
-    }
-    if !report.succeeded() {
-        return (2, "the run did not succeed".into());
-    }
-    (0, String::new())
 }
