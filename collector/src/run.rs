@@ -45,6 +45,23 @@ impl RunSummary {
 
 type OutputResult = (&'static str, Result<serde_json::Value>);
 
+/// The async runtime of a command with `worker_threads` (`collector.worker_threads`): 1 a
+/// current-thread runtime, n ≥ 2 n workers, 0 one worker per core; timers and I/O enabled.
+pub fn runtime(worker_threads: usize) -> tokio::runtime::Builder {
+    let mut builder = match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    builder.enable_all();
+    builder
+}
+
 pub async fn run_collector(
     config: Config,
     health: Health,

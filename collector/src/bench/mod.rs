@@ -1,6 +1,8 @@
 //! Benchmarks that need real servers: `pipeline` (publisher → JetStream → sink → ClickHouse, or
-//! publisher → JetStream alone), with per-stage and per-server CPU.
+//! publisher → JetStream alone), with per-stage and per-server CPU; `collector` (the whole collector
+//! against the simulator in another process: CPU per frame, RSS, context switches).
 
+pub mod collector;
 pub mod pipeline;
 pub mod procfs;
 pub mod report;

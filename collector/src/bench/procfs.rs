@@ -114,6 +114,50 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A numeric field of a `/proc/<pid>/status` text (`VmRSS:  1234 kB` → 1234; counts such as
+/// `voluntary_ctxt_switches:` as they are).
+pub fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What `/proc/<pid>/status` says of a process now: memory in KiB, context switches and threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PidStatus {
+    /// Resident set size now (`VmRSS`), KiB.
+    pub rss_kib: u64,
+    /// Peak resident set size (`VmHWM`), KiB.
+    pub peak_rss_kib: u64,
+    /// Voluntary context switches since the start (the process waited: I/O, futex, sleep).
+    pub voluntary_ctxt_switches: u64,
+    /// Involuntary context switches since the start (preempted).
+    pub nonvoluntary_ctxt_switches: u64,
+    pub threads: u64,
+}
+
+impl PidStatus {
+    /// Parse a `/proc/<pid>/status` text; `None` when a field is missing.
+    pub fn parse(status: &str) -> Option<PidStatus> {
+        Some(PidStatus {
+            rss_kib: status_field(status, "VmRSS")?,
+            peak_rss_kib: status_field(status, "VmHWM")?,
+            voluntary_ctxt_switches: status_field(status, "voluntary_ctxt_switches")?,
+            nonvoluntary_ctxt_switches: status_field(status, "nonvoluntary_ctxt_switches")?,
+            threads: status_field(status, "Threads")?,
+        })
+    }
+
+    /// Process `pid`'s status now (summed over its threads by the kernel).
+    pub fn of(pid: u32) -> Option<PidStatus> {
+        PidStatus::parse(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +217,25 @@ mod tests {
         drop(listener);
         assert!(!listening_socket_inodes(port).contains(&ours));
         assert!(pid_cpu_seconds(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn reads_status_fields() {
+        let status = "Name:\tx\nVmHWM:\t   2048 kB\nVmRSS:\t   1024 kB\nThreads:\t3\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t4\n";
+        assert_eq!(
+            PidStatus::parse(status),
+            Some(PidStatus {
+                rss_kib: 1024,
+                peak_rss_kib: 2048,
+                voluntary_ctxt_switches: 17,
+                nonvoluntary_ctxt_switches: 4,
+                threads: 3,
+            })
+        );
+        assert_eq!(status_field(status, "Vm"), None);
+        assert_eq!(PidStatus::parse("Name: x"), None);
+        let me = PidStatus::of(std::process::id()).unwrap();
+        assert!(me.rss_kib > 0 && me.peak_rss_kib >= me.rss_kib && me.threads >= 1);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - `parquet compact` / `parquet check`: merge a Parquet dataset's small files per hour (crash-safe),
 //!   retention; read every file and list damage with what to do; exit 0 clean, 1 problems, 2 cannot run.
 //! - `bench pipeline`: publisher → JetStream → sink → ClickHouse throughput and latency, as JSON.
+//! - `bench collector`: the whole collector against the simulator in another process: CPU per frame,
+//!   RSS, context switches, as JSON.
 #![forbid(unsafe_code)]
 
 use anyhow::Context;
@@ -236,6 +238,28 @@ enum Bench {
         #[arg(long)]
         clickhouse_pid: Option<u32>,
     },
+    /// The whole collector (`run`, all nine product lines into Parquet) against the simulator in
+    /// another process: CPU µs per frame, % of a core, RSS, context switches, frames per second.
+    Collector {
+        /// The simulator's `rate_per_s` (book diffs and trade batches per second per symbol).
+        #[arg(long, default_value_t = 280)]
+        rate: u32,
+        /// Length of the measured window, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Seconds after the first frame before the window starts.
+        #[arg(long, default_value_t = 10.0)]
+        warmup_s: f64,
+        /// The collector's `collector.worker_threads` (default: the config's default).
+        #[arg(long)]
+        worker_threads: Option<usize>,
+        /// The collector's `outputs.parquet.flush_interval_ms` (default: the config's default).
+        #[arg(long)]
+        flush_interval_ms: Option<u64>,
+        /// Keep the temporary directory (configs, logs, Parquet) and print its path.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 /// `schema --check` / `--migrate`: every difference with its fix on stdout; an error when any remain.
@@ -285,8 +309,12 @@ fn main() -> anyhow::Result<()> {
     // Before any client exists: the one rustls provider of the workspace (see `tls`).
     marketprism_config::tls::install_crypto_provider();
     telemetry::init_logging(cli.log_json);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    // `run` takes its runtime's threads from its config (an invalid config fails in `async_main`).
+    let threads = match &cli.command {
+        Command::Run { config } => Config::load(config).map_or(0, |c| c.collector.worker_threads),
+        _ => 0,
+    };
+    let runtime = marketprism_collector::run::runtime(threads)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async_main(cli.command))
@@ -340,7 +368,7 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                     } else {
                         println!("{line}");
                     }
-                    let (code, why) = job_exit(&report);
+                    let (code, why) = marketprism_collector::job::exit_status(&report);
                     if code != 0 {
                         eprintln!("Error: job {}: {why}", report.job);
                         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -462,6 +490,30 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             handle.stop().await;
             Ok(())
         }
+        Command::Bench(Bench::Collector {
+            rate,
+            seconds,
+            warmup_s,
+            worker_threads,
+            flush_interval_ms,
+            keep,
+        }) => {
+            use marketprism_collector::bench::collector::{
+                CollectorBenchOptions, run_collector_bench,
+            };
+            let opts = CollectorBenchOptions {
+                exe: std::env::current_exe()?,
+                rate_per_s: rate,
+                seconds,
+                warmup_s,
+                worker_threads,
+                flush_interval_ms,
+                keep,
+            };
+            let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts)).await?;
+            println!("{}", serde_json::to_string_pretty(&report?)?);
+            Ok(())
+        }
         Command::Bench(Bench::Pipeline {
             events,
             rate,
@@ -539,45 +591,4 @@ async fn wait_for_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-}
-
-/// A job's exit status and why: 0 done; 1 the plan ran to its end and found discrepancies (verify,
-/// repair: an answer, not a failure to retry); 2 units failed or are pending, the run was stopped,
-/// or nothing matched (a retry, after fixing the cause, resumes).
-fn job_exit(report: &marketprism_collector::job::JobReport) -> (i32, String) {
-    let incomplete = report.failed > 0 || report.pending > 0 || report.cancelled;
-    if let Some(why) = &report.empty {
-        return (2, why.clone());
-    }
-    if report.total == 0 && !report.empty_plan_ok {
-        return (
-            2,
-            "nothing to do: no unit matched (check the database names, --parquet path and filters)"
-                .into(),
-        );
-    }
-    if incomplete {
-        return (
-            2,
-            format!(
-                "{} of {} units failed, {} pending{} (see --show-stats)",
-                report.failed,
-                report.total,
-                report.pending,
-                if report.cancelled { ", cancelled" } else { "" }
-            ),
-        );
-    }
-    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
-        return (
-            1,
-            format!(
-                "{n} discrepancies left (the JSON line's details; verify: the table above and --json FILE)"
-            ),
-        );
-    }
-    if !report.succeeded() {
-        return (2, "the run did not succeed".into());
-    }
-    (0, String::new())
 }

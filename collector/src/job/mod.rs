@@ -291,6 +291,47 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| Error::Other(format!("job thread: {e}")))?
 }
 
+/// A job's exit status and why: 0 done; 1 the plan ran to its end and found discrepancies (verify,
+/// repair: an answer, not a failure to retry); 2 units failed or are pending, the run was stopped,
+/// or nothing matched (a retry, after fixing the cause, resumes).
+pub fn exit_status(report: &JobReport) -> (i32, String) {
+    let incomplete = report.failed > 0 || report.pending > 0 || report.cancelled;
+    if let Some(why) = &report.empty {
+        return (2, why.clone());
+    }
+    if report.total == 0 && !report.empty_plan_ok {
+        return (
+            2,
+            "nothing to do: no unit matched (check the database names, --parquet path and filters)"
+                .into(),
+        );
+    }
+    if incomplete {
+        return (
+            2,
+            format!(
+                "{} of {} units failed, {} pending{} (see --show-stats)",
+                report.failed,
+                report.total,
+                report.pending,
+                if report.cancelled { ", cancelled" } else { "" }
+            ),
+        );
+    }
+    if let Some(n) = report.discrepancies.filter(|&n| n > 0) {
+        return (
+            1,
+            format!(
+                "{n} discrepancies left (the JSON line's details; verify: the table above and --json FILE)"
+            ),
+        );
+    }
+    if !report.succeeded() {
+        return (2, "the run did not succeed".into());
+    }
+    (0, String::new())
+}
+
 #[cfg(test)]
 mod report_tests {
     use super::*;

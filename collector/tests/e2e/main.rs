@@ -1,6 +1,7 @@
 //! End-to-end: the real connectors against the in-process exchange simulator, for every fault it can
 //! inject. Each test asserts what the collector makes observable: events, gap events, books, counters.
 
+mod bench;
 mod books;
 mod checks;
 mod common;

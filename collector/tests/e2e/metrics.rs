@@ -1,7 +1,8 @@
 //! The metrics users of the harvester watch, from a whole run of the binary (its own process, so its
 //! `/metrics` is its alone): the built-in simulator's clocks run 4 s ahead (`clock_skew_ms`), and the
 //! collector's `/metrics` shows that offset per venue, the latency histogram, the last-event time of
-//! each configured stream (and of no other), and the signal scale and floor counters.
+//! each configured stream (and of no other), the frames received per channel, and the signal scale
+//! and floor counters.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -136,6 +137,18 @@ async fn a_run_reports_clock_offset_latency_last_event_and_signal_metrics() {
         )
         .unwrap();
         assert!((0.0..1.0).contains(&rtt), "{e}: round trip {rtt} s");
+        // Every frame is counted per venue and channel: trades and books frames, and the acks.
+        for channel in ["trades", "orderbooks", "control"] {
+            let frames = value(
+                &text,
+                "marketprism_exchange_frames_received_total",
+                &[&venue(e), &format!("channel=\"{channel}\"")],
+            );
+            assert!(
+                frames.is_some_and(|n| n > 0.0),
+                "{e}: {channel} frames {frames:?}"
+            );
+        }
         // The latency histogram has the 1 ms–10 s buckets of its own.
         assert!(
             value(

@@ -13,6 +13,10 @@ pub struct CollectorSection {
     pub duration_s: Option<u64>,
     /// Capacity of the bounded channel between connectors and outputs.
     pub channel_capacity: usize,
+    /// Async runtime threads of `run`: 1 runs every task on the main thread (a current-thread
+    /// runtime: no cross-thread wake-ups; Parquet encoding and file writes still go to the blocking
+    /// pool), n ≥ 2 a multi-thread runtime with n workers, 0 one worker per CPU core.
+    pub worker_threads: usize,
     /// A deterministic synthetic event source (all 8 data types and gaps), for tests and benchmarks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticConfig>,
@@ -35,6 +39,7 @@ impl Default for CollectorSection {
             instance_id: "local".into(),
             duration_s: None,
             channel_capacity: 65_536,
+            worker_threads: 1,
             synthetic: None,
         }
     }
@@ -51,11 +56,34 @@ impl CollectorSection {
         if self.channel_capacity == 0 {
             return invalid("channel_capacity", "must be at least 1");
         }
+        if self.worker_threads > 256 {
+            return invalid("worker_threads", "must be at most 256");
+        }
         if let Some(syn) = &self.synthetic
             && syn.rate_per_s == 0
         {
             return invalid("synthetic.rate_per_s", "must be at least 1");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn run_defaults_to_one_runtime_thread_and_bounds_the_knob() {
+        let config = Config::from_yaml("collector: {instance_id: x}\n").unwrap();
+        assert_eq!(config.collector.worker_threads, 1);
+        let many = Config::from_yaml("collector: {worker_threads: 4}\n").unwrap();
+        assert_eq!(many.collector.worker_threads, 4);
+        assert!(many.validate().is_ok());
+        let err = Config::from_yaml("collector: {worker_threads: 1000}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("collector.worker_threads"), "{err}");
     }
 }

@@ -19,7 +19,7 @@
 
 use crate::internal_events::{
     InternalEvent,
-    output::{EventFenced, EventReceived, HandoverGap},
+    output::{EventFenced, EventsIn, HandoverGap},
 };
 use crate::lease::{Fence, Takeover};
 use crate::ledger::StreamTracker;
@@ -171,13 +171,14 @@ pub async fn fan_out_fenced(
     let mut handover = HandoverGaps::default();
     let mut active = false;
     let mut held = FencedHold::default();
+    let mut counters = EventsIn::default();
     while let Some(event) = rx.recv().await {
         streams.record(&event);
         let may = fence.may_publish();
         if may && !active {
             handover.start(takeovers.borrow().clone());
             for late in held.take() {
-                publish(&mut live, &mut stats, &mut handover, late).await;
+                publish(&mut live, &mut stats, &mut handover, &mut counters, late).await;
             }
         }
         active = may;
@@ -190,7 +191,7 @@ pub async fn fan_out_fenced(
             held.keep(event);
             continue;
         }
-        publish(&mut live, &mut stats, &mut handover, event).await;
+        publish(&mut live, &mut stats, &mut handover, &mut counters, event).await;
     }
     (stats, streams)
 }
@@ -200,6 +201,7 @@ async fn publish(
     live: &mut Vec<OutputPort>,
     stats: &mut FanOutStats,
     handover: &mut HandoverGaps,
+    counters: &mut EventsIn,
     event: Event,
 ) {
     let data_type = event.data_type();
@@ -211,12 +213,13 @@ async fn publish(
         stats.gaps += 1;
         forward(live, gap).await;
     }
-    EventReceived {
-        exchange: event.exchange,
-        data_type,
+    counters.received(event.exchange, data_type).emit();
+    match stats.events_in.get_mut(data_type.as_str()) {
+        Some(n) => *n += 1,
+        None => {
+            stats.events_in.insert(data_type.to_string(), 1);
+        }
     }
-    .emit();
-    *stats.events_in.entry(data_type.to_string()).or_default() += 1;
     if data_type == DataType::Gaps {
         stats.gaps += 1;
     }

@@ -8,6 +8,7 @@ use super::rate_limit::RateLimiter;
 use super::{binance, okx};
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, EventsDropped, RestFailed};
+use crate::internal_events::frames::{FrameMeter, UNATTRIBUTED};
 use crate::internal_events::observe::StreamMeter;
 use marketprism_model::{Event, Gap, GapCause, Payload, now_ms};
 use std::time::Duration;
@@ -79,6 +80,16 @@ pub(crate) fn outage_gap(
     })
 }
 
+/// Count one response body in `marketprism_exchange_frames_received_total` (its data type, or
+/// `unattributed` when it did not parse); the parse result passes through.
+fn counted<T>(frames: &mut FrameMeter, plan: &PollPlan, r: ParseResult<T>) -> ParseResult<T> {
+    frames.frame(match r {
+        Ok(_) => plan.data_type.as_str(),
+        Err(_) => UNATTRIBUTED,
+    });
+    r
+}
+
 pub async fn run_poller(
     plan: PollPlan,
     every: Duration,
@@ -98,6 +109,7 @@ pub async fn run_poller(
         max_silence: None,
     };
     let meter = StreamMeter::new(plan.exchange, &[stream]);
+    let mut frames = FrameMeter::new(plan.exchange);
     // Start of the current outage and its last error, until a poll succeeds again.
     let mut outage: Option<(i64, String)> = None;
     loop {
@@ -107,7 +119,7 @@ pub async fn run_poller(
         }
         let failure: Option<(Option<u16>, String)> = match http.get(&plan.url).send().await {
             Ok(resp) if resp.status().is_success() => match resp.text().await {
-                Ok(body) => match parse_poll(&plan, &body, now_ms()) {
+                Ok(body) => match counted(&mut frames, &plan, parse_poll(&plan, &body, now_ms())) {
                     Ok(events) => {
                         if let Some((since, detail)) = outage.take()
                             && let Some(gap) =

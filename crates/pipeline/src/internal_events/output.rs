@@ -3,20 +3,39 @@
 use super::InternalEvent;
 use marketprism_model::{DataType, Exchange};
 
-/// A normalized event entered the outputs.
-pub(crate) struct EventReceived {
-    pub exchange: Exchange,
-    pub data_type: DataType,
+/// The `marketprism_events_in_total` handles of the fan-out, registered on the first event of each
+/// exchange and data type: an event costs a small hash lookup, not a registry lookup of its labels.
+#[derive(Default)]
+pub(crate) struct EventsIn(
+    std::collections::HashMap<(Exchange, DataType), metrics::Counter, foldhash::fast::RandomState>,
+);
+
+impl EventsIn {
+    /// The event of `exchange` and `data_type` that entered the outputs.
+    pub(crate) fn received(
+        &mut self,
+        exchange: Exchange,
+        data_type: DataType,
+    ) -> EventReceived<'_> {
+        let counter = self.0.entry((exchange, data_type)).or_insert_with(|| {
+            metrics::counter!(
+                "marketprism_events_in_total",
+                "exchange" => exchange.as_str(),
+                "data_type" => data_type.as_str()
+            )
+        });
+        EventReceived { counter }
+    }
 }
 
-impl InternalEvent for EventReceived {
+/// A normalized event entered the outputs (see [`EventsIn`]).
+pub(crate) struct EventReceived<'a> {
+    counter: &'a metrics::Counter,
+}
+
+impl InternalEvent for EventReceived<'_> {
     fn emit(self) {
-        metrics::counter!(
-            "marketprism_events_in_total",
-            "exchange" => self.exchange.as_str(),
-            "data_type" => self.data_type.as_str()
-        )
-        .increment(1);
+        self.counter.increment(1);
     }
 }
 

@@ -114,6 +114,31 @@ fn written_file_reads_back_exactly_and_leaves_no_temp() {
 }
 
 #[test]
+fn small_files_are_uncompressed_large_ones_zstd_and_both_read_back() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let trades: Vec<Event> = synthetic_events(3, 30 * files::ZSTD_FROM_ROWS)
+        .into_iter()
+        .filter(|e| e.data_type() == DataType::Trades)
+        .collect();
+    for (n, zstd) in [(10, false), (files::ZSTD_FROM_ROWS, true)] {
+        let rows = Rows::from_events(DataType::Trades, &trades[..n]).unwrap();
+        let name = file_name("c", n as u64);
+        write_file(tmp.path(), &name, &rows).unwrap();
+        let path = tmp.path().join(&name);
+        assert_eq!(read_file(&path, DataType::Trades).unwrap(), rows);
+        let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        let codec = reader.metadata().row_group(0).column(0).compression();
+        let expected = if zstd {
+            matches!(codec, parquet::basic::Compression::ZSTD(_))
+        } else {
+            codec == parquet::basic::Compression::UNCOMPRESSED
+        };
+        assert!(expected, "{n} rows: {codec:?}");
+    }
+}
+
+#[test]
 fn a_file_is_never_overwritten() {
     let tmp = tempfile::tempdir().unwrap();
     let rows = Rows::from_events(DataType::Trades, &[synthetic_event(1, 1)]).unwrap();

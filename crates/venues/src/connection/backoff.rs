@@ -1,6 +1,7 @@
 //! Reconnect/retry delays (pure) and the overlap de-duplication set used during a rotation.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const BASE: Duration = Duration::from_millis(500);
@@ -19,26 +20,28 @@ pub fn jitter() -> f64 {
     rand::random::<f64>()
 }
 
-/// Ids seen recently, bounded: a second copy of an id within the window is a duplicate.
+/// Ids seen recently, bounded: a second copy of an id within the window is a duplicate. Each id is
+/// stored once (shared by the set and the eviction order) and hashed with foldhash: this runs for
+/// every trade.
 #[derive(Debug, Default)]
 pub(crate) struct RecentIds {
-    set: HashSet<String>,
-    order: VecDeque<String>,
+    set: HashSet<Arc<str>, foldhash::fast::RandomState>,
+    order: VecDeque<Arc<str>>,
     capacity: usize,
 }
 
 impl RecentIds {
     pub fn new(capacity: usize) -> RecentIds {
         RecentIds {
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
     }
 
     /// True if `id` is new (and remember it).
-    pub fn insert(&mut self, id: String) -> bool {
-        if self.set.contains(&id) {
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
             return false;
         }
         if self.order.len() >= self.capacity
@@ -46,7 +49,8 @@ impl RecentIds {
         {
             self.set.remove(&old);
         }
-        self.set.insert(id.clone());
+        let id: Arc<str> = Arc::from(id);
+        self.set.insert(Arc::clone(&id));
         self.order.push_back(id);
         true
     }
@@ -78,11 +82,11 @@ mod tests {
     #[test]
     fn recent_ids_dedupe_within_capacity() {
         let mut r = RecentIds::new(2);
-        assert!(r.insert("a".into()));
-        assert!(!r.insert("a".into()));
-        assert!(r.insert("b".into()));
-        assert!(r.insert("c".into()), "evicts a");
-        assert!(r.insert("a".into()));
+        assert!(r.insert("a"));
+        assert!(!r.insert("a"));
+        assert!(r.insert("b"));
+        assert!(r.insert("c"), "evicts a");
+        assert!(r.insert("a"));
         r.clear();
         assert!(r.is_empty());
     }

@@ -173,7 +173,7 @@ pub async fn run_connection(
     // connection's streams leaves here, once: its latency and its stream's last-event time are recorded.
     let forward = |e: Event, recent: &mut RecentIds, dedupe: bool| {
         let tx = tx.clone();
-        let keep = !dedupe || e.data_type() == DataType::Gaps || recent.insert(e.msg_id());
+        let keep = !dedupe || e.data_type() == DataType::Gaps || recent.insert(&e.msg_id());
         if keep {
             meter.observe(&e, true);
         }
@@ -195,8 +195,17 @@ pub async fn run_connection(
             .unwrap_or_default();
         async move { send_all(&tx, exchange, rows).await }
     };
+    // Armed at the current session's rotation time, re-armed only when that changes (not per event).
+    let rotation = sleep_until(Instant::now());
+    let stopping = shutdown.cancelled();
+    tokio::pin!(rotation, stopping);
     loop {
         let rotate_at = current.live_since.map(|t| t + ctx.plan.rotate_after);
+        if let Some(at) = rotate_at
+            && rotation.deadline() != at
+        {
+            rotation.as_mut().reset(at);
+        }
         // Ids are remembered from shortly before a rotation until shortly after it.
         let now = Instant::now();
         let dedupe = next.is_some()
@@ -206,7 +215,7 @@ pub async fn run_connection(
             recent.clear();
         }
         tokio::select! {
-            _ = shutdown.cancelled() => {
+            _ = &mut stopping => {
                 if let Some(n) = next.take() {
                     for e in retire(n).await { forward(e, &mut recent, true).await; }
                 }
@@ -297,7 +306,7 @@ pub async fn run_connection(
                     }
                 }
             },
-            _ = sleep_until(rotate_at.unwrap_or_else(Instant::now)), if next.is_none() && rotate_at.is_some() => {
+            _ = &mut rotation, if next.is_none() && rotate_at.is_some() => {
                 next = Some(start(&ctx, &shutdown));
             }
         }

@@ -58,6 +58,23 @@ impl ResyncBudget {
     }
 }
 
+/// A book not live yet: since when, and why it is not (for the report when it takes too long).
+pub(crate) struct Unsynced {
+    pub since: Instant,
+    pub since_ms: i64,
+    /// Sync deadlines passed so far: the first is reported (gap, not-ready); each restarts the sync.
+    pub overdue: u32,
+    /// The last failed snapshot fetch: (answer unusable, detail).
+    pub last_failure: Option<(bool, String)>,
+}
+
+impl Unsynced {
+    /// When the book is next overdue: one sync timeout after the last deadline.
+    pub(crate) fn next_deadline(&self, timeout: Duration) -> Instant {
+        self.since + timeout.saturating_mul(self.overdue.saturating_add(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

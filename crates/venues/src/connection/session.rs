@@ -6,12 +6,13 @@
 
 use super::books::{BookAction, Books};
 use super::fetch::Fetched;
-use super::resync::ResyncBudget;
+use super::resync::{ResyncBudget, Unsynced};
 use super::trades::{TradeIds, TradeVerdict};
 use super::watch::{StreamKey, Verdict, Watch};
 use crate::book::BookSnapshot;
 use crate::internal_events::InternalEvent;
 use crate::internal_events::exchanges::{BadFrame, DuplicateTradeDropped};
+use crate::internal_events::frames::{self, FrameMeter};
 use crate::internal_events::streams::FrameUnattributed;
 use crate::keepalive::{KeepAlive, KeepAliveAction};
 use crate::parse::Control;
@@ -66,23 +67,6 @@ pub(crate) struct SessionEnd {
 pub(super) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A book not live yet: since when, and why it is not (for the report when it takes too long).
-pub(super) struct Unsynced {
-    pub since: Instant,
-    pub since_ms: i64,
-    /// Sync deadlines passed so far: the first is reported (gap, not-ready); each restarts the sync.
-    pub overdue: u32,
-    /// The last failed snapshot fetch: (answer unusable, detail).
-    pub last_failure: Option<(bool, String)>,
-}
-
-impl Unsynced {
-    /// When the book is next overdue: one sync timeout after the last deadline.
-    pub(super) fn next_deadline(&self, timeout: Duration) -> Instant {
-        self.since + timeout.saturating_mul(self.overdue.saturating_add(1))
-    }
-}
-
 pub(super) struct Session<'a> {
     pub ctx: &'a Arc<SessionCtx>,
     pub out: &'a mpsc::Sender<SessionMsg>,
@@ -117,6 +101,8 @@ pub(super) struct Session<'a> {
     /// Requests not answered yet, in send order, for venues whose replies name no request (MEXC
     /// contracts): a refusal is the oldest one's (see [`crate::plan::Venue::replies_in_order`]).
     pub unanswered: std::collections::VecDeque<usize>,
+    /// `marketprism_exchange_frames_received_total` of this connection.
+    pub frames: FrameMeter,
 }
 
 pub(super) fn end(cause: GapCause, detail: impl Into<String>, s: &Session<'_>) -> SessionEnd {
@@ -136,7 +122,7 @@ pub(crate) async fn run_session(
     let connect = tokio::select! {
         r = timeout(plan.subscribe_timeout, tokio_tungstenite::connect_async_tls_with_config(
             plan.url.as_str(),
-            None,
+            Some(super::frames::ws_config()),
             true,
             Some(tokio_tungstenite::Connector::Rustls(ctx.tls.rustls())),
         )) => r,
@@ -206,6 +192,7 @@ pub(crate) async fn run_session(
         } else {
             Default::default()
         },
+        frames: FrameMeter::new(plan.venue.exchange()),
     };
     for (i, req) in plan.requests.iter().enumerate() {
         if i > 0 && !plan.request_spacing.is_zero() {
@@ -219,10 +206,18 @@ pub(crate) async fn run_session(
         }
     }
     let subscribe_deadline = Instant::now() + plan.subscribe_timeout;
+    // One timer for the session, re-armed only when a deadline moves earlier: a frame that pushes
+    // deadlines later leaves it to fire early once, and the checks go by the clock.
+    let timer = sleep_until(s.next_timer(subscribe_deadline));
+    let cancelled = cancel.cancelled();
+    tokio::pin!(timer, cancelled);
     let result = loop {
         let next_timer = s.next_timer(subscribe_deadline);
+        if next_timer < timer.deadline() || timer.is_elapsed() {
+            timer.as_mut().reset(next_timer);
+        }
         tokio::select! {
-            _ = cancel.cancelled() => break end(GapCause::Disconnect, "cancelled", &s),
+            _ = &mut cancelled => break end(GapCause::Disconnect, "cancelled", &s),
             frame = ws.next() => {
                 let now = Instant::now();
                 match frame {
@@ -252,7 +247,7 @@ pub(crate) async fn run_session(
             Some((symbol, fetched)) = snap_rx.recv() => {
                 if let Some(e) = s.on_fetched(&mut ws, symbol, fetched).await { break e; }
             }
-            _ = sleep_until(next_timer) => {
+            _ = &mut timer => {
                 if let Some(e) = s.on_timer(&mut ws, subscribe_deadline).await {
                     break e;
                 }
@@ -383,6 +378,7 @@ impl Session<'_> {
         let parsed = match self.ctx.plan.parse(text, recv) {
             Ok(p) => p,
             Err(error) => {
+                self.frames.frame(frames::UNATTRIBUTED);
                 BadFrame {
                     exchange,
                     error: &error,

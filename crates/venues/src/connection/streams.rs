@@ -307,7 +307,7 @@ impl Session<'_> {
     fn mark_unsynced(&mut self, symbol: &Symbol) {
         self.unsynced
             .entry(symbol.clone())
-            .or_insert_with(|| super::session::Unsynced {
+            .or_insert_with(|| super::resync::Unsynced {
                 since: Instant::now(),
                 since_ms: now_ms(),
                 overdue: 0,

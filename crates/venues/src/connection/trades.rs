@@ -10,6 +10,7 @@
 use super::backoff::RecentIds;
 use marketprism_model::{DataType, Event, Exchange, Gap, GapCause, MarketType, Payload, Symbol};
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,6 +52,8 @@ pub(crate) struct TradeIds {
     /// Highest numeric id and its exchange time, per symbol.
     last: HashMap<Symbol, (u64, i64)>,
     holes: HashMap<Symbol, Vec<Hole>>,
+    /// The `symbol:trade id` being checked (reused: no allocation for a trade seen before).
+    key: String,
 }
 
 impl TradeIds {
@@ -63,6 +66,7 @@ impl TradeIds {
             recent: RecentIds::new(RECENT_TRADES),
             last: HashMap::new(),
             holes: HashMap::new(),
+            key: String::new(),
         }
     }
 
@@ -76,7 +80,9 @@ impl TradeIds {
         let Payload::Trade(t) = &e.payload else {
             return TradeVerdict::Keep;
         };
-        if !self.recent.insert(format!("{}:{}", e.symbol, t.trade_id)) {
+        self.key.clear();
+        let _ = write!(self.key, "{}:{}", e.symbol, t.trade_id);
+        if !self.recent.insert(&self.key) {
             return TradeVerdict::Duplicate;
         }
         let Ok(id) = t.trade_id.parse::<u64>() else {

@@ -3,6 +3,7 @@
 pub(crate) use marketprism_telemetry::InternalEvent;
 
 pub(crate) mod exchanges;
+pub mod frames;
 pub(crate) mod observe;
 pub(crate) mod signals;
 pub(crate) mod streams;
