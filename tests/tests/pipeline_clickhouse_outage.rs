@@ -6,7 +6,9 @@
 use marketprism_model::synthetic::synthetic_events;
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
-use marketprism_tests::pipeline::{Run, clickhouse_ctl, eventually, expected_counts};
+use marketprism_tests::pipeline::{
+    Run, clickhouse_ctl, eventually, expected_counts, stored_events,
+};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -63,9 +65,31 @@ async fn clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile() {
         .iter()
         .filter(|e| e.data_type() != marketprism_model::DataType::Orderbooks)
         .count();
+    // In messages: every one stored after the first half's is delivered and unacked; in events
+    // (a message holds one or a publish batch), they are exactly the second half's.
+    let last = run
+        .js
+        .get_stream(&md)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .last_sequence;
     assert_eq!(
-        info.num_ack_pending, held,
+        (info.num_ack_pending as u64, info.num_pending),
+        (last - info.ack_floor.stream_sequence, 0),
         "second half held unacked: {info:?}"
+    );
+    let first_half_md = before
+        .iter()
+        .filter(|e| e.data_type() != marketprism_model::DataType::Orderbooks)
+        .count();
+    assert_eq!(
+        stored_events(&run.js, &md).await.len(),
+        first_half_md + held,
+        "the unacked messages hold the second half"
     );
     assert!(
         info.num_redelivered > 0,

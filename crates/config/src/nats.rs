@@ -29,7 +29,8 @@ pub struct NatsConfig {
     pub max_in_flight: usize,
     /// Events buffered while NATS is unreachable; beyond it events are dropped and counted. A
     /// stream refusing publishes (at its limits) holds up to as many of its own events apart, so
-    /// it never crowds out the other stream's: memory is bounded by three times this (~400 bytes each).
+    /// it never crowds out the other stream's; publishes awaiting acks hold at most as many events
+    /// again: memory is bounded by four times this (~400 bytes each).
     pub buffer_capacity: usize,
     /// Prepended (with a `.`) to every subject and stream subject filter; empty in production.
     /// Lets several deployments or test runs share one NATS server without overlapping streams.

@@ -73,6 +73,22 @@ impl InternalEvent for Redelivered {
     }
 }
 
+/// Messages left unacked while their type's inserts fail and its next batch is full (`max_rows`):
+/// JetStream redelivers them after `ack_wait`, so the sink's memory stays bounded in rows however
+/// many events a message holds.
+pub(crate) struct Deferred {
+    pub data_type: DataType,
+    pub count: u64,
+}
+
+impl InternalEvent for Deferred {
+    fn emit(self) {
+        tracing::debug!(data_type = %self.data_type, count = self.count, "messages deferred while inserts fail");
+        metrics::counter!("marketprism_sink_deferred_total", "data_type" => self.data_type.as_str())
+            .increment(self.count);
+    }
+}
+
 /// A redelivered message whose natural key the sink already held: its ack is kept, its row is not.
 pub(crate) struct DuplicatesFolded {
     pub data_type: DataType,

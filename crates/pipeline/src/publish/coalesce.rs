@@ -204,6 +204,32 @@ impl Outgoing {
     pub fn single(part: Part) -> Outgoing {
         seal(vec![part])
     }
+
+    /// A batch back into one message per event, in order (a batch the server cannot take whole:
+    /// over its `max_payload`, or refused by a full stream, where a single event may still fit).
+    /// A single event, or a payload that does not read back, is returned as it is.
+    pub fn split(self) -> Vec<Outgoing> {
+        if self.events < 2 {
+            return vec![self];
+        }
+        let Ok(elements) = marketprism_model::wire::batch_elements(&self.payload) else {
+            return vec![self];
+        };
+        let mut out = Vec::with_capacity(elements.len());
+        for raw in &elements {
+            let Ok(event) = serde_json::from_str::<marketprism_model::Event>(raw.get()) else {
+                return vec![self];
+            };
+            out.push(Outgoing {
+                subject: self.subject.clone(),
+                msg_id: event.msg_id(),
+                payload: Bytes::copy_from_slice(raw.get().as_bytes()),
+                data_type: self.data_type,
+                events: 1,
+            });
+        }
+        out
+    }
 }
 
 /// One event as itself, several as a batch with the id of their msg ids.
@@ -346,6 +372,32 @@ mod tests {
         }
         assert_eq!(sealed.len(), 3, "no linger: each event alone");
         assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn a_batch_splits_back_into_its_events_as_they_would_have_gone_alone() {
+        let trades = one_subjects_trades();
+        let mut c = Coalescer::new(Duration::from_secs(1), 100, 1 << 20);
+        let mut sealed = Vec::new();
+        for e in &trades[..5] {
+            c.add(part(e), Instant::now(), &mut sealed);
+        }
+        c.seal_all(&mut sealed);
+        let batch = sealed.pop().unwrap();
+        assert_eq!(batch.events, 5);
+        let alone: Vec<Outgoing> = trades[..5]
+            .iter()
+            .map(|e| Outgoing::single(part(e)))
+            .collect();
+        let pieces = batch.split();
+        assert_eq!(pieces.len(), 5);
+        for (piece, single) in pieces.iter().zip(&alone) {
+            assert_eq!((&piece.msg_id, piece.events), (&single.msg_id, 1));
+            assert_eq!(piece.payload, single.payload);
+            assert_eq!(piece.subject, single.subject);
+        }
+        let one = Outgoing::single(part(&trades[0])).split();
+        assert_eq!(one.len(), 1);
     }
 
     #[test]

@@ -142,6 +142,8 @@ pub async fn run_nats_output_fenced(
         dups_by_type: [0; DataType::ALL.len()],
         dropped_by_type: [0; DataType::ALL.len()],
         refused_by_type: [0; DataType::ALL.len()],
+        too_large_by_type: [0; DataType::ALL.len()],
+        in_flight_events: 0,
         stats: PublishStats::default(),
     };
     publisher.run(rx, shutdown).await?;
@@ -182,6 +184,11 @@ struct Publisher {
     dropped_by_type: [u64; DataType::ALL.len()],
     /// Dropped because their stream refused publishes and the buffer was full.
     refused_by_type: [u64; DataType::ALL.len()],
+    /// Dropped because a single event exceeds the server's `max_payload`.
+    too_large_by_type: [u64; DataType::ALL.len()],
+    /// Events in the publishes of `in_flight`: bounded by `buffer_capacity` (or `max_in_flight`,
+    /// the bound one event per publish always had), so batches do not multiply the window's memory.
+    in_flight_events: usize,
     stats: PublishStats,
 }
 
@@ -462,13 +469,19 @@ impl Publisher {
             return;
         }
         let max_span = self.config.max_in_flight * MAX_SPAN_FACTOR;
-        while self.in_flight.len() < self.config.max_in_flight && self.in_flight.span() < max_span {
+        while self.in_flight.len() < self.config.max_in_flight
+            && self.in_flight.span() < max_span
+            && self.in_flight_events < self.config.buffer_capacity.max(self.config.max_in_flight)
+        {
             let Some(out) = self.pending.pop_front() else {
                 return;
             };
             let stream = stream_index(out.data_type);
             if !self.holds.may_send(stream) {
-                self.holds.hold(stream, out);
+                // Held one event per message: a probe is one event, and the hold counts events.
+                for piece in out.split() {
+                    self.holds.hold(stream, piece);
+                }
                 continue;
             }
             let mut headers = HeaderMap::new();
@@ -489,6 +502,7 @@ impl Publisher {
             let (failure, error) = match sent {
                 Ok(Ok(())) => {
                     // The ack clock starts once the publish is on its way.
+                    self.in_flight_events += out.events;
                     self.in_flight.insert(out, Instant::now());
                     continue;
                 }
@@ -514,6 +528,7 @@ impl Publisher {
         else {
             return;
         };
+        self.in_flight_events -= out.events;
         match parse_ack(ack.status == Some(StatusCode::NO_RESPONDERS), &ack.payload) {
             AckOutcome::Stored { duplicate } => {
                 // A stored probe opens its stream: what it held goes out first, oldest first.
@@ -545,6 +560,7 @@ impl Publisher {
     fn expire_acks(&mut self) {
         let timeout = Duration::from_millis(self.config.ack_timeout_ms);
         let expired = self.in_flight.take_expired(Instant::now(), timeout);
+        self.in_flight_events -= expired.iter().map(|o| o.events).sum::<usize>();
         if expired.is_empty() {
             return;
         }
@@ -562,30 +578,53 @@ impl Publisher {
             subject: &out.subject,
             error,
         });
+        let stream = stream_index(out.data_type);
         match failure {
+            // A batch the server cannot take whole goes again event by event (each may fit).
+            Failure::TooLarge if out.events > 1 => {
+                self.holds.unsent(stream);
+                self.stats.retries += 1;
+                for piece in out.split().into_iter().rev() {
+                    self.pending.push_front(piece);
+                }
+                let max_payload = self.client.server_info().max_payload;
+                self.coalescer.set_max_bytes(
+                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
+                );
+                return;
+            }
             Failure::TooLarge => {
-                tracing::error!(subject = %out.subject, events = out.events, error, "event larger than the server's max_payload; dropped");
-                self.stats.dropped += out.events as u64;
-                self.dropped_by_type[out.data_type as usize] += out.events as u64;
+                tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped (an overflow gap records it)");
+                self.holds.unsent(stream);
+                self.stats.dropped += 1;
+                self.too_large_by_type[out.data_type as usize] += 1;
+                match serde_json::from_slice::<Event>(&out.payload) {
+                    Ok(event) => self.overflow.record(&event),
+                    Err(e) => {
+                        tracing::error!(subject = %out.subject, error = %e, "dropped event does not read back: no gap for it")
+                    }
+                }
                 return;
             }
             Failure::Refused => {
                 self.stats.retries += 1;
-                let stream = stream_index(out.data_type);
                 let now = Instant::now();
-                if self.holds.refused(stream, out, error, now, STALL_PAUSE) {
-                    emit(StreamRefusing {
-                        stream: self.stream_name(stream),
-                        error,
-                    });
-                    self.reported_ready = None;
+                // Held one event per message: a probe that can fit, counted in events.
+                for piece in out.split().into_iter().rev() {
+                    if self.holds.refused(stream, piece, error, now, STALL_PAUSE) {
+                        emit(StreamRefusing {
+                            stream: self.stream_name(stream),
+                            error,
+                        });
+                        self.reported_ready = None;
+                    }
                 }
                 return;
             }
             Failure::NoStream => self.streams_ready = false,
             Failure::Retry => {}
         }
-        self.holds.unsent(stream_index(out.data_type));
+        self.holds.unsent(stream);
         self.stats.retries += 1;
         self.pending.push_front(out);
         self.paused_until = Instant::now() + RETRY_PAUSE;

@@ -71,6 +71,7 @@ impl Publisher {
         self.coalescer.seal_all(&mut self.sealed);
         self.queue_sealed();
         let in_flight = self.in_flight.drain();
+        self.in_flight_events = 0;
         let held = self.holds.drain();
         let mut left = 0;
         for out in self.pending.drain().chain(in_flight).chain(held) {
@@ -106,6 +107,14 @@ impl Publisher {
                     data_type,
                     count: dropped,
                     reason: "nats_unreachable",
+                });
+            }
+            let too_large = std::mem::take(&mut self.too_large_by_type[i]);
+            if too_large > 0 {
+                emit(EventsDropped {
+                    data_type,
+                    count: too_large,
+                    reason: "too_large",
                 });
             }
             let refused = std::mem::take(&mut self.refused_by_type[i]);

@@ -12,7 +12,7 @@ use super::setup::{PullConsumer, SinkParts};
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
 use crate::internal_events::sink::{
-    AckFailed, BatchInserted, ConsumerLag, DeadLetterFailed, DuplicatesFolded,
+    AckFailed, BatchInserted, ConsumerLag, DeadLetterFailed, Deferred, DuplicatesFolded,
     InsertRetryScheduled, PullError, Redelivered,
 };
 use crate::publish::streams::{data_type_of_subject, is_connected};
@@ -75,6 +75,7 @@ struct Runner {
     observer: Option<mpsc::UnboundedSender<InsertReport>>,
     redelivered: [u64; DataType::ALL.len()],
     folded: [u64; DataType::ALL.len()],
+    deferred: [u64; DataType::ALL.len()],
 }
 
 pub(super) async fn run(
@@ -121,6 +122,7 @@ pub(super) async fn run(
         observer,
         redelivered: [0; DataType::ALL.len()],
         folded: [0; DataType::ALL.len()],
+        deferred: [0; DataType::ALL.len()],
     };
     let result = runner.run(&consumers, shutdown).await;
     watch_stop.cancel();
@@ -377,6 +379,12 @@ impl Runner {
         if t.open.holds_message(stream_seq, busy) {
             return;
         }
+        // Inserts of this type failing and its next batch full: leave the message unacked (it comes
+        // back after ack_wait) rather than hold ever more rows (a message may carry hundreds).
+        if t.held.is_some() && t.open.rows.len() >= t.config.max_rows {
+            self.deferred[data_type as usize] += 1;
+            return;
+        }
         let mut bad = Vec::new();
         for item in items {
             match item {
@@ -440,6 +448,10 @@ impl Runner {
             let count = std::mem::take(&mut self.folded[i]);
             if count > 0 {
                 emit(DuplicatesFolded { data_type, count });
+            }
+            let count = std::mem::take(&mut self.deferred[i]);
+            if count > 0 {
+                emit(Deferred { data_type, count });
             }
         }
     }
