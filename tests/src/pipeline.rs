@@ -202,6 +202,18 @@ impl Run {
     }
 }
 
+/// The state of `stream` (messages, sequences) as the server reports it now.
+pub async fn stream_state(js: &jetstream::Context, stream: &str) -> jetstream::stream::State {
+    js.get_stream(stream)
+        .await
+        .expect("stream exists")
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .clone()
+}
+
 /// Every event stored in `stream`, in stream order: one per message, or each of a publish batch.
 /// Reads message by message (`get_raw_message`), for the small streams of a test.
 pub async fn stored_events(js: &jetstream::Context, stream: &str) -> Vec<Event> {

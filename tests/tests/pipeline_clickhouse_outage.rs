@@ -7,7 +7,7 @@ use marketprism_model::synthetic::synthetic_events;
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
 use marketprism_tests::pipeline::{
-    Run, clickhouse_ctl, eventually, expected_counts, stored_events,
+    Run, clickhouse_ctl, eventually, expected_counts, stored_events, stream_state,
 };
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
@@ -67,16 +67,7 @@ async fn clickhouse_outage_loses_nothing_and_sink_is_not_ready_meanwhile() {
         .count();
     // In messages: every one stored after the first half's is delivered and unacked; in events
     // (a message holds one or a publish batch), they are exactly the second half's.
-    let last = run
-        .js
-        .get_stream(&md)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence;
+    let last = stream_state(&run.js, &md).await.last_sequence;
     assert_eq!(
         (info.num_ack_pending as u64, info.num_pending),
         (last - info.ack_floor.stream_sequence, 0),

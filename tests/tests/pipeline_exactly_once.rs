@@ -9,7 +9,7 @@ use marketprism_model::synthetic::synthetic_events;
 use marketprism_model::{DataType, Payload};
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
-use marketprism_tests::pipeline::{Run, expected_counts, stored_events};
+use marketprism_tests::pipeline::{Run, expected_counts, stored_events, stream_state};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -80,16 +80,7 @@ async fn every_type_lands_exactly_once_even_when_published_twice() {
             .await
             .unwrap();
     }
-    let last = run
-        .js
-        .get_stream(&md)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .last_sequence;
+    let last = stream_state(&run.js, &md).await.last_sequence;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let info = loop {
         let i = run.consumer_info(&md).await;

@@ -10,26 +10,12 @@ use marketprism_model::{DataType, Payload};
 use marketprism_pipeline::publish::run_nats_output;
 use marketprism_pipeline::sink::run_sink;
 use marketprism_telemetry::Health;
-use marketprism_tests::pipeline::{Run, eventually, stored_events};
+use marketprism_tests::pipeline::{Run, eventually, stored_events, stream_state};
 use marketprism_tests::servers::{clickhouse_url, nats_url};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-async fn stream_state(
-    js: &async_nats::jetstream::Context,
-    name: &str,
-) -> async_nats::jetstream::stream::State {
-    js.get_stream(name)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_stream_refuses_and_every_drop_becomes_an_overflow_gap_row() {

@@ -151,15 +151,12 @@ async fn okx_dated_futures_are_futures_and_contract_sizes_land_in_base_units() {
     );
 }
 
-/// A configured symbol the venue lists only after the collector started (a new listing) is refused
-/// at start, then collected from the refresh that sees it, without a restart: its trades and book
-/// arrive on a connection of their own, the instrument list turns ready, and the symbols that were
-/// listed all along keep their connection with no gap.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
-    use marketprism_simulator::{Fault, Target};
+/// Binance spot trades and books of BTC and SOL, the instrument list refreshed every second.
+async fn btc_and_sol_refreshed_every_second(
+    prepare: impl FnOnce(&marketprism_simulator::SimulatorHandle),
+) -> Rig {
     let types = [DataType::Trades, DataType::Orderbooks];
-    let mut rig = Rig::start_prepared(
+    Rig::start_prepared(
         sim_config(),
         &[(BinanceSpot, &types)],
         |c| {
@@ -169,13 +166,24 @@ async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
             ];
             c.instruments_refresh_s = 1;
         },
-        |sim| {
-            sim.inject(Fault::ListLater {
-                target: Target::symbol(BinanceSpot, "SOLUSDT"),
-                after_ms: 2_500,
-            });
-        },
+        prepare,
     )
+    .await
+}
+
+/// A configured symbol the venue lists only after the collector started (a new listing) is refused
+/// at start, then collected from the refresh that sees it, without a restart: its trades and book
+/// arrive on a connection of their own, the instrument list turns ready, and the symbols that were
+/// listed all along keep their connection with no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
+    use marketprism_simulator::{Fault, Target};
+    let mut rig = btc_and_sol_refreshed_every_second(|sim| {
+        sim.inject(Fault::ListLater {
+            target: Target::symbol(BinanceSpot, "SOLUSDT"),
+            after_ms: 2_500,
+        });
+    })
     .await;
     rig.wait_for("SOL refused at start", |ev| {
         gaps(ev, BinanceSpot)
@@ -230,20 +238,7 @@ async fn a_symbol_listed_after_start_is_collected_from_the_next_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collected_symbol_that_leaves_the_list_is_a_gap_and_not_ready() {
     use marketprism_simulator::{Fault, Target};
-    let types = [DataType::Trades, DataType::Orderbooks];
-    let mut rig = Rig::start_prepared(
-        sim_config(),
-        &[(BinanceSpot, &types)],
-        |c| {
-            c.symbols = vec![
-                Symbol::new("BTC-USDT").unwrap(),
-                Symbol::new("SOL-USDT").unwrap(),
-            ];
-            c.instruments_refresh_s = 1;
-        },
-        |_| {},
-    )
-    .await;
+    let mut rig = btc_and_sol_refreshed_every_second(|_| {}).await;
     rig.wait_for("SOL trades first", |ev| trades(ev, "SOL-USDT").count() >= 3)
         .await;
     rig.sim
