@@ -209,3 +209,70 @@ async fn spot_refused_instrument_stays_in_its_streams() {
 async fn contract_refused_instrument_stays_in_its_streams() {
     refused_instrument_stays_in_its_streams(MexcDerivatives, &CONTRACT, "SOL_USDT").await;
 }
+
+/// MEXC contracts ack per method (`rs.sub.deal`, naming no symbol): one contract's subscribe left
+/// unanswered is hidden once the others' acks make the connection live. At the subscribe deadline
+/// its streams end with a `refused` gap each; the other contract keeps delivering on the same
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracts_unanswered_subscribe_is_refused_even_once_live() {
+    let types = [DataType::Orderbooks, DataType::Trades];
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(MexcDerivatives, &types)],
+        |c| c.subscribe_timeout_s = 2,
+        |sim| {
+            sim.inject(Fault::Unanswered(Target::symbol(
+                MexcDerivatives,
+                "ETH_USDT",
+            )));
+        },
+    )
+    .await;
+    rig.wait_for("a refused gap per ETH stream", |ev| {
+        types.iter().all(|dt| {
+            gaps(ev, MexcDerivatives).iter().any(|(s, g)| {
+                *s == "ETH-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
+            })
+        })
+    })
+    .await;
+    let n = rig.events.len();
+    rig.wait_for("BTC still delivering", |ev| {
+        types.iter().all(|dt| {
+            ev[n..]
+                .iter()
+                .any(|e| e.data_type() == *dt && e.symbol.as_str() == "BTC-USDT")
+        })
+    })
+    .await;
+    assert_eq!(
+        rig.sim.stats().venue(MexcDerivatives).connections,
+        1,
+        "no reconnect"
+    );
+    let eth: Vec<_> = gaps(&rig.events, MexcDerivatives)
+        .into_iter()
+        .filter(|(s, _)| *s == "ETH-USDT")
+        .map(|(_, g)| g.clone())
+        .collect();
+    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
+    assert!(
+        eth.iter().all(|g| g.detail.contains("no answer")),
+        "{eth:?}"
+    );
+    assert!(
+        !gaps(&rig.events, MexcDerivatives)
+            .iter()
+            .any(|(s, _)| *s == "BTC-USDT"),
+        "BTC: gap without a fault"
+    );
+    let health = rig.health.snapshot();
+    assert!(
+        health
+            .iter()
+            .any(|(k, s)| k.contains("ETH-USDT") && !s.ready && s.reason.contains("no answer")),
+        "ETH's streams not ready: {health:?}"
+    );
+    rig.stop().await;
+}

@@ -118,8 +118,8 @@ pub enum Fault {
     /// its subscribe args with error 60018 (acking the others of the batch) and REST with 51001;
     /// Binance acks the SUBSCRIBE but never sends its data, and REST answers `-1121 Invalid symbol.`.
     Delist(Target),
-    /// Gate: subscribe requests for the target's instrument get no answer at all (no ack, no error,
-    /// no data), as a venue that drops a request.
+    /// Gate and MEXC contracts: subscribe requests for the target's instrument get no answer at all
+    /// (no ack, no error, no data), as a venue that drops a request.
     Unanswered(Target),
     /// Ends [`Fault::Unanswered`] for the target: its subscribe requests are answered again.
     AnswerAgain(Target),

@@ -296,6 +296,9 @@ impl Protocol for MexcContractConn {
                     .to_string(),
             )];
         }
+        if !unsub && cx.shared.is_unanswered(cx.exchange, &symbol) {
+            return Vec::new();
+        }
         let key = (name.to_owned(), symbol.clone());
         if unsub {
             if self.subs.remove(&key).is_some() {

@@ -127,6 +127,12 @@ impl<T> Holds<T> {
         self.streams[stream].queue.push_back(item);
     }
 
+    /// Keep `item` for `stream` (not open) ahead of those already held: the next probe. For the
+    /// gap rows that record drops, which must not wait behind a full hold (or die with it at exit).
+    pub fn hold_first(&mut self, stream: usize, item: T) {
+        self.streams[stream].queue.push_front(item);
+    }
+
     /// The stream refused `item`: hold it first and the stream for `pause`. True when the stream
     /// was open until now (the caller logs and counts the transition once).
     pub fn refused(
@@ -231,6 +237,9 @@ mod tests {
             "counted once"
         );
         h.hold(0, 'c');
+        h.hold_first(0, 'g');
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.streams[0].queue.pop_front(), Some('g'), "held first");
         assert!(
             !h.is_open(0) && h.is_open(1),
             "the other stream keeps flowing"

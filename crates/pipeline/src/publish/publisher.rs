@@ -478,6 +478,11 @@ impl Publisher {
             };
             let stream = stream_index(out.data_type);
             if !self.holds.may_send(stream) {
+                if out.data_type == DataType::Gaps && out.events == 1 {
+                    // A gap (the record of a loss) goes first: the next probe, never behind the hold.
+                    self.holds.hold_first(stream, out);
+                    continue;
+                }
                 // Held one event per message: a probe is one event, and the hold counts events.
                 for piece in out.split() {
                     self.holds.hold(stream, piece);

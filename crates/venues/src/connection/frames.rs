@@ -87,6 +87,26 @@ impl Session<'_> {
         }
     }
 
+    /// Venues that ack per method (MEXC contracts): one request left unanswered at the subscribe
+    /// deadline while the others' acks made the connection live. Its streams end (a `refused` gap
+    /// each), as on a venue whose requests name their streams; if data comes anyway, they are
+    /// streams again.
+    pub(super) async fn refuse_unanswered(&mut self) -> Option<super::session::SessionEnd> {
+        let detail = format!(
+            "no answer to the subscribe request within {:?}",
+            self.ctx.plan.subscribe_timeout
+        );
+        let left: Vec<usize> = self.unanswered.drain(..).collect();
+        for i in left {
+            for st in super::attribute::request_streams(&self.ctx.plan, i) {
+                if let Some(e) = self.refuse((st.data_type, st.symbol), &detail).await {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+
     /// A refusal naming no request, on a venue that answers in order: the oldest unanswered request's.
     /// Its ack is released only when no other unanswered request waits for the same one.
     pub(super) fn refused_in_order(&mut self) -> Option<super::attribute::Refusal> {

@@ -266,7 +266,7 @@ pub(crate) async fn run_session(
 impl Session<'_> {
     fn next_timer(&self, subscribe_deadline: Instant) -> Instant {
         let mut t = self.keepalive.next_check();
-        if !self.live {
+        if !self.live || !self.unanswered.is_empty() {
             t = t.min(subscribe_deadline);
         }
         let others = [
@@ -328,6 +328,11 @@ impl Session<'_> {
                 ),
                 self,
             ));
+        }
+        if self.live && now >= subscribe_deadline && !self.unanswered.is_empty() {
+            if let Some(e) = self.refuse_unanswered().await {
+                return Some(e);
+            }
         }
         match self.keepalive.poll(now) {
             KeepAliveAction::Dead => {
