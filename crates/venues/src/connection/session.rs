@@ -329,10 +329,12 @@ impl Session<'_> {
                 self,
             ));
         }
-        if self.live && now >= subscribe_deadline && !self.unanswered.is_empty() {
-            if let Some(e) = self.refuse_unanswered().await {
-                return Some(e);
-            }
+        if self.live
+            && now >= subscribe_deadline
+            && !self.unanswered.is_empty()
+            && let Some(e) = self.refuse_unanswered().await
+        {
+            return Some(e);
         }
         match self.keepalive.poll(now) {
             KeepAliveAction::Dead => {
