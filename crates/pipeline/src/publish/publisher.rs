@@ -18,9 +18,7 @@ use super::overflow::OverflowTracker;
 use super::streams::{connect, ensure_streams, is_connected, prefixed};
 use crate::error::{Error, Result};
 use crate::internal_events::emit;
-use crate::internal_events::publish::{
-    NatsConnection, OverflowGapsQueued, PublishFailed, PublishFenced, StreamRefusing,
-};
+use crate::internal_events::publish::{NatsConnection, OverflowGapsQueued, PublishFenced};
 use crate::lease::Fence;
 use async_nats::client::PublishErrorKind;
 use async_nats::jetstream;
@@ -576,63 +574,6 @@ impl Publisher {
         for out in expired.into_iter().rev() {
             self.on_failure(out, Failure::Retry, "no ack within ack_timeout_ms");
         }
-    }
-
-    fn on_failure(&mut self, out: Outgoing, failure: Failure, error: &str) {
-        emit(PublishFailed {
-            subject: &out.subject,
-            error,
-        });
-        let stream = stream_index(out.data_type);
-        match failure {
-            // A batch the server cannot take whole goes again event by event (each may fit).
-            Failure::TooLarge if out.events > 1 => {
-                self.holds.unsent(stream);
-                self.stats.retries += 1;
-                for piece in out.split().into_iter().rev() {
-                    self.pending.push_front(piece);
-                }
-                let max_payload = self.client.server_info().max_payload;
-                self.coalescer.set_max_bytes(
-                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
-                );
-                return;
-            }
-            Failure::TooLarge => {
-                tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped (an overflow gap records it)");
-                self.holds.unsent(stream);
-                self.stats.dropped += 1;
-                self.too_large_by_type[out.data_type as usize] += 1;
-                match serde_json::from_slice::<Event>(&out.payload) {
-                    Ok(event) => self.overflow.record(&event),
-                    Err(e) => {
-                        tracing::error!(subject = %out.subject, error = %e, "dropped event does not read back: no gap for it")
-                    }
-                }
-                return;
-            }
-            Failure::Refused => {
-                self.stats.retries += 1;
-                let now = Instant::now();
-                // Held one event per message: a probe that can fit, counted in events.
-                for piece in out.split().into_iter().rev() {
-                    if self.holds.refused(stream, piece, error, now, STALL_PAUSE) {
-                        emit(StreamRefusing {
-                            stream: self.stream_name(stream),
-                            error,
-                        });
-                        self.reported_ready = None;
-                    }
-                }
-                return;
-            }
-            Failure::NoStream => self.streams_ready = false,
-            Failure::Retry => {}
-        }
-        self.holds.unsent(stream);
-        self.stats.retries += 1;
-        self.pending.push_front(out);
-        self.paused_until = Instant::now() + RETRY_PAUSE;
     }
 }
 

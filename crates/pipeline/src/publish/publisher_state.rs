@@ -1,11 +1,16 @@
-//! The publisher's bookkeeping that is not the send loop: readiness, fencing, shutdown and metrics.
+//! The publisher's bookkeeping that is not the send loop: failed publishes, readiness, fencing, shutdown and metrics.
 
-use super::Publisher;
+use super::{
+    BATCH_SHARE_OF_MAX_PAYLOAD, Failure, MAX_BATCH_BYTES, Publisher, RETRY_PAUSE, STALL_PAUSE,
+};
 use crate::internal_events::emit;
 use crate::internal_events::publish::{
-    EventsDropped, EventsPublished, PublishFenced, PublisherState,
+    EventsDropped, EventsPublished, PublishFailed, PublishFenced, PublisherState, StreamRefusing,
 };
-use marketprism_model::{DataType, now_ms};
+use crate::publish::coalesce::Outgoing;
+use crate::publish::holds::stream_index;
+use marketprism_model::{DataType, Event, now_ms};
+use tokio::time::Instant;
 
 impl Publisher {
     /// Readiness is written on a change, and refreshed every tick while not ready (buffer size).
@@ -130,6 +135,67 @@ impl Publisher {
             in_flight: self.in_flight.len(),
             buffered: self.buffered(),
         });
+    }
+}
+
+impl Publisher {
+    /// After a failed publish: send again, split a batch the server cannot take whole, hold it for
+    /// a refusing stream, or drop a single event too large (an overflow gap records it).
+    pub(super) fn on_failure(&mut self, out: Outgoing, failure: Failure, error: &str) {
+        emit(PublishFailed {
+            subject: &out.subject,
+            error,
+        });
+        let stream = stream_index(out.data_type);
+        match failure {
+            // A batch the server cannot take whole goes again event by event (each may fit).
+            Failure::TooLarge if out.events > 1 => {
+                self.holds.unsent(stream);
+                self.stats.retries += 1;
+                for piece in out.split().into_iter().rev() {
+                    self.pending.push_front(piece);
+                }
+                let max_payload = self.client.server_info().max_payload;
+                self.coalescer.set_max_bytes(
+                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
+                );
+                return;
+            }
+            Failure::TooLarge => {
+                tracing::error!(subject = %out.subject, error, "event larger than the server's max_payload; dropped (an overflow gap records it)");
+                self.holds.unsent(stream);
+                self.stats.dropped += 1;
+                self.too_large_by_type[out.data_type as usize] += 1;
+                match serde_json::from_slice::<Event>(&out.payload) {
+                    Ok(event) => self.overflow.record(&event),
+                    Err(e) => {
+                        tracing::error!(subject = %out.subject, error = %e, "dropped event does not read back: no gap for it")
+                    }
+                }
+                return;
+            }
+            Failure::Refused => {
+                self.stats.retries += 1;
+                let now = Instant::now();
+                // Held one event per message: a probe that can fit, counted in events.
+                for piece in out.split().into_iter().rev() {
+                    if self.holds.refused(stream, piece, error, now, STALL_PAUSE) {
+                        emit(StreamRefusing {
+                            stream: self.stream_name(stream),
+                            error,
+                        });
+                        self.reported_ready = None;
+                    }
+                }
+                return;
+            }
+            Failure::NoStream => self.streams_ready = false,
+            Failure::Retry => {}
+        }
+        self.holds.unsent(stream);
+        self.stats.retries += 1;
+        self.pending.push_front(out);
+        self.paused_until = Instant::now() + RETRY_PAUSE;
     }
 }
 
