@@ -343,3 +343,60 @@ pub async fn rest_rejections(exchange: Exchange) {
     }
     assert_invariants(&rig.stop().await);
 }
+
+/// A subscribe request the venue never answers (BTC and ETH trades and books; ETH's subscribe is
+/// never answered): after the subscribe timeout ETH's two streams end with a `refused` gap each
+/// ("no answer"), BTC keeps delivering on the same connection (never cut and reconnected for it)
+/// and has no gap. Returns the rig for what the venue's test checks next.
+pub async fn unanswered_subscribe_ends_only_its_streams(exchange: Exchange, eth: &str) -> Rig {
+    let types = [DataType::Orderbooks, DataType::Trades];
+    let eth = eth.to_owned();
+    let mut rig = Rig::start_prepared(
+        sim_config(),
+        &[(exchange, &types)],
+        |c| c.subscribe_timeout_s = 2,
+        move |sim| {
+            sim.inject(Fault::Unanswered(Target::symbol(exchange, &eth)));
+        },
+    )
+    .await;
+    rig.wait_for("a refused gap per ETH stream", |ev| {
+        types.iter().all(|dt| {
+            gaps(ev, exchange).iter().any(|(s, g)| {
+                *s == "ETH-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
+            })
+        })
+    })
+    .await;
+    let n = rig.events.len();
+    rig.wait_for("BTC still delivering", |ev| {
+        types.iter().all(|dt| {
+            ev[n..]
+                .iter()
+                .any(|e| e.data_type() == *dt && e.symbol.as_str() == "BTC-USDT")
+        })
+    })
+    .await;
+    assert_eq!(
+        rig.sim.stats().venue(exchange).connections,
+        1,
+        "no reconnect"
+    );
+    let eth: Vec<_> = gaps(&rig.events, exchange)
+        .into_iter()
+        .filter(|(s, _)| *s == "ETH-USDT")
+        .map(|(_, g)| g.clone())
+        .collect();
+    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
+    assert!(
+        eth.iter().all(|g| g.detail.contains("no answer")),
+        "{eth:?}"
+    );
+    assert!(
+        !gaps(&rig.events, exchange)
+            .iter()
+            .any(|(s, _)| *s == "BTC-USDT"),
+        "BTC: gap without a fault"
+    );
+    rig
+}

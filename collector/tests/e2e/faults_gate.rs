@@ -201,61 +201,9 @@ async fn futures_refused_contract_stays_in_its_streams() {
 /// never cut and reconnected for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn futures_unanswered_subscribe_ends_only_its_streams() {
-    let types = [DataType::Orderbooks, DataType::Trades];
-    let mut rig = Rig::start_prepared(
-        sim_config(),
-        &[(GateDerivatives, &types)],
-        |c| c.subscribe_timeout_s = 2,
-        |sim| {
-            sim.inject(Fault::Unanswered(Target::symbol(
-                GateDerivatives,
-                "ETH_USDT",
-            )));
-        },
-    )
-    .await;
-    rig.wait_for("a refused gap per ETH stream", |ev| {
-        types.iter().all(|dt| {
-            gaps(ev, GateDerivatives).iter().any(|(s, g)| {
-                *s == "ETH-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
-            })
-        })
-    })
-    .await;
-    let n = rig.events.len();
-    rig.wait_for("BTC still delivering", |ev| {
-        types.iter().all(|dt| {
-            ev[n..]
-                .iter()
-                .any(|e| e.data_type() == *dt && e.symbol.as_str() == "BTC-USDT")
-        })
-    })
-    .await;
+    let mut rig =
+        faults::unanswered_subscribe_ends_only_its_streams(GateDerivatives, "ETH_USDT").await;
     assert_book_matches_sim(&mut rig, GateDerivatives, "BTC-USDT").await;
-    assert_eq!(
-        rig.sim.stats().venue(GateDerivatives).connections,
-        1,
-        "no reconnect"
-    );
-    let eth_gaps = |ev: &[marketprism_model::Event]| {
-        gaps(ev, GateDerivatives)
-            .into_iter()
-            .filter(|(s, _)| *s == "ETH-USDT")
-            .map(|(_, g)| g.clone())
-            .collect::<Vec<_>>()
-    };
-    let eth = eth_gaps(&rig.events);
-    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
-    assert!(
-        eth.iter().all(|g| g.detail.contains("no answer")),
-        "{eth:?}"
-    );
-    assert!(
-        !gaps(&rig.events, GateDerivatives)
-            .iter()
-            .any(|(s, _)| *s == "BTC-USDT"),
-        "BTC: gap without a fault"
-    );
     // The venue answers again: after a reconnect ETH delivers, is ready, and its next outage is a
     // gap like any stream's (a slow answer is not a refusal for good).
     rig.sim.inject(Fault::AnswerAgain(Target::symbol(

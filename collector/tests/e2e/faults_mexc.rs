@@ -216,57 +216,7 @@ async fn contract_refused_instrument_stays_in_its_streams() {
 /// connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contracts_unanswered_subscribe_is_refused_even_once_live() {
-    let types = [DataType::Orderbooks, DataType::Trades];
-    let mut rig = Rig::start_prepared(
-        sim_config(),
-        &[(MexcDerivatives, &types)],
-        |c| c.subscribe_timeout_s = 2,
-        |sim| {
-            sim.inject(Fault::Unanswered(Target::symbol(
-                MexcDerivatives,
-                "ETH_USDT",
-            )));
-        },
-    )
-    .await;
-    rig.wait_for("a refused gap per ETH stream", |ev| {
-        types.iter().all(|dt| {
-            gaps(ev, MexcDerivatives).iter().any(|(s, g)| {
-                *s == "ETH-USDT" && g.data_type == *dt && g.cause == GapCause::Refused
-            })
-        })
-    })
-    .await;
-    let n = rig.events.len();
-    rig.wait_for("BTC still delivering", |ev| {
-        types.iter().all(|dt| {
-            ev[n..]
-                .iter()
-                .any(|e| e.data_type() == *dt && e.symbol.as_str() == "BTC-USDT")
-        })
-    })
-    .await;
-    assert_eq!(
-        rig.sim.stats().venue(MexcDerivatives).connections,
-        1,
-        "no reconnect"
-    );
-    let eth: Vec<_> = gaps(&rig.events, MexcDerivatives)
-        .into_iter()
-        .filter(|(s, _)| *s == "ETH-USDT")
-        .map(|(_, g)| g.clone())
-        .collect();
-    assert_eq!(eth.len(), 2, "one refused gap per stream: {eth:?}");
-    assert!(
-        eth.iter().all(|g| g.detail.contains("no answer")),
-        "{eth:?}"
-    );
-    assert!(
-        !gaps(&rig.events, MexcDerivatives)
-            .iter()
-            .any(|(s, _)| *s == "BTC-USDT"),
-        "BTC: gap without a fault"
-    );
+    let rig = faults::unanswered_subscribe_ends_only_its_streams(MexcDerivatives, "ETH_USDT").await;
     let health = rig.health.snapshot();
     assert!(
         health

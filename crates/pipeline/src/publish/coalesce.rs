@@ -14,6 +14,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Ceiling of a batch payload, whatever the server allows.
+pub(super) const MAX_BATCH_BYTES: usize = 512 * 1024;
+
 /// One message waiting to be published: one event or a batch (serialized once, however often it is retried).
 #[derive(Debug)]
 pub(super) struct Outgoing {
@@ -58,8 +61,13 @@ pub(super) struct Coalescer {
 }
 
 impl Coalescer {
-    /// `linger` zero: every event is sealed at once (no batching).
-    pub fn new(linger: Duration, max_events: usize, max_bytes: usize) -> Coalescer {
+    /// `linger` zero: every event is sealed at once (no batching). Payloads stay within
+    /// [`MAX_BATCH_BYTES`] until [`Coalescer::fit_max_payload`] learns the server's limit.
+    pub fn new(linger: Duration, max_events: usize) -> Coalescer {
+        Coalescer::with_max_bytes(linger, max_events, MAX_BATCH_BYTES)
+    }
+
+    fn with_max_bytes(linger: Duration, max_events: usize, max_bytes: usize) -> Coalescer {
         Coalescer {
             linger,
             max_events: max_events.max(1),
@@ -71,9 +79,10 @@ impl Coalescer {
         }
     }
 
-    /// Bytes a batch payload may reach (the server's `max_payload` leaves room for headers).
-    pub fn set_max_bytes(&mut self, max_bytes: usize) {
-        self.max_bytes = max_bytes;
+    /// Fit batches to the server's `max_payload` (learnt on connect, or from a refusal): half of
+    /// it (headers, and a margin), at most [`MAX_BATCH_BYTES`].
+    pub fn fit_max_payload(&mut self, max_payload: usize) {
+        self.max_bytes = (max_payload / 2).clamp(1, MAX_BATCH_BYTES);
     }
 
     /// Events lingering in open groups.
@@ -297,7 +306,7 @@ mod tests {
         let events = synthetic_events(11, 400);
         let t0 = Instant::now();
         let linger = Duration::from_millis(20);
-        let mut c = Coalescer::new(linger, 1_000, 1 << 20);
+        let mut c = Coalescer::with_max_bytes(linger, 1_000, 1 << 20);
         let mut sealed = Vec::new();
         for e in &events {
             c.add(part(e), t0, &mut sealed);
@@ -340,7 +349,7 @@ mod tests {
         let trades = one_subjects_trades();
         assert!(trades.len() >= 10, "{}", trades.len());
         let t0 = Instant::now();
-        let mut c = Coalescer::new(Duration::from_secs(1), 4, 1 << 20);
+        let mut c = Coalescer::with_max_bytes(Duration::from_secs(1), 4, 1 << 20);
         let mut sealed = Vec::new();
         for e in &trades[..9] {
             c.add(part(e), t0, &mut sealed);
@@ -355,7 +364,7 @@ mod tests {
 
         // Bytes: room for two events only.
         let two = 2 + 2 * (serde_json::to_vec(&trades[0]).unwrap().len() + 8);
-        let mut c = Coalescer::new(Duration::from_secs(1), 100, two);
+        let mut c = Coalescer::with_max_bytes(Duration::from_secs(1), 100, two);
         let mut sealed = Vec::new();
         for e in &trades[..5] {
             c.add(part(e), t0, &mut sealed);
@@ -365,7 +374,7 @@ mod tests {
         assert!(sealed.len() >= 3);
         assert_eq!(events_of(&sealed), trades[..5].to_vec());
 
-        let mut c = Coalescer::new(Duration::ZERO, 100, 1 << 20);
+        let mut c = Coalescer::with_max_bytes(Duration::ZERO, 100, 1 << 20);
         let mut sealed = Vec::new();
         for e in &trades[..3] {
             c.add(part(e), t0, &mut sealed);
@@ -377,7 +386,7 @@ mod tests {
     #[test]
     fn a_batch_splits_back_into_its_events_as_they_would_have_gone_alone() {
         let trades = one_subjects_trades();
-        let mut c = Coalescer::new(Duration::from_secs(1), 100, 1 << 20);
+        let mut c = Coalescer::with_max_bytes(Duration::from_secs(1), 100, 1 << 20);
         let mut sealed = Vec::new();
         for e in &trades[..5] {
             c.add(part(e), Instant::now(), &mut sealed);
@@ -405,7 +414,7 @@ mod tests {
         let trades = one_subjects_trades();
         let t0 = Instant::now();
         let linger = Duration::from_millis(10);
-        let mut c = Coalescer::new(linger, 2, 1 << 20);
+        let mut c = Coalescer::with_max_bytes(linger, 2, 1 << 20);
         let mut sealed = Vec::new();
         c.add(part(&trades[0]), t0, &mut sealed);
         c.add(part(&trades[1]), t0, &mut sealed);

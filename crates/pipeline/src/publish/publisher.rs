@@ -79,10 +79,6 @@ const STALL_PAUSE: Duration = Duration::from_secs(1);
 /// The window may span (oldest unacked to newest sent) this many times `max_in_flight`: a publish
 /// stuck at the front then stops sending until it times out, which bounds the window's memory.
 const MAX_SPAN_FACTOR: usize = 8;
-/// A batch payload stays within this share of the server's `max_payload` (headers, and a margin).
-const BATCH_SHARE_OF_MAX_PAYLOAD: usize = 2;
-/// Ceiling of a batch payload, whatever the server allows.
-const MAX_BATCH_BYTES: usize = 512 * 1024;
 
 pub async fn run_nats_output(
     config: NatsConfig,
@@ -113,7 +109,6 @@ pub async fn run_nats_output_fenced(
     let coalescer = Coalescer::new(
         Duration::from_millis(config.batch_linger_ms),
         config.batch_max_events,
-        MAX_BATCH_BYTES,
     );
     let mut publisher = Publisher {
         config,
@@ -292,10 +287,8 @@ impl Publisher {
             self.was_connected = connected;
             if connected {
                 // Batches must fit the server's max_payload (1 MiB by default, often lowered).
-                let max_payload = self.client.server_info().max_payload;
-                self.coalescer.set_max_bytes(
-                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
-                );
+                self.coalescer
+                    .fit_max_payload(self.client.server_info().max_payload);
             }
             emit(NatsConnection {
                 role: "publisher",

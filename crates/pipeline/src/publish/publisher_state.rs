@@ -1,8 +1,6 @@
 //! The publisher's bookkeeping that is not the send loop: failed publishes, readiness, fencing, shutdown and metrics.
 
-use super::{
-    BATCH_SHARE_OF_MAX_PAYLOAD, Failure, MAX_BATCH_BYTES, Publisher, RETRY_PAUSE, STALL_PAUSE,
-};
+use super::{Failure, Publisher, RETRY_PAUSE, STALL_PAUSE};
 use crate::internal_events::emit;
 use crate::internal_events::publish::{
     EventsDropped, EventsPublished, PublishFailed, PublishFenced, PublisherState, StreamRefusing,
@@ -155,10 +153,8 @@ impl Publisher {
                 for piece in out.split().into_iter().rev() {
                     self.pending.push_front(piece);
                 }
-                let max_payload = self.client.server_info().max_payload;
-                self.coalescer.set_max_bytes(
-                    (max_payload / BATCH_SHARE_OF_MAX_PAYLOAD).clamp(1, MAX_BATCH_BYTES),
-                );
+                self.coalescer
+                    .fit_max_payload(self.client.server_info().max_payload);
                 return;
             }
             Failure::TooLarge => {
