@@ -58,17 +58,66 @@ impl Dec18 {
     }
 }
 
+/// The longest text of any `i128` scaled by 10^18: sign, 21 integer digits, point, 18 fractional digits.
+const TEXT_MAX: usize = 41;
+
+/// Exact text of a `Dec18` on the stack: the Parquet writer formats every decimal cell, so no
+/// allocation and one 128-bit division per value.
+struct Text {
+    buf: [u8; TEXT_MAX],
+    len: usize,
+}
+
+impl Text {
+    fn of(v: i128) -> Text {
+        let mut buf = [0u8; TEXT_MAX];
+        let abs = v.unsigned_abs();
+        let (int, mut frac) = (abs / ONE as u128, (abs % ONE as u128) as u64);
+        let mut len = 0;
+        if v < 0 {
+            buf[0] = b'-';
+            len = 1;
+        }
+        // Integer digits (21 at most, for any i128), written backwards into a scratch buffer.
+        let mut digits = [0u8; 21];
+        let (mut n, mut i) = (int, digits.len());
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf[len..len + digits.len() - i].copy_from_slice(&digits[i..]);
+        len += digits.len() - i;
+        if frac != 0 {
+            // 18 fractional digits, trailing zeros dropped.
+            let mut width = SCALE as usize;
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            buf[len] = b'.';
+            for k in (0..width).rev() {
+                buf[len + 1 + k] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            len += 1 + width;
+        }
+        Text { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, '-' and '.' are written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for Dec18 {
     /// Exact text, trailing fractional zeros dropped: `42219.9`, `-0.00000001`, `5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        let (int, frac) = (abs / ONE as u128, abs % ONE as u128);
-        if frac == 0 {
-            return write!(f, "{sign}{int}");
-        }
-        let digits = format!("{frac:018}");
-        write!(f, "{sign}{int}.{}", digits.trim_end_matches('0'))
+        f.write_str(Text::of(self.0).as_str())
     }
 }
 
@@ -108,7 +157,7 @@ impl FromStr for Dec18 {
 impl Serialize for Dec18 {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            serializer.collect_str(self)
+            serializer.serialize_str(Text::of(self.0).as_str())
         } else {
             serializer.serialize_i128(self.0)
         }
@@ -200,5 +249,47 @@ mod tests {
             serde_json::to_string(&Dec18::from_str("0.00000001").unwrap()).unwrap(),
             "\"0.00000001\""
         );
+    }
+
+    /// The text as the formatting machinery writes it: the reference for the stack-buffer writer.
+    fn reference_text(v: i128) -> String {
+        let sign = if v < 0 { "-" } else { "" };
+        let abs = v.unsigned_abs();
+        let (int, frac) = (abs / ONE as u128, abs % ONE as u128);
+        if frac == 0 {
+            return format!("{sign}{int}");
+        }
+        let digits = format!("{frac:018}");
+        format!("{sign}{int}.{}", digits.trim_end_matches('0'))
+    }
+
+    #[test]
+    fn text_matches_the_reference_at_the_edges() {
+        for v in [
+            0,
+            1,
+            -1,
+            ONE,
+            -ONE,
+            ONE / 10,
+            LIMIT - 1,
+            -(LIMIT - 1),
+            i128::MAX,
+            i128::MIN,
+            i128::MIN + 1,
+            10_000_000_000,
+            -42_219_900_000_000_000_000_000,
+        ] {
+            assert_eq!(Dec18(v).to_string(), reference_text(v), "{v}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_matches_the_reference(v in proptest::prelude::any::<i128>(), small in -10_i128.pow(24)..10_i128.pow(24)) {
+            proptest::prop_assert_eq!(Dec18(v).to_string(), reference_text(v));
+            proptest::prop_assert_eq!(Dec18(small).to_string(), reference_text(small));
+            proptest::prop_assert_eq!(Dec18(small).to_string().parse::<Dec18>().unwrap(), Dec18(small));
+        }
     }
 }

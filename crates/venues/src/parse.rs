@@ -217,11 +217,27 @@ pub enum Parsed {
     Event(Event),
     /// Frames that carry several facts (`!markPrice@arr`, OKX `data` arrays).
     Events(Vec<Event>),
+    /// A frame of several facts some of which were rejected (Gate `futures.tickers` carries funding
+    /// and open interest, `!markPrice@arr` many symbols): the good facts land, and each rejection is
+    /// counted and becomes a `rejected` gap on its own stream, so one bad value costs only its fact.
+    Partial(Vec<Event>, Vec<ParseError>),
     /// An incremental book update for the local book of `symbol`.
     BookUpdate(Symbol, BookUpdate),
     /// A full book carried in the stream (OKX legacy first push, Deribit `snapshot`).
     BookSnapshot(Symbol, BookSnapshot),
     Control(Control),
+}
+
+impl Parsed {
+    /// The facts of a multi-fact frame parsed one by one: `Events` when none was rejected, the lone
+    /// error when nothing was accepted and one fact rejected (the frame as a whole is bad), else `Partial`.
+    pub fn from_facts(events: Vec<Event>, mut errors: Vec<ParseError>) -> ParseResult<Parsed> {
+        match (events.is_empty(), errors.len()) {
+            (_, 0) => Ok(Parsed::Events(events)),
+            (true, 1) => Err(errors.remove(0)),
+            _ => Ok(Parsed::Partial(events, errors)),
+        }
+    }
 }
 
 /// A decimal from the venue's text, keeping its scale (`"1.500"` stays `1.500`). Accepts `1e-5` style

@@ -115,10 +115,15 @@ pub fn utc_date(ts_ms: i64) -> String {
     }
 }
 
-/// One output file's partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// Milliseconds in a UTC day.
+const DAY_MS: i64 = 86_400_000;
+
+/// One output file's partition. The day is kept as a number so that sorting an event into its
+/// partition formats and allocates nothing; the `date=` text is made when a file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PartitionKey {
-    pub date: String,
+    /// UTC days since 1970-01-01 of `ts_ms`.
+    pub day: i64,
     pub exchange: Exchange,
     pub data_type: DataType,
 }
@@ -126,14 +131,19 @@ pub struct PartitionKey {
 impl PartitionKey {
     pub fn of(event: &Event) -> PartitionKey {
         PartitionKey {
-            date: utc_date(event.ts_ms),
+            day: event.ts_ms.div_euclid(DAY_MS),
             exchange: event.exchange,
             data_type: event.data_type(),
         }
     }
 
+    /// `YYYY-MM-DD` of the partition's day.
+    pub fn date(&self) -> String {
+        utc_date(self.day.saturating_mul(DAY_MS))
+    }
+
     pub fn dir(&self, root: &Path) -> PathBuf {
-        root.join(format!("date={}", self.date))
+        root.join(format!("date={}", self.date()))
             .join(format!("exchange={}", self.exchange))
             .join(format!("data_type={}", self.data_type))
     }
@@ -199,7 +209,7 @@ impl PartWriter {
         let key = PartitionKey::of(event);
         let rows = self
             .buffers
-            .entry(key.clone())
+            .entry(key)
             .or_insert_with(|| Rows::new(key.data_type));
         if let Err(error) = rows.push(event) {
             self.stats.rows_rejected += 1;
@@ -250,7 +260,7 @@ impl PartWriter {
     }
 
     async fn flush_all(&mut self) {
-        let keys: Vec<PartitionKey> = self.buffers.keys().cloned().collect();
+        let keys: Vec<PartitionKey> = self.buffers.keys().copied().collect();
         self.flush(keys).await;
     }
 

@@ -59,7 +59,7 @@ fn config(dir: &Path, flush_interval_ms: u64, max_rows: usize) -> ParquetConfig 
 fn layout_and_names() {
     let e = synthetic_event(0, 1);
     let key = PartitionKey::of(&e);
-    assert_eq!(key.date, "2026-01-01");
+    assert_eq!(key.date(), "2026-01-01");
     assert_eq!(
         key.dir(Path::new("/d")),
         PathBuf::from("/d/date=2026-01-01/exchange=")
@@ -67,6 +67,16 @@ fn layout_and_names() {
             .join("data_type=trades")
     );
     assert_eq!(utc_date(-1), "1969-12-31");
+    // The partition's day is the UTC day of ts_ms, midnight belonging to the new day.
+    let at = |ts_ms| {
+        let mut e = e.clone();
+        e.ts_ms = ts_ms;
+        PartitionKey::of(&e)
+    };
+    assert_eq!(at(1_767_225_599_999).date(), "2025-12-31");
+    assert_eq!(at(1_767_225_600_000).date(), "2026-01-01");
+    assert!(at(1_767_225_599_999) < at(1_767_225_600_000));
+    assert_eq!(at(-1).date(), "1969-12-31");
     assert_eq!(utc_date(1_767_225_599_999), "2025-12-31");
     assert_eq!(file_name("r1", 7), "part-r1-0000000007.parquet");
     assert_eq!(

@@ -107,19 +107,21 @@ pub fn parse_frame(
     if body.starts_with('[') {
         // `!markPrice@arr` and other array streams.
         let all: Vec<RawEvent> = serde_json::from_str(body)?;
-        let mut events = Vec::with_capacity(all.len());
+        // One element per symbol: a bad element costs only its own symbol's fact.
+        let (mut events, mut rejected) = (Vec::with_capacity(all.len()), Vec::new());
         for raw in all {
-            match interpret(table, exchange, raw, recv_ts_ms)? {
-                Parsed::Event(e) => events.push(e),
-                _ => {
+            match interpret(table, exchange, raw, recv_ts_ms) {
+                Ok(Parsed::Event(e)) => events.push(e),
+                Ok(_) => {
                     return Err(ParseError::new(
                         ParseErrorReason::UnknownMessage,
                         "array of non-events",
                     ));
                 }
+                Err(e) => rejected.push(e),
             }
         }
-        return Ok(Parsed::Events(events));
+        return Parsed::from_facts(events, rejected);
     }
     // Fast path for the busiest frame: levels straight into borrowed lists, no second scan.
     if body.starts_with(r#"{"e":"depthUpdate""#) {

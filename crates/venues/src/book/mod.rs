@@ -17,7 +17,7 @@ pub mod sync;
 pub use cadence::SnapshotCadence;
 pub use order_book::OrderBook;
 pub use rules::SyncRule;
-pub use sync::{BookSync, Desync, SyncOutcome};
+pub use sync::{BookSync, Desync, ReplayedTop, SyncOutcome};
 
 use marketprism_model::Decimal;
 

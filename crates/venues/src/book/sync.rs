@@ -8,7 +8,7 @@
 use super::checksum::okx_checksum;
 use super::rules::{Continuity, SyncRule};
 use super::{BookSnapshot, BookUpdate, OrderBook};
-use marketprism_model::GapCause;
+use marketprism_model::{GapCause, OrderBookSnapshot};
 use std::collections::VecDeque;
 
 /// Buffered updates kept while waiting for a snapshot; older ones are dropped first (and the snapshot
@@ -38,6 +38,13 @@ pub enum SyncOutcome {
     SequenceReset,
     /// The live book broke: record a gap, then fetch a snapshot (or resubscribe for in-stream snapshots).
     Resync(Desync),
+}
+
+/// The book's top after one replayed update (tick by tick), at that update's exchange time (ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayedTop {
+    pub ts_ms: i64,
+    pub top: OrderBookSnapshot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +78,9 @@ pub struct BookSync {
     book: OrderBook,
     /// Live updates in a row judged duplicates (see [`MAX_REPEATS`]).
     repeats: u32,
+    /// Tick by tick: `(levels, tops)`, the top `levels` after each buffered update replayed into a
+    /// snapshot, so that no update's book is skipped ([`BookSync::keep_replay_tops`]).
+    replay_tops: Option<(usize, Vec<ReplayedTop>)>,
 }
 
 impl BookSync {
@@ -85,6 +95,30 @@ impl BookSync {
             },
             book: OrderBook::new(depth),
             repeats: 0,
+            replay_tops: None,
+        }
+    }
+
+    /// Keep the top `levels` of the book after every replayed update, for a book published after
+    /// every update (tick by tick): replay applies many updates at once.
+    pub fn keep_replay_tops(&mut self, levels: usize) {
+        self.replay_tops = Some((levels, Vec::new()));
+    }
+
+    /// The tops kept during the last replay, oldest first (empty unless [`Self::keep_replay_tops`]).
+    pub fn take_replay_tops(&mut self) -> Vec<ReplayedTop> {
+        match &mut self.replay_tops {
+            Some((_, tops)) => std::mem::take(tops),
+            None => Vec::new(),
+        }
+    }
+
+    fn record_replayed(&mut self) {
+        if let Some((levels, tops)) = &mut self.replay_tops {
+            tops.push(ReplayedTop {
+                ts_ms: self.book.ts_ms,
+                top: self.book.top(*levels),
+            });
         }
     }
 
@@ -242,13 +276,17 @@ impl BookSync {
                 };
             }
             // The bridge was checked above; apply it without the continuity rule.
-            if let SyncOutcome::Resync(d) = self.apply_live(first) {
-                return self.requeue(d, replay);
+            match self.apply_live(first) {
+                SyncOutcome::Resync(d) => return self.requeue(d, replay),
+                SyncOutcome::Applied => self.record_replayed(),
+                _ => {}
             }
         }
         while let Some(u) = replay.next() {
-            if let SyncOutcome::Resync(d) = self.on_update(u) {
-                return self.requeue(d, replay);
+            match self.on_update(u) {
+                SyncOutcome::Resync(d) => return self.requeue(d, replay),
+                SyncOutcome::Applied => self.record_replayed(),
+                _ => {}
             }
         }
         SyncOutcome::Synced { replayed }

@@ -49,6 +49,21 @@ impl Session<'_> {
             Parsed::Control(c) => self.on_control(ws, c, now).await,
             Parsed::Event(e) => self.emit_all(vec![e]).await,
             Parsed::Events(v) => self.emit_all(v).await,
+            Parsed::Partial(v, errors) => {
+                let exchange = self.ctx.plan.venue.exchange();
+                for error in &errors {
+                    BadFrame {
+                        exchange,
+                        error,
+                        frame: text,
+                    }
+                    .emit();
+                    if let Some(end) = self.after_bad_frame(text, error).await {
+                        return Some(end);
+                    }
+                }
+                self.emit_all(v).await
+            }
             Parsed::BookUpdate(symbol, update) => {
                 if !self.is_book(&symbol) {
                     return self.unattributed("not_subscribed", text);

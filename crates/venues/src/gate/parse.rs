@@ -399,35 +399,53 @@ pub fn parse_frame(
                 (None, Some(s)) => time_ms(s.saturating_mul(1_000), recv_ts_ms, "time")?,
                 (None, None) => return Err(ParseError::missing("time_ms")),
             };
-            let mut out = Vec::with_capacity(rows.len() * 2);
+            // Funding and open interest are separate facts: a bad value costs only its own.
+            let (mut out, mut rejected) = (Vec::with_capacity(rows.len() * 2), Vec::new());
             for t in rows {
-                let inst = listed(table, t.contract)?;
+                let inst = match listed(table, t.contract) {
+                    Ok(inst) => inst,
+                    Err(e) => {
+                        rejected.push(e);
+                        continue;
+                    }
+                };
                 let on = |dt| move |e: ParseError| e.on(dt, inst, recv_ts_ms);
-                let fr = |e| on(DataType::FundingRates)(e);
                 if t.funding_rate.is_some() || t.mark_price.is_some() {
-                    let payload = Payload::FundingRate(FundingRate {
-                        funding_rate: opt_decimal(t.funding_rate).map_err(fr)?,
-                        funding_time_ms: push_ms,
-                        next_funding_time_ms: None,
-                        next_funding_rate: opt_decimal(t.funding_rate_indicative).map_err(fr)?,
-                        mark_price: opt_decimal(t.mark_price).map_err(fr)?,
-                        index_price: opt_decimal(t.index_price).map_err(fr)?,
-                    });
-                    out.push(ev(inst, push_ms, payload));
+                    let fr = |e| on(DataType::FundingRates)(e);
+                    let funding = (|| {
+                        Ok(FundingRate {
+                            funding_rate: opt_decimal(t.funding_rate).map_err(fr)?,
+                            funding_time_ms: push_ms,
+                            next_funding_time_ms: None,
+                            next_funding_rate: opt_decimal(t.funding_rate_indicative)
+                                .map_err(fr)?,
+                            mark_price: opt_decimal(t.mark_price).map_err(fr)?,
+                            index_price: opt_decimal(t.index_price).map_err(fr)?,
+                        })
+                    })();
+                    match funding {
+                        Ok(f) => out.push(ev(inst, push_ms, Payload::FundingRate(f))),
+                        Err(e) => rejected.push(e),
+                    }
                 }
                 if let Some(size) = t.total_size.map(num_text).filter(|s| !s.is_empty()) {
                     let oi = |e| on(DataType::OpenInterests)(e);
-                    let q = quantity(inst, size, Decimal::ZERO).map_err(oi)?;
-                    let payload = Payload::OpenInterest(OpenInterest {
-                        open_interest: q.base,
-                        raw_open_interest: q.raw,
-                        open_interest_unit: q.unit,
-                        open_interest_value: None,
-                    });
-                    out.push(ev(inst, push_ms, payload));
+                    match quantity(inst, size, Decimal::ZERO).map_err(oi) {
+                        Ok(q) => out.push(ev(
+                            inst,
+                            push_ms,
+                            Payload::OpenInterest(OpenInterest {
+                                open_interest: q.base,
+                                raw_open_interest: q.raw,
+                                open_interest_unit: q.unit,
+                                open_interest_value: None,
+                            }),
+                        )),
+                        Err(e) => rejected.push(e),
+                    }
                 }
             }
-            Ok(Parsed::Events(out))
+            Parsed::from_facts(out, rejected)
         }
         "futures.public_liquidates" => {
             let rows: Vec<RawLiquidation> = serde_json::from_str(result)?;

@@ -107,6 +107,36 @@ fn docexample_futures_book_update_in_base_units() {
 }
 
 #[test]
+fn a_bad_funding_value_in_tickers_costs_only_the_funding_fact() {
+    // The doc example with a funding rate of 30 fractional digits: open interest still lands, and
+    // the rejection names the funding stream of its contract.
+    let f = r#"{"time":1541659086,"time_ms":1541659086123,"channel":"futures.tickers","event":"update","result":[{"contract":"BTC_USDT","funding_rate":"0.000000000000000000000000000001","mark_price":"118.35","index_price":"118.36","total_size":"73648"}]}"#;
+    let Parsed::Partial(events, errors) = parse(f).unwrap() else {
+        panic!("{:?}", parse(f))
+    };
+    assert_eq!(events.len(), 1);
+    assert!(matches!(events[0].payload, Payload::OpenInterest(_)));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].reason, ParseErrorReason::OutOfRange);
+    let stream = errors[0].stream.as_ref().expect("attributed");
+    assert_eq!(
+        (stream.data_type, stream.symbol.as_str()),
+        (DataType::FundingRates, "BTC-USDT")
+    );
+    // Both facts bad: nothing lands, both streams get their rejection.
+    let both = f.replace(r#""total_size":"73648""#, r#""total_size":"1e-40""#);
+    let Parsed::Partial(events, errors) = parse(&both).unwrap() else {
+        panic!("{:?}", parse(&both))
+    };
+    assert!(events.is_empty());
+    let types: Vec<_> = errors
+        .iter()
+        .map(|e| e.stream.as_ref().unwrap().data_type)
+        .collect();
+    assert_eq!(types, [DataType::FundingRates, DataType::OpenInterests]);
+}
+
+#[test]
 fn docexample_tickers_give_funding_and_open_interest() {
     let f = r#"{"time":1541659086,"time_ms":1541659086123,"channel":"futures.tickers","event":"update","result":[{"contract":"BTC_USDT","last":"118.4","change_percentage":"0.77","funding_rate":"-0.000114","funding_rate_indicative":"0.01875","mark_price":"118.35","index_price":"118.36","total_size":"73648","volume_24h":"745487577","quanto_base_rate":"","low_24h":"99.2","high_24h":"132.5"}]}"#;
     let Parsed::Events(v) = parse(f).unwrap() else {

@@ -21,7 +21,9 @@ pub fn channel_of(parsed: Option<&Parsed>) -> &'static str {
     match parsed {
         Some(Parsed::Control(_)) => CONTROL,
         Some(Parsed::Event(e)) => e.data_type().as_str(),
-        Some(Parsed::Events(v)) => v.first().map_or(UNATTRIBUTED, |e| e.data_type().as_str()),
+        Some(Parsed::Events(v) | Parsed::Partial(v, _)) => {
+            v.first().map_or(UNATTRIBUTED, |e| e.data_type().as_str())
+        }
         Some(Parsed::BookUpdate(..) | Parsed::BookSnapshot(..)) => DataType::Orderbooks.as_str(),
         None => UNATTRIBUTED,
     }
