@@ -4,6 +4,7 @@
 use crate::checks::assert_invariants;
 use crate::common::{Rig, SPOT_TYPES, gaps, sim_config, venue_symbol};
 use marketprism_config::OkxBookMode;
+use marketprism_config::SimulatorConfig;
 use marketprism_model::{DataType, Decimal, Event, Exchange, GapCause, Level, Payload};
 use marketprism_simulator::{Fault, Levels, Target};
 use std::time::Duration;
@@ -182,6 +183,75 @@ async fn tick_by_tick_books_publish_every_update_and_the_others_keep_the_interva
         .filter(|e| e.symbol.as_str() == "ETH-USDT" && e.data_type() == DataType::Orderbooks)
         .count();
     assert_eq!(eth, 1, "ETH: only the book published when it synced");
+}
+
+/// Tick by tick across make-before-break rotations: between two frozen points that span four
+/// rotations, still exactly one BTC row per book diff the market made, at increasing update ids.
+/// At each swap the old session's last rows go first and the candidate's continue after them.
+/// Five diffs a second, 200 ms apart: each connection's 100 ms depth window holds at most one, so
+/// both sessions' frames are the market's diffs (at 20/s a window merges diffs differently per
+/// connection and the diff count says nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tick_by_tick_books_lose_and_repeat_nothing_across_rotations() {
+    let exchange = Exchange::BinanceDerivatives;
+    let books: &[DataType] = &[DataType::Orderbooks];
+    let sim = SimulatorConfig {
+        rate_per_s: 5,
+        ..sim_config()
+    };
+    let mut rig = Rig::start_with(sim, &[(exchange, books)], |c| {
+        c.rotate_after_s = 2;
+        c.orderbook.snapshot_interval_ms = 600_000;
+        c.orderbook.every_update_symbols =
+            vec![marketprism_model::Symbol::new("BTC-USDT").unwrap()];
+    })
+    .await;
+    let mut marks = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            let start = rig.sim.stats().venue(exchange).connections;
+            while rig.sim.stats().venue(exchange).connections < start + 4 {
+                rig.settle(Duration::from_millis(200)).await;
+            }
+        }
+        assert_book_matches_sim(&mut rig, exchange, "BTC-USDT").await;
+        rig.sim.set_paused(true);
+        let top = rig.sim.book_top(exchange, "BTCUSDT", 1);
+        rig.sim.set_paused(false);
+        marks.push((i64::try_from(top.last_id).unwrap(), top.diffs));
+    }
+    let events = rig.stop().await;
+    assert_invariants(&events);
+    assert!(
+        gaps(&events, exchange).is_empty(),
+        "{:?}",
+        gaps(&events, exchange)
+    );
+    let ((id0, diffs0), (id1, diffs1)) = (marks[0], marks[1]);
+    let between: Vec<i64> = events
+        .iter()
+        .filter(|e| e.symbol.as_str() == "BTC-USDT")
+        .filter_map(|e| match &e.payload {
+            Payload::Orderbook(b) if b.last_update_id > id0 && b.last_update_id <= id1 => {
+                Some(b.last_update_id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        diffs1 > diffs0 + 5,
+        "the market moved: {diffs0} -> {diffs1}"
+    );
+
+    assert!(
+        between.windows(2).all(|w| w[0] < w[1]),
+        "each at a new, increasing update id: {between:?}"
+    );
+    assert_eq!(
+        between.len() as u64,
+        diffs1 - diffs0,
+        "one BTC book per book diff between the marks, across the rotations: {id0} {id1} {between:?}"
+    );
 }
 
 /// A REST snapshot older than the buffered updates is refused and refetched, not applied.

@@ -334,6 +334,8 @@ pub type Levels = Vec<(String, String)>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BookTop {
     pub last_id: u64,
+    /// Book diffs the market has made so far, however many connections each went to.
+    pub diffs: u64,
     pub bids: Levels,
     pub asks: Levels,
 }
@@ -640,6 +642,7 @@ impl SimulatorHandle {
         };
         BookTop {
             last_id: m.last_id(),
+            diffs: m.diffs(),
             bids: f(m.book().top_bids(n)),
             asks: f(m.book().top_asks(n)),
         }

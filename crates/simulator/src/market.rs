@@ -108,6 +108,8 @@ pub(crate) struct Market {
     levels: i64,
     mid: i64,
     last_id: u64,
+    /// Book diffs made so far (each is pushed once to every subscribed connection).
+    diffs: u64,
     next_trade_id: u64,
     next_agg_id: u64,
     funding_rate_e8: i64,
@@ -175,6 +177,7 @@ impl Market {
             levels,
             mid: start,
             last_id: first_id,
+            diffs: 0,
             next_trade_id: 100_000 + rng.range(0, 1_000_000) as u64,
             next_agg_id: 10_000 + rng.range(0, 1_000_000) as u64,
             funding_rate_e8: rng.range(-5_000, 20_000),
@@ -193,6 +196,10 @@ impl Market {
 
     pub(crate) fn last_id(&self) -> u64 {
         self.last_id
+    }
+
+    pub(crate) fn diffs(&self) -> u64 {
+        self.diffs
     }
 
     pub(crate) fn book(&self) -> &Book {
@@ -279,6 +286,7 @@ impl Market {
         let count = (bids.len() + asks.len()) as u64;
         let prev_id = self.last_id;
         self.last_id += count;
+        self.diffs += 1;
         BookDiff {
             prev_id,
             first_id: prev_id + 1,

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod books;
 pub mod fetch;
 mod frames;
+mod handover;
 pub mod resync;
 pub mod session;
 mod streams;
@@ -37,6 +38,10 @@ use tokio_util::sync::CancellationToken;
 const OVERLAP_IDS: usize = 200_000;
 /// How long de-duplication stays on after the old session closed (its last frames may still be queued).
 const OVERLAP_TAIL: Duration = Duration::from_secs(10);
+/// How long a live candidate waits for the old session's tick-by-tick book rows to reach its own
+/// before it takes over anyway (the stretch neither covered becomes a `handover` gap). Checked as
+/// messages arrive: with none arriving, nothing is being lost by waiting.
+const HANDOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// One gap event per stream for an interruption from `start_ms` to `end_ms`.
 pub(crate) fn gap_events(
@@ -152,6 +157,15 @@ pub async fn run_connection(
     let mut dedupe_until: Option<Instant> = None;
     let mut current = start(&ctx, &shutdown);
     let mut next: Option<Slot> = None;
+    let mut books = handover::BookHandover::new(
+        ctx.plan
+            .book
+            .iter()
+            .flat_map(|b| b.symbols.iter().filter(|s| b.config.is_every_update(s)))
+            .cloned(),
+    );
+    // Since when a live candidate waits for the old session's book rows to reach its own.
+    let mut swap_since: Option<Instant> = None;
     // Per-stream readiness (`stream:<exchange>/<data type>/<symbol>`), registered on its first problem.
     let mut stream_health: HashMap<watch::StreamKey, ReadinessGuard> = HashMap::new();
     // Streams the venue refused: a reconnect gap on them would only repeat that they never ran.
@@ -200,6 +214,23 @@ pub async fn run_connection(
     let stopping = shutdown.cancelled();
     tokio::pin!(rotation, stopping);
     loop {
+        // A live candidate takes over once no tick-by-tick book update would be lost (or after
+        // HANDOVER_WAIT, with gaps): the old session's last rows go first, then the candidate's.
+        if let Some(since) = swap_since
+            && (books.ready() || since.elapsed() >= HANDOVER_WAIT)
+            && let Some(n) = next.take()
+        {
+            swap_since = None;
+            let old = std::mem::replace(&mut current, n);
+            for e in retire(old).await.into_iter().flat_map(|e| books.admit(e)) {
+                forward(e, &mut recent, true).await;
+            }
+            for e in books.release() {
+                forward(e, &mut recent, true).await;
+            }
+            dedupe_until = Some(Instant::now() + OVERLAP_TAIL);
+            tracing::info!(exchange = %exchange, name = ctx.plan.name, "connection rotated make-before-break");
+        }
         let rotate_at = current.live_since.map(|t| t + ctx.plan.rotate_after);
         if let Some(at) = rotate_at
             && rotation.deadline() != at
@@ -216,10 +247,16 @@ pub async fn run_connection(
         }
         tokio::select! {
             _ = &mut stopping => {
-                if let Some(n) = next.take() {
-                    for e in retire(n).await { forward(e, &mut recent, true).await; }
+                // The current session's rows first; a candidate's book rows only past them.
+                for e in retire(current).await.into_iter().flat_map(|e| books.admit(e)) {
+                    forward(e, &mut recent, dedupe).await;
                 }
-                for e in retire(current).await { forward(e, &mut recent, dedupe).await; }
+                if let Some(n) = next.take() {
+                    for e in retire(n).await {
+                        if e.data_type() == DataType::Orderbooks { books.hold(e) } else { forward(e, &mut recent, true).await }
+                    }
+                    for e in books.release() { forward(e, &mut recent, true).await; }
+                }
                 return;
             }
             msg = current.rx.recv() => match msg {
@@ -245,7 +282,9 @@ pub async fn run_connection(
                             set_stream(key, None);
                         }
                     }
-                    forward(e, &mut recent, dedupe).await
+                    for e in books.admit(e) {
+                        forward(e, &mut recent, dedupe).await;
+                    }
                 }
                 Some(SessionMsg::BookTop(top)) => on_top(top).await,
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
@@ -255,6 +294,10 @@ pub async fn run_connection(
                     if let Some(n) = next.take() {
                         // The old session died during the overlap: the new one simply takes over.
                         current = n;
+                        swap_since = None;
+                        for e in books.release() {
+                            forward(e, &mut recent, true).await;
+                        }
                         if current.live_since.is_none() {
                             outage.get_or_insert(Outage { start_ms: ended.last_data_ms.unwrap_or_else(now_ms), cause: ended.cause, detail: ended.detail });
                         }
@@ -278,27 +321,23 @@ pub async fn run_connection(
                 }
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
                 Some(SessionMsg::Refused(key)) => { refused.insert(key); }
-                // The candidate's books are not forwarded before the swap: neither are their tops.
+                // The candidate's books are held until the swap: their tops are not signals yet.
                 Some(SessionMsg::BookTop(_)) => {}
                 Some(SessionMsg::Event(e)) => {
-                    let is_book = e.data_type() == DataType::Orderbooks;
                     let live = next.as_ref().is_some_and(|n| n.live_since.is_some());
-                    if !is_book {
+                    if e.data_type() == DataType::Orderbooks {
+                        books.hold(e);
+                    } else {
                         forward(e, &mut recent, true).await;
                     }
                     if live {
-                        // Subscribed and flowing: retire the old session.
-                        if let Some(n) = next.take() {
-                            let old = std::mem::replace(&mut current, n);
-                            for e in retire(old).await {
-                                if e.data_type() != DataType::Orderbooks { forward(e, &mut recent, true).await; }
-                            }
-                            dedupe_until = Some(Instant::now() + OVERLAP_TAIL);
-                            tracing::info!(exchange = %exchange, name = ctx.plan.name, "connection rotated make-before-break");
-                        }
+                        // Subscribed and flowing: the swap is due (see the top of the loop).
+                        swap_since.get_or_insert_with(Instant::now);
                     }
                 }
                 None => {
+                    books.discard_held();
+                    swap_since = None;
                     if let Some(n) = next.take() {
                         let ended = n.handle.await.ok();
                         tracing::warn!(exchange = %exchange, ?ended, "rotation candidate failed; retrying in 60 s");
