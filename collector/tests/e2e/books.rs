@@ -158,16 +158,7 @@ async fn tick_by_tick_books_publish_every_update_and_the_others_keep_the_interva
     assert_invariants(&events);
     assert!(gaps(&events, exchange).is_empty(), "no resync in between");
     let ((id0, sent0, _), (id1, sent1, _)) = (marks[0], marks[1]);
-    let between: Vec<i64> = events
-        .iter()
-        .filter(|e| e.symbol.as_str() == "BTC-USDT")
-        .filter_map(|e| match &e.payload {
-            Payload::Orderbook(b) if b.last_update_id > id0 && b.last_update_id <= id1 => {
-                Some(b.last_update_id)
-            }
-            _ => None,
-        })
-        .collect();
+    let between = book_ids_between(&events, "BTC-USDT", id0, id1);
     assert!(sent1 > sent0 + 5, "the market moved: {sent0} -> {sent1}");
     assert_eq!(
         between.len() as u64,
@@ -228,16 +219,7 @@ async fn tick_by_tick_books_lose_and_repeat_nothing_across_rotations() {
         gaps(&events, exchange)
     );
     let ((id0, diffs0), (id1, diffs1)) = (marks[0], marks[1]);
-    let between: Vec<i64> = events
-        .iter()
-        .filter(|e| e.symbol.as_str() == "BTC-USDT")
-        .filter_map(|e| match &e.payload {
-            Payload::Orderbook(b) if b.last_update_id > id0 && b.last_update_id <= id1 => {
-                Some(b.last_update_id)
-            }
-            _ => None,
-        })
-        .collect();
+    let between = book_ids_between(&events, "BTC-USDT", id0, id1);
     assert!(
         diffs1 > diffs0 + 5,
         "the market moved: {diffs0} -> {diffs1}"
@@ -252,6 +234,20 @@ async fn tick_by_tick_books_lose_and_repeat_nothing_across_rotations() {
         diffs1 - diffs0,
         "one BTC book per book diff between the marks, across the rotations: {id0} {id1} {between:?}"
     );
+}
+
+/// The update ids of `symbol`'s book rows in `(from, to]`, in the order they were published.
+fn book_ids_between(events: &[Event], symbol: &str, from: i64, to: i64) -> Vec<i64> {
+    events
+        .iter()
+        .filter(|e| e.symbol.as_str() == symbol)
+        .filter_map(|e| match &e.payload {
+            Payload::Orderbook(b) if b.last_update_id > from && b.last_update_id <= to => {
+                Some(b.last_update_id)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A REST snapshot older than the buffered updates is refused and refetched, not applied.

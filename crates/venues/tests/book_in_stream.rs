@@ -6,14 +6,7 @@ mod common;
 
 use common::fixture_lines;
 use futures::{SinkExt, StreamExt};
-use marketprism_config::Config;
 use marketprism_model::{DataType, Event, GapCause, Payload};
-use marketprism_telemetry::Health;
-use marketprism_venues::connection::run_connection;
-use marketprism_venues::connection::session::SessionCtx;
-use marketprism_venues::plan::ws_plans;
-use marketprism_venues::rate_limit::RateLimiter;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -51,25 +44,7 @@ async fn text(ws: &mut Server) -> String {
 }
 
 fn run(yaml: &str) -> (mpsc::Receiver<Event>, CancellationToken) {
-    let config = Config::from_yaml(yaml).unwrap();
-    config.validate().unwrap();
-    let plan = ws_plans(
-        &config.exchanges[0],
-        &marketprism_venues::test_support::simulator_instruments(config.exchanges[0].exchange),
-    )
-    .remove(0);
-    let (tx, rx) = mpsc::channel(4096);
-    let shutdown = CancellationToken::new();
-    let ctx = Arc::new(SessionCtx {
-        plan,
-        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
-        http: marketprism_venues::rest_client(&Default::default()),
-        tls: Default::default(),
-        limiter: RateLimiter::new(10, 10.0),
-        signals: None,
-    });
-    tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
-    (rx, shutdown)
+    common::run_first_connection(yaml)
 }
 
 async fn next(rx: &mut mpsc::Receiver<Event>) -> Event {

@@ -3,20 +3,9 @@
 //! fractional digits. Only that fact is lost: it is counted and leaves a `rejected` gap on BTC's
 //! funding stream, while ETH's element of the same frame lands.
 
-use futures::{SinkExt, StreamExt};
-use marketprism_config::Config;
+mod common;
+
 use marketprism_model::{DataType, Event, GapCause, Payload};
-use marketprism_telemetry::Health;
-use marketprism_venues::connection::run_connection;
-use marketprism_venues::connection::session::SessionCtx;
-use marketprism_venues::plan::ws_plans;
-use marketprism_venues::rate_limit::RateLimiter;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
 /// A `markPriceUpdate` element as Binance documents it (`r`: funding rate, `T`: next funding time).
 fn mark(symbol: &str, e_ms: u64, rate: &str) -> String {
@@ -31,60 +20,27 @@ async fn one_bad_element_of_an_array_frame_costs_only_its_own_fact() {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
     let t = marketprism_model::now_ms() as u64;
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-        let _subscribe = ws.next().await;
-        ws.send(Message::text(r#"{"result":null,"id":1}"#))
-            .await
-            .unwrap();
-        let array = format!(
+    let url = common::scripted_binance(vec![
+        format!(
             "[{},{}]",
             mark("BTCUSDT", t, "0.000000000000000000000000000001"),
             mark("ETHUSDT", t, "0.0001")
-        );
-        ws.send(Message::text(array)).await.unwrap();
+        ),
         // A later good BTC mark: the connection and BTC's stream go on.
-        ws.send(Message::text(mark("BTCUSDT", t + 1_000, "0.0002")))
-            .await
-            .unwrap();
-        futures::future::pending::<()>().await;
-    });
+        mark("BTCUSDT", t + 1_000, "0.0002"),
+    ])
+    .await;
     let yaml = format!(
         "exchanges:\n  - exchange: binance_derivatives\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [funding_rates]\n    endpoints: {{ws_url: \"{url}\", rest_url: \"http://127.0.0.1:9\"}}\n"
     );
-    let config = Config::from_yaml(&yaml).unwrap();
-    let ex = &config.exchanges[0];
-    let plan = ws_plans(
-        ex,
-        &marketprism_venues::test_support::simulator_instruments(ex.exchange),
-    )
-    .remove(0);
-    let (tx, mut rx) = mpsc::channel(64);
-    let shutdown = CancellationToken::new();
-    let ctx = Arc::new(SessionCtx {
-        plan,
-        http: marketprism_venues::rest_client(&Default::default()),
-        tls: Default::default(),
-        limiter: RateLimiter::new(10, 10.0),
-        signals: None,
-    });
-    tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
+    let (mut rx, shutdown) = common::run_first_connection(&yaml);
     let funding = |e: &Event| match &e.payload {
         Payload::FundingRate(f) => Some((e.symbol.as_str().to_owned(), f.funding_rate)),
         _ => None,
     };
-    let mut events: Vec<Event> = Vec::new();
-    while events.iter().filter_map(funding).count() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(15), rx.recv())
-            .await
-            .expect("events in time")
-            .unwrap();
-        events.push(e);
-    }
+    let events =
+        common::events_until(&mut rx, |ev| ev.iter().filter_map(funding).count() >= 2).await;
     shutdown.cancel();
     let rates: Vec<_> = events
         .iter()

@@ -2,20 +2,9 @@
 //! Binance spot server sends a microsecond trade time and a quantity with 30 fractional digits. Each is
 //! rejected and counted, and leaves a `rejected` gap on its own stream only; nothing is rounded.
 
-use futures::{SinkExt, StreamExt};
-use marketprism_config::Config;
+mod common;
+
 use marketprism_model::{DataType, Event, GapCause, Payload, now_ms};
-use marketprism_telemetry::Health;
-use marketprism_venues::connection::run_connection;
-use marketprism_venues::connection::session::SessionCtx;
-use marketprism_venues::plan::ws_plans;
-use marketprism_venues::rate_limit::RateLimiter;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_util::sync::CancellationToken;
 
 fn trade(symbol: &str, id: u64, t: u64, q: &str) -> String {
     format!(
@@ -29,49 +18,19 @@ async fn rejected_values_leave_a_rejected_gap_on_their_stream_only() {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
-        let _subscribe = ws.next().await;
-        ws.send(Message::text(r#"{"result":null,"id":1}"#))
-            .await
-            .unwrap();
-        let t = 1_700_000_000_000u64;
-        for frame in [
-            trade("BTCUSDT", 1, t, "0.5"),
-            trade("BTCUSDT", 2, t * 1_000 + 123, "0.5"), // microseconds
-            trade("BTCUSDT", 3, t + 3, "0.000000000000000000000000000001"),
-            trade("ETHUSDT", 70, t + 4, "1"),
-            trade("BTCUSDT", 4, t + 5, "0.25"),
-        ] {
-            ws.send(Message::text(frame)).await.unwrap();
-        }
-        futures::future::pending::<()>().await;
-    });
+    let t = 1_700_000_000_000u64;
+    let url = common::scripted_binance(vec![
+        trade("BTCUSDT", 1, t, "0.5"),
+        trade("BTCUSDT", 2, t * 1_000 + 123, "0.5"), // microseconds
+        trade("BTCUSDT", 3, t + 3, "0.000000000000000000000000000001"),
+        trade("ETHUSDT", 70, t + 4, "1"),
+        trade("BTCUSDT", 4, t + 5, "0.25"),
+    ])
+    .await;
     let yaml = format!(
         "exchanges:\n  - exchange: binance_spot\n    symbols: [BTC-USDT, ETH-USDT]\n    data_types: [trades]\n    endpoints: {{ws_url: \"{url}\", rest_url: \"http://127.0.0.1:9\"}}\n"
     );
-    let config = Config::from_yaml(&yaml).unwrap();
-    let ex = &config.exchanges[0];
-    let plan = ws_plans(
-        ex,
-        &marketprism_venues::test_support::simulator_instruments(ex.exchange),
-    )
-    .remove(0);
-    let (tx, mut rx) = mpsc::channel(64);
-    let shutdown = CancellationToken::new();
-    let ctx = Arc::new(SessionCtx {
-        plan,
-        // The production REST client and trust store (public roots), as `spawn_connectors` builds them.
-        http: marketprism_venues::rest_client(&Default::default()),
-        tls: Default::default(),
-        limiter: RateLimiter::new(10, 10.0),
-        signals: None,
-    });
-    tokio::spawn(run_connection(ctx, tx, Health::new(), shutdown.clone()));
-    let mut events: Vec<Event> = Vec::new();
+    let (mut rx, shutdown) = common::run_first_connection(&yaml);
     let done = |ev: &[Event]| {
         ev.iter()
             .any(|e| matches!(&e.payload, Payload::Trade(t) if t.trade_id == "4"))
@@ -79,13 +38,7 @@ async fn rejected_values_leave_a_rejected_gap_on_their_stream_only() {
                 .iter()
                 .any(|e| matches!(&e.payload, Payload::Trade(t) if t.trade_id == "70"))
     };
-    while !done(&events) {
-        let e = tokio::time::timeout(Duration::from_secs(15), rx.recv())
-            .await
-            .expect("events in time")
-            .unwrap();
-        events.push(e);
-    }
+    let events = common::events_until(&mut rx, done).await;
     shutdown.cancel();
     let trades: Vec<(&str, &str)> = events
         .iter()

@@ -22,6 +22,40 @@ fn books(rule: SyncRule) -> (Books, Symbol) {
     (Books::new(Exchange::BinanceDerivatives, plan, &[]), sym)
 }
 
+/// Binance USDⓈ-M books of `symbols`, `tick` published after every update, the top 2 levels.
+fn tick_books(symbols: &[&Symbol], tick: &Symbol) -> Books {
+    let plan = BookPlan {
+        rule: SyncRule::BinanceFutures,
+        symbols: symbols.iter().map(|s| (*s).clone()).collect(),
+        config: OrderBookConfig {
+            snapshot_levels: 2,
+            every_update_symbols: vec![tick.clone()],
+            ..OrderBookConfig::default()
+        },
+    };
+    Books::new(Exchange::BinanceDerivatives, plan, &[])
+}
+
+/// BTC at the interval, ETH tick by tick: `(books, BTC, ETH)`.
+fn slow_and_tick_books() -> (Books, Symbol, Symbol) {
+    let (slow, tick) = (
+        Symbol::new("BTC-USDT").unwrap(),
+        Symbol::new("ETH-USDT").unwrap(),
+    );
+    (tick_books(&[&slow, &tick], &tick), slow, tick)
+}
+
+/// A REST snapshot at update id 10.
+fn snap10() -> BookSnapshot {
+    BookSnapshot {
+        last_id: 10,
+        ts_ms: Some(900),
+        bids: vec![(d(9), d(1))],
+        asks: vec![(d(12), d(1))],
+        checksum: None,
+    }
+}
+
 fn upd(first: i64, last: i64, prev: i64, ts: i64) -> BookUpdate {
     BookUpdate {
         first_id: first,
@@ -36,25 +70,8 @@ fn upd(first: i64, last: i64, prev: i64, ts: i64) -> BookUpdate {
 
 #[test]
 fn tick_by_tick_symbols_publish_after_every_update_and_the_others_at_cadence() {
-    let tick = Symbol::new("ETH-USDT").unwrap();
-    let slow = Symbol::new("BTC-USDT").unwrap();
-    let plan = BookPlan {
-        rule: SyncRule::BinanceFutures,
-        symbols: vec![slow.clone(), tick.clone()],
-        config: OrderBookConfig {
-            snapshot_levels: 2,
-            every_update_symbols: vec![tick.clone()],
-            ..OrderBookConfig::default()
-        },
-    };
-    let mut b = Books::new(Exchange::BinanceDerivatives, plan, &[]);
-    let snap = BookSnapshot {
-        last_id: 10,
-        ts_ms: Some(900),
-        bids: vec![(d(9), d(1))],
-        asks: vec![(d(12), d(1))],
-        checksum: None,
-    };
+    let (mut b, slow, tick) = slow_and_tick_books();
+    let snap = snap10();
     let mut out = Vec::new();
     for sym in [&slow, &tick] {
         b.on_update(sym, upd(5, 12, 4, 1_000), 0, &mut out);
@@ -255,25 +272,8 @@ fn ids(out: &[Event]) -> Vec<(String, i64, i64)> {
 
 #[test]
 fn a_tick_by_tick_book_publishes_every_update_replayed_into_its_snapshot() {
-    let tick = Symbol::new("ETH-USDT").unwrap();
-    let slow = Symbol::new("BTC-USDT").unwrap();
-    let plan = BookPlan {
-        rule: SyncRule::BinanceFutures,
-        symbols: vec![slow.clone(), tick.clone()],
-        config: OrderBookConfig {
-            snapshot_levels: 2,
-            every_update_symbols: vec![tick.clone()],
-            ..OrderBookConfig::default()
-        },
-    };
-    let mut b = Books::new(Exchange::BinanceDerivatives, plan, &[]);
-    let snap = BookSnapshot {
-        last_id: 10,
-        ts_ms: Some(900),
-        bids: vec![(d(9), d(1))],
-        asks: vec![(d(12), d(1))],
-        checksum: None,
-    };
+    let (mut b, slow, tick) = slow_and_tick_books();
+    let snap = snap10();
     let mut out = Vec::new();
     for sym in [&slow, &tick] {
         // Three updates arrive before the snapshot: the bridge and two more.
@@ -301,23 +301,8 @@ fn a_tick_by_tick_book_publishes_every_update_replayed_into_its_snapshot() {
 #[test]
 fn a_resync_inside_the_replay_still_publishes_the_good_updates_before_its_gap() {
     let tick = Symbol::new("ETH-USDT").unwrap();
-    let plan = BookPlan {
-        rule: SyncRule::BinanceFutures,
-        symbols: vec![tick.clone()],
-        config: OrderBookConfig {
-            snapshot_levels: 2,
-            every_update_symbols: vec![tick.clone()],
-            ..OrderBookConfig::default()
-        },
-    };
-    let mut b = Books::new(Exchange::BinanceDerivatives, plan, &[]);
-    let snap = BookSnapshot {
-        last_id: 10,
-        ts_ms: Some(900),
-        bids: vec![(d(9), d(1))],
-        asks: vec![(d(12), d(1))],
-        checksum: None,
-    };
+    let mut b = tick_books(&[&tick], &tick);
+    let snap = snap10();
     let mut out = Vec::new();
     b.on_update(&tick, upd(5, 12, 4, 1_000), 0, &mut out);
     b.on_update(&tick, upd(13, 14, 12, 1_001), 0, &mut out);

@@ -128,3 +128,77 @@ pub fn recorded_instruments(
     }
     marketprism_model::instruments::InstrumentTable::new(all)
 }
+
+/// The first WebSocket connection of the first exchange of `yaml`, run as production runs it (the
+/// production REST client and trust store, as `spawn_connectors` builds them), against the
+/// simulator's instrument list; its events arrive on the receiver until the token is cancelled.
+pub fn run_first_connection(
+    yaml: &str,
+) -> (
+    tokio::sync::mpsc::Receiver<marketprism_model::Event>,
+    tokio_util::sync::CancellationToken,
+) {
+    use marketprism_venues::connection::session::SessionCtx;
+    let config = marketprism_config::Config::from_yaml(yaml).unwrap();
+    config.validate().unwrap();
+    let ex = &config.exchanges[0];
+    let plan = marketprism_venues::plan::ws_plans(
+        ex,
+        &marketprism_venues::test_support::simulator_instruments(ex.exchange),
+    )
+    .remove(0);
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let ctx = std::sync::Arc::new(SessionCtx {
+        plan,
+        http: marketprism_venues::rest_client(&Default::default()),
+        tls: Default::default(),
+        limiter: marketprism_venues::rate_limit::RateLimiter::new(10, 10.0),
+        signals: None,
+    });
+    tokio::spawn(marketprism_venues::connection::run_connection(
+        ctx,
+        tx,
+        marketprism_telemetry::Health::new(),
+        shutdown.clone(),
+    ));
+    (rx, shutdown)
+}
+
+/// A scripted Binance WebSocket server on a free loopback port: it accepts one connection, acks
+/// its subscribe request, sends `frames` in order and then stays open. Returns its `ws://` URL.
+pub async fn scripted_binance(frames: Vec<String>) -> String {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let _subscribe = ws.next().await;
+        ws.send(Message::text(r#"{"result":null,"id":1}"#))
+            .await
+            .unwrap();
+        for frame in frames {
+            ws.send(Message::text(frame)).await.unwrap();
+        }
+        futures::future::pending::<()>().await;
+    });
+    url
+}
+
+/// Events from `rx` until `done` holds for all received so far (15 s per event at most).
+pub async fn events_until(
+    rx: &mut tokio::sync::mpsc::Receiver<marketprism_model::Event>,
+    done: impl Fn(&[marketprism_model::Event]) -> bool,
+) -> Vec<marketprism_model::Event> {
+    let mut events = Vec::new();
+    while !done(&events) {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv())
+            .await
+            .expect("events in time")
+            .expect("the connection runs");
+        events.push(e);
+    }
+    events
+}
