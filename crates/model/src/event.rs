@@ -301,8 +301,9 @@ pub enum GapCause {
     Rejected,
     /// A collector task panicked (a bug); it was logged, counted and restarted with backoff.
     Crashed,
-    /// The shard's instance lock moved to another holder: the time between the last event the
-    /// previous holder published and the first of the new one.
+    /// The shard's instance lock moved to another holder, or a connection rotation could not wait
+    /// for a tick-by-tick book to be taken over: the time between the last event the previous
+    /// holder (connection) published and the first of the new one.
     Handover,
 }
 

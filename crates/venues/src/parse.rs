@@ -243,9 +243,11 @@ impl Parsed {
 /// A decimal from the venue's text, keeping its scale (`"1.500"` stays `1.500`). Accepts `1e-5` style
 /// too (some venues print small numbers so).
 ///
-/// Every value must fit the schema's `Decimal(38,18)` exactly: more than 18 significant fractional
-/// digits or more than 20 integer digits is `OutOfRange`, never rounded (the general parser would round
-/// past 28 digits, turning `0.000…0001` (30 places) into 0).
+/// Every value must be held exactly: more than 18 significant fractional digits, more than 20
+/// integer digits (the schema's `Decimal(38,18)`) or more than 28 significant digits in all (what
+/// `Decimal` holds) is `OutOfRange`, never rounded. The general parser would round past 28 digits,
+/// turning `0.000…0001` (30 places) into 0 and `12345678901234567890.000000000000000001` into
+/// `…890`.
 pub fn decimal(text: &str) -> ParseResult<Decimal> {
     if let Some(d) = plain_decimal(text) {
         // At most 18 digits in all: always fits.
@@ -260,10 +262,41 @@ pub fn decimal(text: &str) -> ParseResult<Decimal> {
             format!("{} has more than 18 fractional digits", truncate(text, 60)),
         ));
     }
+    if let Some(n) = significant_digits(text)
+        && n > MAX_SIGNIFICANT_DIGITS
+    {
+        return Err(ParseError::new(
+            ParseErrorReason::OutOfRange,
+            format!(
+                "{} has {n} significant digits (at most {MAX_SIGNIFICANT_DIGITS} are held exactly)",
+                truncate(text, 60)
+            ),
+        ));
+    }
     let d = Decimal::from_str(text)
         .or_else(|_| Decimal::from_scientific(text))
         .map_err(|_| ParseError::new(ParseErrorReason::BadDecimal, truncate(text, 40)))?;
     fits(d)
+}
+
+/// The most significant digits a `Decimal` holds for every value (its 96-bit mantissa has 28, and
+/// some 29-digit values).
+const MAX_SIGNIFICANT_DIGITS: usize = 28;
+
+/// Significant digits of a plain `[-+]digits[.digits]` text: leading zeros and trailing fractional
+/// zeros do not count (`0.0010` has 1, `100.5` has 4). `None` for any other form (`1e-5`).
+fn significant_digits(text: &str) -> Option<usize> {
+    let body = text
+        .strip_prefix('-')
+        .or_else(|| text.strip_prefix('+'))
+        .unwrap_or(text);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let frac = frac.trim_end_matches('0');
+    let digits = int.bytes().chain(frac.bytes());
+    if !digits.clone().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.skip_while(|b| *b == b'0').count())
 }
 
 /// Fast path for the common `-?digits[.digits]` with at most 18 digits (fits an i64 mantissa):
@@ -452,6 +485,36 @@ mod tests {
             time_str("x", 0, "ts").unwrap_err().reason,
             ParseErrorReason::BadNumber
         );
+    }
+
+    #[test]
+    fn more_significant_digits_than_a_decimal_holds_are_refused_not_rounded() {
+        for text in [
+            "12345678901234567890.000000000000000001",
+            "99999999999999999999.999999999999999999",
+            "-1000000000000.00000000000000001",
+        ] {
+            let e = decimal(text).unwrap_err();
+            assert_eq!(e.reason, ParseErrorReason::OutOfRange, "{text}");
+            assert!(e.detail.contains("significant digits"), "{e}");
+        }
+        // 28 significant digits, and zeros that are not significant, are exact.
+        for text in [
+            "12345678901234567890.12345678",
+            "0.000000000000000001",
+            "00012.3400000000000000000000000",
+            "-0.100000000000000000000000000000",
+        ] {
+            let d = decimal(text).unwrap();
+            assert_eq!(
+                d.normalize(),
+                Decimal::from_str(text).unwrap().normalize(),
+                "{text}"
+            );
+        }
+        assert_eq!(significant_digits("0.0010"), Some(1));
+        assert_eq!(significant_digits("100.5"), Some(4));
+        assert_eq!(significant_digits("1e-5"), None);
     }
 
     #[test]

@@ -409,7 +409,7 @@ pub fn parse_frame(
                         continue;
                     }
                 };
-                let on = |dt| move |e: ParseError| e.on(dt, inst, recv_ts_ms);
+                let on = |dt| move |e: ParseError| e.on(dt, inst, push_ms);
                 if t.funding_rate.is_some() || t.mark_price.is_some() {
                     let fr = |e| on(DataType::FundingRates)(e);
                     let funding = (|| {

@@ -120,8 +120,9 @@ fn a_bad_funding_value_in_tickers_costs_only_the_funding_fact() {
     assert_eq!(errors[0].reason, ParseErrorReason::OutOfRange);
     let stream = errors[0].stream.as_ref().expect("attributed");
     assert_eq!(
-        (stream.data_type, stream.symbol.as_str()),
-        (DataType::FundingRates, "BTC-USDT")
+        (stream.data_type, stream.symbol.as_str(), stream.at_ms),
+        (DataType::FundingRates, "BTC-USDT", 1541659086123),
+        "at the push's own time"
     );
     // Both facts bad: nothing lands, both streams get their rejection.
     let both = f.replace(r#""total_size":"73648""#, r#""total_size":"1e-40""#);
