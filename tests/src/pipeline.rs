@@ -172,6 +172,27 @@ impl Run {
             .expect("the sink's durable consumer exists")
     }
 
+    /// The sink's consumer on `stream` once nothing waits for delivery or an ack (the sink acks
+    /// after ClickHouse has the rows, so the acks trail the rows by a moment); panics after `within`.
+    pub async fn wait_consumer_drained(
+        &self,
+        stream: &str,
+        within: Duration,
+    ) -> jetstream::consumer::Info {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let info = self.consumer_info(stream).await;
+            if (info.num_pending, info.num_ack_pending) == (0, 0) {
+                return info;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "messages still pending or unacked after {within:?}: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The sink's durable consumer on `stream`, if the sink created it already.
     pub async fn try_consumer_info(&self, stream: &str) -> Option<jetstream::consumer::Info> {
         let durable = format!("{}-{stream}", self.sink.consumer);
