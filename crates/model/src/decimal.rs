@@ -14,6 +14,7 @@ use std::str::FromStr;
 pub const SCALE: u32 = 18;
 /// Total digits of every decimal column.
 pub const PRECISION: u32 = 38;
+#[cfg(test)]
 const ONE: i128 = 1_000_000_000_000_000_000;
 /// Exclusive bound of a 38-digit value.
 const LIMIT: i128 = 100_000_000_000_000_000_000_000_000_000_000_000_000;
@@ -58,54 +59,105 @@ impl Dec18 {
     }
 }
 
+/// The decimal digits of an unsigned integer, on the stack: what every exact decimal writer
+/// (`Dec18` text, the OKX book checksum) builds its text from, without `format!` or an allocation.
+pub struct Digits {
+    buf: [u8; 40],
+    start: usize,
+}
+
+impl Digits {
+    pub fn of(v: u128) -> Digits {
+        // A u128 has at most 39 digits; written right to left.
+        let mut buf = [0u8; 40];
+        let mut at = buf.len();
+        let mut wide = v;
+        // 128-bit division is a library call: take the wide part down to 64 bits first.
+        while wide > u128::from(u64::MAX) {
+            at -= 1;
+            buf[at] = b'0' + (wide % 10) as u8;
+            wide /= 10;
+        }
+        let mut m = wide as u64;
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        Digits { buf, start: at }
+    }
+
+    /// The digits, most significant first (`"0"` for zero).
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or_default()
+    }
+}
+
+/// Exact text of a `Dec18` value, trailing fractional zeros dropped: `42219.9`, `-0.00000001`, `5`.
+fn write_text(v: i128, out: &mut impl fmt::Write) -> fmt::Result {
+    if v < 0 {
+        out.write_char('-')?;
+    }
+    let digits = Digits::of(v.unsigned_abs());
+    let digits = digits.as_str();
+    let scale = SCALE as usize;
+    let (int, frac) = if digits.len() > scale {
+        digits.split_at(digits.len() - scale)
+    } else {
+        ("0", digits)
+    };
+    out.write_str(int)?;
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        // Zeros between the point and a short mantissa's digits (`0.00000001`).
+        let lead = if digits.len() > scale {
+            0
+        } else {
+            scale - digits.len()
+        };
+        out.write_char('.')?;
+        for _ in 0..lead {
+            out.write_char('0')?;
+        }
+        out.write_str(frac)?;
+    }
+    Ok(())
+}
+
 /// The longest text of any `i128` scaled by 10^18: sign, 21 integer digits, point, 18 fractional digits.
 const TEXT_MAX: usize = 41;
 
-/// Exact text of a `Dec18` on the stack: the Parquet writer formats every decimal cell, so no
-/// allocation and one 128-bit division per value.
+/// [`write_text`] into a stack buffer: the Parquet writer formats every decimal cell as text.
 struct Text {
     buf: [u8; TEXT_MAX],
     len: usize,
 }
 
+impl fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 impl Text {
     fn of(v: i128) -> Text {
-        let mut buf = [0u8; TEXT_MAX];
-        let abs = v.unsigned_abs();
-        let (int, mut frac) = (abs / ONE as u128, (abs % ONE as u128) as u64);
-        let mut len = 0;
-        if v < 0 {
-            buf[0] = b'-';
-            len = 1;
-        }
-        // Integer digits (21 at most, for any i128), written backwards into a scratch buffer.
-        let mut digits = [0u8; 21];
-        let (mut n, mut i) = (int, digits.len());
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        buf[len..len + digits.len() - i].copy_from_slice(&digits[i..]);
-        len += digits.len() - i;
-        if frac != 0 {
-            // 18 fractional digits, trailing zeros dropped.
-            let mut width = SCALE as usize;
-            while frac % 10 == 0 {
-                frac /= 10;
-                width -= 1;
-            }
-            buf[len] = b'.';
-            for k in (0..width).rev() {
-                buf[len + 1 + k] = b'0' + (frac % 10) as u8;
-                frac /= 10;
-            }
-            len += 1 + width;
-        }
-        Text { buf, len }
+        let mut t = Text {
+            buf: [0; TEXT_MAX],
+            len: 0,
+        };
+        // At most TEXT_MAX bytes are ever written.
+        let _ = write_text(v, &mut t);
+        t
     }
 
     fn as_str(&self) -> &str {
@@ -117,7 +169,7 @@ impl Text {
 impl fmt::Display for Dec18 {
     /// Exact text, trailing fractional zeros dropped: `42219.9`, `-0.00000001`, `5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Text::of(self.0).as_str())
+        write_text(self.0, f)
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::OrderBook;
 use marketprism_model::Decimal;
+use marketprism_model::decimal::Digits;
 
 pub(crate) const CHECKSUM_LEVELS: usize = 25;
 
@@ -31,11 +32,6 @@ pub(crate) fn checksum_string(book: &OrderBook, buf: &mut String) {
     }
 }
 
-/// Digits as text (always ASCII).
-fn ascii(digits: &[u8]) -> &str {
-    std::str::from_utf8(digits).unwrap_or_default()
-}
-
 /// Append `d` exactly as its `Display` writes it: every digit of the mantissa, the point `scale`
 /// digits from the right, a leading `0.` and zeros when the mantissa is shorter than the scale.
 fn push_decimal(buf: &mut String, d: Decimal) {
@@ -44,37 +40,19 @@ fn push_decimal(buf: &mut String, d: Decimal) {
     if mantissa < 0 {
         buf.push('-');
     }
-    // An i128 mantissa has at most 39 digits; written right to left.
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    let mut wide = mantissa.unsigned_abs();
-    // 128-bit division is a library call: take the wide part down to 64 bits first.
-    while wide > u128::from(u64::MAX) {
-        at -= 1;
-        digits[at] = b'0' + (wide % 10) as u8;
-        wide /= 10;
-    }
-    let mut m = wide as u64;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    let digits = &digits[at..];
+    let digits = Digits::of(mantissa.unsigned_abs());
+    let digits = digits.as_str();
     if scale == 0 {
-        buf.push_str(ascii(digits));
+        buf.push_str(digits);
     } else if digits.len() > scale {
         let (int, frac) = digits.split_at(digits.len() - scale);
-        buf.push_str(ascii(int));
+        buf.push_str(int);
         buf.push('.');
-        buf.push_str(ascii(frac));
+        buf.push_str(frac);
     } else {
         buf.push_str("0.");
         buf.extend(std::iter::repeat_n('0', scale - digits.len()));
-        buf.push_str(ascii(digits));
+        buf.push_str(digits);
     }
 }
 

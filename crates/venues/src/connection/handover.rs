@@ -69,16 +69,23 @@ impl BookHandover {
         }
     }
 
-    /// An event of the current session (or released at the swap), as it is to be forwarded: not at
-    /// all when the old session already published its book update, after the `handover` gap of its
-    /// book when a forced swap left that book uncovered, else alone.
-    pub(super) fn admit(&mut self, e: Event) -> Vec<Event> {
+    /// An event of the current session (or released at the swap), as it is to be forwarded, in
+    /// order: nothing when the old session already published its book update; first the
+    /// `handover` gap of its book when a forced swap left that book uncovered. Allocates nothing:
+    /// every event of the connection passes here.
+    pub(super) fn admitted(&mut self, e: Event) -> impl Iterator<Item = Event> + use<> {
+        let (gap, row) = self.admit(e);
+        gap.into_iter().chain(row)
+    }
+
+    /// `(gap, event)` of [`Self::admitted`].
+    fn admit(&mut self, e: Event) -> (Option<Event>, Option<Event>) {
         let Some(id) = update_id(&e) else {
-            return vec![e];
+            return (None, Some(e));
         };
         if let Some(&upto) = self.catching_up.get(&e.symbol) {
             if id <= upto {
-                return Vec::new();
+                return (None, None);
             }
             self.catching_up.remove(&e.symbol);
         }
@@ -89,10 +96,11 @@ impl BookHandover {
                 self.last.insert(e.symbol.clone(), row);
             }
         }
-        match self.awaiting.remove(&e.symbol) {
-            Some(since) => vec![gap(&e, since, e.ts_ms), e],
-            None => vec![e],
-        }
+        let gap = self
+            .awaiting
+            .remove(&e.symbol)
+            .map(|since| gap(&e, since, e.ts_ms));
+        (gap, Some(e))
     }
 
     /// A book row of the candidate, before the swap.
@@ -140,7 +148,7 @@ impl BookHandover {
         }
         self.catching_up = self.last.iter().map(|(s, l)| (s.clone(), l.id)).collect();
         let held = std::mem::take(&mut self.held);
-        held.into_iter().flat_map(|e| self.admit(e)).collect()
+        held.into_iter().flat_map(|e| self.admitted(e)).collect()
     }
 }
 

@@ -34,7 +34,7 @@ fn seen(v: &[Event]) -> Vec<(String, i64)> {
 }
 
 fn forward_all(h: &mut BookHandover, rows: impl IntoIterator<Item = Event>) -> Vec<Event> {
-    rows.into_iter().flat_map(|e| h.admit(e)).collect()
+    rows.into_iter().flat_map(|e| h.admitted(e)).collect()
 }
 
 #[test]

@@ -222,7 +222,11 @@ pub async fn run_connection(
         {
             swap_since = None;
             let old = std::mem::replace(&mut current, n);
-            for e in retire(old).await.into_iter().flat_map(|e| books.admit(e)) {
+            for e in retire(old)
+                .await
+                .into_iter()
+                .flat_map(|e| books.admitted(e))
+            {
                 forward(e, &mut recent, true).await;
             }
             for e in books.release() {
@@ -248,7 +252,7 @@ pub async fn run_connection(
         tokio::select! {
             _ = &mut stopping => {
                 // The current session's rows first; a candidate's book rows only past them.
-                for e in retire(current).await.into_iter().flat_map(|e| books.admit(e)) {
+                for e in retire(current).await.into_iter().flat_map(|e| books.admitted(e)) {
                     forward(e, &mut recent, dedupe).await;
                 }
                 if let Some(n) = next.take() {
@@ -282,7 +286,7 @@ pub async fn run_connection(
                             set_stream(key, None);
                         }
                     }
-                    for e in books.admit(e) {
+                    for e in books.admitted(e) {
                         forward(e, &mut recent, dedupe).await;
                     }
                 }
