@@ -83,6 +83,13 @@ pub struct CollectorBenchOptions {
     /// The collector's `outputs.parquet.flush_interval_ms` (absent: the config's default, 5 s):
     /// every flush writes one file per partition, a fixed cost that dominates at low rates.
     pub flush_interval_ms: Option<u64>,
+    /// The collector's `collector.wake_coalesce_ms` (absent: the config's default, off).
+    pub wake_coalesce_ms: Option<u64>,
+    /// Run the floor reader (`bench::floor`) as the child instead of the collector.
+    pub floor: bool,
+    /// Publish to JetStream at this URL (the production output) instead of writing Parquet: into
+    /// two streams of the run's own, deleted afterwards.
+    pub nats_url: Option<String>,
     /// Keep the temporary directory (configs, logs, Parquet files) for inspection.
     pub keep: bool,
 }
@@ -117,6 +124,9 @@ pub struct CollectorBenchReport {
     /// The temporary directory, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// The JetStream streams published into, when kept (`--keep` with `--nats-url`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<String>,
 }
 
 /// A child process killed (and reaped) when dropped, so an error leaves nothing running.
@@ -157,18 +167,99 @@ fn scrape(port: u16) -> Option<String> {
     Some(out.split_once("\r\n\r\n")?.1.to_owned())
 }
 
+/// Where the benchmarked collector writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The embedded default: Parquet under the run's directory.
+    Parquet { flush_interval_ms: Option<u64> },
+    /// JetStream at `url`, streams `{run}_MD` and `{run}_OB`, subjects under the prefix `run`.
+    JetStream { url: String, run: String },
+}
+
+impl Output {
+    /// The output of a run with `opts` in its temporary directory `dir`.
+    fn of(opts: &CollectorBenchOptions, dir: &Path) -> Output {
+        match &opts.nats_url {
+            Some(url) => Output::JetStream {
+                url: url.clone(),
+                run: bench_run_name(dir),
+            },
+            None => Output::Parquet {
+                flush_interval_ms: opts.flush_interval_ms,
+            },
+        }
+    }
+
+    /// The run's JetStream streams (none for Parquet).
+    fn streams(&self) -> Option<[String; 2]> {
+        match self {
+            Output::Parquet { .. } => None,
+            Output::JetStream { run, .. } => Some([format!("{run}_MD"), format!("{run}_OB")]),
+        }
+    }
+
+    /// Deletes the run's JetStream streams when dropped (nothing for Parquet).
+    fn cleanup(&self) -> Option<DeleteStreams> {
+        match self {
+            Output::Parquet { .. } => None,
+            Output::JetStream { url, .. } => Some(DeleteStreams {
+                url: url.clone(),
+                names: self.streams()?,
+            }),
+        }
+    }
+}
+
+/// A name of letters, digits and `_` unique to this run (from its temporary directory's name).
+fn bench_run_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tail: String = name.chars().filter(char::is_ascii_digit).collect();
+    format!("BENCH_{}", &tail[tail.len().saturating_sub(12)..])
+}
+
+/// Removes a run's streams (best effort: the bench's result does not depend on it).
+struct DeleteStreams {
+    url: String,
+    names: [String; 2],
+}
+
+impl Drop for DeleteStreams {
+    fn drop(&mut self) {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let Ok(client) = async_nats::connect(&self.url).await else {
+                return;
+            };
+            let js = async_nats::jetstream::new(client);
+            for name in &self.names {
+                let _ = js.delete_stream(name).await;
+            }
+        });
+    }
+}
+
 /// The collector's config: every product line at the simulator's endpoints (`endpoints`: the
-/// `endpoints` object `simulate` prints), Parquet under `dir`, metrics on `port`.
+/// `endpoints` object `simulate` prints), writing to `output` (Parquet under `dir`), metrics on `port`.
 pub fn run_config(
     endpoints: &serde_json::Value,
     dir: &Path,
     port: u16,
-    worker_threads: Option<usize>,
-    flush_interval_ms: Option<u64>,
+    (worker_threads, wake_coalesce_ms): (Option<usize>, Option<u64>),
+    output: &Output,
 ) -> anyhow::Result<String> {
     let mut yaml = String::from("collector:\n  instance_id: bench\n");
     if let Some(n) = worker_threads {
         yaml.push_str(&format!("  worker_threads: {n}\n"));
+    }
+    if let Some(ms) = wake_coalesce_ms {
+        yaml.push_str(&format!("  wake_coalesce_ms: {ms}\n"));
     }
     yaml.push_str("exchanges:\n");
     for (exchange, symbols, data_types, extra) in LINES {
@@ -180,12 +271,29 @@ pub fn run_config(
             "  - exchange: {exchange}\n    symbols: [{symbols}]\n    data_types: [{data_types}]\n    endpoints: {{ws_url: \"{ws}\", rest_url: \"{rest}\"}}\n{extra}"
         ));
     }
-    yaml.push_str(&format!(
-        "outputs:\n  parquet:\n    dir: \"{}\"\n",
-        dir.join("data").display()
-    ));
-    if let Some(ms) = flush_interval_ms {
-        yaml.push_str(&format!("    flush_interval_ms: {ms}\n"));
+    match output {
+        Output::Parquet { flush_interval_ms } => {
+            yaml.push_str(&format!(
+                "outputs:\n  parquet:\n    dir: \"{}\"\n",
+                dir.join("data").display()
+            ));
+            if let Some(ms) = flush_interval_ms {
+                yaml.push_str(&format!("    flush_interval_ms: {ms}\n"));
+            }
+        }
+        Output::JetStream { url, run } => {
+            let [md, ob] = output.streams().unwrap_or_default();
+            let stream = |name: &str| {
+                format!(
+                    "{{name: {name}, max_bytes: 4294967296, max_age_s: 3600, duplicate_window_s: 120}}"
+                )
+            };
+            yaml.push_str(&format!(
+                "outputs:\n  nats:\n    url: \"{url}\"\n    subject_prefix: {run}\n    market_data_stream: {}\n    orderbook_stream: {}\n",
+                stream(&md),
+                stream(&ob)
+            ));
+        }
     }
     yaml.push_str(&format!("http:\n  listen: \"127.0.0.1:{port}\"\n"));
     Ok(yaml)
@@ -232,7 +340,12 @@ pub fn run_collector_bench(opts: &CollectorBenchOptions) -> anyhow::Result<Colle
         let _ = std::fs::remove_dir_all(&dir);
     }
     let mut report = result?;
-    report.dir = opts.keep.then_some(dir);
+    report.dir = opts.keep.then_some(dir.clone());
+    if opts.keep {
+        report.streams = Output::of(opts, &dir)
+            .streams()
+            .map_or_else(Vec::new, Vec::from);
+    }
     Ok(report)
 }
 
@@ -260,17 +373,24 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
     let printed: serde_json::Value = serde_json::from_str(&first)
         .with_context(|| format!("simulate printed no endpoints: {first:?}"))?;
     let port = free_port()?;
+    let output = Output::of(opts, dir);
+    // `--keep` keeps the streams too (their names are in the report).
+    let _streams = (!opts.keep).then(|| output.cleanup()).flatten();
     let yaml = run_config(
         &printed["endpoints"],
         dir,
         port,
-        opts.worker_threads,
-        opts.flush_interval_ms,
+        (opts.worker_threads, opts.wake_coalesce_ms),
+        &output,
     )?;
     std::fs::write(dir.join("collector.yaml"), yaml)?;
     let collector = Reaped(
         Command::new(&opts.exe)
-            .args(["run", "--config"])
+            .args(if opts.floor {
+                &["bench", "floor-reader", "--config"][..]
+            } else {
+                &["run", "--config"][..]
+            })
             .arg(dir.join("collector.yaml"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -345,6 +465,7 @@ fn report(rate_per_s: u32, before: &Sample, after: &Sample) -> CollectorBenchRep
             .map(|(k, n)| (k, round(per_s(n), 1)))
             .collect(),
         dir: None,
+        streams: Vec::new(),
     }
 }
 
@@ -376,9 +497,20 @@ mod tests {
             })
             .collect::<serde_json::Map<_, _>>()
             .into();
-        let yaml = run_config(&endpoints, Path::new("/tmp/x"), 9100, Some(1), Some(9_000)).unwrap();
+        let output = Output::Parquet {
+            flush_interval_ms: Some(9_000),
+        };
+        let yaml = run_config(
+            &endpoints,
+            Path::new("/tmp/x"),
+            9100,
+            (Some(1), Some(5)),
+            &output,
+        )
+        .unwrap();
         let config = marketprism_config::Config::from_yaml(&yaml).unwrap();
         assert_eq!(config.collector.worker_threads, 1);
+        assert_eq!(config.collector.wake_coalesce_ms, 5);
         let parquet = config.outputs.parquet.as_ref().unwrap();
         assert_eq!(parquet.flush_interval_ms, 9_000);
         assert_eq!(config.exchanges.len(), 9);
@@ -393,6 +525,44 @@ mod tests {
                 .all(|e| e.endpoints.ws_url.as_deref() == Some("ws://127.0.0.1:9"))
         );
         let no_endpoints = serde_json::json!({});
-        assert!(run_config(&no_endpoints, Path::new("/tmp/x"), 9100, None, None).is_err());
+        assert!(
+            run_config(
+                &no_endpoints,
+                Path::new("/tmp/x"),
+                9100,
+                (None, None),
+                &output
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_jetstream_run_config_publishes_into_streams_of_its_own_and_writes_no_parquet() {
+        let endpoints: serde_json::Value = marketprism_model::Exchange::ALL
+            .iter()
+            .map(|e| {
+                (
+                    e.as_str().to_owned(),
+                    serde_json::json!({"ws_url": "ws://h:9", "rest_url": "http://h:9"}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        let dir = Path::new("/tmp/marketprism-bench-collector-42-1764000000123456789");
+        let run = bench_run_name(dir);
+        assert_eq!(run, "BENCH_000123456789");
+        let output = Output::JetStream {
+            url: "nats://127.0.0.1:4222".into(),
+            run: run.clone(),
+        };
+        let yaml = run_config(&endpoints, dir, 9100, (None, None), &output).unwrap();
+        let config = marketprism_config::Config::from_yaml(&yaml).unwrap();
+        assert!(config.outputs.effective_parquet().is_none(), "{yaml}");
+        let nats = config.outputs.nats.as_ref().unwrap();
+        assert_eq!(nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(nats.subject_prefix, run);
+        assert_eq!(nats.market_data_stream.name, "BENCH_000123456789_MD");
+        assert_eq!(nats.orderbook_stream.name, "BENCH_000123456789_OB");
     }
 }

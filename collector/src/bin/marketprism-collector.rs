@@ -259,6 +259,22 @@ enum Bench {
         /// Keep the temporary directory (configs, logs, Parquet) and print its path.
         #[arg(long)]
         keep: bool,
+        /// The collector's `collector.wake_coalesce_ms` (default: the config's default, off).
+        #[arg(long)]
+        wake_coalesce_ms: Option<u64>,
+        /// Measure the floor instead: a child that only receives and counts the same frames (same
+        /// connections, subscriptions, keep-alive and runtime), parsing and storing nothing.
+        #[arg(long)]
+        floor: bool,
+        /// Publish to JetStream at this URL (the production output) instead of writing Parquet.
+        #[arg(long)]
+        nats_url: Option<String>,
+    },
+    /// The child of `bench collector --floor` (see `bench::floor`).
+    #[command(hide = true)]
+    FloorReader {
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -310,11 +326,15 @@ fn main() -> anyhow::Result<()> {
     marketprism_config::tls::install_crypto_provider();
     telemetry::init_logging(cli.log_json);
     // `run` takes its runtime's threads from its config (an invalid config fails in `async_main`).
-    let threads = match &cli.command {
-        Command::Run { config } => Config::load(config).map_or(0, |c| c.collector.worker_threads),
-        _ => 0,
+    let (threads, coalesce_ms) = match &cli.command {
+        Command::Run { config } | Command::Bench(Bench::FloorReader { config }) => {
+            Config::load(config).map_or((0, 0), |c| {
+                (c.collector.worker_threads, c.collector.wake_coalesce_ms)
+            })
+        }
+        _ => (0, 0),
     };
-    let runtime = marketprism_collector::run::runtime(threads)
+    let runtime = marketprism_collector::run::runtime(threads, coalesce_ms)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async_main(cli.command))
@@ -497,6 +517,9 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             worker_threads,
             flush_interval_ms,
             keep,
+            wake_coalesce_ms,
+            floor,
+            nats_url,
         }) => {
             use marketprism_collector::bench::collector::{
                 CollectorBenchOptions, run_collector_bench,
@@ -509,10 +532,18 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 worker_threads,
                 flush_interval_ms,
                 keep,
+                wake_coalesce_ms,
+                floor,
+                nats_url,
             };
             let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts)).await?;
             println!("{}", serde_json::to_string_pretty(&report?)?);
             Ok(())
+        }
+        Command::Bench(Bench::FloorReader { config }) => {
+            let config = Config::load(&config)?;
+            let (_health, shutdown) = serve_probes(&config).await?;
+            marketprism_collector::bench::floor::read_floor(config, shutdown).await
         }
         Command::Bench(Bench::Pipeline {
             events,

@@ -3,6 +3,9 @@
 use crate::error::ConfigError;
 use serde::{Deserialize, Serialize};
 
+/// The longest `collector.wake_coalesce_ms`: beyond it a frame's receive time says little.
+pub const MAX_WAKE_COALESCE_MS: u64 = 50;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorSection {
@@ -17,6 +20,11 @@ pub struct CollectorSection {
     /// runtime: no cross-thread wake-ups; Parquet encoding and file writes still go to the blocking
     /// pool), n ≥ 2 a multi-thread runtime with n workers, 0 one worker per CPU core.
     pub worker_threads: usize,
+    /// Wake-up coalescing, ms (0: off, at most [`MAX_WAKE_COALESCE_MS`]): each time the runtime runs
+    /// out of work it first sleeps this long, so frames that arrive meanwhile are read in one wake-up
+    /// (interrupt moderation). Costs up to this much latency and receive-time (`recv_ts_ms`) lateness
+    /// per frame and delays timers as much; saves CPU at high rates (see the README's benchmarks).
+    pub wake_coalesce_ms: u64,
     /// A deterministic synthetic event source (all 8 data types and gaps), for tests and benchmarks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticConfig>,
@@ -40,6 +48,7 @@ impl Default for CollectorSection {
             duration_s: None,
             channel_capacity: 65_536,
             worker_threads: 1,
+            wake_coalesce_ms: 0,
             synthetic: None,
         }
     }
@@ -58,6 +67,12 @@ impl CollectorSection {
         }
         if self.worker_threads > 256 {
             return invalid("worker_threads", "must be at most 256");
+        }
+        if self.wake_coalesce_ms > MAX_WAKE_COALESCE_MS {
+            return invalid(
+                "wake_coalesce_ms",
+                &format!("must be between 0 (off) and {MAX_WAKE_COALESCE_MS}"),
+            );
         }
         if let Some(syn) = &self.synthetic
             && syn.rate_per_s == 0
@@ -85,5 +100,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("collector.worker_threads"), "{err}");
+    }
+
+    #[test]
+    fn wake_coalescing_is_off_by_default_and_bounded() {
+        let config = Config::from_yaml("collector: {instance_id: x}\n").unwrap();
+        assert_eq!(config.collector.wake_coalesce_ms, 0);
+        let on = Config::from_yaml("collector: {wake_coalesce_ms: 5}\n").unwrap();
+        assert_eq!(on.collector.wake_coalesce_ms, 5);
+        assert!(on.validate().is_ok());
+        let err = Config::from_yaml("collector: {wake_coalesce_ms: 51}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("collector.wake_coalesce_ms") && err.contains("between 0 (off) and 50"),
+            "{err}"
+        );
     }
 }

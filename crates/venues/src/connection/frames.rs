@@ -30,7 +30,7 @@ fn label(bytes: &[u8]) -> String {
 /// of its buffer before every read, which cost 6 % of the CPU at 10k frames/s. A longer frame still
 /// arrives whole (the buffer grows to the frame); message and frame limits stay tungstenite's
 /// (64 MiB, 16 MiB).
-pub(super) fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
 

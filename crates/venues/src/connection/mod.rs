@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod books;
 pub mod fetch;
 mod frames;
+pub use frames::ws_config;
 mod handover;
 pub mod resync;
 pub mod session;
