@@ -12,7 +12,14 @@ use std::process::Command;
 fn bench(bin: &str, nats: &str, keep: bool) -> Value {
     let mut cmd = Command::new(bin);
     cmd.args(["bench", "collector", "--rate", "2", "--seconds", "2"])
-        .args(["--warmup-s", "2", "--wake-coalesce-ms", "5", "--nats-url", nats]);
+        .args([
+            "--warmup-s",
+            "2",
+            "--wake-coalesce-ms",
+            "5",
+            "--nats-url",
+            nats,
+        ]);
     if keep {
         cmd.arg("--keep");
     }
@@ -28,10 +35,8 @@ fn bench(bin: &str, nats: &str, keep: bool) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_collector_publishes_into_jetstream_streams_of_its_own_and_removes_them() {
     let test = "bench_collector_publishes_into_jetstream_streams_of_its_own_and_removes_them";
-    let (Some(bin), Some(nats)) = (
-        env_or_skip("MARKETPRISM_RELEASE_BIN", test),
-        nats_url(test),
-    ) else {
+    let (Some(bin), Some(nats)) = (env_or_skip("MARKETPRISM_RELEASE_BIN", test), nats_url(test))
+    else {
         return;
     };
     let js = async_nats::jetstream::new(async_nats::connect(&nats).await.unwrap());

@@ -6,6 +6,7 @@
 //! context switches (`/proc/<pid>/status`), and frames from its own `/metrics`
 //! (`marketprism_exchange_frames_received_total`, per exchange and channel).
 
+use super::collector_config::{Output, run_config};
 use super::procfs::{PidStatus, pid_cpu_seconds};
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -13,59 +14,12 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The counter the frames come from.
 const FRAMES: &str = "marketprism_exchange_frames_received_total";
-
-/// The product lines and data types of `config/demo.yaml` (signals and Gate's tick-by-tick book
-/// included): `(exchange, symbols, data types, extra YAML lines)`.
-const LINES: [(&str, &str, &str, &str); 9] = [
-    (
-        "binance_spot",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks",
-        "",
-    ),
-    (
-        "binance_derivatives",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks, funding_rates, open_interests, liquidations, lsr_top_positions, lsr_all_accounts",
-        "    poll_interval_s: 5\n    signals: {symbols: [BTC-USDT], max_silence_ms: 0, z: {window: 50}}\n",
-    ),
-    ("okx_spot", "BTC-USDT, ETH-USDT", "trades, orderbooks", ""),
-    (
-        "okx_derivatives",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks, funding_rates, open_interests, liquidations, lsr_top_positions, lsr_all_accounts",
-        "    poll_interval_s: 5\n    signals: {symbols: [BTC-USDT], max_silence_ms: 0, z: {window: 50}}\n",
-    ),
-    (
-        "deribit_derivatives",
-        "BTC-USD, ETH-USD",
-        "volatility_indices, trades, orderbooks",
-        "    signals: {symbols: [BTC-USD], max_silence_ms: 0, z: {window: 50}}\n",
-    ),
-    (
-        "gate_spot",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks",
-        "    orderbook: {every_update_symbols: [BTC-USDT]}\n",
-    ),
-    (
-        "gate_derivatives",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks, funding_rates, open_interests, liquidations",
-        "",
-    ),
-    ("mexc_spot", "BTC-USDT, ETH-USDT", "trades, orderbooks", ""),
-    (
-        "mexc_derivatives",
-        "BTC-USDT, ETH-USDT",
-        "trades, orderbooks, funding_rates, open_interests",
-        "",
-    ),
-];
 
 #[derive(Debug, Clone)]
 pub struct CollectorBenchOptions {
@@ -87,6 +41,8 @@ pub struct CollectorBenchOptions {
     pub wake_coalesce_ms: Option<u64>,
     /// Run the floor reader (`bench::floor`) as the child instead of the collector.
     pub floor: bool,
+    /// Set to end the bench early (a signal): it then fails with `interrupted`, cleaning up.
+    pub stop: Arc<AtomicBool>,
     /// Publish to JetStream at this URL (the production output) instead of writing Parquet: into
     /// two streams of the run's own, deleted afterwards.
     pub nats_url: Option<String>,
@@ -121,6 +77,13 @@ pub struct CollectorBenchReport {
     pub frames_per_s_by_exchange: BTreeMap<String, f64>,
     /// Frames per second per channel (data type, `control`, `unattributed`), all exchanges.
     pub frames_per_s_by_channel: BTreeMap<String, f64>,
+    /// What ran as the child: `collector` (`run`) or `floor` (`--floor`).
+    pub child: &'static str,
+    /// Where the collector wrote: `parquet` or `jetstream` (`--nats-url`).
+    pub output: &'static str,
+    /// The collector's `collector.wake_coalesce_ms` as set (absent: the default, off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wake_coalesce_ms: Option<u64>,
     /// The temporary directory, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
@@ -158,145 +121,42 @@ pub fn frame_counts(text: &str) -> BTreeMap<(String, String), u64> {
 
 /// The body of `GET /metrics` on `127.0.0.1:port` (`None` while it does not answer).
 fn scrape(port: u16) -> Option<String> {
+    get(port, "/metrics").map(|(_, body)| body)
+}
+
+/// Status and body of `GET path` on `127.0.0.1:port` (`None` while it does not answer).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
-    Some(out.split_once("\r\n\r\n")?.1.to_owned())
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
 }
 
-/// Where the benchmarked collector writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// The embedded default: Parquet under the run's directory.
-    Parquet { flush_interval_ms: Option<u64> },
-    /// JetStream at `url`, streams `{run}_MD` and `{run}_OB`, subjects under the prefix `run`.
-    JetStream { url: String, run: String },
-}
-
-impl Output {
-    /// The output of a run with `opts` in its temporary directory `dir`.
-    fn of(opts: &CollectorBenchOptions, dir: &Path) -> Output {
-        match &opts.nats_url {
-            Some(url) => Output::JetStream {
-                url: url.clone(),
-                run: bench_run_name(dir),
-            },
-            None => Output::Parquet {
-                flush_interval_ms: opts.flush_interval_ms,
-            },
+/// Sleep `d`, or fail as soon as `stop` is set (the bench was interrupted: the children and the
+/// run's streams and directory are then cleaned up as on any error).
+fn pause(d: Duration, stop: &AtomicBool) -> anyhow::Result<()> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if stop.load(Ordering::Relaxed) {
+            bail!("interrupted");
         }
+        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(100)));
     }
-
-    /// The run's JetStream streams (none for Parquet).
-    fn streams(&self) -> Option<[String; 2]> {
-        match self {
-            Output::Parquet { .. } => None,
-            Output::JetStream { run, .. } => Some([format!("{run}_MD"), format!("{run}_OB")]),
-        }
-    }
-
-    /// Deletes the run's JetStream streams when dropped (nothing for Parquet).
-    fn cleanup(&self) -> Option<DeleteStreams> {
-        match self {
-            Output::Parquet { .. } => None,
-            Output::JetStream { url, .. } => Some(DeleteStreams {
-                url: url.clone(),
-                names: self.streams()?,
-            }),
-        }
-    }
+    Ok(())
 }
 
-/// A name of letters, digits and `_` unique to this run (from its temporary directory's name).
-fn bench_run_name(dir: &Path) -> String {
-    let name = dir
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let tail: String = name.chars().filter(char::is_ascii_digit).collect();
-    format!("BENCH_{}", &tail[tail.len().saturating_sub(12)..])
-}
-
-/// Removes a run's streams (best effort: the bench's result does not depend on it).
-struct DeleteStreams {
-    url: String,
-    names: [String; 2],
-}
-
-impl Drop for DeleteStreams {
-    fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            let Ok(client) = async_nats::connect(&self.url).await else {
-                return;
-            };
-            let js = async_nats::jetstream::new(client);
-            for name in &self.names {
-                let _ = js.delete_stream(name).await;
-            }
-        });
-    }
-}
-
-/// The collector's config: every product line at the simulator's endpoints (`endpoints`: the
-/// `endpoints` object `simulate` prints), writing to `output` (Parquet under `dir`), metrics on `port`.
-pub fn run_config(
-    endpoints: &serde_json::Value,
-    dir: &Path,
-    port: u16,
-    (worker_threads, wake_coalesce_ms): (Option<usize>, Option<u64>),
-    output: &Output,
-) -> anyhow::Result<String> {
-    let mut yaml = String::from("collector:\n  instance_id: bench\n");
-    if let Some(n) = worker_threads {
-        yaml.push_str(&format!("  worker_threads: {n}\n"));
-    }
-    if let Some(ms) = wake_coalesce_ms {
-        yaml.push_str(&format!("  wake_coalesce_ms: {ms}\n"));
-    }
-    yaml.push_str("exchanges:\n");
-    for (exchange, symbols, data_types, extra) in LINES {
-        let e = &endpoints[exchange];
-        let (Some(ws), Some(rest)) = (e["ws_url"].as_str(), e["rest_url"].as_str()) else {
-            bail!("the simulator printed no endpoints for {exchange}: {endpoints}");
-        };
-        yaml.push_str(&format!(
-            "  - exchange: {exchange}\n    symbols: [{symbols}]\n    data_types: [{data_types}]\n    endpoints: {{ws_url: \"{ws}\", rest_url: \"{rest}\"}}\n{extra}"
-        ));
-    }
-    match output {
-        Output::Parquet { flush_interval_ms } => {
-            yaml.push_str(&format!(
-                "outputs:\n  parquet:\n    dir: \"{}\"\n",
-                dir.join("data").display()
-            ));
-            if let Some(ms) = flush_interval_ms {
-                yaml.push_str(&format!("    flush_interval_ms: {ms}\n"));
-            }
-        }
-        Output::JetStream { url, run } => {
-            let [md, ob] = output.streams().unwrap_or_default();
-            let stream = |name: &str| {
-                format!(
-                    "{{name: {name}, max_bytes: 4294967296, max_age_s: 3600, duplicate_window_s: 120}}"
-                )
-            };
-            yaml.push_str(&format!(
-                "outputs:\n  nats:\n    url: \"{url}\"\n    subject_prefix: {run}\n    market_data_stream: {}\n    orderbook_stream: {}\n",
-                stream(&md),
-                stream(&ob)
-            ));
-        }
-    }
-    yaml.push_str(&format!("http:\n  listen: \"127.0.0.1:{port}\"\n"));
-    Ok(yaml)
+/// The error for a child that exited early, with its log.
+fn exited(what: &str, child: &mut Child, log: &Path) -> Option<anyhow::Error> {
+    let status = child.try_wait().ok()??;
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    Some(anyhow::anyhow!(
+        "the {what} exited ({status}); its log:\n{log}"
+    ))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -340,6 +200,12 @@ pub fn run_collector_bench(opts: &CollectorBenchOptions) -> anyhow::Result<Colle
         let _ = std::fs::remove_dir_all(&dir);
     }
     let mut report = result?;
+    report.child = if opts.floor { "floor" } else { "collector" };
+    report.output = match Output::of(opts, &dir) {
+        Output::Parquet { .. } => "parquet",
+        Output::JetStream { .. } => "jetstream",
+    };
+    report.wake_coalesce_ms = opts.wake_coalesce_ms;
     report.dir = opts.keep.then_some(dir.clone());
     if opts.keep {
         report.streams = Output::of(opts, &dir)
@@ -370,10 +236,13 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
     let mut first = String::new();
     std::io::BufReader::new(simulator.0.stdout.take().context("no simulator stdout")?)
         .read_line(&mut first)?;
-    let printed: serde_json::Value = serde_json::from_str(&first)
-        .with_context(|| format!("simulate printed no endpoints: {first:?}"))?;
+    let printed: serde_json::Value = serde_json::from_str(&first).with_context(|| {
+        let log = std::fs::read_to_string(dir.join("simulator.log")).unwrap_or_default();
+        format!("simulate printed no endpoints ({first:?}); its log:\n{log}")
+    })?;
     let port = free_port()?;
     let output = Output::of(opts, dir);
+    output.preflight()?;
     // `--keep` keeps the streams too (their names are in the report).
     let _streams = (!opts.keep).then(|| output.cleanup()).flatten();
     let yaml = run_config(
@@ -384,7 +253,7 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
         &output,
     )?;
     std::fs::write(dir.join("collector.yaml"), yaml)?;
-    let collector = Reaped(
+    let mut collector = Reaped(
         Command::new(&opts.exe)
             .args(if opts.floor {
                 &["bench", "floor-reader", "--config"][..]
@@ -401,22 +270,39 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
     let (pid, sim_pid) = (collector.0.id(), simulator.0.id());
     // Wait for the first frames (instrument lists, connections, subscriptions).
     let deadline = Instant::now() + Duration::from_secs(60);
+    let collector_log = dir.join("collector.log");
     loop {
         if let Some(text) = scrape(port)
             && frame_counts(&text).values().sum::<u64>() > 0
         {
             break;
         }
+        if let Some(e) = exited("collector", &mut collector.0, &collector_log) {
+            return Err(e);
+        }
+        if let Some(e) = exited("simulator", &mut simulator.0, &dir.join("simulator.log")) {
+            return Err(e);
+        }
         if Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.join("collector.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(&collector_log).unwrap_or_default();
             bail!("no frame counted within 60 s; collector log:\n{log}");
         }
-        std::thread::sleep(Duration::from_millis(200));
+        pause(Duration::from_millis(200), &opts.stop)?;
     }
-    std::thread::sleep(Duration::from_secs_f64(opts.warmup_s));
+    pause(Duration::from_secs_f64(opts.warmup_s), &opts.stop)?;
     let before = sample(pid, sim_pid, port)?;
-    std::thread::sleep(Duration::from_secs_f64(opts.seconds));
+    pause(Duration::from_secs_f64(opts.seconds), &opts.stop)?;
     let after = sample(pid, sim_pid, port)?;
+    // A collector that lost its output (an unreachable NATS) still counts frames: its readiness says
+    // so. The floor reader has no components to be ready.
+    match get(port, "/readyz") {
+        _ if opts.floor => {}
+        Some((200, _)) => {}
+        Some((status, body)) => {
+            bail!("the collector was not ready at the end of the window ({status}): {body}")
+        }
+        None => bail!("the collector's /readyz does not answer"),
+    }
     drop(collector);
     drop(simulator);
     Ok(report(opts.rate_per_s, &before, &after))
@@ -464,6 +350,9 @@ fn report(rate_per_s: u32, before: &Sample, after: &Sample) -> CollectorBenchRep
             .into_iter()
             .map(|(k, n)| (k, round(per_s(n), 1)))
             .collect(),
+        child: "collector",
+        output: "parquet",
+        wake_coalesce_ms: None,
         dir: None,
         streams: Vec::new(),
     }
@@ -483,86 +372,5 @@ mod tests {
         assert_eq!(counts.len(), 2);
         assert_eq!(counts[&("okx_spot".into(), "trades".into())], 12);
         assert_eq!(counts[&("okx_spot".into(), "control".into())], 3);
-    }
-
-    #[test]
-    fn the_run_config_has_every_product_line_at_the_simulator() {
-        let endpoints: serde_json::Value = marketprism_model::Exchange::ALL
-            .iter()
-            .map(|e| {
-                (
-                    e.as_str().to_owned(),
-                    serde_json::json!({"ws_url": "ws://127.0.0.1:9", "rest_url": "http://127.0.0.1:9"}),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-        let output = Output::Parquet {
-            flush_interval_ms: Some(9_000),
-        };
-        let yaml = run_config(
-            &endpoints,
-            Path::new("/tmp/x"),
-            9100,
-            (Some(1), Some(5)),
-            &output,
-        )
-        .unwrap();
-        let config = marketprism_config::Config::from_yaml(&yaml).unwrap();
-        assert_eq!(config.collector.worker_threads, 1);
-        assert_eq!(config.collector.wake_coalesce_ms, 5);
-        let parquet = config.outputs.parquet.as_ref().unwrap();
-        assert_eq!(parquet.flush_interval_ms, 9_000);
-        assert_eq!(config.exchanges.len(), 9);
-        assert!(
-            config.simulator.is_none(),
-            "the simulator is another process"
-        );
-        assert!(
-            config
-                .exchanges
-                .iter()
-                .all(|e| e.endpoints.ws_url.as_deref() == Some("ws://127.0.0.1:9"))
-        );
-        let no_endpoints = serde_json::json!({});
-        assert!(
-            run_config(
-                &no_endpoints,
-                Path::new("/tmp/x"),
-                9100,
-                (None, None),
-                &output
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn the_jetstream_run_config_publishes_into_streams_of_its_own_and_writes_no_parquet() {
-        let endpoints: serde_json::Value = marketprism_model::Exchange::ALL
-            .iter()
-            .map(|e| {
-                (
-                    e.as_str().to_owned(),
-                    serde_json::json!({"ws_url": "ws://h:9", "rest_url": "http://h:9"}),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
-        let dir = Path::new("/tmp/marketprism-bench-collector-42-1764000000123456789");
-        let run = bench_run_name(dir);
-        assert_eq!(run, "BENCH_000123456789");
-        let output = Output::JetStream {
-            url: "nats://127.0.0.1:4222".into(),
-            run: run.clone(),
-        };
-        let yaml = run_config(&endpoints, dir, 9100, (None, None), &output).unwrap();
-        let config = marketprism_config::Config::from_yaml(&yaml).unwrap();
-        assert!(config.outputs.effective_parquet().is_none(), "{yaml}");
-        let nats = config.outputs.nats.as_ref().unwrap();
-        assert_eq!(nats.url, "nats://127.0.0.1:4222");
-        assert_eq!(nats.subject_prefix, run);
-        assert_eq!(nats.market_data_stream.name, "BENCH_000123456789_MD");
-        assert_eq!(nats.orderbook_stream.name, "BENCH_000123456789_OB");
     }
 }

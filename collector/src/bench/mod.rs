@@ -3,6 +3,7 @@
 //! against the simulator in another process: CPU per frame, RSS, context switches).
 
 pub mod collector;
+pub mod collector_config;
 pub mod floor;
 pub mod pipeline;
 pub mod procfs;

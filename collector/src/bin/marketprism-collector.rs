@@ -242,13 +242,13 @@ enum Bench {
     /// another process: CPU µs per frame, % of a core, RSS, context switches, frames per second.
     Collector {
         /// The simulator's `rate_per_s` (book diffs and trade batches per second per symbol).
-        #[arg(long, default_value_t = 280)]
+        #[arg(long, default_value_t = 280, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         rate: u32,
         /// Length of the measured window, seconds.
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
         seconds: f64,
         /// Seconds after the first frame before the window starts.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, default_value_t = 10.0, value_parser = non_negative_seconds)]
         warmup_s: f64,
         /// The collector's `collector.worker_threads` (default: the config's default).
         #[arg(long)]
@@ -264,7 +264,7 @@ enum Bench {
         wake_coalesce_ms: Option<u64>,
         /// Measure the floor instead: a child that only receives and counts the same frames (same
         /// connections, subscriptions, keep-alive and runtime), parsing and storing nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "nats_url")]
         floor: bool,
         /// Publish to JetStream at this URL (the production output) instead of writing Parquet.
         #[arg(long)]
@@ -276,6 +276,22 @@ enum Bench {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+/// A `--seconds` value: finite and above zero.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(x),
+        _ => Err(format!("{s:?}: seconds above 0, at most 86400")),
+    }
+}
+
+/// A `--warmup-s` value: finite, zero or more.
+fn non_negative_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && (0.0..=86_400.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?}: seconds from 0 to 86400")),
+    }
 }
 
 /// `schema --check` / `--migrate`: every difference with its fix on stdout; an error when any remain.
@@ -524,7 +540,9 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
             use marketprism_collector::bench::collector::{
                 CollectorBenchOptions, run_collector_bench,
             };
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let opts = CollectorBenchOptions {
+                stop: stop.clone(),
                 exe: std::env::current_exe()?,
                 rate_per_s: rate,
                 seconds,
@@ -536,7 +554,15 @@ async fn async_main(command: Command) -> anyhow::Result<()> {
                 floor,
                 nats_url,
             };
-            let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts)).await?;
+            let mut bench = tokio::task::spawn_blocking(move || run_collector_bench(&opts));
+            // On a signal the bench stops at its next step and cleans up (children, streams, files).
+            let report = tokio::select! {
+                r = &mut bench => r?,
+                () = wait_for_signal() => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    bench.await?
+                }
+            };
             println!("{}", serde_json::to_string_pretty(&report?)?);
             Ok(())
         }

@@ -18,6 +18,7 @@ async fn bench_collector_measures_frames_cpu_and_memory_of_the_collector_process
         floor: false,
         nats_url: None,
         wake_coalesce_ms: None,
+        stop: Default::default(),
     };
     let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts))
         .await
@@ -65,6 +66,7 @@ async fn bench_collector_floor_receives_every_product_line_without_parsing() {
         floor: true,
         nats_url: None,
         wake_coalesce_ms: None,
+        stop: Default::default(),
     };
     let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts))
         .await
@@ -82,4 +84,130 @@ async fn bench_collector_floor_receives_every_product_line_without_parsing() {
         "{report:?}"
     );
     assert!(report.cpu_us_per_frame > 0.0, "{report:?}");
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_marketprism-collector");
+
+fn bench_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(["bench", "collector"])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// Bad windows, rates and combinations are refused by the command line, before any child starts.
+#[test]
+fn bench_collector_refuses_bad_windows_rates_and_combinations() {
+    for (args, names) in [
+        (&["--seconds=-1"][..], "--seconds"),
+        (&["--seconds", "nan"], "--seconds"),
+        (&["--seconds", "0"], "--seconds"),
+        (&["--warmup-s=-1"], "--warmup-s"),
+        (&["--rate", "0"], "--rate"),
+        (
+            &["--floor", "--nats-url", "nats://127.0.0.1:4222"],
+            "--floor",
+        ),
+    ] {
+        let out = bench_cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+    }
+}
+
+/// A collector that cannot start (an invalid setting) or an output it cannot reach fails the bench
+/// with the reason, instead of a wait for frames or a report of a collector that dropped everything.
+#[test]
+fn bench_collector_fails_with_the_reason_when_the_collector_cannot_work() {
+    let out = bench_cli(&[
+        "--rate",
+        "2",
+        "--seconds",
+        "1",
+        "--warmup-s",
+        "0",
+        "--wake-coalesce-ms",
+        "51",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the collector exited") && stderr.contains("collector.wake_coalesce_ms"),
+        "{stderr}"
+    );
+    let out = bench_cli(&[
+        "--rate",
+        "2",
+        "--seconds",
+        "1",
+        "--warmup-s",
+        "0",
+        "--nats-url",
+        "nats://127.0.0.1:1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--nats-url nats://127.0.0.1:1"), "{stderr}");
+}
+
+/// SIGTERM to the bench mid-window: it stops, kills both children and removes its directory.
+#[test]
+fn an_interrupted_bench_collector_leaves_no_process_or_directory_behind() {
+    let mut bench = std::process::Command::new(BIN)
+        .args([
+            "bench",
+            "collector",
+            "--rate",
+            "2",
+            "--seconds",
+            "60",
+            "--warmup-s",
+            "0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("marketprism-bench-collector-{}-", bench.id());
+    let run_dir = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+    };
+    // Both children run once the collector's config is written.
+    let dir = loop {
+        if let Some(dir) = run_dir().filter(|d| d.join("collector.yaml").exists()) {
+            break dir;
+        }
+        assert!(bench.try_wait().unwrap().is_none(), "the bench ended early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let children_of_run = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|cmd| String::from_utf8_lossy(cmd).contains(&*dir.to_string_lossy()))
+            .count()
+    };
+    assert_eq!(children_of_run(), 2, "simulator and collector run");
+    std::process::Command::new("kill")
+        .args(["-TERM", &bench.id().to_string()])
+        .status()
+        .unwrap();
+    let out = bench.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(children_of_run(), 0, "a child outlived the bench");
+    assert!(!dir.exists(), "{} was left behind", dir.display());
 }

@@ -471,3 +471,47 @@ fn signal_datasets_have_float_flag_and_nullable_columns() {
     let level = fusion.iter().find(|f| f.name() == "level").unwrap();
     assert!(level.is_nullable() && level.data_type() == &A::Utf8);
 }
+
+/// A partition's buffer after a flush starts as large as the flush was, so the next interval's
+/// rows are not copied over and over while the buffer doubles; and what is written is unchanged.
+#[tokio::test]
+async fn a_partitions_next_buffer_starts_as_large_as_its_last_flush() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), 60_000, 100_000);
+    let (_lock_tx, lock) = watch::channel(true);
+    let health = Health::new();
+    let mut writer = PartWriter::new(
+        &cfg,
+        "r".into(),
+        health.register("parquet"),
+        crate::lease::Fence::from_verdict(lock),
+    );
+    // One data type and one symbol: a single partition.
+    let trades: Vec<Event> = synthetic_events(7, 8_000)
+        .into_iter()
+        .filter(|e| e.data_type() == DataType::Trades)
+        .collect();
+    let key = PartitionKey::of(&trades[0]);
+    let first: Vec<&Event> = trades
+        .iter()
+        .filter(|e| PartitionKey::of(e) == key)
+        .collect();
+    assert!(first.len() > 50, "{} trades in the partition", first.len());
+    for e in &first {
+        writer.accept(e).await;
+    }
+    writer.flush_all().await;
+    assert_eq!(writer.stats.rows_written, first.len() as u64);
+    assert!(writer.buffers.is_empty());
+    writer.accept(first[0]).await;
+    let next = &writer.buffers[&key];
+    assert_eq!(next.len(), 1);
+    assert!(
+        next.capacity() >= first.len(),
+        "capacity {} after a flush of {}",
+        next.capacity(),
+        first.len()
+    );
+    writer.flush_all().await;
+    assert_eq!(read_all(tmp.path()).len(), first.len() + 1);
+}
