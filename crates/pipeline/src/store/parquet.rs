@@ -168,9 +168,6 @@ enum Due {
     All,
 }
 
-/// Partitions whose last flush size [`PartWriter`] remembers at most.
-const MAX_SIZE_HINTS: usize = 4_096;
-
 /// Buffers rows per partition and writes them out as files.
 struct PartWriter {
     root: PathBuf,
@@ -179,9 +176,6 @@ struct PartWriter {
     max_buffered: usize,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Rows>,
-    /// Rows of each partition's last flush: its next buffer is allocated that large at once, instead
-    /// of doubling (and copying) a dozen times per flush interval.
-    last_sizes: BTreeMap<PartitionKey, usize>,
     /// Rows in `buffers`.
     buffered: usize,
     /// The last flush's first error, while writes fail.
@@ -194,31 +188,6 @@ struct PartWriter {
 }
 
 impl PartWriter {
-    fn new(
-        config: &ParquetConfig,
-        run_id: String,
-        readiness: ReadinessGuard,
-        fence: Fence,
-    ) -> Self {
-        PartWriter {
-            root: config.dir.clone(),
-            run_id,
-            max_rows: config.max_rows.max(1),
-            max_buffered: config.effective_max_buffered_rows(),
-            seq: 0,
-            buffers: BTreeMap::new(),
-            last_sizes: BTreeMap::new(),
-            buffered: 0,
-            failing: None,
-            lost: OverflowTracker::new(
-                "Parquet output dropped {n} events: writes failing and max_buffered_rows reached",
-            ),
-            readiness,
-            fence,
-            stats: ParquetStats::default(),
-        }
-    }
-
     /// Buffers the event (or drops it: writes failing and the buffer full); says what became due.
     fn push(&mut self, event: &Event) -> Option<Due> {
         self.stats.events_received += 1;
@@ -238,10 +207,10 @@ impl PartWriter {
 
     fn buffer(&mut self, event: &Event) -> Option<Due> {
         let key = PartitionKey::of(event);
-        let last_sizes = &mut self.last_sizes;
-        let rows = self.buffers.entry(key).or_insert_with(|| {
-            Rows::with_capacity(key.data_type, last_sizes.remove(&key).unwrap_or(0))
-        });
+        let rows = self
+            .buffers
+            .entry(key)
+            .or_insert_with(|| Rows::new(key.data_type));
         if let Err(error) = rows.push(event) {
             self.stats.rows_rejected += 1;
             RowRejected {
@@ -308,11 +277,6 @@ impl PartWriter {
                 continue;
             };
             self.buffered -= rows.len();
-            // Bounded: partitions of past days are never refilled.
-            if self.last_sizes.len() >= MAX_SIZE_HINTS {
-                self.last_sizes.clear();
-            }
-            self.last_sizes.insert(key, rows.len());
             pending.push(Pending {
                 dir: key.dir(&self.root),
                 name: file_name(&self.run_id, self.seq),
@@ -424,7 +388,22 @@ pub async fn run_parquet_output_with(
 ) -> Result<ParquetStats> {
     let readiness = health.register("parquet");
     readiness.ready();
-    let mut writer = PartWriter::new(&config, run_id, readiness, fence.clone());
+    let mut writer = PartWriter {
+        root: config.dir.clone(),
+        run_id,
+        max_rows: config.max_rows.max(1),
+        max_buffered: config.effective_max_buffered_rows(),
+        seq: 0,
+        buffers: BTreeMap::new(),
+        buffered: 0,
+        failing: None,
+        lost: OverflowTracker::new(
+            "Parquet output dropped {n} events: writes failing and max_buffered_rows reached",
+        ),
+        readiness,
+        fence: fence.clone(),
+        stats: ParquetStats::default(),
+    };
     let root = config.dir.clone();
     let removed = tokio::task::spawn_blocking(move || remove_stale_temporaries(&root))
         .await

@@ -433,25 +433,20 @@ fn push_row<R: TableRow>(rows: &mut Vec<R>, event: &Event) -> Result<(), RowErro
 
 impl Rows {
     pub fn new(data_type: DataType) -> Rows {
-        Rows::with_capacity(data_type, 0)
-    }
-
-    /// No rows yet, room for `capacity` without reallocating (a partition's size at its last flush).
-    pub fn with_capacity(data_type: DataType, capacity: usize) -> Rows {
         match data_type {
-            DataType::Orderbooks => Rows::Orderbooks(Vec::with_capacity(capacity)),
-            DataType::Trades => Rows::Trades(Vec::with_capacity(capacity)),
-            DataType::FundingRates => Rows::FundingRates(Vec::with_capacity(capacity)),
-            DataType::OpenInterests => Rows::OpenInterests(Vec::with_capacity(capacity)),
-            DataType::Liquidations => Rows::Liquidations(Vec::with_capacity(capacity)),
-            DataType::LsrTopPositions => Rows::LsrTopPositions(Vec::with_capacity(capacity)),
-            DataType::LsrAllAccounts => Rows::LsrAllAccounts(Vec::with_capacity(capacity)),
-            DataType::VolatilityIndices => Rows::VolatilityIndices(Vec::with_capacity(capacity)),
-            DataType::Gaps => Rows::Gaps(Vec::with_capacity(capacity)),
-            DataType::SignalOfi => Rows::SignalOfi(Vec::with_capacity(capacity)),
-            DataType::SignalCvd => Rows::SignalCvd(Vec::with_capacity(capacity)),
-            DataType::SignalFusion => Rows::SignalFusion(Vec::with_capacity(capacity)),
-            DataType::SignalEvents => Rows::SignalEvents(Vec::with_capacity(capacity)),
+            DataType::Orderbooks => Rows::Orderbooks(Vec::new()),
+            DataType::Trades => Rows::Trades(Vec::new()),
+            DataType::FundingRates => Rows::FundingRates(Vec::new()),
+            DataType::OpenInterests => Rows::OpenInterests(Vec::new()),
+            DataType::Liquidations => Rows::Liquidations(Vec::new()),
+            DataType::LsrTopPositions => Rows::LsrTopPositions(Vec::new()),
+            DataType::LsrAllAccounts => Rows::LsrAllAccounts(Vec::new()),
+            DataType::VolatilityIndices => Rows::VolatilityIndices(Vec::new()),
+            DataType::Gaps => Rows::Gaps(Vec::new()),
+            DataType::SignalOfi => Rows::SignalOfi(Vec::new()),
+            DataType::SignalCvd => Rows::SignalCvd(Vec::new()),
+            DataType::SignalFusion => Rows::SignalFusion(Vec::new()),
+            DataType::SignalEvents => Rows::SignalEvents(Vec::new()),
         }
     }
 
@@ -478,11 +473,6 @@ impl Rows {
 
     pub fn len(&self) -> usize {
         with_rows!(self, v => v.len())
-    }
-
-    /// Rows that fit without reallocating.
-    pub fn capacity(&self) -> usize {
-        with_rows!(self, v => v.capacity())
     }
 
     pub fn is_empty(&self) -> bool {
