@@ -163,4 +163,7 @@ async fn the_in_process_tls_simulator_delivers_every_configured_stream_and_exits
         assert_eq!(s["status"], "delivered", "{s}");
         assert!(s["events"].as_u64().unwrap() > 0, "{s}");
     }
+    // The end of the run is no lost connection: nothing not ready, no warning of one.
+    assert_eq!(summary["not_ready"], serde_json::json!({}), "{summary}");
+    assert!(!stderr.contains("exchange connection lost"), "{stderr}");
 }

@@ -294,6 +294,9 @@ pub async fn run_connection(
                 Some(SessionMsg::BookTop(top)) => on_top(top).await,
                 Some(SessionMsg::Stream { key, not_ready }) => set_stream(key, not_ready),
                 Some(SessionMsg::Refused(key)) => { refused.insert(key); }
+                // The session ended because the run is stopping: not a lost connection (no warning, no
+                // not-ready reason, no outage); the stopping branch retires it.
+                None if shutdown.is_cancelled() => continue,
                 None => {
                     let ended = (&mut current.handle).await.unwrap_or_else(|e| SessionEnd { cause: GapCause::Disconnect, detail: format!("session task: {e}"), last_data_ms: None });
                     if let Some(n) = next.take() {
