@@ -216,18 +216,21 @@ pub fn run_config(
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_run_config_has_every_product_line_at_the_simulator() {
-        let endpoints: serde_json::Value = marketprism_model::Exchange::ALL
+    /// The `endpoints` object `simulate` prints, every venue at `addr`.
+    fn endpoints(addr: &str) -> serde_json::Value {
+        marketprism_model::Exchange::ALL
             .iter()
             .map(|e| {
-                (
-                    e.as_str().to_owned(),
-                    serde_json::json!({"ws_url": "ws://127.0.0.1:9", "rest_url": "http://127.0.0.1:9"}),
-                )
+                let urls = serde_json::json!({"ws_url": format!("ws://{addr}"), "rest_url": format!("http://{addr}")});
+                (e.as_str().to_owned(), urls)
             })
             .collect::<serde_json::Map<_, _>>()
-            .into();
+            .into()
+    }
+
+    #[test]
+    fn the_run_config_has_every_product_line_at_the_simulator() {
+        let endpoints = endpoints("127.0.0.1:9");
         let output = Output::Parquet {
             flush_interval_ms: Some(9_000),
         };
@@ -270,16 +273,7 @@ mod tests {
 
     #[test]
     fn the_jetstream_run_config_publishes_into_streams_of_its_own_and_writes_no_parquet() {
-        let endpoints: serde_json::Value = marketprism_model::Exchange::ALL
-            .iter()
-            .map(|e| {
-                (
-                    e.as_str().to_owned(),
-                    serde_json::json!({"ws_url": "ws://h:9", "rest_url": "http://h:9"}),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        let endpoints = endpoints("h:9");
         let dir = Path::new("/tmp/marketprism-bench-collector-42-1764000000123456789");
         let run = bench_run_name(dir);
         assert_eq!(run, "BENCH_000123456789");

@@ -2,11 +2,13 @@
 //! short window at a low rate. The figures depend on the machine; the test checks that each is
 //! measured (frames from every product line, CPU, memory), not how fast anything is.
 
-use marketprism_collector::bench::collector::{CollectorBenchOptions, run_collector_bench};
+use marketprism_collector::bench::collector::{
+    CollectorBenchOptions, CollectorBenchReport, run_collector_bench,
+};
 use std::path::PathBuf;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bench_collector_measures_frames_cpu_and_memory_of_the_collector_process() {
+/// A 3 s window at rate 2 after 3 s of warm-up, the collector (or with `floor` the floor reader) into Parquet.
+async fn short_bench(floor: bool) -> CollectorBenchReport {
     let opts = CollectorBenchOptions {
         exe: PathBuf::from(env!("CARGO_BIN_EXE_marketprism-collector")),
         rate_per_s: 2,
@@ -15,15 +17,20 @@ async fn bench_collector_measures_frames_cpu_and_memory_of_the_collector_process
         worker_threads: None,
         flush_interval_ms: None,
         keep: false,
-        floor: false,
+        floor,
         nats_url: None,
         wake_coalesce_ms: None,
         stop: Default::default(),
     };
-    let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts))
+    tokio::task::spawn_blocking(move || run_collector_bench(&opts))
         .await
         .unwrap()
-        .expect("the bench runs");
+        .expect("the bench runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_collector_measures_frames_cpu_and_memory_of_the_collector_process() {
+    let report = short_bench(false).await;
     assert!(report.frames > 0, "{report:?}");
     assert!(
         report.frames_per_s > 0.0 && report.cpu_us_per_frame > 0.0,
@@ -55,23 +62,7 @@ async fn bench_collector_measures_frames_cpu_and_memory_of_the_collector_process
 /// reader that subscribed wrongly or got disconnected would count nothing on some product line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_collector_floor_receives_every_product_line_without_parsing() {
-    let opts = CollectorBenchOptions {
-        exe: PathBuf::from(env!("CARGO_BIN_EXE_marketprism-collector")),
-        rate_per_s: 2,
-        seconds: 3.0,
-        warmup_s: 3.0,
-        worker_threads: None,
-        flush_interval_ms: None,
-        keep: false,
-        floor: true,
-        nats_url: None,
-        wake_coalesce_ms: None,
-        stop: Default::default(),
-    };
-    let report = tokio::task::spawn_blocking(move || run_collector_bench(&opts))
-        .await
-        .unwrap()
-        .expect("the floor bench runs");
+    let report = short_bench(true).await;
     assert_eq!(report.frames_per_s_by_exchange.len(), 9, "{report:?}");
     assert!(
         report.frames_per_s_by_exchange.values().all(|&n| n > 0.0),
@@ -121,35 +112,26 @@ fn bench_collector_refuses_bad_windows_rates_and_combinations() {
 /// with the reason, instead of a wait for frames or a report of a collector that dropped everything.
 #[test]
 fn bench_collector_fails_with_the_reason_when_the_collector_cannot_work() {
-    let out = bench_cli(&[
-        "--rate",
-        "2",
-        "--seconds",
-        "1",
-        "--warmup-s",
-        "0",
-        "--wake-coalesce-ms",
-        "51",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("the collector exited") && stderr.contains("collector.wake_coalesce_ms"),
-        "{stderr}"
-    );
-    let out = bench_cli(&[
-        "--rate",
-        "2",
-        "--seconds",
-        "1",
-        "--warmup-s",
-        "0",
-        "--nats-url",
-        "nats://127.0.0.1:1",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("--nats-url nats://127.0.0.1:1"), "{stderr}");
+    for (setting, reason) in [
+        // The child's own error, at once: not "no frame counted within 60 s".
+        (
+            ["--wake-coalesce-ms", "51"],
+            &["the collector exited", "collector.wake_coalesce_ms"][..],
+        ),
+        (
+            ["--nats-url", "nats://127.0.0.1:1"],
+            &["--nats-url nats://127.0.0.1:1"],
+        ),
+    ] {
+        let window = ["--rate", "2", "--seconds", "1", "--warmup-s", "0"];
+        let out = bench_cli(&[&window[..], &setting[..]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{setting:?}: {stderr}");
+        assert!(
+            reason.iter().all(|r| stderr.contains(r)),
+            "{setting:?}: {stderr}"
+        );
+    }
 }
 
 /// SIGTERM to the bench mid-window: it stops, kills both children and removes its directory.
