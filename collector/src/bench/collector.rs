@@ -6,7 +6,7 @@
 //! context switches (`/proc/<pid>/status`), and frames from its own `/metrics`
 //! (`marketprism_exchange_frames_received_total`, per exchange and channel).
 
-use super::collector_config::{Output, run_config};
+use super::collector_config::{DeleteStreams, Output, jetstream_preflight, run_config};
 use super::procfs::{PidStatus, pid_cpu_seconds};
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -200,17 +200,16 @@ pub fn run_collector_bench(opts: &CollectorBenchOptions) -> anyhow::Result<Colle
         let _ = std::fs::remove_dir_all(&dir);
     }
     let mut report = result?;
+    let output = Output::of(opts, &dir);
     report.child = if opts.floor { "floor" } else { "collector" };
-    report.output = match Output::of(opts, &dir) {
+    report.output = match output {
         Output::Parquet { .. } => "parquet",
         Output::JetStream { .. } => "jetstream",
     };
     report.wake_coalesce_ms = opts.wake_coalesce_ms;
-    report.dir = opts.keep.then_some(dir.clone());
     if opts.keep {
-        report.streams = Output::of(opts, &dir)
-            .streams()
-            .map_or_else(Vec::new, Vec::from);
+        report.streams = output.streams().map_or_else(Vec::new, Vec::from);
+        report.dir = Some(dir);
     }
     Ok(report)
 }
@@ -242,9 +241,7 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
     })?;
     let port = free_port()?;
     let output = Output::of(opts, dir);
-    output.preflight()?;
     // `--keep` keeps the streams too (their names are in the report).
-    let _streams = (!opts.keep).then(|| output.cleanup()).flatten();
     let yaml = run_config(
         &printed["endpoints"],
         dir,
@@ -253,6 +250,20 @@ fn measure(opts: &CollectorBenchOptions, dir: &Path) -> anyhow::Result<Collector
         &output,
     )?;
     std::fs::write(dir.join("collector.yaml"), yaml)?;
+    // JetStream as the collector will reach it: its config (environment included), its client.
+    let nats = match &output {
+        Output::JetStream { .. } => {
+            marketprism_config::Config::load(&dir.join("collector.yaml"))?
+                .outputs
+                .nats
+        }
+        Output::Parquet { .. } => None,
+    };
+    if let Some(nats) = &nats {
+        jetstream_preflight(nats)?;
+    }
+    // `--keep` keeps the streams too (their names are in the report).
+    let _streams = nats.filter(|_| !opts.keep).map(DeleteStreams);
     let mut collector = Reaped(
         Command::new(&opts.exe)
             .args(if opts.floor {

@@ -3,6 +3,7 @@
 
 use super::collector::CollectorBenchOptions;
 use anyhow::{Context, bail};
+use marketprism_config::NatsConfig;
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,42 +86,6 @@ impl Output {
             Output::JetStream { run, .. } => Some([format!("{run}_MD"), format!("{run}_OB")]),
         }
     }
-
-    /// Fails, naming the URL, when the output cannot be reached (JetStream; Parquet needs nothing).
-    pub(super) fn preflight(&self) -> anyhow::Result<()> {
-        let Output::JetStream { url, .. } = self else {
-            return Ok(());
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(async {
-            let options = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .retry_on_initial_connect();
-            let client =
-                tokio::time::timeout(Duration::from_secs(5), options.connect(url.as_str()))
-                    .await
-                    .map_err(|_| anyhow::anyhow!("--nats-url {url}: no connection within 5 s"))?
-                    .with_context(|| format!("--nats-url {url}"))?;
-            async_nats::jetstream::new(client)
-                .query_account()
-                .await
-                .with_context(|| format!("--nats-url {url}: no JetStream"))?;
-            Ok(())
-        })
-    }
-
-    /// Deletes the run's JetStream streams when dropped (nothing for Parquet).
-    pub(super) fn cleanup(&self) -> Option<DeleteStreams> {
-        match self {
-            Output::Parquet { .. } => None,
-            Output::JetStream { url, .. } => Some(DeleteStreams {
-                url: url.clone(),
-                names: self.streams()?,
-            }),
-        }
-    }
 }
 
 /// A name of letters, digits and `_` unique to this run (from its temporary directory's name).
@@ -132,28 +97,49 @@ fn bench_run_name(dir: &Path) -> String {
     format!("BENCH_{}", &tail[tail.len().saturating_sub(12)..])
 }
 
-/// Removes a run's streams (best effort: the bench's result does not depend on it).
-pub(super) struct DeleteStreams {
-    url: String,
-    names: [String; 2],
+/// The collector's own NATS client (`publish::streams::connect`: TLS, credentials from the
+/// environment) for `nats`, on a runtime of its own: the bench is blocking code.
+fn on_jetstream<T>(
+    nats: &NatsConfig,
+    f: impl AsyncFnOnce(async_nats::jetstream::Context) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let client = marketprism_pipeline::publish::streams::connect(nats, "bench").await?;
+            f(async_nats::jetstream::new(client)).await
+        })
 }
+
+/// Fails, naming the URL, when the collector's JetStream cannot be reached.
+pub(super) fn jetstream_preflight(nats: &NatsConfig) -> anyhow::Result<()> {
+    let url = &nats.url;
+    on_jetstream(nats, async |js| {
+        // The client keeps retrying in the background: a request is what shows the server answers.
+        tokio::time::timeout(Duration::from_secs(5), js.query_account())
+            .await
+            .map_err(|_| anyhow::anyhow!("--nats-url {url}: no JetStream answer within 5 s"))?
+            .with_context(|| format!("--nats-url {url}: no JetStream"))?;
+        Ok(())
+    })
+}
+
+/// Deletes the collector's two streams when dropped (best effort: the bench's result does not
+/// depend on it).
+pub(super) struct DeleteStreams(pub NatsConfig);
 
 impl Drop for DeleteStreams {
     fn drop(&mut self) {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            let Ok(client) = async_nats::connect(&self.url).await else {
-                return;
-            };
-            let js = async_nats::jetstream::new(client);
-            for name in &self.names {
-                let _ = js.delete_stream(name).await;
+        let names = [
+            &self.0.market_data_stream.name,
+            &self.0.orderbook_stream.name,
+        ];
+        let _ = on_jetstream(&self.0, async |js| {
+            for name in names {
+                let _ = tokio::time::timeout(Duration::from_secs(5), js.delete_stream(name)).await;
             }
+            Ok(())
         });
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The child process runs this reader instead of `run`, on the same config, simulator and runtime
 //! (`collector.worker_threads`): per product line it loads the venue's instrument list, plans the same
-//! WebSocket connections ([`marketprism_venues::plan::ws_plans`]), sends the same subscribe frames,
+//! WebSocket connections ([`marketprism_venues::plan::ws_plans`]), opens them and sends the same
+//! subscribe frames through the sessions' own [`socket`] functions,
 //! keeps them alive by the same rules (pings, Deribit `test_request` answers), and counts every
 //! frame in `marketprism_exchange_frames_received_total{channel="floor"}` — without parsing it,
 //! keeping books, de-duplicating or writing anything. Its CPU per frame is the floor under any
@@ -13,6 +14,7 @@
 use futures::{SinkExt, StreamExt};
 use marketprism_config::{Config, ExchangeConfig};
 use marketprism_model::instruments::Instruments;
+use marketprism_venues::connection::socket;
 use marketprism_venues::keepalive::{KeepAlive, KeepAliveAction};
 use marketprism_venues::plan::WsPlan;
 use metrics::Counter;
@@ -62,18 +64,8 @@ async fn read_connection(
     tls: &marketprism_config::tls::ClientTls,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-        plan.url.as_str(),
-        Some(marketprism_venues::connection::ws_config()),
-        true,
-        Some(tokio_tungstenite::Connector::Rustls(tls.rustls())),
-    )
-    .await?;
-    for req in &plan.requests {
-        tokio::time::sleep(plan.request_spacing).await;
-        ws.send(Message::text(plan.venue.stamp_request(&req.frame)))
-            .await?;
-    }
+    let mut ws = socket::connect(&plan, tls).await?;
+    socket::subscribe(&mut ws, &plan).await?;
     let frames: Counter = metrics::counter!(
         "marketprism_exchange_frames_received_total",
         "exchange" => plan.venue.exchange().as_str(),

@@ -26,14 +26,6 @@ fn label(bytes: &[u8]) -> String {
     }
 }
 
-/// Frames are read into a 16 KiB buffer, not tungstenite's default 128 KiB: it zeroes the free part
-/// of its buffer before every read, which cost 6 % of the CPU at 10k frames/s. A longer frame still
-/// arrives whole (the buffer grows to the frame); message and frame limits stay tungstenite's
-/// (64 MiB, 16 MiB).
-pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
-}
-
 impl Session<'_> {
     /// Act on one parsed frame; `text` names it in counters (the frame, or a binary frame's label).
     pub(super) async fn on_parsed(

@@ -7,6 +7,7 @@
 use super::books::{BookAction, Books};
 use super::fetch::Fetched;
 use super::resync::{ResyncBudget, Unsynced};
+use super::socket::{connect, subscribe};
 use super::trades::{TradeIds, TradeVerdict};
 use super::watch::{StreamKey, Verdict, Watch};
 use crate::book::BookSnapshot;
@@ -64,8 +65,7 @@ pub(crate) struct SessionEnd {
     pub last_data_ms: Option<i64>,
 }
 
-pub(super) type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(super) use super::socket::Ws;
 
 pub(super) struct Session<'a> {
     pub ctx: &'a Arc<SessionCtx>,
@@ -120,16 +120,11 @@ pub(crate) async fn run_session(
 ) -> SessionEnd {
     let plan = &ctx.plan;
     let connect = tokio::select! {
-        r = timeout(plan.subscribe_timeout, tokio_tungstenite::connect_async_tls_with_config(
-            plan.url.as_str(),
-            Some(super::frames::ws_config()),
-            true,
-            Some(tokio_tungstenite::Connector::Rustls(ctx.tls.rustls())),
-        )) => r,
+        r = timeout(plan.subscribe_timeout, connect(plan, &ctx.tls)) => r,
         _ = cancel.cancelled() => return SessionEnd { cause: GapCause::Disconnect, detail: "cancelled".into(), last_data_ms: None },
     };
     let mut ws: Ws = match connect {
-        Ok(Ok((ws, _))) => ws,
+        Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             return SessionEnd {
                 cause: GapCause::Disconnect,
@@ -194,16 +189,8 @@ pub(crate) async fn run_session(
         },
         frames: FrameMeter::new(plan.venue.exchange()),
     };
-    for (i, req) in plan.requests.iter().enumerate() {
-        if i > 0 && !plan.request_spacing.is_zero() {
-            tokio::time::sleep(plan.request_spacing).await;
-        }
-        if let Err(e) = ws
-            .send(Message::text(plan.venue.stamp_request(&req.frame)))
-            .await
-        {
-            return end(GapCause::Disconnect, format!("subscribe send: {e}"), &s);
-        }
+    if let Err(e) = subscribe(&mut ws, plan).await {
+        return end(GapCause::Disconnect, format!("subscribe send: {e}"), &s);
     }
     let subscribe_deadline = Instant::now() + plan.subscribe_timeout;
     // One timer for the session, re-armed only when a deadline moves earlier: a frame that pushes
