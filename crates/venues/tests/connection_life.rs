@@ -180,6 +180,60 @@ async fn binance_acks_answers_pings_and_records_a_gap_across_a_reconnect() {
     shutdown.cancel();
 }
 
+/// The venue goes away and the run stops before a reconnect succeeds: the outage still ends as a
+/// `disconnect` gap row, up to the stop, instead of vanishing with the run.
+#[tokio::test]
+async fn an_outage_still_open_when_the_run_stops_is_recorded_as_a_gap() {
+    let url = serve(move |i, mut ws| async move {
+        if i > 0 {
+            // Every reconnect is dropped at once: the venue stays down.
+            return;
+        }
+        next_text(&mut ws).await;
+        ws.send(Message::text(r#"{"result":null,"id":1}"#))
+            .await
+            .unwrap();
+        ws.send(Message::text(binance_trade(1))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    let ex = exchange(
+        "exchange: binance_spot\n    symbols: [BTC-USDT]\n    data_types: [trades]",
+        &url,
+    );
+    let plan = ws_plans(
+        &ex,
+        &marketprism_venues::test_support::simulator_instruments(ex.exchange),
+    )
+    .remove(0);
+    let (mut rx, shutdown, _health) = start(plan);
+    let first = next_event(&mut rx).await;
+    assert_eq!(trade_id(&first).as_deref(), Some("1"));
+    // Down for a while (reconnects refused), then the run stops.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    shutdown.cancel();
+    let mut rest = Vec::new();
+    while let Some(e) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("the connection ends after the stop")
+    {
+        rest.push(e);
+    }
+    let gaps: Vec<_> = rest
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Gap(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps.len(), 1, "{rest:?}");
+    assert_eq!(
+        (gaps[0].data_type, gaps[0].cause),
+        (DataType::Trades, GapCause::Disconnect)
+    );
+    assert!(gaps[0].start_ms < gaps[0].end_ms, "{:?}", gaps[0]);
+}
+
 #[tokio::test]
 async fn no_subscribe_ack_means_reconnect() {
     let connections = Arc::new(AtomicUsize::new(0));

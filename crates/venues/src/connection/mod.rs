@@ -144,6 +144,32 @@ struct Outage {
     detail: String,
 }
 
+impl Outage {
+    /// Its gap rows, ending at `end_ms` (the reconnect, or the stop of a run that ended first): one
+    /// per stream of the connection, except those the venue refused (they never ran).
+    fn gaps(
+        self,
+        exchange: Exchange,
+        streams: &[Stream],
+        refused: &std::collections::HashSet<watch::StreamKey>,
+        end_ms: i64,
+    ) -> Vec<Event> {
+        let streams: Vec<Stream> = streams
+            .iter()
+            .filter(|s| !refused.contains(&(s.data_type, s.symbol.clone())))
+            .cloned()
+            .collect();
+        gap_events(
+            exchange,
+            &streams,
+            self.start_ms,
+            end_ms,
+            self.cause,
+            &self.detail,
+        )
+    }
+}
+
 pub async fn run_connection(
     ctx: Arc<SessionCtx>,
     tx: mpsc::Sender<Event>,
@@ -262,6 +288,10 @@ pub async fn run_connection(
                     }
                     for e in books.release() { forward(e, &mut recent, true).await; }
                 }
+                // Still down when the run stops: the outage is recorded up to now, not dropped.
+                for g in outage.take().map(|o| o.gaps(exchange, &ctx.plan.streams, &refused, now_ms())).unwrap_or_default() {
+                    forward(g, &mut recent, false).await;
+                }
                 return;
             }
             msg = current.rx.recv() => match msg {
@@ -270,11 +300,8 @@ pub async fn run_connection(
                     attempt = 0;
                     ready.ready();
                     Connected { exchange, url: &ctx.plan.url, streams: ctx.plan.streams.len() }.emit();
-                    if let Some(o) = outage.take() {
-                        let streams: Vec<Stream> = ctx.plan.streams.iter().filter(|s| !refused.contains(&(s.data_type, s.symbol.clone()))).cloned().collect();
-                        for g in gap_events(exchange, &streams, o.start_ms, now_ms(), o.cause, &o.detail) {
-                            forward(g, &mut recent, false).await;
-                        }
+                    for g in outage.take().map(|o| o.gaps(exchange, &ctx.plan.streams, &refused, now_ms())).unwrap_or_default() {
+                        forward(g, &mut recent, false).await;
                     }
                 }
                 // Books of an old session stop at the swap; the new session's books take over.
@@ -317,7 +344,13 @@ pub async fn run_connection(
                     outage.get_or_insert(Outage { start_ms: ended.last_data_ms.unwrap_or_else(now_ms), cause: ended.cause, detail: ended.detail });
                     attempt = attempt.saturating_add(1);
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => {
+                            // The run stops during the back-off: the outage so far is recorded.
+                            for g in outage.take().map(|o| o.gaps(exchange, &ctx.plan.streams, &refused, now_ms())).unwrap_or_default() {
+                                forward(g, &mut recent, false).await;
+                            }
+                            return;
+                        }
                         _ = sleep(wait) => {}
                     }
                     current = start(&ctx, &shutdown);
